@@ -1,0 +1,189 @@
+/**
+ * Typed errors. Match them by `code` (stable across releases), never by
+ * message. Every error raised by a store is a `KodeStoreError`, except
+ * `ValidationError`, which is a `TypeError` (the Agent Data Store seed raises
+ * `TypeError` for values that are not JSON) and carries the same fields.
+ */
+
+/** Stable error codes. */
+export type KodeStoreErrorCode =
+  | 'KODE_STORE_ERROR'
+  | 'KODE_NOT_FOUND'
+  | 'KODE_CONFLICT'
+  | 'KODE_LOCK_TIMEOUT'
+  | 'KODE_VALIDATION'
+  | 'KODE_QUERY'
+  | 'KODE_STORE_CLOSED'
+  | 'KODE_CONFIG'
+  | 'KODE_CONNECTION'
+  | 'KODE_UNSUPPORTED'
+  | 'KODE_CORRUPT';
+
+/** Where an error happened: the backend, the store operation, the agent. */
+export interface ErrorContext {
+  backend?: string;
+  operation?: string;
+  agentId?: string;
+  cause?: unknown;
+}
+
+function describe(message: string, ctx: ErrorContext): string {
+  const where = [ctx.backend, ctx.operation].filter(Boolean).join('.');
+  const agent = ctx.agentId === undefined ? '' : ` (agent ${JSON.stringify(ctx.agentId)})`;
+  return where ? `${where}${agent}: ${message}` : `${message}${agent}`;
+}
+
+/** Base class of every error this package raises (except `ValidationError`, a `TypeError`). */
+export class KodeStoreError extends Error {
+  readonly code: KodeStoreErrorCode = 'KODE_STORE_ERROR';
+  readonly backend?: string;
+  readonly operation?: string;
+  readonly agentId?: string;
+
+  constructor(message: string, ctx: ErrorContext = {}) {
+    super(describe(message, ctx), ctx.cause === undefined ? undefined : { cause: ctx.cause });
+    this.name = new.target.name;
+    this.backend = ctx.backend;
+    this.operation = ctx.operation;
+    this.agentId = ctx.agentId;
+  }
+}
+
+/** The thing asked for does not exist (an agent to fork, a KV instance). */
+export class NotFoundError extends KodeStoreError {
+  override readonly code = 'KODE_NOT_FOUND' as const;
+}
+
+/** A conditional write lost (`ifVersion`, `ifAbsent`), or an id is already taken. */
+export class ConflictError extends KodeStoreError {
+  override readonly code = 'KODE_CONFLICT' as const;
+}
+
+/** `acquireAgentLock` waited `timeoutMs` and the lock was still held. */
+export class LockTimeoutError extends KodeStoreError {
+  override readonly code = 'KODE_LOCK_TIMEOUT' as const;
+  readonly timeoutMs: number;
+  constructor(message: string, ctx: ErrorContext & { timeoutMs: number }) {
+    super(message, ctx);
+    this.timeoutMs = ctx.timeoutMs;
+  }
+}
+
+/** A malformed query: unknown `sortBy`, bad operator, bad field path, bad limit. */
+export class QueryError extends KodeStoreError {
+  override readonly code = 'KODE_QUERY' as const;
+}
+
+/** The store was closed; nothing may be called on it any more. */
+export class StoreClosedError extends KodeStoreError {
+  override readonly code = 'KODE_STORE_CLOSED' as const;
+}
+
+/** A missing or contradictory setting; `variable` names the setting at fault. */
+export class ConfigError extends KodeStoreError {
+  override readonly code = 'KODE_CONFIG' as const;
+  readonly variable?: string;
+  constructor(message: string, ctx: ErrorContext & { variable?: string } = {}) {
+    super(message, ctx);
+    this.variable = ctx.variable;
+  }
+}
+
+/** The database server could not be reached or dropped the connection. */
+export class ConnectionError extends KodeStoreError {
+  override readonly code = 'KODE_CONNECTION' as const;
+}
+
+/** The backend cannot do this (e.g. a transaction on a standalone MongoDB). */
+export class UnsupportedError extends KodeStoreError {
+  override readonly code = 'KODE_UNSUPPORTED' as const;
+}
+
+/** Stored data could not be read back (a torn file, an unparsable row). */
+export class CorruptDataError extends KodeStoreError {
+  override readonly code = 'KODE_CORRUPT' as const;
+}
+
+/**
+ * A value that cannot be stored: not JSON-serialisable (function, symbol,
+ * BigInt, cycle, NaN, Infinity, `undefined`), or an invalid argument such as
+ * an empty agent id. A `TypeError`, with the same `code` and context fields as
+ * `KodeStoreError`. `path` points at the offending part of the value.
+ */
+export class ValidationError extends TypeError {
+  readonly code = 'KODE_VALIDATION' as const;
+  readonly backend?: string;
+  readonly operation?: string;
+  readonly agentId?: string;
+  readonly path?: string;
+
+  constructor(message: string, ctx: ErrorContext & { path?: string } = {}) {
+    super(describe(message, ctx), ctx.cause === undefined ? undefined : { cause: ctx.cause });
+    this.name = 'ValidationError';
+    this.backend = ctx.backend;
+    this.operation = ctx.operation;
+    this.agentId = ctx.agentId;
+    this.path = ctx.path;
+  }
+}
+
+/** Any error of this package, typed or validation. */
+export type AnyKodeStoreError = KodeStoreError | ValidationError;
+
+/** True for errors raised by this package (matched by `code`, so it works across copies of the package). */
+export function isKodeStoreError(error: unknown): error is AnyKodeStoreError {
+  return (
+    typeof error === 'object' &&
+    error !== null &&
+    typeof (error as { code?: unknown }).code === 'string' &&
+    (error as { code: string }).code.startsWith('KODE_')
+  );
+}
+
+const SECRET_IN_URL = /(\b[a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:)[^@\s]*@/gi;
+const PASSWORD_FIELD = /(password["'=:\s]+)[^\s"',;]+/gi;
+
+/** Removes credentials (URL passwords, `password=` fields) from a driver's message. */
+export function redactSecrets(text: string): string {
+  return text.replace(SECRET_IN_URL, '$1***@').replace(PASSWORD_FIELD, '$1***');
+}
+
+/**
+ * Wraps a driver error with the backend, operation and agent id, keeping our
+ * own typed errors as they are. The driver error stays reachable as `cause`;
+ * its message is copied without credentials.
+ */
+export function wrapDriverError(error: unknown, ctx: Omit<ErrorContext, 'cause'>): AnyKodeStoreError {
+  if (isKodeStoreError(error)) return error;
+  const raw = error instanceof Error ? error.message : String(error);
+  const message = redactSecrets(raw);
+  if (isConnectionFailure(error)) return new ConnectionError(message, { ...ctx, cause: error });
+  return new KodeStoreError(message, { ...ctx, cause: error });
+}
+
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  '57P01', // admin_shutdown (pg_terminate_backend)
+  '57P02',
+  '57P03',
+  '08000',
+  '08003',
+  '08006',
+  '08001',
+  '08004',
+]);
+
+function isConnectionFailure(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && CONNECTION_CODES.has(code)) return true;
+  const name = (error as { name?: unknown }).name;
+  if (typeof name === 'string' && /^Mongo(Network|ServerSelection|Topology)/.test(name)) return true;
+  const message = (error as { message?: unknown }).message;
+  return typeof message === 'string' && /Connection terminated|connection.*closed/i.test(message);
+}

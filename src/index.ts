@@ -1,0 +1,18 @@
+/**
+ * kode-store: persistence for KODE agents.
+ *
+ * The backends live in their own entry points (`kode-store/sqlite`,
+ * `kode-store/postgres`, `kode-store/mongo`) so that an application installs
+ * only the driver it uses; this entry point holds what they share.
+ */
+
+export { assertAgentId, MAX_AGENT_ID_LENGTH } from './agent-id.js';
+export * from './errors.js';
+export { decodeJson, type EncodeMode, encodeJson } from './json-codec.js';
+export {
+  DEFAULT_QUERY_LIMIT,
+  normalizeMessageFilters,
+  normalizeSessionFilters,
+  normalizeToolCallFilters,
+} from './query-filters.js';
+export * from './types.js';

@@ -1,0 +1,89 @@
+import { CorruptDataError, type ErrorContext, ValidationError } from './errors.js';
+
+/**
+ * How strictly a value is checked before it is stored.
+ * - `strict`: anything JSON would silently change is refused: functions,
+ *   symbols, BigInt, cycles, NaN/Infinity, `undefined` array items, Map/Set.
+ *   `undefined` object properties are dropped (an absent optional field stays absent).
+ * - `strict-no-undefined`: as `strict`, and `undefined` anywhere is refused (KV values).
+ * - `event`: what the SDK's own JSON event log does: functions, symbols and
+ *   `undefined` properties are dropped (a `permission_required` event carries
+ *   a live `respond` callback), but BigInt, cycles and NaN/Infinity are refused.
+ */
+export type EncodeMode = 'strict' | 'strict-no-undefined' | 'event';
+
+function refuse(reason: string, path: string, ctx: ErrorContext): never {
+  throw new ValidationError(`value at ${path} is not JSON-serialisable: ${reason}`, { ...ctx, path });
+}
+
+function check(value: unknown, path: string, mode: EncodeMode, seen: Set<object>, ctx: ErrorContext): void {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return;
+    case 'number':
+      if (!Number.isFinite(value)) refuse(String(value), path, ctx);
+      return;
+    case 'bigint':
+      refuse('BigInt', path, ctx);
+      return;
+    case 'undefined':
+      if (mode === 'strict-no-undefined') refuse('undefined', path, ctx);
+      return;
+    case 'function':
+    case 'symbol':
+      if (mode !== 'event') refuse(typeof value, path, ctx);
+      return;
+  }
+  if (value === null) return;
+  const obj = value as Record<string, unknown>;
+  if (typeof obj.toJSON === 'function') {
+    check(obj.toJSON(), path, mode, seen, ctx);
+    return;
+  }
+  if (seen.has(obj)) refuse('cycle', path, ctx);
+  if (value instanceof Map || value instanceof Set) refuse(value.constructor.name, path, ctx);
+  seen.add(obj);
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const item = value[i];
+      // JSON turns these into null inside arrays: refuse rather than mangle.
+      if (item === undefined || (mode !== 'event' && typeof item === 'function')) {
+        refuse(item === undefined ? 'undefined array item' : 'function', `${path}[${i}]`, ctx);
+      }
+      check(item, `${path}[${i}]`, mode, seen, ctx);
+    }
+  } else {
+    for (const key of Object.keys(obj)) check(obj[key], `${path}.${key}`, mode, seen, ctx);
+  }
+  seen.delete(obj);
+}
+
+/**
+ * Serialises a value to JSON text after checking that nothing would be lost
+ * or changed. Key order is kept (JSON.stringify keeps insertion order), lone
+ * surrogates and NUL are escaped, so the text is valid UTF-8 and safe for
+ * every backend's text type.
+ */
+export function encodeJson(
+  value: unknown,
+  mode: EncodeMode,
+  ctx: ErrorContext & { what?: string } = {},
+): string {
+  const root = ctx.what ?? 'value';
+  if (value === undefined) refuse('undefined', root, ctx);
+  check(value, root, mode, new Set(), ctx);
+  return JSON.stringify(value);
+}
+
+/** Parses stored JSON text; unreadable text is reported as `CorruptDataError`, not a bare SyntaxError. */
+export function decodeJson<T>(text: string, ctx: ErrorContext = {}): T {
+  try {
+    return JSON.parse(text) as T;
+  } catch (error) {
+    throw new CorruptDataError(`stored JSON could not be parsed (${(error as Error).message})`, {
+      ...ctx,
+      cause: error,
+    });
+  }
+}

@@ -1,0 +1,90 @@
+import type { AgentInfo, Message, SessionInfo, ToolCallRecord } from './types.js';
+
+/**
+ * The fields every backend extracts from stored JSON into indexed columns (or
+ * document fields), defined once so that all backends filter on exactly the
+ * same values. The JSON itself is always stored whole and returned as saved.
+ */
+
+/** Distinct block types of a message, in order of first appearance. */
+export function messageContentTypes(message: Message): string[] {
+  const types: string[] = [];
+  const content = Array.isArray(message?.content) ? message.content : [];
+  for (const block of content) {
+    const type = (block as { type?: unknown } | null)?.type;
+    if (typeof type === 'string' && !types.includes(type)) types.push(type);
+  }
+  return types;
+}
+
+export interface ToolCallFields {
+  name: string;
+  state: string;
+  /** `record.isError === true`. */
+  isError: boolean;
+  /** `record.approval.required === true`. */
+  hasApproval: boolean;
+  createdAt: number;
+  updatedAt: number;
+}
+
+function finiteOr(value: unknown, fallback: number): number {
+  return typeof value === 'number' && Number.isFinite(value) ? value : fallback;
+}
+
+export function toolCallFields(record: ToolCallRecord): ToolCallFields {
+  const createdAt = finiteOr(record.createdAt, 0);
+  return {
+    name: typeof record.name === 'string' ? record.name : '',
+    state: typeof record.state === 'string' ? record.state : '',
+    isError: record.isError === true,
+    hasApproval: record.approval?.required === true,
+    createdAt,
+    updatedAt: finiteOr(record.updatedAt, createdAt),
+  };
+}
+
+export interface SessionFields {
+  templateId: string;
+  /** `Date.parse(info.createdAt)`, or 0 when absent or unreadable. */
+  createdAtMs: number;
+  /** `info.metadata.userId` when it is a string. */
+  userId: string | null;
+  messageCount: number;
+}
+
+export function sessionFields(info: Partial<AgentInfo>): SessionFields {
+  const parsed = typeof info.createdAt === 'string' ? Date.parse(info.createdAt) : Number.NaN;
+  const userId = (info.metadata as { userId?: unknown } | undefined)?.userId;
+  return {
+    templateId: typeof info.templateId === 'string' ? info.templateId : '',
+    createdAtMs: Number.isFinite(parsed) ? parsed : 0,
+    userId: typeof userId === 'string' ? userId : null,
+    messageCount: finiteOr(info.messageCount, 0),
+  };
+}
+
+/** The `SessionInfo` the SDK expects, built from a saved `AgentInfo` (optional fields stay absent). */
+export function toSessionInfo(agentId: string, info: Partial<AgentInfo>): SessionInfo {
+  const session: SessionInfo = {
+    agentId,
+    templateId: info.templateId ?? '',
+    createdAt: info.createdAt ?? '',
+    messageCount: info.messageCount ?? 0,
+    lastSfpIndex: info.lastSfpIndex ?? 0,
+  };
+  if (info.breakpoint !== undefined) session.breakpoint = info.breakpoint;
+  return session;
+}
+
+/**
+ * Length of the common prefix of two lists of serialised messages (or tool
+ * records). A save writes only what follows it, which is what makes the SDK's
+ * "save the whole conversation after every step" cost O(new messages).
+ */
+export function commonPrefixLength(stored: readonly string[], next: readonly string[]): number {
+  const n = Math.min(stored.length, next.length);
+  let i = 0;
+  while (i < n && stored[i] === next[i]) i++;
+  return i;
+}

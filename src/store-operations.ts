@@ -1,0 +1,61 @@
+import { assertAgentId } from './agent-id.js';
+import { StoreClosedError, wrapDriverError } from './errors.js';
+import { type OperationKind, OperationMetrics } from './operation-metrics.js';
+
+/**
+ * The frame every public store method runs in, shared by all backends:
+ * refuse calls after `close()`, validate the agent id, time the operation for
+ * `getMetrics()`, and turn driver errors into typed errors that name the
+ * backend, the operation and the agent.
+ */
+export class StoreOperations {
+  readonly metrics = new OperationMetrics();
+  private closedAt: number | undefined;
+
+  constructor(readonly backend: string) {}
+
+  get closed(): boolean {
+    return this.closedAt !== undefined;
+  }
+
+  /** Marks the store closed; returns false if it already was (close is idempotent). */
+  markClosed(): boolean {
+    if (this.closedAt !== undefined) return false;
+    this.closedAt = Date.now();
+    return true;
+  }
+
+  assertOpen(operation: string): void {
+    if (this.closedAt !== undefined) {
+      throw new StoreClosedError('the store is closed', { backend: this.backend, operation });
+    }
+  }
+
+  /** Checks that the store is open and the agent id valid; throws synchronously. */
+  check(operation: string, agentId?: unknown): void {
+    this.assertOpen(operation);
+    if (agentId !== undefined) assertAgentId(agentId, operation, this.backend);
+  }
+
+  /**
+   * Runs one operation. `agentId` is validated when given (pass `undefined`
+   * for operations that take none). Errors are always delivered as a rejected
+   * promise, never thrown synchronously.
+   */
+  async run<T>(
+    operation: string,
+    kind: OperationKind | null,
+    agentId: string | undefined,
+    body: () => Promise<T> | T,
+  ): Promise<T> {
+    const started = performance.now();
+    try {
+      this.check(operation, agentId);
+      return await body();
+    } catch (error) {
+      throw wrapDriverError(error, { backend: this.backend, operation, agentId });
+    } finally {
+      if (kind) this.metrics.record(kind, performance.now() - started);
+    }
+  }
+}

@@ -1,0 +1,22 @@
+import { defineConfig } from 'tsup';
+
+// One bundle per public entry point, in both module formats: the KODE SDK is
+// CommonJS, most new applications are ESM. Drivers stay external so that an
+// application shares its single copy of each with the SDK.
+export default defineConfig({
+  entry: {
+    index: 'src/index.ts',
+    sqlite: 'adapters/sqlite/index.ts',
+    postgres: 'adapters/postgres/index.ts',
+    mongo: 'adapters/mongo/index.ts',
+    conformance: 'conformance/index.ts',
+  },
+  format: ['esm', 'cjs'],
+  dts: true,
+  clean: true,
+  sourcemap: true,
+  target: 'node20',
+  splitting: true,
+  shims: true,
+  external: ['better-sqlite3', 'pg', 'mongodb', 'vitest'],
+});
