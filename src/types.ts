@@ -146,7 +146,11 @@ export type ToolCallSnapshot = Pick<
   auditTrail?: ToolCallAuditEntry[];
 };
 
-type Ev<C extends AgentChannel, T extends string, F = Record<never, never>> = { channel: C; type: T; bookmark?: Bookmark } & F;
+type Ev<C extends AgentChannel, T extends string, F = Record<never, never>> = {
+  channel: C;
+  type: T;
+  bookmark?: Bookmark;
+} & F;
 
 export type ProgressEvent =
   | Ev<'progress', 'think_chunk_start', { step: number }>
