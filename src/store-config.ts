@@ -1,0 +1,261 @@
+import { ConfigError } from './errors.js';
+
+/**
+ * Which backend `createExtendedStore()` opens and with what settings. Every
+ * way of naming a store (a config object, the environment, a location string
+ * such as `sqlite:./data/agents.db`) is resolved here into one of these, so
+ * the rules live in one place and can be checked without opening anything.
+ */
+
+/** Where events are kept: in the database, or in append-only files (hybrid mode, SPEC §4). */
+export type EventStorage = 'database' | 'file';
+
+/** PostgreSQL connection settings, as in seed 004 (the pool options are passed to `pg.Pool`). */
+export interface PostgresConnectionConfig {
+  host?: string;
+  port?: number;
+  database?: string;
+  user?: string;
+  password?: string;
+  ssl?: boolean | { rejectUnauthorized?: boolean };
+  /** Maximum pool connections (default 10). */
+  max?: number;
+  idleTimeoutMillis?: number;
+  connectionTimeoutMillis?: number;
+}
+
+export interface SqliteStoreConfig {
+  type: 'sqlite';
+  /** Database file. Default `./data/agents.db`. */
+  dbPath?: string;
+  /** Base directory for files (hybrid events). Default `./data/store`. */
+  fileStoreBaseDir?: string;
+  eventStorage?: EventStorage;
+}
+
+export interface PostgresStoreConfig {
+  type: 'postgres';
+  /** Connection settings or a `postgres://` URL. */
+  connection: PostgresConnectionConfig | string;
+  /** PostgreSQL schema holding the tables (default `public`). */
+  schema?: string;
+  fileStoreBaseDir?: string;
+  eventStorage?: EventStorage;
+}
+
+export interface MongoStoreConfig {
+  type: 'mongo';
+  /** A `mongodb://` or `mongodb+srv://` URI. */
+  uri: string;
+  /** Database name (default: the URI's, else `kode`). */
+  dbName?: string;
+  fileStoreBaseDir?: string;
+  eventStorage?: EventStorage;
+}
+
+export interface MemoryStoreConfig {
+  type: 'memory';
+}
+
+/** What `createExtendedStore(config)` accepts. */
+export type ExtendedStoreConfig =
+  | SqliteStoreConfig
+  | PostgresStoreConfig
+  | MongoStoreConfig
+  | MemoryStoreConfig;
+
+export const DEFAULT_SQLITE_PATH = './data/agents.db';
+export const DEFAULT_FILE_STORE_PATH = './data/store';
+
+type Env = Record<string, string | undefined>;
+
+function set(env: Env, name: string): string | undefined {
+  const value = env[name];
+  return value === undefined || value.trim() === '' ? undefined : value.trim();
+}
+
+function eventStorageFrom(env: Env): EventStorage | undefined {
+  const value = set(env, 'KODE_STORE_EVENTS');
+  if (value === undefined) return undefined;
+  if (value === 'file' || value === 'database') return value;
+  throw new ConfigError(`KODE_STORE_EVENTS must be 'file' or 'database', got ${JSON.stringify(value)}`, {
+    variable: 'KODE_STORE_EVENTS',
+  });
+}
+
+function portFrom(env: Env): number | undefined {
+  const value = set(env, 'POSTGRES_PORT');
+  if (value === undefined) return undefined;
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new ConfigError(`POSTGRES_PORT must be a port number, got ${JSON.stringify(value)}`, {
+      variable: 'POSTGRES_PORT',
+    });
+  }
+  return port;
+}
+
+const POSTGRES_PARTS = [
+  'POSTGRES_HOST',
+  'POSTGRES_PORT',
+  'POSTGRES_DB',
+  'POSTGRES_USER',
+  'POSTGRES_PASSWORD',
+];
+
+function postgresFrom(env: Env): PostgresStoreConfig {
+  const url = set(env, 'DATABASE_URL');
+  const parts = POSTGRES_PARTS.filter((name) => set(env, name) !== undefined);
+  if (url && parts.length > 0) {
+    throw new ConfigError(
+      `DATABASE_URL and ${parts.join(', ')} are both set; set either DATABASE_URL or the POSTGRES_* variables`,
+      { variable: 'DATABASE_URL' },
+    );
+  }
+  let connection: PostgresConnectionConfig | string;
+  if (url) {
+    if (!/^postgres(ql)?:\/\//i.test(url)) {
+      throw new ConfigError('DATABASE_URL must start with postgres:// or postgresql://', {
+        variable: 'DATABASE_URL',
+      });
+    }
+    connection = url;
+  } else {
+    const host = set(env, 'POSTGRES_HOST');
+    if (!host) {
+      throw new ConfigError('KODE_STORE_TYPE=postgres needs DATABASE_URL or POSTGRES_HOST', {
+        variable: 'POSTGRES_HOST',
+      });
+    }
+    connection = {
+      host,
+      port: portFrom(env),
+      database: set(env, 'POSTGRES_DB'),
+      user: set(env, 'POSTGRES_USER'),
+      password: env.POSTGRES_PASSWORD,
+    };
+  }
+  return {
+    type: 'postgres',
+    connection,
+    schema: set(env, 'KODE_POSTGRES_SCHEMA'),
+    fileStoreBaseDir: set(env, 'KODE_STORE_PATH') ?? DEFAULT_FILE_STORE_PATH,
+    eventStorage: eventStorageFrom(env),
+  };
+}
+
+function mongoFrom(env: Env): MongoStoreConfig {
+  const uri = set(env, 'MONGODB_URI');
+  if (!uri) throw new ConfigError('KODE_STORE_TYPE=mongo needs MONGODB_URI', { variable: 'MONGODB_URI' });
+  if (!/^mongodb(\+srv)?:\/\//i.test(uri)) {
+    throw new ConfigError('MONGODB_URI must start with mongodb:// or mongodb+srv://', {
+      variable: 'MONGODB_URI',
+    });
+  }
+  return {
+    type: 'mongo',
+    uri,
+    dbName: set(env, 'MONGODB_DB'),
+    fileStoreBaseDir: set(env, 'KODE_STORE_PATH') ?? DEFAULT_FILE_STORE_PATH,
+    eventStorage: eventStorageFrom(env),
+  };
+}
+
+/**
+ * Reads the store settings from environment variables (seed 004):
+ * `KODE_STORE_TYPE` (`sqlite` default, `postgres`, `mongo`, `memory`),
+ * `KODE_SQLITE_PATH`, `KODE_STORE_PATH`, `KODE_STORE_EVENTS`,
+ * `DATABASE_URL` or `POSTGRES_HOST/PORT/DB/USER/PASSWORD`, `KODE_POSTGRES_SCHEMA`,
+ * `MONGODB_URI` and `MONGODB_DB`. A missing or contradictory setting is a
+ * `ConfigError` whose `variable` names the culprit.
+ */
+export function storeConfigFromEnv(env: Env = process.env): ExtendedStoreConfig {
+  const type = (set(env, 'KODE_STORE_TYPE') ?? 'sqlite').toLowerCase();
+  switch (type) {
+    case 'sqlite':
+      return {
+        type: 'sqlite',
+        dbPath: set(env, 'KODE_SQLITE_PATH') ?? DEFAULT_SQLITE_PATH,
+        fileStoreBaseDir: set(env, 'KODE_STORE_PATH') ?? DEFAULT_FILE_STORE_PATH,
+        eventStorage: eventStorageFrom(env),
+      };
+    case 'postgres':
+    case 'postgresql':
+      return postgresFrom(env);
+    case 'mongo':
+    case 'mongodb':
+      return mongoFrom(env);
+    case 'memory':
+      return { type: 'memory' };
+    default:
+      throw new ConfigError(
+        `KODE_STORE_TYPE must be one of sqlite, postgres, mongo, memory; got ${JSON.stringify(type)}`,
+        { variable: 'KODE_STORE_TYPE' },
+      );
+  }
+}
+
+/**
+ * Parses a store location, the one syntax shared by `createExtendedStore()`
+ * and the command line: `sqlite:<path>`, `postgres://…` / `postgresql://…`,
+ * `mongodb://…` / `mongodb+srv://…`, `memory:`.
+ */
+export function storeConfigFromLocation(location: string): ExtendedStoreConfig {
+  if (typeof location !== 'string' || location.trim() === '') {
+    throw new ConfigError('a store location must be a non-empty string', { variable: 'location' });
+  }
+  if (/^postgres(ql)?:\/\//i.test(location)) return { type: 'postgres', connection: location };
+  if (/^mongodb(\+srv)?:\/\//i.test(location)) return { type: 'mongo', uri: location };
+  if (location === 'memory:' || location === 'memory') return { type: 'memory' };
+  if (location.startsWith('sqlite:')) {
+    const dbPath = location.slice('sqlite:'.length);
+    if (!dbPath)
+      throw new ConfigError('sqlite: needs a file path, e.g. sqlite:./data/agents.db', {
+        variable: 'location',
+      });
+    return { type: 'sqlite', dbPath };
+  }
+  throw new ConfigError(
+    `unknown store location ${JSON.stringify(location)}; use sqlite:<path>, postgres://…, mongodb://… or memory:`,
+    { variable: 'location' },
+  );
+}
+
+/** Checks an explicit config object; the error names the field at fault. */
+export function validateStoreConfig(config: ExtendedStoreConfig): ExtendedStoreConfig {
+  if (typeof config !== 'object' || config === null) {
+    throw new ConfigError('createExtendedStore(config) needs an object', { variable: 'config' });
+  }
+  const eventStorage = (config as { eventStorage?: unknown }).eventStorage;
+  if (eventStorage !== undefined && eventStorage !== 'file' && eventStorage !== 'database') {
+    throw new ConfigError(`eventStorage must be 'file' or 'database', got ${JSON.stringify(eventStorage)}`, {
+      variable: 'eventStorage',
+    });
+  }
+  switch (config.type) {
+    case 'sqlite':
+      if (config.dbPath !== undefined && (typeof config.dbPath !== 'string' || config.dbPath === '')) {
+        throw new ConfigError('dbPath must be a non-empty string', { variable: 'dbPath' });
+      }
+      return config;
+    case 'postgres':
+      if (config.connection === undefined || config.connection === null) {
+        throw new ConfigError('type postgres needs `connection` (settings or a postgres:// URL)', {
+          variable: 'connection',
+        });
+      }
+      return config;
+    case 'mongo':
+      if (typeof config.uri !== 'string' || config.uri === '') {
+        throw new ConfigError('type mongo needs `uri` (a mongodb:// URI)', { variable: 'uri' });
+      }
+      return config;
+    case 'memory':
+      return config;
+    default:
+      throw new ConfigError(
+        `unknown store type ${JSON.stringify((config as { type?: unknown }).type)}; use sqlite, postgres, mongo or memory`,
+        { variable: 'type' },
+      );
+  }
+}
