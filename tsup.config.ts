@@ -10,6 +10,7 @@ export default defineConfig({
     postgres: 'adapters/postgres/index.ts',
     mongo: 'adapters/mongo/index.ts',
     conformance: 'conformance/index.ts',
+    cli: 'bin/kode-store.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,
