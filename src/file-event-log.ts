@@ -1,0 +1,755 @@
+import { randomBytes } from 'node:crypto';
+import { type Dirent, constants as fsConstants, type Stats } from 'node:fs';
+import { type FileHandle, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import {
+  AGENT_ID_SIDECAR,
+  agentDirName,
+  agentIdFromDirName,
+  agentIdFromSidecar,
+  isHashedDirName,
+} from './agent-path.js';
+import { AppendBatcher } from './append-batcher.js';
+import { compareCodePoints } from './code-point-order.js';
+import { CorruptDataError, StoreClosedError, ValidationError, wrapDriverError } from './errors.js';
+import { StoreOperations } from './store-operations.js';
+import type { AgentChannel, Bookmark, Timeline } from './types.js';
+
+/**
+ * The hybrid mode's append-only event files (SPEC §4).
+ *
+ * Layout: `<baseDir>/<agent dir>/events.jsonl`, one file per agent holding all
+ * channels in append order, one `Timeline` JSON per line. The agent directory
+ * name comes from `agent-path.ts` (a reversible, case-safe encoding of the id,
+ * or a hash plus an `agent-id` sidecar file for long ids), so no id can name a
+ * path outside `baseDir`.
+ *
+ * Writing. Appends of one agent go through an `AppendBatcher`: everything
+ * queued while a batch is being written becomes the next batch, written with
+ * one `write()` on a descriptor opened with `O_APPEND`, then one `fdatasync`.
+ * An append resolves after that sync, so a resolved append is on disk (the
+ * first append of an agent also syncs the directories it created). Two
+ * `FileEventLog` objects, in one process or two, may append to the same file:
+ * on Linux local file systems a `write()` to an `O_APPEND` descriptor holds
+ * the inode lock for the whole call, so batches never interleave inside a
+ * line, whatever their size. That is an assumption about the file system:
+ * it does not hold on NFS and other network file systems, where two writers
+ * of one agent must be kept apart by the agent lock.
+ *
+ * Crashes. A writer killed in the middle of a `write()` (or a power loss before
+ * the sync) can leave a last line without its newline. Readers only accept
+ * newline-terminated lines, so such a torn line is skipped, and the next
+ * append repairs it by *terminating* it: the batch is written as
+ * `"\t#torn-write-repaired\n" + lines`. Terminating rather than truncating is
+ * deliberate: truncation has to compute an offset and then cut, and between
+ * the two another process may have appended acknowledged entries that the cut
+ * would destroy; an `O_APPEND` write never removes a byte, so no acknowledged
+ * entry can be lost, and the marker lets `check()` tell a repaired torn write
+ * (healthy) from real corruption. The file size after our own last write is
+ * remembered, so the tail is only read back (one `pread` of a byte) when the
+ * file was touched by someone else or a write failed; one `fstat` per batch
+ * (not per append) also notices a file that another `FileEventLog` deleted
+ * while this one still had it open.
+ *
+ * Reading streams the file in chunks up to the size it had when the read
+ * began, so a read ends even while appends continue, and never holds more
+ * than one chunk and one line in memory. Unreadable lines are skipped by
+ * `read()` (an agent must stay resumable) and reported by `check()`.
+ */
+
+/** Options of {@link FileEventLog}. */
+export interface FileEventLogOptions {
+  /**
+   * Directory holding one sub-directory per agent. Created (with its parents)
+   * on the first append, never before; nothing is written outside it.
+   * @example { baseDir: './data/store' }
+   */
+  baseDir: string;
+  /**
+   * Sync every batch to disk (`fdatasync`) before its appends resolve.
+   * Default `true`. `false` trades durability on power loss for speed: a
+   * process crash still loses nothing acknowledged, an OS crash may.
+   */
+  fsync?: boolean;
+}
+
+/** Name of an agent's event file inside its directory. */
+export const EVENTS_FILE_NAME = 'events.jsonl';
+
+/** How many append descriptors stay open at once (least recently used ones are closed first). */
+export const MAX_OPEN_EVENT_FILES = 64;
+
+/** Written after a torn last line, before the next batch; a line ending with it is a repaired torn write. */
+export const TORN_LINE_TERMINATOR = '\t#torn-write-repaired';
+
+const BACKEND = 'file-event-log';
+const READ_CHUNK_BYTES = 64 * 1024;
+/** A batch longer than this is written in several `write()` calls, each of whole lines, to bound the extra memory. */
+const MAX_WRITE_CHARS = 4 * 1024 * 1024;
+const MAX_REPORTED_PROBLEMS = 100;
+const NEWLINE = 0x0a;
+
+// O_NOFOLLOW: a symbolic link planted where an event file belongs must not
+// redirect writes outside the base directory (0 where the platform lacks it).
+const APPEND_FLAGS = fsConstants.O_WRONLY | fsConstants.O_APPEND | (fsConstants.O_NOFOLLOW ?? 0);
+const READ_FLAGS = fsConstants.O_RDONLY | (fsConstants.O_NOFOLLOW ?? 0);
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+interface AgentAppends {
+  batcher: AppendBatcher<string>;
+  /** Appends enqueued and not yet settled; the entry is dropped from the map at 0. */
+  inFlight: number;
+}
+
+interface OpenEventFile {
+  handle: FileHandle;
+  /** File size right after this object's last write, or -1 when unknown (fresh descriptor, failed write). */
+  knownSize: number;
+  /** Batches using the descriptor; a busy descriptor is never evicted. */
+  busy: number;
+}
+
+interface AgentDir {
+  name: string;
+  path: string;
+  hashed: boolean;
+}
+
+/** Append-only per-agent event files; see the module comment for the file format and its guarantees. */
+export class FileEventLog {
+  /** The absolute base directory. */
+  readonly baseDir: string;
+  private readonly fsync: boolean;
+  private readonly ops = new StoreOperations(BACKEND);
+  private readonly appends = new Map<string, AgentAppends>();
+  /** Insertion order is recency order: a used entry is re-inserted at the end. */
+  private readonly openFiles = new Map<string, OpenEventFile>();
+  /** Per agent, a promise that settles (never rejects) when a pending `delete` has finished. */
+  private readonly deletions = new Map<string, Promise<void>>();
+  private readonly readers = new Set<FileHandle>();
+  private readonly closingHandles = new Set<Promise<void>>();
+  private closing: Promise<void> | undefined;
+
+  constructor(options: FileEventLogOptions) {
+    const baseDir = (options as Partial<FileEventLogOptions> | undefined)?.baseDir;
+    if (typeof baseDir !== 'string' || baseDir.length === 0 || baseDir.includes('\u0000')) {
+      throw new ValidationError('baseDir must be a non-empty path without NUL', {
+        backend: BACKEND,
+        operation: 'constructor',
+      });
+    }
+    // Resolved once, so a later process.chdir() cannot move the log.
+    this.baseDir = resolve(baseDir);
+    this.fsync = options.fsync ?? true;
+  }
+
+  /**
+   * Appends one pre-encoded Timeline JSON line (from `encodeJson(timeline, 'event')`);
+   * resolves once it is on disk. Appends of one agent are written in call order.
+   * A line that is not one JSON `Timeline` (`bookmark.seq` a number, `event.channel`
+   * a string) is refused with `ValidationError`, so whatever is accepted reads back.
+   */
+  append(agentId: string, encodedTimeline: string): Promise<void> {
+    return this.ops.run('append', null, agentId, () => {
+      assertEventLine(encodedTimeline, agentId);
+      return this.enqueue(agentId, encodedTimeline);
+    });
+  }
+
+  /**
+   * Streams entries in append order (across channels), filtered by `since`
+   * (`bookmark.seq > since.seq`) and `channel` (`event.channel`). Waits for
+   * this object's pending appends of the agent first. Never holds the whole
+   * file in memory; a torn last line and unreadable lines are skipped. Breaking
+   * out of `for await` closes the file.
+   */
+  read(agentId: string, opts: { since?: Bookmark; channel?: AgentChannel } = {}): AsyncIterable<Timeline> {
+    return this.readEntries(agentId, opts);
+  }
+
+  /** True when the agent has an event file. */
+  has(agentId: string): Promise<boolean> {
+    return this.ops.run('has', null, agentId, async () => {
+      await this.settled(agentId);
+      return isFile(join(this.agentDir(agentId).path, EVENTS_FILE_NAME));
+    });
+  }
+
+  /**
+   * Removes the agent's directory and everything in it. Appends made before
+   * the call are written first and removed with the rest; appends made after
+   * it wait for the removal and start a new file.
+   */
+  delete(agentId: string): Promise<void> {
+    return this.ops.run('delete', null, agentId, () => this.deleteFiles(agentId));
+  }
+
+  /**
+   * Problems found in the agent's event file: a torn last line (with its
+   * offset), unreadable lines (with offsets), an unreadable file, a missing or
+   * wrong `agent-id` sidecar. `[]` when healthy or when the agent has no file.
+   * A repaired torn write is not a problem.
+   */
+  check(agentId: string): Promise<string[]> {
+    return this.ops.run('check', null, agentId, async () => {
+      await this.settled(agentId);
+      return this.findProblems(agentId);
+    });
+  }
+
+  /** Agent ids that have an event file, decoded from the directory names (or sidecars), in code-point order. */
+  listAgentIds(): Promise<string[]> {
+    return this.ops.run('listAgentIds', null, undefined, async () => {
+      await this.settledAll();
+      const ids: string[] = [];
+      for (const dir of await this.agentDirs()) {
+        if (await isFile(join(dir.path, EVENTS_FILE_NAME))) ids.push(dir.agentId);
+      }
+      return ids.sort(compareCodePoints);
+    });
+  }
+
+  /** Storage totals for metrics: the number of agent event files and their total size in bytes. */
+  stats(): Promise<{ files: number; bytes: number }> {
+    return this.ops.run('stats', null, undefined, async () => {
+      await this.settledAll();
+      let files = 0;
+      let bytes = 0;
+      for (const dir of await this.agentDirs()) {
+        const info = await statOrUndefined(join(dir.path, EVENTS_FILE_NAME));
+        if (info?.isFile()) {
+          files++;
+          bytes += info.size;
+        }
+      }
+      return { files, bytes };
+    });
+  }
+
+  /**
+   * Waits for pending appends and deletes, then closes every file. Later calls
+   * reject with `StoreClosedError`; reads still running end with it. Idempotent.
+   */
+  close(): Promise<void> {
+    if (!this.ops.markClosed()) return this.closing ?? Promise.resolve();
+    this.closing = (async () => {
+      await Promise.allSettled([...this.appends.values()].map((state) => state.batcher.idle()));
+      await Promise.allSettled([...this.deletions.values()]);
+      const handles = [...this.readers, ...[...this.openFiles.values()].map((file) => file.handle)];
+      this.readers.clear();
+      this.openFiles.clear();
+      await Promise.allSettled([...handles.map((handle) => handle.close()), ...this.closingHandles]);
+    })();
+    return this.closing;
+  }
+
+  // --- appending -----------------------------------------------------------
+
+  private enqueue(agentId: string, line: string): Promise<void> {
+    let state = this.appends.get(agentId);
+    if (!state) {
+      // Appends made after a delete() call must not write before the files are gone.
+      const deletion = this.deletions.get(agentId);
+      const batcher = new AppendBatcher<string>(async (lines) => {
+        if (deletion) await deletion;
+        await this.writeBatch(agentId, lines);
+      });
+      state = { batcher, inFlight: 0 };
+      this.appends.set(agentId, state);
+    }
+    const current = state;
+    current.inFlight++;
+    const done = current.batcher.enqueue(line);
+    // Forget an agent's batcher once nothing of it is in flight, so the map
+    // stays as small as the set of agents being written right now. Counting
+    // settled appends (not the batcher's queue, which is empty while its last
+    // batch is still being written) guarantees no write is still running.
+    const settle = () => {
+      current.inFlight--;
+      if (current.inFlight === 0 && this.appends.get(agentId) === current) this.appends.delete(agentId);
+    };
+    done.then(settle, settle);
+    return done;
+  }
+
+  private async writeBatch(agentId: string, lines: string[]): Promise<void> {
+    let file = await this.openForAppend(agentId);
+    try {
+      let info = await file.handle.stat();
+      if (info.nlink === 0) {
+        // Another FileEventLog deleted the agent's files while this one kept
+        // the descriptor: writing to the unlinked inode would lose the entries.
+        // Only this agent's batcher uses the descriptor, and it is here.
+        this.openFiles.delete(agentId);
+        file.busy--;
+        this.closeInBackground(file.handle);
+        file = await this.openForAppend(agentId);
+        info = await file.handle.stat();
+      }
+      const torn =
+        info.size > 0 && info.size !== file.knownSize && !(await endsWithNewline(file.handle, info.size));
+      file.knownSize = -1;
+      let written = 0;
+      for (const chunk of joinLines(lines, torn ? `${TORN_LINE_TERMINATOR}\n` : '')) {
+        written += await writeFully(file.handle, Buffer.from(chunk, 'utf8'));
+      }
+      if (this.fsync) await file.handle.datasync();
+      file.knownSize = info.size + written;
+    } finally {
+      file.busy--;
+    }
+  }
+
+  /** The agent's append descriptor, marked busy (the caller decrements `busy`). */
+  private async openForAppend(agentId: string): Promise<OpenEventFile> {
+    const cached = this.openFiles.get(agentId);
+    if (cached) {
+      this.openFiles.delete(agentId);
+      this.openFiles.set(agentId, cached);
+      cached.busy++;
+      return cached;
+    }
+    const handle = await this.openEventFileForAppend(agentId);
+    const file: OpenEventFile = { handle, knownSize: -1, busy: 1 };
+    this.openFiles.set(agentId, file);
+    this.evictIdleFiles();
+    return file;
+  }
+
+  private async openEventFileForAppend(agentId: string): Promise<FileHandle> {
+    const dir = this.agentDir(agentId);
+    const path = join(dir.path, EVENTS_FILE_NAME);
+    try {
+      return await open(path, APPEND_FLAGS);
+    } catch (error) {
+      if (errorCode(error) !== 'ENOENT') throw error;
+    }
+    // A delete by another FileEventLog can remove the directory between our
+    // mkdir and open; a few attempts get past that race.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.createAgentDir(agentId, dir);
+        const handle = await open(path, APPEND_FLAGS | fsConstants.O_CREAT, 0o666);
+        if (this.fsync) await syncDirectory(dir.path);
+        return handle;
+      } catch (error) {
+        if (errorCode(error) !== 'ENOENT' || attempt >= 3) throw error;
+      }
+    }
+  }
+
+  private async createAgentDir(agentId: string, dir: AgentDir): Promise<void> {
+    const firstCreated = await mkdir(this.baseDir, { recursive: true });
+    if (firstCreated !== undefined && this.fsync) {
+      // A new directory survives a power loss only once its parent's entry is
+      // synced: sync the parent of every directory mkdir just created.
+      let parent = dirname(firstCreated);
+      await syncDirectory(parent);
+      for (const segment of relative(parent, this.baseDir).split(sep).slice(0, -1)) {
+        parent = join(parent, segment);
+        await syncDirectory(parent);
+      }
+    }
+    try {
+      await mkdir(dir.path);
+      if (this.fsync) await syncDirectory(this.baseDir);
+    } catch (error) {
+      if (errorCode(error) !== 'EEXIST') throw error;
+    }
+    if (dir.hashed) await this.ensureSidecar(agentId, dir);
+  }
+
+  /** Writes the `agent-id` file of a hashed directory (atomically, via rename), or checks the one there. */
+  private async ensureSidecar(agentId: string, dir: AgentDir): Promise<void> {
+    const path = join(dir.path, AGENT_ID_SIDECAR);
+    const existing = await readFile(path, 'utf8').catch((error: unknown) => {
+      if (errorCode(error) === 'ENOENT') return undefined;
+      throw error;
+    });
+    if (existing === agentId) return;
+    if (existing !== undefined) {
+      throw new CorruptDataError(`directory ${dir.name} holds the events of another agent id`, {
+        backend: BACKEND,
+        operation: 'append',
+        agentId,
+      });
+    }
+    const temporary = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+    const handle = await open(temporary, 'wx');
+    try {
+      await handle.writeFile(agentId, 'utf8');
+      if (this.fsync) await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temporary, path);
+  }
+
+  private evictIdleFiles(): void {
+    for (const [agentId, file] of this.openFiles) {
+      if (this.openFiles.size <= MAX_OPEN_EVENT_FILES) return;
+      if (file.busy === 0) {
+        this.openFiles.delete(agentId);
+        this.closeInBackground(file.handle);
+      }
+    }
+  }
+
+  /** Closes a descriptor without making the caller wait; close() still waits for it. */
+  private closeInBackground(handle: FileHandle): void {
+    const closed: Promise<void> = handle
+      .close()
+      .catch(() => undefined)
+      .finally(() => this.closingHandles.delete(closed));
+    this.closingHandles.add(closed);
+  }
+
+  // --- deleting --------------------------------------------------------------
+
+  private deleteFiles(agentId: string): Promise<void> {
+    // Runs synchronously up to the first await, in call order with append():
+    // appends made before this call stay on the detached batcher (and are
+    // deleted), later ones get a new batcher gated on this deletion.
+    const before = this.appends.get(agentId);
+    this.appends.delete(agentId);
+    const previous = this.deletions.get(agentId);
+    const dir = this.agentDir(agentId);
+    const removal = (async () => {
+      await previous;
+      await before?.batcher.idle();
+      const file = this.openFiles.get(agentId);
+      if (file) {
+        this.openFiles.delete(agentId);
+        await file.handle.close();
+      }
+      await rm(dir.path, { recursive: true, force: true });
+      if (this.fsync && (await isDirectory(this.baseDir))) await syncDirectory(this.baseDir);
+    })();
+    const gate = removal.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.deletions.set(agentId, gate);
+    void gate.then(() => {
+      if (this.deletions.get(agentId) === gate) this.deletions.delete(agentId);
+    });
+    return removal;
+  }
+
+  // --- reading ---------------------------------------------------------------
+
+  private async *readEntries(
+    agentId: string,
+    opts: { since?: Bookmark; channel?: AgentChannel },
+  ): AsyncGenerator<Timeline> {
+    const ctx = { backend: BACKEND, operation: 'read', agentId };
+    let handle: FileHandle | undefined;
+    try {
+      this.ops.check('read', agentId);
+      const { sinceSeq, channel } = readFilter(opts, agentId);
+      await this.settled(agentId);
+      this.ops.assertOpen('read');
+      handle = await openForReading(join(this.agentDir(agentId).path, EVENTS_FILE_NAME));
+      if (!handle) return;
+      this.readers.add(handle);
+      const end = (await handle.stat()).size;
+      for await (const line of readLines(handle, end, () => this.ops.assertOpen('read'))) {
+        if (!line.terminated) continue;
+        const entry = parseLine(line.bytes).entry;
+        if (!entry) continue;
+        if (sinceSeq !== undefined && !(entry.bookmark.seq > sinceSeq)) continue;
+        if (channel !== undefined && entry.event.channel !== channel) continue;
+        yield entry;
+      }
+    } catch (error) {
+      throw wrapDriverError(error, ctx);
+    } finally {
+      if (handle && this.readers.delete(handle)) await handle.close().catch(() => undefined);
+    }
+  }
+
+  private async findProblems(agentId: string): Promise<string[]> {
+    const dir = this.agentDir(agentId);
+    const path = join(dir.path, EVENTS_FILE_NAME);
+    const problems: string[] = [];
+    let handle: FileHandle | undefined;
+    try {
+      handle = await openForReading(path);
+    } catch (error) {
+      return [`${path}: unreadable file (${describeError(error)})`];
+    }
+    if (!handle) return [];
+    let more = 0;
+    const report = (problem: string) => {
+      if (problems.length < MAX_REPORTED_PROBLEMS) problems.push(`${path}: ${problem}`);
+      else more++;
+    };
+    this.readers.add(handle);
+    try {
+      if (dir.hashed) {
+        const sidecar = await readFile(join(dir.path, AGENT_ID_SIDECAR), 'utf8').catch(() => undefined);
+        if (sidecar === undefined) report(`the ${AGENT_ID_SIDECAR} file naming the agent is missing`);
+        else if (sidecar !== agentId) report(`the ${AGENT_ID_SIDECAR} file names another agent`);
+      }
+      const end = (await handle.stat()).size;
+      for await (const line of readLines(handle, end, () => this.ops.assertOpen('check'))) {
+        if (!line.terminated) {
+          report(
+            `torn last line at offset ${line.offset} (${line.bytes.length} bytes without a trailing newline)`,
+          );
+          continue;
+        }
+        const { problem } = parseLine(line.bytes);
+        if (problem) report(`unreadable line at offset ${line.offset}: ${problem}`);
+      }
+    } catch (error) {
+      if (error instanceof StoreClosedError) throw error;
+      report(`unreadable file (${describeError(error)})`);
+    } finally {
+      if (this.readers.delete(handle)) await handle.close().catch(() => undefined);
+    }
+    if (more > 0) problems.push(`${path}: ${more} more problems not listed`);
+    return problems;
+  }
+
+  // --- directories -------------------------------------------------------------
+
+  private agentDir(agentId: string): AgentDir {
+    const { name, hashed } = agentDirName(agentId);
+    return { name, hashed, path: join(this.baseDir, name) };
+  }
+
+  /** The agent directories under baseDir, with their ids; directories that are not ours are ignored. */
+  private async agentDirs(): Promise<Array<{ agentId: string; path: string }>> {
+    let entries: Dirent[];
+    try {
+      entries = await readdir(this.baseDir, { withFileTypes: true });
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT') return [];
+      throw error;
+    }
+    const dirs: Array<{ agentId: string; path: string }> = [];
+    for (const entry of entries) {
+      if (!entry.isDirectory()) continue;
+      const path = join(this.baseDir, entry.name);
+      let agentId = agentIdFromDirName(entry.name);
+      if (agentId === undefined && isHashedDirName(entry.name)) {
+        const sidecar = await readFile(join(path, AGENT_ID_SIDECAR), 'utf8').catch(() => undefined);
+        if (sidecar !== undefined) agentId = agentIdFromSidecar(sidecar, entry.name);
+      }
+      if (agentId !== undefined) dirs.push({ agentId, path });
+    }
+    return dirs;
+  }
+
+  /** Resolves when this object's pending appends and deletes of the agent are done (read-your-writes). */
+  private async settled(agentId: string): Promise<void> {
+    const appends = this.appends.get(agentId);
+    const deletion = this.deletions.get(agentId);
+    await appends?.batcher.idle();
+    await deletion;
+  }
+
+  private async settledAll(): Promise<void> {
+    await Promise.all([...this.appends.values()].map((state) => state.batcher.idle()));
+    await Promise.all([...this.deletions.values()]);
+  }
+}
+
+// --- lines ---------------------------------------------------------------------
+
+function assertEventLine(encodedTimeline: unknown, agentId: string): asserts encodedTimeline is string {
+  const ctx = { backend: BACKEND, operation: 'append', agentId };
+  if (typeof encodedTimeline !== 'string') {
+    throw new ValidationError(`encodedTimeline must be a string, got ${typeof encodedTimeline}`, ctx);
+  }
+  // The file is line-based: a raw newline would split one entry into two
+  // garbage lines. encodeJson never produces one (JSON escapes it in strings).
+  if (encodedTimeline.includes('\n')) {
+    throw new ValidationError('encodedTimeline must be one line of JSON (use encodeJson)', ctx);
+  }
+  if (!encodedTimeline.isWellFormed()) {
+    throw new ValidationError('encodedTimeline must not contain lone surrogates (use encodeJson)', ctx);
+  }
+  const { problem } = parseText(encodedTimeline);
+  if (problem) throw new ValidationError(`encodedTimeline is ${problem}`, ctx);
+}
+
+interface ParsedLine {
+  entry?: Timeline;
+  /** Why the line is not an entry; absent for entries and for repaired torn writes. */
+  problem?: string;
+}
+
+function parseLine(bytes: Buffer): ParsedLine {
+  let text: string;
+  try {
+    text = strictUtf8.decode(bytes);
+  } catch {
+    return { problem: 'not valid UTF-8' };
+  }
+  if (text.endsWith(TORN_LINE_TERMINATOR)) return {};
+  return parseText(text);
+}
+
+function parseText(text: string): ParsedLine {
+  if (text.length === 0) return { problem: 'an empty line' };
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { problem: 'not JSON' };
+  }
+  return isTimeline(value)
+    ? { entry: value }
+    : { problem: 'not a Timeline entry (needs bookmark.seq as a number and event.channel as a string)' };
+}
+
+function isTimeline(value: unknown): value is Timeline {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const { bookmark, event } = value as { bookmark?: unknown; event?: unknown };
+  return (
+    typeof bookmark === 'object' &&
+    bookmark !== null &&
+    typeof (bookmark as { seq?: unknown }).seq === 'number' &&
+    typeof event === 'object' &&
+    event !== null &&
+    typeof (event as { channel?: unknown }).channel === 'string'
+  );
+}
+
+function readFilter(
+  opts: { since?: Bookmark; channel?: AgentChannel } | undefined,
+  agentId: string,
+): { sinceSeq?: number; channel?: string } {
+  const ctx = { backend: BACKEND, operation: 'read', agentId };
+  const since = opts?.since;
+  const channel = opts?.channel;
+  if (since !== undefined && (typeof since !== 'object' || since === null || typeof since.seq !== 'number')) {
+    throw new ValidationError('since must be a Bookmark with a numeric seq', ctx);
+  }
+  if (channel !== undefined && typeof channel !== 'string') {
+    throw new ValidationError('channel must be a string', ctx);
+  }
+  return { sinceSeq: since?.seq, channel };
+}
+
+/** Groups lines into newline-terminated chunks of whole lines, each at most MAX_WRITE_CHARS unless one line is longer. */
+function joinLines(lines: string[], prefix: string): string[] {
+  const chunks: string[] = [];
+  let current = prefix;
+  for (const line of lines) {
+    if (current.length > 0 && current.length + line.length + 1 > MAX_WRITE_CHARS) {
+      chunks.push(current);
+      current = '';
+    }
+    current += `${line}\n`;
+  }
+  if (current.length > 0) chunks.push(current);
+  return chunks;
+}
+
+interface RawLine {
+  /** Byte offset of the line's first byte. */
+  offset: number;
+  /** The line without its newline; only valid until the next line is requested. */
+  bytes: Buffer;
+  terminated: boolean;
+}
+
+/**
+ * Splits the first `end` bytes of a file into lines, reading one chunk at a
+ * time. Splitting on the byte 0x0A is safe for UTF-8: it never occurs inside
+ * a multi-byte character.
+ */
+async function* readLines(handle: FileHandle, end: number, assertOpen: () => void): AsyncGenerator<RawLine> {
+  const chunk = Buffer.allocUnsafe(READ_CHUNK_BYTES);
+  let position = 0;
+  let lineStart = 0;
+  let pieces: Buffer[] = [];
+  while (position < end) {
+    assertOpen();
+    const { bytesRead } = await handle.read(chunk, 0, Math.min(chunk.length, end - position), position);
+    if (bytesRead === 0) break; // the file was truncated under us
+    const view = chunk.subarray(0, bytesRead);
+    let from = 0;
+    for (let newline = view.indexOf(NEWLINE); newline !== -1; newline = view.indexOf(NEWLINE, from)) {
+      const tail = view.subarray(from, newline);
+      const bytes = pieces.length === 0 ? tail : Buffer.concat([...pieces, tail]);
+      pieces = [];
+      yield { offset: lineStart, bytes, terminated: true };
+      from = newline + 1;
+      lineStart = position + from;
+    }
+    // Copied: `chunk` is reused by the next read.
+    if (from < bytesRead) pieces.push(Buffer.from(view.subarray(from)));
+    position += bytesRead;
+  }
+  if (pieces.length > 0) yield { offset: lineStart, bytes: Buffer.concat(pieces), terminated: false };
+}
+
+// --- file system -----------------------------------------------------------------
+
+async function writeFully(handle: FileHandle, buffer: Buffer): Promise<number> {
+  let offset = 0;
+  // A regular file rarely takes less than asked, but a short write (signal,
+  // nearly full disk) must not drop the rest of the batch.
+  while (offset < buffer.length) {
+    const { bytesWritten } = await handle.write(buffer, offset, buffer.length - offset);
+    offset += bytesWritten;
+  }
+  return offset;
+}
+
+async function endsWithNewline(handle: FileHandle, size: number): Promise<boolean> {
+  const last = Buffer.alloc(1);
+  const { bytesRead } = await handle.read(last, 0, 1, size - 1);
+  return bytesRead === 1 && last[0] === NEWLINE;
+}
+
+async function openForReading(path: string): Promise<FileHandle | undefined> {
+  try {
+    return await open(path, READ_FLAGS);
+  } catch (error) {
+    const code = errorCode(error);
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw error;
+  }
+}
+
+async function syncDirectory(path: string): Promise<void> {
+  const handle = await open(path, fsConstants.O_RDONLY);
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+async function statOrUndefined(path: string): Promise<Stats | undefined> {
+  try {
+    return await stat(path);
+  } catch (error) {
+    const code = errorCode(error);
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw error;
+  }
+}
+
+async function isFile(path: string): Promise<boolean> {
+  return (await statOrUndefined(path))?.isFile() ?? false;
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  return (await statOrUndefined(path))?.isDirectory() ?? false;
+}
+
+function errorCode(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+function describeError(error: unknown): string {
+  return errorCode(error) ?? (error instanceof Error ? error.message : String(error));
+}
