@@ -8,6 +8,7 @@
 
 export { assertAgentId, MAX_AGENT_ID_LENGTH } from './agent-id.js';
 export * from './errors.js';
+export { FileEventLog, type FileEventLogOptions } from './file-event-log.js';
 export { decodeJson, type EncodeMode, encodeJson } from './json-codec.js';
 export {
   DEFAULT_QUERY_LIMIT,
