@@ -1,0 +1,106 @@
+import { AppendBatcher } from '../../src/append-batcher.js';
+import { decodeJson } from '../../src/json-codec.js';
+import type { Timeline } from '../../src/types.js';
+import type { SqliteConnection } from './sqlite-connection.js';
+import type { AgentEventStorage, EventFields, EventFilter } from './sqlite-event-storage.js';
+
+/** Rows fetched per page by `readEvents`: bounded memory, few round trips. */
+export const EVENT_PAGE_SIZE = 256;
+
+interface PendingEvent {
+  agentId: string;
+  json: string;
+  fields: EventFields;
+}
+
+/**
+ * Events in the `events` table. Appends fired without awaiting are batched:
+ * everything queued while one transaction commits goes into the next, so a
+ * burst of streamed chunks costs one commit (and one fsync) rather than one
+ * each, and the rowid order is the call order.
+ */
+export class DatabaseEventStorage implements AgentEventStorage {
+  readonly kind = 'database' as const;
+  private readonly batcher: AppendBatcher<PendingEvent>;
+
+  constructor(private readonly connection: SqliteConnection) {
+    this.batcher = new AppendBatcher((batch) => this.writeBatch(batch));
+  }
+
+  append(agentId: string, json: string, fields: EventFields): Promise<void> {
+    return this.batcher.enqueue({ agentId, json, fields });
+  }
+
+  async *read(agentId: string, filter: EventFilter): AsyncIterable<Timeline> {
+    await this.batcher.idle();
+    const sql =
+      'SELECT id, timeline_json FROM events WHERE agent_id = ? AND id > ?' +
+      (filter.channel === undefined ? '' : ' AND channel = ?') +
+      (filter.since === undefined ? '' : ' AND seq > ?') +
+      ' ORDER BY id LIMIT ?';
+    const bound: unknown[] = [];
+    if (filter.channel !== undefined) bound.push(filter.channel);
+    if (filter.since !== undefined) bound.push(filter.since.seq);
+    let lastId = 0;
+    for (;;) {
+      // Keyset paging: each page is its own short read, so writers are never
+      // held up by a slow consumer and memory stays bounded.
+      const rows = (await this.connection.read(() =>
+        this.connection.statement(sql).all(agentId, lastId, ...bound, EVENT_PAGE_SIZE),
+      )) as Array<{ id: number; timeline_json: string }>;
+      if (rows.length === 0) return;
+      lastId = rows[rows.length - 1]!.id;
+      for (const row of rows) {
+        yield decodeJson<Timeline>(row.timeline_json, {
+          backend: 'sqlite',
+          operation: 'readEvents',
+          agentId,
+        });
+      }
+      if (rows.length < EVENT_PAGE_SIZE) return;
+    }
+  }
+
+  async hasOutsideDatabase(): Promise<boolean> {
+    return false;
+  }
+
+  async deleteOutsideDatabase(): Promise<void> {}
+
+  async check(): Promise<string[]> {
+    return [];
+  }
+
+  async count(): Promise<number> {
+    const row = (await this.connection.read(() =>
+      this.connection.statement('SELECT count(*) AS n FROM events').get(),
+    )) as { n: number };
+    return row.n;
+  }
+
+  idle(): Promise<void> {
+    return this.batcher.idle();
+  }
+
+  async close(): Promise<void> {
+    await this.batcher.idle();
+  }
+
+  private async writeBatch(batch: PendingEvent[]): Promise<void> {
+    const { connection } = this;
+    await connection.write(() => {
+      const register = connection.statement(
+        'INSERT INTO agents (agent_id) VALUES (?) ON CONFLICT (agent_id) DO NOTHING',
+      );
+      const insert = connection.statement(
+        'INSERT INTO events (agent_id, channel, seq, timeline_json) VALUES (?, ?, ?, ?)',
+      );
+      let previous: string | undefined;
+      for (const { agentId, json, fields } of batch) {
+        if (agentId !== previous) register.run(agentId);
+        previous = agentId;
+        insert.run(agentId, fields.channel, fields.seq, json);
+      }
+    });
+  }
+}

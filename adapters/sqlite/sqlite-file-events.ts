@@ -1,0 +1,87 @@
+import { FileEventLog } from '../../src/file-event-log.js';
+import type { Timeline } from '../../src/types.js';
+import type { SqliteConnection } from './sqlite-connection.js';
+import type { AgentEventStorage, EventFilter } from './sqlite-event-storage.js';
+
+/**
+ * Hybrid mode: events in `FileEventLog` files under `fileStoreBaseDir`,
+ * everything else in SQLite. The database still records that the agent
+ * exists and that it has an event file, so `exists`/`list` see an agent
+ * that has only events, and `checkConsistency` can tell a missing file from
+ * an agent that never had events.
+ */
+export class FileEventStorage implements AgentEventStorage {
+  readonly kind = 'file' as const;
+  private readonly log: FileEventLog;
+  /**
+   * Agents this object has already recorded in the database: the record is
+   * written once per agent and store object, not per append. (An agent
+   * deleted through another store object and then appended to through this
+   * one keeps its file but misses the record until this object is reopened;
+   * `exists` still finds it through the file.)
+   */
+  private readonly recorded = new Set<string>();
+
+  constructor(
+    private readonly connection: SqliteConnection,
+    baseDir: string,
+    fsync: boolean,
+  ) {
+    this.log = new FileEventLog({ baseDir, fsync });
+  }
+
+  append(agentId: string, encodedTimeline: string): Promise<void> {
+    // The file append is issued synchronously, so file order is call order;
+    // the database record is written alongside it.
+    const written = this.log.append(agentId, encodedTimeline);
+    if (this.recorded.has(agentId)) return written;
+    const recorded = this.connection
+      .write(() =>
+        this.connection
+          .statement(
+            'INSERT INTO agents (agent_id, has_file_events) VALUES (?, 1) ' +
+              'ON CONFLICT (agent_id) DO UPDATE SET has_file_events = 1',
+          )
+          .run(agentId),
+      )
+      .then(() => {
+        this.recorded.add(agentId);
+      });
+    return Promise.all([written, recorded]).then(() => undefined);
+  }
+
+  read(agentId: string, filter: EventFilter): AsyncIterable<Timeline> {
+    return this.log.read(agentId, filter);
+  }
+
+  hasOutsideDatabase(agentId: string): Promise<boolean> {
+    return this.log.has(agentId);
+  }
+
+  async deleteOutsideDatabase(agentId: string): Promise<void> {
+    this.recorded.delete(agentId);
+    await this.log.delete(agentId);
+  }
+
+  async check(agentId: string): Promise<string[]> {
+    const issues = await this.log.check(agentId);
+    const row = (await this.connection.read(() =>
+      this.connection.statement('SELECT has_file_events FROM agents WHERE agent_id = ?').get(agentId),
+    )) as { has_file_events: number } | undefined;
+    if (row?.has_file_events === 1 && !(await this.log.has(agentId))) {
+      issues.push(`the agent's event file is missing under ${this.log.baseDir}`);
+    }
+    return issues;
+  }
+
+  async count(): Promise<undefined> {
+    // Counting would mean reading every file; metrics leave the total out instead.
+    return undefined;
+  }
+
+  async idle(): Promise<void> {}
+
+  close(): Promise<void> {
+    return this.log.close();
+  }
+}

@@ -1,0 +1,128 @@
+import { randomUUID } from 'node:crypto';
+import { commonPrefixLength } from '../../src/record-fields.js';
+import type { SqliteConnection } from './sqlite-connection.js';
+
+/**
+ * Incremental saves of a per-agent list (messages, tool-call records). The
+ * SDK saves the whole conversation after every step; rewriting it each time
+ * would make a long agent's steps O(n). Instead the stored list is compared
+ * with the new one and only rows that differ are written.
+ *
+ * The stored list's serialised items are kept in memory per agent, tagged
+ * with a revision token that every save writes to the agent's row. A save
+ * reads the token inside its write transaction: if another store object or
+ * process saved in between, the token differs and the stored list is read
+ * from the database instead of the cache. Tokens are random, so an agent
+ * deleted and re-created elsewhere can never match a stale cache entry.
+ */
+
+/** How one list maps onto its table. */
+export interface ListTable<F> {
+  /** Column of `agents` holding the list's revision token. */
+  revisionColumn: 'messages_revision' | 'tool_calls_revision';
+  /** The stored serialised items, in order. */
+  loadStored(agentId: string): string[];
+  /** Writes item `position` (insert, or replace when `replacing`). */
+  writeRow(row: ListRow<F>): void;
+  /** Deletes the items at `fromPosition` and after. */
+  truncate(agentId: string, fromPosition: number): void;
+}
+
+export interface ListRow<F> {
+  agentId: string;
+  position: number;
+  json: string;
+  fields: F;
+  /** The store time of this save; items in the common prefix keep the time they were first saved. */
+  savedAtMs: number;
+  replacing: boolean;
+}
+
+interface CachedList {
+  revision: string;
+  items: readonly string[];
+}
+
+/** How many agents' lists are cached; a long-lived store serving many agents keeps only the recent ones. */
+const CACHED_AGENTS = 128;
+
+export class IncrementalListSaver<F> {
+  private readonly cache = new Map<string, CachedList>();
+
+  constructor(
+    private readonly connection: SqliteConnection,
+    private readonly table: ListTable<F>,
+  ) {}
+
+  /**
+   * Replaces the agent's list with `items` (already serialised) and their
+   * queryable `fields`, writing only what changed, in one transaction.
+   * @returns the number of rows written or deleted.
+   */
+  async save(agentId: string, items: readonly string[], fields: readonly F[]): Promise<number> {
+    const connection = this.connection;
+    const table = this.table;
+    const selectRevision = `SELECT ${table.revisionColumn} AS revision FROM agents WHERE agent_id = ?`;
+    const outcome = await connection.write(() => {
+      const row = connection.statement(selectRevision).get(agentId) as
+        | { revision: string | null }
+        | undefined;
+      const cached = this.cache.get(agentId);
+      const stored =
+        row?.revision != null && cached?.revision === row.revision ? cached.items : table.loadStored(agentId);
+      const prefix = commonPrefixLength(stored, items);
+      if (row && prefix === stored.length && prefix === items.length) {
+        return { revision: row.revision, written: 0 };
+      }
+      const now = Date.now();
+      let written = 0;
+      connection
+        .statement('INSERT INTO agents (agent_id) VALUES (?) ON CONFLICT (agent_id) DO NOTHING')
+        .run(agentId);
+      // Everything past the common prefix is (re)written and stamped now,
+      // as the reference store does: the conversation diverged there.
+      for (let position = prefix; position < items.length; position++) {
+        table.writeRow({
+          agentId,
+          position,
+          json: items[position]!,
+          fields: fields[position]!,
+          savedAtMs: now,
+          replacing: position < stored.length,
+        });
+        written++;
+      }
+      if (stored.length > items.length) {
+        table.truncate(agentId, items.length);
+        written += stored.length - items.length;
+      }
+      const revision = randomUUID();
+      connection
+        .statement(`UPDATE agents SET ${table.revisionColumn} = ? WHERE agent_id = ?`)
+        .run(revision, agentId);
+      return { revision, written };
+    });
+    this.remember(agentId, outcome.revision, items);
+    return outcome.written;
+  }
+
+  /** Drops the cached list of one agent (it was deleted). */
+  forget(agentId: string): void {
+    this.cache.delete(agentId);
+  }
+
+  /** Drops every cached list. */
+  clear(): void {
+    this.cache.clear();
+  }
+
+  private remember(agentId: string, revision: string | null, items: readonly string[]): void {
+    this.cache.delete(agentId);
+    if (revision === null) return;
+    this.cache.set(agentId, { revision, items });
+    if (this.cache.size > CACHED_AGENTS) {
+      const oldest = this.cache.keys().next().value;
+      if (oldest !== undefined) this.cache.delete(oldest);
+    }
+  }
+}

@@ -1,0 +1,137 @@
+import type {
+  NormalizedMessageQuery,
+  NormalizedPage,
+  NormalizedSessionQuery,
+  NormalizedToolCallQuery,
+  SessionSortKey,
+  TimeBound,
+  ToolCallSortKey,
+} from '../../src/query-filters.js';
+
+/**
+ * SQL for the cross-agent queries, built from filters that
+ * `normalize*Filters` has already validated. Only fixed fragments from this
+ * file are spliced into the SQL (column names from the maps below, `ASC` /
+ * `DESC`); every value is bound. The text depends only on which filters are
+ * present, so the connection's statement cache serves each combination with
+ * one prepared statement.
+ */
+export interface BuiltQuery {
+  sql: string;
+  parameters: unknown[];
+}
+
+const SESSION_SORT_COLUMN: Record<SessionSortKey, string> = {
+  createdAt: 'created_at_ms',
+  updatedAt: 'updated_at_ms',
+  messageCount: 'message_count',
+};
+
+const TOOL_CALL_SORT_COLUMN: Record<ToolCallSortKey, string> = {
+  createdAt: 'created_at_ms',
+  updatedAt: 'updated_at_ms',
+};
+
+class WhereClause {
+  private readonly conditions: string[] = [];
+  readonly parameters: unknown[] = [];
+
+  equals(column: string, value: unknown): this {
+    if (value !== undefined) {
+      this.conditions.push(`${column} = ?`);
+      this.parameters.push(value);
+    }
+    return this;
+  }
+
+  within(column: string, page: Pick<NormalizedPage, 'from' | 'to'>): this {
+    const bound = (limit: TimeBound | undefined, strict: string, inclusive: string) => {
+      if (!limit) return;
+      this.conditions.push(`${column} ${limit.inclusive ? inclusive : strict} ?`);
+      this.parameters.push(limit.ms);
+    };
+    bound(page.from, '>', '>=');
+    bound(page.to, '<', '<=');
+    return this;
+  }
+
+  toString(): string {
+    return this.conditions.length === 0 ? '' : ` WHERE ${this.conditions.join(' AND ')}`;
+  }
+}
+
+function direction(page: NormalizedPage): 'ASC' | 'DESC' {
+  return page.order === 'asc' ? 'ASC' : 'DESC';
+}
+
+function paged(sql: string, where: WhereClause, page: NormalizedPage): BuiltQuery {
+  return { sql: `${sql} LIMIT ? OFFSET ?`, parameters: [...where.parameters, page.limit, page.offset] };
+}
+
+/** Sessions: agents with saved info, sorted by the chosen key, ties broken by agent id in the same direction. */
+export function sessionQuery(query: NormalizedSessionQuery): BuiltQuery {
+  const where = new WhereClause()
+    .equals('agent_id', query.agentId)
+    .equals('template_id', query.templateId)
+    .equals('user_id', query.userId)
+    .within('created_at_ms', query);
+  const dir = direction(query);
+  const sort = SESSION_SORT_COLUMN[query.sortBy];
+  return paged(
+    `SELECT agent_id, info_json FROM agent_info${where} ORDER BY ${sort} ${dir}, agent_id ${dir}`,
+    where,
+    query,
+  );
+}
+
+/**
+ * Messages by the time they were first saved, then agent id and position.
+ * A content-type filter reads the `message_content_types` index table and
+ * joins the messages it points at.
+ */
+export function messageQuery(query: NormalizedMessageQuery): BuiltQuery {
+  const dir = direction(query);
+  if (query.contentType === undefined) {
+    const where = new WhereClause()
+      .equals('agent_id', query.agentId)
+      .equals('role', query.role)
+      .within('created_at_ms', query);
+    return paged(
+      `SELECT message_json FROM messages${where} ` +
+        `ORDER BY created_at_ms ${dir}, agent_id ${dir}, position ${dir}`,
+      where,
+      query,
+    );
+  }
+  const where = new WhereClause()
+    .equals('t.content_type', query.contentType)
+    .equals('t.agent_id', query.agentId)
+    .equals('m.role', query.role)
+    .within('t.created_at_ms', query);
+  return paged(
+    'SELECT m.message_json FROM message_content_types AS t ' +
+      `JOIN messages AS m ON m.agent_id = t.agent_id AND m.position = t.position${where} ` +
+      `ORDER BY t.created_at_ms ${dir}, t.agent_id ${dir}, t.position ${dir}`,
+    where,
+    query,
+  );
+}
+
+/** Tool-call records by `createdAt` or `updatedAt`, then agent id and tool-call id. */
+export function toolCallQuery(query: NormalizedToolCallQuery): BuiltQuery {
+  const flag = (value: boolean | undefined) => (value === undefined ? undefined : value ? 1 : 0);
+  const where = new WhereClause()
+    .equals('agent_id', query.agentId)
+    .equals('name', query.toolName)
+    .equals('state', query.state)
+    .equals('is_error', flag(query.isError))
+    .equals('has_approval', flag(query.hasApproval))
+    .within('created_at_ms', query);
+  const dir = direction(query);
+  const sort = TOOL_CALL_SORT_COLUMN[query.sortBy];
+  return paged(
+    `SELECT record_json FROM tool_calls${where} ORDER BY ${sort} ${dir}, agent_id ${dir}, call_id ${dir}`,
+    where,
+    query,
+  );
+}

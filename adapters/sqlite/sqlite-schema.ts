@@ -1,0 +1,197 @@
+import { UnsupportedError } from '../../src/errors.js';
+import type { SqliteDatabase } from './sqlite-config.js';
+
+/**
+ * Versioned schema migrations. Each component (the agent store `agent`, the
+ * KV layer `kv`) keeps its version in `kode_schema_version`; opening a
+ * database runs the missing steps in order, inside the caller's write
+ * transaction, so two processes opening an old file at once upgrade it once.
+ */
+
+/** One step of a component's schema history. Steps are never edited once released, only appended. */
+export interface SqliteMigration {
+  version: number;
+  description: string;
+  /** SQL run as one script (several statements). */
+  sql: string;
+}
+
+/** The agent store's schema history. */
+export const AGENT_SCHEMA_MIGRATIONS: readonly SqliteMigration[] = [
+  {
+    version: 1,
+    description: 'agent tables',
+    // Every primary key starts with the agent id (ids are per agent). The
+    // indexes follow the queries: each filter column comes first, then the
+    // sort keys, so a query reads a range of one index in order and stops
+    // at its LIMIT. The stored JSON text is what loads return; the other
+    // columns are copies of its queryable fields.
+    sql: `
+      CREATE TABLE agents (
+        agent_id TEXT PRIMARY KEY,
+        messages_revision TEXT,
+        tool_calls_revision TEXT,
+        todos_json TEXT,
+        media_cache_json TEXT,
+        has_file_events INTEGER NOT NULL DEFAULT 0
+      );
+
+      CREATE TABLE agent_info (
+        agent_id TEXT PRIMARY KEY,
+        info_json TEXT NOT NULL,
+        template_id TEXT NOT NULL,
+        user_id TEXT,
+        created_at_ms INTEGER NOT NULL,
+        updated_at_ms INTEGER NOT NULL,
+        message_count INTEGER NOT NULL
+      );
+      CREATE INDEX agent_info_by_created ON agent_info (created_at_ms, agent_id);
+      CREATE INDEX agent_info_by_updated ON agent_info (updated_at_ms, agent_id);
+      CREATE INDEX agent_info_by_message_count ON agent_info (message_count, agent_id);
+      CREATE INDEX agent_info_by_template ON agent_info (template_id, created_at_ms, agent_id);
+      CREATE INDEX agent_info_by_user ON agent_info (user_id, created_at_ms, agent_id);
+
+      CREATE TABLE messages (
+        agent_id TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        message_json TEXT NOT NULL,
+        role TEXT NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        PRIMARY KEY (agent_id, position)
+      );
+      CREATE INDEX messages_by_created ON messages (created_at_ms, agent_id, position);
+      CREATE INDEX messages_by_agent_created ON messages (agent_id, created_at_ms, position);
+      CREATE INDEX messages_by_role ON messages (role, created_at_ms, agent_id, position);
+
+      CREATE TABLE tool_calls (
+        agent_id TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        call_id TEXT NOT NULL,
+        record_json TEXT NOT NULL,
+        name TEXT NOT NULL,
+        state TEXT NOT NULL,
+        is_error INTEGER NOT NULL,
+        has_approval INTEGER NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        updated_at_ms INTEGER NOT NULL,
+        PRIMARY KEY (agent_id, position)
+      );
+      CREATE INDEX tool_calls_by_created ON tool_calls (created_at_ms, agent_id, call_id);
+      CREATE INDEX tool_calls_by_updated ON tool_calls (updated_at_ms, agent_id, call_id);
+      CREATE INDEX tool_calls_by_agent_created ON tool_calls (agent_id, created_at_ms, call_id);
+      CREATE INDEX tool_calls_by_agent_updated ON tool_calls (agent_id, updated_at_ms, call_id);
+      CREATE INDEX tool_calls_by_name ON tool_calls (name, created_at_ms, agent_id, call_id);
+      CREATE INDEX tool_calls_by_state ON tool_calls (state, created_at_ms, agent_id, call_id);
+      CREATE INDEX tool_calls_by_error ON tool_calls (is_error, created_at_ms, agent_id, call_id);
+      CREATE INDEX tool_calls_by_approval ON tool_calls (has_approval, created_at_ms, agent_id, call_id);
+
+      -- The rowid is the insertion sequence: events are read in append order,
+      -- never by bookmark.seq (the SDK reuses seqs after a crash). Every index
+      -- ends with the rowid, so (agent_id) serves "agent_id = ? AND id > ?".
+      CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        agent_id TEXT NOT NULL,
+        channel TEXT,
+        seq INTEGER,
+        timeline_json TEXT NOT NULL
+      );
+      CREATE INDEX events_by_agent ON events (agent_id);
+      CREATE INDEX events_by_agent_channel ON events (agent_id, channel);
+
+      -- An upsert keeps the row id, so a re-saved snapshot keeps its place.
+      CREATE TABLE snapshots (
+        row_id INTEGER PRIMARY KEY,
+        agent_id TEXT NOT NULL,
+        snapshot_id TEXT NOT NULL,
+        snapshot_json TEXT NOT NULL,
+        UNIQUE (agent_id, snapshot_id)
+      );
+      CREATE INDEX snapshots_by_agent ON snapshots (agent_id);
+
+      -- History windows, compression records and recovered files: append-only lists.
+      CREATE TABLE agent_history (
+        row_id INTEGER PRIMARY KEY,
+        agent_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        record_json TEXT NOT NULL
+      );
+      CREATE INDEX agent_history_by_agent ON agent_history (agent_id, kind);
+
+      CREATE TABLE agent_locks (
+        agent_id TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        expires_at_ms INTEGER NOT NULL
+      );
+    `,
+  },
+  {
+    version: 2,
+    description: 'content-type index of messages',
+    // "Messages holding a block of type X" cannot use an index over the JSON
+    // text, so each message's distinct block types get a row of their own.
+    // Existing messages are indexed from their stored JSON.
+    sql: `
+      CREATE TABLE message_content_types (
+        agent_id TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        content_type TEXT NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        PRIMARY KEY (agent_id, position, content_type)
+      );
+      CREATE INDEX message_content_types_by_type
+        ON message_content_types (content_type, created_at_ms, agent_id, position);
+      CREATE INDEX message_content_types_by_agent
+        ON message_content_types (agent_id, content_type, created_at_ms, position);
+
+      INSERT OR IGNORE INTO message_content_types (agent_id, position, content_type, created_at_ms)
+        SELECT m.agent_id, m.position, json_extract(block.value, '$.type'), m.created_at_ms
+        FROM messages AS m, json_each(m.message_json, '$.content') AS block
+        WHERE json_type(m.message_json, '$.content') = 'array'
+          AND json_type(block.value, '$.type') = 'text';
+    `,
+  },
+];
+
+/** The newest version of `migrations`. */
+export function latestVersion(migrations: readonly SqliteMigration[]): number {
+  return migrations.reduce((max, step) => Math.max(max, step.version), 0);
+}
+
+/**
+ * Brings `component` up to the newest version of `migrations`. Must run
+ * inside a write transaction (`BEGIN IMMEDIATE`). A database whose version
+ * is newer than the code knows is refused rather than misread.
+ *
+ * @returns the version the database was at before.
+ */
+export function migrateSchema(
+  db: SqliteDatabase,
+  component: string,
+  migrations: readonly SqliteMigration[],
+): number {
+  db.exec(
+    'CREATE TABLE IF NOT EXISTS kode_schema_version (component TEXT PRIMARY KEY, version INTEGER NOT NULL)',
+  );
+  const row = db.prepare('SELECT version FROM kode_schema_version WHERE component = ?').get(component) as
+    | { version: number }
+    | undefined;
+  const current = row?.version ?? 0;
+  const latest = latestVersion(migrations);
+  if (current > latest) {
+    throw new UnsupportedError(
+      `the database's ${component} schema is at version ${current}, newer than this kode-store knows (${latest}); upgrade kode-store`,
+      { backend: 'sqlite', operation: 'open' },
+    );
+  }
+  const pending = [...migrations]
+    .filter((step) => step.version > current)
+    .sort((a, b) => a.version - b.version);
+  for (const step of pending) db.exec(step.sql);
+  if (pending.length > 0) {
+    db.prepare(
+      'INSERT INTO kode_schema_version (component, version) VALUES (?, ?) ' +
+        'ON CONFLICT (component) DO UPDATE SET version = excluded.version',
+    ).run(component, latest);
+  }
+  return current;
+}
