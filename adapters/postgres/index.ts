@@ -1,0 +1,24 @@
+/**
+ * `kode-store/postgres`: the agent store on PostgreSQL (`pg`, an optional
+ * peer dependency loaded on first use).
+ *
+ * @example
+ * import { PostgresStore } from 'kode-store/postgres';
+ * const store = new PostgresStore({ connection: process.env.DATABASE_URL, schema: 'kode' });
+ * const agent = await Agent.create({ store, ... });
+ */
+export type {
+  PgModule,
+  PgPoolConfig,
+  PostgresConnectionConfig,
+  PostgresEventStorageMode,
+  PostgresPool,
+  PostgresPoolClient,
+  PostgresQueryConfig,
+  PostgresQueryResult,
+  PostgresStoreOptions,
+  PostgresTypeParsers,
+} from './postgres-config.js';
+export { DEFAULT_APPLICATION_NAME, DEFAULT_LOCK_LEASE_MS } from './postgres-config.js';
+export { AGENT_SCHEMA_VERSION, MIGRATION_LOCK_CLASS } from './postgres-schema.js';
+export { PostgresStore } from './postgres-store.js';

@@ -1,0 +1,338 @@
+import { ConfigError } from '../../src/errors.js';
+import type {
+  PostgresConnectionConfig as SeedConnectionConfig,
+  EventStorage as StoreEventStorage,
+} from '../../src/store-config.js';
+
+/**
+ * Options of `PostgresStore`, and the few parts of the `pg` driver the store
+ * uses, declared structurally so that `pg` stays an optional peer dependency:
+ * an application that never opens a PostgreSQL store does not need it
+ * installed, and one that does shares its single copy with the SDK.
+ */
+
+const BACKEND = 'postgres';
+
+/** Where events are kept: rows in PostgreSQL (default), or append-only files under `fileStoreBaseDir`. */
+export type PostgresEventStorageMode = StoreEventStorage;
+
+/**
+ * Connection settings as in seed 004 (`host`, `port`, `database`, `user`,
+ * `password`, `ssl`, and the pool options `max`, `idleTimeoutMillis`,
+ * `connectionTimeoutMillis`), plus a connection string and the
+ * `application_name` the server shows for the store's connections.
+ *
+ * @example
+ * new PostgresStore({ host: 'localhost', port: 5432, database: 'kode_agents', user: 'kode', password }, './data/store');
+ */
+export interface PostgresConnectionConfig extends SeedConnectionConfig {
+  /** A `postgres://` URL; fields given next to it override its parts. */
+  connectionString?: string;
+  /** Shown in `pg_stat_activity.application_name` (default `kode-store`). */
+  applicationName?: string;
+}
+
+/**
+ * Options of `new PostgresStore(options)`. Give either `connection` (the
+ * store opens and ends its own pool) or `pool` (an existing `pg.Pool`,
+ * which the store uses but never ends).
+ *
+ * @example
+ * const store = new PostgresStore({
+ *   connection: process.env.DATABASE_URL,
+ *   schema: 'kode',
+ *   eventStorage: 'file',
+ *   fileStoreBaseDir: './data/store',
+ * });
+ */
+export interface PostgresStoreOptions {
+  /** Connection settings, or a `postgres://` URL. */
+  connection?: PostgresConnectionConfig | string;
+  /** A pool to use instead of opening one; `close()` leaves it open. */
+  pool?: PostgresPool;
+  /**
+   * The PostgreSQL schema holding the store's tables (default `public`),
+   * created if missing. Any name is allowed (it is always quoted); stores
+   * with different schemas on one database never see each other's data.
+   */
+  schema?: string;
+  /** Base directory of the event files (required when `eventStorage` is `'file'`). */
+  fileStoreBaseDir?: string;
+  /** `'database'` (default) or `'file'` (hybrid mode, SPEC §4). */
+  eventStorage?: PostgresEventStorageMode;
+  /**
+   * How long a held agent lock survives without renewal (default 15000 ms).
+   * A holder renews it every third of this time; a holder that dies frees
+   * its locks within this time.
+   */
+  lockLeaseMs?: number;
+  /** In hybrid mode, fsync event files before an append resolves (default true). */
+  fsync?: boolean;
+}
+
+/** A type parser table for one query (`pg`'s `CustomTypesConfig`). */
+export interface PostgresTypeParsers {
+  getTypeParser(oid: number, format?: string): (value: string) => unknown;
+}
+
+/** What the store hands to `query()`: parameters are always bound, never spliced into the text. */
+export interface PostgresQueryConfig {
+  text: string;
+  values?: unknown[];
+  types?: PostgresTypeParsers;
+}
+
+/** The part of a `pg` query result the store reads. */
+export interface PostgresQueryResult<R> {
+  rows: R[];
+  rowCount: number | null;
+}
+
+/** The subset of `pg.PoolClient` the store uses (transactions run on one client). */
+export interface PostgresPoolClient {
+  query<R = Record<string, unknown>>(config: PostgresQueryConfig): Promise<PostgresQueryResult<R>>;
+  release(error?: Error | boolean): void;
+  on(event: 'error', listener: (error: Error) => void): unknown;
+  removeListener(event: 'error', listener: (error: Error) => void): unknown;
+}
+
+/**
+ * The subset of `pg.Pool` the store uses. A `pg.Pool` satisfies it.
+ * https://node-postgres.com/apis/pool
+ */
+export interface PostgresPool {
+  connect(): Promise<PostgresPoolClient>;
+  query<R = Record<string, unknown>>(config: PostgresQueryConfig): Promise<PostgresQueryResult<R>>;
+  end(): Promise<void>;
+  on(event: 'error', listener: (error: Error, client?: unknown) => void): unknown;
+  removeListener(event: 'error', listener: (error: Error, client?: unknown) => void): unknown;
+}
+
+/** The options the store passes to `new pg.Pool(...)`. */
+export interface PgPoolConfig {
+  connectionString?: string;
+  host?: string;
+  port?: number;
+  database?: string;
+  user?: string;
+  password?: string;
+  ssl?: unknown;
+  max?: number;
+  idleTimeoutMillis?: number;
+  connectionTimeoutMillis?: number;
+  application_name?: string;
+}
+
+/** The part of the `pg` module the store needs. */
+export interface PgModule {
+  Pool: new (config: PgPoolConfig) => PostgresPool;
+}
+
+/** Settings after defaults and validation; what the rest of the adapter works from. */
+export interface ResolvedPostgresSettings {
+  /** Pool settings when the store opens its own pool. */
+  poolConfig?: PgPoolConfig;
+  /** An injected pool (never ended by the store). */
+  pool?: PostgresPool;
+  schema: string;
+  eventStorage: PostgresEventStorageMode;
+  fileStoreBaseDir?: string;
+  lockLeaseMs: number;
+  fsync: boolean;
+}
+
+export const DEFAULT_APPLICATION_NAME = 'kode-store';
+export const DEFAULT_LOCK_LEASE_MS = 15_000;
+/** pg waits forever for a connection by default; a store must fail instead (SPEC §3: unreachable server → typed error). */
+const DEFAULT_CONNECTION_TIMEOUT_MS = 10_000;
+/** PostgreSQL truncates identifiers longer than this many bytes (NAMEDATALEN - 1). */
+const MAX_IDENTIFIER_BYTES = 63;
+
+const OPTION_KEYS = new Set([
+  'connection',
+  'pool',
+  'schema',
+  'fileStoreBaseDir',
+  'eventStorage',
+  'lockLeaseMs',
+  'fsync',
+]);
+const CONNECTION_KEYS = new Set([
+  'host',
+  'port',
+  'database',
+  'user',
+  'password',
+  'ssl',
+  'max',
+  'idleTimeoutMillis',
+  'connectionTimeoutMillis',
+  'connectionString',
+  'applicationName',
+]);
+
+function fail(message: string, variable: string): never {
+  throw new ConfigError(message, { backend: BACKEND, operation: 'configure', variable });
+}
+
+/**
+ * Tells the two constructor forms apart by their keys: an options object
+ * names `connection` or `pool`; a seed-style connection config names
+ * `host`, `database`, `user`... An object naming both kinds is refused
+ * rather than guessed at.
+ */
+function isOptionsObject(value: object): boolean {
+  const keys = Object.keys(value);
+  const option = keys.filter((k) => OPTION_KEYS.has(k) && !CONNECTION_KEYS.has(k));
+  const connection = keys.filter((k) => CONNECTION_KEYS.has(k));
+  if (option.length > 0 && connection.length > 0) {
+    fail(
+      `PostgresStore got both store options (${option.join(', ')}) and connection fields (${connection.join(', ')}) in one object; put the connection fields under \`connection\``,
+      connection[0] as string,
+    );
+  }
+  return option.length > 0;
+}
+
+/** Double-quotes an identifier, doubling embedded quotes, as PostgreSQL's own `quote_ident` does. */
+export function quoteIdentifier(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+function validateSchema(schema: unknown): string {
+  if (schema === undefined) return 'public';
+  if (typeof schema !== 'string' || schema.length === 0) fail('schema must be a non-empty string', 'schema');
+  if (schema.includes('\u0000') || !schema.isWellFormed()) {
+    fail('schema must not contain NUL or lone surrogates', 'schema');
+  }
+  if (Buffer.byteLength(schema, 'utf8') > MAX_IDENTIFIER_BYTES) {
+    // PostgreSQL would silently truncate it, and two long names could then meet in one schema.
+    fail(`schema must be at most ${MAX_IDENTIFIER_BYTES} bytes long`, 'schema');
+  }
+  return schema;
+}
+
+function connectionToPoolConfig(connection: unknown): PgPoolConfig {
+  if (typeof connection === 'string') {
+    if (!/^postgres(ql)?:\/\//i.test(connection)) {
+      fail('connection must be a postgres:// or postgresql:// URL', 'connection');
+    }
+    return {
+      connectionString: connection,
+      connectionTimeoutMillis: DEFAULT_CONNECTION_TIMEOUT_MS,
+      application_name: DEFAULT_APPLICATION_NAME,
+    };
+  }
+  if (typeof connection !== 'object' || connection === null || Array.isArray(connection)) {
+    fail('connection must be a connection config object or a postgres:// URL', 'connection');
+  }
+  const { applicationName, ...rest } = connection as PostgresConnectionConfig;
+  for (const key of ['max', 'idleTimeoutMillis', 'connectionTimeoutMillis', 'port'] as const) {
+    const value = rest[key];
+    if (value !== undefined && (typeof value !== 'number' || !Number.isInteger(value) || value < 0)) {
+      fail(`connection.${key} must be a non-negative integer`, key);
+    }
+  }
+  if (rest.max === 0) fail('connection.max must be at least 1', 'max');
+  const config: PgPoolConfig = {
+    ...rest,
+    connectionTimeoutMillis: rest.connectionTimeoutMillis ?? DEFAULT_CONNECTION_TIMEOUT_MS,
+    application_name: applicationName ?? DEFAULT_APPLICATION_NAME,
+  };
+  return config;
+}
+
+/** Resolves either constructor form into validated settings. Throws `ConfigError`. */
+export function resolvePostgresSettings(
+  first: PostgresStoreOptions | PostgresConnectionConfig | string,
+  fileStoreBaseDir?: string,
+): ResolvedPostgresSettings {
+  let options: PostgresStoreOptions;
+  if (typeof first === 'string') {
+    options = { connection: first, fileStoreBaseDir };
+  } else if (typeof first !== 'object' || first === null || Array.isArray(first)) {
+    fail('PostgresStore needs connection settings, a postgres:// URL or an options object', 'connection');
+  } else if (isOptionsObject(first)) {
+    options = { ...(first as PostgresStoreOptions) };
+    if (fileStoreBaseDir !== undefined) {
+      if (options.fileStoreBaseDir !== undefined && options.fileStoreBaseDir !== fileStoreBaseDir) {
+        fail('fileStoreBaseDir was given twice with different values', 'fileStoreBaseDir');
+      }
+      options.fileStoreBaseDir = fileStoreBaseDir;
+    }
+  } else {
+    options = { connection: first as PostgresConnectionConfig, fileStoreBaseDir };
+  }
+
+  if (options.pool !== undefined && options.connection !== undefined) {
+    fail('give either `pool` or `connection`, not both', 'pool');
+  }
+  if (options.pool === undefined && options.connection === undefined) {
+    fail('PostgresStore needs `connection` (settings or URL) or `pool`', 'connection');
+  }
+  if (options.pool !== undefined) {
+    const pool = options.pool as Partial<PostgresPool> | null;
+    if (typeof pool?.connect !== 'function' || typeof pool.query !== 'function') {
+      fail('pool must be a pg.Pool (it needs connect() and query())', 'pool');
+    }
+  }
+
+  const eventStorage = options.eventStorage ?? 'database';
+  if (eventStorage !== 'database' && eventStorage !== 'file') {
+    fail(`eventStorage must be 'database' or 'file', got ${JSON.stringify(eventStorage)}`, 'eventStorage');
+  }
+  if (options.fileStoreBaseDir !== undefined && typeof options.fileStoreBaseDir !== 'string') {
+    fail('fileStoreBaseDir must be a string', 'fileStoreBaseDir');
+  }
+  if (eventStorage === 'file' && !options.fileStoreBaseDir) {
+    fail("eventStorage 'file' needs fileStoreBaseDir", 'fileStoreBaseDir');
+  }
+  const lockLeaseMs = options.lockLeaseMs ?? DEFAULT_LOCK_LEASE_MS;
+  if (typeof lockLeaseMs !== 'number' || !Number.isFinite(lockLeaseMs) || lockLeaseMs < 100) {
+    fail('lockLeaseMs must be a number of milliseconds, at least 100', 'lockLeaseMs');
+  }
+
+  return {
+    poolConfig: options.connection === undefined ? undefined : connectionToPoolConfig(options.connection),
+    pool: options.pool,
+    schema: validateSchema(options.schema),
+    eventStorage,
+    fileStoreBaseDir: options.fileStoreBaseDir,
+    lockLeaseMs,
+    fsync: options.fsync ?? true,
+  };
+}
+
+function isModuleNotFound(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND';
+}
+
+/**
+ * Loads `pg` on first use. A missing driver is a `ConfigError` saying how to
+ * install it, not a bare module-resolution failure.
+ */
+export async function loadPgDriver(): Promise<PgModule> {
+  let loaded: { default?: PgModule } & Partial<PgModule>;
+  try {
+    loaded = (await import('pg')) as { default?: PgModule } & Partial<PgModule>;
+  } catch (error) {
+    if (isModuleNotFound(error)) {
+      throw new ConfigError(
+        'the PostgreSQL driver `pg` is not installed; run `npm install pg` (it is an optional peer dependency of kode-store)',
+        { backend: BACKEND, operation: 'connect', variable: 'pg', cause: error },
+      );
+    }
+    throw error;
+  }
+  // pg is CommonJS: its exports arrive as `default` under ESM and flat under CJS.
+  const driver = loaded.Pool ? (loaded as PgModule) : loaded.default;
+  if (!driver || typeof driver.Pool !== 'function') {
+    throw new ConfigError('the installed `pg` module has no Pool export', {
+      backend: BACKEND,
+      operation: 'connect',
+      variable: 'pg',
+    });
+  }
+  return driver;
+}

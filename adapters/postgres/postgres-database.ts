@@ -1,0 +1,241 @@
+import { ConnectionError, KodeStoreError, wrapDriverError } from '../../src/errors.js';
+import {
+  loadPgDriver,
+  type PostgresPool,
+  type PostgresPoolClient,
+  type PostgresTypeParsers,
+  quoteIdentifier,
+  type ResolvedPostgresSettings,
+} from './postgres-config.js';
+import { migrateAgentSchema } from './postgres-schema.js';
+
+const BACKEND = 'postgres';
+
+/** Type oids whose text form the store reads as JavaScript numbers. */
+const NUMBER_OIDS = new Set([
+  20, // int8: bigserial ids, revisions, counts
+  21, // int2
+  23, // int4
+  26, // oid
+  700, // float4
+  701, // float8: epoch-ms timestamps
+  1700, // numeric: sums of relation sizes
+]);
+const BOOL_OID = 16;
+const identity = (value: string): string => value;
+const toBoolean = (value: string): boolean => value === 't';
+
+/**
+ * Per-query type parsing. `pg` returns int8 and numeric as strings by
+ * default, and the usual fix (`pg.types.setTypeParser`) changes every pool in
+ * the process, including the application's own. Handing this table to each
+ * query instead keeps the change local. Every column the store selects is
+ * text, a number type or boolean, so the table is complete for its queries.
+ */
+export const EXACT_TYPES: PostgresTypeParsers = {
+  getTypeParser(oid: number) {
+    if (NUMBER_OIDS.has(oid)) return Number;
+    if (oid === BOOL_OID) return toBoolean;
+    return identity;
+  },
+};
+
+/** One statement, with bound parameters. */
+export interface Queryable {
+  query<R>(text: string, values?: unknown[]): Promise<R[]>;
+}
+
+/** A connection inside an open transaction. */
+export type Transaction = Queryable;
+
+/** True for failures of the connection itself (refused, reset, terminated by the server). */
+export function isConnectionError(error: unknown): boolean {
+  return wrapDriverError(error, {}) instanceof ConnectionError;
+}
+
+/**
+ * The store's access to PostgreSQL: opens the pool lazily, runs migrations on
+ * first use (and again on the next call if they failed, so a store created
+ * while the server is down recovers once it is back), and runs statements and
+ * transactions with exact type parsing.
+ *
+ * Connection failures never surface as an `'error'` event nobody listens to
+ * (which would crash the process): the pool and every checked-out client get
+ * a listener, and failures reach callers as rejected promises.
+ */
+export class PostgresDatabase {
+  readonly schema: string;
+  private pool: PostgresPool | undefined;
+  private readonly ownsPool: boolean;
+  private opening: Promise<PostgresPool> | undefined;
+  private migrating: Promise<void> | undefined;
+  private lastPoolError: Error | undefined;
+  private closed = false;
+  private readonly onPoolError = (error: Error) => {
+    // An idle client lost its connection (server restart, pg_terminate_backend).
+    // pg-pool has already discarded it; the next query opens a fresh one.
+    this.lastPoolError = error;
+  };
+
+  constructor(private readonly settings: ResolvedPostgresSettings) {
+    this.schema = settings.schema;
+    this.ownsPool = settings.pool === undefined;
+    if (settings.pool) this.adoptPool(settings.pool);
+  }
+
+  /** `"schema"."name"`, for building statements once per store. */
+  table(name: string): string {
+    return `${quoteIdentifier(this.schema)}.${quoteIdentifier(name)}`;
+  }
+
+  /** The last error an idle pooled connection reported (for health reports). */
+  get lastIdleError(): Error | undefined {
+    return this.lastPoolError;
+  }
+
+  private adoptPool(pool: PostgresPool): PostgresPool {
+    pool.on('error', this.onPoolError);
+    this.pool = pool;
+    return pool;
+  }
+
+  private async openPool(): Promise<PostgresPool> {
+    // An operation still in flight when the store closed must not open a new pool.
+    if (this.closed) throw poolClosedError('connect');
+    if (this.pool) return this.pool;
+    this.opening ??= (async () => {
+      const pg = await loadPgDriver();
+      return this.adoptPool(new pg.Pool({ ...this.settings.poolConfig }));
+    })().finally(() => {
+      this.opening = undefined;
+    });
+    return this.opening;
+  }
+
+  /** Resolves once the pool exists and the schema is migrated; retried on the next call after a failure. */
+  async ready(): Promise<PostgresPool> {
+    const pool = await this.openPool();
+    if (this.migrating === undefined) {
+      const attempt = this.withClient(pool, (tx) => migrateAgentSchema(tx, this.schema));
+      this.migrating = attempt;
+      attempt.catch(() => {
+        if (this.migrating === attempt) this.migrating = undefined;
+      });
+    }
+    await this.migrating;
+    return pool;
+  }
+
+  /**
+   * Runs one statement on any pooled connection (one round trip).
+   * `retry`: the statement may run twice (it is read-only or idempotent), so
+   * a connection that died under it is retried once on a fresh connection.
+   */
+  async query<R>(text: string, values: unknown[] = [], retry = false): Promise<R[]> {
+    const pool = await this.ready();
+    try {
+      return (await pool.query<R>({ text, values, types: EXACT_TYPES })).rows;
+    } catch (error) {
+      if (!retry || !isConnectionError(error)) throw error;
+      return (await pool.query<R>({ text, values, types: EXACT_TYPES })).rows;
+    }
+  }
+
+  /**
+   * Runs `body` in one transaction on one connection. A failure before
+   * COMMIT was sent rolls back everything, so when it was the connection
+   * that died the whole transaction is retried once on a fresh connection;
+   * a failure during COMMIT is reported as is (its outcome is unknown).
+   */
+  async transaction<T>(body: (tx: Transaction) => Promise<T>): Promise<T> {
+    const pool = await this.ready();
+    const attempt = async (): Promise<{ value: T } | { retryable: unknown }> => {
+      let committing = false;
+      try {
+        const value = await this.withClient(pool, async (tx) => {
+          await tx.query('BEGIN');
+          try {
+            const result = await body(tx);
+            committing = true;
+            await tx.query('COMMIT');
+            return result;
+          } catch (error) {
+            if (!committing) await tx.query('ROLLBACK').catch(() => undefined);
+            throw error;
+          }
+        });
+        return { value };
+      } catch (error) {
+        if (!committing && isConnectionError(error)) return { retryable: error };
+        throw error;
+      }
+    };
+    const first = await attempt();
+    if ('value' in first) return first.value;
+    const second = await attempt();
+    if ('value' in second) return second.value;
+    throw second.retryable;
+  }
+
+  /**
+   * Checks out one client for `body` and always gives it back: destroyed
+   * (released with the error) when anything failed, since a connection in an
+   * unknown transaction state must never be reused.
+   */
+  private async withClient<T>(pool: PostgresPool, body: (tx: Transaction) => Promise<T>): Promise<T> {
+    const client: PostgresPoolClient = await pool.connect();
+    let lostConnection: Error | undefined;
+    // A checked-out client has no listener of pg-pool's: without this one a
+    // connection dropped between two statements would crash the process.
+    const onError = (error: Error) => {
+      lostConnection = error;
+    };
+    client.on('error', onError);
+    const tx: Transaction = {
+      query: async <R>(text: string, values: unknown[] = []) => {
+        if (lostConnection) throw lostConnection;
+        return (await client.query<R>({ text, values, types: EXACT_TYPES })).rows;
+      },
+    };
+    try {
+      const result = await body(tx);
+      client.removeListener('error', onError);
+      client.release(lostConnection);
+      return result;
+    } catch (error) {
+      client.removeListener('error', onError);
+      client.release(error instanceof Error ? error : new Error(String(error)));
+      throw error;
+    }
+  }
+
+  /** Round-trip latency of a trivial statement, without requiring migrations. */
+  async ping(): Promise<number> {
+    const pool = await this.openPool();
+    const started = performance.now();
+    await pool.query({ text: 'SELECT 1', values: [], types: EXACT_TYPES });
+    return performance.now() - started;
+  }
+
+  /** Ends the pool if the store opened it; an injected pool is only detached from. */
+  async close(): Promise<void> {
+    this.closed = true;
+    const opening = this.opening;
+    if (opening) await opening.catch(() => undefined);
+    const pool = this.pool;
+    this.pool = undefined;
+    if (!pool) return;
+    if (this.ownsPool) {
+      await pool.end();
+      // pg-pool can still report the last idle client's disconnect after end().
+      setTimeout(() => pool.removeListener('error', this.onPoolError), 1000).unref();
+    } else {
+      pool.removeListener('error', this.onPoolError);
+    }
+  }
+}
+
+/** Raised when a store's pool was ended under it. */
+export function poolClosedError(operation: string): KodeStoreError {
+  return new KodeStoreError('the connection pool is closed', { backend: BACKEND, operation });
+}

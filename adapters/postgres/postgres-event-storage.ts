@@ -1,0 +1,255 @@
+import { AppendBatcher } from '../../src/append-batcher.js';
+import { FileEventLog } from '../../src/file-event-log.js';
+import { decodeJson } from '../../src/json-codec.js';
+import type { ReadEventsOptions, Timeline } from '../../src/types.js';
+import { columnKey } from './postgres-column-keys.js';
+import type { PostgresDatabase, Transaction } from './postgres-database.js';
+
+/**
+ * Where a `PostgresStore` keeps its event stream: rows in PostgreSQL
+ * (`DatabaseEventStorage`) or append-only files (`FileEventStorage`, hybrid
+ * mode). The store talks to this one small interface and never to either
+ * implementation directly.
+ */
+
+/** A timeline already encoded by the store, with the fields reads filter on. */
+export interface EncodedTimeline {
+  json: string;
+  /** `bookmark.seq` when it is a number. */
+  seq: number | null;
+  /** `event.channel` when it is a string. */
+  channel: string | null;
+}
+
+export interface EventStorage {
+  readonly mode: 'database' | 'file';
+  /** Appends in call order; resolves once durable. Must be called synchronously in call order. */
+  append(agentId: string, event: EncodedTimeline): Promise<void>;
+  /** Streams the agent's entries in append order, filtered, page by page. */
+  read(agentId: string, opts: ReadEventsOptions, assertOpen: () => void): AsyncGenerator<Timeline>;
+  /** Resolves when every append made so far has settled (read-your-writes, delete, close). */
+  idle(): Promise<void>;
+  /** Agents with events this storage knows of that the database registry may not (hybrid mode). */
+  agentIds(prefix: string | undefined): Promise<string[]>;
+  /** True if the agent has events kept outside the database registry. */
+  hasOutsideRegistry(agentId: string): Promise<boolean>;
+  /** Removes the agent's events inside the store's delete transaction. */
+  deleteWithin(tx: Transaction, agentId: string): Promise<void>;
+  /** Removes the agent's events after that transaction committed. */
+  deleteAfterCommit(agentId: string): Promise<void>;
+  /** Total number of stored events, when cheap to know. */
+  count(): Promise<number | undefined>;
+  /** Problems with the agent's stored events. */
+  check(agentId: string): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+const PAGE_SIZE = 256;
+
+interface PendingAppend {
+  agentId: string;
+  event: EncodedTimeline;
+}
+
+/**
+ * Events as rows of `kode_events`, ordered by a bigserial id (append order;
+ * `bookmark.seq` is not unique). Un-awaited appends are batched: everything
+ * queued while one INSERT runs goes out as the next one, a single
+ * `INSERT ... SELECT FROM unnest(...) WITH ORDINALITY ORDER BY` whose ids
+ * are drawn in call order, which also registers (and row-locks) the agents
+ * so that a concurrent `delete` cannot leave events of a deleted agent.
+ */
+export class DatabaseEventStorage implements EventStorage {
+  readonly mode = 'database' as const;
+  private readonly batcher: AppendBatcher<PendingAppend>;
+  private readonly insertSql: string;
+  private readonly events: string;
+
+  constructor(private readonly db: PostgresDatabase) {
+    this.events = db.table('kode_events');
+    const agents = db.table('kode_agents');
+    this.insertSql = `
+      WITH registered AS (
+        INSERT INTO ${agents} AS a (agent_id)
+        SELECT DISTINCT id FROM unnest($1::text[]) AS id ORDER BY id
+        ON CONFLICT (agent_id) DO UPDATE SET messages_revision = a.messages_revision
+      )
+      INSERT INTO ${this.events} (agent_id, seq, channel_key, timeline_json)
+      SELECT e.agent_id, e.seq, e.channel_key, e.timeline_json
+      FROM unnest($1::text[], $2::float8[], $3::text[], $4::text[])
+        WITH ORDINALITY AS e(agent_id, seq, channel_key, timeline_json, n)
+      ORDER BY e.n`;
+    this.batcher = new AppendBatcher((batch) => this.write(batch));
+  }
+
+  append(agentId: string, event: EncodedTimeline): Promise<void> {
+    return this.batcher.enqueue({ agentId, event });
+  }
+
+  private async write(batch: PendingAppend[]): Promise<void> {
+    // Not retried: if the connection dies during the INSERT, whether it
+    // committed is unknown, and a second INSERT could store the batch twice.
+    await this.db.query(this.insertSql, [
+      batch.map((p) => p.agentId),
+      batch.map((p) => p.event.seq),
+      batch.map((p) => (p.event.channel === null ? null : columnKey(p.event.channel))),
+      batch.map((p) => p.event.json),
+    ]);
+  }
+
+  async *read(agentId: string, opts: ReadEventsOptions, assertOpen: () => void): AsyncGenerator<Timeline> {
+    await this.idle();
+    const since = typeof opts.since?.seq === 'number' ? opts.since.seq : undefined;
+    const channel = opts.channel;
+    if (channel !== undefined && typeof channel !== 'string') return;
+    const filters: string[] = [];
+    const params: unknown[] = [agentId];
+    if (since !== undefined) {
+      params.push(since);
+      filters.push(`seq > $${params.length}`);
+    }
+    if (channel !== undefined) {
+      params.push(columnKey(channel));
+      filters.push(`channel_key = $${params.length}`);
+    }
+    const where = ['agent_id = $1', ...filters].join(' AND ');
+    let lastId = 0;
+    if (since !== undefined) {
+      // Seqs mostly grow with ids: start the keyset walk at the first entry
+      // after `since` (found through the (agent_id, seq) index) instead of
+      // filtering the agent's whole stream from its beginning.
+      const start = await this.db.query<{ id: number | null }>(
+        `SELECT min(id) AS id FROM ${this.events} WHERE ${where}`,
+        params,
+        true,
+      );
+      const first = start[0]?.id;
+      if (first === null || first === undefined) return;
+      lastId = first - 1;
+    }
+    const cursorParam = params.length + 1;
+    const pageSql = `SELECT id, timeline_json FROM ${this.events}
+      WHERE ${where} AND id > $${cursorParam} ORDER BY id LIMIT ${PAGE_SIZE}`;
+    for (;;) {
+      assertOpen();
+      const rows = await this.db.query<{ id: number; timeline_json: string }>(
+        pageSql,
+        [...params, lastId],
+        true,
+      );
+      for (const row of rows) {
+        yield decodeJson<Timeline>(row.timeline_json, {
+          backend: 'postgres',
+          operation: 'readEvents',
+          agentId,
+        });
+      }
+      if (rows.length < PAGE_SIZE) return;
+      lastId = (rows[rows.length - 1] as { id: number }).id;
+    }
+  }
+
+  idle(): Promise<void> {
+    return this.batcher.idle();
+  }
+
+  async agentIds(): Promise<string[]> {
+    return [];
+  }
+
+  async hasOutsideRegistry(): Promise<boolean> {
+    // Appends register their agent in the same statement.
+    return false;
+  }
+
+  async deleteWithin(tx: Transaction, agentId: string): Promise<void> {
+    await tx.query(`DELETE FROM ${this.events} WHERE agent_id = $1`, [agentId]);
+  }
+
+  async deleteAfterCommit(): Promise<void> {}
+
+  async count(): Promise<number> {
+    const rows = await this.db.query<{ n: number }>(`SELECT count(*) AS n FROM ${this.events}`, [], true);
+    return rows[0]?.n ?? 0;
+  }
+
+  async check(agentId: string): Promise<string[]> {
+    const rows = await this.db.query<{ id: number }>(
+      // Stored text that does not parse as JSON: cheap to find server-side
+      // without shipping the stream (pg_input_is_valid needs PostgreSQL 16).
+      `SELECT id FROM ${this.events} WHERE agent_id = $1 AND timeline_json !~ '^\\s*\\{.*\\}\\s*$' ORDER BY id LIMIT 20`,
+      [agentId],
+      true,
+    );
+    return rows.map((row) => `event row ${row.id} does not hold a JSON object`);
+  }
+
+  async close(): Promise<void> {
+    await this.batcher.idle();
+  }
+}
+
+/**
+ * Hybrid mode: events in per-agent append-only files (`FileEventLog`), which
+ * batches concurrent appends into one write and one fsync per agent.
+ */
+export class FileEventStorage implements EventStorage {
+  readonly mode = 'file' as const;
+  private readonly log: FileEventLog;
+  private readonly pending = new Set<Promise<void>>();
+
+  constructor(baseDir: string, fsync: boolean) {
+    this.log = new FileEventLog({ baseDir, fsync });
+  }
+
+  append(agentId: string, event: EncodedTimeline): Promise<void> {
+    const appended = this.log.append(agentId, event.json);
+    const settled = appended.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.pending.add(settled);
+    void settled.then(() => this.pending.delete(settled));
+    return appended;
+  }
+
+  async *read(agentId: string, opts: ReadEventsOptions, assertOpen: () => void): AsyncGenerator<Timeline> {
+    await this.idle();
+    for await (const entry of this.log.read(agentId, opts)) {
+      assertOpen();
+      yield entry;
+    }
+  }
+
+  async idle(): Promise<void> {
+    while (this.pending.size > 0) await Promise.all([...this.pending]);
+  }
+
+  async agentIds(prefix: string | undefined): Promise<string[]> {
+    const ids = await this.log.listAgentIds();
+    return prefix === undefined ? ids : ids.filter((id) => id.startsWith(prefix));
+  }
+
+  hasOutsideRegistry(agentId: string): Promise<boolean> {
+    return this.log.has(agentId);
+  }
+
+  async deleteWithin(): Promise<void> {}
+
+  deleteAfterCommit(agentId: string): Promise<void> {
+    return this.log.delete(agentId);
+  }
+
+  async count(): Promise<undefined> {
+    return undefined;
+  }
+
+  check(agentId: string): Promise<string[]> {
+    return this.log.check(agentId);
+  }
+
+  async close(): Promise<void> {
+    await this.idle();
+    await this.log.close();
+  }
+}

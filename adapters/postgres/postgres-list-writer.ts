@@ -1,0 +1,216 @@
+import { commonPrefixLength } from '../../src/record-fields.js';
+import { isConnectionError, type PostgresDatabase, type Queryable } from './postgres-database.js';
+
+/**
+ * Incremental saves of the lists the SDK re-saves whole after every step
+ * (messages, tool-call records).
+ *
+ * The store keeps, per agent, the serialised list it last wrote or read and
+ * the list's revision. A save compares the new list with that cache, and one
+ * statement (one round trip) bumps the revision *only if it is still the
+ * cached one* and, gated on that, rewrites the changed positions, deletes the
+ * surplus tail and inserts the new items. If another store object wrote in
+ * between, the revision no longer matches, nothing is written, and the save
+ * falls back to a transaction that reads the stored list under a row lock.
+ * Revisions come from one sequence, so a deleted and re-created agent can
+ * never present a revision an old cache holds.
+ */
+
+/** One extra column of a list table, filled from each item. */
+export interface ListColumn {
+  name: string;
+  /** The element type of the array the values are sent in (`text`, `float8`, `bool`). */
+  arrayType: string;
+  /** SQL turning the unnested value `n.<name>` into the column value; defaults to the value itself. */
+  expression?: string;
+}
+
+export interface ListTableSpec {
+  /** Qualified table name. */
+  table: string;
+  jsonColumn: string;
+  /** The revision column in the agents table. */
+  revisionColumn: 'messages_revision' | 'tool_calls_revision';
+  columns: ListColumn[];
+}
+
+/** A serialised item with its extra column values (in `columns` order). */
+export interface EncodedItem {
+  json: string;
+  values: unknown[];
+}
+
+interface CachedList {
+  revision: number;
+  items: string[];
+  chars: number;
+}
+
+/** Bounds the cache: the SDK's working set is the agents running in this process. */
+const MAX_CACHED_AGENTS = 256;
+const MAX_CACHED_CHARS = 64 * 1024 * 1024;
+
+export class PostgresListWriter {
+  private readonly cache = new Map<string, CachedList>();
+  private cachedChars = 0;
+  private readonly tails = new Map<string, Promise<unknown>>();
+  private readonly writeSql: string;
+  private readonly lockSql: string;
+  private readonly readSql: string;
+  private readonly loadSql: string;
+
+  constructor(
+    private readonly db: PostgresDatabase,
+    private readonly spec: ListTableSpec,
+    agentsTable: string,
+    revisionSequence: string,
+  ) {
+    const { table, jsonColumn, revisionColumn, columns } = spec;
+    const names = columns.map((c) => c.name);
+    const unnestArgs = ['$5::int[]', '$6::text[]', ...columns.map((c, i) => `$${7 + i}::${c.arrayType}[]`)];
+    const unnestAs = `n(position, json, ${names.join(', ')})`;
+    const value = (c: ListColumn) => c.expression ?? `n.${c.name}`;
+    this.writeSql = `
+      WITH rev AS (
+        UPDATE ${agentsTable} SET ${revisionColumn} = nextval('${revisionSequence}')
+        WHERE agent_id = $1 AND ${revisionColumn} = $2
+        RETURNING ${revisionColumn} AS revision
+      ),
+      changed AS (
+        UPDATE ${table} AS t
+        SET ${jsonColumn} = n.json, ${columns.map((c) => `${c.name} = ${value(c)}`).join(', ')}
+        FROM unnest(${unnestArgs.join(', ')}) AS ${unnestAs}
+        WHERE t.agent_id = $1 AND t.position = n.position AND n.position < $3 AND EXISTS (SELECT 1 FROM rev)
+      ),
+      removed AS (
+        DELETE FROM ${table} WHERE agent_id = $1 AND position >= $4 AND EXISTS (SELECT 1 FROM rev)
+      ),
+      added AS (
+        INSERT INTO ${table} (agent_id, position, ${jsonColumn}, ${names.join(', ')})
+        SELECT $1, n.position, n.json, ${columns.map(value).join(', ')}
+        FROM unnest(${unnestArgs.join(', ')}) AS ${unnestAs}
+        WHERE n.position >= $3 AND EXISTS (SELECT 1 FROM rev)
+      )
+      SELECT revision FROM rev`;
+    // Registers the agent if needed and locks its row, returning the revision.
+    this.lockSql = `
+      INSERT INTO ${agentsTable} (agent_id) VALUES ($1)
+      ON CONFLICT (agent_id) DO UPDATE SET ${revisionColumn} = ${agentsTable}.${revisionColumn}
+      RETURNING ${revisionColumn} AS revision`;
+    this.readSql = `SELECT ${jsonColumn} AS json FROM ${table} WHERE agent_id = $1 ORDER BY position`;
+    // One statement, one snapshot: the list and the revision it belongs to.
+    this.loadSql = `
+      SELECT a.${revisionColumn} AS revision, t.${jsonColumn} AS json
+      FROM ${agentsTable} AS a LEFT JOIN ${table} AS t ON t.agent_id = a.agent_id
+      WHERE a.agent_id = $1
+      ORDER BY t.position`;
+  }
+
+  /** Replaces the agent's list with `items`, writing only what changed. */
+  save(agentId: string, items: EncodedItem[]): Promise<void> {
+    return this.serial(agentId, async () => {
+      const next = items.map((item) => item.json);
+      const cached = this.cache.get(agentId);
+      if (cached) {
+        this.forget(agentId);
+        try {
+          const revision = await this.write(this.db, agentId, cached.revision, cached.items, items, next);
+          if (revision !== undefined) {
+            this.remember(agentId, revision, next);
+            return;
+          }
+        } catch (error) {
+          // The statement's outcome is unknown when the connection died under
+          // it; the locked path below reads what is really stored.
+          if (!isConnectionError(error)) throw error;
+        }
+      }
+      const revision = await this.db.transaction(async (tx) => {
+        const locked = await tx.query<{ revision: number }>(this.lockSql, [agentId]);
+        const current = (locked[0] as { revision: number }).revision;
+        const stored = (await tx.query<{ json: string }>(this.readSql, [agentId])).map((row) => row.json);
+        const written = await this.write(tx, agentId, current, stored, items, next);
+        if (written === undefined) throw new Error('revision changed while its row was locked');
+        return written;
+      });
+      this.remember(agentId, revision, next);
+    });
+  }
+
+  /** Loads the agent's list (serialised items, in order) and caches it for the next save. */
+  load(agentId: string): Promise<string[]> {
+    return this.serial(agentId, async () => {
+      const rows = await this.db.query<{ revision: number; json: string | null }>(
+        this.loadSql,
+        [agentId],
+        true,
+      );
+      if (rows.length === 0) {
+        this.forget(agentId);
+        return [];
+      }
+      const items = rows.filter((row) => row.json !== null).map((row) => row.json as string);
+      this.remember(agentId, (rows[0] as { revision: number }).revision, items);
+      return items;
+    });
+  }
+
+  /** Drops the cached list (after a delete, or when its revision is unknown). */
+  forget(agentId: string): void {
+    const entry = this.cache.get(agentId);
+    if (!entry) return;
+    this.cache.delete(agentId);
+    this.cachedChars -= entry.chars;
+  }
+
+  private async write(
+    q: Queryable,
+    agentId: string,
+    expectedRevision: number,
+    stored: string[],
+    items: EncodedItem[],
+    next: string[],
+  ): Promise<number | undefined> {
+    const kept = commonPrefixLength(stored, next);
+    const changed = items.slice(kept);
+    const params: unknown[] = [
+      agentId,
+      expectedRevision,
+      stored.length,
+      next.length,
+      changed.map((_, i) => kept + i),
+      changed.map((item) => item.json),
+      ...this.spec.columns.map((_, c) => changed.map((item) => item.values[c])),
+    ];
+    const rows = await q.query<{ revision: number }>(this.writeSql, params);
+    return rows[0]?.revision;
+  }
+
+  private remember(agentId: string, revision: number, items: string[]): void {
+    this.forget(agentId);
+    const chars = items.reduce((sum, item) => sum + item.length, 0);
+    if (chars > MAX_CACHED_CHARS) return;
+    this.cache.set(agentId, { revision, items, chars });
+    this.cachedChars += chars;
+    // Map iteration order is insertion order: the first entries are the least recently used.
+    for (const [oldest] of this.cache) {
+      if (this.cache.size <= MAX_CACHED_AGENTS && this.cachedChars <= MAX_CACHED_CHARS) break;
+      this.forget(oldest);
+    }
+  }
+
+  /** Runs saves and loads of one agent one after another, in call order. */
+  private serial<T>(agentId: string, task: () => Promise<T>): Promise<T> {
+    const previous = this.tails.get(agentId) ?? Promise.resolve();
+    const run = previous.then(task, task);
+    const tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.tails.set(agentId, tail);
+    void tail.then(() => {
+      if (this.tails.get(agentId) === tail) this.tails.delete(agentId);
+    });
+    return run;
+  }
+}

@@ -1,0 +1,119 @@
+import type {
+  NormalizedMessageQuery,
+  NormalizedPage,
+  NormalizedSessionQuery,
+  NormalizedToolCallQuery,
+  SessionSortKey,
+  ToolCallSortKey,
+} from '../../src/query-filters.js';
+import { columnKey } from './postgres-column-keys.js';
+
+/**
+ * SQL for the cross-agent queries. Every value is a bound parameter; column
+ * names and sort directions come from the fixed maps below, chosen by the
+ * normalised (already validated) filters, never from user input. Sort keys
+ * and their tie-breakers run in one direction, so one composite index per
+ * filter serves both `asc` and `desc`.
+ */
+
+/** A statement and its parameters. */
+export interface BuiltQuery {
+  text: string;
+  values: unknown[];
+}
+
+const SESSION_SORT: Record<SessionSortKey, string> = {
+  createdAt: 'created_at_ms',
+  updatedAt: 'updated_at_ms',
+  messageCount: 'message_count',
+};
+
+const TOOL_CALL_SORT: Record<ToolCallSortKey, string> = {
+  createdAt: 'created_at_ms',
+  updatedAt: 'updated_at_ms',
+};
+
+class Conditions {
+  readonly parts: string[] = [];
+  readonly values: unknown[] = [];
+
+  add(sql: (param: string) => string, value: unknown): void {
+    this.values.push(value);
+    this.parts.push(sql(`$${this.values.length}`));
+  }
+
+  raw(sql: string): void {
+    this.parts.push(sql);
+  }
+
+  /** `created_at_ms` bounds: `startDate`/`endDate` inclusive, `createdAfter`/`createdBefore` exclusive. */
+  timeBounds(column: string, page: NormalizedPage): void {
+    if (page.from) this.add((p) => `${column} ${page.from?.inclusive ? '>=' : '>'} ${p}`, page.from.ms);
+    if (page.to) this.add((p) => `${column} ${page.to?.inclusive ? '<=' : '<'} ${p}`, page.to.ms);
+  }
+
+  where(): string {
+    return this.parts.length === 0 ? '' : `WHERE ${this.parts.join(' AND ')}`;
+  }
+
+  /** LIMIT/OFFSET as parameters too. */
+  page(page: NormalizedPage): string {
+    this.values.push(page.limit, page.offset);
+    return `LIMIT $${this.values.length - 1} OFFSET $${this.values.length}`;
+  }
+}
+
+function direction(page: NormalizedPage): 'ASC' | 'DESC' {
+  return page.order === 'asc' ? 'ASC' : 'DESC';
+}
+
+/**
+ * True when a string filter can match nothing stored: agent ids never hold
+ * NUL or lone surrogates, so such a filter is answered without a query.
+ */
+export function impossibleAgentFilter(agentId: string | undefined): boolean {
+  return agentId !== undefined && (agentId.includes('\u0000') || !agentId.isWellFormed());
+}
+
+export function sessionsQuery(agents: string, query: NormalizedSessionQuery): BuiltQuery {
+  const c = new Conditions();
+  c.raw('info_json IS NOT NULL');
+  if (query.agentId !== undefined) c.add((p) => `agent_id = ${p}`, query.agentId);
+  if (query.templateId !== undefined) c.add((p) => `template_key = ${p}`, columnKey(query.templateId));
+  if (query.userId !== undefined) c.add((p) => `user_key = ${p}`, columnKey(query.userId));
+  c.timeBounds('created_at_ms', query);
+  const dir = direction(query);
+  const text = `SELECT agent_id, info_json FROM ${agents} ${c.where()}
+    ORDER BY ${SESSION_SORT[query.sortBy]} ${dir}, agent_id ${dir} ${c.page(query)}`;
+  return { text, values: c.values };
+}
+
+export function messagesQuery(messages: string, query: NormalizedMessageQuery): BuiltQuery {
+  const c = new Conditions();
+  if (query.agentId !== undefined) c.add((p) => `agent_id = ${p}`, query.agentId);
+  if (query.role !== undefined) c.add((p) => `role_key = ${p}`, columnKey(query.role));
+  if (query.contentType !== undefined) {
+    // `@>` (not `= ANY`) is what the GIN index on content_types serves.
+    c.add((p) => `content_types @> ARRAY[${p}::text]`, columnKey(query.contentType));
+  }
+  c.timeBounds('created_at_ms', query);
+  const dir = direction(query);
+  const text = `SELECT agent_id, message_json FROM ${messages} ${c.where()}
+    ORDER BY created_at_ms ${dir}, agent_id ${dir}, position ${dir} ${c.page(query)}`;
+  return { text, values: c.values };
+}
+
+export function toolCallsQuery(toolCalls: string, query: NormalizedToolCallQuery): BuiltQuery {
+  const c = new Conditions();
+  if (query.agentId !== undefined) c.add((p) => `agent_id = ${p}`, query.agentId);
+  if (query.toolName !== undefined) c.add((p) => `name_key = ${p}`, columnKey(query.toolName));
+  if (query.state !== undefined) c.add((p) => `state_key = ${p}`, columnKey(query.state));
+  if (query.isError !== undefined) c.add((p) => `is_error = ${p}`, query.isError);
+  if (query.hasApproval !== undefined) c.add((p) => `has_approval = ${p}`, query.hasApproval);
+  c.timeBounds('created_at_ms', query);
+  const dir = direction(query);
+  const text = `SELECT agent_id, record_json FROM ${toolCalls} ${c.where()}
+    ORDER BY ${TOOL_CALL_SORT[query.sortBy]} ${dir}, agent_id ${dir}, tool_call_key ${dir}, position ${dir}
+    ${c.page(query)}`;
+  return { text, values: c.values };
+}

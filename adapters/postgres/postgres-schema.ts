@@ -1,0 +1,201 @@
+import { ConfigError } from '../../src/errors.js';
+import { quoteIdentifier } from './postgres-config.js';
+import type { Transaction } from './postgres-database.js';
+
+/**
+ * The agent store's tables and their versioned migrations.
+ *
+ * Design rules the statements follow (see docs/ARCHITECTURE.md):
+ * - values are `text` holding `encodeJson` output, never `jsonb` (jsonb
+ *   reorders object keys and refuses `\u0000`);
+ * - times are epoch milliseconds in `double precision`, never `timestamptz`,
+ *   so neither the server's nor the client's time zone can change them;
+ * - ids and filter columns use the "C" collation: byte order of UTF-8, which
+ *   is code-point order, the order every backend sorts in;
+ * - every query filter has an index whose trailing columns are the sort keys,
+ *   so one index serves both sort directions.
+ */
+
+/** Newest schema version of component `agent` this code knows. */
+export const AGENT_SCHEMA_VERSION = 1;
+
+/**
+ * First key of the advisory lock that serialises migrations (the second is
+ * `hashtext(schema)`). Shared by every component migrating tables in a
+ * schema (agent store, KV), so two processes creating `kode_schema_version`
+ * at once cannot collide. A hash collision only makes unrelated migrations
+ * wait for each other; it never lets two run at once.
+ */
+export const MIGRATION_LOCK_CLASS = 0x6b6f6465; // 'kode'
+
+type Migration = (table: (name: string) => string) => string[];
+
+const MIGRATIONS: Migration[] = [
+  // Version 1: everything the agent store needs.
+  (t) => [
+    `CREATE SEQUENCE ${t('kode_revision_seq')}`,
+    // One row per agent that has anything stored: the registry behind
+    // exists()/list(), the info columns behind querySessions, and the
+    // revisions that tell a store whether its cached message list is current.
+    `CREATE TABLE ${t('kode_agents')} (
+      agent_id text COLLATE "C" PRIMARY KEY,
+      info_json text,
+      template_key text COLLATE "C",
+      user_key text COLLATE "C",
+      created_at_ms double precision,
+      updated_at_ms double precision,
+      message_count double precision,
+      messages_revision bigint NOT NULL DEFAULT 0,
+      tool_calls_revision bigint NOT NULL DEFAULT 0
+    )`,
+    `CREATE INDEX kode_agents_by_created ON ${t('kode_agents')} (created_at_ms, agent_id) WHERE info_json IS NOT NULL`,
+    `CREATE INDEX kode_agents_by_updated ON ${t('kode_agents')} (updated_at_ms, agent_id) WHERE info_json IS NOT NULL`,
+    `CREATE INDEX kode_agents_by_message_count ON ${t('kode_agents')} (message_count, agent_id) WHERE info_json IS NOT NULL`,
+    `CREATE INDEX kode_agents_by_template ON ${t('kode_agents')} (template_key, created_at_ms, agent_id) WHERE info_json IS NOT NULL`,
+    `CREATE INDEX kode_agents_by_user ON ${t('kode_agents')} (user_key, created_at_ms, agent_id) WHERE info_json IS NOT NULL`,
+
+    `CREATE TABLE ${t('kode_messages')} (
+      agent_id text COLLATE "C" NOT NULL REFERENCES ${t('kode_agents')} (agent_id) ON DELETE CASCADE,
+      position integer NOT NULL,
+      message_json text NOT NULL,
+      role_key text COLLATE "C" NOT NULL,
+      content_types text[] COLLATE "C" NOT NULL,
+      created_at_ms double precision NOT NULL,
+      PRIMARY KEY (agent_id, position)
+    )`,
+    `CREATE INDEX kode_messages_by_agent_created ON ${t('kode_messages')} (agent_id, created_at_ms, position)`,
+    `CREATE INDEX kode_messages_by_created ON ${t('kode_messages')} (created_at_ms, agent_id, position)`,
+    `CREATE INDEX kode_messages_by_role ON ${t('kode_messages')} (role_key, created_at_ms, agent_id, position)`,
+    `CREATE INDEX kode_messages_by_content_type ON ${t('kode_messages')} USING gin (content_types)`,
+
+    `CREATE TABLE ${t('kode_tool_calls')} (
+      agent_id text COLLATE "C" NOT NULL REFERENCES ${t('kode_agents')} (agent_id) ON DELETE CASCADE,
+      position integer NOT NULL,
+      tool_call_key text COLLATE "C" NOT NULL,
+      record_json text NOT NULL,
+      name_key text COLLATE "C" NOT NULL,
+      state_key text COLLATE "C" NOT NULL,
+      is_error boolean NOT NULL,
+      has_approval boolean NOT NULL,
+      created_at_ms double precision NOT NULL,
+      updated_at_ms double precision NOT NULL,
+      PRIMARY KEY (agent_id, position)
+    )`,
+    `CREATE INDEX kode_tool_calls_by_agent_created ON ${t('kode_tool_calls')} (agent_id, created_at_ms, tool_call_key, position)`,
+    `CREATE INDEX kode_tool_calls_by_agent_updated ON ${t('kode_tool_calls')} (agent_id, updated_at_ms, tool_call_key, position)`,
+    `CREATE INDEX kode_tool_calls_by_created ON ${t('kode_tool_calls')} (created_at_ms, agent_id, tool_call_key, position)`,
+    `CREATE INDEX kode_tool_calls_by_updated ON ${t('kode_tool_calls')} (updated_at_ms, agent_id, tool_call_key, position)`,
+    `CREATE INDEX kode_tool_calls_by_name ON ${t('kode_tool_calls')} (name_key, created_at_ms, agent_id, tool_call_key, position)`,
+    `CREATE INDEX kode_tool_calls_by_state ON ${t('kode_tool_calls')} (state_key, created_at_ms, agent_id, tool_call_key, position)`,
+    `CREATE INDEX kode_tool_calls_by_error ON ${t('kode_tool_calls')} (is_error, created_at_ms, agent_id, tool_call_key, position)`,
+    `CREATE INDEX kode_tool_calls_by_approval ON ${t('kode_tool_calls')} (has_approval, created_at_ms, agent_id, tool_call_key, position)`,
+
+    // Events are the hottest table: no foreign key (a per-row key-share lock
+    // on the agent row would serialise concurrent appenders), ordered by the
+    // bigserial id (append order), never by bookmark.seq (not unique).
+    `CREATE TABLE ${t('kode_events')} (
+      id bigserial NOT NULL,
+      agent_id text COLLATE "C" NOT NULL,
+      seq double precision,
+      channel_key text COLLATE "C",
+      timeline_json text NOT NULL,
+      PRIMARY KEY (agent_id, id)
+    )`,
+    `CREATE INDEX kode_events_by_channel ON ${t('kode_events')} (agent_id, channel_key, id)`,
+    `CREATE INDEX kode_events_by_seq ON ${t('kode_events')} (agent_id, seq, id)`,
+
+    // created_seq keeps first-save order: an upsert keeps its place, so
+    // listSnapshots is oldest first.
+    `CREATE TABLE ${t('kode_snapshots')} (
+      agent_id text COLLATE "C" NOT NULL REFERENCES ${t('kode_agents')} (agent_id) ON DELETE CASCADE,
+      snapshot_key text COLLATE "C" NOT NULL,
+      snapshot_json text NOT NULL,
+      created_seq bigserial NOT NULL,
+      PRIMARY KEY (agent_id, snapshot_key)
+    )`,
+    `CREATE INDEX kode_snapshots_in_order ON ${t('kode_snapshots')} (agent_id, created_seq)`,
+
+    // Append-only per-agent lists: history windows, compression records, recovered files.
+    `CREATE TABLE ${t('kode_agent_records')} (
+      agent_id text COLLATE "C" NOT NULL REFERENCES ${t('kode_agents')} (agent_id) ON DELETE CASCADE,
+      kind text COLLATE "C" NOT NULL,
+      id bigserial NOT NULL,
+      record_json text NOT NULL,
+      PRIMARY KEY (agent_id, kind, id)
+    )`,
+
+    // One replaceable document per agent and kind: todos, media cache.
+    `CREATE TABLE ${t('kode_agent_documents')} (
+      agent_id text COLLATE "C" NOT NULL REFERENCES ${t('kode_agents')} (agent_id) ON DELETE CASCADE,
+      kind text COLLATE "C" NOT NULL,
+      document_json text NOT NULL,
+      PRIMARY KEY (agent_id, kind)
+    )`,
+
+    // Lock leases, one row per locked agent id (exact, no hash), expiring
+    // unless renewed. No foreign key: an agent may be locked before it exists.
+    `CREATE TABLE ${t('kode_agent_locks')} (
+      agent_id text COLLATE "C" PRIMARY KEY,
+      holder text NOT NULL,
+      owner text NOT NULL,
+      expires_at_ms double precision NOT NULL
+    )`,
+  ],
+];
+
+/** The tables of the agent store, for size reports. */
+export const AGENT_TABLES = [
+  'kode_agents',
+  'kode_messages',
+  'kode_tool_calls',
+  'kode_events',
+  'kode_snapshots',
+  'kode_agent_records',
+  'kode_agent_documents',
+  'kode_agent_locks',
+] as const;
+
+/**
+ * Brings `schema` to the newest version, in one transaction, under an
+ * advisory transaction lock so that processes opening the database at the
+ * same moment migrate one after another. Refuses a database whose version is
+ * newer than this code knows.
+ */
+export async function migrateAgentSchema(tx: Transaction, schema: string): Promise<void> {
+  const table = (name: string) => `${quoteIdentifier(schema)}.${quoteIdentifier(name)}`;
+  await tx.query('BEGIN');
+  try {
+    await tx.query('SELECT pg_advisory_xact_lock($1::int, hashtext($2))', [MIGRATION_LOCK_CLASS, schema]);
+    const present = await tx.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema]);
+    // Only create what is missing: CREATE SCHEMA needs a privilege that a
+    // user of an existing schema may lack, even with IF NOT EXISTS.
+    if (present.length === 0) await tx.query(`CREATE SCHEMA ${quoteIdentifier(schema)}`);
+    await tx.query(
+      `CREATE TABLE IF NOT EXISTS ${table('kode_schema_version')} (component text PRIMARY KEY, version integer NOT NULL)`,
+    );
+    const rows = await tx.query<{ version: number }>(
+      `SELECT version FROM ${table('kode_schema_version')} WHERE component = 'agent'`,
+    );
+    const current = rows[0]?.version ?? 0;
+    if (current > AGENT_SCHEMA_VERSION) {
+      throw new ConfigError(
+        `schema ${JSON.stringify(schema)} is at agent-store version ${current}, newer than this kode-store knows (${AGENT_SCHEMA_VERSION}); upgrade kode-store`,
+        { backend: 'postgres', operation: 'migrate', variable: 'schema' },
+      );
+    }
+    for (let version = current; version < AGENT_SCHEMA_VERSION; version++) {
+      for (const statement of (MIGRATIONS[version] as Migration)(table)) await tx.query(statement);
+    }
+    if (current < AGENT_SCHEMA_VERSION) {
+      await tx.query(
+        `INSERT INTO ${table('kode_schema_version')} (component, version) VALUES ('agent', $1)
+         ON CONFLICT (component) DO UPDATE SET version = excluded.version`,
+        [AGENT_SCHEMA_VERSION],
+      );
+    }
+    await tx.query('COMMIT');
+  } catch (error) {
+    await tx.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  }
+}

@@ -1,0 +1,935 @@
+import { constants as fsConstants } from 'node:fs';
+import { access } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { newForkId } from '../../src/agent-id.js';
+import { compareCodePoints } from '../../src/code-point-order.js';
+import { NotFoundError, redactSecrets, ValidationError, wrapDriverError } from '../../src/errors.js';
+import { decodeJson, type EncodeMode, encodeJson } from '../../src/json-codec.js';
+import {
+  normalizeMessageFilters,
+  normalizeSessionFilters,
+  normalizeToolCallFilters,
+} from '../../src/query-filters.js';
+import {
+  messageContentTypes,
+  sessionFields,
+  toolCallFields,
+  toSessionInfo,
+} from '../../src/record-fields.js';
+import { StoreOperations } from '../../src/store-operations.js';
+import type {
+  AgentInfo,
+  AgentStats,
+  CompressionRecord,
+  ConsistencyCheckResult,
+  ExtendedStore,
+  HistoryWindow,
+  LockReleaseFn,
+  MediaCacheRecord,
+  Message,
+  MessageFilters,
+  ReadEventsOptions,
+  RecoveredFile,
+  SessionFilters,
+  SessionInfo,
+  Snapshot,
+  StoreCapabilities,
+  StoreHealthStatus,
+  StoreMetrics,
+  Timeline,
+  TodoSnapshot,
+  ToolCallFilters,
+  ToolCallRecord,
+} from '../../src/types.js';
+import { columnKey, optionalColumnKey, prefixUpperBound } from './postgres-column-keys.js';
+import {
+  type PostgresConnectionConfig,
+  type PostgresStoreOptions,
+  type ResolvedPostgresSettings,
+  resolvePostgresSettings,
+} from './postgres-config.js';
+import { PostgresDatabase } from './postgres-database.js';
+import {
+  DatabaseEventStorage,
+  type EncodedTimeline,
+  type EventStorage,
+  FileEventStorage,
+} from './postgres-event-storage.js';
+import { PostgresListWriter } from './postgres-list-writer.js';
+import { PostgresAgentLocks } from './postgres-lock.js';
+import { impossibleAgentFilter, messagesQuery, sessionsQuery, toolCallsQuery } from './postgres-queries.js';
+import { AGENT_TABLES } from './postgres-schema.js';
+
+const BACKEND = 'postgres';
+
+/** Kinds of rows in `kode_agent_records` (append-only lists). */
+type RecordKind = 'history_window' | 'compression_record' | 'recovered_file';
+/** Kinds of rows in `kode_agent_documents` (one replaceable document each). */
+type DocumentKind = 'todos' | 'media_cache';
+
+/** PostgreSQL's foreign_key_violation: the agent row vanished under a write (a concurrent delete). */
+const FOREIGN_KEY_VIOLATION = '23503';
+
+/** The inverse of `columnKey`, for keys returned to callers (tool names and states in stats). */
+function fromColumnKey(key: string): string {
+  return key.startsWith('"') ? (JSON.parse(key) as string) : key;
+}
+
+/**
+ * The KODE SDK's `ExtendedStore` on PostgreSQL (`pg`).
+ *
+ * Values are stored as the exact JSON text `encodeJson` produced (never
+ * jsonb, which reorders keys and refuses `\u0000`), with the fields queries
+ * filter on extracted into indexed columns; times are epoch milliseconds, so
+ * no time zone can change them. The connection opens lazily and the schema
+ * migrates on first use; an unreachable server rejects the call with a
+ * `ConnectionError`, and the next call tries again.
+ *
+ * The SDK's hot paths cost one round trip each: an incremental
+ * `saveMessages`/`saveToolCallRecords` (one statement writing only what
+ * changed), a batch of un-awaited `appendEvent`s (one INSERT), a page of
+ * `readEvents`. Locks are lease rows, so a held or awaited lock never holds
+ * a pooled connection.
+ *
+ * @example
+ * const store = new PostgresStore({ host: 'localhost', port: 5432, database: 'kode_agents', user: 'kode', password }, './data/store');
+ * @example
+ * const store = new PostgresStore({ connection: process.env.DATABASE_URL, schema: 'agents', eventStorage: 'file', fileStoreBaseDir: './data/store' });
+ */
+export class PostgresStore implements ExtendedStore {
+  /** What this store guarantees; see `StoreCapabilities`. */
+  readonly capabilities: StoreCapabilities;
+  /** The PostgreSQL schema holding this store's tables. */
+  readonly schema: string;
+  /** Base directory for files (hybrid mode's event files), when configured. */
+  readonly fileStoreBaseDir: string | undefined;
+
+  /** @internal The connection layer (shared with the KV backend). */
+  readonly db: PostgresDatabase;
+  private readonly settings: ResolvedPostgresSettings;
+  private readonly ops = new StoreOperations(BACKEND);
+  private readonly events: EventStorage;
+  private readonly locks: PostgresAgentLocks;
+  private readonly messages: PostgresListWriter;
+  private readonly toolCalls: PostgresListWriter;
+  private readonly sql: ReturnType<typeof buildStatements>;
+  private closing: Promise<void> | undefined;
+
+  /**
+   * @param connection connection settings as in seed 004, a `postgres://` URL, or an options object
+   * @param fileStoreBaseDir base directory for event files (hybrid mode)
+   */
+  constructor(connection: PostgresConnectionConfig | string, fileStoreBaseDir?: string);
+  constructor(options: PostgresStoreOptions);
+  constructor(first: PostgresStoreOptions | PostgresConnectionConfig | string, fileStoreBaseDir?: string) {
+    this.settings = resolvePostgresSettings(first, fileStoreBaseDir);
+    this.schema = this.settings.schema;
+    this.fileStoreBaseDir = this.settings.fileStoreBaseDir;
+    this.db = new PostgresDatabase(this.settings);
+    const fileEvents = this.settings.eventStorage === 'file';
+    this.events = fileEvents
+      ? new FileEventStorage(this.settings.fileStoreBaseDir as string, this.settings.fsync)
+      : new DatabaseEventStorage(this.db);
+    this.locks = new PostgresAgentLocks(this.db, this.settings.lockLeaseMs);
+    const agents = this.db.table('kode_agents');
+    const revisions = this.db.table('kode_revision_seq');
+    this.messages = new PostgresListWriter(
+      this.db,
+      {
+        table: this.db.table('kode_messages'),
+        jsonColumn: 'message_json',
+        revisionColumn: 'messages_revision',
+        columns: [
+          { name: 'role_key', arrayType: 'text' },
+          {
+            name: 'content_types',
+            arrayType: 'text',
+            // Arrays of arrays cannot be unnested row by row; each row's types travel as a JSON array.
+            expression: 'ARRAY(SELECT json_array_elements_text(n.content_types::json))',
+          },
+          { name: 'created_at_ms', arrayType: 'float8' },
+        ],
+      },
+      agents,
+      revisions,
+    );
+    this.toolCalls = new PostgresListWriter(
+      this.db,
+      {
+        table: this.db.table('kode_tool_calls'),
+        jsonColumn: 'record_json',
+        revisionColumn: 'tool_calls_revision',
+        columns: [
+          { name: 'tool_call_key', arrayType: 'text' },
+          { name: 'name_key', arrayType: 'text' },
+          { name: 'state_key', arrayType: 'text' },
+          { name: 'is_error', arrayType: 'bool' },
+          { name: 'has_approval', arrayType: 'bool' },
+          { name: 'created_at_ms', arrayType: 'float8' },
+          { name: 'updated_at_ms', arrayType: 'float8' },
+        ],
+      },
+      agents,
+      revisions,
+    );
+    this.sql = buildStatements(this.db);
+    this.capabilities = {
+      crossInstanceLocks: true,
+      crossProcessLocks: true,
+      transactions: true,
+      durable: true,
+      fileEvents,
+      reasons: fileEvents ? {} : { fileEvents: "events are rows in PostgreSQL (eventStorage: 'database')" },
+    };
+  }
+
+  // ---- helpers ---------------------------------------------------------
+
+  private encode(value: unknown, mode: EncodeMode, operation: string, agentId: string, what: string): string {
+    return encodeJson(value, mode, { backend: BACKEND, operation, agentId, what });
+  }
+
+  private encodeList(list: unknown, operation: string, agentId: string, what: string): string[] {
+    if (!Array.isArray(list)) {
+      throw new ValidationError(`${what} must be an array`, { backend: BACKEND, operation, agentId });
+    }
+    return list.map((item, i) => this.encode(item, 'strict', operation, agentId, `${what}[${i}]`));
+  }
+
+  private decode<T>(json: string, operation: string, agentId: string): T {
+    return decodeJson<T>(json, { backend: BACKEND, operation, agentId });
+  }
+
+  /**
+   * A write that also registers the agent (in a CTE of the same statement).
+   * If a concurrent delete removed the agent row between the two, the
+   * foreign key refuses the write and nothing was written, so it is retried
+   * once, registering the agent anew.
+   */
+  private async registeredWrite(text: string, values: unknown[], idempotent: boolean): Promise<void> {
+    try {
+      await this.db.query(text, values, idempotent);
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== FOREIGN_KEY_VIOLATION) throw error;
+      await this.db.query(text, values, idempotent);
+    }
+  }
+
+  private async saveDocument(agentId: string, kind: DocumentKind, json: string): Promise<void> {
+    await this.registeredWrite(this.sql.saveDocument, [agentId, kind, json], true);
+  }
+
+  private async loadDocument(agentId: string, kind: DocumentKind): Promise<string | undefined> {
+    const rows = await this.db.query<{ json: string }>(this.sql.loadDocument, [agentId, kind], true);
+    return rows[0]?.json;
+  }
+
+  private async appendRecord(agentId: string, kind: RecordKind, json: string): Promise<void> {
+    // Not idempotent: a retry after an unknown outcome could store the record twice.
+    await this.registeredWrite(this.sql.appendRecord, [agentId, kind, json], false);
+  }
+
+  private async loadRecords<T>(agentId: string, kind: RecordKind, operation: string): Promise<T[]> {
+    const rows = await this.db.query<{ json: string }>(this.sql.loadRecords, [agentId, kind], true);
+    return rows.map((row) => this.decode<T>(row.json, operation, agentId));
+  }
+
+  // ---- runtime state ---------------------------------------------------
+
+  async saveMessages(agentId: string, messages: Message[]): Promise<void> {
+    return this.ops.run('saveMessages', 'save', agentId, () => {
+      const encoded = this.encodeList(messages, 'saveMessages', agentId, 'messages');
+      const savedAt = Date.now();
+      const items = encoded.map((json, i) => {
+        const message = messages[i] as Message | null;
+        const role = (message as { role?: unknown } | null)?.role;
+        return {
+          json,
+          values: [
+            columnKey(typeof role === 'string' ? role : ''),
+            JSON.stringify(messageContentTypes(message as Message).map(columnKey)),
+            savedAt,
+          ],
+        };
+      });
+      return this.messages.save(agentId, items);
+    });
+  }
+
+  async loadMessages(agentId: string): Promise<Message[]> {
+    return this.ops.run('loadMessages', 'load', agentId, async () =>
+      (await this.messages.load(agentId)).map((json) => this.decode<Message>(json, 'loadMessages', agentId)),
+    );
+  }
+
+  async saveToolCallRecords(agentId: string, records: ToolCallRecord[]): Promise<void> {
+    return this.ops.run('saveToolCallRecords', 'save', agentId, () => {
+      const encoded = this.encodeList(records, 'saveToolCallRecords', agentId, 'records');
+      const items = encoded.map((json, i) => {
+        const record = records[i] as ToolCallRecord;
+        if (typeof record !== 'object' || record === null || Array.isArray(record)) {
+          throw new ValidationError(`records[${i}] must be an object`, {
+            backend: BACKEND,
+            operation: 'saveToolCallRecords',
+            agentId,
+          });
+        }
+        const fields = toolCallFields(record);
+        return {
+          json,
+          values: [
+            columnKey(String(record.id)),
+            columnKey(fields.name),
+            columnKey(fields.state),
+            fields.isError,
+            fields.hasApproval,
+            fields.createdAt,
+            fields.updatedAt,
+          ],
+        };
+      });
+      return this.toolCalls.save(agentId, items);
+    });
+  }
+
+  async loadToolCallRecords(agentId: string): Promise<ToolCallRecord[]> {
+    return this.ops.run('loadToolCallRecords', 'load', agentId, async () =>
+      (await this.toolCalls.load(agentId)).map((json) =>
+        this.decode<ToolCallRecord>(json, 'loadToolCallRecords', agentId),
+      ),
+    );
+  }
+
+  async saveTodos(agentId: string, snapshot: TodoSnapshot): Promise<void> {
+    return this.ops.run('saveTodos', 'save', agentId, () =>
+      this.saveDocument(agentId, 'todos', this.encode(snapshot, 'strict', 'saveTodos', agentId, 'snapshot')),
+    );
+  }
+
+  async loadTodos(agentId: string): Promise<TodoSnapshot | undefined> {
+    return this.ops.run('loadTodos', 'load', agentId, async () => {
+      const json = await this.loadDocument(agentId, 'todos');
+      return json === undefined ? undefined : this.decode<TodoSnapshot>(json, 'loadTodos', agentId);
+    });
+  }
+
+  // ---- events ----------------------------------------------------------
+
+  async appendEvent(agentId: string, timeline: Timeline): Promise<void> {
+    // The body runs synchronously inside `run` (before its first await), so
+    // un-awaited appends reach the event storage in exactly their call order.
+    return this.ops.run('appendEvent', 'save', agentId, () => {
+      if (typeof timeline !== 'object' || timeline === null || Array.isArray(timeline)) {
+        throw new ValidationError('timeline must be an object', {
+          backend: BACKEND,
+          operation: 'appendEvent',
+          agentId,
+        });
+      }
+      const json = this.encode(timeline, 'event', 'appendEvent', agentId, 'timeline');
+      const seq = timeline.bookmark?.seq;
+      const channel = timeline.event?.channel;
+      const event: EncodedTimeline = {
+        json,
+        seq: typeof seq === 'number' && Number.isFinite(seq) ? seq : null,
+        channel: typeof channel === 'string' ? channel : null,
+      };
+      return this.events.append(agentId, event);
+    });
+  }
+
+  readEvents(agentId: string, opts: ReadEventsOptions = {}): AsyncIterable<Timeline> {
+    const store = this;
+    return {
+      async *[Symbol.asyncIterator]() {
+        await store.ops.run('readEvents', 'load', agentId, () => undefined);
+        const assertOpen = () => store.ops.assertOpen('readEvents');
+        try {
+          yield* store.events.read(agentId, opts ?? {}, assertOpen);
+        } catch (error) {
+          // Errors thrown while paging arrive here, outside `ops.run`; give them the same shape.
+          throw wrapDriverError(error, { backend: BACKEND, operation: 'readEvents', agentId });
+        }
+      },
+    };
+  }
+
+  // ---- history & compression -------------------------------------------
+
+  async saveHistoryWindow(agentId: string, window: HistoryWindow): Promise<void> {
+    return this.ops.run('saveHistoryWindow', 'save', agentId, () =>
+      this.appendRecord(
+        agentId,
+        'history_window',
+        this.encode(window, 'strict', 'saveHistoryWindow', agentId, 'window'),
+      ),
+    );
+  }
+
+  async loadHistoryWindows(agentId: string): Promise<HistoryWindow[]> {
+    return this.ops.run('loadHistoryWindows', 'load', agentId, () =>
+      this.loadRecords<HistoryWindow>(agentId, 'history_window', 'loadHistoryWindows'),
+    );
+  }
+
+  async saveCompressionRecord(agentId: string, record: CompressionRecord): Promise<void> {
+    return this.ops.run('saveCompressionRecord', 'save', agentId, () =>
+      this.appendRecord(
+        agentId,
+        'compression_record',
+        this.encode(record, 'strict', 'saveCompressionRecord', agentId, 'record'),
+      ),
+    );
+  }
+
+  async loadCompressionRecords(agentId: string): Promise<CompressionRecord[]> {
+    return this.ops.run('loadCompressionRecords', 'load', agentId, () =>
+      this.loadRecords<CompressionRecord>(agentId, 'compression_record', 'loadCompressionRecords'),
+    );
+  }
+
+  async saveRecoveredFile(agentId: string, file: RecoveredFile): Promise<void> {
+    return this.ops.run('saveRecoveredFile', 'save', agentId, () =>
+      this.appendRecord(
+        agentId,
+        'recovered_file',
+        this.encode(file, 'strict', 'saveRecoveredFile', agentId, 'file'),
+      ),
+    );
+  }
+
+  async loadRecoveredFiles(agentId: string): Promise<RecoveredFile[]> {
+    return this.ops.run('loadRecoveredFiles', 'load', agentId, () =>
+      this.loadRecords<RecoveredFile>(agentId, 'recovered_file', 'loadRecoveredFiles'),
+    );
+  }
+
+  // ---- media cache -----------------------------------------------------
+
+  async saveMediaCache(agentId: string, records: MediaCacheRecord[]): Promise<void> {
+    return this.ops.run('saveMediaCache', 'save', agentId, () => {
+      const encoded = this.encodeList(records, 'saveMediaCache', agentId, 'records');
+      return this.saveDocument(agentId, 'media_cache', `[${encoded.join(',')}]`);
+    });
+  }
+
+  async loadMediaCache(agentId: string): Promise<MediaCacheRecord[]> {
+    return this.ops.run('loadMediaCache', 'load', agentId, async () => {
+      const json = await this.loadDocument(agentId, 'media_cache');
+      return json === undefined ? [] : this.decode<MediaCacheRecord[]>(json, 'loadMediaCache', agentId);
+    });
+  }
+
+  // ---- snapshots -------------------------------------------------------
+
+  async saveSnapshot(agentId: string, snapshot: Snapshot): Promise<void> {
+    return this.ops.run('saveSnapshot', 'save', agentId, async () => {
+      const json = this.encode(snapshot, 'strict', 'saveSnapshot', agentId, 'snapshot');
+      if (typeof snapshot.id !== 'string') {
+        throw new ValidationError('snapshot.id must be a string', {
+          backend: BACKEND,
+          operation: 'saveSnapshot',
+          agentId,
+        });
+      }
+      await this.registeredWrite(this.sql.saveSnapshot, [agentId, columnKey(snapshot.id), json], true);
+    });
+  }
+
+  async loadSnapshot(agentId: string, snapshotId: string): Promise<Snapshot | undefined> {
+    return this.ops.run('loadSnapshot', 'load', agentId, async () => {
+      if (typeof snapshotId !== 'string') return undefined;
+      const rows = await this.db.query<{ json: string }>(
+        this.sql.loadSnapshot,
+        [agentId, columnKey(snapshotId)],
+        true,
+      );
+      const json = rows[0]?.json;
+      return json === undefined ? undefined : this.decode<Snapshot>(json, 'loadSnapshot', agentId);
+    });
+  }
+
+  async listSnapshots(agentId: string): Promise<Snapshot[]> {
+    return this.ops.run('listSnapshots', 'load', agentId, async () => {
+      const rows = await this.db.query<{ json: string }>(this.sql.listSnapshots, [agentId], true);
+      return rows.map((row) => this.decode<Snapshot>(row.json, 'listSnapshots', agentId));
+    });
+  }
+
+  // ---- metadata --------------------------------------------------------
+
+  async saveInfo(agentId: string, info: AgentInfo): Promise<void> {
+    return this.ops.run('saveInfo', 'save', agentId, async () => {
+      const json = this.encode(info, 'strict', 'saveInfo', agentId, 'info');
+      if (typeof info !== 'object' || info === null || Array.isArray(info)) {
+        throw new ValidationError('info must be an object', {
+          backend: BACKEND,
+          operation: 'saveInfo',
+          agentId,
+        });
+      }
+      const fields = sessionFields(info);
+      await this.db.query(
+        this.sql.saveInfo,
+        [
+          agentId,
+          json,
+          columnKey(fields.templateId),
+          optionalColumnKey(fields.userId),
+          fields.createdAtMs,
+          Date.now(),
+          fields.messageCount,
+        ],
+        true,
+      );
+    });
+  }
+
+  async loadInfo(agentId: string): Promise<AgentInfo | undefined> {
+    return this.ops.run('loadInfo', 'load', agentId, async () => {
+      const rows = await this.db.query<{ json: string | null }>(this.sql.loadInfo, [agentId], true);
+      const json = rows[0]?.json;
+      return json === null || json === undefined
+        ? undefined
+        : this.decode<AgentInfo>(json, 'loadInfo', agentId);
+    });
+  }
+
+  // ---- lifecycle -------------------------------------------------------
+
+  async exists(agentId: string): Promise<boolean> {
+    return this.ops.run('exists', 'load', agentId, async () => {
+      const rows = await this.db.query<{ present: boolean }>(this.sql.exists, [agentId], true);
+      if (rows[0]?.present) return true;
+      await this.events.idle();
+      return this.events.hasOutsideRegistry(agentId);
+    });
+  }
+
+  async delete(agentId: string): Promise<void> {
+    return this.ops.run('delete', 'delete', agentId, async () => {
+      // Appends made before the delete are written first, then removed with the rest.
+      await this.events.idle();
+      this.messages.forget(agentId);
+      this.toolCalls.forget(agentId);
+      await this.db.transaction(async (tx) => {
+        await this.events.deleteWithin(tx, agentId);
+        await tx.query(this.sql.deleteAgent, [agentId]);
+      });
+      this.messages.forget(agentId);
+      this.toolCalls.forget(agentId);
+      await this.events.deleteAfterCommit(agentId);
+    });
+  }
+
+  async list(prefix?: string): Promise<string[]> {
+    return this.ops.run('list', 'load', undefined, async () => {
+      if (prefix !== undefined && typeof prefix !== 'string') {
+        throw new ValidationError('prefix must be a string', { backend: BACKEND, operation: 'list' });
+      }
+      // Agent ids never hold NUL or lone surrogates (assertAgentId), so such a prefix matches nothing.
+      if (prefix !== undefined && impossibleAgentFilter(prefix)) return [];
+      const conditions: string[] = [];
+      const values: unknown[] = [];
+      if (prefix) {
+        values.push(prefix);
+        conditions.push(`agent_id >= $${values.length}`);
+        const upper = prefixUpperBound(prefix);
+        if (upper !== undefined) {
+          values.push(upper);
+          conditions.push(`agent_id < $${values.length}`);
+        }
+      }
+      const where = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '';
+      const rows = await this.db.query<{ agent_id: string }>(
+        `SELECT agent_id FROM ${this.db.table('kode_agents')} ${where} ORDER BY agent_id`,
+        values,
+        true,
+      );
+      const ids = rows.map((row) => row.agent_id);
+      await this.events.idle();
+      const fromFiles = await this.events.agentIds(prefix || undefined);
+      if (fromFiles.length === 0) return ids;
+      return [...new Set([...ids, ...fromFiles])].sort(compareCodePoints);
+    });
+  }
+
+  // ---- queries ---------------------------------------------------------
+
+  async querySessions(filters: SessionFilters): Promise<SessionInfo[]> {
+    return this.ops.run('querySessions', 'query', undefined, async () => {
+      const query = normalizeSessionFilters(filters);
+      if (query.limit === 0 || impossibleAgentFilter(query.agentId)) return [];
+      const { text, values } = sessionsQuery(this.db.table('kode_agents'), query);
+      const rows = await this.db.query<{ agent_id: string; info_json: string }>(text, values, true);
+      return rows.map((row) =>
+        toSessionInfo(row.agent_id, this.decode<AgentInfo>(row.info_json, 'querySessions', row.agent_id)),
+      );
+    });
+  }
+
+  async queryMessages(filters: MessageFilters): Promise<Message[]> {
+    return this.ops.run('queryMessages', 'query', undefined, async () => {
+      const query = normalizeMessageFilters(filters);
+      if (query.limit === 0 || impossibleAgentFilter(query.agentId)) return [];
+      const { text, values } = messagesQuery(this.db.table('kode_messages'), query);
+      const rows = await this.db.query<{ agent_id: string; message_json: string }>(text, values, true);
+      return rows.map((row) => this.decode<Message>(row.message_json, 'queryMessages', row.agent_id));
+    });
+  }
+
+  async queryToolCalls(filters: ToolCallFilters): Promise<ToolCallRecord[]> {
+    return this.ops.run('queryToolCalls', 'query', undefined, async () => {
+      const query = normalizeToolCallFilters(filters);
+      if (query.limit === 0 || impossibleAgentFilter(query.agentId)) return [];
+      const { text, values } = toolCallsQuery(this.db.table('kode_tool_calls'), query);
+      const rows = await this.db.query<{ agent_id: string; record_json: string }>(text, values, true);
+      return rows.map((row) => this.decode<ToolCallRecord>(row.record_json, 'queryToolCalls', row.agent_id));
+    });
+  }
+
+  async aggregateStats(agentId: string): Promise<AgentStats> {
+    return this.ops.run('aggregateStats', 'query', agentId, async () => {
+      const rows = await this.db.query<{ dim: string; key: string | null; n: number }>(
+        this.sql.aggregateStats,
+        [agentId],
+        true,
+      );
+      let totalMessages = 0;
+      let totalSnapshots = 0;
+      let totalToolCalls = 0;
+      const toolCallsByName: Record<string, number> = {};
+      const toolCallsByState: Record<string, number> = {};
+      for (const row of rows) {
+        if (row.dim === 'messages') totalMessages = row.n;
+        else if (row.dim === 'snapshots') totalSnapshots = row.n;
+        else if (row.dim === 'name') {
+          toolCallsByName[fromColumnKey(row.key ?? '')] = row.n;
+          totalToolCalls += row.n;
+        } else if (row.dim === 'state') toolCallsByState[fromColumnKey(row.key ?? '')] = row.n;
+      }
+      return {
+        totalMessages,
+        totalToolCalls,
+        totalSnapshots,
+        // One agent is one session, as in the SDK's own stores.
+        avgMessagesPerSession: totalMessages,
+        toolCallsByName,
+        toolCallsByState,
+      };
+    });
+  }
+
+  // ---- extended --------------------------------------------------------
+
+  /**
+   * Real connectivity (a round trip to the server, its latency) and whether
+   * the schema is usable; in hybrid mode also whether the event directory is
+   * writable (checked without creating anything). Never rejects for an
+   * unreachable server: that is what it reports.
+   */
+  async healthCheck(): Promise<StoreHealthStatus> {
+    return this.ops.run('healthCheck', null, undefined, async () => {
+      const database: StoreHealthStatus['database'] = { connected: false };
+      try {
+        database.latencyMs = await this.db.ping();
+        database.connected = true;
+        await this.db.ready();
+      } catch (error) {
+        database.error = redactSecrets(error instanceof Error ? error.message : String(error));
+      }
+      const fileSystem = await this.fileSystemHealth();
+      return {
+        healthy: database.connected && database.error === undefined && fileSystem.writable,
+        database,
+        fileSystem,
+        checkedAt: Date.now(),
+      };
+    });
+  }
+
+  private async fileSystemHealth(): Promise<StoreHealthStatus['fileSystem']> {
+    // Only hybrid mode writes files; the database mode has nothing to check.
+    if (this.events.mode !== 'file' || !this.fileStoreBaseDir) return { writable: true };
+    // The base directory is created on the first append: until then its
+    // nearest existing ancestor must be writable.
+    let dir = resolve(this.fileStoreBaseDir);
+    for (;;) {
+      try {
+        await access(dir, fsConstants.W_OK);
+        return { writable: true };
+      } catch (error) {
+        const code = (error as { code?: unknown }).code;
+        const parent = dirname(dir);
+        if (code !== 'ENOENT' || parent === dir) {
+          return { writable: false, error: `${dir} is not writable (${String(code)})` };
+        }
+        dir = parent;
+      }
+    }
+  }
+
+  async checkConsistency(agentId: string): Promise<ConsistencyCheckResult> {
+    return this.ops.run('checkConsistency', 'query', agentId, async () => {
+      await this.events.idle();
+      const issues: string[] = [];
+      const rows = await this.db.query<{
+        registered: boolean;
+        info_json: string | null;
+        messages: number;
+        max_position: number | null;
+        duplicate_tool_calls: number;
+      }>(this.sql.consistency, [agentId], true);
+      const row = rows[0];
+      const registered = row?.registered === true;
+      const eventsOutside = await this.events.hasOutsideRegistry(agentId);
+      if (!registered && !eventsOutside) {
+        issues.push(`agent ${JSON.stringify(agentId)} does not exist`);
+        return { consistent: false, issues, checkedAt: Date.now() };
+      }
+      const messages = row?.messages ?? 0;
+      let info: Partial<AgentInfo> | undefined;
+      if (row?.info_json) {
+        try {
+          info = JSON.parse(row.info_json) as Partial<AgentInfo>;
+        } catch (error) {
+          issues.push(`stored info is not valid JSON (${(error as Error).message})`);
+        }
+      }
+      if (info && typeof info.messageCount === 'number' && info.messageCount !== messages) {
+        issues.push(`info.messageCount is ${info.messageCount} but ${messages} messages are stored`);
+      }
+      if (
+        row?.max_position !== null &&
+        row?.max_position !== undefined &&
+        row.max_position + 1 !== messages
+      ) {
+        issues.push(
+          `message positions have gaps: ${messages} messages, highest position ${row.max_position}`,
+        );
+      }
+      if (row && row.duplicate_tool_calls > 0) {
+        issues.push(`${row.duplicate_tool_calls} tool-call ids are stored more than once`);
+      }
+      if (this.events.mode === 'file' && info?.lastBookmark && !eventsOutside) {
+        issues.push(
+          `info.lastBookmark is set (seq ${String(info.lastBookmark.seq)}) but the agent's event file is missing`,
+        );
+      }
+      issues.push(...(await this.events.check(agentId)));
+      return { consistent: issues.length === 0, issues, checkedAt: Date.now() };
+    });
+  }
+
+  async getMetrics(): Promise<StoreMetrics> {
+    return this.ops.run('getMetrics', null, undefined, async () => {
+      await this.events.idle();
+      const [rows, totalEvents, fileAgents] = await Promise.all([
+        this.db.query<{ agents: number; messages: number; tool_calls: number; size: number | null }>(
+          this.sql.metrics,
+          [this.schema, [...AGENT_TABLES]],
+          true,
+        ),
+        this.events.count(),
+        this.events.agentIds(undefined),
+      ]);
+      const row = rows[0];
+      let totalAgents = row?.agents ?? 0;
+      if (fileAgents.length > 0) {
+        const outside = await this.db.query<{ n: number }>(this.sql.countUnregistered, [fileAgents], true);
+        totalAgents += outside[0]?.n ?? 0;
+      }
+      const storage: StoreMetrics['storage'] = {
+        totalAgents,
+        totalMessages: row?.messages ?? 0,
+        totalToolCalls: row?.tool_calls ?? 0,
+      };
+      if (totalEvents !== undefined) storage.totalEvents = totalEvents;
+      if (row?.size !== null && row?.size !== undefined) storage.dbSizeBytes = row.size;
+      return {
+        operations: this.ops.metrics.operations(),
+        performance: this.ops.metrics.performance(),
+        storage,
+        collectedAt: Date.now(),
+      };
+    });
+  }
+
+  async acquireAgentLock(agentId: string, timeoutMs = 30000): Promise<LockReleaseFn> {
+    return this.ops.run('acquireAgentLock', null, agentId, () => {
+      if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0)) {
+        throw new ValidationError(`timeoutMs must be a non-negative number, got ${String(timeoutMs)}`, {
+          backend: BACKEND,
+          operation: 'acquireAgentLock',
+          agentId,
+        });
+      }
+      return this.locks.acquire(agentId, timeoutMs);
+    });
+  }
+
+  /**
+   * `count` full copies of the agent (info with lineage extended, messages
+   * with their first-saved times, tool-call records with unchanged ids,
+   * todos, snapshots in order), made by set-based INSERT ... SELECT
+   * statements in one transaction that holds the source row, so every copy
+   * is of one consistent state.
+   */
+  async batchFork(agentId: string, count: number): Promise<string[]> {
+    return this.ops.run('batchFork', 'save', agentId, async () => {
+      if (!Number.isInteger(count) || count < 0) {
+        throw new ValidationError(`count must be a non-negative integer, got ${String(count)}`, {
+          backend: BACKEND,
+          operation: 'batchFork',
+          agentId,
+        });
+      }
+      return this.db.transaction(async (tx) => {
+        const source = await tx.query<{ info_json: string | null }>(this.sql.lockSource, [agentId]);
+        const found = source[0];
+        if (!found && !(await this.events.hasOutsideRegistry(agentId))) {
+          throw new NotFoundError('no agent to fork', { backend: BACKEND, operation: 'batchFork', agentId });
+        }
+        if (count === 0) return [];
+        const ids = Array.from({ length: count }, () => newForkId(agentId));
+        const infos: Array<string | null> = [];
+        const fields: Array<ReturnType<typeof sessionFields> | null> = [];
+        for (const forkId of ids) {
+          if (!found?.info_json) {
+            infos.push(null);
+            fields.push(null);
+            continue;
+          }
+          const info = this.decode<Partial<AgentInfo>>(found.info_json, 'batchFork', agentId);
+          const lineage = Array.isArray(info.lineage) ? info.lineage : [];
+          // Spreading keeps the source's key order; the two replaced keys stay where they were.
+          const forkInfo = { ...info, agentId: forkId, lineage: [...lineage, agentId] };
+          infos.push(this.encode(forkInfo, 'strict', 'batchFork', agentId, 'info'));
+          fields.push(sessionFields(forkInfo));
+        }
+        const now = Date.now();
+        await tx.query(this.sql.fork, [
+          agentId,
+          ids,
+          infos,
+          fields.map((f) => (f ? columnKey(f.templateId) : null)),
+          fields.map((f) => (f ? optionalColumnKey(f.userId) : null)),
+          fields.map((f) => (f ? f.createdAtMs : null)),
+          fields.map((f) => (f ? now : null)),
+          fields.map((f) => (f ? f.messageCount : null)),
+        ]);
+        return ids;
+      });
+    });
+  }
+
+  /**
+   * Waits for pending appends, releases held locks, closes the event files
+   * and ends the pool the store opened (an injected pool stays open).
+   * Idempotent; later calls reject with `StoreClosedError`.
+   */
+  async close(): Promise<void> {
+    if (!this.ops.markClosed()) return this.closing;
+    this.closing = (async () => {
+      await this.events.idle();
+      await this.locks.releaseAll();
+      await this.events.close().catch(() => undefined);
+      await this.db.close();
+    })();
+    return this.closing;
+  }
+}
+
+/** The store's fixed statements, built once per store (the schema name is part of them). */
+function buildStatements(db: PostgresDatabase) {
+  const agents = db.table('kode_agents');
+  const messages = db.table('kode_messages');
+  const toolCalls = db.table('kode_tool_calls');
+  const snapshots = db.table('kode_snapshots');
+  const records = db.table('kode_agent_records');
+  const documents = db.table('kode_agent_documents');
+  const revisions = db.table('kode_revision_seq');
+  const register = `WITH registered AS (INSERT INTO ${agents} (agent_id) VALUES ($1) ON CONFLICT DO NOTHING)`;
+  return {
+    saveDocument: `${register}
+      INSERT INTO ${documents} (agent_id, kind, document_json) VALUES ($1, $2, $3)
+      ON CONFLICT (agent_id, kind) DO UPDATE SET document_json = excluded.document_json`,
+    loadDocument: `SELECT document_json AS json FROM ${documents} WHERE agent_id = $1 AND kind = $2`,
+    appendRecord: `${register}
+      INSERT INTO ${records} (agent_id, kind, record_json) VALUES ($1, $2, $3)`,
+    loadRecords: `SELECT record_json AS json FROM ${records} WHERE agent_id = $1 AND kind = $2 ORDER BY id`,
+    saveSnapshot: `${register}
+      INSERT INTO ${snapshots} (agent_id, snapshot_key, snapshot_json) VALUES ($1, $2, $3)
+      ON CONFLICT (agent_id, snapshot_key) DO UPDATE SET snapshot_json = excluded.snapshot_json`,
+    loadSnapshot: `SELECT snapshot_json AS json FROM ${snapshots} WHERE agent_id = $1 AND snapshot_key = $2`,
+    listSnapshots: `SELECT snapshot_json AS json FROM ${snapshots} WHERE agent_id = $1 ORDER BY created_seq`,
+    saveInfo: `INSERT INTO ${agents} (agent_id, info_json, template_key, user_key, created_at_ms, updated_at_ms, message_count)
+      VALUES ($1, $2, $3, $4, $5, $6, $7)
+      ON CONFLICT (agent_id) DO UPDATE SET info_json = excluded.info_json, template_key = excluded.template_key,
+        user_key = excluded.user_key, created_at_ms = excluded.created_at_ms,
+        updated_at_ms = excluded.updated_at_ms, message_count = excluded.message_count`,
+    loadInfo: `SELECT info_json AS json FROM ${agents} WHERE agent_id = $1`,
+    exists: `SELECT EXISTS (SELECT 1 FROM ${agents} WHERE agent_id = $1) AS present`,
+    deleteAgent: `DELETE FROM ${agents} WHERE agent_id = $1`,
+    aggregateStats: `
+      SELECT 'messages' AS dim, NULL AS key, count(*) AS n, 0 AS first FROM ${messages} WHERE agent_id = $1
+      UNION ALL
+      SELECT 'snapshots', NULL, count(*), 0 FROM ${snapshots} WHERE agent_id = $1
+      UNION ALL
+      SELECT 'name', name_key, count(*), min(position) FROM ${toolCalls} WHERE agent_id = $1 GROUP BY name_key
+      UNION ALL
+      SELECT 'state', state_key, count(*), min(position) FROM ${toolCalls} WHERE agent_id = $1 GROUP BY state_key
+      ORDER BY 1, 4`,
+    consistency: `
+      SELECT EXISTS (SELECT 1 FROM ${agents} WHERE agent_id = $1) AS registered,
+        (SELECT info_json FROM ${agents} WHERE agent_id = $1) AS info_json,
+        (SELECT count(*) FROM ${messages} WHERE agent_id = $1) AS messages,
+        (SELECT max(position) FROM ${messages} WHERE agent_id = $1) AS max_position,
+        (SELECT count(*) FROM (SELECT tool_call_key FROM ${toolCalls} WHERE agent_id = $1
+           GROUP BY tool_call_key HAVING count(*) > 1) AS d) AS duplicate_tool_calls`,
+    metrics: `
+      SELECT (SELECT count(*) FROM ${agents}) AS agents,
+        (SELECT count(*) FROM ${messages}) AS messages,
+        (SELECT count(*) FROM ${toolCalls}) AS tool_calls,
+        (SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c
+           JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE n.nspname = $1 AND c.relname = ANY($2::text[]) AND c.relkind = 'r') AS size`,
+    countUnregistered: `SELECT count(*) AS n FROM unnest($1::text[]) AS f(id)
+      WHERE NOT EXISTS (SELECT 1 FROM ${agents} WHERE agent_id = f.id)`,
+    // FOR SHARE: saves of the source wait until the copies are made, so all copies are of one state.
+    lockSource: `SELECT info_json FROM ${agents} WHERE agent_id = $1 FOR SHARE`,
+    // One statement: the fork rows first (CTE), then every copy; foreign-key
+    // checks run at the end of the statement and see the new agent rows.
+    fork: `
+      WITH forks AS (
+        INSERT INTO ${agents} (agent_id, info_json, template_key, user_key, created_at_ms, updated_at_ms,
+          message_count, messages_revision, tool_calls_revision)
+        SELECT f.id, f.info_json, f.template_key, f.user_key, f.created_at_ms, f.updated_at_ms, f.message_count,
+          nextval('${revisions}'), nextval('${revisions}')
+        FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::float8[], $7::float8[], $8::float8[])
+          AS f(id, info_json, template_key, user_key, created_at_ms, updated_at_ms, message_count)
+      ),
+      fork_ids AS (SELECT id, n FROM unnest($2::text[]) WITH ORDINALITY AS f(id, n)),
+      copied_messages AS (
+        INSERT INTO ${messages} (agent_id, position, message_json, role_key, content_types, created_at_ms)
+        SELECT f.id, m.position, m.message_json, m.role_key, m.content_types, m.created_at_ms
+        FROM ${messages} AS m CROSS JOIN fork_ids AS f WHERE m.agent_id = $1
+      ),
+      copied_tool_calls AS (
+        INSERT INTO ${toolCalls} (agent_id, position, tool_call_key, record_json, name_key, state_key, is_error,
+          has_approval, created_at_ms, updated_at_ms)
+        SELECT f.id, t.position, t.tool_call_key, t.record_json, t.name_key, t.state_key, t.is_error,
+          t.has_approval, t.created_at_ms, t.updated_at_ms
+        FROM ${toolCalls} AS t CROSS JOIN fork_ids AS f WHERE t.agent_id = $1
+      ),
+      copied_todos AS (
+        INSERT INTO ${documents} (agent_id, kind, document_json)
+        SELECT f.id, d.kind, d.document_json
+        FROM ${documents} AS d CROSS JOIN fork_ids AS f WHERE d.agent_id = $1 AND d.kind = 'todos'
+      )
+      INSERT INTO ${snapshots} (agent_id, snapshot_key, snapshot_json)
+      SELECT f.id, s.snapshot_key, s.snapshot_json
+      FROM ${snapshots} AS s CROSS JOIN fork_ids AS f WHERE s.agent_id = $1
+      ORDER BY f.n, s.created_seq`,
+  };
+}

@@ -1,0 +1,133 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { afterAll, describe, inject } from 'vitest';
+
+/**
+ * The PostgreSQL server of this test run (from test/setup/global-setup.ts),
+ * and a private schema per test file so that files running at the same time,
+ * and other engineers' runs, never see each other's tables.
+ */
+
+/** The server's URL, or null when PostgreSQL tests are skipped. */
+export const postgresUrl: string | null = inject('postgresUrl');
+
+/** Why PostgreSQL tests are skipped (null when they run). */
+export const postgresSkipReason: string | null = postgresUrl
+  ? null
+  : (inject('skipReasons').postgres ?? 'no PostgreSQL server was found for this run');
+
+/**
+ * `describe` when a server is available; otherwise the block is registered
+ * as skipped, with the reason in its name so that the report says why.
+ */
+export function describePostgres(name: string, body: () => void): void {
+  if (postgresUrl) describe(name, body);
+  else describe.skip(`${name} (skipped: ${postgresSkipReason})`, body);
+}
+
+/** The URL, for code that only runs inside `describePostgres`. */
+export function requirePostgresUrl(): string {
+  if (!postgresUrl) throw new Error(`PostgreSQL is not available: ${postgresSkipReason}`);
+  return postgresUrl;
+}
+
+/** A schema name no other file or run uses. */
+export function uniqueSchemaName(label: string): string {
+  return `kode_test_${label}_${process.pid}_${randomBytes(4).toString('hex')}`;
+}
+
+/** Runs one statement on a short-lived admin connection (EXPLAIN, pg_terminate_backend, clean-up). */
+export async function adminQuery<R extends Record<string, unknown> = Record<string, unknown>>(
+  text: string,
+  values: unknown[] = [],
+): Promise<R[]> {
+  const client = new pg.Client({
+    connectionString: requirePostgresUrl(),
+    application_name: 'kode-store-test-admin',
+  });
+  await client.connect();
+  try {
+    return (await client.query<R>(text, values)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+/** Drops a schema and everything in it. */
+export async function dropSchema(schema: string): Promise<void> {
+  await adminQuery(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(schema)} CASCADE`);
+}
+
+/**
+ * Reserves a unique schema for the calling test file and drops it (and any
+ * extra schemas registered with `also`) after the file's tests. Call at the
+ * top of a `describePostgres` block.
+ */
+export function useTestSchema(label: string): { schema: string; url: string; also(schema: string): string } {
+  const schema = uniqueSchemaName(label);
+  const extra: string[] = [];
+  afterAll(async () => {
+    if (!postgresUrl) return;
+    for (const name of [schema, ...extra]) await dropSchema(name);
+  }, 60_000);
+  return {
+    schema,
+    get url() {
+      return requirePostgresUrl();
+    },
+    also(name: string) {
+      extra.push(name);
+      return name;
+    },
+  };
+}
+
+/** A lock held by a child process (see test/child/postgres-lock-holder.ts). */
+export interface ChildLock {
+  /** Resolves once the child holds the lock. */
+  acquired: Promise<void>;
+  /** Asks the child to release and exit; resolves when it has exited. */
+  release(): Promise<void>;
+  /** SIGKILLs the child (a crashed holder); resolves when it is gone. */
+  kill(): Promise<void>;
+}
+
+const LOCK_HOLDER = fileURLToPath(new URL('../child/postgres-lock-holder.ts', import.meta.url));
+
+/** Starts a process that takes `agentId`'s lock on `schema` with the given lease. */
+export function lockInChildProcess(schema: string, agentId: string, leaseMs: number): ChildLock {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', LOCK_HOLDER, requirePostgresUrl(), schema, agentId, String(leaseMs)],
+    { stdio: ['pipe', 'pipe', 'pipe'] },
+  );
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const acquired = new Promise<void>((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      if (out.includes('acquired\n')) resolve();
+    });
+    child.once('exit', (code) =>
+      reject(new Error(`lock holder exited (${code}) before acquiring: ${stderr}`)),
+    );
+  });
+  acquired.catch(() => undefined);
+  return {
+    acquired,
+    async release() {
+      child.stdin.write('release\n');
+      await exited;
+    },
+    async kill() {
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
