@@ -7,6 +7,7 @@
  */
 
 export { assertAgentId, MAX_AGENT_ID_LENGTH } from './agent-id.js';
+export { createExtendedStore } from './create-extended-store.js';
 export * from './errors.js';
 export { FileEventLog, type FileEventLogOptions } from './file-event-log.js';
 export { decodeJson, type EncodeMode, encodeJson } from './json-codec.js';
@@ -16,4 +17,16 @@ export {
   normalizeSessionFilters,
   normalizeToolCallFilters,
 } from './query-filters.js';
+export {
+  DEFAULT_FILE_STORE_PATH,
+  DEFAULT_SQLITE_PATH,
+  type EventStorage,
+  type ExtendedStoreConfig,
+  type MemoryStoreConfig,
+  type MongoStoreConfig,
+  type PostgresStoreConfig,
+  type SqliteStoreConfig,
+  storeConfigFromEnv,
+  storeConfigFromLocation,
+} from './store-config.js';
 export * from './types.js';

@@ -1,0 +1,86 @@
+import { ConfigError } from './errors.js';
+import {
+  type ExtendedStoreConfig,
+  storeConfigFromEnv,
+  storeConfigFromLocation,
+  validateStoreConfig,
+} from './store-config.js';
+import type { ExtendedStore } from './types.js';
+
+/**
+ * Opens the agent store the configuration names, ready to hand to the SDK as
+ * `Agent.create({ store, ... })`.
+ *
+ * - No argument: the environment decides (`KODE_STORE_TYPE`, `KODE_SQLITE_PATH`,
+ *   `KODE_STORE_PATH`, `KODE_STORE_EVENTS`, `DATABASE_URL` / `POSTGRES_*`,
+ *   `MONGODB_URI` / `MONGODB_DB`); with nothing set, SQLite at `./data/agents.db`.
+ * - A config object: used as given (the environment is not read).
+ * - A location string: `sqlite:<path>`, `postgres://…`, `mongodb://…`, `memory:`.
+ *
+ * The schema is created or migrated before the promise resolves, so a wrong
+ * setting or an unreachable server fails here, with a typed error.
+ *
+ * @example
+ * const store = await createExtendedStore();
+ * const agent = await Agent.create({ store, template, provider });
+ */
+export async function createExtendedStore(config?: ExtendedStoreConfig | string): Promise<ExtendedStore> {
+  const resolved =
+    config === undefined
+      ? storeConfigFromEnv()
+      : typeof config === 'string'
+        ? storeConfigFromLocation(config)
+        : validateStoreConfig(config);
+  const store = await openStore(resolved);
+  try {
+    // Stores open lazily; touching one cheap indexed read makes connection
+    // and migration problems surface here instead of at the agent's first step.
+    const { open } = store as { open?: () => Promise<unknown> };
+    if (typeof open === 'function') await open.call(store);
+    else await store.exists('kode-store/open-probe');
+  } catch (error) {
+    await store.close().catch(() => {});
+    throw error;
+  }
+  return store;
+}
+
+// Backends are imported on demand: an application installs only the driver it uses.
+async function openStore(config: ExtendedStoreConfig): Promise<ExtendedStore> {
+  switch (config.type) {
+    case 'sqlite': {
+      const { SqliteStore } = await import('../adapters/sqlite/index.js');
+      return new SqliteStore({
+        path: config.dbPath ?? './data/agents.db',
+        fileStoreBaseDir: config.fileStoreBaseDir,
+        eventStorage: config.eventStorage,
+      });
+    }
+    case 'postgres': {
+      const { PostgresStore } = await import('../adapters/postgres/index.js');
+      return new PostgresStore({
+        connection: config.connection,
+        schema: config.schema,
+        fileStoreBaseDir: config.fileStoreBaseDir,
+        eventStorage: config.eventStorage,
+      });
+    }
+    case 'mongo': {
+      const { MongoStore } = await import('../adapters/mongo/index.js');
+      return new MongoStore({
+        uri: config.uri,
+        dbName: config.dbName,
+        fileStoreBaseDir: config.fileStoreBaseDir,
+        eventStorage: config.eventStorage,
+      });
+    }
+    case 'memory': {
+      const { MemoryStore } = await import('./memory-store.js');
+      return new MemoryStore();
+    }
+    default:
+      throw new ConfigError(`unknown store type ${JSON.stringify((config as { type?: unknown }).type)}`, {
+        variable: 'type',
+      });
+  }
+}
