@@ -7,6 +7,7 @@ import {
   JSON_STORE_FILES,
   type JsonStoreAgentDirectory,
   type JsonStoreLayout,
+  POOL_META_ID,
 } from './json-store-layout.js';
 import { JsonStoreCorruptFileError, type JsonStoreProblem } from './json-store-problems.js';
 import type {
@@ -122,11 +123,19 @@ export class JsonStoreReader {
     return prefix === undefined ? ids : ids.filter((id) => id.startsWith(prefix));
   }
 
+  /** True for a listed agent, and for `__pool_meta__` when the pool left its record. */
   async exists(agentId: string): Promise<boolean> {
-    return (await this.agentDir(agentId)) !== undefined;
+    if ((await this.agentDir(agentId)) !== undefined) return true;
+    return agentId === POOL_META_ID && (await this.walk()).poolMetaDir !== undefined;
   }
 
+  /**
+   * The agent's `meta.json`. `loadInfo('__pool_meta__')` returns the pool's
+   * record, as the SDK's `AgentPool.resumeFromShutdown()` asks for it.
+   */
   async loadInfo(agentId: string): Promise<AgentInfo | undefined> {
+    if (agentId === POOL_META_ID && (await this.agentDir(agentId)) === undefined)
+      return this.loadPoolRecord();
     return this.readAgentJson<AgentInfo>(agentId, JSON_STORE_FILES.info, 'object', this.report);
   }
 

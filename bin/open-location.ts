@@ -1,0 +1,95 @@
+import { stat } from 'node:fs/promises';
+import { createExtendedStore } from '../src/create-extended-store.js';
+import { ConfigError, redactSecrets } from '../src/errors.js';
+import type { ReadableAgentStore } from '../src/export-format.js';
+import type { JsonStoreEventOrder } from '../src/json-store-events.js';
+import { JsonStoreReader } from '../src/json-store-reader.js';
+import { storeConfigFromEnv, storeConfigFromLocation } from '../src/store-config.js';
+import type { ExtendedStore } from '../src/types.js';
+
+/** How the command line opens a location. */
+export interface OpenLocationOptions {
+  /** Environment used when no location is given. */
+  env: Record<string, string | undefined>;
+  /** `json:` locations: skip corrupt files (recorded in `reader.problems`) instead of stopping. */
+  skipCorrupt?: boolean;
+  /** `json:` locations: how channel logs are merged. */
+  eventOrder?: JsonStoreEventOrder;
+}
+
+/** A JSONStore directory, opened read-only. */
+export interface OpenedJsonLocation {
+  kind: 'json';
+  /** The location as shown to the user. */
+  label: string;
+  /** The backend kind, for export headers and messages. */
+  backend: 'json';
+  reader: JsonStoreReader;
+  source: ReadableAgentStore;
+  close(): Promise<void>;
+}
+
+/** A kode-store backend, opened read-write. */
+export interface OpenedStoreLocation {
+  kind: 'store';
+  label: string;
+  backend: string;
+  store: ExtendedStore;
+  source: ReadableAgentStore;
+  close(): Promise<void>;
+}
+
+export type OpenedLocation = OpenedJsonLocation | OpenedStoreLocation;
+
+const JSON_PREFIX = 'json:';
+
+/** The location as it may be shown: credentials removed. */
+export function locationLabel(location: string | undefined): string {
+  return location === undefined ? '(environment)' : redactSecrets(location);
+}
+
+/**
+ * Opens `json:<dir>` as a read-only `JsonStoreReader`, anything else through
+ * `createExtendedStore`, the package's single way from a location (or the
+ * environment) to an open store, so both accept exactly the same locations. A bad location is a
+ * `ConfigError` (exit code 2) naming what is wrong.
+ */
+export async function openLocation(
+  location: string | undefined,
+  options: OpenLocationOptions,
+): Promise<OpenedLocation> {
+  if (location?.startsWith(JSON_PREFIX)) {
+    const root = location.slice(JSON_PREFIX.length);
+    if (root === '')
+      throw new ConfigError('json: needs a directory, e.g. json:./data/store', { variable: 'location' });
+    const info = await stat(root).catch(() => undefined);
+    if (!info?.isDirectory()) {
+      throw new ConfigError(`json: ${JSON.stringify(root)} is not a directory`, { variable: 'location' });
+    }
+    const reader = new JsonStoreReader(root, {
+      onCorrupt: options.skipCorrupt ? 'skip' : 'throw',
+      eventOrder: options.eventOrder,
+    });
+    return {
+      kind: 'json',
+      label: location,
+      backend: 'json',
+      reader,
+      source: reader,
+      close: () => reader.close(),
+    };
+  }
+  // Parse here rather than in the factory so that "no location" reads the
+  // environment the command was given (tests pass their own); a malformed
+  // location fails with a ConfigError naming it, before any driver loads.
+  const config = location === undefined ? storeConfigFromEnv(options.env) : storeConfigFromLocation(location);
+  const store = await createExtendedStore(config);
+  return {
+    kind: 'store',
+    label: locationLabel(location),
+    backend: config.type,
+    store,
+    source: store,
+    close: () => store.close(),
+  };
+}

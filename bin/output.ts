@@ -1,0 +1,79 @@
+import Table from 'cli-table3';
+import { type CliIo, writeLine } from './cli-io.js';
+
+/** No separator line between body rows: long listings stay readable. */
+const COMPACT = { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' };
+
+/** One column of a human table: a header and how to show a row's cell. */
+export interface Column<T> {
+  header: string;
+  cell: (row: T) => string | number | boolean | undefined;
+  align?: 'left' | 'right';
+}
+
+/**
+ * A plain table (no colours: output is often piped or captured, and escape
+ * codes would corrupt it). Cells are single-line previews; `--json` gives the
+ * full values.
+ */
+export function renderTable<T>(columns: ReadonlyArray<Column<T>>, rows: readonly T[]): string {
+  const table = new Table({
+    head: columns.map((c) => c.header),
+    colAligns: columns.map((c) => c.align ?? 'left'),
+    style: { head: [], border: [] },
+    chars: COMPACT,
+  });
+  for (const row of rows) table.push(columns.map((c) => c.cell(row) ?? ''));
+  return table.toString();
+}
+
+/** A two-column key/value table, for one record. */
+export function renderKeyValues(entries: ReadonlyArray<readonly [string, unknown]>): string {
+  const table = new Table({ style: { head: [], border: [] }, chars: COMPACT });
+  for (const [key, value] of entries) {
+    table.push({
+      [key]: typeof value === 'string' ? value : value === undefined ? '' : JSON.stringify(value),
+    });
+  }
+  return table.toString();
+}
+
+/** One line of at most `max` characters: newlines shown as ⏎, the rest cut with …. */
+export function preview(value: unknown, max = 60): string {
+  const text = (typeof value === 'string' ? value : (JSON.stringify(value) ?? '')).replace(/\r?\n/g, '⏎');
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}
+
+/** An epoch-ms time as ISO, or what was given when it is not a time. */
+export function isoTime(value: unknown): string {
+  if (typeof value !== 'number' || !Number.isFinite(value)) return value === undefined ? '' : String(value);
+  const date = new Date(value);
+  return Number.isNaN(date.getTime()) ? String(value) : date.toISOString();
+}
+
+/** Prints a value as indented JSON (the `--json` form of every command). */
+export function printJson(io: CliIo, value: unknown): Promise<void> {
+  return writeLine(io.stdout, JSON.stringify(value, null, 2));
+}
+
+/** A page of a longer list, as commands print and return it. */
+export interface Page<T> {
+  items: T[];
+  offset: number;
+  limit: number;
+  /** All items, when known without reading everything (events are counted only as far as read). */
+  total?: number;
+  /** More items exist after this page. */
+  more: boolean;
+}
+
+/** The line under a paged table saying what was shown and how to see more. */
+export function pageFooter(page: Page<unknown>, noun: string): string {
+  const first = page.items.length === 0 ? page.offset : page.offset + 1;
+  const last = page.offset + page.items.length;
+  const of = page.total === undefined ? '' : ` of ${page.total}`;
+  const next = page.more ? `; next page: --offset ${last} --limit ${page.limit}` : '';
+  return page.items.length === 0
+    ? `no ${noun}${of} at offset ${page.offset}`
+    : `${noun} ${first}–${last}${of}${next}`;
+}
