@@ -11,6 +11,7 @@ export { createExtendedStore } from './create-extended-store.js';
 export * from './errors.js';
 export { FileEventLog, type FileEventLogOptions } from './file-event-log.js';
 export { decodeJson, type EncodeMode, encodeJson } from './json-codec.js';
+export { MemoryDatabase, MemoryStore, type MemoryStoreOptions } from './memory-store.js';
 export {
   DEFAULT_QUERY_LIMIT,
   normalizeMessageFilters,

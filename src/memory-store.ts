@@ -227,7 +227,7 @@ export class MemoryStore implements ExtendedStore {
   // ---- runtime state ---------------------------------------------------
 
   async saveMessages(agentId: string, messages: Message[]): Promise<void> {
-    return this.ops.run('saveMessages', 'save', agentId, () => {
+    return this.ops.runForAgent('saveMessages', 'save', agentId, () => {
       const encoded = this.encodeList(messages, 'saveMessages', agentId, 'messages');
       const agent = this.agentForWrite(agentId);
       const kept = commonPrefixLength(
@@ -249,13 +249,13 @@ export class MemoryStore implements ExtendedStore {
   }
 
   async loadMessages(agentId: string): Promise<Message[]> {
-    return this.ops.run('loadMessages', 'load', agentId, () =>
+    return this.ops.runForAgent('loadMessages', 'load', agentId, () =>
       (this.agent(agentId)?.messages ?? []).map((m) => this.decode<Message>(m.json, 'loadMessages', agentId)),
     );
   }
 
   async saveToolCallRecords(agentId: string, records: ToolCallRecord[]): Promise<void> {
-    return this.ops.run('saveToolCallRecords', 'save', agentId, () => {
+    return this.ops.runForAgent('saveToolCallRecords', 'save', agentId, () => {
       const encoded = this.encodeList(records, 'saveToolCallRecords', agentId, 'records');
       const agent = this.agentForWrite(agentId);
       agent.toolCalls = encoded.map((json, i) => {
@@ -266,7 +266,7 @@ export class MemoryStore implements ExtendedStore {
   }
 
   async loadToolCallRecords(agentId: string): Promise<ToolCallRecord[]> {
-    return this.ops.run('loadToolCallRecords', 'load', agentId, () =>
+    return this.ops.runForAgent('loadToolCallRecords', 'load', agentId, () =>
       (this.agent(agentId)?.toolCalls ?? []).map((r) =>
         this.decode<ToolCallRecord>(r.json, 'loadToolCallRecords', agentId),
       ),
@@ -274,14 +274,14 @@ export class MemoryStore implements ExtendedStore {
   }
 
   async saveTodos(agentId: string, snapshot: TodoSnapshot): Promise<void> {
-    return this.ops.run('saveTodos', 'save', agentId, () => {
+    return this.ops.runForAgent('saveTodos', 'save', agentId, () => {
       const json = this.encode(snapshot, 'strict', 'saveTodos', agentId, 'snapshot');
       this.agentForWrite(agentId).todos = json;
     });
   }
 
   async loadTodos(agentId: string): Promise<TodoSnapshot | undefined> {
-    return this.ops.run('loadTodos', 'load', agentId, () => {
+    return this.ops.runForAgent('loadTodos', 'load', agentId, () => {
       const json = this.agent(agentId)?.todos;
       return json === undefined ? undefined : this.decode<TodoSnapshot>(json, 'loadTodos', agentId);
     });
@@ -292,7 +292,7 @@ export class MemoryStore implements ExtendedStore {
   async appendEvent(agentId: string, timeline: Timeline): Promise<void> {
     // The body runs synchronously inside `run` (before its first await), so
     // un-awaited appends land in exactly their call order.
-    return this.ops.run('appendEvent', 'save', agentId, () => {
+    return this.ops.runForAgent('appendEvent', 'save', agentId, () => {
       if (typeof timeline !== 'object' || timeline === null) {
         throw new ValidationError('timeline must be an object', {
           backend: BACKEND,
@@ -315,7 +315,7 @@ export class MemoryStore implements ExtendedStore {
     const store = this;
     return {
       async *[Symbol.asyncIterator]() {
-        await store.ops.run('readEvents', 'load', agentId, () => undefined);
+        await store.ops.runForAgent('readEvents', 'load', agentId, () => undefined);
         const since = opts.since?.seq;
         const channel = opts.channel;
         // Walks the live list by position, like a keyset page over an
@@ -335,14 +335,14 @@ export class MemoryStore implements ExtendedStore {
   // ---- history & compression -------------------------------------------
 
   async saveHistoryWindow(agentId: string, window: HistoryWindow): Promise<void> {
-    return this.ops.run('saveHistoryWindow', 'save', agentId, () => {
+    return this.ops.runForAgent('saveHistoryWindow', 'save', agentId, () => {
       const json = this.encode(window, 'strict', 'saveHistoryWindow', agentId, 'window');
       this.agentForWrite(agentId).historyWindows.push(json);
     });
   }
 
   async loadHistoryWindows(agentId: string): Promise<HistoryWindow[]> {
-    return this.ops.run('loadHistoryWindows', 'load', agentId, () =>
+    return this.ops.runForAgent('loadHistoryWindows', 'load', agentId, () =>
       (this.agent(agentId)?.historyWindows ?? []).map((json) =>
         this.decode<HistoryWindow>(json, 'loadHistoryWindows', agentId),
       ),
@@ -350,14 +350,14 @@ export class MemoryStore implements ExtendedStore {
   }
 
   async saveCompressionRecord(agentId: string, record: CompressionRecord): Promise<void> {
-    return this.ops.run('saveCompressionRecord', 'save', agentId, () => {
+    return this.ops.runForAgent('saveCompressionRecord', 'save', agentId, () => {
       const json = this.encode(record, 'strict', 'saveCompressionRecord', agentId, 'record');
       this.agentForWrite(agentId).compressionRecords.push(json);
     });
   }
 
   async loadCompressionRecords(agentId: string): Promise<CompressionRecord[]> {
-    return this.ops.run('loadCompressionRecords', 'load', agentId, () =>
+    return this.ops.runForAgent('loadCompressionRecords', 'load', agentId, () =>
       (this.agent(agentId)?.compressionRecords ?? []).map((json) =>
         this.decode<CompressionRecord>(json, 'loadCompressionRecords', agentId),
       ),
@@ -365,14 +365,14 @@ export class MemoryStore implements ExtendedStore {
   }
 
   async saveRecoveredFile(agentId: string, file: RecoveredFile): Promise<void> {
-    return this.ops.run('saveRecoveredFile', 'save', agentId, () => {
+    return this.ops.runForAgent('saveRecoveredFile', 'save', agentId, () => {
       const json = this.encode(file, 'strict', 'saveRecoveredFile', agentId, 'file');
       this.agentForWrite(agentId).recoveredFiles.push(json);
     });
   }
 
   async loadRecoveredFiles(agentId: string): Promise<RecoveredFile[]> {
-    return this.ops.run('loadRecoveredFiles', 'load', agentId, () =>
+    return this.ops.runForAgent('loadRecoveredFiles', 'load', agentId, () =>
       (this.agent(agentId)?.recoveredFiles ?? []).map((json) =>
         this.decode<RecoveredFile>(json, 'loadRecoveredFiles', agentId),
       ),
@@ -382,14 +382,14 @@ export class MemoryStore implements ExtendedStore {
   // ---- media cache -----------------------------------------------------
 
   async saveMediaCache(agentId: string, records: MediaCacheRecord[]): Promise<void> {
-    return this.ops.run('saveMediaCache', 'save', agentId, () => {
+    return this.ops.runForAgent('saveMediaCache', 'save', agentId, () => {
       const encoded = this.encodeList(records, 'saveMediaCache', agentId, 'records');
       this.agentForWrite(agentId).mediaCache = encoded;
     });
   }
 
   async loadMediaCache(agentId: string): Promise<MediaCacheRecord[]> {
-    return this.ops.run('loadMediaCache', 'load', agentId, () =>
+    return this.ops.runForAgent('loadMediaCache', 'load', agentId, () =>
       (this.agent(agentId)?.mediaCache ?? []).map((json) =>
         this.decode<MediaCacheRecord>(json, 'loadMediaCache', agentId),
       ),
@@ -399,7 +399,7 @@ export class MemoryStore implements ExtendedStore {
   // ---- snapshots -------------------------------------------------------
 
   async saveSnapshot(agentId: string, snapshot: Snapshot): Promise<void> {
-    return this.ops.run('saveSnapshot', 'save', agentId, () => {
+    return this.ops.runForAgent('saveSnapshot', 'save', agentId, () => {
       const json = this.encode(snapshot, 'strict', 'saveSnapshot', agentId, 'snapshot');
       if (typeof snapshot.id !== 'string') {
         throw new ValidationError('snapshot.id must be a string', {
@@ -413,14 +413,14 @@ export class MemoryStore implements ExtendedStore {
   }
 
   async loadSnapshot(agentId: string, snapshotId: string): Promise<Snapshot | undefined> {
-    return this.ops.run('loadSnapshot', 'load', agentId, () => {
+    return this.ops.runForAgent('loadSnapshot', 'load', agentId, () => {
       const json = this.agent(agentId)?.snapshots.get(snapshotId);
       return json === undefined ? undefined : this.decode<Snapshot>(json, 'loadSnapshot', agentId);
     });
   }
 
   async listSnapshots(agentId: string): Promise<Snapshot[]> {
-    return this.ops.run('listSnapshots', 'load', agentId, () =>
+    return this.ops.runForAgent('listSnapshots', 'load', agentId, () =>
       [...(this.agent(agentId)?.snapshots.values() ?? [])].map((json) =>
         this.decode<Snapshot>(json, 'listSnapshots', agentId),
       ),
@@ -430,7 +430,7 @@ export class MemoryStore implements ExtendedStore {
   // ---- metadata --------------------------------------------------------
 
   async saveInfo(agentId: string, info: AgentInfo): Promise<void> {
-    return this.ops.run('saveInfo', 'save', agentId, () => {
+    return this.ops.runForAgent('saveInfo', 'save', agentId, () => {
       const json = this.encode(info, 'strict', 'saveInfo', agentId, 'info');
       if (typeof info !== 'object' || info === null || Array.isArray(info)) {
         throw new ValidationError('info must be an object', {
@@ -444,7 +444,7 @@ export class MemoryStore implements ExtendedStore {
   }
 
   async loadInfo(agentId: string): Promise<AgentInfo | undefined> {
-    return this.ops.run('loadInfo', 'load', agentId, () => {
+    return this.ops.runForAgent('loadInfo', 'load', agentId, () => {
       const json = this.agent(agentId)?.info?.json;
       return json === undefined ? undefined : this.decode<AgentInfo>(json, 'loadInfo', agentId);
     });
@@ -453,11 +453,11 @@ export class MemoryStore implements ExtendedStore {
   // ---- lifecycle -------------------------------------------------------
 
   async exists(agentId: string): Promise<boolean> {
-    return this.ops.run('exists', 'load', agentId, () => this.database.agents.has(agentId));
+    return this.ops.runForAgent('exists', 'load', agentId, () => this.database.agents.has(agentId));
   }
 
   async delete(agentId: string): Promise<void> {
-    return this.ops.run('delete', 'delete', agentId, () => {
+    return this.ops.runForAgent('delete', 'delete', agentId, () => {
       this.database.agents.delete(agentId);
     });
   }
@@ -542,7 +542,7 @@ export class MemoryStore implements ExtendedStore {
   }
 
   async aggregateStats(agentId: string): Promise<AgentStats> {
-    return this.ops.run('aggregateStats', 'query', agentId, () => {
+    return this.ops.runForAgent('aggregateStats', 'query', agentId, () => {
       const agent = this.agent(agentId);
       const toolCallsByName: Record<string, number> = {};
       const toolCallsByState: Record<string, number> = {};
@@ -581,7 +581,7 @@ export class MemoryStore implements ExtendedStore {
   }
 
   async checkConsistency(agentId: string): Promise<ConsistencyCheckResult> {
-    return this.ops.run('checkConsistency', 'query', agentId, () => {
+    return this.ops.runForAgent('checkConsistency', 'query', agentId, () => {
       const issues: string[] = [];
       const agent = this.agent(agentId);
       if (!agent) {
@@ -623,7 +623,7 @@ export class MemoryStore implements ExtendedStore {
   }
 
   async acquireAgentLock(agentId: string, timeoutMs = 30000): Promise<LockReleaseFn> {
-    return this.ops.run('acquireAgentLock', null, agentId, () => {
+    return this.ops.runForAgent('acquireAgentLock', null, agentId, () => {
       if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0)) {
         throw new ValidationError(`timeoutMs must be a non-negative number, got ${String(timeoutMs)}`, {
           backend: BACKEND,
@@ -639,7 +639,7 @@ export class MemoryStore implements ExtendedStore {
   }
 
   async batchFork(agentId: string, count: number): Promise<string[]> {
-    return this.ops.run('batchFork', 'save', agentId, () => {
+    return this.ops.runForAgent('batchFork', 'save', agentId, () => {
       if (!Number.isInteger(count) || count < 0) {
         throw new ValidationError(`count must be a non-negative integer, got ${String(count)}`, {
           backend: BACKEND,

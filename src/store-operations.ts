@@ -48,9 +48,34 @@ export class StoreOperations {
     agentId: string | undefined,
     body: () => Promise<T> | T,
   ): Promise<T> {
+    return this.execute(operation, kind, agentId, agentId !== undefined, body);
+  }
+
+  /**
+   * `run` for an operation that takes an agent id: the id is always
+   * validated, so a missing one (`undefined` from untyped callers) is a
+   * `ValidationError` rather than a query for "no agent".
+   */
+  runForAgent<T>(
+    operation: string,
+    kind: OperationKind | null,
+    agentId: string,
+    body: () => Promise<T> | T,
+  ): Promise<T> {
+    return this.execute(operation, kind, agentId, true, body);
+  }
+
+  private async execute<T>(
+    operation: string,
+    kind: OperationKind | null,
+    agentId: string | undefined,
+    validateAgentId: boolean,
+    body: () => Promise<T> | T,
+  ): Promise<T> {
     const started = performance.now();
     try {
-      this.check(operation, agentId);
+      this.assertOpen(operation);
+      if (validateAgentId) assertAgentId(agentId, operation, this.backend);
       return await body();
     } catch (error) {
       throw wrapDriverError(error, { backend: this.backend, operation, agentId });

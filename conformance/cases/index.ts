@@ -1,0 +1,44 @@
+import type { StoreCase } from '../case.js';
+import { queryGridCases } from '../query-grid/query-grid-cases.js';
+import { agentIdCases } from './agent-ids.js';
+import { badInputCases } from './bad-input.js';
+import { closeCases } from './close.js';
+import { durabilityCases } from './durability.js';
+import { eventCases } from './events.js';
+import { forkCases } from './fork.js';
+import { historyCases, snapshotCases } from './history-snapshots.js';
+import { lifecycleCases } from './lifecycle.js';
+import { lockCases } from './locks.js';
+import { observabilityCases } from './observability.js';
+import { orderingTrapCases } from './ordering-trap.js';
+import { queryCases } from './queries.js';
+import { raceCases } from './races.js';
+import { replaceListCases } from './replace-lists.js';
+import { roundTripCases } from './round-trip.js';
+
+/** The hand-written cases, one or more per rule of the contract. */
+export function handWrittenCases(): StoreCase[] {
+  return [
+    ...roundTripCases,
+    ...orderingTrapCases,
+    ...agentIdCases,
+    ...replaceListCases,
+    ...eventCases,
+    ...historyCases,
+    ...snapshotCases,
+    ...lifecycleCases,
+    ...queryCases,
+    ...observabilityCases,
+    ...lockCases,
+    ...forkCases,
+    ...closeCases,
+    ...badInputCases,
+    ...raceCases,
+    ...durabilityCases,
+  ];
+}
+
+/** Every hand-written case and the generated query grid, in run order. */
+export function allStoreCases(): StoreCase[] {
+  return [...handWrittenCases(), ...queryGridCases()];
+}

@@ -1,0 +1,96 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { handWrittenCases } from '../conformance/cases/index.js';
+import { allStoreCases, runStoreConformance, verifyStore } from '../conformance/index.js';
+import { queryGridCases } from '../conformance/query-grid/query-grid-cases.js';
+import { memoryHarness } from './mutants/memory-harness.js';
+
+// The whole suite, one test per case, on the reference store.
+runStoreConformance(memoryHarness('memory'), { describe, it, afterAll });
+
+describe('the conformance suite on MemoryStore, without a test runner', () => {
+  it('passes every case and skips only the cross-process ones, each with its reason', async () => {
+    const result = await verifyStore(memoryHarness('memory'));
+    const failures = result.results
+      .filter((r) => r.status === 'failed')
+      .map((r) => `${r.id}: ${String(r.error)}`);
+    expect(failures).toEqual([]);
+    const skipped = result.results.filter((r) => r.status === 'skipped');
+    expect(skipped.map((r) => r.id)).toEqual([
+      'locks.cross-process.exclusion',
+      'locks.cross-process.dead-holder',
+    ]);
+    for (const r of skipped) expect(r.reason).toMatch(/crossProcessLocks: MemoryStore keeps/);
+    expect(result.passed).toBe(allStoreCases().length - 2);
+  });
+
+  it('has at least 150 hand-written and 200 generated cases, with unique ids', () => {
+    expect(handWrittenCases().length).toBeGreaterThanOrEqual(150);
+    expect(queryGridCases().length).toBeGreaterThanOrEqual(200);
+    const ids = allStoreCases().map((c) => c.id);
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+
+  it('rejects a skip list naming an unknown case', async () => {
+    await expect(
+      verifyStore({ ...memoryHarness('memory'), skip: { 'no.such.case': 'because' } }),
+    ).rejects.toThrow(/unknown case ids: no\.such\.case/);
+  });
+
+  it('rejects a skip without a reason', async () => {
+    await expect(verifyStore({ ...memoryHarness('memory'), skip: { 'events.since': '' } })).rejects.toThrow(
+      /without a reason/,
+    );
+  });
+
+  it('reports a case the harness skips as skipped, with the reason', async () => {
+    const result = await verifyStore(
+      { ...memoryHarness('memory'), skip: { 'events.since': 'tested elsewhere' } },
+      { only: ['events.since'] },
+    );
+    expect(result).toMatchObject({ passed: 0, failed: 0, skipped: 1 });
+    expect(result.results[0]?.reason).toContain('tested elsewhere');
+  });
+
+  it('skips cross-instance cases with a reason when the harness has no createPeer', async () => {
+    const { createPeer: _none, ...harness } = memoryHarness('memory');
+    const result = await verifyStore(harness, {
+      only: ['locks.cross-instance.exclusion', 'races.peer-sees-writes'],
+    });
+    expect(result.skipped).toBe(2);
+    for (const r of result.results) expect(r.reason).toMatch(/no createPeer/);
+  });
+
+  it('skips cases whose capability the harness switches off, with the reason', async () => {
+    const result = await verifyStore(
+      {
+        ...memoryHarness('memory'),
+        capabilities: {
+          crossInstanceLocks: false,
+          reasons: { crossInstanceLocks: 'locks are per object here' },
+        },
+      },
+      { only: ['locks.cross-instance'] },
+    );
+    expect(result.passed).toBe(0);
+    expect(result.skipped).toBeGreaterThan(0);
+    for (const r of result.results) expect(r.reason).toContain('locks are per object here');
+  });
+
+  it('rejects an unknown id in only', async () => {
+    await expect(verifyStore(memoryHarness('memory'), { only: ['nope'] })).rejects.toThrow(
+      /unknown cases: nope/,
+    );
+  });
+
+  it('fails a case that exceeds its time budget instead of hanging', async () => {
+    const harness = memoryHarness('memory');
+    const result = await verifyStore(harness, {
+      only: ['events.since'],
+      caseTimeoutMs: 1,
+      extraCases: [],
+    });
+    // One case, run with a 1 ms budget: it either finished in time or failed for the budget, never hung.
+    expect(result.passed + result.failed).toBe(1);
+    if (result.failed) expect(String(result.results[0]?.error)).toMatch(/did not finish within 1 ms/);
+  });
+});
