@@ -1,0 +1,209 @@
+import { CorruptDataError, type ErrorContext, ValidationError } from '../../src/errors.js';
+import { decodeJson } from '../../src/json-codec.js';
+import { messageContentTypes, sessionFields, toolCallFields } from '../../src/record-fields.js';
+import type { AgentInfo, Message, Snapshot, Timeline, ToolCallRecord } from '../../src/types.js';
+
+/**
+ * How values become MongoDB documents.
+ *
+ * The value itself is stored as the JSON text `encodeJson` made, in a string
+ * field `json`, never as a BSON re-encoding of the value. That is what makes
+ * the round trip exact:
+ * - keys containing `.` or starting with `$` (tool inputs have them) are
+ *   ordinary characters inside a string, never BSON field names;
+ * - numbers keep their value and type: BSON would store 1 as int32, 2**53-1
+ *   as a double and -0 as a double, and drivers hand some of them back as
+ *   `Long` or `Int32` objects; JSON text is read back by `JSON.parse`;
+ * - key order is the order of the text;
+ * - NUL inside text: BSON strings are length-prefixed and may contain NUL
+ *   (only field names, BSON "cstrings", may not), and the JSON text escapes
+ *   it as `\u0000` anyway; lone surrogates are escaped likewise, so the
+ *   string is valid UTF-8, which BSON requires.
+ *
+ * Beside `json`, each document carries the fields that queries filter and sort
+ * on, extracted by `record-fields.ts` exactly as every other backend does.
+ * All field names are fixed here; no user-supplied string ever becomes a
+ * field name.
+ */
+
+/** BSON's document limit is 16 MiB; the margin covers the extracted fields and the document framing. */
+export const MAX_JSON_BYTES = 16 * 1024 * 1024 - 64 * 1024;
+
+/** Refuses a value whose JSON text cannot fit in one MongoDB document, before anything is written. */
+export function assertFitsInDocument(json: string, what: string, ctx: ErrorContext = {}): void {
+  // UTF-8 needs at most 3 bytes per UTF-16 unit; skip the exact count when even that fits.
+  if (json.length * 3 <= MAX_JSON_BYTES) return;
+  const bytes = Buffer.byteLength(json, 'utf8');
+  if (bytes > MAX_JSON_BYTES) {
+    throw new ValidationError(
+      `${what} is ${bytes} bytes of JSON; a MongoDB document holds at most ${MAX_JSON_BYTES}`,
+      { ...ctx, path: what },
+    );
+  }
+}
+
+/** Reads the `json` field of a stored document back into a value. */
+export function readJson<T>(doc: Record<string, unknown> | null | undefined, ctx: ErrorContext = {}): T {
+  const json = doc?.json;
+  if (typeof json !== 'string') {
+    throw new CorruptDataError('stored document has no JSON text', ctx);
+  }
+  return decodeJson<T>(json, ctx);
+}
+
+/** `<prefix>messages`: one document per message, `index` = position in the conversation. */
+export interface MessageDocument {
+  agentId: string;
+  index: number;
+  /** Epoch ms when this message was first saved; re-saving the conversation keeps it. */
+  createdAt: number;
+  role: string | null;
+  /** Distinct block types, for `contentType` filters (multikey index). */
+  contentTypes: string[];
+  json: string;
+}
+
+export function toMessageDocument(
+  agentId: string,
+  index: number,
+  json: string,
+  message: Message,
+  createdAt: number,
+): MessageDocument {
+  return {
+    agentId,
+    index,
+    createdAt,
+    role: typeof message?.role === 'string' ? message.role : null,
+    contentTypes: messageContentTypes(message),
+    json,
+  };
+}
+
+/** `<prefix>tool_calls`: one document per record, `index` = position in the saved list. */
+export interface ToolCallDocument {
+  agentId: string;
+  index: number;
+  toolCallId: string;
+  name: string;
+  state: string;
+  isError: boolean;
+  hasApproval: boolean;
+  createdAt: number;
+  updatedAt: number;
+  json: string;
+}
+
+export function toToolCallDocument(
+  agentId: string,
+  index: number,
+  json: string,
+  record: ToolCallRecord,
+): ToolCallDocument {
+  const fields = toolCallFields(record);
+  return {
+    agentId,
+    index,
+    toolCallId: typeof record?.id === 'string' ? record.id : '',
+    name: fields.name,
+    state: fields.state,
+    isError: fields.isError,
+    hasApproval: fields.hasApproval,
+    createdAt: fields.createdAt,
+    updatedAt: fields.updatedAt,
+    json,
+  };
+}
+
+/** `<prefix>infos`: the agent's `AgentInfo`, `_id` = agent id. */
+export interface InfoDocument {
+  _id: string;
+  templateId: string;
+  /** `Date.parse(info.createdAt)`; sessions sort and filter on it. */
+  createdAtMs: number;
+  userId: string | null;
+  messageCount: number;
+  /** Epoch ms of the last `saveInfo` (store time). */
+  updatedAt: number;
+  json: string;
+}
+
+export function toInfoDocument(
+  agentId: string,
+  json: string,
+  info: Partial<AgentInfo>,
+  updatedAt: number,
+): InfoDocument {
+  const fields = sessionFields(info);
+  return {
+    _id: agentId,
+    templateId: fields.templateId,
+    createdAtMs: fields.createdAtMs,
+    userId: fields.userId,
+    messageCount: fields.messageCount,
+    updatedAt,
+    json,
+  };
+}
+
+/** `<prefix>events`: one document per appended timeline entry. */
+export interface EventDocument {
+  agentId: string;
+  /** Insertion order within the agent, reserved in blocks from the agent's counter; never `bookmark.seq`. */
+  seq: number;
+  /** `bookmark.seq`, for `since` filters (not unique: the SDK reuses it after a crash). */
+  bookmarkSeq: number | null;
+  /** `event.channel`, for `channel` filters. */
+  channel: string | null;
+  json: string;
+}
+
+export function toEventDocument(
+  agentId: string,
+  seq: number,
+  json: string,
+  timeline: Timeline,
+): EventDocument {
+  const bookmarkSeq = timeline?.bookmark?.seq;
+  const channel = (timeline?.event as { channel?: unknown } | undefined)?.channel;
+  return {
+    agentId,
+    seq,
+    bookmarkSeq: typeof bookmarkSeq === 'number' && Number.isFinite(bookmarkSeq) ? bookmarkSeq : null,
+    channel: typeof channel === 'string' ? channel : null,
+    json,
+  };
+}
+
+/** `<prefix>snapshots`: upserted by (agentId, snapshotId); `position` fixed at first save (oldest first). */
+export interface SnapshotDocument {
+  agentId: string;
+  snapshotId: string;
+  json: string;
+}
+
+export function toSnapshotDocument(agentId: string, json: string, snapshot: Snapshot): SnapshotDocument {
+  return { agentId, snapshotId: snapshot.id, json };
+}
+
+/** History windows, compression records and recovered files: appended, read back by `position`. */
+export interface PositionedDocument {
+  agentId: string;
+  position: number;
+  json: string;
+}
+
+export function toPositionedDocument(agentId: string, position: number, json: string): PositionedDocument {
+  return { agentId, position, json };
+}
+
+/** `<prefix>media_cache`: the saved list, one document per entry. */
+export interface MediaCacheDocument {
+  agentId: string;
+  index: number;
+  json: string;
+}
+
+export function toMediaCacheDocument(agentId: string, index: number, json: string): MediaCacheDocument {
+  return { agentId, index, json };
+}

@@ -1,0 +1,241 @@
+import { AppendBatcher } from '../../src/append-batcher.js';
+import type { FileEventLog } from '../../src/file-event-log.js';
+import type { AgentChannel, Bookmark, Timeline } from '../../src/types.js';
+import type { MongoDocument } from './mongo-config.js';
+import type { OpenMongo } from './mongo-connection.js';
+import { readJson, toEventDocument } from './mongo-documents.js';
+import { EVENT_SORT, eventPageFilter } from './mongo-queries.js';
+
+/**
+ * Where a `MongoStore` keeps the event streams: in the `<prefix>events`
+ * collection (default) or in append-only files (hybrid mode). The store
+ * validates, encodes and frames every call; an implementation only stores
+ * and reads.
+ */
+export interface MongoEventStorage {
+  readonly kind: 'database' | 'file';
+  /**
+   * Appends one encoded timeline. Called synchronously in the order of the
+   * store's `appendEvent` calls, which is the stored order; resolves once the
+   * entry is stored, rejects if it is not (nothing of a rejected append stays).
+   */
+  append(agentId: string, encodedTimeline: string, timeline: Timeline): Promise<void>;
+  /** The agent's entries in append order, filtered, fetched page by page. Waits for pending appends first. */
+  read(agentId: string, filter: EventFilter): AsyncIterable<Timeline>;
+  /** True when the agent has events kept outside the database (hybrid mode). */
+  hasOutsideDatabase(agentId: string): Promise<boolean>;
+  /** Agents with events kept outside the database, for `list()`. */
+  listOutsideDatabase(): Promise<string[]>;
+  /** Removes the agent's events. */
+  delete(agentId: string): Promise<void>;
+  /** Problems found in the agent's stored events (torn or unreadable files). */
+  check(agentId: string): Promise<string[]>;
+  /** Number of stored events across all agents, when it can be counted cheaply. */
+  count(): Promise<number | undefined>;
+  /** Resolves when every append made so far has been written. */
+  idle(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** `readEvents` options after validation. */
+export interface EventFilter {
+  since?: Bookmark;
+  channel?: AgentChannel;
+}
+
+/** Events per `find` while reading: enough to amortise the round trip, small enough to stream. */
+export const EVENT_PAGE_SIZE = 500;
+/** Appends written by one `insertMany` at most. */
+const MAX_EVENT_BATCH = 1000;
+
+interface PendingEvent {
+  agentId: string;
+  json: string;
+  timeline: Timeline;
+}
+
+/** A block of insertion counters reserved for one agent in one batch: `from` ..= `to`. */
+interface ReservedBlock {
+  agentId: string;
+  from: number;
+  to: number;
+}
+
+/** Reads a counter the server returned (a number; a `Long` if it ever passed 2^31 with promoteLongs off). */
+export function counterValue(value: unknown): number {
+  if (typeof value === 'number') return value;
+  const toNumber = (value as { toNumber?: () => number } | null)?.toNumber;
+  if (typeof toNumber === 'function') return toNumber.call(value);
+  return 0;
+}
+
+/**
+ * Events as documents in `<prefix>events`, ordered by a per-agent insertion
+ * counter kept in the agent's `<prefix>agents` document (`seq`).
+ *
+ * Un-awaited appends go through one `AppendBatcher`: each batch reserves one
+ * block of counter values per agent with a single `findOneAndUpdate` `$inc`
+ * (which also registers the agent, for `exists` and `list`), numbers its
+ * events in call order, and writes them with one ordered `insertMany`. The
+ * counter is unique across processes because the server applies each `$inc`
+ * atomically; client clocks and ObjectIds play no part in the order (an
+ * ObjectId's counter wraps and its timestamp follows the wall clock, neither
+ * of which is an order).
+ *
+ * A batch is all or nothing: if `insertMany` fails part-way, the documents it
+ * did insert are deleted again (they are exactly the reserved counter values),
+ * so no rejected append stays stored. This needs no transaction, so appends
+ * never contend with the transactions of other writes.
+ */
+export class DatabaseEventStorage implements MongoEventStorage {
+  readonly kind = 'database' as const;
+  private readonly batcher: AppendBatcher<PendingEvent>;
+
+  constructor(
+    private readonly connection: () => Promise<OpenMongo>,
+    private readonly pageSize = EVENT_PAGE_SIZE,
+  ) {
+    this.batcher = new AppendBatcher((batch) => this.writeBatch(batch), MAX_EVENT_BATCH);
+  }
+
+  append(agentId: string, encodedTimeline: string, timeline: Timeline): Promise<void> {
+    return this.batcher.enqueue({ agentId, json: encodedTimeline, timeline });
+  }
+
+  private async writeBatch(batch: PendingEvent[]): Promise<void> {
+    const { collections } = await this.connection();
+    const perAgent = new Map<string, number>();
+    for (const item of batch) perAgent.set(item.agentId, (perAgent.get(item.agentId) ?? 0) + 1);
+    const blocks: ReservedBlock[] = [];
+    // Outside any transaction, so these may run side by side.
+    await Promise.all(
+      [...perAgent].map(async ([agentId, count]) => {
+        const agent = await collections.agents.findOneAndUpdate(
+          { _id: agentId },
+          { $inc: { seq: count }, $setOnInsert: { registeredAt: Date.now() } },
+          { upsert: true, returnDocument: 'after', projection: { seq: 1 } },
+        );
+        const to = counterValue(agent?.seq);
+        blocks.push({ agentId, from: to - count + 1, to });
+      }),
+    );
+    const next = new Map(blocks.map((block) => [block.agentId, block.from]));
+    const documents = batch.map((item) => {
+      const seq = next.get(item.agentId) ?? 0;
+      next.set(item.agentId, seq + 1);
+      return toEventDocument(item.agentId, seq, item.json, item.timeline) as unknown as MongoDocument;
+    });
+    try {
+      await collections.events.insertMany(documents, { ordered: true });
+    } catch (error) {
+      await Promise.allSettled(
+        blocks.map((block) =>
+          collections.events.deleteMany({
+            agentId: block.agentId,
+            seq: { $gte: block.from, $lte: block.to },
+          }),
+        ),
+      );
+      throw error;
+    }
+  }
+
+  async *read(agentId: string, filter: EventFilter): AsyncIterable<Timeline> {
+    await this.idle();
+    const { collections } = await this.connection();
+    // Keyset paging on the insertion counter: each page is a fresh, short
+    // query, so a slow consumer never holds a server cursor (which would time
+    // out after ten idle minutes), and entries appended meanwhile are seen once.
+    let after = 0;
+    for (;;) {
+      const page = await collections.events
+        .find(eventPageFilter(agentId, after, { sinceSeq: filter.since?.seq, channel: filter.channel }), {
+          projection: { seq: 1, json: 1 },
+        })
+        .sort(EVENT_SORT)
+        .limit(this.pageSize)
+        .batchSize(this.pageSize)
+        .toArray();
+      for (const doc of page) {
+        after = counterValue(doc.seq);
+        yield readJson<Timeline>(doc, { backend: 'mongo', operation: 'readEvents', agentId });
+      }
+      if (page.length < this.pageSize) return;
+    }
+  }
+
+  async hasOutsideDatabase(): Promise<boolean> {
+    return false;
+  }
+
+  async listOutsideDatabase(): Promise<string[]> {
+    return [];
+  }
+
+  async delete(agentId: string): Promise<void> {
+    await this.idle();
+    const { collections } = await this.connection();
+    await collections.events.deleteMany({ agentId });
+  }
+
+  async check(): Promise<string[]> {
+    return [];
+  }
+
+  async count(): Promise<number | undefined> {
+    const { collections } = await this.connection();
+    return collections.events.estimatedDocumentCount();
+  }
+
+  idle(): Promise<void> {
+    return this.batcher.idle();
+  }
+
+  async close(): Promise<void> {
+    await this.idle();
+  }
+}
+
+/** Hybrid mode: events in the shared `FileEventLog` (one append-only file per agent, fsynced batches). */
+export class FileEventStorage implements MongoEventStorage {
+  readonly kind = 'file' as const;
+
+  constructor(private readonly log: FileEventLog) {}
+
+  append(agentId: string, encodedTimeline: string): Promise<void> {
+    return this.log.append(agentId, encodedTimeline);
+  }
+
+  read(agentId: string, filter: EventFilter): AsyncIterable<Timeline> {
+    return this.log.read(agentId, filter);
+  }
+
+  hasOutsideDatabase(agentId: string): Promise<boolean> {
+    return this.log.has(agentId);
+  }
+
+  listOutsideDatabase(): Promise<string[]> {
+    return this.log.listAgentIds();
+  }
+
+  delete(agentId: string): Promise<void> {
+    return this.log.delete(agentId);
+  }
+
+  check(agentId: string): Promise<string[]> {
+    return this.log.check(agentId);
+  }
+
+  async count(): Promise<number | undefined> {
+    // The files are not indexed by entry; counting would read them all.
+    return undefined;
+  }
+
+  async idle(): Promise<void> {
+    // The log orders its own appends: reads, deletes and close wait for them.
+  }
+
+  close(): Promise<void> {
+    return this.log.close();
+  }
+}

@@ -1,0 +1,192 @@
+import { ConfigError } from '../../src/errors.js';
+import type { MongoCollection, MongoDatabase, MongoDocument } from './mongo-config.js';
+
+/**
+ * The agent store's collections and indexes, as data, and the versioned
+ * migrations that create them. Index specs are plain values so that a unit
+ * test can check, without a server, that every query's filter and sort is
+ * served by one of them (see `findCoveringIndex` in mongo-queries.ts).
+ *
+ * Documents never grow without bound: one per message, tool call, event,
+ * snapshot, history window, compression record, recovered file and media
+ * cache entry, plus one small document per agent in `agents`, `infos`, `todos`.
+ */
+
+/** The collections of the agent store, by role. Each is named `<prefix><role>`. */
+export const AGENT_COLLECTIONS = [
+  'agents',
+  'infos',
+  'messages',
+  'tool_calls',
+  'todos',
+  'events',
+  'snapshots',
+  'history_windows',
+  'compression_records',
+  'recovered_files',
+  'media_cache',
+  'locks',
+] as const;
+
+export type AgentCollectionRole = (typeof AGENT_COLLECTIONS)[number];
+
+/** Collection that records each component's schema version: `{ _id: component, version }`. */
+export const SCHEMA_VERSION_COLLECTION = 'schema_version';
+
+/** One index, in the shape `createIndexes` takes. */
+export interface MongoIndexSpec {
+  name: string;
+  key: Record<string, 1 | -1>;
+  unique?: boolean;
+  expireAfterSeconds?: number;
+}
+
+/**
+ * Every index of the agent store. Sort indexes list their fields in the
+ * order of the query's sort, ascending: MongoDB walks an index backwards for
+ * the opposite direction, and our tie-breakers always go in the same
+ * direction as the main key, so one index serves `asc` and `desc`.
+ */
+export const AGENT_INDEXES: Readonly<Record<AgentCollectionRole, readonly MongoIndexSpec[]>> = {
+  agents: [],
+  infos: [
+    { name: 'infos_created', key: { createdAtMs: 1, _id: 1 } },
+    { name: 'infos_updated', key: { updatedAt: 1, _id: 1 } },
+    { name: 'infos_message_count', key: { messageCount: 1, _id: 1 } },
+    { name: 'infos_template_created', key: { templateId: 1, createdAtMs: 1, _id: 1 } },
+    { name: 'infos_user_created', key: { userId: 1, createdAtMs: 1, _id: 1 } },
+  ],
+  messages: [
+    { name: 'messages_agent_index', key: { agentId: 1, index: 1 }, unique: true },
+    { name: 'messages_agent_created', key: { agentId: 1, createdAt: 1, index: 1 } },
+    { name: 'messages_created', key: { createdAt: 1, agentId: 1, index: 1 } },
+    { name: 'messages_role_created', key: { role: 1, createdAt: 1, agentId: 1, index: 1 } },
+    {
+      name: 'messages_content_type_created',
+      key: { contentTypes: 1, createdAt: 1, agentId: 1, index: 1 },
+    },
+  ],
+  tool_calls: [
+    { name: 'tool_calls_agent_index', key: { agentId: 1, index: 1 }, unique: true },
+    { name: 'tool_calls_agent_created', key: { agentId: 1, createdAt: 1, toolCallId: 1, index: 1 } },
+    { name: 'tool_calls_agent_updated', key: { agentId: 1, updatedAt: 1, toolCallId: 1, index: 1 } },
+    { name: 'tool_calls_created', key: { createdAt: 1, agentId: 1, toolCallId: 1, index: 1 } },
+    { name: 'tool_calls_updated', key: { updatedAt: 1, agentId: 1, toolCallId: 1, index: 1 } },
+    { name: 'tool_calls_name_created', key: { name: 1, createdAt: 1, agentId: 1, toolCallId: 1, index: 1 } },
+    {
+      name: 'tool_calls_state_created',
+      key: { state: 1, createdAt: 1, agentId: 1, toolCallId: 1, index: 1 },
+    },
+  ],
+  todos: [],
+  events: [{ name: 'events_agent_seq', key: { agentId: 1, seq: 1 }, unique: true }],
+  snapshots: [
+    { name: 'snapshots_agent_id', key: { agentId: 1, snapshotId: 1 }, unique: true },
+    { name: 'snapshots_agent_position', key: { agentId: 1, position: 1 } },
+  ],
+  history_windows: [
+    { name: 'history_windows_agent_position', key: { agentId: 1, position: 1 }, unique: true },
+  ],
+  compression_records: [
+    { name: 'compression_records_agent_position', key: { agentId: 1, position: 1 }, unique: true },
+  ],
+  recovered_files: [
+    { name: 'recovered_files_agent_position', key: { agentId: 1, position: 1 }, unique: true },
+  ],
+  media_cache: [{ name: 'media_cache_agent_index', key: { agentId: 1, index: 1 }, unique: true }],
+  // The TTL monitor only tidies up: an expired lease is already free because
+  // acquisition compares `expiresAt` with the server's clock itself.
+  locks: [{ name: 'locks_expiry', key: { expiresAt: 1 }, expireAfterSeconds: 0 }],
+};
+
+/** The collections of one store, resolved to driver objects. */
+export type AgentCollections = Readonly<Record<AgentCollectionRole, MongoCollection>>;
+
+/** Full collection names for a prefix. */
+export function agentCollectionNames(prefix: string): Record<AgentCollectionRole, string> {
+  const names = {} as Record<AgentCollectionRole, string>;
+  for (const role of AGENT_COLLECTIONS) names[role] = `${prefix}${role}`;
+  return names;
+}
+
+/** The schema component of the agent store in the version collection. */
+export const AGENT_SCHEMA_COMPONENT = 'agent';
+
+interface Migration {
+  version: number;
+  description: string;
+  up(db: MongoDatabase, prefix: string): Promise<void>;
+}
+
+// A server error code: the collection already exists (another process
+// created it first). Anything else is a real failure.
+const NAMESPACE_EXISTS = 48;
+
+async function ensureCollection(db: MongoDatabase, name: string): Promise<void> {
+  try {
+    await db.createCollection(name);
+  } catch (error) {
+    if ((error as { code?: unknown }).code !== NAMESPACE_EXISTS) throw error;
+  }
+}
+
+/**
+ * Migrations of the agent store, in order. Each is idempotent (creating an
+ * existing collection or an identical index is a no-op), so two processes
+ * opening a fresh database at once both succeed.
+ */
+export const AGENT_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'collections and indexes of the agent store',
+    async up(db, prefix) {
+      const names = agentCollectionNames(prefix);
+      // Collections are created up front: older servers cannot create a
+      // collection inside a multi-document transaction.
+      for (const role of AGENT_COLLECTIONS) {
+        await ensureCollection(db, names[role]);
+        const specs = AGENT_INDEXES[role];
+        if (specs.length > 0) {
+          await db.collection(names[role]).createIndexes(specs.map((spec) => ({ ...spec })));
+        }
+      }
+    },
+  },
+];
+
+/** The schema version this code writes and understands. */
+export const AGENT_SCHEMA_VERSION = AGENT_MIGRATIONS[AGENT_MIGRATIONS.length - 1]?.version ?? 0;
+
+/**
+ * Brings the database up to `AGENT_SCHEMA_VERSION`: runs the migrations the
+ * version document says are missing, then records the new version with `$max`
+ * (so a slower process never lowers it). A database written by a newer
+ * package is refused rather than misread.
+ */
+export async function migrateAgentSchema(db: MongoDatabase, prefix: string): Promise<number> {
+  const versions = db.collection(`${prefix}${SCHEMA_VERSION_COLLECTION}`);
+  const current = await readSchemaVersion(versions, AGENT_SCHEMA_COMPONENT);
+  if (current > AGENT_SCHEMA_VERSION) {
+    throw new ConfigError(
+      `database ${db.databaseName} holds agent schema version ${current}, newer than this package ` +
+        `understands (${AGENT_SCHEMA_VERSION}); upgrade kode-store`,
+      { backend: 'mongo', operation: 'migrate', variable: 'dbName' },
+    );
+  }
+  for (const migration of AGENT_MIGRATIONS) {
+    if (migration.version <= current) continue;
+    await migration.up(db, prefix);
+    await versions.updateOne(
+      { _id: AGENT_SCHEMA_COMPONENT },
+      { $max: { version: migration.version } },
+      { upsert: true },
+    );
+  }
+  return AGENT_SCHEMA_VERSION;
+}
+
+async function readSchemaVersion(versions: MongoCollection, component: string): Promise<number> {
+  const doc: MongoDocument | null = await versions.findOne({ _id: component });
+  const version = doc?.version;
+  return typeof version === 'number' ? version : 0;
+}

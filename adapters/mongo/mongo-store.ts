@@ -1,0 +1,979 @@
+import { constants as fsConstants } from 'node:fs';
+import { access, mkdtemp, rm, stat } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { newForkId } from '../../src/agent-id.js';
+import { compareCodePoints } from '../../src/code-point-order.js';
+import {
+  KodeStoreError,
+  NotFoundError,
+  redactSecrets,
+  ValidationError,
+  wrapDriverError,
+} from '../../src/errors.js';
+import { FileEventLog } from '../../src/file-event-log.js';
+import { decodeJson, type EncodeMode, encodeJson } from '../../src/json-codec.js';
+import {
+  normalizeMessageFilters,
+  normalizeSessionFilters,
+  normalizeToolCallFilters,
+} from '../../src/query-filters.js';
+import { toSessionInfo } from '../../src/record-fields.js';
+import { StoreOperations } from '../../src/store-operations.js';
+import type {
+  AgentInfo,
+  AgentStats,
+  CompressionRecord,
+  ConsistencyCheckResult,
+  ExtendedStore,
+  HistoryWindow,
+  LockReleaseFn,
+  MediaCacheRecord,
+  Message,
+  MessageFilters,
+  ReadEventsOptions,
+  RecoveredFile,
+  SessionFilters,
+  SessionInfo,
+  Snapshot,
+  StoreCapabilities,
+  StoreHealthStatus,
+  StoreMetrics,
+  Timeline,
+  TodoSnapshot,
+  ToolCallFilters,
+  ToolCallRecord,
+} from '../../src/types.js';
+import { AgentWriteQueue } from './mongo-agent-queue.js';
+import {
+  type MongoDocument,
+  type MongoSession,
+  type MongoStoreOptions,
+  type ResolvedMongoStoreOptions,
+  resolveMongoStoreOptions,
+} from './mongo-config.js';
+import { MongoConnection, type OpenMongo, runAtomically, withSession } from './mongo-connection.js';
+import {
+  assertFitsInDocument,
+  readJson,
+  toInfoDocument,
+  toMediaCacheDocument,
+  toMessageDocument,
+  toPositionedDocument,
+  toSnapshotDocument,
+  toToolCallDocument,
+} from './mongo-documents.js';
+import {
+  counterValue,
+  DatabaseEventStorage,
+  type EventFilter,
+  FileEventStorage,
+  type MongoEventStorage,
+} from './mongo-event-storage.js';
+import { MongoListSaver } from './mongo-list-saver.js';
+import { MongoLeaseLocks } from './mongo-lock.js';
+import {
+  agentIdPrefixFilter,
+  messageQueryPlan,
+  sessionQueryPlan,
+  toolCallQueryPlan,
+  toolCallStatsFromGroups,
+  toolCallStatsPipeline,
+} from './mongo-queries.js';
+import type { AgentCollectionRole } from './mongo-schema.js';
+
+const BACKEND = 'mongo';
+
+/** Collections holding one document per item, keyed by `agentId` (deleted and forked per agent). */
+const PER_ITEM_COLLECTIONS = [
+  'messages',
+  'tool_calls',
+  'snapshots',
+  'history_windows',
+  'compression_records',
+  'recovered_files',
+  'media_cache',
+] as const satisfies readonly AgentCollectionRole[];
+
+/** Appended lists read back by `position`. */
+type PositionedRole = 'history_windows' | 'compression_records' | 'recovered_files';
+
+/**
+ * The agent store on MongoDB (`kode-store/mongo`), with the official `mongodb`
+ * driver (v6+), an optional peer dependency loaded on first use.
+ *
+ * Every value is stored as the JSON text of `encodeJson` beside the fields
+ * queries use (see `mongo-documents.ts`), one document per message, tool
+ * call, event, snapshot and history entry. Collections and indexes are
+ * created on first connect and versioned in `<prefix>schema_version`.
+ *
+ * On a replica set or sharded cluster, every multi-document write runs in a
+ * transaction (`capabilities.transactions`). On a standalone server there are
+ * none; writes are then ordered so that a failure leaves nothing half-visible
+ * that a retry would not repair: see the README's MongoDB section.
+ *
+ * @example
+ * ```ts
+ * import { MongoStore } from 'kode-store/mongo';
+ * const store = new MongoStore({ uri: process.env.MONGODB_URI, dbName: 'agents' });
+ * const agent = await Agent.create({ store, ... });
+ * ```
+ */
+export class MongoStore implements ExtendedStore {
+  /** The options after validation and defaults. */
+  readonly options: ResolvedMongoStoreOptions;
+
+  private readonly ops = new StoreOperations(BACKEND);
+  private readonly connection: MongoConnection;
+  private readonly events: MongoEventStorage;
+  private readonly locks: MongoLeaseLocks;
+  private readonly messageLists = new MongoListSaver<Message>({
+    collection: 'messages',
+    revisionField: 'messagesRevision',
+    toDocument: (agentId, index, json, message, now) =>
+      toMessageDocument(agentId, index, json, message, now) as unknown as MongoDocument,
+  });
+  private readonly toolCallLists = new MongoListSaver<ToolCallRecord>({
+    collection: 'tool_calls',
+    revisionField: 'toolCallsRevision',
+    toDocument: (agentId, index, json, record) =>
+      toToolCallDocument(agentId, index, json, record) as unknown as MongoDocument,
+  });
+  /** Writes of one agent run in call order (see AgentWriteQueue). */
+  private readonly writes = new AgentWriteQueue();
+  private closing: Promise<void> | undefined;
+
+  /**
+   * Validates the options (a `ConfigError` names the one at fault) without
+   * connecting: the first operation (or `connect()`) connects.
+   */
+  constructor(options: MongoStoreOptions) {
+    this.options = resolveMongoStoreOptions(options);
+    this.connection = new MongoConnection(this.options);
+    const open = () => this.connection.open();
+    this.events =
+      this.options.eventStorage === 'file'
+        ? new FileEventStorage(new FileEventLog({ baseDir: this.options.fileStoreBaseDir as string }))
+        : new DatabaseEventStorage(open);
+    this.locks = new MongoLeaseLocks(async () => (await open()).collections.locks, this.options.lockLeaseMs, {
+      backend: BACKEND,
+    });
+  }
+
+  /**
+   * What this store guarantees. Transactions depend on the deployment, known
+   * once the store has connected (`await store.connect()`); before that they
+   * are reported missing.
+   */
+  get capabilities(): StoreCapabilities {
+    const deployment = this.connection.current?.deployment;
+    const transactions = deployment?.transactions ?? false;
+    const fileEvents = this.options.eventStorage === 'file';
+    const reasons: StoreCapabilities['reasons'] = {};
+    if (!transactions) {
+      reasons.transactions = deployment
+        ? `${deployment.reason}; multi-document writes are ordered so that a failure is safe to retry instead`
+        : 'not known until the store has connected (await store.connect())';
+    }
+    if (!fileEvents) reasons.fileEvents = "events are stored in the database (eventStorage: 'database')";
+    return {
+      crossInstanceLocks: true,
+      crossProcessLocks: true,
+      transactions,
+      // A write resolves once the server acknowledged it; how many members
+      // must have it on disk is the connection string's write concern.
+      durable: true,
+      fileEvents,
+      reasons,
+    };
+  }
+
+  /**
+   * Connects, creates or upgrades the collections and detects the deployment.
+   * Optional: every operation connects on first use. Rejects with
+   * `ConnectionError` when the server cannot be reached (the next call tries
+   * again), `ConfigError` when the driver is not installed.
+   */
+  connect(): Promise<void> {
+    return this.ops.run('connect', null, undefined, async () => {
+      await this.connection.open();
+    });
+  }
+
+  private open(): Promise<OpenMongo> {
+    return this.connection.open();
+  }
+
+  private encode(value: unknown, mode: EncodeMode, operation: string, agentId: string, what: string): string {
+    const ctx = { backend: BACKEND, operation, agentId };
+    const json = encodeJson(value, mode, { ...ctx, what });
+    assertFitsInDocument(json, what, ctx);
+    return json;
+  }
+
+  private encodeList(list: unknown, operation: string, agentId: string, what: string): string[] {
+    if (!Array.isArray(list)) {
+      throw new ValidationError(`${what} must be an array`, { backend: BACKEND, operation, agentId });
+    }
+    return list.map((item, i) => this.encode(item, 'strict', operation, agentId, `${what}[${i}]`));
+  }
+
+  private assertObject(value: unknown, what: string, operation: string, agentId: string): void {
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      throw new ValidationError(`${what} must be an object`, { backend: BACKEND, operation, agentId });
+    }
+  }
+
+  /** Makes sure the agent has its registry document (what `exists` and `list` read). */
+  private async register(open: OpenMongo, session: MongoSession | undefined, agentId: string): Promise<void> {
+    await open.collections.agents.updateOne(
+      { _id: agentId },
+      { $setOnInsert: { registeredAt: Date.now() } },
+      withSession(session, { upsert: true }),
+    );
+  }
+
+  /** Reserves the agent's next counter value (registering it), for positions of appended documents. */
+  private async reservePosition(
+    open: OpenMongo,
+    session: MongoSession | undefined,
+    agentId: string,
+  ): Promise<number> {
+    const agent = await open.collections.agents.findOneAndUpdate(
+      { _id: agentId },
+      { $inc: { seq: 1 }, $setOnInsert: { registeredAt: Date.now() } },
+      withSession(session, { upsert: true, returnDocument: 'after', projection: { seq: 1 } }),
+    );
+    return counterValue(agent?.seq);
+  }
+
+  private async loadJsonList<T>(
+    role: AgentCollectionRole,
+    agentId: string,
+    order: string,
+    operation: string,
+  ) {
+    const open = await this.open();
+    const docs = await open.collections[role]
+      .find({ agentId }, { projection: { json: 1 } })
+      .sort({ [order]: 1 })
+      .toArray();
+    return docs.map((doc) => readJson<T>(doc, { backend: BACKEND, operation, agentId }));
+  }
+
+  // ---- runtime state ---------------------------------------------------
+
+  async saveMessages(agentId: string, messages: Message[]): Promise<void> {
+    return this.ops.run('saveMessages', 'save', agentId, () => {
+      const texts = this.encodeList(messages, 'saveMessages', agentId, 'messages');
+      return this.writes.run(agentId, async () =>
+        this.messageLists.save(await this.open(), agentId, texts, messages),
+      );
+    });
+  }
+
+  async loadMessages(agentId: string): Promise<Message[]> {
+    return this.ops.run('loadMessages', 'load', agentId, () =>
+      this.loadJsonList<Message>('messages', agentId, 'index', 'loadMessages'),
+    );
+  }
+
+  async saveToolCallRecords(agentId: string, records: ToolCallRecord[]): Promise<void> {
+    return this.ops.run('saveToolCallRecords', 'save', agentId, () => {
+      const texts = this.encodeList(records, 'saveToolCallRecords', agentId, 'records');
+      return this.writes.run(agentId, async () =>
+        this.toolCallLists.save(await this.open(), agentId, texts, records),
+      );
+    });
+  }
+
+  async loadToolCallRecords(agentId: string): Promise<ToolCallRecord[]> {
+    return this.ops.run('loadToolCallRecords', 'load', agentId, () =>
+      this.loadJsonList<ToolCallRecord>('tool_calls', agentId, 'index', 'loadToolCallRecords'),
+    );
+  }
+
+  async saveTodos(agentId: string, snapshot: TodoSnapshot): Promise<void> {
+    return this.ops.run('saveTodos', 'save', agentId, () => {
+      const json = this.encode(snapshot, 'strict', 'saveTodos', agentId, 'snapshot');
+      return this.writes.run(agentId, async () => {
+        const open = await this.open();
+        await runAtomically(open, async (session) => {
+          await this.register(open, session, agentId);
+          await open.collections.todos.replaceOne(
+            { _id: agentId },
+            { _id: agentId, json },
+            withSession(session, { upsert: true }),
+          );
+        });
+      });
+    });
+  }
+
+  async loadTodos(agentId: string): Promise<TodoSnapshot | undefined> {
+    return this.ops.run('loadTodos', 'load', agentId, async () => {
+      const doc = await (await this.open()).collections.todos.findOne({ _id: agentId });
+      return doc
+        ? readJson<TodoSnapshot>(doc, { backend: BACKEND, operation: 'loadTodos', agentId })
+        : undefined;
+    });
+  }
+
+  // ---- events ----------------------------------------------------------
+
+  async appendEvent(agentId: string, timeline: Timeline): Promise<void> {
+    // The body runs synchronously up to the enqueue (StoreOperations.run calls
+    // it before its first await), so un-awaited appends keep their call order.
+    return this.ops.run('appendEvent', 'save', agentId, () => {
+      this.assertObject(timeline, 'timeline', 'appendEvent', agentId);
+      const json = this.encode(timeline, 'event', 'appendEvent', agentId, 'timeline');
+      return this.events.append(agentId, json, timeline);
+    });
+  }
+
+  readEvents(agentId: string, opts: ReadEventsOptions = {}): AsyncIterable<Timeline> {
+    const store = this;
+    return {
+      async *[Symbol.asyncIterator]() {
+        const filter = await store.ops.run('readEvents', 'load', agentId, () => eventFilter(opts, agentId));
+        const entries = store.events.read(agentId, filter)[Symbol.asyncIterator]();
+        try {
+          for (;;) {
+            let step: IteratorResult<Timeline>;
+            try {
+              store.ops.assertOpen('readEvents');
+              step = await entries.next();
+            } catch (error) {
+              throw wrapDriverError(error, { backend: BACKEND, operation: 'readEvents', agentId });
+            }
+            if (step.done) return;
+            yield step.value;
+          }
+        } finally {
+          await entries.return?.();
+        }
+      },
+    };
+  }
+
+  // ---- history & compression -------------------------------------------
+
+  private appendPositioned(role: PositionedRole, agentId: string, json: string): Promise<void> {
+    return this.writes.run(agentId, async () => {
+      const open = await this.open();
+      await runAtomically(open, async (session) => {
+        const position = await this.reservePosition(open, session, agentId);
+        await open.collections[role].insertOne(
+          toPositionedDocument(agentId, position, json) as unknown as MongoDocument,
+          withSession(session),
+        );
+      });
+    });
+  }
+
+  async saveHistoryWindow(agentId: string, window: HistoryWindow): Promise<void> {
+    return this.ops.run('saveHistoryWindow', 'save', agentId, () =>
+      this.appendPositioned(
+        'history_windows',
+        agentId,
+        this.encode(window, 'strict', 'saveHistoryWindow', agentId, 'window'),
+      ),
+    );
+  }
+
+  async loadHistoryWindows(agentId: string): Promise<HistoryWindow[]> {
+    return this.ops.run('loadHistoryWindows', 'load', agentId, () =>
+      this.loadJsonList<HistoryWindow>('history_windows', agentId, 'position', 'loadHistoryWindows'),
+    );
+  }
+
+  async saveCompressionRecord(agentId: string, record: CompressionRecord): Promise<void> {
+    return this.ops.run('saveCompressionRecord', 'save', agentId, () =>
+      this.appendPositioned(
+        'compression_records',
+        agentId,
+        this.encode(record, 'strict', 'saveCompressionRecord', agentId, 'record'),
+      ),
+    );
+  }
+
+  async loadCompressionRecords(agentId: string): Promise<CompressionRecord[]> {
+    return this.ops.run('loadCompressionRecords', 'load', agentId, () =>
+      this.loadJsonList<CompressionRecord>(
+        'compression_records',
+        agentId,
+        'position',
+        'loadCompressionRecords',
+      ),
+    );
+  }
+
+  async saveRecoveredFile(agentId: string, file: RecoveredFile): Promise<void> {
+    return this.ops.run('saveRecoveredFile', 'save', agentId, () =>
+      this.appendPositioned(
+        'recovered_files',
+        agentId,
+        this.encode(file, 'strict', 'saveRecoveredFile', agentId, 'file'),
+      ),
+    );
+  }
+
+  async loadRecoveredFiles(agentId: string): Promise<RecoveredFile[]> {
+    return this.ops.run('loadRecoveredFiles', 'load', agentId, () =>
+      this.loadJsonList<RecoveredFile>('recovered_files', agentId, 'position', 'loadRecoveredFiles'),
+    );
+  }
+
+  // ---- media cache -----------------------------------------------------
+
+  async saveMediaCache(agentId: string, records: MediaCacheRecord[]): Promise<void> {
+    return this.ops.run('saveMediaCache', 'save', agentId, () => {
+      const texts = this.encodeList(records, 'saveMediaCache', agentId, 'records');
+      return this.writes.run(agentId, async () => {
+        const open = await this.open();
+        await runAtomically(open, async (session) => {
+          await this.register(open, session, agentId);
+          const operations: MongoDocument[] = [{ deleteMany: { filter: { agentId } } }];
+          texts.forEach((json, index) => {
+            operations.push({ insertOne: { document: toMediaCacheDocument(agentId, index, json) } });
+          });
+          await open.collections.media_cache.bulkWrite(operations, withSession(session, { ordered: true }));
+        });
+      });
+    });
+  }
+
+  async loadMediaCache(agentId: string): Promise<MediaCacheRecord[]> {
+    return this.ops.run('loadMediaCache', 'load', agentId, () =>
+      this.loadJsonList<MediaCacheRecord>('media_cache', agentId, 'index', 'loadMediaCache'),
+    );
+  }
+
+  // ---- snapshots -------------------------------------------------------
+
+  async saveSnapshot(agentId: string, snapshot: Snapshot): Promise<void> {
+    return this.ops.run('saveSnapshot', 'save', agentId, () => {
+      this.assertObject(snapshot, 'snapshot', 'saveSnapshot', agentId);
+      if (typeof snapshot.id !== 'string') {
+        throw new ValidationError('snapshot.id must be a string', {
+          backend: BACKEND,
+          operation: 'saveSnapshot',
+          agentId,
+        });
+      }
+      const json = this.encode(snapshot, 'strict', 'saveSnapshot', agentId, 'snapshot');
+      const { snapshotId } = toSnapshotDocument(agentId, json, snapshot);
+      return this.writes.run(agentId, async () => {
+        const open = await this.open();
+        await runAtomically(open, async (session) => {
+          // A re-saved snapshot keeps its first position: listSnapshots is oldest first.
+          const position = await this.reservePosition(open, session, agentId);
+          await open.collections.snapshots.updateOne(
+            { agentId, snapshotId },
+            { $set: { json }, $setOnInsert: { position } },
+            withSession(session, { upsert: true }),
+          );
+        });
+      });
+    });
+  }
+
+  async loadSnapshot(agentId: string, snapshotId: string): Promise<Snapshot | undefined> {
+    return this.ops.run('loadSnapshot', 'load', agentId, async () => {
+      // Checked before it reaches a filter: an object here would be read as query operators.
+      if (typeof snapshotId !== 'string') {
+        throw new ValidationError('snapshotId must be a string', {
+          backend: BACKEND,
+          operation: 'loadSnapshot',
+          agentId,
+        });
+      }
+      const doc = await (await this.open()).collections.snapshots.findOne(
+        { agentId, snapshotId },
+        { projection: { json: 1 } },
+      );
+      return doc
+        ? readJson<Snapshot>(doc, { backend: BACKEND, operation: 'loadSnapshot', agentId })
+        : undefined;
+    });
+  }
+
+  async listSnapshots(agentId: string): Promise<Snapshot[]> {
+    return this.ops.run('listSnapshots', 'load', agentId, () =>
+      this.loadJsonList<Snapshot>('snapshots', agentId, 'position', 'listSnapshots'),
+    );
+  }
+
+  // ---- metadata --------------------------------------------------------
+
+  async saveInfo(agentId: string, info: AgentInfo): Promise<void> {
+    return this.ops.run('saveInfo', 'save', agentId, () => {
+      this.assertObject(info, 'info', 'saveInfo', agentId);
+      const json = this.encode(info, 'strict', 'saveInfo', agentId, 'info');
+      return this.writes.run(agentId, async () => {
+        const open = await this.open();
+        await runAtomically(open, async (session) => {
+          await this.register(open, session, agentId);
+          await open.collections.infos.replaceOne(
+            { _id: agentId },
+            toInfoDocument(agentId, json, info, Date.now()) as unknown as MongoDocument,
+            withSession(session, { upsert: true }),
+          );
+        });
+      });
+    });
+  }
+
+  async loadInfo(agentId: string): Promise<AgentInfo | undefined> {
+    return this.ops.run('loadInfo', 'load', agentId, async () => {
+      const doc = await (await this.open()).collections.infos.findOne(
+        { _id: agentId },
+        { projection: { json: 1 } },
+      );
+      return doc ? readJson<AgentInfo>(doc, { backend: BACKEND, operation: 'loadInfo', agentId }) : undefined;
+    });
+  }
+
+  // ---- lifecycle -------------------------------------------------------
+
+  private async agentExists(open: OpenMongo, agentId: string): Promise<boolean> {
+    const registered = await open.collections.agents.findOne({ _id: agentId }, { projection: { _id: 1 } });
+    return registered !== null || (await this.events.hasOutsideDatabase(agentId));
+  }
+
+  async exists(agentId: string): Promise<boolean> {
+    return this.ops.run('exists', 'load', agentId, async () => this.agentExists(await this.open(), agentId));
+  }
+
+  async delete(agentId: string): Promise<void> {
+    return this.ops.run('delete', 'delete', agentId, () =>
+      this.writes.run(agentId, async () => {
+        await this.events.idle();
+        const open = await this.open();
+        // An event stream has no size bound, so it is not deleted inside the
+        // transaction (which has a time and size limit); deleting it first is
+        // safe to retry: the agent stays registered until the rest is gone.
+        if (this.events.kind === 'database') await this.events.delete(agentId);
+        await this.deleteAgentDocuments(open, agentId);
+        if (this.events.kind === 'file') await this.events.delete(agentId);
+        this.messageLists.forget(agentId);
+        this.toolCallLists.forget(agentId);
+      }),
+    );
+  }
+
+  /** Every document of the agent except its events; the registry document goes last. */
+  private deleteAgentDocuments(open: OpenMongo, agentId: string): Promise<void> {
+    return runAtomically(open, async (session) => {
+      for (const role of PER_ITEM_COLLECTIONS) {
+        await open.collections[role].deleteMany({ agentId }, withSession(session));
+      }
+      await open.collections.infos.deleteOne({ _id: agentId }, withSession(session));
+      await open.collections.todos.deleteOne({ _id: agentId }, withSession(session));
+      await open.collections.agents.deleteOne({ _id: agentId }, withSession(session));
+    });
+  }
+
+  async list(prefix?: string): Promise<string[]> {
+    return this.ops.run('list', 'load', undefined, async () => {
+      const filter = agentIdPrefixFilter(prefix);
+      const open = await this.open();
+      // `_id` strings sort by UTF-8 bytes (simple binary comparison), which is code point order.
+      const docs = await open.collections.agents
+        .find(filter, { projection: { _id: 1 } })
+        .sort({ _id: 1 })
+        .toArray();
+      const ids = docs.map((doc) => String(doc._id));
+      if (this.events.kind === 'database') return ids;
+      const fromFiles = (await this.events.listOutsideDatabase()).filter(
+        (id) => prefix === undefined || id.startsWith(prefix),
+      );
+      return [...new Set([...ids, ...fromFiles])].sort(compareCodePoints);
+    });
+  }
+
+  // ---- queries ---------------------------------------------------------
+
+  async querySessions(filters: SessionFilters): Promise<SessionInfo[]> {
+    return this.ops.run('querySessions', 'query', undefined, async () => {
+      const plan = sessionQueryPlan(normalizeSessionFilters(filters));
+      if (!plan) return [];
+      const docs = await (await this.open()).collections.infos
+        .find(plan.filter, { projection: { json: 1 } })
+        .sort(plan.sort)
+        .skip(plan.skip)
+        .limit(plan.limit)
+        .toArray();
+      return docs.map((doc) => {
+        const agentId = String(doc._id);
+        return toSessionInfo(
+          agentId,
+          readJson<AgentInfo>(doc, { backend: BACKEND, operation: 'querySessions', agentId }),
+        );
+      });
+    });
+  }
+
+  async queryMessages(filters: MessageFilters): Promise<Message[]> {
+    return this.ops.run('queryMessages', 'query', undefined, async () => {
+      const plan = messageQueryPlan(normalizeMessageFilters(filters));
+      if (!plan) return [];
+      const docs = await (await this.open()).collections.messages
+        .find(plan.filter, { projection: { json: 1, agentId: 1 } })
+        .sort(plan.sort)
+        .skip(plan.skip)
+        .limit(plan.limit)
+        .toArray();
+      return docs.map((doc) =>
+        readJson<Message>(doc, {
+          backend: BACKEND,
+          operation: 'queryMessages',
+          agentId: String(doc.agentId),
+        }),
+      );
+    });
+  }
+
+  async queryToolCalls(filters: ToolCallFilters): Promise<ToolCallRecord[]> {
+    return this.ops.run('queryToolCalls', 'query', undefined, async () => {
+      const plan = toolCallQueryPlan(normalizeToolCallFilters(filters));
+      if (!plan) return [];
+      const docs = await (await this.open()).collections.tool_calls
+        .find(plan.filter, { projection: { json: 1, agentId: 1 } })
+        .sort(plan.sort)
+        .skip(plan.skip)
+        .limit(plan.limit)
+        .toArray();
+      return docs.map((doc) =>
+        readJson<ToolCallRecord>(doc, {
+          backend: BACKEND,
+          operation: 'queryToolCalls',
+          agentId: String(doc.agentId),
+        }),
+      );
+    });
+  }
+
+  async aggregateStats(agentId: string): Promise<AgentStats> {
+    return this.ops.run('aggregateStats', 'query', agentId, async () => {
+      const { collections } = await this.open();
+      const [totalMessages, totalToolCalls, totalSnapshots, groups] = await Promise.all([
+        collections.messages.countDocuments({ agentId }),
+        collections.tool_calls.countDocuments({ agentId }),
+        collections.snapshots.countDocuments({ agentId }),
+        collections.tool_calls.aggregate(toolCallStatsPipeline(agentId)).toArray(),
+      ]);
+      return {
+        totalMessages,
+        totalToolCalls,
+        totalSnapshots,
+        // One agent is one session, as in the SDK's own stores.
+        avgMessagesPerSession: totalMessages,
+        ...toolCallStatsFromGroups(groups),
+      };
+    });
+  }
+
+  // ---- extended --------------------------------------------------------
+
+  async healthCheck(): Promise<StoreHealthStatus> {
+    return this.ops.run('healthCheck', null, undefined, async () => {
+      const started = performance.now();
+      let database: StoreHealthStatus['database'];
+      try {
+        const open = await this.open();
+        await open.db.command({ ping: 1 });
+        database = { connected: true, latencyMs: performance.now() - started };
+      } catch (error) {
+        database = {
+          connected: false,
+          error: redactSecrets(error instanceof Error ? error.message : String(error)),
+        };
+      }
+      const fileSystem = await this.fileSystemHealth();
+      return {
+        healthy: database.connected && fileSystem.writable,
+        database,
+        fileSystem,
+        checkedAt: Date.now(),
+      };
+    });
+  }
+
+  /**
+   * Whether the event files' directory can be written, without creating it
+   * (it is created on the first append): the directory itself when it
+   * exists, else its nearest existing ancestor. Nothing to check when events
+   * live in the database.
+   */
+  private async fileSystemHealth(): Promise<StoreHealthStatus['fileSystem']> {
+    if (this.options.eventStorage !== 'file') return { writable: true };
+    const baseDir = resolve(this.options.fileStoreBaseDir as string);
+    try {
+      if (await isDirectory(baseDir)) {
+        // A real write, not just permission bits: a full or read-only mount fails here.
+        const probe = await mkdtemp(join(baseDir, '.health-'));
+        await rm(probe, { recursive: true, force: true });
+        return { writable: true };
+      }
+      let ancestor = dirname(baseDir);
+      while (!(await isDirectory(ancestor)) && dirname(ancestor) !== ancestor) ancestor = dirname(ancestor);
+      await access(ancestor, fsConstants.W_OK);
+      return { writable: true };
+    } catch (error) {
+      return { writable: false, error: error instanceof Error ? error.message : String(error) };
+    }
+  }
+
+  async checkConsistency(agentId: string): Promise<ConsistencyCheckResult> {
+    return this.ops.run('checkConsistency', 'query', agentId, async () => {
+      const open = await this.open();
+      const issues: string[] = [];
+      if (!(await this.agentExists(open, agentId))) {
+        issues.push(`agent ${JSON.stringify(agentId)} does not exist`);
+        return { consistent: false, issues, checkedAt: Date.now() };
+      }
+      const ctx = { backend: BACKEND, operation: 'checkConsistency', agentId };
+      let info: Partial<AgentInfo> | undefined;
+      const infoDoc = await open.collections.infos.findOne({ _id: agentId });
+      try {
+        info = infoDoc ? readJson<Partial<AgentInfo>>(infoDoc, ctx) : undefined;
+      } catch (error) {
+        issues.push(`info is unreadable: ${(error as Error).message}`);
+      }
+      const messageCount = await this.checkList(open, 'messages', agentId, issues, (value, i) => {
+        if (typeof (value as Message | null)?.role !== 'string') issues.push(`message ${i} has no role`);
+      });
+      if (typeof info?.messageCount === 'number' && info.messageCount !== messageCount) {
+        issues.push(`info.messageCount is ${info.messageCount} but ${messageCount} messages are stored`);
+      }
+      await this.checkList(open, 'tool_calls', agentId, issues, (value, i) => {
+        const record = value as Partial<ToolCallRecord> | null;
+        if (typeof record?.id !== 'string' || typeof record.name !== 'string') {
+          issues.push(`tool call record ${i} lacks its id or name`);
+        }
+      });
+      const todos = await open.collections.todos.findOne({ _id: agentId });
+      if (todos) {
+        try {
+          readJson(todos, ctx);
+        } catch (error) {
+          issues.push(`todos are unreadable: ${(error as Error).message}`);
+        }
+      }
+      issues.push(...(await this.events.check(agentId)));
+      return { consistent: issues.length === 0, issues, checkedAt: Date.now() };
+    });
+  }
+
+  /** Reads a stored list in order, reporting gaps (an interrupted save) and unreadable items; returns its length. */
+  private async checkList(
+    open: OpenMongo,
+    role: 'messages' | 'tool_calls',
+    agentId: string,
+    issues: string[],
+    checkItem: (value: unknown, index: number) => void,
+  ): Promise<number> {
+    const what = role === 'messages' ? 'message' : 'tool call record';
+    let count = 0;
+    const cursor = open.collections[role]
+      .find({ agentId }, { projection: { index: 1, json: 1 } })
+      .sort({ index: 1 })
+      .batchSize(500);
+    for await (const doc of cursor) {
+      if (doc.index !== count) {
+        issues.push(`${role} has a gap: position ${count} is missing (found ${String(doc.index)})`);
+        count = Number(doc.index);
+      }
+      try {
+        checkItem(decodeJson(String(doc.json), { backend: BACKEND, agentId }), count);
+      } catch (error) {
+        issues.push(`${what} ${count} is unreadable: ${(error as Error).message}`);
+      }
+      count++;
+    }
+    return count;
+  }
+
+  async getMetrics(): Promise<StoreMetrics> {
+    return this.ops.run('getMetrics', null, undefined, async () => {
+      const open = await this.open();
+      const { collections } = open;
+      // Collection metadata counts: exact after normal operation, and they
+      // do not scan millions of documents the way countDocuments({}) would.
+      const [totalAgents, totalMessages, totalToolCalls, totalEvents, dbStats] = await Promise.all([
+        collections.agents.estimatedDocumentCount(),
+        collections.messages.estimatedDocumentCount(),
+        collections.tool_calls.estimatedDocumentCount(),
+        this.events.count(),
+        open.db.command({ dbStats: 1 }).catch(() => undefined),
+      ]);
+      const storage: StoreMetrics['storage'] = { totalAgents, totalMessages, totalToolCalls };
+      if (totalEvents !== undefined) storage.totalEvents = totalEvents;
+      const size = Number(dbStats?.storageSize ?? Number.NaN) + Number(dbStats?.indexSize ?? 0);
+      if (Number.isFinite(size)) storage.dbSizeBytes = size;
+      return {
+        operations: this.ops.metrics.operations(),
+        performance: this.ops.metrics.performance(),
+        storage,
+        collectedAt: Date.now(),
+      };
+    });
+  }
+
+  async acquireAgentLock(agentId: string, timeoutMs = 30000): Promise<LockReleaseFn> {
+    return this.ops.run('acquireAgentLock', null, agentId, () => {
+      if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0)) {
+        throw new ValidationError(`timeoutMs must be a non-negative number, got ${String(timeoutMs)}`, {
+          backend: BACKEND,
+          operation: 'acquireAgentLock',
+          agentId,
+        });
+      }
+      return this.locks.acquire(agentId, timeoutMs);
+    });
+  }
+
+  async batchFork(agentId: string, count: number): Promise<string[]> {
+    return this.ops.run('batchFork', 'save', agentId, async () => {
+      if (!Number.isInteger(count) || count < 0) {
+        throw new ValidationError(`count must be a non-negative integer, got ${String(count)}`, {
+          backend: BACKEND,
+          operation: 'batchFork',
+          agentId,
+        });
+      }
+      // Queued behind the source's pending writes, so the forks copy what was saved before the call.
+      return this.writes.run(agentId, async () => {
+        const open = await this.open();
+        if (!(await this.agentExists(open, agentId))) {
+          throw new NotFoundError('no agent to fork', { backend: BACKEND, operation: 'batchFork', agentId });
+        }
+        const ids = Array.from({ length: count }, () => newForkId(agentId));
+        if (ids.length === 0) return ids;
+        if (open.deployment.transactions) {
+          await runAtomically(open, async (session) => {
+            const source = await this.readForkSource(open, session, agentId);
+            for (const forkId of ids) await this.writeFork(open, session, source, forkId);
+          });
+        } else {
+          await this.forkWithoutTransaction(open, agentId, ids);
+        }
+        return ids;
+      });
+    });
+  }
+
+  /**
+   * Standalone server: each fork is written registry-last (so it does not
+   * exist for `exists`/`list` until complete); if anything fails, every fork
+   * of this call is deleted again before the error is reported, and if even
+   * that fails the error names the ids to delete.
+   */
+  private async forkWithoutTransaction(open: OpenMongo, agentId: string, ids: string[]): Promise<void> {
+    const source = await this.readForkSource(open, undefined, agentId);
+    try {
+      for (const forkId of ids) await this.writeFork(open, undefined, source, forkId);
+    } catch (error) {
+      const cleanup = await Promise.allSettled(ids.map((id) => this.deleteAgentDocuments(open, id)));
+      if (cleanup.every((result) => result.status === 'fulfilled')) throw error;
+      throw new KodeStoreError(
+        `fork failed and its partial copies could not be removed; delete these agents: ${JSON.stringify(ids)}`,
+        { backend: BACKEND, operation: 'batchFork', agentId, cause: error },
+      );
+    }
+  }
+
+  private async readForkSource(open: OpenMongo, session: MongoSession | undefined, agentId: string) {
+    const { collections } = open;
+    const options = withSession(session);
+    const byIndex = { sort: { index: 1 } };
+    const registry = await collections.agents.findOne({ _id: agentId }, options);
+    const info = await collections.infos.findOne({ _id: agentId }, options);
+    const todos = await collections.todos.findOne({ _id: agentId }, options);
+    const messages = await collections.messages.find({ agentId }, withSession(session, byIndex)).toArray();
+    const toolCalls = await collections.tool_calls.find({ agentId }, withSession(session, byIndex)).toArray();
+    const snapshots = await collections.snapshots
+      .find({ agentId }, withSession(session, { sort: { position: 1 } }))
+      .toArray();
+    return { agentId, registry, info, todos, messages, toolCalls, snapshots };
+  }
+
+  private async writeFork(
+    open: OpenMongo,
+    session: MongoSession | undefined,
+    source: Awaited<ReturnType<MongoStore['readForkSource']>>,
+    forkId: string,
+  ): Promise<void> {
+    const { collections } = open;
+    const options = withSession(session, { ordered: true });
+    const copy = (docs: MongoDocument[]) => docs.map(({ _id, ...doc }) => ({ ...doc, agentId: forkId }));
+    // Messages keep their first-saved time and positions; tool-call ids stay
+    // unchanged so the copied tool_use blocks still match their records.
+    if (source.messages.length > 0) await collections.messages.insertMany(copy(source.messages), options);
+    if (source.toolCalls.length > 0) await collections.tool_calls.insertMany(copy(source.toolCalls), options);
+    if (source.snapshots.length > 0) await collections.snapshots.insertMany(copy(source.snapshots), options);
+    if (source.todos) {
+      await collections.todos.insertOne({ _id: forkId, json: source.todos.json }, withSession(session));
+    }
+    if (source.info) {
+      const ctx = { backend: BACKEND, operation: 'batchFork', agentId: source.agentId };
+      const info = readJson<Partial<AgentInfo>>(source.info, ctx);
+      const lineage = Array.isArray(info.lineage) ? info.lineage : [];
+      const forkInfo = { ...info, agentId: forkId, lineage: [...lineage, source.agentId] };
+      const json = this.encode(forkInfo, 'strict', 'batchFork', source.agentId, 'info');
+      await collections.infos.insertOne(
+        toInfoDocument(forkId, json, forkInfo, Date.now()) as unknown as MongoDocument,
+        withSession(session),
+      );
+    }
+    // The counter continues from the source's, so the copied snapshots keep
+    // sorting before the fork's own later ones.
+    await collections.agents.insertOne(
+      { _id: forkId, registeredAt: Date.now(), seq: counterValue(source.registry?.seq) },
+      withSession(session),
+    );
+  }
+
+  /**
+   * Waits for pending appends, releases this store's locks, closes the
+   * event files and the client the store made (an injected client stays
+   * open). Idempotent; later calls reject with `StoreClosedError`.
+   */
+  close(): Promise<void> {
+    if (!this.ops.markClosed()) return this.closing ?? Promise.resolve();
+    this.closing = (async () => {
+      await this.writes.idle();
+      await this.events.idle().catch(() => undefined);
+      await this.locks.releaseAll();
+      await this.events.close().catch(() => undefined);
+      await this.connection.close();
+    })();
+    return this.closing;
+  }
+}
+
+/** Validates `readEvents` options; a bad `since` or `channel` would otherwise silently match nothing. */
+function eventFilter(opts: ReadEventsOptions, agentId: string): EventFilter {
+  const ctx = { backend: BACKEND, operation: 'readEvents', agentId };
+  if (typeof opts !== 'object' || opts === null) throw new ValidationError('options must be an object', ctx);
+  const filter: EventFilter = {};
+  if (opts.since !== undefined && opts.since !== null) {
+    if (typeof opts.since.seq !== 'number' || !Number.isFinite(opts.since.seq)) {
+      throw new ValidationError('since.seq must be a number', ctx);
+    }
+    filter.since = opts.since;
+  }
+  if (opts.channel !== undefined && opts.channel !== null) {
+    if (typeof opts.channel !== 'string') throw new ValidationError('channel must be a string', ctx);
+    filter.channel = opts.channel;
+  }
+  return filter;
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isDirectory();
+  } catch {
+    return false;
+  }
+}
