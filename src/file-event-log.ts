@@ -89,9 +89,11 @@ const MAX_WRITE_CHARS = 4 * 1024 * 1024;
 const MAX_REPORTED_PROBLEMS = 100;
 const NEWLINE = 0x0a;
 
-// O_NOFOLLOW: a symbolic link planted where an event file belongs must not
-// redirect writes outside the base directory (0 where the platform lacks it).
-const APPEND_FLAGS = fsConstants.O_WRONLY | fsConstants.O_APPEND | (fsConstants.O_NOFOLLOW ?? 0);
+// O_RDWR, not O_WRONLY: the torn-tail check reads the last byte through the
+// same descriptor. O_NOFOLLOW: a symbolic link planted where an event file
+// belongs must not redirect writes outside the base directory (0 where the
+// platform lacks it).
+const APPEND_FLAGS = fsConstants.O_RDWR | fsConstants.O_APPEND | (fsConstants.O_NOFOLLOW ?? 0);
 const READ_FLAGS = fsConstants.O_RDONLY | (fsConstants.O_NOFOLLOW ?? 0);
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
