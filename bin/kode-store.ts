@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-import { pathToFileURL } from 'node:url';
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { type CliIo, ExitCode, type ExitCodeValue, processIo } from './cli-io.js';
 import { withStandardHelp } from './command-support.js';
@@ -68,12 +69,20 @@ async function main(): Promise<void> {
   process.exitCode = await runCli(process.argv.slice(2));
 }
 
-// Run only as the entry point (`node dist/cli.cjs`, `node --import tsx bin/kode-store.ts`), not when imported by tests.
-const entry = process.argv[1];
-const isEntryPoint =
-  entry !== undefined &&
-  (import.meta.url === pathToFileURL(entry).href || /kode-store(\.ts|\.js|\.cjs)?$|cli\.c?js$/.test(entry));
-if (isEntryPoint) {
+// Run only as the entry point (`node dist/cli.cjs`, the npm bin link to it,
+// `node --import tsx bin/kode-store.ts`), never when imported (tests). The
+// bin link is a symlink, hence the realpath.
+function isEntryPoint(): boolean {
+  const entry = process.argv[1];
+  if (entry === undefined) return false;
+  try {
+    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
   main().catch((error: unknown) => {
     process.stderr.write(
       `kode-store: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
