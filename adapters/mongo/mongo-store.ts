@@ -263,7 +263,7 @@ export class MongoStore implements ExtendedStore {
   // ---- runtime state ---------------------------------------------------
 
   async saveMessages(agentId: string, messages: Message[]): Promise<void> {
-    return this.ops.run('saveMessages', 'save', agentId, () => {
+    return this.ops.runForAgent('saveMessages', 'save', agentId, () => {
       const texts = this.encodeList(messages, 'saveMessages', agentId, 'messages');
       return this.writes.run(agentId, async () =>
         this.messageLists.save(await this.open(), agentId, texts, messages),
@@ -272,13 +272,13 @@ export class MongoStore implements ExtendedStore {
   }
 
   async loadMessages(agentId: string): Promise<Message[]> {
-    return this.ops.run('loadMessages', 'load', agentId, () =>
+    return this.ops.runForAgent('loadMessages', 'load', agentId, () =>
       this.loadJsonList<Message>('messages', agentId, 'index', 'loadMessages'),
     );
   }
 
   async saveToolCallRecords(agentId: string, records: ToolCallRecord[]): Promise<void> {
-    return this.ops.run('saveToolCallRecords', 'save', agentId, () => {
+    return this.ops.runForAgent('saveToolCallRecords', 'save', agentId, () => {
       const texts = this.encodeList(records, 'saveToolCallRecords', agentId, 'records');
       return this.writes.run(agentId, async () =>
         this.toolCallLists.save(await this.open(), agentId, texts, records),
@@ -287,13 +287,13 @@ export class MongoStore implements ExtendedStore {
   }
 
   async loadToolCallRecords(agentId: string): Promise<ToolCallRecord[]> {
-    return this.ops.run('loadToolCallRecords', 'load', agentId, () =>
+    return this.ops.runForAgent('loadToolCallRecords', 'load', agentId, () =>
       this.loadJsonList<ToolCallRecord>('tool_calls', agentId, 'index', 'loadToolCallRecords'),
     );
   }
 
   async saveTodos(agentId: string, snapshot: TodoSnapshot): Promise<void> {
-    return this.ops.run('saveTodos', 'save', agentId, () => {
+    return this.ops.runForAgent('saveTodos', 'save', agentId, () => {
       const json = this.encode(snapshot, 'strict', 'saveTodos', agentId, 'snapshot');
       return this.writes.run(agentId, async () => {
         const open = await this.open();
@@ -310,7 +310,7 @@ export class MongoStore implements ExtendedStore {
   }
 
   async loadTodos(agentId: string): Promise<TodoSnapshot | undefined> {
-    return this.ops.run('loadTodos', 'load', agentId, async () => {
+    return this.ops.runForAgent('loadTodos', 'load', agentId, async () => {
       const doc = await (await this.open()).collections.todos.findOne({ _id: agentId });
       return doc
         ? readJson<TodoSnapshot>(doc, { backend: BACKEND, operation: 'loadTodos', agentId })
@@ -323,7 +323,7 @@ export class MongoStore implements ExtendedStore {
   async appendEvent(agentId: string, timeline: Timeline): Promise<void> {
     // The body runs synchronously up to the enqueue (StoreOperations.run calls
     // it before its first await), so un-awaited appends keep their call order.
-    return this.ops.run('appendEvent', 'save', agentId, () => {
+    return this.ops.runForAgent('appendEvent', 'save', agentId, () => {
       this.assertObject(timeline, 'timeline', 'appendEvent', agentId);
       const json = this.encode(timeline, 'event', 'appendEvent', agentId, 'timeline');
       return this.events.append(agentId, json, timeline);
@@ -334,7 +334,9 @@ export class MongoStore implements ExtendedStore {
     const store = this;
     return {
       async *[Symbol.asyncIterator]() {
-        const filter = await store.ops.run('readEvents', 'load', agentId, () => eventFilter(opts, agentId));
+        const filter = await store.ops.runForAgent('readEvents', 'load', agentId, () =>
+          eventFilter(opts, agentId),
+        );
         const entries = store.events.read(agentId, filter)[Symbol.asyncIterator]();
         try {
           for (;;) {
@@ -371,7 +373,7 @@ export class MongoStore implements ExtendedStore {
   }
 
   async saveHistoryWindow(agentId: string, window: HistoryWindow): Promise<void> {
-    return this.ops.run('saveHistoryWindow', 'save', agentId, () =>
+    return this.ops.runForAgent('saveHistoryWindow', 'save', agentId, () =>
       this.appendPositioned(
         'history_windows',
         agentId,
@@ -381,13 +383,13 @@ export class MongoStore implements ExtendedStore {
   }
 
   async loadHistoryWindows(agentId: string): Promise<HistoryWindow[]> {
-    return this.ops.run('loadHistoryWindows', 'load', agentId, () =>
+    return this.ops.runForAgent('loadHistoryWindows', 'load', agentId, () =>
       this.loadJsonList<HistoryWindow>('history_windows', agentId, 'position', 'loadHistoryWindows'),
     );
   }
 
   async saveCompressionRecord(agentId: string, record: CompressionRecord): Promise<void> {
-    return this.ops.run('saveCompressionRecord', 'save', agentId, () =>
+    return this.ops.runForAgent('saveCompressionRecord', 'save', agentId, () =>
       this.appendPositioned(
         'compression_records',
         agentId,
@@ -397,7 +399,7 @@ export class MongoStore implements ExtendedStore {
   }
 
   async loadCompressionRecords(agentId: string): Promise<CompressionRecord[]> {
-    return this.ops.run('loadCompressionRecords', 'load', agentId, () =>
+    return this.ops.runForAgent('loadCompressionRecords', 'load', agentId, () =>
       this.loadJsonList<CompressionRecord>(
         'compression_records',
         agentId,
@@ -408,7 +410,7 @@ export class MongoStore implements ExtendedStore {
   }
 
   async saveRecoveredFile(agentId: string, file: RecoveredFile): Promise<void> {
-    return this.ops.run('saveRecoveredFile', 'save', agentId, () =>
+    return this.ops.runForAgent('saveRecoveredFile', 'save', agentId, () =>
       this.appendPositioned(
         'recovered_files',
         agentId,
@@ -418,7 +420,7 @@ export class MongoStore implements ExtendedStore {
   }
 
   async loadRecoveredFiles(agentId: string): Promise<RecoveredFile[]> {
-    return this.ops.run('loadRecoveredFiles', 'load', agentId, () =>
+    return this.ops.runForAgent('loadRecoveredFiles', 'load', agentId, () =>
       this.loadJsonList<RecoveredFile>('recovered_files', agentId, 'position', 'loadRecoveredFiles'),
     );
   }
@@ -426,7 +428,7 @@ export class MongoStore implements ExtendedStore {
   // ---- media cache -----------------------------------------------------
 
   async saveMediaCache(agentId: string, records: MediaCacheRecord[]): Promise<void> {
-    return this.ops.run('saveMediaCache', 'save', agentId, () => {
+    return this.ops.runForAgent('saveMediaCache', 'save', agentId, () => {
       const texts = this.encodeList(records, 'saveMediaCache', agentId, 'records');
       return this.writes.run(agentId, async () => {
         const open = await this.open();
@@ -443,7 +445,7 @@ export class MongoStore implements ExtendedStore {
   }
 
   async loadMediaCache(agentId: string): Promise<MediaCacheRecord[]> {
-    return this.ops.run('loadMediaCache', 'load', agentId, () =>
+    return this.ops.runForAgent('loadMediaCache', 'load', agentId, () =>
       this.loadJsonList<MediaCacheRecord>('media_cache', agentId, 'index', 'loadMediaCache'),
     );
   }
@@ -451,7 +453,7 @@ export class MongoStore implements ExtendedStore {
   // ---- snapshots -------------------------------------------------------
 
   async saveSnapshot(agentId: string, snapshot: Snapshot): Promise<void> {
-    return this.ops.run('saveSnapshot', 'save', agentId, () => {
+    return this.ops.runForAgent('saveSnapshot', 'save', agentId, () => {
       this.assertObject(snapshot, 'snapshot', 'saveSnapshot', agentId);
       if (typeof snapshot.id !== 'string') {
         throw new ValidationError('snapshot.id must be a string', {
@@ -478,7 +480,7 @@ export class MongoStore implements ExtendedStore {
   }
 
   async loadSnapshot(agentId: string, snapshotId: string): Promise<Snapshot | undefined> {
-    return this.ops.run('loadSnapshot', 'load', agentId, async () => {
+    return this.ops.runForAgent('loadSnapshot', 'load', agentId, async () => {
       // Checked before it reaches a filter: an object here would be read as query operators.
       if (typeof snapshotId !== 'string') {
         throw new ValidationError('snapshotId must be a string', {
@@ -498,7 +500,7 @@ export class MongoStore implements ExtendedStore {
   }
 
   async listSnapshots(agentId: string): Promise<Snapshot[]> {
-    return this.ops.run('listSnapshots', 'load', agentId, () =>
+    return this.ops.runForAgent('listSnapshots', 'load', agentId, () =>
       this.loadJsonList<Snapshot>('snapshots', agentId, 'position', 'listSnapshots'),
     );
   }
@@ -506,7 +508,7 @@ export class MongoStore implements ExtendedStore {
   // ---- metadata --------------------------------------------------------
 
   async saveInfo(agentId: string, info: AgentInfo): Promise<void> {
-    return this.ops.run('saveInfo', 'save', agentId, () => {
+    return this.ops.runForAgent('saveInfo', 'save', agentId, () => {
       this.assertObject(info, 'info', 'saveInfo', agentId);
       const json = this.encode(info, 'strict', 'saveInfo', agentId, 'info');
       return this.writes.run(agentId, async () => {
@@ -524,7 +526,7 @@ export class MongoStore implements ExtendedStore {
   }
 
   async loadInfo(agentId: string): Promise<AgentInfo | undefined> {
-    return this.ops.run('loadInfo', 'load', agentId, async () => {
+    return this.ops.runForAgent('loadInfo', 'load', agentId, async () => {
       const doc = await (await this.open()).collections.infos.findOne(
         { _id: agentId },
         { projection: { json: 1 } },
@@ -541,11 +543,13 @@ export class MongoStore implements ExtendedStore {
   }
 
   async exists(agentId: string): Promise<boolean> {
-    return this.ops.run('exists', 'load', agentId, async () => this.agentExists(await this.open(), agentId));
+    return this.ops.runForAgent('exists', 'load', agentId, async () =>
+      this.agentExists(await this.open(), agentId),
+    );
   }
 
   async delete(agentId: string): Promise<void> {
-    return this.ops.run('delete', 'delete', agentId, () =>
+    return this.ops.runForAgent('delete', 'delete', agentId, () =>
       this.writes.run(agentId, async () => {
         await this.events.idle();
         const open = await this.open();
@@ -654,7 +658,7 @@ export class MongoStore implements ExtendedStore {
   }
 
   async aggregateStats(agentId: string): Promise<AgentStats> {
-    return this.ops.run('aggregateStats', 'query', agentId, async () => {
+    return this.ops.runForAgent('aggregateStats', 'query', agentId, async () => {
       const { collections } = await this.open();
       const [totalMessages, totalToolCalls, totalSnapshots, groups] = await Promise.all([
         collections.messages.countDocuments({ agentId }),
@@ -725,7 +729,7 @@ export class MongoStore implements ExtendedStore {
   }
 
   async checkConsistency(agentId: string): Promise<ConsistencyCheckResult> {
-    return this.ops.run('checkConsistency', 'query', agentId, async () => {
+    return this.ops.runForAgent('checkConsistency', 'query', agentId, async () => {
       const open = await this.open();
       const issues: string[] = [];
       if (!(await this.agentExists(open, agentId))) {
@@ -821,7 +825,7 @@ export class MongoStore implements ExtendedStore {
   }
 
   async acquireAgentLock(agentId: string, timeoutMs = 30000): Promise<LockReleaseFn> {
-    return this.ops.run('acquireAgentLock', null, agentId, () => {
+    return this.ops.runForAgent('acquireAgentLock', null, agentId, () => {
       if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0)) {
         throw new ValidationError(`timeoutMs must be a non-negative number, got ${String(timeoutMs)}`, {
           backend: BACKEND,
@@ -834,7 +838,7 @@ export class MongoStore implements ExtendedStore {
   }
 
   async batchFork(agentId: string, count: number): Promise<string[]> {
-    return this.ops.run('batchFork', 'save', agentId, async () => {
+    return this.ops.runForAgent('batchFork', 'save', agentId, async () => {
       if (!Number.isInteger(count) || count < 0) {
         throw new ValidationError(`count must be a non-negative integer, got ${String(count)}`, {
           backend: BACKEND,
