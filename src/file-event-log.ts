@@ -51,6 +51,12 @@ import type { AgentChannel, Bookmark, Timeline } from './types.js';
  * (not per append) also notices a file that another `FileEventLog` deleted
  * while this one still had it open.
  *
+ * A batch whose `write()` or sync fails (disk full, I/O error) is rejected,
+ * but lines of it that reached the file before the failure stay there and
+ * will be read: removing them would need the truncation ruled out above. A
+ * line another process is writing at this moment looks torn to `check()`
+ * until that write completes.
+ *
  * Reading streams the file in chunks up to the size it had when the read
  * began, so a read ends even while appends continue, and never holds more
  * than one chunk and one line in memory. Unreadable lines are skipped by
