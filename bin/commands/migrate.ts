@@ -20,7 +20,8 @@ import { createProgress } from '../progress.js';
 
 /** Options of `kode-store migrate`. */
 export interface MigrateOptions {
-  from: string;
+  /** Source; the environment when absent. */
+  from?: string;
   /** Destination; the environment when absent. */
   to?: string;
   /** Only agents whose id starts with this (literally). */
@@ -90,9 +91,14 @@ async function agentIds(source: OpenedLocation, prefix: string | undefined): Pro
  * files (and `--skip-corrupt` was not given).
  */
 export async function runMigrate(options: MigrateOptions, io: CliIo): Promise<ExitCodeValue> {
-  if (options.to !== undefined && options.from === options.to) {
-    throw new CliError('--from and --to name the same location', ExitCode.usage);
+  if (options.from === undefined && options.to === undefined) {
+    throw new CliError(
+      'give --from, --to or both (the one left out is the store the environment names)',
+      ExitCode.usage,
+    );
   }
+  if (options.from === options.to)
+    throw new CliError('--from and --to name the same location', ExitCode.usage);
   const source = await open(io, options.from, {
     skipCorrupt: options.skipCorrupt,
     eventOrder: options.eventOrder,
@@ -223,7 +229,10 @@ export function migrateCommand(io: CliIo, setExit: (code: ExitCodeValue) => void
         'The source is never modified. Safe to interrupt and re-run: agents already copied are left as they are, ' +
         'a half-copied agent is deleted from the destination and copied again. Ends with a per-agent count check.',
     )
-    .requiredOption('--from <location>', 'where to copy from (json:<dir> for an SDK JSONStore directory)')
+    .option(
+      '--from <location>',
+      'where to copy from (json:<dir> for an SDK JSONStore directory; default: the environment)',
+    )
     .option('--to <location>', 'where to copy to (default: the store the environment names)')
     .option('--agents <prefix>', 'only agents whose id starts with <prefix>')
     .option(
