@@ -23,8 +23,9 @@ export const durabilityCases: StoreCase[] = defineCases('reopen', [
     run: async (ctx) => {
       const id = ctx.agentId('appends');
       const entries = Array.from({ length: 200 }, (_, i) => timeline(i));
-      for (const e of entries) void ctx.store.appendEvent(id, e);
+      const pending = entries.map((e) => ctx.store.appendEvent(id, e));
       const reopened = await ctx.reopen();
+      await Promise.allSettled(pending);
       checkEqual(await collect(reopened.readEvents(id)), entries, 'events after reopen');
     },
   },

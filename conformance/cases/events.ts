@@ -60,8 +60,10 @@ export const eventCases: StoreCase[] = defineCases('events', [
     run: async (ctx) => {
       const id = ctx.agentId('ryw');
       const entries = mixed(20);
-      for (const e of entries) void ctx.store.appendEvent(id, e);
-      checkEqual(await collect(ctx.store.readEvents(id)), entries, 'events');
+      const pending = entries.map((e) => ctx.store.appendEvent(id, e));
+      const read = await collect(ctx.store.readEvents(id));
+      await Promise.allSettled(pending);
+      checkEqual(read, entries, 'events');
     },
   },
   {

@@ -167,8 +167,9 @@ export const lifecycleCases: StoreCase[] = [
       title: 'delete right after un-awaited appends leaves no event behind',
       run: async (ctx) => {
         const id = ctx.agentId('race');
-        for (let i = 0; i < 50; i++) void ctx.store.appendEvent(id, timeline(i));
+        const pending = Array.from({ length: 50 }, (_, i) => ctx.store.appendEvent(id, timeline(i)));
         await ctx.store.delete(id);
+        await Promise.allSettled(pending);
         checkEqual(await collect(ctx.store.readEvents(id)), [], 'events after delete');
       },
     },
