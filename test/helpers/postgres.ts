@@ -131,3 +131,43 @@ export function lockInChildProcess(schema: string, agentId: string, leaseMs: num
     },
   };
 }
+
+/** A statement a store sent, as recorded by `recordingPool`. */
+export interface RecordedStatement {
+  text: string;
+  values: unknown[];
+}
+
+/**
+ * A real `pg.Pool` whose statements are recorded (pool-level and on checked-out
+ * clients), to count round trips and to EXPLAIN exactly what a store sends.
+ */
+export function recordingPool(options: { max?: number; applicationName?: string } = {}): {
+  pool: pg.Pool;
+  statements: RecordedStatement[];
+} {
+  const pool = new pg.Pool({
+    connectionString: requirePostgresUrl(),
+    max: options.max ?? 4,
+    application_name: options.applicationName ?? 'kode-store-test-recording',
+  });
+  const statements: RecordedStatement[] = [];
+  // Pool-level queries run on a checked-out client too, so recording at the
+  // client sees every statement exactly once.
+  pool.on('acquire', (client) => {
+    const marked = client as pg.PoolClient & { recording?: boolean };
+    if (marked.recording) return;
+    marked.recording = true;
+    const clientQuery = client.query.bind(client) as (...args: unknown[]) => unknown;
+    (client as unknown as { query: unknown }).query = (...args: unknown[]) => {
+      const [config, values] = args as [{ text?: string; values?: unknown[] } | string, unknown];
+      if (typeof config === 'string')
+        statements.push({ text: config, values: Array.isArray(values) ? values : [] });
+      else if (config && typeof config.text === 'string') {
+        statements.push({ text: config.text, values: config.values ?? [] });
+      }
+      return clientQuery(...args);
+    };
+  });
+  return { pool, statements };
+}

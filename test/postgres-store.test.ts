@@ -1,0 +1,817 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { PostgresStore } from '../adapters/postgres/index.js';
+import type { AgentInfo, Message, Timeline, ToolCallRecord } from '../src/types.js';
+import {
+  adminQuery,
+  describePostgres,
+  type RecordedStatement,
+  recordingPool,
+  useTestSchema,
+} from './helpers/postgres.js';
+
+/**
+ * What is specific to PostgreSQL: construction, exact round trips through
+ * text columns, time zones, index use, schema isolation, the cost of the
+ * SDK's hot paths, and faults (terminated connections, unreachable server).
+ * The store's general contract is the conformance suite's job.
+ */
+
+const run = promisify(execFile);
+const child = (name: string) => fileURLToPath(new URL(`./child/${name}`, import.meta.url));
+
+let counter = 0;
+const agentId = (label: string) => `${label}-${process.pid}-${++counter}`;
+
+function info(id: string, extra: Partial<AgentInfo> = {}): AgentInfo {
+  return {
+    agentId: id,
+    templateId: 'template',
+    createdAt: '2025-01-02T03:04:05.678Z',
+    lineage: [],
+    configVersion: 'v1',
+    messageCount: 0,
+    lastSfpIndex: -1,
+    ...extra,
+  };
+}
+
+function toolCall(id: string, extra: Partial<ToolCallRecord> = {}): ToolCallRecord {
+  return {
+    id,
+    name: 'bash_run',
+    input: { command: 'ls' },
+    state: 'COMPLETED',
+    approval: { required: false },
+    createdAt: 1_700_000_000_000,
+    updatedAt: 1_700_000_000_100,
+    auditTrail: [{ state: 'COMPLETED', timestamp: 1_700_000_000_100 }],
+    ...extra,
+  };
+}
+
+const text = (t: string): Message => ({ role: 'user', content: [{ type: 'text', text: t }] });
+
+interface PlanNode {
+  'Node Type': string;
+  'Relation Name'?: string;
+  Filter?: string;
+  'Index Cond'?: string;
+  'Recheck Cond'?: string;
+  Plans?: PlanNode[];
+}
+
+/** Scans of the store's tables that no index condition narrows down (EXPLAIN's JSON plan). */
+function scansWithoutIndex(node: PlanNode | undefined): string[] {
+  if (!node) return [];
+  const found: string[] = [];
+  const relation = node['Relation Name'];
+  if (relation?.startsWith('kode_')) {
+    const type = node['Node Type'];
+    if (type === 'Seq Scan') found.push(`Seq Scan on ${relation}`);
+    else if (node.Filter && !node['Index Cond'] && !node['Recheck Cond']) {
+      found.push(`${type} on ${relation} filtering ${node.Filter} without an index condition`);
+    }
+  }
+  for (const child of node.Plans ?? []) found.push(...scansWithoutIndex(child));
+  return found;
+}
+
+async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const item of iterable) out.push(item);
+  return out;
+}
+
+describePostgres('PostgresStore on PostgreSQL', () => {
+  const place = useTestSchema('store');
+  const stores: PostgresStore[] = [];
+  const open = (extra: Partial<ConstructorParameters<typeof PostgresStore>[0] & object> = {}) => {
+    const store = new PostgresStore({
+      connection: { connectionString: place.url, max: 4, applicationName: 'kode-store-test-store' },
+      schema: place.schema,
+      ...extra,
+    });
+    stores.push(store);
+    return store;
+  };
+  let store: PostgresStore;
+
+  beforeAll(() => {
+    store = open();
+  });
+  afterAll(async () => {
+    await Promise.allSettled(stores.map((s) => s.close()));
+  });
+
+  // ---- construction ----------------------------------------------------
+
+  it('accepts the seed 004 form: connection fields plus fileStoreBaseDir', async () => {
+    const url = new URL(place.url);
+    const seedStyle = new PostgresStore(
+      {
+        host: url.hostname,
+        port: Number(url.port || 5432),
+        database: url.pathname.slice(1),
+        user: decodeURIComponent(url.username),
+        password: decodeURIComponent(url.password),
+        max: 2,
+        idleTimeoutMillis: 1000,
+        connectionTimeoutMillis: 5000,
+      },
+      '/tmp/kode-store-unused-dir',
+    );
+    stores.push(seedStyle);
+    expect(seedStyle.fileStoreBaseDir).toBe('/tmp/kode-store-unused-dir');
+    expect(seedStyle.schema).toBe('public');
+    expect(seedStyle.capabilities.fileEvents).toBe(false);
+    const health = await seedStyle.healthCheck();
+    expect(health.database.connected).toBe(true);
+    await seedStyle.close();
+  });
+
+  it('refuses contradictory or incomplete settings with ConfigError naming the setting', () => {
+    const attempts: Array<[() => unknown, string]> = [
+      [() => new PostgresStore({ connection: place.url, host: 'x' } as never), 'host'],
+      [() => new PostgresStore({ schema: 'x' } as never), 'connection'],
+      [() => new PostgresStore({ connection: place.url, pool: new pg.Pool() } as never), 'pool'],
+      [() => new PostgresStore({ connection: place.url, schema: 'x'.repeat(64) }), 'schema'],
+      [() => new PostgresStore({ connection: place.url, schema: 'a\u0000b' }), 'schema'],
+      [() => new PostgresStore({ connection: place.url, eventStorage: 'file' }), 'fileStoreBaseDir'],
+      [() => new PostgresStore({ connection: place.url, eventStorage: 'disk' as never }), 'eventStorage'],
+      [() => new PostgresStore('mysql://localhost/db'), 'connection'],
+      [() => new PostgresStore({ connection: { host: 'h', max: 0 } }), 'max'],
+      [() => new PostgresStore({ connection: place.url, lockLeaseMs: 5 }), 'lockLeaseMs'],
+    ];
+    for (const [attempt, variable] of attempts) {
+      let caught: unknown;
+      try {
+        attempt();
+      } catch (error) {
+        caught = error;
+      }
+      expect(caught, `expected a ConfigError for ${variable}`).toMatchObject({
+        code: 'KODE_CONFIG',
+        variable,
+      });
+    }
+  });
+
+  it('uses an injected pg.Pool and leaves it open on close()', async () => {
+    const pool = new pg.Pool({ connectionString: place.url, max: 2 });
+    try {
+      const injected = new PostgresStore({ pool, schema: place.schema });
+      const id = agentId('injected');
+      await injected.saveInfo(id, info(id));
+      await injected.close();
+      const rows = await pool.query('SELECT 1 AS one');
+      expect(rows.rows[0]).toEqual({ one: 1 });
+      await expect(injected.loadInfo(id)).rejects.toMatchObject({ code: 'KODE_STORE_CLOSED' });
+    } finally {
+      await pool.end();
+    }
+  });
+
+  it('reports a missing pg driver as ConfigError telling how to install it', async () => {
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', child('postgres-without-pg.ts')]);
+    const result = JSON.parse(stdout.trim()) as { code: string; message: string; variable: string };
+    expect(result.code).toBe('KODE_CONFIG');
+    expect(result.variable).toBe('pg');
+    expect(result.message).toContain('npm install pg');
+  });
+
+  // ---- exact round trips -----------------------------------------------
+
+  it('keeps object key order that jsonb would sort', async () => {
+    const id = agentId('keys');
+    const input = { zeta: 1, alpha: { z: [3, 2, 1], a: null }, mid: '', é: false, aa: 0 };
+    const messages: Message[] = [
+      { role: 'assistant', content: [{ type: 'tool_use', id: 't', name: 'n', input }] },
+    ];
+    await store.saveMessages(id, messages);
+    const [loaded] = await store.loadMessages(id);
+    expect(JSON.stringify(loaded)).toBe(JSON.stringify(messages[0]));
+    const block = loaded?.content[0] as { input: Record<string, unknown> };
+    expect(Object.keys(block.input)).toEqual(['zeta', 'alpha', 'mid', 'é', 'aa']);
+  });
+
+  it('round-trips NUL, lone surrogates, SQL-looking text and 1 MiB blocks in every string field, and finds them by every filter', async () => {
+    const hostile = [
+      "'; DROP TABLE kode_agents; --",
+      'nul\u0000inside',
+      'lone \ud800 high',
+      'lone \udc00 low',
+      '"quoted"',
+      '%_*\\',
+      "$1 $$ E'\\x00'",
+      '\ufffd',
+    ];
+    const big = 'x'.repeat(1024 * 1024);
+    for (const [i, weird] of hostile.entries()) {
+      const id = `${agentId('hostile')}-${i} ${"'; --"}`;
+      const record = toolCall(weird, {
+        name: weird,
+        state: weird as never,
+        input: { [weird]: weird },
+        error: weird,
+      });
+      const message: Message = {
+        role: weird as never,
+        content: [{ type: weird as never, text: weird } as never, { type: 'text', text: big }],
+      };
+      const saved = info(id, {
+        templateId: weird,
+        createdAt: weird,
+        metadata: { userId: weird, [weird]: weird },
+      });
+      await store.saveInfo(id, saved);
+      await store.saveMessages(id, [message]);
+      await store.saveToolCallRecords(id, [record]);
+      await store.saveSnapshot(id, {
+        id: weird,
+        messages: [message],
+        lastSfpIndex: 0,
+        lastBookmark: { seq: 1, timestamp: 2 },
+        createdAt: weird,
+      });
+      await store.saveTodos(id, {
+        todos: [{ id: weird, title: weird, status: 'pending', createdAt: 1, updatedAt: 2 }],
+        version: 1,
+        updatedAt: 2,
+      });
+      const timeline = {
+        cursor: 1,
+        bookmark: { seq: 1, timestamp: 2 },
+        event: { channel: weird, type: weird },
+      };
+      await store.appendEvent(id, timeline as unknown as Timeline);
+
+      expect(await store.loadInfo(id)).toEqual(saved);
+      expect(await store.loadMessages(id)).toEqual([message]);
+      expect(await store.loadToolCallRecords(id)).toEqual([record]);
+      expect((await store.loadSnapshot(id, weird))?.createdAt).toBe(weird);
+      expect((await store.loadTodos(id))?.todos[0]?.title).toBe(weird);
+      expect(await collect(store.readEvents(id, { channel: weird as never }))).toEqual([timeline]);
+
+      // Filters match exactly what was saved, and nothing else (U+FFFD is not a lone surrogate).
+      expect(await store.querySessions({ templateId: weird, agentId: id })).toHaveLength(1);
+      expect(await store.querySessions({ userId: weird, agentId: id })).toHaveLength(1);
+      expect(await store.queryMessages({ role: weird as never, agentId: id })).toHaveLength(1);
+      expect(await store.queryMessages({ contentType: weird, agentId: id })).toHaveLength(1);
+      expect(await store.queryToolCalls({ toolName: weird, agentId: id })).toHaveLength(1);
+      expect(await store.queryToolCalls({ state: weird as never, agentId: id })).toHaveLength(1);
+      expect((await store.aggregateStats(id)).toolCallsByName).toEqual({ [weird]: 1 });
+      if (weird !== '\ufffd') {
+        expect(await store.queryToolCalls({ toolName: '\ufffd', agentId: id })).toEqual([]);
+      }
+    }
+  });
+
+  it('loads numbers as numbers: 64-bit counts, epoch milliseconds, large integers', async () => {
+    const id = agentId('numbers');
+    const record = toolCall('n', { createdAt: 2 ** 53 - 1, updatedAt: 2 ** 53 - 1, durationMs: 0.5 });
+    await store.saveToolCallRecords(id, [record]);
+    await store.saveInfo(id, info(id, { messageCount: 2 ** 40, lastSfpIndex: -1 }));
+    expect(await store.loadToolCallRecords(id)).toEqual([record]);
+    expect((await store.loadInfo(id))?.messageCount).toBe(2 ** 40);
+    const sessions = await store.querySessions({ agentId: id });
+    expect(sessions[0]?.messageCount).toBe(2 ** 40);
+    const stats = await store.aggregateStats(id);
+    expect(stats.totalToolCalls).toBe(1);
+    const metrics = await store.getMetrics();
+    for (const value of Object.values(metrics.storage)) expect(typeof value).toBe('number');
+  });
+
+  it('gives the same answers whatever the process and session time zones', async () => {
+    const id = agentId('tz');
+    const url = new URL(place.url);
+    url.searchParams.set('options', '-c TimeZone=Pacific/Chatham');
+    const { stdout } = await run(
+      process.execPath,
+      ['--import', 'tsx', child('postgres-tz-writer.ts'), url.toString(), place.schema, id],
+      { env: { ...process.env, TZ: 'Asia/Kolkata' } },
+    );
+    const written = JSON.parse(stdout.trim()) as {
+      processTimeZone: string;
+      sessionTimeZone: string;
+      info: AgentInfo;
+      before: number;
+      after: number;
+    };
+    // The child really ran elsewhere in time; this process keeps its own zone.
+    expect(written.processTimeZone).toMatch(/Asia\/(Kolkata|Calcutta)/);
+    expect(written.sessionTimeZone).toBe('Pacific/Chatham');
+    expect(Intl.DateTimeFormat().resolvedOptions().timeZone).not.toMatch(/Kolkata|Calcutta/);
+
+    expect(await store.loadInfo(id)).toEqual(written.info);
+    const createdMs = Date.parse(written.info.createdAt);
+    expect(await store.querySessions({ agentId: id, startDate: createdMs, endDate: createdMs })).toHaveLength(
+      1,
+    );
+    expect(
+      await store.querySessions({ agentId: id, createdAfter: new Date(createdMs), endDate: createdMs + 1 }),
+    ).toHaveLength(0);
+    const messages = await store.queryMessages({
+      agentId: id,
+      startDate: written.before,
+      endDate: written.after,
+    });
+    expect(messages).toEqual([text('written in Kolkata')]);
+    expect(
+      await store.queryToolCalls({ agentId: id, startDate: 1748760000000, endDate: 1748760000000 }),
+    ).toHaveLength(1);
+  });
+
+  // ---- schemas ----------------------------------------------------------
+
+  it('keeps stores in two schemas apart, whatever the schema is called', async () => {
+    const other = open({ schema: place.also(`${place.schema} "weird"; DROP`) });
+    const id = agentId('isolated');
+    await store.saveInfo(id, info(id));
+    await store.saveMessages(id, [text('only in the first schema')]);
+    await other.saveMessages(`${id}-other`, [text('only in the second')]);
+    expect(await other.exists(id)).toBe(false);
+    expect(await other.loadMessages(id)).toEqual([]);
+    expect(await other.list(id)).toEqual([`${id}-other`]);
+    expect(await other.querySessions({ agentId: id })).toEqual([]);
+    expect(await store.exists(`${id}-other`)).toBe(false);
+    const tables = await adminQuery<{ n: number }>(
+      'SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = $1',
+      [other.schema],
+    );
+    expect(tables[0]?.n).toBeGreaterThan(5);
+  });
+
+  it('migrates a fresh schema from several stores at once, and refuses a newer schema version', async () => {
+    const fresh = place.also(`${place.schema}_fresh`);
+    const racers = Array.from({ length: 4 }, () => open({ schema: fresh }));
+    await Promise.all(racers.map((s, i) => s.saveInfo(`racer-${i}`, info(`racer-${i}`))));
+    expect(await racers[0]?.list('racer-')).toEqual(['racer-0', 'racer-1', 'racer-2', 'racer-3']);
+    const versions = await adminQuery<{ component: string; version: number }>(
+      `SELECT component, version FROM ${pg.escapeIdentifier(fresh)}.kode_schema_version`,
+    );
+    expect(versions).toEqual([{ component: 'agent', version: 1 }]);
+
+    await adminQuery(
+      `UPDATE ${pg.escapeIdentifier(fresh)}.kode_schema_version SET version = 99 WHERE component = 'agent'`,
+    );
+    const newer = open({ schema: fresh });
+    await expect(newer.loadInfo('racer-0')).rejects.toMatchObject({
+      code: 'KODE_CONFIG',
+      variable: 'schema',
+    });
+    await adminQuery(
+      `UPDATE ${pg.escapeIdentifier(fresh)}.kode_schema_version SET version = 1 WHERE component = 'agent'`,
+    );
+    // The failed migration is retried on the next call.
+    expect(await newer.loadInfo('racer-0')).toEqual(info('racer-0'));
+  });
+
+  // ---- the SDK's hot paths ----------------------------------------------
+
+  it('saves a growing conversation in one statement that carries only the new messages', async () => {
+    const { pool, statements } = recordingPool();
+    const recorded = new PostgresStore({ pool, schema: place.schema });
+    try {
+      const id = agentId('incremental');
+      const conversation: Message[] = [];
+      for (let i = 0; i < 30; i++) conversation.push(text(`message ${i}`));
+      await recorded.saveMessages(id, conversation);
+      conversation.push(text('one more'));
+      statements.length = 0;
+      await recorded.saveMessages(id, conversation);
+      expect(statements).toHaveLength(1);
+      const sent = JSON.stringify((statements[0] as RecordedStatement).values);
+      expect(sent).toContain('one more');
+      expect(sent).not.toContain('message 29');
+
+      // A change in the middle rewrites from there on, still in one statement.
+      conversation[28] = text('edited');
+      statements.length = 0;
+      await recorded.saveMessages(id, conversation);
+      expect(statements).toHaveLength(1);
+      expect(await recorded.loadMessages(id)).toEqual(conversation);
+
+      // Shrinking works too.
+      statements.length = 0;
+      await recorded.saveMessages(id, conversation.slice(0, 5));
+      expect(statements).toHaveLength(1);
+      expect(await recorded.loadMessages(id)).toEqual(conversation.slice(0, 5));
+    } finally {
+      await recorded.close();
+      await pool.end();
+    }
+  });
+
+  it('notices a list another store object wrote and saves on top of what is really stored', async () => {
+    const peer = open();
+    const id = agentId('stale-cache');
+    await store.saveMessages(id, [text('a'), text('b')]);
+    await peer.saveMessages(id, [text('peer')]);
+    await store.saveMessages(id, [text('a'), text('b'), text('c')]);
+    expect(await peer.loadMessages(id)).toEqual([text('a'), text('b'), text('c')]);
+    await store.delete(id);
+    await peer.saveToolCallRecords(id, [toolCall('x')]);
+    await store.saveToolCallRecords(id, [toolCall('x'), toolCall('y')]);
+    expect((await peer.loadToolCallRecords(id)).map((r) => r.id)).toEqual(['x', 'y']);
+  });
+
+  it('keeps first-saved times when the conversation is saved again', async () => {
+    const id = agentId('first-saved');
+    await store.saveMessages(id, [text('old')]);
+    const rows = await adminQuery<{ created_at_ms: number }>(
+      `SELECT created_at_ms FROM ${pg.escapeIdentifier(place.schema)}.kode_messages WHERE agent_id = $1`,
+      [id],
+    );
+    const firstSaved = rows[0]?.created_at_ms as number;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    await store.saveMessages(id, [text('old'), text('new')]);
+    const found = await store.queryMessages({ agentId: id, createdAfter: firstSaved });
+    expect(found).toEqual([text('new')]);
+  });
+
+  it('batches un-awaited appends into few INSERTs, in call order, and streams reads page by page', async () => {
+    const { pool, statements } = recordingPool();
+    const recorded = new PostgresStore({ pool, schema: place.schema });
+    try {
+      const id = agentId('events');
+      await recorded.saveInfo(id, info(id)); // migrate before counting
+      statements.length = 0;
+      const timelines: Timeline[] = Array.from({ length: 700 }, (_, i) => ({
+        cursor: i,
+        // Reused seqs: order must come from the append order, never from seq.
+        bookmark: { seq: i % 100, timestamp: i },
+        event: { channel: i % 3 === 0 ? 'monitor' : 'progress', type: 'text_chunk', step: 1, delta: `${i}` },
+      })) as Timeline[];
+      await Promise.all(timelines.map((t) => recorded.appendEvent(id, t)));
+      const inserts = statements.filter((s) => s.text.includes('INSERT INTO'));
+      expect(inserts.length).toBeGreaterThanOrEqual(1);
+      expect(inserts.length).toBeLessThan(10);
+
+      statements.length = 0;
+      const all = await collect(recorded.readEvents(id));
+      expect(all.map((t) => t.cursor)).toEqual(timelines.map((t) => t.cursor));
+      // 700 entries in pages: the stream is never read in one go.
+      expect(statements.filter((s) => s.text.includes('ORDER BY id LIMIT')).length).toBeGreaterThanOrEqual(3);
+
+      const since = await collect(
+        recorded.readEvents(id, { since: { seq: 97, timestamp: 0 }, channel: 'monitor' }),
+      );
+      expect(since.map((t) => t.cursor)).toEqual(
+        timelines.filter((t) => t.bookmark.seq > 97 && t.event.channel === 'monitor').map((t) => t.cursor),
+      );
+
+      // Breaking out of a read early is harmless.
+      for await (const first of recorded.readEvents(id)) {
+        expect(first.cursor).toBe(0);
+        break;
+      }
+    } finally {
+      await recorded.close();
+      await pool.end();
+    }
+  });
+
+  it('forks with a constant number of statements in one transaction, whatever the size', async () => {
+    const { pool, statements } = recordingPool();
+    const recorded = new PostgresStore({ pool, schema: place.schema });
+    try {
+      const id = agentId('fork');
+      await recorded.saveInfo(id, info(id, { lineage: ['root'], messageCount: 40 }));
+      await recorded.saveMessages(
+        id,
+        Array.from({ length: 40 }, (_, i) => text(`m${i}`)),
+      );
+      await recorded.saveToolCallRecords(id, [toolCall('call-1'), toolCall('call-2')]);
+      await recorded.saveSnapshot(id, {
+        id: 's1',
+        messages: [],
+        lastSfpIndex: 0,
+        lastBookmark: { seq: 0, timestamp: 0 },
+        createdAt: 'x',
+      });
+      await recorded.saveSnapshot(id, {
+        id: 's0',
+        messages: [],
+        lastSfpIndex: 0,
+        lastBookmark: { seq: 0, timestamp: 0 },
+        createdAt: 'y',
+      });
+      statements.length = 0;
+      const forks = await recorded.batchFork(id, 25);
+      expect(statements.map((s) => s.text.trim().split(/\s+/)[0])).toEqual([
+        'BEGIN',
+        'SELECT',
+        'WITH',
+        'COMMIT',
+      ]);
+      expect(forks).toHaveLength(25);
+      const last = forks[24] as string;
+      expect(await recorded.loadInfo(last)).toEqual(info(last, { lineage: ['root', id], messageCount: 40 }));
+      expect(await recorded.loadMessages(last)).toHaveLength(40);
+      expect((await recorded.loadToolCallRecords(last)).map((r) => r.id)).toEqual(['call-1', 'call-2']);
+      expect((await recorded.listSnapshots(last)).map((s) => s.id)).toEqual(['s1', 's0']);
+      await expect(recorded.batchFork(agentId('missing'), 1)).rejects.toMatchObject({
+        code: 'KODE_NOT_FOUND',
+      });
+    } finally {
+      await recorded.close();
+      await pool.end();
+    }
+  });
+
+  it('serves every filter of every statement it sends from an index', async () => {
+    const s = pg.escapeIdentifier(place.schema);
+    await store.loadInfo('migrate-first');
+    // A data set large enough for plans to matter.
+    await adminQuery(`
+      INSERT INTO ${s}.kode_agents (agent_id, info_json, template_key, user_key, created_at_ms, updated_at_ms, message_count)
+      SELECT 'bulk-' || i, '{}', 'tpl-' || (i % 20), 'user-' || (i % 50), i * 1000.0, i * 1000.0, i % 100
+      FROM generate_series(1, 3000) AS i`);
+    await adminQuery(`
+      INSERT INTO ${s}.kode_messages (agent_id, position, message_json, role_key, content_types, created_at_ms)
+      SELECT 'bulk-' || (i % 3000 + 1), i / 3000, '{"role":"user","content":[]}',
+        CASE WHEN i % 3 = 0 THEN 'assistant' ELSE 'user' END,
+        CASE WHEN i % 500 = 0 THEN ARRAY['text', 'tool_use'] ELSE ARRAY['text'] END, i * 10.0
+      FROM generate_series(0, 59999) AS i`);
+    await adminQuery(`
+      INSERT INTO ${s}.kode_tool_calls (agent_id, position, tool_call_key, record_json, name_key, state_key,
+        is_error, has_approval, created_at_ms, updated_at_ms)
+      SELECT 'bulk-' || (i % 3000 + 1), i / 3000, 'call-' || i, '{}', 'tool-' || (i % 30),
+        (ARRAY['COMPLETED','FAILED','DENIED','PENDING'])[i % 4 + 1], i % 10 = 0, i % 7 <> 0, i * 10.0, i * 11.0
+      FROM generate_series(0, 59999) AS i`);
+    await adminQuery(`
+      INSERT INTO ${s}.kode_events (agent_id, seq, channel_key, timeline_json)
+      SELECT 'bulk-' || (i % 3000 + 1), i / 3000, (ARRAY['progress','monitor','control'])[i % 3 + 1], '{}'
+      FROM generate_series(0, 119999) AS i`);
+    await adminQuery(`ANALYZE ${s}.kode_agents, ${s}.kode_messages, ${s}.kode_tool_calls, ${s}.kode_events`);
+
+    const { pool, statements } = recordingPool();
+    const recorded = new PostgresStore({ pool, schema: place.schema });
+    try {
+      const id = 'bulk-7';
+      await recorded.loadInfo(id); // migrations happen before recording
+      statements.length = 0;
+      const since = { seq: 3, timestamp: 0 };
+      await recorded.saveMessages(id, [text('one')]);
+      await recorded.saveMessages(id, [text('one'), text('two')]);
+      await recorded.loadMessages(id);
+      await recorded.saveToolCallRecords(id, [toolCall('a')]);
+      await recorded.loadToolCallRecords(id);
+      await collect(recorded.readEvents(id));
+      await collect(recorded.readEvents(id, { since }));
+      await collect(recorded.readEvents(id, { channel: 'monitor' }));
+      await collect(recorded.readEvents(id, { since, channel: 'control' }));
+      await recorded.exists(id);
+      await recorded.list('bulk-1');
+      await recorded.loadSnapshot(id, 's');
+      await recorded.listSnapshots(id);
+      await recorded.loadHistoryWindows(id);
+      await recorded.loadTodos(id);
+      await recorded.aggregateStats(id);
+      await recorded.checkConsistency(id);
+      const window = { startDate: 1000, endDate: 500_000 };
+      for (const order of ['asc', 'desc'] as const) {
+        await recorded.querySessions({ sortOrder: order });
+        await recorded.querySessions({ templateId: 'tpl-3', sortOrder: order });
+        await recorded.querySessions({ userId: 'user-3', sortOrder: order });
+        await recorded.querySessions({ agentId: id, sortOrder: order });
+        await recorded.querySessions({ ...window, sortOrder: order });
+        await recorded.querySessions({ sortBy: 'updated_at', sortOrder: order });
+        await recorded.querySessions({ sortBy: 'message_count', sortOrder: order });
+        await recorded.queryMessages({ sortOrder: order });
+        await recorded.queryMessages({ agentId: id, sortOrder: order });
+        await recorded.queryMessages({ role: 'assistant', sortOrder: order });
+        await recorded.queryMessages({ contentType: 'tool_use', sortOrder: order });
+        await recorded.queryMessages({ ...window, sortOrder: order });
+        await recorded.queryToolCalls({ sortOrder: order });
+        await recorded.queryToolCalls({ agentId: id, sortOrder: order });
+        await recorded.queryToolCalls({ toolName: 'tool-3', sortOrder: order });
+        await recorded.queryToolCalls({ state: 'FAILED', sortOrder: order });
+        await recorded.queryToolCalls({ isError: true, sortOrder: order });
+        await recorded.queryToolCalls({ hasApproval: false, sortOrder: order });
+        await recorded.queryToolCalls({ ...window, sortOrder: order });
+        await recorded.queryToolCalls({ sortBy: 'updated_at', sortOrder: order });
+      }
+      const release = await recorded.acquireAgentLock(id, 1000);
+      await release();
+      await recorded.delete('bulk-9');
+
+      const explained = statements.filter((st) => /^\s*(SELECT|WITH|UPDATE|DELETE|INSERT)/i.test(st.text));
+      expect(explained.length).toBeGreaterThan(50);
+      const client = await pool.connect();
+      try {
+        // With sequential scans priced out, a statement still planned as a
+        // sequential scan, or as a walk over an index that filters rows the
+        // index cannot select (a Filter with no Index Cond), has no index for
+        // its filter.
+        await client.query('SET enable_seqscan = off');
+        for (const statement of explained) {
+          const plan = await client.query({
+            text: `EXPLAIN (FORMAT JSON) ${statement.text}`,
+            values: statement.values,
+          });
+          const root = (plan.rows[0] as { 'QUERY PLAN': Array<{ Plan: PlanNode }> })['QUERY PLAN'][0]?.Plan;
+          const unserved = scansWithoutIndex(root);
+          expect(unserved, `no index for:\n${statement.text}\n${JSON.stringify(unserved, null, 1)}`).toEqual(
+            [],
+          );
+        }
+      } finally {
+        client.release();
+      }
+    } finally {
+      await recorded.close();
+      await pool.end();
+    }
+  });
+
+  // ---- faults -------------------------------------------------------------
+
+  it('survives its connections being terminated by the server mid-run, losing nothing acknowledged', async () => {
+    const applicationName = `kode-store-test-fault-${process.pid}`;
+    const victim = open({
+      connection: { connectionString: place.url, max: 4, applicationName },
+    });
+    const id = agentId('fault');
+    const acknowledgedEvents: number[] = [];
+    const acknowledgedMessages: number[] = [];
+    const failures: unknown[] = [];
+    const conversation: Message[] = [];
+    const terminations: Array<Promise<number>> = [];
+    for (let round = 0; round < 60; round++) {
+      if (round === 20 || round === 40) {
+        // Not awaited: the server kills the connections while this round's operations are in flight.
+        terminations.push(
+          adminQuery<{ killed: boolean }>(
+            `SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = $1`,
+            [applicationName],
+          ).then((rows) => rows.length),
+        );
+      }
+      conversation.push(text(`round ${round}`));
+      const snapshot = [...conversation];
+      const appends = [0, 1, 2].map((k) =>
+        victim
+          .appendEvent(id, {
+            cursor: round * 3 + k,
+            bookmark: { seq: round * 3 + k, timestamp: 0 },
+            event: { channel: 'progress', type: 'done', step: round, reason: 'completed' },
+          } as Timeline)
+          .then(
+            () => acknowledgedEvents.push(round * 3 + k),
+            (error) => failures.push(error),
+          ),
+      );
+      const save = victim.saveMessages(id, snapshot).then(
+        () => acknowledgedMessages.push(snapshot.length),
+        (error) => failures.push(error),
+      );
+      await Promise.all([...appends, save]);
+    }
+    const terminated = (await Promise.all(terminations)).reduce((a, b) => a + b, 0);
+    expect(terminated).toBeGreaterThan(0);
+    // Whatever failed, failed as a typed error, never as a crash.
+    for (const failure of failures) expect(failure).toMatchObject({ code: 'KODE_CONNECTION' });
+    // The operations after the terminations succeeded.
+    expect(acknowledgedMessages).toContain(60);
+    expect(acknowledgedEvents).toContain(179);
+    const stored = (await collect(victim.readEvents(id))).map((t) => t.cursor);
+    for (const cursor of acknowledgedEvents) expect(stored).toContain(cursor);
+    expect(stored).toEqual([...stored].sort((a, b) => a - b));
+    expect(await victim.loadMessages(id)).toEqual(conversation);
+  });
+
+  it('rejects with ConnectionError when the server is unreachable, and the process lives on', async () => {
+    const unreachable = new PostgresStore({
+      connection: {
+        host: '127.0.0.1',
+        port: 1,
+        user: 'nobody',
+        password: 'secret-pw',
+        connectionTimeoutMillis: 2000,
+      },
+    });
+    stores.push(unreachable);
+    const error = await unreachable.saveInfo('a', info('a')).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'KODE_CONNECTION', backend: 'postgres', operation: 'saveInfo' });
+    expect(String((error as Error).message)).not.toContain('secret-pw');
+    await expect(collect(unreachable.readEvents('a'))).rejects.toMatchObject({ code: 'KODE_CONNECTION' });
+    await expect(unreachable.acquireAgentLock('a', 10)).rejects.toMatchObject({ code: 'KODE_CONNECTION' });
+    const health = await unreachable.healthCheck();
+    expect(health.healthy).toBe(false);
+    expect(health.database.connected).toBe(false);
+    expect(health.database.error).toBeTruthy();
+    await unreachable.close();
+  });
+
+  it('recovers when the server comes back, including a store opened while it was away', async () => {
+    const target = new URL(place.url);
+    const sockets = new Set<Socket>();
+    let server: Server | undefined;
+    const start = (port: number) =>
+      new Promise<number>((resolve) => {
+        server = createServer((socket) => {
+          const upstream = tcpConnect(Number(target.port || 5432), target.hostname);
+          sockets.add(socket).add(upstream);
+          socket.pipe(upstream).pipe(socket);
+          const drop = () => {
+            socket.destroy();
+            upstream.destroy();
+          };
+          socket.on('error', drop).on('close', drop);
+          upstream.on('error', drop).on('close', drop);
+        });
+        server.listen(port, '127.0.0.1', () => resolve((server?.address() as { port: number }).port));
+      });
+    const stop = () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        sockets.clear();
+        server?.close(() => resolve());
+      });
+
+    const port = await start(0);
+    await stop();
+    const viaProxy = new URL(place.url);
+    viaProxy.hostname = '127.0.0.1';
+    viaProxy.port = String(port);
+    const late = open({
+      connection: { connectionString: viaProxy.toString(), connectionTimeoutMillis: 2000 },
+    });
+    const id = agentId('recover');
+    // Opened while the server is away: migrations fail, typed.
+    await expect(late.saveInfo(id, info(id))).rejects.toMatchObject({ code: 'KODE_CONNECTION' });
+
+    await start(port);
+    await late.saveInfo(id, info(id));
+    await late.saveMessages(id, [text('before the outage')]);
+
+    await stop();
+    await expect(late.loadMessages(id)).rejects.toMatchObject({ code: 'KODE_CONNECTION' });
+    expect((await late.healthCheck()).database.connected).toBe(false);
+
+    await start(port);
+    expect(await late.loadMessages(id)).toEqual([text('before the outage')]);
+    await late.saveMessages(id, [text('before the outage'), text('after')]);
+    expect(await store.loadMessages(id)).toEqual([text('before the outage'), text('after')]);
+    await late.close();
+    await stop();
+  });
+
+  it('rejects every call after close() with StoreClosedError, and close() is idempotent', async () => {
+    const closing = open();
+    const id = agentId('closing');
+    const pending = closing.appendEvent(id, {
+      cursor: 1,
+      bookmark: { seq: 1, timestamp: 1 },
+      event: { channel: 'monitor', type: 'state_changed', state: 'READY' },
+    });
+    await closing.close();
+    await pending;
+    await closing.close();
+    await expect(closing.loadInfo(id)).rejects.toMatchObject({ code: 'KODE_STORE_CLOSED' });
+    await expect(collect(closing.readEvents(id))).rejects.toMatchObject({ code: 'KODE_STORE_CLOSED' });
+    // The append made before close() was written.
+    expect(await collect(store.readEvents(id))).toHaveLength(1);
+  });
+
+  it('keeps hybrid-mode events in files and everything else in the database', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kode-pg-hybrid-'));
+    try {
+      const hybrid = open({ eventStorage: 'file', fileStoreBaseDir: dir });
+      expect(hybrid.capabilities.fileEvents).toBe(true);
+      const id = agentId('hybrid');
+      await hybrid.appendEvent(id, {
+        cursor: 1,
+        bookmark: { seq: 1, timestamp: 1 },
+        event: { channel: 'monitor', type: 'state_changed', state: 'WORKING' },
+      });
+      expect(await hybrid.exists(id)).toBe(true);
+      expect(await hybrid.list(id)).toEqual([id]);
+      const rows = await adminQuery<{ n: number }>(
+        `SELECT count(*)::int AS n FROM ${pg.escapeIdentifier(place.schema)}.kode_events WHERE agent_id = $1`,
+        [id],
+      );
+      expect(rows[0]?.n).toBe(0);
+      await hybrid.saveInfo(id, info(id, { lastBookmark: { seq: 1, timestamp: 1 } }));
+      expect((await hybrid.checkConsistency(id)).consistent).toBe(true);
+      await hybrid.delete(id);
+      expect(await hybrid.exists(id)).toBe(false);
+      await hybrid.saveInfo(id, info(id, { lastBookmark: { seq: 1, timestamp: 1 } }));
+      const report = await hybrid.checkConsistency(id);
+      expect(report.consistent).toBe(false);
+      expect(report.issues.join('\n')).toContain('event file is missing');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
