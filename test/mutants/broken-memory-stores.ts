@@ -20,8 +20,6 @@ import type {
  * could plausibly have. The conformance suite must catch every one of them.
  */
 
-type Filters = SessionFilters & MessageFilters & ToolCallFilters;
-
 /** Applies `change` to every plain value inside `value` (objects and arrays rebuilt). */
 function mapDeep(value: unknown, change: (v: unknown) => unknown): unknown {
   if (Array.isArray(value)) return value.map((v) => mapDeep(v, change));
