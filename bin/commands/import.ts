@@ -6,7 +6,7 @@ import { type AgentCounts, readExport } from '../../src/export-format.js';
 import { type CopyOutcome, copyAgent, countAgent, diffCounts } from '../agent-copy.js';
 import { type CliIo, ExitCode, type ExitCodeValue, writeLine } from '../cli-io.js';
 import { action, openWritable, reportError, withLocation, withStandardHelp } from '../command-support.js';
-import { importKvItem } from '../kv-copy.js';
+import { KvImporter } from '../kv-copy.js';
 import { type Column, printJson, renderTable } from '../output.js';
 
 /** Options of `kode-store import`. */
@@ -51,6 +51,7 @@ export async function runImport(
     const lines = createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY });
     const imported: ImportedAgent[] = [];
     const kv = { instances: 0, records: 0 };
+    const kvImporter = new KvImporter(opened);
     let failure: ExitCodeValue | undefined;
     try {
       for await (const item of readExport(lines)) {
@@ -63,9 +64,11 @@ export async function runImport(
           imported.push({ agentId: bundle.agentId, outcome, counts, differences });
           await writeLine(io.stderr, `import: ${bundle.agentId} ${outcome} (${counts.events} events)`);
         } else if (item.kind === 'kvInstance' || item.kind === 'kvRecord') {
-          await importKvItem(opened, item);
+          await kvImporter.add(item);
           if (item.kind === 'kvInstance') kv.instances++;
           else kv.records++;
+        } else {
+          await kvImporter.flush();
         }
       }
     } catch (error) {
