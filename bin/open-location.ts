@@ -48,6 +48,21 @@ export function locationLabel(location: string | undefined): string {
   return location === undefined ? '(environment)' : redactSecrets(location);
 }
 
+function parseLocation(location: string) {
+  try {
+    return storeConfigFromLocation(location);
+  } catch (error) {
+    // The shared parser does not know json:, which only the command line reads.
+    if (error instanceof ConfigError && /^unknown store location/.test(error.message)) {
+      throw new ConfigError(
+        `unknown store location ${JSON.stringify(redactSecrets(location))}; use sqlite:<path>, postgres://…, mongodb://…, json:<dir> or memory:`,
+        { variable: 'location' },
+      );
+    }
+    throw error;
+  }
+}
+
 /**
  * Opens `json:<dir>` as a read-only `JsonStoreReader`, anything else through
  * `createExtendedStore`, the package's single way from a location (or the
@@ -82,7 +97,7 @@ export async function openLocation(
   // Parse here rather than in the factory so that "no location" reads the
   // environment the command was given (tests pass their own); a malformed
   // location fails with a ConfigError naming it, before any driver loads.
-  const config = location === undefined ? storeConfigFromEnv(options.env) : storeConfigFromLocation(location);
+  const config = location === undefined ? storeConfigFromEnv(options.env) : parseLocation(location);
   const store = await createExtendedStore(config);
   return {
     kind: 'store',
