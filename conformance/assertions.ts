@@ -61,7 +61,7 @@ export function firstDifference(actual: unknown, expected: unknown, path = '$'):
   if (Array.isArray(expected)) {
     const got = actual as unknown[];
     if (got.length !== expected.length) {
-      return `${path}: expected ${expected.length} items, got ${got.length}`;
+      return `${path}: expected ${expected.length} items, got ${got.length}: ${preview(got)}`;
     }
     for (let i = 0; i < expected.length; i++) {
       const diff = firstDifference(got[i], expected[i], `${path}[${i}]`);

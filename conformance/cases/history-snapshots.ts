@@ -48,16 +48,6 @@ export const historyCases: StoreCase[] = defineCases('history', [
     },
   },
   {
-    id: 'unawaited-appends-keep-order',
-    title: 'history windows saved without awaiting keep their call order',
-    run: async (ctx) => {
-      const id = ctx.agentId('win-burst');
-      const windows = Array.from({ length: 20 }, (_, i) => historyWindow(`window-${i}`));
-      await Promise.all(windows.map((w) => ctx.store.saveHistoryWindow(id, w)));
-      checkEqual(await ctx.store.loadHistoryWindows(id), windows, 'windows');
-    },
-  },
-  {
     id: 'unknown-agent',
     title: 'history, compression and recovered-file loads of an unknown agent are []',
     run: async (ctx) => {

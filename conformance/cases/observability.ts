@@ -1,7 +1,7 @@
 import type { StoreMetrics } from '../../src/types.js';
 import { check, checkEqual } from '../assertions.js';
 import { defineCases, type StoreCase } from '../case.js';
-import { agentInfo, conversation, snapshot, toolCall } from '../sample-data.js';
+import { agentInfo, conversation, snapshot, timeline, toolCall } from '../sample-data.js';
 
 function checkLatencies(performance: StoreMetrics['performance']): void {
   const { minLatencyMs: min, avgLatencyMs: avg, maxLatencyMs: max } = performance;
@@ -96,8 +96,13 @@ export const observabilityCases: StoreCase[] = [
       title: 'checkConsistency finds nothing wrong with an agent saved the way the SDK saves it',
       run: async (ctx) => {
         const agent = ctx.agentId('ok');
+        const events = [timeline(0, 'monitor'), timeline(1), timeline(2)];
+        for (const event of events) await ctx.store.appendEvent(agent, event);
         await ctx.store.saveMessages(agent, conversation(4));
-        await ctx.store.saveInfo(agent, agentInfo(agent, { messageCount: 4 }));
+        await ctx.store.saveInfo(
+          agent,
+          agentInfo(agent, { messageCount: 4, lastBookmark: events[2]?.bookmark }),
+        );
         const result = await ctx.store.checkConsistency(agent);
         checkEqual(result.issues, [], 'issues');
         checkEqual(result.consistent, true, 'consistent');
