@@ -1,3 +1,5 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { handWrittenCases } from '../conformance/cases/index.js';
 import { allStoreCases, runStoreConformance, verifyStore } from '../conformance/index.js';
@@ -92,5 +94,40 @@ describe('the conformance suite on MemoryStore, without a test runner', () => {
     // One case, run with a 1 ms budget: it either finished in time or failed for the budget, never hung.
     expect(result.passed + result.failed).toBe(1);
     if (result.failed) expect(String(result.results[0]?.error)).toMatch(/did not finish within 1 ms/);
+  });
+
+  it('never imports vitest (the suite must load under any runner or plain node)', () => {
+    const root = join(import.meta.dirname, '..', 'conformance');
+    const files = readdirSync(root, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts'));
+    expect(files.length).toBeGreaterThan(10);
+    for (const file of files) {
+      expect(readFileSync(join(root, file), 'utf8'), file).not.toMatch(
+        /^\s*(import|export)\b[^\n]*['"]vitest['"]|require\(['"]vitest/m,
+      );
+    }
+  });
+
+  it('drives a mocha-style runner: failures throw, skips call this.skip() with the case registered', async () => {
+    const tests: Array<{ name: string; fn: (this: unknown) => Promise<void> }> = [];
+    const hooks: Array<() => Promise<void>> = [];
+    runStoreConformance(
+      { ...memoryHarness('fake-runner'), skip: { 'events.channel': 'not this time' } },
+      {
+        describe: (_name, body) => body(),
+        it: (name, fn) => tests.push({ name, fn }),
+        afterAll: (fn) => hooks.push(fn),
+        only: ['events.since', 'events.channel'],
+      },
+    );
+    expect(tests.map((t) => t.name.split(':')[0])).toEqual(['events.since', 'events.channel']);
+    await tests[0]?.fn.call({});
+    let skipped = false;
+    await tests[1]?.fn.call({
+      skip: () => {
+        skipped = true;
+      },
+    });
+    expect(skipped).toBe(true);
+    for (const hook of hooks) await hook();
   });
 });
