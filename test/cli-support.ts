@@ -1,9 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { CliIo } from '../bin/cli-io.js';
 import { runCli } from '../bin/kode-store.js';
 import type { OpenedLocation, OpenLocationOptions } from '../bin/open-location.js';
@@ -78,10 +79,18 @@ export async function runInProcess(
   return { code, stdout: out(), stderr: err() };
 }
 
-/** Starts `node --import tsx bin/kode-store.ts ...` (the real entry point) in the repository. */
-export function startCli(argv: string[], env: Record<string, string | undefined> = {}): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', 'bin/kode-store.ts', ...argv], {
-    cwd: REPO_ROOT,
+/** tsx's loader, by absolute path, so a child can run in any working directory. */
+const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+export const CLI_ENTRY = join(REPO_ROOT, 'bin/kode-store.ts');
+
+/** Starts `node --import tsx bin/kode-store.ts ...` (the real entry point), in the repository unless `cwd` says otherwise. */
+export function startCli(
+  argv: string[],
+  env: Record<string, string | undefined> = {},
+  cwd = REPO_ROOT,
+): ChildProcess {
+  return spawn(process.execPath, ['--import', TSX_LOADER, CLI_ENTRY, ...argv], {
+    cwd,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
@@ -90,9 +99,9 @@ export function startCli(argv: string[], env: Record<string, string | undefined>
 /** Runs the real entry point as a child process and waits for it. */
 export async function spawnCli(
   argv: string[],
-  options: { env?: Record<string, string | undefined>; stdin?: string } = {},
+  options: { env?: Record<string, string | undefined>; stdin?: string; cwd?: string } = {},
 ): Promise<CliRun> {
-  const child = startCli(argv, options.env);
+  const child = startCli(argv, options.env, options.cwd);
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (chunk: Buffer) => {
