@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -803,13 +803,19 @@ describePostgres('PostgresStore on PostgreSQL', () => {
       );
       expect(rows[0]?.n).toBe(0);
       await hybrid.saveInfo(id, info(id, { lastBookmark: { seq: 1, timestamp: 1 } }));
-      expect((await hybrid.checkConsistency(id)).consistent).toBe(true);
-      await hybrid.delete(id);
-      expect(await hybrid.exists(id)).toBe(false);
-      await hybrid.saveInfo(id, info(id, { lastBookmark: { seq: 1, timestamp: 1 } }));
+      expect(await hybrid.checkConsistency(id)).toMatchObject({ consistent: true, issues: [] });
+      // A fork copies lastBookmark but no events: that is not a missing file.
+      const [fork] = await hybrid.batchFork(id, 1);
+      expect((await hybrid.checkConsistency(fork as string)).issues).toEqual([]);
+
+      // The files vanish behind the store's back: reported.
+      for (const entry of await readdir(dir)) await rm(join(dir, entry), { recursive: true, force: true });
       const report = await hybrid.checkConsistency(id);
       expect(report.consistent).toBe(false);
-      expect(report.issues.join('\n')).toContain('event file is missing');
+      expect(report.issues.join('\n')).toContain('file is missing');
+
+      await hybrid.delete(id);
+      expect(await hybrid.exists(id)).toBe(false);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

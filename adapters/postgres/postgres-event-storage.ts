@@ -192,25 +192,54 @@ export class DatabaseEventStorage implements EventStorage {
 /**
  * Hybrid mode: events in per-agent append-only files (`FileEventLog`), which
  * batches concurrent appends into one write and one fsync per agent.
+ *
+ * The first append of an agent (per store object) also registers the agent in
+ * the database with `event_files` set, so that `list`/`exists` see agents that
+ * have only events, and `checkConsistency` can tell a missing file from an
+ * agent that never had one. That statement runs beside the file append, not
+ * before it, so it neither delays appends nor changes their order; if it
+ * fails, the next append tries again.
  */
 export class FileEventStorage implements EventStorage {
   readonly mode = 'file' as const;
   private readonly log: FileEventLog;
   private readonly pending = new Set<Promise<void>>();
+  private readonly marked = new Set<string>();
+  private readonly markSql: string;
 
-  constructor(baseDir: string, fsync: boolean) {
+  constructor(
+    private readonly db: PostgresDatabase,
+    baseDir: string,
+    fsync: boolean,
+  ) {
     this.log = new FileEventLog({ baseDir, fsync });
+    const agents = db.table('kode_agents');
+    this.markSql = `INSERT INTO ${agents} AS a (agent_id, event_files) VALUES ($1, true)
+      ON CONFLICT (agent_id) DO UPDATE SET event_files = true WHERE NOT a.event_files`;
   }
 
   append(agentId: string, event: EncodedTimeline): Promise<void> {
     const appended = this.log.append(agentId, event.json);
-    const settled = appended.then(
+    const done = this.marked.has(agentId)
+      ? appended
+      : Promise.all([appended, this.mark(agentId)]).then(() => undefined);
+    const settled = done.then(
       () => undefined,
       () => undefined,
     );
     this.pending.add(settled);
     void settled.then(() => this.pending.delete(settled));
-    return appended;
+    return done;
+  }
+
+  private async mark(agentId: string): Promise<void> {
+    this.marked.add(agentId);
+    try {
+      await this.db.query(this.markSql, [agentId], true);
+    } catch {
+      // The file append decides the outcome; the flag is retried on the next append.
+      this.marked.delete(agentId);
+    }
   }
 
   async *read(agentId: string, opts: ReadEventsOptions, assertOpen: () => void): AsyncGenerator<Timeline> {
@@ -237,6 +266,7 @@ export class FileEventStorage implements EventStorage {
   async deleteWithin(): Promise<void> {}
 
   deleteAfterCommit(agentId: string): Promise<void> {
+    this.marked.delete(agentId);
     return this.log.delete(agentId);
   }
 

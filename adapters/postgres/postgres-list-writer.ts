@@ -1,5 +1,6 @@
 import { commonPrefixLength } from '../../src/record-fields.js';
 import { isConnectionError, type PostgresDatabase, type Queryable } from './postgres-database.js';
+import type { AgentWriteQueue } from './postgres-write-queue.js';
 
 /**
  * Incremental saves of the lists the SDK re-saves whole after every step
@@ -53,7 +54,6 @@ const MAX_CACHED_CHARS = 64 * 1024 * 1024;
 export class PostgresListWriter {
   private readonly cache = new Map<string, CachedList>();
   private cachedChars = 0;
-  private readonly tails = new Map<string, Promise<unknown>>();
   private readonly writeSql: string;
   private readonly lockSql: string;
   private readonly readSql: string;
@@ -61,6 +61,7 @@ export class PostgresListWriter {
 
   constructor(
     private readonly db: PostgresDatabase,
+    private readonly writes: AgentWriteQueue,
     private readonly spec: ListTableSpec,
     agentsTable: string,
     revisionSequence: string,
@@ -106,9 +107,9 @@ export class PostgresListWriter {
       ORDER BY t.position`;
   }
 
-  /** Replaces the agent's list with `items`, writing only what changed. */
+  /** Replaces the agent's list with `items`, writing only what changed. Call synchronously, in call order. */
   save(agentId: string, items: EncodedItem[]): Promise<void> {
-    return this.serial(agentId, async () => {
+    return this.writes.write(agentId, async () => {
       const next = items.map((item) => item.json);
       const cached = this.cache.get(agentId);
       if (cached) {
@@ -138,21 +139,22 @@ export class PostgresListWriter {
   }
 
   /** Loads the agent's list (serialised items, in order) and caches it for the next save. */
-  load(agentId: string): Promise<string[]> {
-    return this.serial(agentId, async () => {
-      const rows = await this.db.query<{ revision: number; json: string | null }>(
-        this.loadSql,
-        [agentId],
-        true,
-      );
-      if (rows.length === 0) {
-        this.forget(agentId);
-        return [];
-      }
-      const items = rows.filter((row) => row.json !== null).map((row) => row.json as string);
-      this.remember(agentId, (rows[0] as { revision: number }).revision, items);
-      return items;
-    });
+  async load(agentId: string): Promise<string[]> {
+    await this.writes.settled(agentId);
+    const rows = await this.db.query<{ revision: number; json: string | null }>(
+      this.loadSql,
+      [agentId],
+      true,
+    );
+    if (rows.length === 0) {
+      this.forget(agentId);
+      return [];
+    }
+    const items = rows.filter((row) => row.json !== null).map((row) => row.json as string);
+    // A save that ran meanwhile may have cached a newer revision; an older one
+    // here only costs that save's successor the locked path.
+    this.remember(agentId, (rows[0] as { revision: number }).revision, items);
+    return items;
   }
 
   /** Drops the cached list (after a delete, or when its revision is unknown). */
@@ -197,20 +199,5 @@ export class PostgresListWriter {
       if (this.cache.size <= MAX_CACHED_AGENTS && this.cachedChars <= MAX_CACHED_CHARS) break;
       this.forget(oldest);
     }
-  }
-
-  /** Runs saves and loads of one agent one after another, in call order. */
-  private serial<T>(agentId: string, task: () => Promise<T>): Promise<T> {
-    const previous = this.tails.get(agentId) ?? Promise.resolve();
-    const run = previous.then(task, task);
-    const tail = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.tails.set(agentId, tail);
-    void tail.then(() => {
-      if (this.tails.get(agentId) === tail) this.tails.delete(agentId);
-    });
-    return run;
   }
 }

@@ -46,7 +46,9 @@ const MIGRATIONS: Migration[] = [
       updated_at_ms double precision,
       message_count double precision,
       messages_revision bigint NOT NULL DEFAULT 0,
-      tool_calls_revision bigint NOT NULL DEFAULT 0
+      tool_calls_revision bigint NOT NULL DEFAULT 0,
+      -- Hybrid mode: an event file was written for this agent, so a missing file is a fault.
+      event_files boolean NOT NULL DEFAULT false
     )`,
     `CREATE INDEX kode_agents_by_created ON ${t('kode_agents')} (created_at_ms, agent_id) WHERE info_json IS NOT NULL`,
     `CREATE INDEX kode_agents_by_updated ON ${t('kode_agents')} (updated_at_ms, agent_id) WHERE info_json IS NOT NULL`,

@@ -59,6 +59,7 @@ import { PostgresListWriter } from './postgres-list-writer.js';
 import { PostgresAgentLocks } from './postgres-lock.js';
 import { impossibleAgentFilter, messagesQuery, sessionsQuery, toolCallsQuery } from './postgres-queries.js';
 import { AGENT_TABLES } from './postgres-schema.js';
+import { AgentWriteQueue } from './postgres-write-queue.js';
 
 const BACKEND = 'postgres';
 
@@ -108,6 +109,7 @@ export class PostgresStore implements ExtendedStore {
   readonly db: PostgresDatabase;
   private readonly settings: ResolvedPostgresSettings;
   private readonly ops = new StoreOperations(BACKEND);
+  private readonly writes = new AgentWriteQueue();
   private readonly events: EventStorage;
   private readonly locks: PostgresAgentLocks;
   private readonly messages: PostgresListWriter;
@@ -128,13 +130,14 @@ export class PostgresStore implements ExtendedStore {
     this.db = new PostgresDatabase(this.settings);
     const fileEvents = this.settings.eventStorage === 'file';
     this.events = fileEvents
-      ? new FileEventStorage(this.settings.fileStoreBaseDir as string, this.settings.fsync)
+      ? new FileEventStorage(this.db, this.settings.fileStoreBaseDir as string, this.settings.fsync)
       : new DatabaseEventStorage(this.db);
     this.locks = new PostgresAgentLocks(this.db, this.settings.lockLeaseMs);
     const agents = this.db.table('kode_agents');
     const revisions = this.db.table('kode_revision_seq');
     this.messages = new PostgresListWriter(
       this.db,
+      this.writes,
       {
         table: this.db.table('kode_messages'),
         jsonColumn: 'message_json',
@@ -155,6 +158,7 @@ export class PostgresStore implements ExtendedStore {
     );
     this.toolCalls = new PostgresListWriter(
       this.db,
+      this.writes,
       {
         table: this.db.table('kode_tool_calls'),
         jsonColumn: 'record_json',
@@ -215,21 +219,29 @@ export class PostgresStore implements ExtendedStore {
     }
   }
 
-  private async saveDocument(agentId: string, kind: DocumentKind, json: string): Promise<void> {
-    await this.registeredWrite(this.sql.saveDocument, [agentId, kind, json], true);
+  /** Queues the write (call synchronously, in call order). */
+  private saveDocument(agentId: string, kind: DocumentKind, json: string): Promise<void> {
+    return this.writes.write(agentId, () =>
+      this.registeredWrite(this.sql.saveDocument, [agentId, kind, json], true),
+    );
   }
 
   private async loadDocument(agentId: string, kind: DocumentKind): Promise<string | undefined> {
+    await this.writes.settled(agentId);
     const rows = await this.db.query<{ json: string }>(this.sql.loadDocument, [agentId, kind], true);
     return rows[0]?.json;
   }
 
-  private async appendRecord(agentId: string, kind: RecordKind, json: string): Promise<void> {
+  /** Queues the append (call synchronously, in call order). */
+  private appendRecord(agentId: string, kind: RecordKind, json: string): Promise<void> {
     // Not idempotent: a retry after an unknown outcome could store the record twice.
-    await this.registeredWrite(this.sql.appendRecord, [agentId, kind, json], false);
+    return this.writes.write(agentId, () =>
+      this.registeredWrite(this.sql.appendRecord, [agentId, kind, json], false),
+    );
   }
 
   private async loadRecords<T>(agentId: string, kind: RecordKind, operation: string): Promise<T[]> {
+    await this.writes.settled(agentId);
     const rows = await this.db.query<{ json: string }>(this.sql.loadRecords, [agentId, kind], true);
     return rows.map((row) => this.decode<T>(row.json, operation, agentId));
   }
@@ -237,7 +249,7 @@ export class PostgresStore implements ExtendedStore {
   // ---- runtime state ---------------------------------------------------
 
   async saveMessages(agentId: string, messages: Message[]): Promise<void> {
-    return this.ops.run('saveMessages', 'save', agentId, () => {
+    return this.ops.runForAgent('saveMessages', 'save', agentId, () => {
       const encoded = this.encodeList(messages, 'saveMessages', agentId, 'messages');
       const savedAt = Date.now();
       const items = encoded.map((json, i) => {
@@ -257,13 +269,13 @@ export class PostgresStore implements ExtendedStore {
   }
 
   async loadMessages(agentId: string): Promise<Message[]> {
-    return this.ops.run('loadMessages', 'load', agentId, async () =>
+    return this.ops.runForAgent('loadMessages', 'load', agentId, async () =>
       (await this.messages.load(agentId)).map((json) => this.decode<Message>(json, 'loadMessages', agentId)),
     );
   }
 
   async saveToolCallRecords(agentId: string, records: ToolCallRecord[]): Promise<void> {
-    return this.ops.run('saveToolCallRecords', 'save', agentId, () => {
+    return this.ops.runForAgent('saveToolCallRecords', 'save', agentId, () => {
       const encoded = this.encodeList(records, 'saveToolCallRecords', agentId, 'records');
       const items = encoded.map((json, i) => {
         const record = records[i] as ToolCallRecord;
@@ -293,7 +305,7 @@ export class PostgresStore implements ExtendedStore {
   }
 
   async loadToolCallRecords(agentId: string): Promise<ToolCallRecord[]> {
-    return this.ops.run('loadToolCallRecords', 'load', agentId, async () =>
+    return this.ops.runForAgent('loadToolCallRecords', 'load', agentId, async () =>
       (await this.toolCalls.load(agentId)).map((json) =>
         this.decode<ToolCallRecord>(json, 'loadToolCallRecords', agentId),
       ),
@@ -301,13 +313,13 @@ export class PostgresStore implements ExtendedStore {
   }
 
   async saveTodos(agentId: string, snapshot: TodoSnapshot): Promise<void> {
-    return this.ops.run('saveTodos', 'save', agentId, () =>
+    return this.ops.runForAgent('saveTodos', 'save', agentId, () =>
       this.saveDocument(agentId, 'todos', this.encode(snapshot, 'strict', 'saveTodos', agentId, 'snapshot')),
     );
   }
 
   async loadTodos(agentId: string): Promise<TodoSnapshot | undefined> {
-    return this.ops.run('loadTodos', 'load', agentId, async () => {
+    return this.ops.runForAgent('loadTodos', 'load', agentId, async () => {
       const json = await this.loadDocument(agentId, 'todos');
       return json === undefined ? undefined : this.decode<TodoSnapshot>(json, 'loadTodos', agentId);
     });
@@ -318,7 +330,7 @@ export class PostgresStore implements ExtendedStore {
   async appendEvent(agentId: string, timeline: Timeline): Promise<void> {
     // The body runs synchronously inside `run` (before its first await), so
     // un-awaited appends reach the event storage in exactly their call order.
-    return this.ops.run('appendEvent', 'save', agentId, () => {
+    return this.ops.runForAgent('appendEvent', 'save', agentId, () => {
       if (typeof timeline !== 'object' || timeline === null || Array.isArray(timeline)) {
         throw new ValidationError('timeline must be an object', {
           backend: BACKEND,
@@ -342,7 +354,7 @@ export class PostgresStore implements ExtendedStore {
     const store = this;
     return {
       async *[Symbol.asyncIterator]() {
-        await store.ops.run('readEvents', 'load', agentId, () => undefined);
+        await store.ops.runForAgent('readEvents', 'load', agentId, () => undefined);
         const assertOpen = () => store.ops.assertOpen('readEvents');
         try {
           yield* store.events.read(agentId, opts ?? {}, assertOpen);
@@ -357,7 +369,7 @@ export class PostgresStore implements ExtendedStore {
   // ---- history & compression -------------------------------------------
 
   async saveHistoryWindow(agentId: string, window: HistoryWindow): Promise<void> {
-    return this.ops.run('saveHistoryWindow', 'save', agentId, () =>
+    return this.ops.runForAgent('saveHistoryWindow', 'save', agentId, () =>
       this.appendRecord(
         agentId,
         'history_window',
@@ -367,13 +379,13 @@ export class PostgresStore implements ExtendedStore {
   }
 
   async loadHistoryWindows(agentId: string): Promise<HistoryWindow[]> {
-    return this.ops.run('loadHistoryWindows', 'load', agentId, () =>
+    return this.ops.runForAgent('loadHistoryWindows', 'load', agentId, () =>
       this.loadRecords<HistoryWindow>(agentId, 'history_window', 'loadHistoryWindows'),
     );
   }
 
   async saveCompressionRecord(agentId: string, record: CompressionRecord): Promise<void> {
-    return this.ops.run('saveCompressionRecord', 'save', agentId, () =>
+    return this.ops.runForAgent('saveCompressionRecord', 'save', agentId, () =>
       this.appendRecord(
         agentId,
         'compression_record',
@@ -383,13 +395,13 @@ export class PostgresStore implements ExtendedStore {
   }
 
   async loadCompressionRecords(agentId: string): Promise<CompressionRecord[]> {
-    return this.ops.run('loadCompressionRecords', 'load', agentId, () =>
+    return this.ops.runForAgent('loadCompressionRecords', 'load', agentId, () =>
       this.loadRecords<CompressionRecord>(agentId, 'compression_record', 'loadCompressionRecords'),
     );
   }
 
   async saveRecoveredFile(agentId: string, file: RecoveredFile): Promise<void> {
-    return this.ops.run('saveRecoveredFile', 'save', agentId, () =>
+    return this.ops.runForAgent('saveRecoveredFile', 'save', agentId, () =>
       this.appendRecord(
         agentId,
         'recovered_file',
@@ -399,7 +411,7 @@ export class PostgresStore implements ExtendedStore {
   }
 
   async loadRecoveredFiles(agentId: string): Promise<RecoveredFile[]> {
-    return this.ops.run('loadRecoveredFiles', 'load', agentId, () =>
+    return this.ops.runForAgent('loadRecoveredFiles', 'load', agentId, () =>
       this.loadRecords<RecoveredFile>(agentId, 'recovered_file', 'loadRecoveredFiles'),
     );
   }
@@ -407,14 +419,14 @@ export class PostgresStore implements ExtendedStore {
   // ---- media cache -----------------------------------------------------
 
   async saveMediaCache(agentId: string, records: MediaCacheRecord[]): Promise<void> {
-    return this.ops.run('saveMediaCache', 'save', agentId, () => {
+    return this.ops.runForAgent('saveMediaCache', 'save', agentId, () => {
       const encoded = this.encodeList(records, 'saveMediaCache', agentId, 'records');
       return this.saveDocument(agentId, 'media_cache', `[${encoded.join(',')}]`);
     });
   }
 
   async loadMediaCache(agentId: string): Promise<MediaCacheRecord[]> {
-    return this.ops.run('loadMediaCache', 'load', agentId, async () => {
+    return this.ops.runForAgent('loadMediaCache', 'load', agentId, async () => {
       const json = await this.loadDocument(agentId, 'media_cache');
       return json === undefined ? [] : this.decode<MediaCacheRecord[]>(json, 'loadMediaCache', agentId);
     });
@@ -423,7 +435,7 @@ export class PostgresStore implements ExtendedStore {
   // ---- snapshots -------------------------------------------------------
 
   async saveSnapshot(agentId: string, snapshot: Snapshot): Promise<void> {
-    return this.ops.run('saveSnapshot', 'save', agentId, async () => {
+    return this.ops.runForAgent('saveSnapshot', 'save', agentId, async () => {
       const json = this.encode(snapshot, 'strict', 'saveSnapshot', agentId, 'snapshot');
       if (typeof snapshot.id !== 'string') {
         throw new ValidationError('snapshot.id must be a string', {
@@ -432,13 +444,16 @@ export class PostgresStore implements ExtendedStore {
           agentId,
         });
       }
-      await this.registeredWrite(this.sql.saveSnapshot, [agentId, columnKey(snapshot.id), json], true);
+      await this.writes.write(agentId, () =>
+        this.registeredWrite(this.sql.saveSnapshot, [agentId, columnKey(snapshot.id), json], true),
+      );
     });
   }
 
   async loadSnapshot(agentId: string, snapshotId: string): Promise<Snapshot | undefined> {
-    return this.ops.run('loadSnapshot', 'load', agentId, async () => {
+    return this.ops.runForAgent('loadSnapshot', 'load', agentId, async () => {
       if (typeof snapshotId !== 'string') return undefined;
+      await this.writes.settled(agentId);
       const rows = await this.db.query<{ json: string }>(
         this.sql.loadSnapshot,
         [agentId, columnKey(snapshotId)],
@@ -450,7 +465,8 @@ export class PostgresStore implements ExtendedStore {
   }
 
   async listSnapshots(agentId: string): Promise<Snapshot[]> {
-    return this.ops.run('listSnapshots', 'load', agentId, async () => {
+    return this.ops.runForAgent('listSnapshots', 'load', agentId, async () => {
+      await this.writes.settled(agentId);
       const rows = await this.db.query<{ json: string }>(this.sql.listSnapshots, [agentId], true);
       return rows.map((row) => this.decode<Snapshot>(row.json, 'listSnapshots', agentId));
     });
@@ -459,7 +475,7 @@ export class PostgresStore implements ExtendedStore {
   // ---- metadata --------------------------------------------------------
 
   async saveInfo(agentId: string, info: AgentInfo): Promise<void> {
-    return this.ops.run('saveInfo', 'save', agentId, async () => {
+    return this.ops.runForAgent('saveInfo', 'save', agentId, async () => {
       const json = this.encode(info, 'strict', 'saveInfo', agentId, 'info');
       if (typeof info !== 'object' || info === null || Array.isArray(info)) {
         throw new ValidationError('info must be an object', {
@@ -469,24 +485,22 @@ export class PostgresStore implements ExtendedStore {
         });
       }
       const fields = sessionFields(info);
-      await this.db.query(
-        this.sql.saveInfo,
-        [
-          agentId,
-          json,
-          columnKey(fields.templateId),
-          optionalColumnKey(fields.userId),
-          fields.createdAtMs,
-          Date.now(),
-          fields.messageCount,
-        ],
-        true,
-      );
+      const values = [
+        agentId,
+        json,
+        columnKey(fields.templateId),
+        optionalColumnKey(fields.userId),
+        fields.createdAtMs,
+        Date.now(),
+        fields.messageCount,
+      ];
+      await this.writes.write(agentId, () => this.db.query(this.sql.saveInfo, values, true));
     });
   }
 
   async loadInfo(agentId: string): Promise<AgentInfo | undefined> {
-    return this.ops.run('loadInfo', 'load', agentId, async () => {
+    return this.ops.runForAgent('loadInfo', 'load', agentId, async () => {
+      await this.writes.settled(agentId);
       const rows = await this.db.query<{ json: string | null }>(this.sql.loadInfo, [agentId], true);
       const json = rows[0]?.json;
       return json === null || json === undefined
@@ -498,7 +512,8 @@ export class PostgresStore implements ExtendedStore {
   // ---- lifecycle -------------------------------------------------------
 
   async exists(agentId: string): Promise<boolean> {
-    return this.ops.run('exists', 'load', agentId, async () => {
+    return this.ops.runForAgent('exists', 'load', agentId, async () => {
+      await this.writes.settled(agentId);
       const rows = await this.db.query<{ present: boolean }>(this.sql.exists, [agentId], true);
       if (rows[0]?.present) return true;
       await this.events.idle();
@@ -507,19 +522,21 @@ export class PostgresStore implements ExtendedStore {
   }
 
   async delete(agentId: string): Promise<void> {
-    return this.ops.run('delete', 'delete', agentId, async () => {
-      // Appends made before the delete are written first, then removed with the rest.
-      await this.events.idle();
-      this.messages.forget(agentId);
-      this.toolCalls.forget(agentId);
-      await this.db.transaction(async (tx) => {
-        await this.events.deleteWithin(tx, agentId);
-        await tx.query(this.sql.deleteAgent, [agentId]);
-      });
-      this.messages.forget(agentId);
-      this.toolCalls.forget(agentId);
-      await this.events.deleteAfterCommit(agentId);
-    });
+    return this.ops.runForAgent('delete', 'delete', agentId, () =>
+      // Writes and appends made before the delete land first, then go with the rest.
+      this.writes.write(agentId, async () => {
+        await this.events.idle();
+        this.messages.forget(agentId);
+        this.toolCalls.forget(agentId);
+        await this.db.transaction(async (tx) => {
+          await this.events.deleteWithin(tx, agentId);
+          await tx.query(this.sql.deleteAgent, [agentId]);
+        });
+        this.messages.forget(agentId);
+        this.toolCalls.forget(agentId);
+        await this.events.deleteAfterCommit(agentId);
+      }),
+    );
   }
 
   async list(prefix?: string): Promise<string[]> {
@@ -589,7 +606,8 @@ export class PostgresStore implements ExtendedStore {
   }
 
   async aggregateStats(agentId: string): Promise<AgentStats> {
-    return this.ops.run('aggregateStats', 'query', agentId, async () => {
+    return this.ops.runForAgent('aggregateStats', 'query', agentId, async () => {
+      await this.writes.settled(agentId);
       const rows = await this.db.query<{ dim: string; key: string | null; n: number }>(
         this.sql.aggregateStats,
         [agentId],
@@ -670,12 +688,14 @@ export class PostgresStore implements ExtendedStore {
   }
 
   async checkConsistency(agentId: string): Promise<ConsistencyCheckResult> {
-    return this.ops.run('checkConsistency', 'query', agentId, async () => {
+    return this.ops.runForAgent('checkConsistency', 'query', agentId, async () => {
+      await this.writes.settled(agentId);
       await this.events.idle();
       const issues: string[] = [];
       const rows = await this.db.query<{
         registered: boolean;
         info_json: string | null;
+        event_files: boolean | null;
         messages: number;
         max_position: number | null;
         duplicate_tool_calls: number;
@@ -711,10 +731,8 @@ export class PostgresStore implements ExtendedStore {
       if (row && row.duplicate_tool_calls > 0) {
         issues.push(`${row.duplicate_tool_calls} tool-call ids are stored more than once`);
       }
-      if (this.events.mode === 'file' && info?.lastBookmark && !eventsOutside) {
-        issues.push(
-          `info.lastBookmark is set (seq ${String(info.lastBookmark.seq)}) but the agent's event file is missing`,
-        );
+      if (row?.event_files && !eventsOutside) {
+        issues.push('events were written to an event file, but the file is missing');
       }
       issues.push(...(await this.events.check(agentId)));
       return { consistent: issues.length === 0, issues, checkedAt: Date.now() };
@@ -756,7 +774,7 @@ export class PostgresStore implements ExtendedStore {
   }
 
   async acquireAgentLock(agentId: string, timeoutMs = 30000): Promise<LockReleaseFn> {
-    return this.ops.run('acquireAgentLock', null, agentId, () => {
+    return this.ops.runForAgent('acquireAgentLock', null, agentId, () => {
       if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0)) {
         throw new ValidationError(`timeoutMs must be a non-negative number, got ${String(timeoutMs)}`, {
           backend: BACKEND,
@@ -771,12 +789,11 @@ export class PostgresStore implements ExtendedStore {
   /**
    * `count` full copies of the agent (info with lineage extended, messages
    * with their first-saved times, tool-call records with unchanged ids,
-   * todos, snapshots in order), made by set-based INSERT ... SELECT
-   * statements in one transaction that holds the source row, so every copy
-   * is of one consistent state.
+   * todos, snapshots in order), made by one set-based INSERT ... SELECT
+   * statement per table, all in one transaction.
    */
   async batchFork(agentId: string, count: number): Promise<string[]> {
-    return this.ops.run('batchFork', 'save', agentId, async () => {
+    return this.ops.runForAgent('batchFork', 'save', agentId, async () => {
       if (!Number.isInteger(count) || count < 0) {
         throw new ValidationError(`count must be a non-negative integer, got ${String(count)}`, {
           backend: BACKEND,
@@ -784,42 +801,46 @@ export class PostgresStore implements ExtendedStore {
           agentId,
         });
       }
-      return this.db.transaction(async (tx) => {
-        const source = await tx.query<{ info_json: string | null }>(this.sql.lockSource, [agentId]);
-        const found = source[0];
-        if (!found && !(await this.events.hasOutsideRegistry(agentId))) {
-          throw new NotFoundError('no agent to fork', { backend: BACKEND, operation: 'batchFork', agentId });
+      return this.writes.write(agentId, () => this.forkInTransaction(agentId, count));
+    });
+  }
+
+  private forkInTransaction(agentId: string, count: number): Promise<string[]> {
+    return this.db.transaction(async (tx) => {
+      const source = await tx.query<{ info_json: string | null }>(this.sql.lockSource, [agentId]);
+      const found = source[0];
+      if (!found && !(await this.events.hasOutsideRegistry(agentId))) {
+        throw new NotFoundError('no agent to fork', { backend: BACKEND, operation: 'batchFork', agentId });
+      }
+      if (count === 0) return [];
+      const ids = Array.from({ length: count }, () => newForkId(agentId));
+      const infos: Array<string | null> = [];
+      const fields: Array<ReturnType<typeof sessionFields> | null> = [];
+      for (const forkId of ids) {
+        if (!found?.info_json) {
+          infos.push(null);
+          fields.push(null);
+          continue;
         }
-        if (count === 0) return [];
-        const ids = Array.from({ length: count }, () => newForkId(agentId));
-        const infos: Array<string | null> = [];
-        const fields: Array<ReturnType<typeof sessionFields> | null> = [];
-        for (const forkId of ids) {
-          if (!found?.info_json) {
-            infos.push(null);
-            fields.push(null);
-            continue;
-          }
-          const info = this.decode<Partial<AgentInfo>>(found.info_json, 'batchFork', agentId);
-          const lineage = Array.isArray(info.lineage) ? info.lineage : [];
-          // Spreading keeps the source's key order; the two replaced keys stay where they were.
-          const forkInfo = { ...info, agentId: forkId, lineage: [...lineage, agentId] };
-          infos.push(this.encode(forkInfo, 'strict', 'batchFork', agentId, 'info'));
-          fields.push(sessionFields(forkInfo));
-        }
-        const now = Date.now();
-        await tx.query(this.sql.fork, [
-          agentId,
-          ids,
-          infos,
-          fields.map((f) => (f ? columnKey(f.templateId) : null)),
-          fields.map((f) => (f ? optionalColumnKey(f.userId) : null)),
-          fields.map((f) => (f ? f.createdAtMs : null)),
-          fields.map((f) => (f ? now : null)),
-          fields.map((f) => (f ? f.messageCount : null)),
-        ]);
-        return ids;
-      });
+        const info = this.decode<Partial<AgentInfo>>(found.info_json, 'batchFork', agentId);
+        const lineage = Array.isArray(info.lineage) ? info.lineage : [];
+        // Spreading keeps the source's key order; the two replaced keys stay where they were.
+        const forkInfo = { ...info, agentId: forkId, lineage: [...lineage, agentId] };
+        infos.push(this.encode(forkInfo, 'strict', 'batchFork', agentId, 'info'));
+        fields.push(sessionFields(forkInfo));
+      }
+      const now = Date.now();
+      await tx.query(this.sql.fork, [
+        agentId,
+        ids,
+        infos,
+        fields.map((f) => (f ? columnKey(f.templateId) : null)),
+        fields.map((f) => (f ? optionalColumnKey(f.userId) : null)),
+        fields.map((f) => (f ? f.createdAtMs : null)),
+        fields.map((f) => (f ? now : null)),
+        fields.map((f) => (f ? f.messageCount : null)),
+      ]);
+      return ids;
     });
   }
 
@@ -883,6 +904,7 @@ function buildStatements(db: PostgresDatabase) {
     consistency: `
       SELECT EXISTS (SELECT 1 FROM ${agents} WHERE agent_id = $1) AS registered,
         (SELECT info_json FROM ${agents} WHERE agent_id = $1) AS info_json,
+        (SELECT event_files FROM ${agents} WHERE agent_id = $1) AS event_files,
         (SELECT count(*) FROM ${messages} WHERE agent_id = $1) AS messages,
         (SELECT max(position) FROM ${messages} WHERE agent_id = $1) AS max_position,
         (SELECT count(*) FROM (SELECT tool_call_key FROM ${toolCalls} WHERE agent_id = $1
