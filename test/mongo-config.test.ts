@@ -1,0 +1,186 @@
+import { MongoClient } from 'mongodb';
+import { describe, expect, it } from 'vitest';
+import * as mongoEntry from '../adapters/mongo/index.js';
+import { MongoStore } from '../adapters/mongo/index.js';
+import {
+  DEFAULT_LOCK_LEASE_MS,
+  databaseNameFromUri,
+  type MongoClientLike,
+  type MongoStoreOptions,
+  resolveMongoStoreOptions,
+} from '../adapters/mongo/mongo-config.js';
+import { deploymentFromHello, driverLoadError, loadMongoDriver } from '../adapters/mongo/mongo-connection.js';
+import { AGENT_COLLECTIONS, AGENT_INDEXES, agentCollectionNames } from '../adapters/mongo/mongo-schema.js';
+
+/** Options, the entry point, driver loading and deployment detection: nothing here needs a server. */
+
+function configError(options: unknown): { code?: string; variable?: string } {
+  try {
+    resolveMongoStoreOptions(options as MongoStoreOptions);
+  } catch (error) {
+    return error as { code?: string; variable?: string };
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('kode-store/mongo entry point', () => {
+  it('exports MongoStore and the option types from source', () => {
+    expect(typeof mongoEntry.MongoStore).toBe('function');
+    expect(mongoEntry.DEFAULT_COLLECTION_PREFIX).toBe('kode_');
+    expect(mongoEntry.AGENT_SCHEMA_VERSION).toBeGreaterThanOrEqual(1);
+  });
+
+  it('a real MongoClient is a MongoClientLike, and injecting one connects nothing', () => {
+    // Type-checked by tsc: the structural driver types accept the real driver.
+    const client: MongoClientLike = new MongoClient('mongodb://127.0.0.1:1/', {
+      serverSelectionTimeoutMS: 100,
+    });
+    const store = new MongoStore({ client, dbName: 'injected' });
+    expect(store.options.client).toBe(client);
+    expect(store.options.dbName).toBe('injected');
+  });
+});
+
+describe('resolveMongoStoreOptions', () => {
+  it('fills in the defaults', () => {
+    expect(resolveMongoStoreOptions({ uri: 'mongodb://localhost:27017' })).toEqual({
+      uri: 'mongodb://localhost:27017',
+      client: undefined,
+      dbName: 'kode',
+      collectionPrefix: 'kode_',
+      eventStorage: 'database',
+      fileStoreBaseDir: undefined,
+      lockLeaseMs: DEFAULT_LOCK_LEASE_MS,
+      requireTransactions: false,
+      clientOptions: {},
+    });
+  });
+
+  it('takes the database from the URI unless dbName is given', () => {
+    expect(resolveMongoStoreOptions({ uri: 'mongodb://h/agents?replicaSet=rs0' }).dbName).toBe('agents');
+    expect(resolveMongoStoreOptions({ uri: 'mongodb://h/agents', dbName: 'other' }).dbName).toBe('other');
+  });
+
+  it.each([
+    [undefined, 'options'],
+    [{}, 'uri'],
+    [{ uri: '' }, 'uri'],
+    [{ uri: 42 }, 'uri'],
+    [{ uri: 'mongodb://h', client: new MongoClient('mongodb://127.0.0.1:1') }, 'client'],
+    [{ client: {} }, 'client'],
+    [{ uri: 'mongodb://h', dbName: 'a.b' }, 'dbName'],
+    [{ uri: 'mongodb://h', dbName: 'a b' }, 'dbName'],
+    [{ uri: 'mongodb://h', dbName: 'a\u0000b' }, 'dbName'],
+    [{ uri: 'mongodb://h', dbName: '' }, 'dbName'],
+    [{ uri: 'mongodb://h', dbName: 'x'.repeat(64) }, 'dbName'],
+    [{ uri: 'mongodb://h/bad$name' }, 'dbName'],
+    [{ uri: 'mongodb://h', collectionPrefix: 'a$' }, 'collectionPrefix'],
+    [{ uri: 'mongodb://h', collectionPrefix: 'system.' }, 'collectionPrefix'],
+    [{ uri: 'mongodb://h', eventStorage: 'files' }, 'eventStorage'],
+    [{ uri: 'mongodb://h', eventStorage: 'file' }, 'fileStoreBaseDir'],
+    [{ uri: 'mongodb://h', fileStoreBaseDir: '' }, 'fileStoreBaseDir'],
+    [{ uri: 'mongodb://h', lockLeaseMs: 5 }, 'lockLeaseMs'],
+    [{ uri: 'mongodb://h', lockLeaseMs: Number.NaN }, 'lockLeaseMs'],
+  ])('%j is a ConfigError naming %s', (options, variable) => {
+    expect(configError(options)).toMatchObject({ code: 'KODE_CONFIG', variable });
+  });
+
+  it('the MongoStore constructor refuses bad options at once, naming the option', () => {
+    expect(() => new MongoStore({ uri: 'mongodb://h', eventStorage: 'file' })).toThrow(
+      expect.objectContaining({ code: 'KODE_CONFIG', variable: 'fileStoreBaseDir' }),
+    );
+  });
+
+  it('keeps the client options it is given for the client it makes', () => {
+    const resolved = resolveMongoStoreOptions({ uri: 'mongodb://h', clientOptions: { appName: 'x' } });
+    expect(resolved.clientOptions).toEqual({ appName: 'x' });
+  });
+});
+
+describe('databaseNameFromUri', () => {
+  it.each([
+    ['mongodb://localhost', undefined],
+    ['mongodb://localhost/', undefined],
+    ['mongodb://localhost:27017/?replicaSet=rs0', undefined],
+    ['mongodb://localhost/agents', 'agents'],
+    ['mongodb://user:p%40ss@h1:1,h2:2/agents?w=majority', 'agents'],
+    ['mongodb+srv://cluster0.example.net/prod?retryWrites=true', 'prod'],
+    ['MONGODB://h/Upper', 'Upper'],
+    ['mongodb://h/my%2Ddb', 'my-db'],
+    ['postgres://h/db', undefined],
+  ])('%s -> %s', (uri, expected) => {
+    expect(databaseNameFromUri(uri)).toBe(expected);
+  });
+});
+
+describe('schema as data', () => {
+  it('names every collection with the prefix', () => {
+    const names = agentCollectionNames('app_');
+    expect(Object.values(names)).toEqual(AGENT_COLLECTIONS.map((role) => `app_${role}`));
+  });
+
+  it('index names are unique, and the lock collection has a TTL index on expiresAt', () => {
+    const all = Object.values(AGENT_INDEXES).flat();
+    expect(new Set(all.map((index) => index.name)).size).toBe(all.length);
+    expect(AGENT_INDEXES.locks).toEqual([
+      { name: 'locks_expiry', key: { expiresAt: 1 }, expireAfterSeconds: 0 },
+    ]);
+  });
+
+  it('each per-agent list has a unique (agentId, position) index, so no position is ever stored twice', () => {
+    for (const role of ['messages', 'tool_calls', 'media_cache', 'history_windows', 'events'] as const) {
+      const unique = AGENT_INDEXES[role].find((index) => index.unique);
+      expect(Object.keys(unique?.key ?? {})[0], role).toBe('agentId');
+    }
+  });
+});
+
+describe('deployment detection from hello', () => {
+  it('a standalone server has no transactions, and the reason says what would', () => {
+    const deployment = deploymentFromHello({
+      isWritablePrimary: true,
+      logicalSessionTimeoutMinutes: 30,
+      ok: 1,
+    });
+    expect(deployment).toMatchObject({ topology: 'standalone', transactions: false });
+    expect(deployment.reason).toMatch(/replica set/);
+  });
+
+  it('a replica set member and a mongos have transactions', () => {
+    expect(deploymentFromHello({ setName: 'rs0', logicalSessionTimeoutMinutes: 30 })).toEqual({
+      topology: 'replicaSet',
+      transactions: true,
+    });
+    expect(deploymentFromHello({ msg: 'isdbgrid', logicalSessionTimeoutMinutes: 30 })).toEqual({
+      topology: 'sharded',
+      transactions: true,
+    });
+  });
+
+  it('without logical sessions there are no transactions, whatever the topology', () => {
+    expect(deploymentFromHello({ setName: 'rs0' })).toMatchObject({ transactions: false });
+    expect(deploymentFromHello({ setName: 'rs0', logicalSessionTimeoutMinutes: null })).toMatchObject({
+      transactions: false,
+    });
+  });
+});
+
+describe('loading the optional driver', () => {
+  it('loads the installed mongodb driver', async () => {
+    const driver = await loadMongoDriver();
+    expect(driver.MongoClient).toBe(MongoClient);
+  });
+
+  it('a missing driver is a ConfigError telling how to install it, with the import error as cause', async () => {
+    const error = await loadMongoDriver('kode-store-no-such-driver-package').catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'KODE_CONFIG', variable: 'mongodb' });
+    expect((error as Error).message).toContain('npm install mongodb');
+    expect((error as Error).cause).toMatchObject({ code: expect.stringMatching(/MODULE_NOT_FOUND/) });
+  });
+
+  it('a module without MongoClient is a ConfigError; other load failures are not disguised as "not installed"', async () => {
+    await expect(loadMongoDriver('node:path')).rejects.toMatchObject({ code: 'KODE_CONFIG' });
+    const broken = new SyntaxError('Unexpected token');
+    expect(driverLoadError(broken)).toBe(broken);
+  });
+});

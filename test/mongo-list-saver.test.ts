@@ -1,0 +1,197 @@
+import { MongoClient } from 'mongodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MongoStore } from '../adapters/mongo/index.js';
+import { AgentWriteQueue } from '../adapters/mongo/mongo-agent-queue.js';
+import { SavedListCache } from '../adapters/mongo/mongo-list-saver.js';
+import type { Message } from '../src/types.js';
+import { describeMongo, requireMongoUrl, useTestDatabase } from './helpers/mongo.js';
+
+/**
+ * Incremental saves: the bounded cache and the per-agent write queue run
+ * here; what the saves send to the server is checked against a server, by
+ * watching the driver's command events.
+ */
+
+describe('SavedListCache', () => {
+  it('returns what was set, and forgets an agent on delete', () => {
+    const cache = new SavedListCache();
+    cache.set('a', 'r1', ['x', 'y']);
+    expect(cache.get('a')).toMatchObject({ revision: 'r1', texts: ['x', 'y'] });
+    cache.delete('a');
+    expect(cache.get('a')).toBeUndefined();
+    expect(cache.totalChars).toBe(0);
+  });
+
+  it('evicts the least recently used agent beyond its agent limit', () => {
+    const cache = new SavedListCache(2, 1_000);
+    cache.set('a', 'r', ['1']);
+    cache.set('b', 'r', ['2']);
+    cache.get('a');
+    cache.set('c', 'r', ['3']);
+    expect(cache.get('b')).toBeUndefined();
+    expect(cache.get('a')).toBeDefined();
+    expect(cache.get('c')).toBeDefined();
+    expect(cache.size).toBe(2);
+  });
+
+  it('evicts by total characters, and never caches a list larger than the whole budget', () => {
+    const cache = new SavedListCache(100, 10);
+    cache.set('a', 'r', ['12345']);
+    cache.set('b', 'r', ['123456']);
+    expect(cache.get('a')).toBeUndefined();
+    expect(cache.totalChars).toBe(6);
+    cache.set('huge', 'r', ['x'.repeat(11)]);
+    expect(cache.get('huge')).toBeUndefined();
+    expect(cache.get('b')).toBeDefined();
+  });
+
+  it('replacing an agent entry keeps the character count exact', () => {
+    const cache = new SavedListCache();
+    cache.set('a', 'r1', ['abc']);
+    cache.set('a', 'r2', ['abcdef', 'g']);
+    expect(cache.totalChars).toBe(7);
+    expect(cache.size).toBe(1);
+  });
+});
+
+describe('AgentWriteQueue', () => {
+  const tick = () => new Promise((resolve) => setImmediate(resolve));
+
+  it('runs the writes of one agent one at a time, in call order, even when later ones are quicker', async () => {
+    const queue = new AgentWriteQueue();
+    const log: string[] = [];
+    let running = 0;
+    const task = (name: string, ticks: number) => async () => {
+      running++;
+      expect(running).toBe(1);
+      for (let i = 0; i < ticks; i++) await tick();
+      log.push(name);
+      running--;
+      return name;
+    };
+    const results = await Promise.all([
+      queue.run('a', task('1', 3)),
+      queue.run('a', task('2', 0)),
+      queue.run('a', task('3', 1)),
+    ]);
+    expect(results).toEqual(['1', '2', '3']);
+    expect(log).toEqual(['1', '2', '3']);
+  });
+
+  it('runs writes of different agents side by side', async () => {
+    const queue = new AgentWriteQueue();
+    let releaseA: () => void = () => undefined;
+    const a = queue.run('a', () => new Promise<void>((resolve) => (releaseA = resolve)));
+    // Agent b finishes while agent a's write is still open.
+    await queue.run('b', async () => undefined);
+    releaseA();
+    await a;
+  });
+
+  it('a failed write rejects its own caller only; the next write of the agent still runs', async () => {
+    const queue = new AgentWriteQueue();
+    const failed = queue.run('a', async () => {
+      throw new Error('boom');
+    });
+    const next = queue.run('a', async () => 'ran');
+    await expect(failed).rejects.toThrow('boom');
+    await expect(next).resolves.toBe('ran');
+  });
+
+  it('idle waits for everything queued, and finished agents are forgotten', async () => {
+    const queue = new AgentWriteQueue();
+    let done = 0;
+    for (const id of ['a', 'b', 'a']) {
+      void queue.run(id, async () => {
+        await tick();
+        done++;
+      });
+    }
+    await queue.idle();
+    expect(done).toBe(3);
+    await tick();
+    expect(queue.pendingAgents).toBe(0);
+  });
+});
+
+function conversation(n: number, tag = 'm'): Message[] {
+  return Array.from({ length: n }, (_, i) => ({
+    role: i % 2 ? 'assistant' : 'user',
+    content: [{ type: 'text', text: `${tag}-${i}` }],
+  }));
+}
+
+describeMongo('incremental saves against a server', () => {
+  const place = useTestDatabase('list_saver');
+  let client: MongoClient;
+  const commands: Array<{ name: string; collection: string; body: Record<string, unknown> }> = [];
+
+  beforeAll(async () => {
+    client = new MongoClient(requireMongoUrl(), { monitorCommands: true });
+    client.on('commandStarted', (event) => {
+      const body = event.command as Record<string, unknown>;
+      commands.push({ name: event.commandName, collection: String(body[event.commandName]), body });
+    });
+    await client.connect();
+  });
+  afterAll(async () => {
+    await client?.close();
+  });
+
+  function sentTo(collection: string) {
+    return commands.filter((c) => c.collection === collection);
+  }
+
+  it('a save that extends the conversation inserts only the new messages', async () => {
+    const store = new MongoStore({ client, dbName: place.dbName });
+    await store.saveMessages('grow', conversation(50));
+    commands.length = 0;
+    await store.saveMessages('grow', conversation(51));
+    const inserts = sentTo('kode_messages').filter((c) => c.name === 'insert');
+    expect(inserts.flatMap((c) => c.body.documents as unknown[])).toHaveLength(1);
+    // The cache answered: the stored list was not read back.
+    expect(sentTo('kode_messages').filter((c) => c.name === 'find')).toHaveLength(0);
+    expect(await store.loadMessages('grow')).toEqual(conversation(51));
+    await store.close();
+  });
+
+  it('a fresh store object reads the stored list once, then saves incrementally', async () => {
+    const store = new MongoStore({ client, dbName: place.dbName });
+    commands.length = 0;
+    await store.saveMessages('grow', conversation(52));
+    expect(sentTo('kode_messages').filter((c) => c.name === 'find')).toHaveLength(1);
+    commands.length = 0;
+    await store.saveMessages('grow', conversation(53));
+    expect(sentTo('kode_messages').filter((c) => c.name === 'find')).toHaveLength(0);
+    await store.close();
+  });
+
+  it('re-saving keeps the first-saved time of the messages already stored', async () => {
+    const store = new MongoStore({ client, dbName: place.dbName });
+    await store.saveMessages('times', conversation(2));
+    const before = await client
+      .db(place.dbName)
+      .collection('kode_messages')
+      .find({ agentId: 'times' })
+      .sort({ index: 1 })
+      .toArray();
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    await store.saveMessages('times', conversation(3));
+    const after = await client
+      .db(place.dbName)
+      .collection('kode_messages')
+      .find({ agentId: 'times' })
+      .sort({ index: 1 })
+      .toArray();
+    expect(after.slice(0, 2).map((d) => d.createdAt)).toEqual(before.map((d) => d.createdAt));
+    expect(after[2]?.createdAt).toBeGreaterThan(before[1]?.createdAt as number);
+    await store.close();
+  });
+
+  it('the injected client stays open after the store closes', async () => {
+    const store = new MongoStore({ client, dbName: place.dbName });
+    await store.loadMessages('x');
+    await store.close();
+    await expect(client.db(place.dbName).command({ ping: 1 })).resolves.toMatchObject({ ok: 1 });
+  });
+});

@@ -1,0 +1,353 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Document } from 'mongodb';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { AGENT_SCHEMA_VERSION, MongoStore } from '../adapters/mongo/index.js';
+import { deploymentFromHello, type MongoDeployment } from '../adapters/mongo/mongo-connection.js';
+import {
+  type FindPlan,
+  messageQueryPlan,
+  sessionQueryPlan,
+  toolCallQueryPlan,
+} from '../adapters/mongo/mongo-queries.js';
+import { encodeJson } from '../src/json-codec.js';
+import {
+  normalizeMessageFilters,
+  normalizeSessionFilters,
+  normalizeToolCallFilters,
+} from '../src/query-filters.js';
+import type { Message, Timeline, ToolCallRecord } from '../src/types.js';
+import { describeMongo, useTestDatabase, withAdminClient } from './helpers/mongo.js';
+
+/**
+ * MongoStore as a whole. The first block needs no server: it points the store
+ * at a port where nothing listens and checks that every failure arrives as a
+ * typed, rejected promise, that bad input is refused before any connection
+ * attempt, and that hybrid mode's event files work without the database. The
+ * second block needs a server.
+ */
+
+/** Nothing listens on port 1; a short server selection timeout keeps the test quick. */
+const UNREACHABLE = 'mongodb://kode:s3cret-pw@127.0.0.1:1/unreachable?serverSelectionTimeoutMS=300';
+
+const message: Message = { role: 'user', content: [{ type: 'text', text: 'hello' }] };
+const timeline = (seq: number): Timeline => ({
+  cursor: seq,
+  bookmark: { seq, timestamp: 1_795_361_537_000 + seq },
+  event: { channel: 'monitor', type: 'state_changed', state: 'WORKING' },
+});
+
+describe('MongoStore without a reachable server', () => {
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown) => unhandled.push(reason);
+  let store: MongoStore;
+
+  beforeAll(() => {
+    process.on('unhandledRejection', onUnhandled);
+  });
+  afterAll(() => {
+    process.off('unhandledRejection', onUnhandled);
+  });
+  beforeEach(() => {
+    store = new MongoStore({ uri: UNREACHABLE });
+  });
+  afterEach(async () => {
+    await store.close();
+    // Let any stray rejection surface before checking.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(unhandled).toEqual([]);
+  });
+
+  it('construction connects nothing; the first operation rejects with ConnectionError, and so does the next', async () => {
+    const first = await store.loadMessages('agent').catch((e: unknown) => e);
+    expect(first).toMatchObject({
+      code: 'KODE_CONNECTION',
+      backend: 'mongo',
+      operation: 'loadMessages',
+      agentId: 'agent',
+    });
+    // The failed attempt is not remembered: the next call tries again (and fails again).
+    await expect(store.saveInfo('agent', { agentId: 'agent' } as never)).rejects.toMatchObject({
+      code: 'KODE_CONNECTION',
+    });
+    await expect(store.connect()).rejects.toMatchObject({ code: 'KODE_CONNECTION' });
+  });
+
+  it('error messages never contain the password from the URI', async () => {
+    const error = (await store.list().catch((e: unknown) => e)) as Error;
+    expect(error.message).not.toContain('s3cret-pw');
+    const health = await store.healthCheck();
+    expect(health.database.error ?? '').not.toContain('s3cret-pw');
+  });
+
+  it('a burst of un-awaited appends all reject with ConnectionError; none hangs', async () => {
+    const appends = Array.from({ length: 20 }, (_, i) => store.appendEvent('agent', timeline(i)));
+    const results = await Promise.allSettled(appends);
+    expect(
+      results.every(
+        (r) => r.status === 'rejected' && (r.reason as { code?: string }).code === 'KODE_CONNECTION',
+      ),
+    ).toBe(true);
+  });
+
+  it('healthCheck resolves and reports the database unreachable instead of rejecting', async () => {
+    const health = await store.healthCheck();
+    expect(health).toMatchObject({
+      healthy: false,
+      database: { connected: false },
+      fileSystem: { writable: true },
+    });
+    expect(health.database.error).toMatch(/ECONNREFUSED|connect/i);
+  });
+
+  it('bad input is refused before any connection attempt (ValidationError or QueryError, not ConnectionError)', async () => {
+    const validation = { code: 'KODE_VALIDATION' };
+    await expect(
+      store.saveMessages('agent', [{ role: 'user', content: [{ type: 'text', text: 10n }] } as never]),
+    ).rejects.toMatchObject(validation);
+    await expect(store.saveMessages('agent', 'nope' as never)).rejects.toMatchObject(validation);
+    await expect(store.appendEvent('agent', null as never)).rejects.toMatchObject(validation);
+    await expect(store.saveInfo('agent', [] as never)).rejects.toMatchObject(validation);
+    await expect(store.saveSnapshot('agent', { id: 7 } as never)).rejects.toMatchObject(validation);
+    await expect(store.loadSnapshot('agent', { $ne: null } as never)).rejects.toMatchObject(validation);
+    await expect(store.loadMessages(undefined as never)).rejects.toMatchObject(validation);
+    await expect(store.loadMessages('a\u0000b')).rejects.toMatchObject(validation);
+    await expect(store.list(5 as never)).rejects.toMatchObject(validation);
+    await expect(store.batchFork('agent', -1)).rejects.toMatchObject(validation);
+    await expect(store.acquireAgentLock('agent', -1)).rejects.toMatchObject(validation);
+    await expect(store.queryMessages({ sortBy: 'id' as never })).rejects.toMatchObject({
+      code: 'KODE_QUERY',
+    });
+    const read = async () => {
+      for await (const entry of store.readEvents('agent', { since: { seq: 'x' } as never })) void entry;
+    };
+    await expect(read()).rejects.toMatchObject(validation);
+  });
+
+  it('before connecting, transactions are reported missing with the reason', () => {
+    expect(store.capabilities).toMatchObject({
+      crossInstanceLocks: true,
+      crossProcessLocks: true,
+      transactions: false,
+      fileEvents: false,
+    });
+    expect(store.capabilities.reasons?.transactions).toMatch(/connect/);
+  });
+
+  it('after close every call rejects with StoreClosedError, and close is idempotent', async () => {
+    await Promise.all([store.close(), store.close()]);
+    await expect(store.loadMessages('agent')).rejects.toMatchObject({ code: 'KODE_STORE_CLOSED' });
+    await expect(store.connect()).rejects.toMatchObject({ code: 'KODE_STORE_CLOSED' });
+    await expect(store.healthCheck()).rejects.toMatchObject({ code: 'KODE_STORE_CLOSED' });
+    const read = async () => {
+      for await (const entry of store.readEvents('agent')) void entry;
+    };
+    await expect(read()).rejects.toMatchObject({ code: 'KODE_STORE_CLOSED' });
+  });
+});
+
+describe('MongoStore hybrid mode without a reachable server', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'kode-mongo-offline-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('events go to the files and read back while the database is down; database reads still fail typed', async () => {
+    const store = new MongoStore({ uri: UNREACHABLE, eventStorage: 'file', fileStoreBaseDir: dir });
+    expect(store.capabilities.fileEvents).toBe(true);
+    const entries = [timeline(1), timeline(2), timeline(2)];
+    await Promise.all(entries.map((entry) => store.appendEvent('a/b', entry)));
+    const read: Timeline[] = [];
+    for await (const entry of store.readEvents('a/b', { since: { seq: 1, timestamp: 0 } })) read.push(entry);
+    expect(read).toEqual(entries.slice(1));
+    await expect(store.exists('a/b')).rejects.toMatchObject({ code: 'KODE_CONNECTION' });
+    const health = await store.healthCheck();
+    expect(health.fileSystem).toEqual({ writable: true });
+    await store.close();
+  });
+});
+
+// ---- with a server -----------------------------------------------------------
+
+/** Every `stage` named anywhere in an explain output (classic and slot-based plans nest differently). */
+function planStages(explain: unknown, into: string[] = []): string[] {
+  if (Array.isArray(explain)) for (const item of explain) planStages(item, into);
+  else if (typeof explain === 'object' && explain !== null) {
+    for (const [key, value] of Object.entries(explain)) {
+      if (key === 'stage' && typeof value === 'string') into.push(value);
+      else if (key !== 'rejectedPlans') planStages(value, into);
+    }
+  }
+  return into;
+}
+
+describeMongo('MongoStore against a server', () => {
+  const place = useTestDatabase('store');
+  let deployment: MongoDeployment;
+  let store: MongoStore;
+
+  beforeAll(async () => {
+    deployment = await withAdminClient(async (client) =>
+      deploymentFromHello(await client.db('admin').command({ hello: 1 })),
+    );
+    store = new MongoStore({ uri: place.url, dbName: place.dbName });
+    await store.connect();
+  });
+  afterAll(async () => {
+    await store?.close();
+  });
+
+  it('declares transactions exactly when the deployment has them', () => {
+    expect(store.capabilities.transactions).toBe(deployment.transactions);
+  });
+
+  it('records its schema version, and refuses a database written by a newer version', async () => {
+    const versions = await withAdminClient((client) =>
+      client.db(place.dbName).collection('kode_schema_version').find().toArray(),
+    );
+    expect(versions).toEqual([{ _id: 'agent', version: AGENT_SCHEMA_VERSION }]);
+    const prefix = 'future_';
+    await withAdminClient((client) =>
+      client
+        .db(place.dbName)
+        .collection<{ _id: string; version: number }>(`${prefix}schema_version`)
+        .insertOne({ _id: 'agent', version: AGENT_SCHEMA_VERSION + 1 }),
+    );
+    const newer = new MongoStore({ uri: place.url, dbName: place.dbName, collectionPrefix: prefix });
+    await expect(newer.loadMessages('a')).rejects.toMatchObject({ code: 'KODE_CONFIG' });
+    await newer.close();
+  });
+
+  it('stores each message as one document holding its JSON text beside the query fields', async () => {
+    const stored: Message = {
+      role: 'assistant',
+      content: [{ type: 'tool_use', id: 't', name: 'n', input: { 'a.b': 1, $x: 2 } }],
+    };
+    await store.saveMessages('raw', [message, stored]);
+    const docs = await withAdminClient((client) =>
+      client
+        .db(place.dbName)
+        .collection('kode_messages')
+        .find({ agentId: 'raw' })
+        .sort({ index: 1 })
+        .toArray(),
+    );
+    expect(docs.map((d) => [d.index, d.role, d.contentTypes, d.json])).toEqual([
+      [0, 'user', ['text'], encodeJson(message, 'strict')],
+      [1, 'assistant', ['tool_use'], encodeJson(stored, 'strict')],
+    ]);
+  });
+
+  it('two collection prefixes in one database are separate stores', async () => {
+    const other = new MongoStore({ uri: place.url, dbName: place.dbName, collectionPrefix: 'other_' });
+    await store.saveMessages('shared-id', [message]);
+    expect(await other.loadMessages('shared-id')).toEqual([]);
+    expect(await other.exists('shared-id')).toBe(false);
+    await other.close();
+  });
+
+  it('requireTransactions is refused with UnsupportedError exactly on a deployment without transactions', async () => {
+    const strict = new MongoStore({ uri: place.url, dbName: place.dbName, requireTransactions: true });
+    if (deployment.transactions) await expect(strict.loadMessages('a')).resolves.toEqual([]);
+    else await expect(strict.loadMessages('a')).rejects.toMatchObject({ code: 'KODE_UNSUPPORTED' });
+    await strict.close();
+  });
+
+  describe('queries are answered from indexes, without an in-memory sort', () => {
+    beforeAll(async () => {
+      for (let a = 0; a < 5; a++) {
+        const id = `q-${a}`;
+        await store.saveInfo(id, {
+          agentId: id,
+          templateId: `t-${a % 2}`,
+          createdAt: new Date(1_795_000_000_000 + a).toISOString(),
+          lineage: [],
+          configVersion: 'v',
+          messageCount: a,
+          lastSfpIndex: 0,
+          metadata: { userId: `u-${a % 3}` },
+        });
+        await store.saveMessages(
+          id,
+          Array.from({ length: 20 }, () => message),
+        );
+        const records: ToolCallRecord[] = Array.from({ length: 10 }, (_, i) => ({
+          id: `t${i}`,
+          name: i % 2 ? 'bash' : 'fs_read',
+          input: {},
+          state: 'COMPLETED',
+          approval: { required: i % 3 === 0 },
+          createdAt: 1_000 + i,
+          updatedAt: 2_000 + i,
+          auditTrail: [],
+        }));
+        await store.saveToolCallRecords(id, records);
+      }
+    });
+
+    async function explain(collection: string, plan: FindPlan | null): Promise<string[]> {
+      if (!plan) throw new Error('no plan');
+      const output: Document = await withAdminClient((client) =>
+        client
+          .db(place.dbName)
+          .collection(collection)
+          .find(plan.filter)
+          .sort(plan.sort)
+          .skip(plan.skip)
+          .limit(plan.limit)
+          .explain('queryPlanner'),
+      );
+      return planStages(output.queryPlanner);
+    }
+
+    it.each([
+      {},
+      { agentId: 'q-1' },
+      { agentId: 'q-1', sortOrder: 'asc' as const, createdAfter: 5 },
+      { role: 'user' as const },
+      { contentType: 'text' },
+      { startDate: 0, endDate: Date.now() + 60_000, offset: 3, limit: 5 },
+    ])('queryMessages %j', async (filters) => {
+      const stages = await explain('kode_messages', messageQueryPlan(normalizeMessageFilters(filters)));
+      expect(stages).toContain('IXSCAN');
+      expect(stages).not.toContain('SORT');
+      expect(stages).not.toContain('COLLSCAN');
+    });
+
+    it.each([
+      {},
+      { agentId: 'q-2', sortBy: 'updated_at' as const },
+      { toolName: 'bash' },
+      { state: 'COMPLETED' as const, sortOrder: 'asc' as const },
+      { isError: false, hasApproval: true, sortBy: 'updated_at' as const },
+    ])('queryToolCalls %j', async (filters) => {
+      const stages = await explain('kode_tool_calls', toolCallQueryPlan(normalizeToolCallFilters(filters)));
+      expect(stages).toContain('IXSCAN');
+      expect(stages).not.toContain('SORT');
+      expect(stages).not.toContain('COLLSCAN');
+    });
+
+    it.each([
+      {},
+      { templateId: 't-1' },
+      { userId: 'u-2', sortOrder: 'asc' as const },
+      { sortBy: 'updated_at' as const },
+      { sortBy: 'message_count' as const, templateId: 't-0' },
+    ])('querySessions %j', async (filters) => {
+      const stages = await explain('kode_infos', sessionQueryPlan(normalizeSessionFilters(filters)));
+      expect(stages).not.toContain('SORT');
+      expect(stages).not.toContain('COLLSCAN');
+    });
+
+    it('the answers match what was saved', async () => {
+      expect(await store.queryMessages({ agentId: 'q-1' })).toHaveLength(20);
+      expect(await store.queryToolCalls({ toolName: 'bash', agentId: 'q-0' })).toHaveLength(5);
+      const sessions = await store.querySessions({ templateId: 't-1', sortOrder: 'asc' });
+      expect(sessions.map((s) => s.agentId)).toEqual(['q-1', 'q-3']);
+    });
+  });
+});
