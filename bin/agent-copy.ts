@@ -50,6 +50,8 @@ export interface CopyAgentOptions {
   eventBatchSize?: number;
   /** The source's counts, when the caller already has them. */
   sourceCounts?: AgentCounts;
+  /** Called after each batch of events is appended, with the batch size. */
+  onEvents?: (count: number) => void;
 }
 
 /** Appends events in batches: the appends of one batch are in flight together (stores keep their call order). */
@@ -58,10 +60,12 @@ async function copyEvents(
   destination: Store,
   agentId: string,
   batchSize: number,
+  onEvents: ((count: number) => void) | undefined,
 ): Promise<void> {
   let batch: Timeline[] = [];
   const flush = async () => {
     await Promise.all(batch.map((event) => destination.appendEvent(agentId, event)));
+    onEvents?.(batch.length);
     batch = [];
   };
   for await (const event of source.readEvents(agentId)) {
@@ -113,7 +117,13 @@ export async function copyAgent(
   if (media.length > 0) await destination.saveMediaCache(agentId, media);
   for (const snapshot of await source.listSnapshots(agentId))
     await destination.saveSnapshot(agentId, snapshot);
-  await copyEvents(source, destination, agentId, options.eventBatchSize ?? DEFAULT_EVENT_BATCH_SIZE);
+  await copyEvents(
+    source,
+    destination,
+    agentId,
+    options.eventBatchSize ?? DEFAULT_EVENT_BATCH_SIZE,
+    options.onEvents,
+  );
   const info = await source.loadInfo(agentId);
   if (info !== undefined) await destination.saveInfo(agentId, info);
   return { outcome: replacing ? 'replaced' : 'copied', counts: sourceCounts };

@@ -9,7 +9,9 @@ import { type CliIo, writeLine } from './cli-io.js';
 export interface Progress {
   start(total: number): void;
   /** Advances by one unit; `line` describes it (printed as-is when not interactive). */
-  tick(line: string, extra?: { events?: number }): Promise<void>;
+  tick(line: string): Promise<void>;
+  /** Counts events copied inside the current unit (a long event log moves the bar before its agent is done). */
+  addEvents(count: number): void;
   /** A line that must not be lost under the bar (a warning, a skipped file). */
   note(line: string): Promise<void>;
   stop(): void;
@@ -34,6 +36,7 @@ class LineProgress implements Progress {
   async note(line: string): Promise<void> {
     await writeLine(this.io.stderr, `${this.label}: ${line}`);
   }
+  addEvents(): void {}
   stop(): void {}
 }
 
@@ -54,9 +57,12 @@ class BarProgress implements Progress {
   start(total: number): void {
     this.bar = this.multibar.create(total, 0, { events: 0 });
   }
-  async tick(_line: string, extra: { events?: number } = {}): Promise<void> {
-    this.events += extra.events ?? 0;
+  async tick(): Promise<void> {
     this.bar?.increment(1, { events: this.events });
+  }
+  addEvents(count: number): void {
+    this.events += count;
+    this.bar?.update({ events: this.events });
   }
   async note(line: string): Promise<void> {
     this.multibar.log(`${line}\n`);

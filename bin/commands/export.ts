@@ -69,11 +69,15 @@ export async function runExport(
       for (const agentId of ids) {
         let events = 0;
         for await (const record of exportAgentRecords(opened.source, agentId)) {
-          if (record.type === 'event') events++;
+          if (record.type === 'event') {
+            events++;
+            if (events % 500 === 0) progress.addEvents(500);
+          }
           await write(out, `${formatExportLine(record)}\n`);
         }
         totals.agents++;
-        await progress.tick(`${agentId}: ${events} events`, { events });
+        progress.addEvents(events % 500);
+        await progress.tick(`${agentId}: ${events} events`);
       }
       for await (const record of kvExportRecords(opened)) {
         if (record.type === 'kvInstance') totals.kvInstances++;

@@ -154,11 +154,11 @@ async function migrate(
       const { outcome, counts } = await copyAgent(source.source, destination.store, agentId, {
         eventBatchSize: options.batchSize,
         sourceCounts,
+        onEvents: (count) => progress.addEvents(count),
       });
       migrated.push({ agentId, outcome, counts, differences: [] });
       await progress.tick(
         `${agentId} ${outcome}: ${counts.messages} messages, ${counts.toolCalls} tool calls, ${counts.events} events`,
-        { events: counts.events },
       );
     }
   } finally {
