@@ -80,7 +80,7 @@ export async function runInProcess(
 }
 
 /** tsx's loader, by absolute path, so a child can run in any working directory. */
-const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+export const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 export const CLI_ENTRY = join(REPO_ROOT, 'bin/kode-store.ts');
 
 /** Starts `node --import tsx bin/kode-store.ts ...` (the real entry point), in the repository unless `cwd` says otherwise. */
