@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { PostgresStore } from '../adapters/postgres/index.js';
+import { compareCodePoints } from '../src/code-point-order.js';
 import type { AgentInfo, Message, Timeline, ToolCallRecord } from '../src/types.js';
 import {
   adminQuery,
@@ -633,7 +634,82 @@ describePostgres('PostgresStore on PostgreSQL', () => {
     }
   });
 
+  it('reports rows corrupted behind its back as CorruptDataError and in checkConsistency', async () => {
+    const id = agentId('corrupt');
+    const s = pg.escapeIdentifier(place.schema);
+    await store.saveInfo(id, info(id, { messageCount: 1 }));
+    await store.saveMessages(id, [text('fine')]);
+    await store.appendEvent(id, {
+      cursor: 1,
+      bookmark: { seq: 1, timestamp: 1 },
+      event: { channel: 'monitor', type: 'state_changed', state: 'READY' },
+    });
+    await adminQuery(`UPDATE ${s}.kode_agents SET info_json = '{"agentId": ' WHERE agent_id = $1`, [id]);
+    await adminQuery(`UPDATE ${s}.kode_events SET timeline_json = 'not json' WHERE agent_id = $1`, [id]);
+    await expect(store.loadInfo(id)).rejects.toMatchObject({ code: 'KODE_CORRUPT', operation: 'loadInfo' });
+    await expect(collect(store.readEvents(id))).rejects.toMatchObject({ code: 'KODE_CORRUPT' });
+    const report = await store.checkConsistency(id);
+    expect(report.consistent).toBe(false);
+    expect(report.issues.join('\n')).toMatch(/info is not valid JSON/);
+    expect(report.issues.join('\n')).toMatch(/does not hold a JSON object/);
+  });
+
+  it('lists by prefix literally, including prefixes at the edges of Unicode', async () => {
+    const base = agentId('edge');
+    const ids = [
+      `${base}%`,
+      `${base}_x`,
+      `${base}\u{10FFFF}`,
+      `${base}\u{10FFFF}a`,
+      `${base}\uD7FF`,
+      `${base}\uE000`,
+    ];
+    for (const id of ids) await store.saveInfo(id, info(id));
+    expect(await store.list(`${base}%`)).toEqual([`${base}%`]);
+    expect(await store.list(`${base}\u{10FFFF}`)).toEqual([`${base}\u{10FFFF}`, `${base}\u{10FFFF}a`]);
+    expect(await store.list(`${base}\uD7FF`)).toEqual([`${base}\uD7FF`]);
+    // Code-point order: U+D7FF < U+E000 < U+10FFFF (UTF-16 order would put the astral one first).
+    expect(await store.list(base)).toEqual([...ids].sort(compareCodePoints));
+    expect(await store.list(`${base}\u0000`)).toEqual([]);
+    expect(await store.list(`${base}\uD800`)).toEqual([]);
+    await expect(store.list(42 as never)).rejects.toMatchObject({ code: 'KODE_VALIDATION' });
+  });
+
   // ---- faults -------------------------------------------------------------
+  it('retries a write whose agent row a concurrent delete removed, registering the agent again', async () => {
+    const applicationName = `kode-store-test-fk-${process.pid}`;
+    const writer = open({ connection: { connectionString: place.url, max: 2, applicationName } });
+    const id = agentId('raced');
+    await writer.saveInfo(id, info(id));
+    const deleter = new pg.Client({ connectionString: place.url });
+    await deleter.connect();
+    try {
+      const agents = `${pg.escapeIdentifier(place.schema)}.kode_agents`;
+      // The deleter holds the agent row, so the write's foreign-key check waits on it...
+      await deleter.query('BEGIN');
+      await deleter.query(`SELECT 1 FROM ${agents} WHERE agent_id = $1 FOR UPDATE`, [id]);
+      const todos = { todos: [], version: 7, updatedAt: 1 };
+      const saving = writer.saveTodos(id, todos);
+      for (let waited = 0; ; waited++) {
+        const blocked = await adminQuery(
+          "SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'",
+          [applicationName],
+        );
+        if (blocked.length > 0) break;
+        if (waited > 500) throw new Error('the write never waited on the agent row');
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      // ...then deletes the row and commits: the check fails, and the write is retried.
+      await deleter.query(`DELETE FROM ${agents} WHERE agent_id = $1`, [id]);
+      await deleter.query('COMMIT');
+      await saving;
+      expect(await writer.loadTodos(id)).toEqual(todos);
+      expect(await writer.exists(id)).toBe(true);
+      expect(await writer.loadInfo(id)).toBeUndefined();
+    } finally {
+      await deleter.end();
+    }
+  });
 
   it('survives its connections being terminated by the server mid-run, losing nothing acknowledged', async () => {
     const applicationName = `kode-store-test-fault-${process.pid}`;

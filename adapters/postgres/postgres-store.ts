@@ -845,13 +845,14 @@ export class PostgresStore implements ExtendedStore {
   }
 
   /**
-   * Waits for pending appends, releases held locks, closes the event files
+   * Waits for pending writes and appends, releases held locks, closes the event files
    * and ends the pool the store opened (an injected pool stays open).
    * Idempotent; later calls reject with `StoreClosedError`.
    */
   async close(): Promise<void> {
     if (!this.ops.markClosed()) return this.closing;
     this.closing = (async () => {
+      await this.writes.settledAll();
       await this.events.idle();
       await this.locks.releaseAll();
       await this.events.close().catch(() => undefined);

@@ -32,4 +32,9 @@ export class AgentWriteQueue {
   settled(agentId: string): Promise<void> {
     return this.tails.get(agentId) ?? Promise.resolve();
   }
+
+  /** Resolves when every write queued so far, of any agent, has settled (close). */
+  async settledAll(): Promise<void> {
+    while (this.tails.size > 0) await Promise.all([...this.tails.values()]);
+  }
 }
