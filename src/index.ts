@@ -9,8 +9,39 @@
 export { assertAgentId, MAX_AGENT_ID_LENGTH } from './agent-id.js';
 export { createExtendedStore } from './create-extended-store.js';
 export * from './errors.js';
+export {
+  AGENT_COUNT_KINDS,
+  AgentBundle,
+  type AgentCounts,
+  EXPORT_FORMAT,
+  EXPORT_FORMAT_VERSION,
+  ExportFormatError,
+  type ExportHeader,
+  type ExportItem,
+  type ExportRecord,
+  exportAgentRecords,
+  exportHeader,
+  formatExportLine,
+  parseExportHeader,
+  parseExportRecord,
+  type ReadableAgentStore,
+  readExport,
+} from './export-format.js';
 export { FileEventLog, type FileEventLogOptions } from './file-event-log.js';
 export { decodeJson, type EncodeMode, encodeJson } from './json-codec.js';
+export type { JsonStoreEventOrder } from './json-store-events.js';
+export { POOL_META_ID } from './json-store-layout.js';
+export {
+  describeJsonStoreProblem,
+  JsonStoreCorruptFileError,
+  type JsonStoreProblem,
+  type JsonStoreProblemKind,
+} from './json-store-problems.js';
+export {
+  type JsonStoreAgentSummary,
+  JsonStoreReader,
+  type JsonStoreReaderOptions,
+} from './json-store-reader.js';
 export { MemoryDatabase, MemoryStore, type MemoryStoreOptions } from './memory-store.js';
 export {
   DEFAULT_QUERY_LIMIT,
