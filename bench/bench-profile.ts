@@ -1,0 +1,101 @@
+/**
+ * The sizes of a run. `full` is issue 7's workload set, sized to finish in
+ * under 10 minutes on a 2-core machine whose disk takes 1–3 ms per fsync;
+ * `quick` proves the code works in well under a minute (the test suite runs
+ * it); `large` is `full` with the 50,000-agent fleet.
+ */
+export interface BenchProfile {
+  readonly name: 'full' | 'quick' | 'large';
+  /** Measured runs per comparison (after one warm-up); the report shows their median. */
+  readonly runs: number;
+  readonly conversation: { steps: number; warmupSteps: number };
+  readonly events: {
+    /** Appends fired at once without awaiting (one agent streaming). */
+    inFlight: number;
+    /**
+     * Appends awaited one by one, per measured run. Each is a durable commit
+     * (1–3 ms here), so three runs of this many stand for the issue's 20,000
+     * awaited appends: the rate is per commit and does not change with the count.
+     */
+    awaitedPerRun: number;
+  };
+  readonly toolCalls: { calls: number; perCall: number };
+  readonly fleet: {
+    agents: number;
+    messagesPerAgent: number;
+    toolCallsPerAgent: number;
+    /** Agents saved at once, as a process running many agents does. */
+    concurrency: number;
+    pageSize: number;
+    /** Timed repetitions of each query, after a warm-up. */
+    queryRepeats: number;
+    /** The per-query target in ms. */
+    queryTargetMs: number;
+  };
+  readonly loadMessages: { messages: number };
+  readonly fork: { messages: number; toolCalls: number; copies: number };
+  readonly kv: {
+    records: number;
+    namespaces: number;
+    /** Sets awaited one by one per measured run (each is a durable commit); the rest is written with setMany. */
+    timedSetsPerRun: number;
+    /** Gets awaited one by one per measured run. */
+    getsPerRun: number;
+    queryRepeats: number;
+  };
+  readonly eventMemory: { events: number };
+}
+
+const FULL: BenchProfile = {
+  name: 'full',
+  runs: 3,
+  conversation: { steps: 300, warmupSteps: 30 },
+  events: { inFlight: 20_000, awaitedPerRun: 1_000 },
+  toolCalls: { calls: 50, perCall: 11 },
+  fleet: {
+    agents: 2_000,
+    messagesPerAgent: 20,
+    toolCallsPerAgent: 5,
+    concurrency: 8,
+    pageSize: 20,
+    queryRepeats: 20,
+    queryTargetMs: 5,
+  },
+  loadMessages: { messages: 2_000 },
+  fork: { messages: 600, toolCalls: 150, copies: 20 },
+  kv: { records: 50_000, namespaces: 10, timedSetsPerRun: 1_000, getsPerRun: 16_667, queryRepeats: 20 },
+  eventMemory: { events: 1_000_000 },
+};
+
+const QUICK: BenchProfile = {
+  name: 'quick',
+  runs: 3,
+  conversation: { steps: 30, warmupSteps: 5 },
+  events: { inFlight: 1_000, awaitedPerRun: 20 },
+  toolCalls: { calls: 10, perCall: 11 },
+  fleet: {
+    agents: 60,
+    messagesPerAgent: 20,
+    toolCallsPerAgent: 5,
+    concurrency: 8,
+    pageSize: 5,
+    queryRepeats: 3,
+    queryTargetMs: 5,
+  },
+  loadMessages: { messages: 200 },
+  fork: { messages: 60, toolCalls: 15, copies: 3 },
+  kv: { records: 1_000, namespaces: 4, timedSetsPerRun: 20, getsPerRun: 100, queryRepeats: 3 },
+  eventMemory: { events: 5_000 },
+};
+
+const LARGE: BenchProfile = {
+  ...FULL,
+  name: 'large',
+  fleet: { ...FULL.fleet, agents: 50_000, queryTargetMs: 20 },
+};
+
+/** The profile for the command-line flags. */
+export function benchProfile(options: { quick?: boolean; large?: boolean }): BenchProfile {
+  if (options.quick && options.large) throw new Error('--quick and --large cannot be combined');
+  return options.quick ? QUICK : options.large ? LARGE : FULL;
+}

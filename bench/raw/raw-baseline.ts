@@ -1,0 +1,71 @@
+import type { AgentChannel, AgentInfo, Message, Timeline, ToolCallRecord } from '../../src/types.js';
+
+/**
+ * What a store is measured against: the raw driver doing the same bytes on
+ * the same machine in the same run, with nothing a store adds (validation,
+ * incremental diffing, query columns, metrics, error wrapping). Each
+ * implementation serialises with `JSON.stringify` and parses with
+ * `JSON.parse` itself, as part of the timed work, and commits at the same
+ * durability as the store it is compared with.
+ *
+ * The interfaces are split by what each raw driver can stand in for: the
+ * agent tables (SQLite, PostgreSQL), the event stream (SQLite, PostgreSQL,
+ * append-only files for the hybrid mode) and KV records.
+ */
+
+/** Conversation, info, tool calls and forks as plain rows. */
+export interface RawAgentTables {
+  /** Inserts messages at `firstPosition`.. in one transaction: the append-only conversation. */
+  insertMessages(agentId: string, firstPosition: number, messages: readonly Message[]): Promise<void>;
+  /** Upserts the agent's info row (one commit). */
+  upsertInfo(agentId: string, info: AgentInfo): Promise<void>;
+  /** Writes tool-call records at `firstPosition`.. (insert or replace) in one transaction. */
+  upsertToolCalls(agentId: string, firstPosition: number, records: readonly ToolCallRecord[]): Promise<void>;
+  /** The agent's messages, parsed, in order. */
+  loadMessages(agentId: string): Promise<Message[]>;
+  /** The agent's tool-call records, parsed, in order. */
+  loadToolCalls(agentId: string): Promise<ToolCallRecord[]>;
+  /** Copies the agent's messages, tool calls and info to each fork id with set-based statements, in one transaction. */
+  copyAgent(sourceId: string, forkIds: readonly string[]): Promise<void>;
+}
+
+/** Which events a raw read keeps: the same filters as `readEvents`. */
+export interface RawEventFilter {
+  sinceSeq?: number;
+  channel?: AgentChannel;
+}
+
+/** An agent's event stream as rows or lines. */
+export interface RawEventLog {
+  /** Appends every event in one transaction (one commit, one fsync). */
+  appendAllAtOnce(agentId: string, events: readonly Timeline[]): Promise<void>;
+  /** Appends one event in its own commit (awaited one by one by the workload). */
+  appendOne(agentId: string, event: Timeline): Promise<void>;
+  /** Reads and parses the agent's events in append order; returns how many matched. */
+  read(agentId: string, filter: RawEventFilter): Promise<number>;
+}
+
+/** KV records as rows keyed by (instance, namespace, key). */
+export interface RawKv {
+  /** Upserts one value in its own commit. */
+  set(instance: string, namespace: string, key: string, value: unknown): Promise<void>;
+  /** Reads and parses one value. */
+  get(instance: string, namespace: string, key: string): Promise<unknown>;
+  /** Upserts many values in one transaction (filling a namespace, untimed). */
+  setMany(
+    instance: string,
+    items: ReadonlyArray<{ namespace: string; key: string; value: unknown }>,
+  ): Promise<void>;
+}
+
+/** The raw baselines of one backend; a part is absent where the backend has no raw counterpart. */
+export interface RawBaselines {
+  /** Describes the baseline in the report, e.g. `better-sqlite3 (WAL, synchronous=FULL)`. */
+  readonly label: string;
+  readonly tables?: RawAgentTables;
+  readonly events?: RawEventLog;
+  /** Label of the event baseline when it differs from `label` (hybrid mode: files). */
+  readonly eventsLabel?: string;
+  readonly kv?: RawKv;
+  close(): Promise<void>;
+}

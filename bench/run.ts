@@ -1,0 +1,183 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command, InvalidArgumentError } from 'commander';
+import { BACKEND_NAMES, type BackendName, postgresUrlFromEnv, resolveBackends } from './backends.js';
+import { benchProfile } from './bench-profile.js';
+import { type BenchResult, measured, type SkippedWorkload } from './bench-result.js';
+import { describeMachine } from './machine.js';
+import { createBenchProgress } from './progress.js';
+import { type BenchReport, renderResults, renderSummary, writeReport } from './report.js';
+import type { Workload } from './workload.js';
+import { batchForkWorkload } from './workloads/batch-fork.js';
+import { conversationWorkload } from './workloads/conversation.js';
+import { eventMemoryWorkload } from './workloads/event-memory.js';
+import { eventsWorkload } from './workloads/events.js';
+import { fleetWorkload } from './workloads/fleet.js';
+import { kvWorkload } from './workloads/kv.js';
+import { loadMessagesWorkload } from './workloads/load-messages.js';
+import { toolCallsWorkload } from './workloads/tool-calls.js';
+
+/**
+ * `npm run bench`: issue 7's workloads on every available backend against
+ * the raw drivers, one table at the end, `bench/results/latest.json`.
+ *
+ *   npm run bench                 # full run (< 10 minutes on 2 cores)
+ *   npm run bench -- --quick      # short run proving the code works
+ *   npm run bench -- --large      # the 50,000-agent fleet
+ *   npm run bench -- --only a,d --backends sqlite,postgres
+ *
+ * PostgreSQL: KODE_BENCH_POSTGRES_URL, else KODE_TEST_POSTGRES_URL, else
+ * postgres://postgres@127.0.0.1:5432/test; skipped, with the reason, when
+ * the server does not answer. Every workload works in its own schema or
+ * file, removed afterwards.
+ */
+
+const WORKLOADS: readonly Workload[] = [
+  conversationWorkload,
+  eventsWorkload,
+  toolCallsWorkload,
+  fleetWorkload,
+  loadMessagesWorkload,
+  batchForkWorkload,
+  kvWorkload,
+  eventMemoryWorkload,
+];
+
+const DEFAULT_OUTPUT = fileURLToPath(new URL('./results/latest.json', import.meta.url));
+
+function parseBackends(value: string): BackendName[] {
+  const names = value.split(',').map((name) => name.trim());
+  for (const name of names) {
+    if (!(BACKEND_NAMES as readonly string[]).includes(name)) {
+      throw new InvalidArgumentError(`unknown backend "${name}" (known: ${BACKEND_NAMES.join(', ')})`);
+    }
+  }
+  return names as BackendName[];
+}
+
+/** Workloads by id (`a-conversation`) or by letter (`a`). */
+function parseWorkloads(value: string): Workload[] {
+  return value.split(',').map((name) => {
+    const wanted = name.trim();
+    const workload = WORKLOADS.find((w) => w.id === wanted || w.id.startsWith(`${wanted}-`));
+    if (!workload) {
+      throw new InvalidArgumentError(
+        `unknown workload "${wanted}" (known: ${WORKLOADS.map((w) => w.id).join(', ')})`,
+      );
+    }
+    return workload;
+  });
+}
+
+interface RunOptions {
+  quick?: boolean;
+  large?: boolean;
+  backends: BackendName[];
+  only: Workload[];
+  output: string;
+}
+
+async function runBench(options: RunOptions): Promise<number> {
+  const profile = benchProfile(options);
+  const started = Date.now();
+  const workspace = mkdtempSync(join(tmpdir(), 'kode-bench-'));
+  const removeWorkspace = () => rmSync(workspace, { recursive: true, force: true });
+  process.once('SIGINT', () => {
+    removeWorkspace();
+    process.exit(130);
+  });
+  const progress = createBenchProgress();
+  const results: BenchResult[] = [];
+  const skipped: SkippedWorkload[] = [];
+  const errors: SkippedWorkload[] = [];
+  try {
+    const postgresUrl = postgresUrlFromEnv();
+    const { backends, skipped: unavailable } = await resolveBackends(
+      options.backends,
+      workspace,
+      postgresUrl,
+    );
+    for (const { backend, reason } of unavailable) {
+      progress.note(`skipping ${backend}: ${reason}`);
+      for (const workload of options.only) skipped.push({ backend, workload: workload.id, reason });
+    }
+    const machine = await describeMachine(
+      workspace,
+      backends.some((b) => b.family === 'postgres') ? postgresUrl : undefined,
+    );
+
+    const tasks = options.only.flatMap((workload) => backends.map((backend) => ({ workload, backend })));
+    progress.start(tasks.length);
+    for (const { workload, backend } of tasks) {
+      progress.task(`${backend.name} · ${workload.id}`);
+      if (backend.hybrid && !workload.touchesEvents) {
+        skipped.push({
+          backend: backend.name,
+          workload: workload.id,
+          reason: `no event path: the hybrid mode runs the same database code as ${backend.family}`,
+        });
+        continue;
+      }
+      try {
+        const outcome = await workload.run({
+          backend,
+          profile,
+          workspace,
+          phase: (text) => progress.phase(text),
+        });
+        if ('skipped' in outcome) {
+          progress.note(`skipped ${backend.name} ${workload.id}: ${outcome.skipped}`);
+          skipped.push({ backend: backend.name, workload: workload.id, reason: outcome.skipped });
+          continue;
+        }
+        for (const measurement of outcome) {
+          // The memory store is the reference: its figures are shown, never judged.
+          const judged = backend.family === 'memory' ? { ...measurement, target: null } : measurement;
+          results.push(measured(backend.name, workload.id, judged));
+        }
+      } catch (error) {
+        const reason = error instanceof Error ? (error.stack ?? error.message) : String(error);
+        progress.note(`FAILED ${backend.name} ${workload.id}: ${reason}`);
+        errors.push({ backend: backend.name, workload: workload.id, reason });
+      }
+    }
+    progress.stop();
+
+    const report: BenchReport = {
+      machine,
+      date: new Date(started).toISOString(),
+      profile,
+      durationSeconds: (Date.now() - started) / 1000,
+      results,
+      skipped,
+      errors,
+    };
+    process.stdout.write(`${renderResults(results)}\n${renderSummary(report)}\n`);
+    writeReport(options.output, report);
+    process.stdout.write(`results written to ${options.output}\n`);
+    return errors.length > 0 ? 1 : 0;
+  } finally {
+    progress.stop();
+    removeWorkspace();
+  }
+}
+
+const program = new Command('bench')
+  .description("kode-store benchmarks: the SDK's hot paths against the raw drivers (issue 7)")
+  .option('--quick', 'a short run with small sizes (proves the code works; < 60 s)')
+  .option('--large', 'the large fleet: 50,000 agents, 1,000,000 messages')
+  .option('--backends <list>', `comma-separated subset of ${BACKEND_NAMES.join(', ')}`, parseBackends, [
+    ...BACKEND_NAMES,
+  ])
+  .option('--only <list>', 'comma-separated workloads, by id or letter (a..h)', parseWorkloads, [
+    ...WORKLOADS,
+  ])
+  .option('--output <file>', 'where to write the JSON results', (value) => resolve(value), DEFAULT_OUTPUT)
+  .action(async (options: RunOptions) => {
+    if (options.quick && options.large) program.error('--quick and --large cannot be combined');
+    process.exitCode = await runBench(options);
+  });
+
+await program.parseAsync(process.argv);

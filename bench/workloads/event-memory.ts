@@ -1,0 +1,98 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { Measurement } from '../bench-result.js';
+import { timelines } from '../data.js';
+import { median } from '../measure.js';
+import { type Workload, withFreshBackend } from '../workload.js';
+import type { EventMemoryChildInput, EventMemoryChildOutput } from './event-memory-child.js';
+
+/**
+ * (h) Streaming: `readEvents` over a very long stream must page through the
+ * backend, never hold the stream in memory. The stream is written through
+ * the store, then read by fresh child processes (one per run) that sample
+ * their own RSS; the figure is the peak growth over the RSS before the read.
+ */
+
+const CHILD = fileURLToPath(new URL('./event-memory-child.ts', import.meta.url));
+/** The repository root: `--import tsx` resolves from the working directory. */
+const REPOSITORY = fileURLToPath(new URL('../..', import.meta.url));
+const POPULATE_CHUNK = 10_000;
+const MIB = 1024 * 1024;
+
+function runChild(input: EventMemoryChildInput): Promise<EventMemoryChildOutput> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', CHILD, JSON.stringify(input)], {
+      cwd: REPOSITORY,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const line = stdout.trim().split('\n').pop() ?? '';
+      if (code !== 0 || line === '') {
+        reject(new Error(`the reader process exited with ${code}: ${stderr.trim() || stdout.trim()}`));
+        return;
+      }
+      resolve(JSON.parse(line) as EventMemoryChildOutput);
+    });
+  });
+}
+
+export const eventMemoryWorkload: Workload = {
+  id: 'h-event-memory',
+  title: 'readEvents over a very long stream: peak RSS growth',
+  touchesEvents: true,
+  async run(context) {
+    const total = context.profile.eventMemory.events;
+    const agentId = 'long-stream';
+
+    return withFreshBackend(context, 'event_memory', async ({ store, location }) => {
+      const inProcess = location.kind === 'memory';
+      if (!inProcess) {
+        for (let from = 0; from < total; from += POPULATE_CHUNK) {
+          if (from % 100_000 === 0) context.phase(`appending ${total} events: ${from}`);
+          const chunk = timelines(Math.min(POPULATE_CHUNK, total - from), from);
+          await Promise.all(chunk.map((entry) => store.appendEvent(agentId, entry)));
+        }
+        // The readers open the data on their own.
+        await store.close();
+      }
+      const outputs: EventMemoryChildOutput[] = [];
+      for (let run = 0; run < context.profile.runs; run++) {
+        context.phase(`reading ${total} events in a child process, run ${run + 1}/${context.profile.runs}`);
+        const output = await runChild({
+          location,
+          agentId,
+          ...(inProcess ? { populate: total } : {}),
+          warmupEvents: Math.min(1000, total),
+        });
+        if (output.events !== total) {
+          throw new Error(`readEvents yielded ${output.events} events, ${total} were appended`);
+        }
+        outputs.push(output);
+      }
+      const results: Measurement[] = [
+        {
+          metric: `peak RSS growth reading ${total} events`,
+          value: median(outputs.map((o) => (o.peakRssBytes - o.rssBeforeBytes) / MIB)),
+          unit: 'MiB',
+          target: { kind: 'max', limit: 64, unit: 'MiB' },
+          note: `RSS before the read: ${median(outputs.map((o) => o.rssBeforeBytes / MIB)).toFixed(0)} MiB`,
+        },
+        {
+          metric: `readEvents rate over ${total} events`,
+          value: median(outputs.map((o) => (o.events / o.readMs) * 1000)),
+          unit: 'events/s',
+        },
+      ];
+      return results;
+    });
+  },
+};
