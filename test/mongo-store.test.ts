@@ -257,6 +257,26 @@ describeMongo('MongoStore against a server', () => {
     await strict.close();
   });
 
+  it('hybrid mode: checkConsistency reports an event file that went missing, not a fork that never had one', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kode-mongo-hybrid-check-'));
+    const hybrid = new MongoStore({
+      uri: place.url,
+      dbName: place.dbName,
+      eventStorage: 'file',
+      fileStoreBaseDir: dir,
+    });
+    await hybrid.saveMessages('files', [message]);
+    await hybrid.appendEvent('files', timeline(1));
+    expect((await hybrid.checkConsistency('files')).issues).toEqual([]);
+    const [fork] = await hybrid.batchFork('files', 1);
+    expect((await hybrid.checkConsistency(fork as string)).issues).toEqual([]);
+    await rm(dir, { recursive: true, force: true });
+    const report = await hybrid.checkConsistency('files');
+    expect(report.consistent).toBe(false);
+    expect(report.issues.join('\n')).toContain('file is missing');
+    await hybrid.close();
+  });
+
   describe('queries are answered from indexes, without an in-memory sort', () => {
     beforeAll(async () => {
       for (let a = 0; a < 5; a++) {

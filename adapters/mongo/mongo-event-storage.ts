@@ -1,4 +1,5 @@
 import { AppendBatcher } from '../../src/append-batcher.js';
+import { KodeStoreError } from '../../src/errors.js';
 import type { FileEventLog } from '../../src/file-event-log.js';
 import type { AgentChannel, Bookmark, Timeline } from '../../src/types.js';
 import type { MongoDocument } from './mongo-config.js';
@@ -115,7 +116,8 @@ export class DatabaseEventStorage implements MongoEventStorage {
           { $inc: { seq: count }, $setOnInsert: { registeredAt: Date.now() } },
           { upsert: true, returnDocument: 'after', projection: { seq: 1 } },
         );
-        const to = counterValue(agent?.seq);
+        if (!agent) throw new KodeStoreError('the server returned no agent document for the event counter');
+        const to = counterValue(agent.seq);
         blocks.push({ agentId, from: to - count + 1, to });
       }),
     );
@@ -196,14 +198,40 @@ export class DatabaseEventStorage implements MongoEventStorage {
   }
 }
 
-/** Hybrid mode: events in the shared `FileEventLog` (one append-only file per agent, fsynced batches). */
+/**
+ * Hybrid mode: events in the shared `FileEventLog` (one append-only file per
+ * agent, fsynced batches). After an agent's first successful append through
+ * this object, the agent document is marked (`eventFiles: true`, via
+ * `markAgent`) so that `checkConsistency` can tell a missing file from an
+ * agent that never had events. The mark follows the append, never precedes
+ * it, so a failed append cannot leave a mark without a file; the append
+ * resolves as soon as its line is on disk, and the mark is awaited by
+ * `idle()` (and so by `delete` and `close`). A failed mark is retried with
+ * the agent's next append.
+ */
 export class FileEventStorage implements MongoEventStorage {
   readonly kind = 'file' as const;
+  private readonly marked = new Set<string>();
+  private readonly marking = new Set<Promise<void>>();
 
-  constructor(private readonly log: FileEventLog) {}
+  constructor(
+    private readonly log: FileEventLog,
+    private readonly markAgent: (agentId: string) => Promise<void>,
+  ) {}
 
   append(agentId: string, encodedTimeline: string): Promise<void> {
-    return this.log.append(agentId, encodedTimeline);
+    const appended = this.log.append(agentId, encodedTimeline);
+    if (!this.marked.has(agentId)) {
+      this.marked.add(agentId);
+      const mark = appended
+        .then(() => this.markAgent(agentId))
+        .catch(() => {
+          this.marked.delete(agentId);
+        });
+      this.marking.add(mark);
+      void mark.then(() => this.marking.delete(mark));
+    }
+    return appended;
   }
 
   read(agentId: string, filter: EventFilter): AsyncIterable<Timeline> {
@@ -218,8 +246,9 @@ export class FileEventStorage implements MongoEventStorage {
     return this.log.listAgentIds();
   }
 
-  delete(agentId: string): Promise<void> {
-    return this.log.delete(agentId);
+  async delete(agentId: string): Promise<void> {
+    this.marked.delete(agentId);
+    await this.log.delete(agentId);
   }
 
   check(agentId: string): Promise<string[]> {
@@ -232,10 +261,12 @@ export class FileEventStorage implements MongoEventStorage {
   }
 
   async idle(): Promise<void> {
-    // The log orders its own appends: reads, deletes and close wait for them.
+    // The log orders its own appends (reads, deletes and close wait for them); only the marks are ours.
+    while (this.marking.size > 0) await Promise.all([...this.marking]);
   }
 
-  close(): Promise<void> {
-    return this.log.close();
+  async close(): Promise<void> {
+    await this.idle();
+    await this.log.close();
   }
 }

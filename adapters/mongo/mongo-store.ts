@@ -152,7 +152,10 @@ export class MongoStore implements ExtendedStore {
     const open = () => this.connection.open();
     this.events =
       this.options.eventStorage === 'file'
-        ? new FileEventStorage(new FileEventLog({ baseDir: this.options.fileStoreBaseDir as string }))
+        ? new FileEventStorage(
+            new FileEventLog({ baseDir: this.options.fileStoreBaseDir as string }),
+            (agentId) => this.markEventFile(agentId),
+          )
         : new DatabaseEventStorage(open);
     this.locks = new MongoLeaseLocks(async () => (await open()).collections.locks, this.options.lockLeaseMs, {
       backend: BACKEND,
@@ -232,6 +235,16 @@ export class MongoStore implements ExtendedStore {
     );
   }
 
+  /** Hybrid mode: records (and registers) that the agent has an event file, for checkConsistency. */
+  private async markEventFile(agentId: string): Promise<void> {
+    const open = await this.open();
+    await open.collections.agents.updateOne(
+      { _id: agentId },
+      { $set: { eventFiles: true }, $setOnInsert: { registeredAt: Date.now() } },
+      { upsert: true },
+    );
+  }
+
   /** Reserves the agent's next counter value (registering it), for positions of appended documents. */
   private async reservePosition(
     open: OpenMongo,
@@ -243,7 +256,8 @@ export class MongoStore implements ExtendedStore {
       { $inc: { seq: 1 }, $setOnInsert: { registeredAt: Date.now() } },
       withSession(session, { upsert: true, returnDocument: 'after', projection: { seq: 1 } }),
     );
-    return counterValue(agent?.seq);
+    if (!agent) throw new KodeStoreError('the server returned no agent document for the position counter');
+    return counterValue(agent.seq);
   }
 
   private async loadJsonList<T>(
@@ -737,6 +751,16 @@ export class MongoStore implements ExtendedStore {
         return { consistent: false, issues, checkedAt: Date.now() };
       }
       const ctx = { backend: BACKEND, operation: 'checkConsistency', agentId };
+      if (this.events.kind === 'file') {
+        await this.events.idle();
+        const registry = await open.collections.agents.findOne(
+          { _id: agentId },
+          { projection: { eventFiles: 1 } },
+        );
+        if (registry?.eventFiles === true && !(await this.events.hasOutsideDatabase(agentId))) {
+          issues.push('events were written to an event file, but the file is missing');
+        }
+      }
       let info: Partial<AgentInfo> | undefined;
       const infoDoc = await open.collections.infos.findOne({ _id: agentId });
       try {
