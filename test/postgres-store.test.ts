@@ -864,7 +864,10 @@ describePostgres('PostgresStore on PostgreSQL', () => {
     const dir = await mkdtemp(join(tmpdir(), 'kode-pg-hybrid-'));
     try {
       const hybrid = open({ eventStorage: 'file', fileStoreBaseDir: dir });
-      expect(hybrid.capabilities.fileEvents).toBe(true);
+      expect(hybrid.capabilities).toMatchObject({ fileEvents: true, durable: true });
+      const unsynced = open({ eventStorage: 'file', fileStoreBaseDir: dir, fsync: false });
+      expect(unsynced.capabilities.durable).toBe(false);
+      expect(unsynced.capabilities.reasons?.durable).toContain('fsync');
       const id = agentId('hybrid');
       await hybrid.appendEvent(id, {
         cursor: 1,

@@ -177,13 +177,18 @@ export class PostgresStore implements ExtendedStore {
       revisions,
     );
     this.sql = buildStatements(this.db);
+    // Unsynced event files survive a crash of the process but not of the machine.
+    const durable = !fileEvents || this.settings.fsync;
     this.capabilities = {
       crossInstanceLocks: true,
       crossProcessLocks: true,
       transactions: true,
-      durable: true,
+      durable,
       fileEvents,
-      reasons: fileEvents ? {} : { fileEvents: "events are rows in PostgreSQL (eventStorage: 'database')" },
+      reasons: {
+        ...(fileEvents ? {} : { fileEvents: "events are rows in PostgreSQL (eventStorage: 'database')" }),
+        ...(durable ? {} : { durable: 'event files are not fsynced (fsync: false)' }),
+      },
     };
   }
 
