@@ -6,9 +6,9 @@ import { dirname, join, resolve } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { CliIo } from '../bin/cli-io.js';
-import { runCli } from '../bin/kode-store.js';
 import type { OpenedLocation, OpenLocationOptions } from '../bin/open-location.js';
 import { openLocation } from '../bin/open-location.js';
+import { runCli } from '../bin/run-cli.js';
 import type { AgentCounts } from '../src/export-format.js';
 import type { ExtendedStore } from '../src/types.js';
 

@@ -73,6 +73,15 @@ export function suiteTargetsFrom(module: Record<string, unknown>, name: string):
   return targets;
 }
 
+/**
+ * A real dynamic `import()`. The CommonJS build (dist/cli.cjs) would
+ * otherwise compile `import(url)` into `require(url)`, which cannot load an
+ * ES module or a `file:` URL; a function made at run time is left alone.
+ */
+const importNative = new Function('url', 'return import(url)') as (
+  url: string,
+) => Promise<Record<string, unknown>>;
+
 /** Imports a module by path (relative to the working directory) or package name. */
 async function loadModule(specifier: string): Promise<Record<string, unknown>> {
   const asPath = resolve(specifier);
@@ -90,7 +99,7 @@ async function loadModule(specifier: string): Promise<Record<string, unknown>> {
     }
   }
   try {
-    return (await import(url)) as Record<string, unknown>;
+    return await importNative(url);
   } catch (error) {
     throw new CliError(
       `module ${JSON.stringify(specifier)} could not be loaded: ${(error as Error).message}` +
