@@ -183,9 +183,14 @@ export class SqliteConnection {
         if (!isBusyError(error)) throw error;
         const waited = Date.now() - started;
         if (waited >= timeoutMs) {
-          throw new KodeStoreError(
-            `the database stayed locked by another connection for ${waited} ms (busyTimeoutMs ${timeoutMs})`,
-            { backend: 'sqlite', cause: error },
+          // A driver-level error (keeping SQLite's code), so that the store's
+          // operation frame wraps it with the operation and the agent id.
+          throw Object.assign(
+            new Error(
+              `the database stayed locked by another connection for ${waited} ms (busyTimeoutMs ${timeoutMs})`,
+              { cause: error },
+            ),
+            { code: (error as { code: string }).code },
           );
         }
         await sleep(Math.min(timeoutMs - waited, delay * (0.5 + Math.random())));

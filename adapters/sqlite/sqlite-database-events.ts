@@ -3,6 +3,7 @@ import { decodeJson } from '../../src/json-codec.js';
 import type { Timeline } from '../../src/types.js';
 import type { SqliteConnection } from './sqlite-connection.js';
 import type { AgentEventStorage, EventFields, EventFilter } from './sqlite-event-storage.js';
+import { eventPageQuery } from './sqlite-queries.js';
 
 /** Rows fetched per page by `readEvents`: bounded memory, few round trips. */
 export const EVENT_PAGE_SIZE = 256;
@@ -33,20 +34,13 @@ export class DatabaseEventStorage implements AgentEventStorage {
 
   async *read(agentId: string, filter: EventFilter): AsyncIterable<Timeline> {
     await this.batcher.idle();
-    const sql =
-      'SELECT id, timeline_json FROM events WHERE agent_id = ? AND id > ?' +
-      (filter.channel === undefined ? '' : ' AND channel = ?') +
-      (filter.since === undefined ? '' : ' AND seq > ?') +
-      ' ORDER BY id LIMIT ?';
-    const bound: unknown[] = [];
-    if (filter.channel !== undefined) bound.push(filter.channel);
-    if (filter.since !== undefined) bound.push(filter.since.seq);
     let lastId = 0;
     for (;;) {
       // Keyset paging: each page is its own short read, so writers are never
       // held up by a slow consumer and memory stays bounded.
+      const page = eventPageQuery(agentId, lastId, filter, EVENT_PAGE_SIZE);
       const rows = (await this.connection.read(() =>
-        this.connection.statement(sql).all(agentId, lastId, ...bound, EVENT_PAGE_SIZE),
+        this.connection.statement(page.sql).all(...page.parameters),
       )) as Array<{ id: number; timeline_json: string }>;
       if (rows.length === 0) return;
       lastId = rows[rows.length - 1]!.id;

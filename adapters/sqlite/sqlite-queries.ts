@@ -7,6 +7,7 @@ import type {
   TimeBound,
   ToolCallSortKey,
 } from '../../src/query-filters.js';
+import type { EventFilter } from './sqlite-event-storage.js';
 
 /**
  * SQL for the cross-agent queries, built from filters that
@@ -134,4 +135,51 @@ export function toolCallQuery(query: NormalizedToolCallQuery): BuiltQuery {
     where,
     query,
   );
+}
+
+/**
+ * The smallest string greater than every string starting with `prefix`, in
+ * code-point order (SQLite's BINARY order on UTF-8 text), or undefined when
+ * there is none. With it `list(prefix)` reads one index range and matches
+ * the prefix literally (no LIKE, so `%` and `_` are ordinary characters).
+ */
+export function prefixUpperBound(prefix: string): string | undefined {
+  const codePoints = [...prefix].map((c) => c.codePointAt(0)!);
+  while (codePoints.length > 0) {
+    const last = codePoints.pop()!;
+    if (last === 0x10ffff) continue;
+    // Lone surrogates are not valid agent ids, so the code point after U+D7FF is U+E000.
+    codePoints.push(last === 0xd7ff ? 0xe000 : last + 1);
+    return String.fromCodePoint(...codePoints);
+  }
+  return undefined;
+}
+
+/** Agent ids starting with `prefix`, in code-point order. */
+export function listAgentsQuery(prefix = ''): BuiltQuery {
+  const upper = prefixUpperBound(prefix);
+  return upper === undefined
+    ? { sql: 'SELECT agent_id FROM agents WHERE agent_id >= ? ORDER BY agent_id', parameters: [prefix] }
+    : {
+        sql: 'SELECT agent_id FROM agents WHERE agent_id >= ? AND agent_id < ? ORDER BY agent_id',
+        parameters: [prefix, upper],
+      };
+}
+
+/** One page of an agent's events after row `afterId`, in append (rowid) order: keyset paging. */
+export function eventPageQuery(
+  agentId: string,
+  afterId: number,
+  filter: EventFilter,
+  pageSize: number,
+): BuiltQuery {
+  const where = new WhereClause().equals('agent_id', agentId).equals('channel', filter.channel);
+  const parameters = [...where.parameters];
+  let sql = `SELECT id, timeline_json FROM events${where} AND id > ?`;
+  parameters.push(afterId);
+  if (filter.since !== undefined) {
+    sql += ' AND seq > ?';
+    parameters.push(filter.since.seq);
+  }
+  return { sql: `${sql} ORDER BY id LIMIT ?`, parameters: [...parameters, pageSize] };
 }

@@ -56,7 +56,13 @@ import { FileEventStorage } from './sqlite-file-events.js';
 import { copyAgentRows, type ForkInfoRow } from './sqlite-fork.js';
 import { IncrementalListSaver, type ListRow } from './sqlite-list-saver.js';
 import { SqliteAgentLocks } from './sqlite-lock.js';
-import { type BuiltQuery, messageQuery, sessionQuery, toolCallQuery } from './sqlite-queries.js';
+import {
+  type BuiltQuery,
+  listAgentsQuery,
+  messageQuery,
+  sessionQuery,
+  toolCallQuery,
+} from './sqlite-queries.js';
 
 const BACKEND = 'sqlite';
 
@@ -82,24 +88,6 @@ const AGENT_TABLES = [
   'snapshots',
   'agent_history',
 ] as const;
-
-/**
- * The smallest string greater than every string starting with `prefix`, in
- * code-point order (which is SQLite's BINARY order on UTF-8 text), or
- * undefined when no such bound exists. With it, `list(prefix)` is an index
- * range scan and the prefix is matched literally (no LIKE wildcards).
- */
-function prefixUpperBound(prefix: string): string | undefined {
-  const codePoints = [...prefix].map((c) => c.codePointAt(0)!);
-  while (codePoints.length > 0) {
-    const last = codePoints.pop()!;
-    if (last === 0x10ffff) continue;
-    // Lone surrogates are not valid agent ids, so the next code point after U+D7FF is U+E000.
-    codePoints.push(last === 0xd7ff ? 0xe000 : last + 1);
-    return String.fromCodePoint(...codePoints);
-  }
-  return undefined;
-}
 
 /**
  * The KODE SDK's `ExtendedStore` on SQLite (better-sqlite3): the embedded
@@ -662,19 +650,7 @@ export class SqliteStore implements ExtendedStore {
       if (prefix !== undefined && typeof prefix !== 'string') {
         throw new ValidationError('prefix must be a string', { backend: BACKEND, operation: 'list' });
       }
-      const upper = prefix === undefined ? undefined : prefixUpperBound(prefix);
-      const rows = await this.read(() =>
-        upper === undefined
-          ? this.selectAll<{ agent_id: string }>(
-              'SELECT agent_id FROM agents WHERE agent_id >= ? ORDER BY agent_id',
-              prefix ?? '',
-            )
-          : this.selectAll<{ agent_id: string }>(
-              'SELECT agent_id FROM agents WHERE agent_id >= ? AND agent_id < ? ORDER BY agent_id',
-              prefix,
-              upper,
-            ),
-      );
+      const rows = await this.rows<{ agent_id: string }>(listAgentsQuery(prefix));
       return rows.map((row) => row.agent_id);
     });
   }
