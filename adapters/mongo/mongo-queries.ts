@@ -1,4 +1,5 @@
 import { ValidationError } from '../../src/errors.js';
+import { prefixUpperBound } from '../../src/kv/kv-strings.js';
 import type {
   NormalizedMessageQuery,
   NormalizedPage,
@@ -132,25 +133,15 @@ export function eventPageFilter(
 }
 
 /**
- * The smallest string greater than every string that starts with `prefix`,
- * in code point order, or `undefined` when there is none (a prefix made only
- * of U+10FFFF). MongoDB compares strings as UTF-8 bytes ("simple binary
- * comparison" when no collation is set, the manual's "Comparison/Sort Order"),
- * and UTF-8 byte order is code point order, so `[prefix, upper)` is exactly the
- * set of strings with that prefix. (`prefix + '\uffff'` would not do: it
- * misses prefixed strings that continue with a character above U+FFFF.)
+ * `prefixUpperBound` (src/kv/kv-strings.ts) is the smallest string greater
+ * than every string that starts with a prefix, in code point order. MongoDB
+ * compares strings as UTF-8 bytes ("simple binary comparison" when no
+ * collation is set, the manual's "Comparison/Sort Order"), and UTF-8 byte
+ * order is code point order, so `[prefix, upper)` is exactly the set of
+ * strings with that prefix. (`prefix + '\uffff'` would not do: it misses
+ * prefixed strings that continue with a character above U+FFFF.)
  */
-export function prefixUpperBound(prefix: string): string | undefined {
-  const points = Array.from(prefix, (char) => char.codePointAt(0) ?? 0);
-  while (points.length > 0) {
-    const last = points.pop() ?? 0;
-    if (last >= 0x10ffff) continue;
-    // Surrogate code points do not exist in UTF-8; the next real one is U+E000.
-    const next = last + 1 >= 0xd800 && last + 1 <= 0xdfff ? 0xe000 : last + 1;
-    return points.map((point) => String.fromCodePoint(point)).join('') + String.fromCodePoint(next);
-  }
-  return undefined;
-}
+export { prefixUpperBound };
 
 /**
  * The filter of `list(prefix)` on `<prefix>agents._id`: a range, so the prefix

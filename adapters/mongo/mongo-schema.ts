@@ -112,7 +112,8 @@ export function agentCollectionNames(prefix: string): Record<AgentCollectionRole
 /** The schema component of the agent store in the version collection. */
 export const AGENT_SCHEMA_COMPONENT = 'agent';
 
-interface Migration {
+/** One step of a component's schema history. */
+export interface MongoMigration {
   version: number;
   description: string;
   up(db: MongoDatabase, prefix: string): Promise<void>;
@@ -122,34 +123,35 @@ interface Migration {
 // created it first). Anything else is a real failure.
 const NAMESPACE_EXISTS = 48;
 
-async function ensureCollection(db: MongoDatabase, name: string): Promise<void> {
+/**
+ * Creates a collection (if missing) and its indexes (creating an identical
+ * index again is a no-op). Collections are created up front because older
+ * servers cannot create one inside a multi-document transaction.
+ */
+export async function ensureCollection(
+  db: MongoDatabase,
+  name: string,
+  indexes: readonly MongoIndexSpec[],
+): Promise<void> {
   try {
     await db.createCollection(name);
   } catch (error) {
     if ((error as { code?: unknown }).code !== NAMESPACE_EXISTS) throw error;
   }
+  if (indexes.length > 0) await db.collection(name).createIndexes(indexes.map((spec) => ({ ...spec })));
 }
 
 /**
- * Migrations of the agent store, in order. Each is idempotent (creating an
- * existing collection or an identical index is a no-op), so two processes
- * opening a fresh database at once both succeed.
+ * Migrations of the agent store, in order. Each is idempotent, so two
+ * processes opening a fresh database at once both succeed.
  */
-export const AGENT_MIGRATIONS: readonly Migration[] = [
+export const AGENT_MIGRATIONS: readonly MongoMigration[] = [
   {
     version: 1,
     description: 'collections and indexes of the agent store',
     async up(db, prefix) {
       const names = agentCollectionNames(prefix);
-      // Collections are created up front: older servers cannot create a
-      // collection inside a multi-document transaction.
-      for (const role of AGENT_COLLECTIONS) {
-        await ensureCollection(db, names[role]);
-        const specs = AGENT_INDEXES[role];
-        if (specs.length > 0) {
-          await db.collection(names[role]).createIndexes(specs.map((spec) => ({ ...spec })));
-        }
-      }
+      for (const role of AGENT_COLLECTIONS) await ensureCollection(db, names[role], AGENT_INDEXES[role]);
     },
   },
 ];
@@ -158,31 +160,38 @@ export const AGENT_MIGRATIONS: readonly Migration[] = [
 export const AGENT_SCHEMA_VERSION = AGENT_MIGRATIONS[AGENT_MIGRATIONS.length - 1]?.version ?? 0;
 
 /**
- * Brings the database up to `AGENT_SCHEMA_VERSION`: runs the migrations the
- * version document says are missing, then records the new version with `$max`
- * (so a slower process never lowers it). A database written by a newer
+ * Brings one component (`agent`, `kv`) up to its newest version: runs the
+ * migrations its version document says are missing, recording each with
+ * `$max` (so a slower process never lowers it). A database written by a newer
  * package is refused rather than misread.
  */
-export async function migrateAgentSchema(db: MongoDatabase, prefix: string): Promise<number> {
+export async function migrateComponent(
+  db: MongoDatabase,
+  prefix: string,
+  component: string,
+  migrations: readonly MongoMigration[],
+): Promise<number> {
+  const newest = migrations[migrations.length - 1]?.version ?? 0;
   const versions = db.collection(`${prefix}${SCHEMA_VERSION_COLLECTION}`);
-  const current = await readSchemaVersion(versions, AGENT_SCHEMA_COMPONENT);
-  if (current > AGENT_SCHEMA_VERSION) {
+  const current = await readSchemaVersion(versions, component);
+  if (current > newest) {
     throw new ConfigError(
-      `database ${db.databaseName} holds agent schema version ${current}, newer than this package ` +
-        `understands (${AGENT_SCHEMA_VERSION}); upgrade kode-store`,
+      `database ${db.databaseName} holds ${component} schema version ${current}, newer than this package ` +
+        `understands (${newest}); upgrade kode-store`,
       { backend: 'mongo', operation: 'migrate', variable: 'dbName' },
     );
   }
-  for (const migration of AGENT_MIGRATIONS) {
+  for (const migration of migrations) {
     if (migration.version <= current) continue;
     await migration.up(db, prefix);
-    await versions.updateOne(
-      { _id: AGENT_SCHEMA_COMPONENT },
-      { $max: { version: migration.version } },
-      { upsert: true },
-    );
+    await versions.updateOne({ _id: component }, { $max: { version: migration.version } }, { upsert: true });
   }
-  return AGENT_SCHEMA_VERSION;
+  return newest;
+}
+
+/** The agent store's migrations (component `agent`). */
+export function migrateAgentSchema(db: MongoDatabase, prefix: string): Promise<number> {
+  return migrateComponent(db, prefix, AGENT_SCHEMA_COMPONENT, AGENT_MIGRATIONS);
 }
 
 async function readSchemaVersion(versions: MongoCollection, component: string): Promise<number> {
