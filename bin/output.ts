@@ -69,11 +69,12 @@ export interface Page<T> {
 
 /** The line under a paged table saying what was shown and how to see more. */
 export function pageFooter(page: Page<unknown>, noun: string): string {
-  const first = page.items.length === 0 ? page.offset : page.offset + 1;
-  const last = page.offset + page.items.length;
   const of = page.total === undefined ? '' : ` of ${page.total}`;
+  if (page.total === 0 || (page.total === undefined && page.items.length === 0 && page.offset === 0)) {
+    return `no ${noun}`;
+  }
+  if (page.items.length === 0) return `no ${noun} at offset ${page.offset}${of}`;
+  const last = page.offset + page.items.length;
   const next = page.more ? `; next page: --offset ${last} --limit ${page.limit}` : '';
-  return page.items.length === 0
-    ? `no ${noun}${of} at offset ${page.offset}`
-    : `${noun} ${first}–${last}${of}${next}`;
+  return `${noun} ${page.offset + 1}–${last}${of}${next}`;
 }

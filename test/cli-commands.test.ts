@@ -1,7 +1,8 @@
+import { truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryStore } from '../src/memory-store.js';
-import { FIXTURE_LOCATION, runInProcess, spawnCli, tempDir } from './cli-support.js';
+import { copyFixture, FIXTURE_LOCATION, runInProcess, spawnCli, tempDir } from './cli-support.js';
 
 const ASSISTANT = 'agt-01M81Y5YTSB07WSKPHZV3ZCPY1';
 const APPROVAL = 'agt-01M81Y5Z9YGJW8TEJP7KZ99W6M';
@@ -132,6 +133,18 @@ describe('inspect', () => {
     const first = await runInProcess(['inspect', FIXTURE_LOCATION, 'events', ASSISTANT, '--limit', '5']);
     expect(first.stdout).toContain('events 1–5; next page: --offset 5 --limit 5');
     expect(first.stdout).toMatch(/tool_manual_updated/);
+  });
+
+  it('names a corrupt json: file and exits 1, or skips it with --skip-corrupt', async () => {
+    const root = await copyFixture(join(scratch.dir, 'corrupt'));
+    const file = join(root, APPROVAL, 'runtime/tool-calls.json');
+    await truncate(file, 50);
+    const stopped = await runInProcess(['inspect', `json:${root}`, 'tools', APPROVAL]);
+    expect(stopped.code).toBe(1);
+    expect(stopped.stderr).toContain(file);
+    const skipped = await runInProcess(['inspect', `json:${root}`, 'tools', APPROVAL, '--skip-corrupt']);
+    expect(skipped.code).toBe(0);
+    expect(skipped.stdout.trim()).toBe('no tool calls');
   });
 
   it('exits 1 for an agent that does not exist', async () => {
