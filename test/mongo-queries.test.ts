@@ -11,7 +11,6 @@ import {
   findCoveringIndex,
   messageQueryPlan,
   prefixUpperBound,
-  type SortSpec,
   sessionQueryPlan,
   timeRange,
   toolCallQueryPlan,
@@ -36,64 +35,18 @@ import type {
   ToolCallFilters,
   ToolCallRecord,
 } from '../src/types.js';
+import { compareScalars, matches, sortDocuments } from './helpers/mongo-filter.js';
 
 /**
  * The translation of query filters into MongoDB filters and sorts, checked
- * without a server in two ways: a small evaluator of the few operators the
- * translation emits (equality, equality on an array field, $gt/$gte/$lt/$lte
- * with type bracketing, $in) and of a sort, run against documents and compared
- * with a plain model of the contract; and every filter + sort against the
- * index specs, to show each query shape is served by an index.
+ * without a server in two ways: the reference evaluator of the emitted
+ * operators (test/helpers/mongo-filter.ts) runs each plan against documents,
+ * compared with a plain model of the contract; and every filter + sort is
+ * checked against the index specs, to show each query shape is served by an
+ * index.
  */
 
-// ---- a reference evaluator of MongoDB filter semantics ---------------------
-
-/** MongoDB compares strings by UTF-8 bytes when no collation is set. */
-function compareUtf8(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
-}
-
-function compareScalars(a: unknown, b: unknown): number {
-  if (typeof a === 'number' && typeof b === 'number') return a - b;
-  if (typeof a === 'string' && typeof b === 'string') return compareUtf8(a, b);
-  if (typeof a === 'boolean' && typeof b === 'boolean') return Number(a) - Number(b);
-  throw new Error(`the evaluator does not compare ${typeof a} with ${typeof b}`);
-}
-
-function matches(doc: MongoDocument, filter: MongoDocument): boolean {
-  for (const [field, condition] of Object.entries(filter)) {
-    const value = doc[field];
-    if (typeof condition === 'object' && condition !== null && !Array.isArray(condition)) {
-      for (const [op, operand] of Object.entries(condition)) {
-        if (op === '$in') {
-          if (!(operand as unknown[]).includes(value)) return false;
-          continue;
-        }
-        // Type bracketing: a range only matches values of the operand's type.
-        if (typeof value !== typeof operand || value === null) return false;
-        const c = compareScalars(value, operand);
-        const ok = { $gt: c > 0, $gte: c >= 0, $lt: c < 0, $lte: c <= 0 }[op];
-        if (ok === undefined) throw new Error(`the evaluator does not know ${op}`);
-        if (!ok) return false;
-      }
-    } else if (Array.isArray(value)) {
-      if (!value.includes(condition)) return false;
-    } else if (value !== condition) {
-      return false;
-    }
-  }
-  return true;
-}
-
-function sortDocuments(docs: MongoDocument[], sort: SortSpec): MongoDocument[] {
-  return [...docs].sort((a, b) => {
-    for (const [field, dir] of Object.entries(sort)) {
-      const c = compareScalars(a[field], b[field]);
-      if (c !== 0) return dir * c;
-    }
-    return 0;
-  });
-}
+// ---- running a plan with the reference evaluator ---------------------------
 
 function execute(docs: MongoDocument[], plan: FindPlan | null): MongoDocument[] {
   if (!plan) return [];
