@@ -156,12 +156,30 @@ describePostgres('PostgresStore locks', () => {
     await expect(store.acquireAgentLock(id, Number.NaN)).rejects.toMatchObject({ code: 'KODE_VALIDATION' });
 
     const holder = open();
-    const closing = open();
     const release = await holder.acquireAgentLock(id);
-    const waiting = closing.acquireAgentLock(id, 10_000);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    await closing.close();
-    await expect(waiting).rejects.toMatchObject({ code: 'KODE_STORE_CLOSED' });
+    // Close at varying moments, so that some waiters are asleep and some have a
+    // statement on its way: all of them end with StoreClosedError, none holds a lease.
+    for (let round = 0; round < 15; round++) {
+      const closing = open({ max: 1 });
+      // Outcomes are captured at once: the waiters settle while close() runs.
+      const outcomes = [0, 1, 2].map(() =>
+        closing.acquireAgentLock(id, 10_000).then(
+          () => 'acquired',
+          (error: { code?: string }) => error.code,
+        ),
+      );
+      await new Promise((resolve) => setTimeout(resolve, round % 5));
+      await closing.close();
+      expect(await Promise.all(outcomes)).toEqual([
+        'KODE_STORE_CLOSED',
+        'KODE_STORE_CLOSED',
+        'KODE_STORE_CLOSED',
+      ]);
+    }
     await release();
+    const rows = await adminQuery(`SELECT 1 FROM "${place.schema}".kode_agent_locks WHERE agent_id = $1`, [
+      id,
+    ]);
+    expect(rows).toEqual([]);
   });
 });

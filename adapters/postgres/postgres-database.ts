@@ -1,4 +1,4 @@
-import { ConnectionError, KodeStoreError, wrapDriverError } from '../../src/errors.js';
+import { ConnectionError, StoreClosedError, wrapDriverError } from '../../src/errors.js';
 import {
   loadPgDriver,
   type PostgresPool,
@@ -136,6 +136,7 @@ export class PostgresDatabase {
     try {
       return (await pool.query<R>({ text, values, types: EXACT_TYPES })).rows;
     } catch (error) {
+      if (this.closed) throw poolClosedError('query');
       if (!retry || !isConnectionError(error)) throw error;
       return (await pool.query<R>({ text, values, types: EXACT_TYPES })).rows;
     }
@@ -166,6 +167,7 @@ export class PostgresDatabase {
         });
         return { value };
       } catch (error) {
+        if (this.closed) throw poolClosedError('transaction');
         if (!committing && isConnectionError(error)) return { retryable: error };
         throw error;
       }
@@ -235,7 +237,10 @@ export class PostgresDatabase {
   }
 }
 
-/** Raised when a store's pool was ended under it. */
-export function poolClosedError(operation: string): KodeStoreError {
-  return new KodeStoreError('the connection pool is closed', { backend: BACKEND, operation });
+/** What an operation still on its way when the store closed gets (the store, not the caller, ended the pool). */
+function poolClosedError(operation: string): StoreClosedError {
+  return new StoreClosedError('the store was closed while this operation was running', {
+    backend: BACKEND,
+    operation,
+  });
 }

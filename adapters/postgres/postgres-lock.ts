@@ -35,6 +35,7 @@ interface HeldLease {
  */
 export class PostgresAgentLocks {
   private readonly held = new Set<HeldLease>();
+  private readonly acquiring = new Set<Promise<unknown>>();
   private readonly wakers = new Map<string, Set<() => void>>();
   private readonly owner = `${hostname()}:${process.pid}`;
   private closed = false;
@@ -59,7 +60,18 @@ export class PostgresAgentLocks {
   }
 
   /** Waits up to `timeoutMs` for `agentId`'s lock; rejects with `LockTimeoutError` after that. */
-  async acquire(agentId: string, timeoutMs: number): Promise<LockReleaseFn> {
+  acquire(agentId: string, timeoutMs: number): Promise<LockReleaseFn> {
+    const attempt = this.poll(agentId, timeoutMs);
+    const settled = attempt.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.acquiring.add(settled);
+    void settled.then(() => this.acquiring.delete(settled));
+    return attempt;
+  }
+
+  private async poll(agentId: string, timeoutMs: number): Promise<LockReleaseFn> {
     const holder = randomUUID();
     const deadline = performance.now() + timeoutMs;
     let delay = FIRST_RETRY_MS;
@@ -72,7 +84,14 @@ export class PostgresAgentLocks {
         [agentId, holder, this.owner, this.leaseMs],
         true,
       );
-      if (taken.length === 1) return this.hold(agentId, holder);
+      if (taken.length === 1) {
+        // The store began closing while this attempt was on its way: give the lease straight back.
+        if (this.closed) {
+          await this.db.query(this.releaseSql, [agentId, holder], true).catch(() => undefined);
+          this.assertOpen();
+        }
+        return this.hold(agentId, holder);
+      }
       const remaining = deadline - performance.now();
       if (remaining <= 0) {
         throw new LockTimeoutError(`lock still held by another holder after ${timeoutMs} ms`, {
@@ -87,10 +106,14 @@ export class PostgresAgentLocks {
     }
   }
 
-  /** Releases every lock this store object holds (on close); waiters give up. */
+  /**
+   * On close: waiters give up (with `StoreClosedError`), attempts on their
+   * way finish first, then every lock this store object holds is released.
+   */
   async releaseAll(): Promise<void> {
     this.closed = true;
     for (const wake of [...this.wakers.values()].flatMap((set) => [...set])) wake();
+    await Promise.allSettled([...this.acquiring]);
     await Promise.allSettled([...this.held].map((lease) => this.release(lease)));
   }
 
