@@ -54,13 +54,13 @@ export function decodeCursor(cursor: string, fingerprint: string, vectorLength: 
   const { c, f, v, k, n } = body as Partial<CursorBody>;
   if (c !== CURSOR_VERSION || typeof f !== 'string' || typeof k !== 'string' || typeof n !== 'string')
     malformed();
-  if (!Array.isArray(v) || v.length !== vectorLength) malformed();
-  if (!v.every((item) => typeof item === 'string' || (typeof item === 'number' && Number.isFinite(item))))
-    malformed();
   if (f !== fingerprint) {
     throw new QueryError(
       'cursor belongs to a different query (instance, namespace, where or orderBy changed)',
     );
   }
+  if (!Array.isArray(v) || v.length !== vectorLength) malformed();
+  if (!v.every((item) => typeof item === 'string' || (typeof item === 'number' && Number.isFinite(item))))
+    malformed();
   return { vector: v, key: k, namespace: n };
 }
