@@ -21,5 +21,6 @@ export type {
 } from './mongo-config.js';
 export { DEFAULT_COLLECTION_PREFIX, DEFAULT_DATABASE_NAME, DEFAULT_LOCK_LEASE_MS } from './mongo-config.js';
 export type { MongoDeployment } from './mongo-connection.js';
+export { MongoKvBackend, type MongoKvConnection, type MongoKvOptions } from './mongo-kv.js';
 export { AGENT_INDEXES, AGENT_SCHEMA_VERSION } from './mongo-schema.js';
 export { MongoStore } from './mongo-store.js';

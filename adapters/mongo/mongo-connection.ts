@@ -211,7 +211,7 @@ export class MongoConnection {
  * where the caller orders its writes so that a failure is safe to retry.
  */
 export async function runAtomically<T>(
-  open: OpenMongo,
+  open: Pick<OpenMongo, 'client' | 'deployment'>,
   body: (session: MongoSession | undefined) => Promise<T>,
 ): Promise<T> {
   if (!open.deployment.transactions) return body(undefined);

@@ -69,6 +69,7 @@ import {
   FileEventStorage,
   type MongoEventStorage,
 } from './mongo-event-storage.js';
+import { MongoKvBackend, type MongoKvOptions } from './mongo-kv.js';
 import { MongoListSaver } from './mongo-list-saver.js';
 import { MongoLeaseLocks } from './mongo-lock.js';
 import {
@@ -204,6 +205,17 @@ export class MongoStore implements ExtendedStore {
 
   private open(): Promise<OpenMongo> {
     return this.connection.open();
+  }
+
+  /**
+   * A KV backend on this store's connection, database and collection prefix,
+   * for `createKvStore` (its collections are `<prefix>kv_*`).
+   */
+  kvBackend(options: Omit<MongoKvOptions, 'collectionPrefix'> = {}): MongoKvBackend {
+    return new MongoKvBackend(() => this.connection.open(), {
+      ...options,
+      collectionPrefix: this.options.collectionPrefix,
+    });
   }
 
   private encode(value: unknown, mode: EncodeMode, operation: string, agentId: string, what: string): string {
