@@ -225,17 +225,33 @@ export class SqliteStore implements ExtendedStore {
 
   // ---- plumbing --------------------------------------------------------
 
-  /** Runs one public operation: closed check, id validation, metrics, error wrapping, tracked for `close()`. */
-  private run<T>(
+  /** Runs one public operation on an agent: closed check, id validation, metrics, error wrapping. */
+  private runForAgent<T>(
     operation: string,
     kind: OperationKind | null,
-    agentId: string | undefined,
+    agentId: string,
     body: () => Promise<T> | T,
   ): Promise<T> {
-    const result = this.ops.run(operation, kind, agentId, () => {
-      if (this.configError !== undefined) throw this.configError;
-      return body();
-    });
+    return this.track(this.ops.runForAgent(operation, kind, agentId, () => this.configured(body)));
+  }
+
+  /** Runs one public operation that takes no agent id. */
+  private runGlobal<T>(
+    operation: string,
+    kind: OperationKind | null,
+    body: () => Promise<T> | T,
+  ): Promise<T> {
+    return this.track(this.ops.run(operation, kind, undefined, () => this.configured(body)));
+  }
+
+  /** Invalid options fail every operation, as a rejected promise, never in the constructor. */
+  private configured<T>(body: () => Promise<T> | T): Promise<T> | T {
+    if (this.configError !== undefined) throw this.configError;
+    return body();
+  }
+
+  /** Remembers a running operation until it settles, so that `close()` can let it finish. */
+  private track<T>(result: Promise<T>): Promise<T> {
     this.inFlight.add(result);
     const forget = () => this.inFlight.delete(result);
     result.then(forget, forget);
@@ -328,7 +344,7 @@ export class SqliteStore implements ExtendedStore {
   // ---- runtime state ---------------------------------------------------
 
   async saveMessages(agentId: string, messages: Message[]): Promise<void> {
-    return this.run('saveMessages', 'save', agentId, async () => {
+    return this.runForAgent('saveMessages', 'save', agentId, async () => {
       const encoded = this.encodeList(messages, 'saveMessages', agentId, 'messages');
       const fields = messages.map((message): MessageFields => {
         const role = (message as { role?: unknown } | null)?.role;
@@ -339,7 +355,7 @@ export class SqliteStore implements ExtendedStore {
   }
 
   async loadMessages(agentId: string): Promise<Message[]> {
-    return this.run('loadMessages', 'load', agentId, async () =>
+    return this.runForAgent('loadMessages', 'load', agentId, async () =>
       (await this.read(() => this.storedJson('message_json', 'messages', agentId))).map((json) =>
         this.decode<Message>(json, 'loadMessages', agentId),
       ),
@@ -347,7 +363,7 @@ export class SqliteStore implements ExtendedStore {
   }
 
   async saveToolCallRecords(agentId: string, records: ToolCallRecord[]): Promise<void> {
-    return this.run('saveToolCallRecords', 'save', agentId, async () => {
+    return this.runForAgent('saveToolCallRecords', 'save', agentId, async () => {
       const encoded = this.encodeList(records, 'saveToolCallRecords', agentId, 'records');
       const fields = records.map((record, i): ToolCallRowFields => {
         this.requireObject(record, `records[${i}]`, 'saveToolCallRecords', agentId);
@@ -358,7 +374,7 @@ export class SqliteStore implements ExtendedStore {
   }
 
   async loadToolCallRecords(agentId: string): Promise<ToolCallRecord[]> {
-    return this.run('loadToolCallRecords', 'load', agentId, async () =>
+    return this.runForAgent('loadToolCallRecords', 'load', agentId, async () =>
       (await this.read(() => this.storedJson('record_json', 'tool_calls', agentId))).map((json) =>
         this.decode<ToolCallRecord>(json, 'loadToolCallRecords', agentId),
       ),
@@ -366,7 +382,7 @@ export class SqliteStore implements ExtendedStore {
   }
 
   async saveTodos(agentId: string, snapshot: TodoSnapshot): Promise<void> {
-    return this.run('saveTodos', 'save', agentId, async () => {
+    return this.runForAgent('saveTodos', 'save', agentId, async () => {
       const json = this.encode(snapshot, 'strict', 'saveTodos', agentId, 'snapshot');
       await this.connection.write(() =>
         this.execute(
@@ -380,7 +396,7 @@ export class SqliteStore implements ExtendedStore {
   }
 
   async loadTodos(agentId: string): Promise<TodoSnapshot | undefined> {
-    return this.run('loadTodos', 'load', agentId, async () => {
+    return this.runForAgent('loadTodos', 'load', agentId, async () => {
       const row = await this.read(() =>
         this.selectOne<{ todos_json: string | null }>(
           'SELECT todos_json FROM agents WHERE agent_id = ?',
@@ -398,7 +414,7 @@ export class SqliteStore implements ExtendedStore {
   async appendEvent(agentId: string, timeline: Timeline): Promise<void> {
     // The body runs synchronously inside `run` (before its first await), so
     // un-awaited appends reach the event storage in exactly their call order.
-    return this.run('appendEvent', 'save', agentId, () => {
+    return this.runForAgent('appendEvent', 'save', agentId, () => {
       this.requireObject(timeline, 'timeline', 'appendEvent', agentId);
       const json = this.encode(timeline, 'event', 'appendEvent', agentId, 'timeline');
       return this.events.append(agentId, json, eventFields(timeline));
@@ -418,7 +434,7 @@ export class SqliteStore implements ExtendedStore {
           for (;;) {
             // Every step runs as an operation: a read of a closed store fails,
             // and driver errors arrive typed. Only the first counts in metrics.
-            const step = await store.run('readEvents', first ? 'load' : null, agentId, () => {
+            const step = await store.runForAgent('readEvents', first ? 'load' : null, agentId, () => {
               entries ??= store.events.read(agentId, filter)[Symbol.asyncIterator]();
               return entries.next();
             });
@@ -442,7 +458,7 @@ export class SqliteStore implements ExtendedStore {
     value: unknown,
     what: string,
   ): Promise<void> {
-    return this.run(operation, 'save', agentId, async () => {
+    return this.runForAgent(operation, 'save', agentId, async () => {
       const json = this.encode(value, 'strict', operation, agentId, what);
       await this.connection.write(() => {
         this.registerAgent(agentId);
@@ -457,7 +473,7 @@ export class SqliteStore implements ExtendedStore {
   }
 
   private loadHistory<T>(operation: string, kind: HistoryKind, agentId: string): Promise<T[]> {
-    return this.run(operation, 'load', agentId, async () =>
+    return this.runForAgent(operation, 'load', agentId, async () =>
       (
         await this.read(() =>
           this.selectAll<{ record_json: string }>(
@@ -497,7 +513,7 @@ export class SqliteStore implements ExtendedStore {
   // ---- media cache -----------------------------------------------------
 
   async saveMediaCache(agentId: string, records: MediaCacheRecord[]): Promise<void> {
-    return this.run('saveMediaCache', 'save', agentId, async () => {
+    return this.runForAgent('saveMediaCache', 'save', agentId, async () => {
       const json = `[${this.encodeList(records, 'saveMediaCache', agentId, 'records').join(',')}]`;
       await this.connection.write(() =>
         this.execute(
@@ -511,7 +527,7 @@ export class SqliteStore implements ExtendedStore {
   }
 
   async loadMediaCache(agentId: string): Promise<MediaCacheRecord[]> {
-    return this.run('loadMediaCache', 'load', agentId, async () => {
+    return this.runForAgent('loadMediaCache', 'load', agentId, async () => {
       const row = await this.read(() =>
         this.selectOne<{ media_cache_json: string | null }>(
           'SELECT media_cache_json FROM agents WHERE agent_id = ?',
@@ -527,7 +543,7 @@ export class SqliteStore implements ExtendedStore {
   // ---- snapshots -------------------------------------------------------
 
   async saveSnapshot(agentId: string, snapshot: Snapshot): Promise<void> {
-    return this.run('saveSnapshot', 'save', agentId, async () => {
+    return this.runForAgent('saveSnapshot', 'save', agentId, async () => {
       const json = this.encode(snapshot, 'strict', 'saveSnapshot', agentId, 'snapshot');
       if (typeof snapshot.id !== 'string') {
         throw new ValidationError('snapshot.id must be a string', {
@@ -550,7 +566,7 @@ export class SqliteStore implements ExtendedStore {
   }
 
   async loadSnapshot(agentId: string, snapshotId: string): Promise<Snapshot | undefined> {
-    return this.run('loadSnapshot', 'load', agentId, async () => {
+    return this.runForAgent('loadSnapshot', 'load', agentId, async () => {
       if (typeof snapshotId !== 'string') return undefined;
       const row = await this.read(() =>
         this.selectOne<{ snapshot_json: string }>(
@@ -566,7 +582,7 @@ export class SqliteStore implements ExtendedStore {
   }
 
   async listSnapshots(agentId: string): Promise<Snapshot[]> {
-    return this.run('listSnapshots', 'load', agentId, async () =>
+    return this.runForAgent('listSnapshots', 'load', agentId, async () =>
       (
         await this.read(() =>
           this.selectAll<{ snapshot_json: string }>(
@@ -581,7 +597,7 @@ export class SqliteStore implements ExtendedStore {
   // ---- metadata --------------------------------------------------------
 
   async saveInfo(agentId: string, info: AgentInfo): Promise<void> {
-    return this.run('saveInfo', 'save', agentId, async () => {
+    return this.runForAgent('saveInfo', 'save', agentId, async () => {
       const json = this.encode(info, 'strict', 'saveInfo', agentId, 'info');
       this.requireObject(info, 'info', 'saveInfo', agentId);
       const fields = sessionFields(info);
@@ -605,7 +621,7 @@ export class SqliteStore implements ExtendedStore {
   }
 
   async loadInfo(agentId: string): Promise<AgentInfo | undefined> {
-    return this.run('loadInfo', 'load', agentId, async () => {
+    return this.runForAgent('loadInfo', 'load', agentId, async () => {
       const row = await this.read(() =>
         this.selectOne<{ info_json: string }>('SELECT info_json FROM agent_info WHERE agent_id = ?', agentId),
       );
@@ -616,7 +632,7 @@ export class SqliteStore implements ExtendedStore {
   // ---- lifecycle -------------------------------------------------------
 
   async exists(agentId: string): Promise<boolean> {
-    return this.run('exists', 'load', agentId, async () => this.agentExists(agentId));
+    return this.runForAgent('exists', 'load', agentId, async () => this.agentExists(agentId));
   }
 
   private async agentExists(agentId: string): Promise<boolean> {
@@ -627,7 +643,7 @@ export class SqliteStore implements ExtendedStore {
   }
 
   async delete(agentId: string): Promise<void> {
-    return this.run('delete', 'delete', agentId, async () => {
+    return this.runForAgent('delete', 'delete', agentId, async () => {
       // Appends made before the delete are written first, then removed with the rest.
       await this.events.idle();
       await this.connection.write(() => {
@@ -646,7 +662,7 @@ export class SqliteStore implements ExtendedStore {
   }
 
   async list(prefix?: string): Promise<string[]> {
-    return this.run('list', 'load', undefined, async () => {
+    return this.runGlobal('list', 'load', async () => {
       if (prefix !== undefined && typeof prefix !== 'string') {
         throw new ValidationError('prefix must be a string', { backend: BACKEND, operation: 'list' });
       }
@@ -658,7 +674,7 @@ export class SqliteStore implements ExtendedStore {
   // ---- queries ---------------------------------------------------------
 
   async querySessions(filters: SessionFilters): Promise<SessionInfo[]> {
-    return this.run('querySessions', 'query', undefined, async () => {
+    return this.runGlobal('querySessions', 'query', async () => {
       const query = normalizeSessionFilters(filters);
       if (query.limit === 0) return [];
       const rows = await this.rows<{ agent_id: string; info_json: string }>(sessionQuery(query));
@@ -669,7 +685,7 @@ export class SqliteStore implements ExtendedStore {
   }
 
   async queryMessages(filters: MessageFilters): Promise<Message[]> {
-    return this.run('queryMessages', 'query', undefined, async () => {
+    return this.runGlobal('queryMessages', 'query', async () => {
       const query = normalizeMessageFilters(filters);
       if (query.limit === 0) return [];
       const rows = await this.rows<{ message_json: string }>(messageQuery(query));
@@ -678,7 +694,7 @@ export class SqliteStore implements ExtendedStore {
   }
 
   async queryToolCalls(filters: ToolCallFilters): Promise<ToolCallRecord[]> {
-    return this.run('queryToolCalls', 'query', undefined, async () => {
+    return this.runGlobal('queryToolCalls', 'query', async () => {
       const query = normalizeToolCallFilters(filters);
       if (query.limit === 0) return [];
       const rows = await this.rows<{ record_json: string }>(toolCallQuery(query));
@@ -687,7 +703,7 @@ export class SqliteStore implements ExtendedStore {
   }
 
   async aggregateStats(agentId: string): Promise<AgentStats> {
-    return this.run('aggregateStats', 'query', agentId, () =>
+    return this.runForAgent('aggregateStats', 'query', agentId, () =>
       this.read(() => {
         const count = (table: string) =>
           this.selectOne<{ n: number }>(`SELECT count(*) AS n FROM ${table} WHERE agent_id = ?`, agentId)!.n;
@@ -718,7 +734,7 @@ export class SqliteStore implements ExtendedStore {
   // ---- extended --------------------------------------------------------
 
   async healthCheck(): Promise<StoreHealthStatus> {
-    return this.run('healthCheck', null, undefined, async () => {
+    return this.runGlobal('healthCheck', null, async () => {
       const started = performance.now();
       let database: StoreHealthStatus['database'];
       try {
@@ -755,7 +771,7 @@ export class SqliteStore implements ExtendedStore {
   }
 
   async checkConsistency(agentId: string): Promise<ConsistencyCheckResult> {
-    return this.run('checkConsistency', 'query', agentId, async () => {
+    return this.runForAgent('checkConsistency', 'query', agentId, async () => {
       const issues: string[] = [];
       if (!(await this.agentExists(agentId))) {
         issues.push(`agent ${JSON.stringify(agentId)} does not exist`);
@@ -798,7 +814,7 @@ export class SqliteStore implements ExtendedStore {
   }
 
   async getMetrics(): Promise<StoreMetrics> {
-    return this.run('getMetrics', null, undefined, async () => {
+    return this.runGlobal('getMetrics', null, async () => {
       const storage = await this.read(() => {
         const count = (table: string) =>
           this.selectOne<{ n: number }>(`SELECT count(*) AS n FROM ${table}`)!.n;
@@ -824,7 +840,7 @@ export class SqliteStore implements ExtendedStore {
 
   async acquireAgentLock(agentId: string, timeoutMs = 30000): Promise<LockReleaseFn> {
     // Not tracked as in flight: `close()` must not wait for a caller that waits for a lock.
-    return this.ops.run('acquireAgentLock', null, agentId, async () => {
+    return this.ops.runForAgent('acquireAgentLock', null, agentId, async () => {
       if (this.configError !== undefined) throw this.configError;
       if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0)) {
         throw new ValidationError(`timeoutMs must be a non-negative number, got ${String(timeoutMs)}`, {
@@ -838,7 +854,7 @@ export class SqliteStore implements ExtendedStore {
   }
 
   async batchFork(agentId: string, count: number): Promise<string[]> {
-    return this.run('batchFork', 'save', agentId, async () => {
+    return this.runForAgent('batchFork', 'save', agentId, async () => {
       if (!Number.isInteger(count) || count < 0) {
         throw new ValidationError(`count must be a non-negative integer, got ${String(count)}`, {
           backend: BACKEND,

@@ -86,13 +86,18 @@ export class ChildScript {
   }
 }
 
-/** Resolves with the next line the parent writes to this process's stdin that starts with `prefix`. */
+/**
+ * Resolves with the next line the parent writes to this process's stdin that
+ * starts with `prefix`, then stops reading stdin (an open stdin would keep
+ * the child alive after its script ends). Each script reads one line.
+ */
 export function nextStdinLine(prefix: string): Promise<string> {
   return new Promise((resolve) => {
     const lines = createInterface({ input: process.stdin });
     lines.on('line', (line) => {
       if (!line.startsWith(prefix)) return;
       lines.close();
+      process.stdin.destroy();
       resolve(line);
     });
   });
