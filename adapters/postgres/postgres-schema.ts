@@ -157,6 +157,24 @@ export const AGENT_TABLES = [
   'kode_agent_locks',
 ] as const;
 
+/** PostgreSQL's undefined_table and invalid_schema_name: nothing was installed yet. */
+const NOT_INSTALLED = new Set(['42P01', '3F000']);
+
+async function installedVersion(
+  tx: Transaction,
+  table: (name: string) => string,
+): Promise<number | undefined> {
+  try {
+    const rows = await tx.query<{ version: number }>(
+      `SELECT version FROM ${table('kode_schema_version')} WHERE component = 'agent'`,
+    );
+    return rows[0]?.version;
+  } catch (error) {
+    if (NOT_INSTALLED.has((error as { code?: string }).code ?? '')) return undefined;
+    throw error;
+  }
+}
+
 /**
  * Brings `schema` to the newest version, in one transaction, under an
  * advisory transaction lock so that processes opening the database at the
@@ -165,6 +183,8 @@ export const AGENT_TABLES = [
  */
 export async function migrateAgentSchema(tx: Transaction, schema: string): Promise<void> {
   const table = (name: string) => `${quoteIdentifier(schema)}.${quoteIdentifier(name)}`;
+  // Fast path, one statement outside any transaction: every open but the first finds the schema current.
+  if ((await installedVersion(tx, table)) === AGENT_SCHEMA_VERSION) return;
   await tx.query('BEGIN');
   try {
     await tx.query('SELECT pg_advisory_xact_lock($1::int, hashtext($2))', [MIGRATION_LOCK_CLASS, schema]);

@@ -1,8 +1,13 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, describe, inject } from 'vitest';
+import { PostgresStore } from '../../adapters/postgres/index.js';
+import type { StoreHarness } from '../../conformance/index.js';
 
 /**
  * The PostgreSQL server of this test run (from test/setup/global-setup.ts),
@@ -170,4 +175,50 @@ export function recordingPool(options: { max?: number; applicationName?: string 
     };
   });
   return { pool, statements };
+}
+
+/** Short lease, so the dead-holder case finishes quickly; renewal keeps live holders' locks. */
+const CONFORMANCE_LEASE_MS = 2_000;
+
+/**
+ * A conformance harness for PostgresStore on `place.schema`: fresh stores,
+ * peers on the same schema (and event directory in hybrid mode), reopen, and
+ * a lock holder in a child process.
+ */
+export function postgresHarness(
+  name: string,
+  place: { schema: string; url: string },
+  hybrid: boolean,
+): StoreHarness<PostgresStore> {
+  const { schema } = place;
+  const dirs = new Map<PostgresStore, string>();
+  const open = (baseDir: string | undefined) => {
+    const store = new PostgresStore({
+      connection: { connectionString: place.url, max: 4, applicationName: 'kode-store-test-conformance' },
+      schema,
+      lockLeaseMs: CONFORMANCE_LEASE_MS,
+      ...(hybrid ? { eventStorage: 'file' as const, fileStoreBaseDir: baseDir } : {}),
+    });
+    if (baseDir) dirs.set(store, baseDir);
+    return store;
+  };
+  return {
+    name,
+    create: async () => open(hybrid ? await mkdtemp(join(tmpdir(), 'kode-pg-hybrid-')) : undefined),
+    destroy: async (store) => {
+      await store.close();
+      const dir = dirs.get(store);
+      dirs.delete(store);
+      // Peers share the directory: remove it only when no store uses it any more.
+      if (dir && ![...dirs.values()].includes(dir)) await rm(dir, { recursive: true, force: true });
+    },
+    createPeer: async (store) => open(dirs.get(store)),
+    reopen: async (store) => {
+      const dir = dirs.get(store);
+      await store.close();
+      dirs.delete(store);
+      return open(dir);
+    },
+    lockInOtherProcess: async (_store, agentId) => lockInChildProcess(schema, agentId, CONFORMANCE_LEASE_MS),
+  };
 }
