@@ -69,12 +69,11 @@ export class PostgresDatabase {
   private readonly ownsPool: boolean;
   private opening: Promise<PostgresPool> | undefined;
   private migrating: Promise<void> | undefined;
-  private lastPoolError: Error | undefined;
   private closed = false;
-  private readonly onPoolError = (error: Error) => {
+  private readonly onPoolError = () => {
     // An idle client lost its connection (server restart, pg_terminate_backend).
-    // pg-pool has already discarded it; the next query opens a fresh one.
-    this.lastPoolError = error;
+    // pg-pool has already discarded it and the next query opens a fresh one;
+    // listening is what keeps the event from crashing the process.
   };
 
   constructor(private readonly settings: ResolvedPostgresSettings) {
@@ -86,11 +85,6 @@ export class PostgresDatabase {
   /** `"schema"."name"`, for building statements once per store. */
   table(name: string): string {
     return `${quoteIdentifier(this.schema)}.${quoteIdentifier(name)}`;
-  }
-
-  /** The last error an idle pooled connection reported (for health reports). */
-  get lastIdleError(): Error | undefined {
-    return this.lastPoolError;
   }
 
   private adoptPool(pool: PostgresPool): PostgresPool {
