@@ -861,6 +861,15 @@ describe('SqliteStore: hybrid mode (events in files)', () => {
     await store.close();
   });
 
+  it('leaves no trace of an agent whose only append the event file refused', async () => {
+    const { store } = await hybridStore();
+    const noBookmark = { cursor: 1, event: { channel: 'progress', type: 'done' } } as unknown as Timeline;
+    await expect(store.appendEvent('refused', noBookmark)).rejects.toMatchObject({ code: 'KODE_VALIDATION' });
+    expect(await store.exists('refused')).toBe(false);
+    expect(await store.list()).toEqual([]);
+    await store.close();
+  });
+
   it('reports a missing or torn event file in checkConsistency', async () => {
     const { store, baseDir } = await hybridStore();
     await store.appendEvent('torn', timeline(1));

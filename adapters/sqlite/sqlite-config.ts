@@ -50,6 +50,9 @@ export type SqliteDatabaseConstructor = new (
  * - `normal`: `PRAGMA synchronous = NORMAL`. In WAL mode commits survive a
  *   crash of the process, but the last ones may be lost on power loss;
  *   faster on slow disks.
+ *
+ * In hybrid mode the event files follow the same choice: `full` syncs every
+ * batch of appends to disk before it resolves, `normal` leaves that to the OS.
  */
 export type SqliteDurability = 'full' | 'normal';
 

@@ -31,23 +31,24 @@ export class FileEventStorage implements AgentEventStorage {
   }
 
   append(agentId: string, encodedTimeline: string): Promise<void> {
-    // The file append is issued synchronously, so file order is call order;
-    // the database record is written alongside it.
+    // The file append is issued synchronously, so file order is call order.
+    // The database record follows the first successful append: an entry the
+    // log refused must not leave an agent behind that has nothing.
     const written = this.log.append(agentId, encodedTimeline);
     if (this.recorded.has(agentId)) return written;
-    const recorded = this.connection
-      .write(() =>
-        this.connection
-          .statement(
-            'INSERT INTO agents (agent_id, has_file_events) VALUES (?, 1) ' +
-              'ON CONFLICT (agent_id) DO UPDATE SET has_file_events = 1',
-          )
-          .run(agentId),
-      )
-      .then(() => {
-        this.recorded.add(agentId);
-      });
-    return Promise.all([written, recorded]).then(() => undefined);
+    return written.then(() => this.record(agentId));
+  }
+
+  private async record(agentId: string): Promise<void> {
+    await this.connection.write(() =>
+      this.connection
+        .statement(
+          'INSERT INTO agents (agent_id, has_file_events) VALUES (?, 1) ' +
+            'ON CONFLICT (agent_id) DO UPDATE SET has_file_events = 1',
+        )
+        .run(agentId),
+    );
+    this.recorded.add(agentId);
   }
 
   read(agentId: string, filter: EventFilter): AsyncIterable<Timeline> {
