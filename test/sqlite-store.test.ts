@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { appendFile, mkdir, mkdtemp, readdir, rm, stat, unlink } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -661,7 +662,39 @@ describe('SqliteStore: set-up', () => {
   });
 });
 
+/**
+ * Commits in the database's WAL file since it was last reset: frames whose
+ * header carries the current salts and a non-zero "database size after
+ * commit" field (the SQLite WAL format). Counts transactions from outside,
+ * without touching the store.
+ */
+function walCommits(dbPath: string): number {
+  const wal = readFileSync(`${dbPath}-wal`);
+  if (wal.length < 32) return 0;
+  const pageSize = wal.readUInt32BE(8);
+  const salts = [wal.readUInt32BE(16), wal.readUInt32BE(20)];
+  let commits = 0;
+  for (let frame = 32; frame + 24 + pageSize <= wal.length; frame += 24 + pageSize) {
+    if (wal.readUInt32BE(frame + 8) !== salts[0] || wal.readUInt32BE(frame + 12) !== salts[1]) break;
+    if (wal.readUInt32BE(frame + 4) !== 0) commits++;
+  }
+  return commits;
+}
+
 describe('SqliteStore: events', () => {
+  it('writes a burst of un-awaited appends in one transaction, awaited ones in one each', async () => {
+    const path = await freshDbPath();
+    const store = new SqliteStore(path);
+    await store.list();
+    const before = walCommits(path);
+    await Promise.all(Array.from({ length: 500 }, (_, i) => store.appendEvent('burst', timeline(i))));
+    const afterBurst = walCommits(path);
+    expect(afterBurst - before).toBe(1);
+    for (let i = 0; i < 20; i++) await store.appendEvent('burst', timeline(500 + i));
+    expect(walCommits(path) - afterBurst).toBe(20);
+    await store.close();
+  });
+
   it('keeps the call order of un-awaited appends and reads them back page by page', async () => {
     const store = new SqliteStore(await freshDbPath());
     const appends: Array<Promise<void>> = [];
