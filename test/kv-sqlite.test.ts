@@ -5,8 +5,8 @@ import Database from 'better-sqlite3';
 import { afterAll, describe, it } from 'vitest';
 import { SqliteKvBackend } from '../adapters/sqlite/sqlite-kv.js';
 import { runKvConformance } from '../conformance/kv/index.js';
-import type { KvStore } from '../src/kv/kv-types.js';
 import { createKvStore } from '../src/kv/kv-store.js';
+import type { KvStore } from '../src/kv/kv-types.js';
 
 const directory = mkdtempSync(join(tmpdir(), 'kode-kv-sqlite-'));
 const path = join(directory, 'kv.db');

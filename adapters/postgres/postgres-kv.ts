@@ -467,12 +467,8 @@ export class PostgresKvBackend implements KvBackend {
     }
   }
 
-  private async instanceExists(client: PostgresPoolClient | undefined, id: string): Promise<boolean> {
-    const text = this.sql.instanceExists;
-    const rows = client
-      ? (await client.query({ text, values: [id], types: EXACT_TYPES })).rows
-      : await this.rows(text, [id]);
-    return rows.length > 0;
+  private async instanceExists(id: string): Promise<boolean> {
+    return (await this.rows(this.sql.instanceExists, [id])).length > 0;
   }
 
   // -- instances ------------------------------------------------------------
@@ -529,7 +525,7 @@ export class PostgresKvBackend implements KvBackend {
       now,
     ]);
     // A record cannot outlive its instance (foreign key), so rows prove the instance exists.
-    if (rows.length === 0 && !(await this.instanceExists(undefined, instanceId))) return undefined;
+    if (rows.length === 0 && !(await this.instanceExists(instanceId))) return undefined;
     const found = new Map(rows.map((row) => [JSON.stringify([row.namespace, row.key]), row]));
     return refs.map((ref) => found.get(JSON.stringify([ref.namespace, ref.key])));
   }
@@ -543,36 +539,42 @@ export class PostgresKvBackend implements KvBackend {
     return this.transaction(async (client) => {
       const query = async <R>(text: string, values: unknown[]) =>
         (await client.query<R>({ text, values, types: EXACT_TYPES })).rows;
-      const created = options.createInstance;
-      if (created) {
-        await query(this.sql.insertInstance, [
-          created.id,
-          created.name,
-          created.description,
-          created.createdAt,
-          created.updatedAt,
-        ]);
-      }
-      // KEY SHARE: a concurrent deleteInstance waits for this transaction instead of cascading under it.
-      if ((await query(this.sql.lockInstance, [instanceId])).length === 0) return false;
       const stored = await query<KvRecordRow>(this.sql.lockRecords, [
         instanceId,
         refs.map((ref) => ref.namespace),
         refs.map((ref) => ref.key),
       ]);
+      // Locked rows prove the instance exists (foreign key) and hold off a
+      // cascading delete until commit. Without them, lock the instance row
+      // itself (KEY SHARE: a concurrent deleteInstance waits for us), creating
+      // it first when asked to.
+      if (stored.length < refs.length || refs.length === 0) {
+        let present = (await query(this.sql.lockInstance, [instanceId])).length > 0;
+        const created = options.createInstance;
+        if (!present && created) {
+          await query(this.sql.insertInstance, [
+            created.id,
+            created.name,
+            created.description,
+            created.createdAt,
+            created.updatedAt,
+          ]);
+          present = (await query(this.sql.lockInstance, [instanceId])).length > 0;
+        }
+        if (!present) return false;
+      }
       const byKey = new Map(stored.map((row) => [JSON.stringify([row.namespace, row.key]), row]));
       const plan = mutation(refs.map((ref) => byKey.get(JSON.stringify([ref.namespace, ref.key]))));
-      const deltas = new Map<string, number>();
-      const count = (namespace: string, delta: number) =>
-        deltas.set(namespace, (deltas.get(namespace) ?? 0) + delta);
 
       if (plan.remove.length > 0) {
-        const removed = await query<{ namespace: string }>(this.sql.deleteRecords, [
+        const counters = await query<{ namespace: string; recordCount: number }>(this.sql.deleteRecords, [
           instanceId,
           plan.remove.map((ref) => ref.namespace),
           plan.remove.map((ref) => ref.key),
         ]);
-        for (const row of removed) count(row.namespace, -1);
+        for (const { namespace, recordCount } of counters) {
+          if (recordCount <= 0) await query(this.sql.dropEmptyCounter, [instanceId, namespace]);
+        }
       }
       const inserts: KvRecordRow[] = [];
       for (const row of plan.put) {
@@ -597,8 +599,12 @@ export class PostgresKvBackend implements KvBackend {
         ]);
       }
       if (inserts.length > 0) {
+        // Rows in key order, like the locks: concurrent multi-key inserts wait rather than deadlock.
+        inserts.sort((a, b) =>
+          a.namespace === b.namespace ? (a.key < b.key ? -1 : 1) : a.namespace < b.namespace ? -1 : 1,
+        );
         const column = <K extends keyof KvRecordRow>(name: K) => inserts.map((row) => row[name]);
-        const inserted = await query<{ namespace: string }>(this.sql.insertRecords, [
+        const [inserted] = await query<{ n: number }>(this.sql.insertRecords, [
           instanceId,
           column('namespace'),
           column('key'),
@@ -614,15 +620,7 @@ export class PostgresKvBackend implements KvBackend {
           column('updatedBy'),
         ]);
         // Another transaction inserted one of these keys after our read: decide again on its row.
-        if (inserted.length < inserts.length) throw new RetryTransaction();
-        for (const row of inserted) count(row.namespace, 1);
-      }
-      // Counters in namespace order, after all rows: every transaction locks in the same order.
-      for (const namespace of [...deltas.keys()].sort()) {
-        const delta = deltas.get(namespace) as number;
-        if (delta === 0) continue;
-        await query(this.sql.addToCounter, [instanceId, namespace, delta]);
-        if (delta < 0) await query(this.sql.dropEmptyCounter, [instanceId, namespace]);
+        if (Number(inserted?.n ?? 0) < inserts.length) throw new RetryTransaction();
       }
       return true;
     });
@@ -644,7 +642,7 @@ export class PostgresKvBackend implements KvBackend {
 
   async namespaces(instanceId: string, now: number): Promise<string[] | undefined> {
     const rows = await this.rows<{ namespace: string }>(this.sql.namespaces, [instanceId, now]);
-    if (rows.length === 0 && !(await this.instanceExists(undefined, instanceId))) return undefined;
+    if (rows.length === 0 && !(await this.instanceExists(instanceId))) return undefined;
     return rows.map((row) => row.namespace);
   }
 
@@ -702,9 +700,9 @@ export class PostgresKvBackend implements KvBackend {
     ].join(', ');
     const after = afterPosition(plan, params);
 
-    return this.transaction(async (client) => {
-      const run = async <R>(text: string, values: unknown[]) =>
-        (await client.query<R>({ text, values, types: EXACT_TYPES })).rows;
+    // Without limit, offset or cursor the page is every match: its length is the total.
+    const counts = plan.limit !== undefined || plan.offset > 0 || plan.after !== undefined;
+    const answer = async (run: <R>(text: string, values: unknown[]) => Promise<R[]>) => {
       const aside = readsJson
         ? await run<KvRecordRow>(
             this.sql.notJsonbRows(plan.namespace !== undefined),
@@ -725,29 +723,30 @@ export class PostgresKvBackend implements KvBackend {
         `SELECT ${columns} FROM ${from} WHERE ${filter} AND ${after} ORDER BY ${order} ${limitSql}`,
         pageValues,
       );
-      const [counted] = await run<{ n: number }>(
-        `SELECT count(*) AS n FROM ${from} WHERE ${filter}`,
-        filterValues,
-      );
-      let total = Number(counted?.n ?? 0);
-      if (
-        rows.length === 0 &&
-        total === 0 &&
-        !merging &&
-        !(await this.instanceExists(client, plan.instanceId))
-      ) {
-        return undefined;
-      }
-      if (!merging) return { rows, total };
+      const [counted] = counts
+        ? await run<{ n: number }>(`SELECT count(*) AS n FROM ${from} WHERE ${filter}`, filterValues)
+        : [{ n: rows.length }];
       // evaluatePlan's total ignores the cursor, like the SQL count.
-      total += evaluated.total;
+      const total = Number(counted?.n ?? 0) + evaluated.total;
+      if (total === 0 && !(await run(this.sql.instanceExists, [plan.instanceId])).length) return undefined;
+      if (!merging) return { rows, total };
       const positioned = (row: KvQueryRow) => ({ row, position: sortPosition(viewOfRow(row), plan.orderBy) });
       const merged = [...rows.map(positioned), ...evaluated.records.map((view) => positioned(view.row))].sort(
         (a, b) => compareSortPositions(a.position, b.position, directions),
       );
       const end = plan.limit === undefined ? undefined : plan.offset + plan.limit;
       return { rows: merged.slice(plan.offset, end).map((entry) => entry.row), total };
-    }, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    };
+    // One statement needs no transaction; several read one snapshot, so the page, the rows set aside and the total agree.
+    if (!readsJson && !counts) return answer((text, values) => this.rows(text, values));
+    return this.transaction(
+      (client) =>
+        answer(
+          async <R>(text: string, values: unknown[]) =>
+            (await client.query<R>({ text, values, types: EXACT_TYPES })).rows,
+        ),
+      'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY',
+    );
   }
 
   async sweepExpired(now: number): Promise<number> {
@@ -791,18 +790,33 @@ function statements(t: Table) {
     lockRecords: `SELECT ${FULL_RECORD} FROM ${records} r JOIN ${keys}
       ON r.namespace = k.namespace AND r.key = k.key
       WHERE r.instance_id = $1 ORDER BY r.namespace, r.key FOR UPDATE OF r`,
-    deleteRecords: `DELETE FROM ${records} r USING ${keys}
-      WHERE r.instance_id = $1 AND r.namespace = k.namespace AND r.key = k.key RETURNING r.namespace`,
+    // Rows and their namespace counters change in one statement; the namespaces
+    // whose counter reached zero come back, for the caller to drop.
+    deleteRecords: `WITH gone AS (
+        DELETE FROM ${records} r USING ${keys}
+        WHERE r.instance_id = $1 AND r.namespace = k.namespace AND r.key = k.key RETURNING r.namespace
+      ), tally AS (
+        SELECT namespace, count(*) AS n FROM gone GROUP BY namespace
+      )
+      UPDATE ${counters} c SET record_count = c.record_count - tally.n FROM tally
+      WHERE c.instance_id = $1 AND c.namespace = tally.namespace
+      RETURNING c.namespace, c.record_count AS "recordCount"`,
     updateRecord: `UPDATE ${records} SET id = $4, value = $5, metadata = $6, jsonb_ok = $7, version = $8,
       created_at = $9, updated_at = $10, expires_at = $11, created_by = $12, updated_by = $13
       WHERE instance_id = $1 AND namespace = $2 AND key = $3`,
-    insertRecords: `INSERT INTO ${records} (instance_id, namespace, key, id, value, metadata, jsonb_ok, version,
-        created_at, updated_at, expires_at, created_by, updated_by)
-      SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::boolean[],
-        $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::text[], $13::text[])
-      ON CONFLICT (instance_id, namespace, key) DO NOTHING RETURNING namespace`,
-    addToCounter: `INSERT INTO ${counters} (instance_id, namespace, record_count) VALUES ($1, $2, $3)
-      ON CONFLICT (instance_id, namespace) DO UPDATE SET record_count = ${counters}.record_count + excluded.record_count`,
+    insertRecords: `WITH added AS (
+        INSERT INTO ${records} (instance_id, namespace, key, id, value, metadata, jsonb_ok, version,
+          created_at, updated_at, expires_at, created_by, updated_by)
+        SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::boolean[],
+          $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::text[], $13::text[])
+        ON CONFLICT (instance_id, namespace, key) DO NOTHING RETURNING namespace
+      ), counted AS (
+        INSERT INTO ${counters} (instance_id, namespace, record_count)
+        SELECT $1, namespace, count(*) FROM added GROUP BY namespace ORDER BY namespace
+        ON CONFLICT (instance_id, namespace) DO UPDATE SET record_count = ${counters}.record_count + excluded.record_count
+        RETURNING 1
+      )
+      SELECT count(*) AS n FROM added`,
     dropEmptyCounter: `DELETE FROM ${counters} WHERE instance_id = $1 AND namespace = $2 AND record_count <= 0`,
     dropEmptyCounters: `DELETE FROM ${counters} c USING unnest($1::text[], $2::text[]) AS g(instance_id, namespace)
       WHERE c.instance_id = g.instance_id AND c.namespace = g.namespace AND c.record_count <= 0`,

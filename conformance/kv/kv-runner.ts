@@ -44,7 +44,8 @@ export function selectKvCases(cases: KvCase[], harness: KvHarness, options: KvCo
   }
   if (!options.only) return cases;
   const unknown = options.only.filter((selector) => !cases.some((c) => matches(c.id, selector)));
-  if (unknown.length > 0) throw new Error(`kv conformance: 'only' names unknown cases: ${unknown.join(', ')}`);
+  if (unknown.length > 0)
+    throw new Error(`kv conformance: 'only' names unknown cases: ${unknown.join(', ')}`);
   return cases.filter((c) => options.only?.some((selector) => matches(c.id, selector)));
 }
 

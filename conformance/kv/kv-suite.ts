@@ -2,7 +2,12 @@ import { describeError } from '../assertions.js';
 import { allKvCases } from './cases/index.js';
 import type { KvCase } from './kv-case.js';
 import type { KvHarness } from './kv-harness.js';
-import { type KvCaseResult, type KvConformanceOptions, KvConformanceSession, selectKvCases } from './kv-runner.js';
+import {
+  type KvCaseResult,
+  type KvConformanceOptions,
+  KvConformanceSession,
+  selectKvCases,
+} from './kv-runner.js';
 
 type TestFn = (this: unknown, context?: unknown) => Promise<void>;
 
@@ -63,7 +68,9 @@ export function runKvConformance(harness: KvHarness, options: RunKvConformanceOp
   const it = (options.it ?? globalApi('it')) as KvTestApi['it'];
   const afterAll = (options.afterAll ?? globalApi('afterAll')) as KvTestApi['afterAll'];
   if (typeof describe !== 'function' || typeof it !== 'function') {
-    throw new Error('runKvConformance needs describe and it: pass them in options or run under a test runner');
+    throw new Error(
+      'runKvConformance needs describe and it: pass them in options or run under a test runner',
+    );
   }
   const cases = selectKvCases([...allKvCases(), ...(options.extraCases ?? [])], harness, options);
   const session = new KvConformanceSession(harness, options);
@@ -82,7 +89,8 @@ export function runKvConformance(harness: KvHarness, options: RunKvConformanceOp
             async function (this: unknown, context?: unknown) {
               const result = await session.runCase(c);
               if (result.status === 'failed') throw result.error;
-              if (result.status === 'skipped') skipRunningTest(this, context, result.reason ?? 'no reason given');
+              if (result.status === 'skipped')
+                skipRunningTest(this, context, result.reason ?? 'no reason given');
             },
             timeout,
           );
@@ -95,7 +103,10 @@ export function runKvConformance(harness: KvHarness, options: RunKvConformanceOp
 }
 
 /** Runs every KV case without a test runner, one after another; reports what passed, failed and was skipped. */
-export async function verifyKvStore(harness: KvHarness, options: VerifyKvStoreOptions = {}): Promise<VerifyKvStoreResult> {
+export async function verifyKvStore(
+  harness: KvHarness,
+  options: VerifyKvStoreOptions = {},
+): Promise<VerifyKvStoreResult> {
   const cases = selectKvCases([...allKvCases(), ...(options.extraCases ?? [])], harness, options);
   const session = new KvConformanceSession(harness, options);
   const results: KvCaseResult[] = [];
@@ -116,7 +127,9 @@ export async function verifyKvStore(harness: KvHarness, options: VerifyKvStoreOp
 export function formatKvResults(result: VerifyKvStoreResult): string {
   const lines = result.results
     .filter((r) => r.status !== 'passed')
-    .map((r) => (r.status === 'skipped' ? `SKIP ${r.id}: ${r.reason}` : `FAIL ${r.id}: ${describeError(r.error)}`));
+    .map((r) =>
+      r.status === 'skipped' ? `SKIP ${r.id}: ${r.reason}` : `FAIL ${r.id}: ${describeError(r.error)}`,
+    );
   lines.push(`${result.passed} passed, ${result.failed} failed, ${result.skipped} skipped`);
   return lines.join('\n');
 }

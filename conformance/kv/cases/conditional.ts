@@ -17,7 +17,11 @@ export const conditionalCases = defineKvCases('conditional', [
     async run({ kv, instance }) {
       const id = await instance();
       await kv.set(id, 'ns', 'k', 'first');
-      await checkRejects(() => kv.set(id, 'ns', 'k', 'second', { ifAbsent: true }), 'KODE_CONFLICT', 'second set');
+      await checkRejects(
+        () => kv.set(id, 'ns', 'k', 'second', { ifAbsent: true }),
+        'KODE_CONFLICT',
+        'second set',
+      );
       const stored = (await kv.get(id, 'ns', 'k')).record;
       checkEqual([stored?.value, stored?.version], ['first', 1], 'stored record');
     },
@@ -69,7 +73,11 @@ export const conditionalCases = defineKvCases('conditional', [
       const id = await instance();
       const record = await kv.set(id, 'ns', 'k', 1, { ttlMs: 500 });
       clock.advance(501);
-      await checkRejects(() => kv.set(id, 'ns', 'k', 2, { ifVersion: record.version }), 'KODE_CONFLICT', 'set');
+      await checkRejects(
+        () => kv.set(id, 'ns', 'k', 2, { ifVersion: record.version }),
+        'KODE_CONFLICT',
+        'set',
+      );
     },
   },
   {
@@ -77,7 +85,11 @@ export const conditionalCases = defineKvCases('conditional', [
     title: 'ifAbsent together with ifVersion is refused (ValidationError)',
     async run({ kv, instance }) {
       const id = await instance();
-      await checkRejects(() => kv.set(id, 'ns', 'k', 1, { ifAbsent: true, ifVersion: 1 }), 'KODE_VALIDATION', 'set');
+      await checkRejects(
+        () => kv.set(id, 'ns', 'k', 1, { ifAbsent: true, ifVersion: 1 }),
+        'KODE_VALIDATION',
+        'set',
+      );
     },
   },
   {
@@ -87,7 +99,11 @@ export const conditionalCases = defineKvCases('conditional', [
       const id = await instance();
       await kv.set(id, 'ns', 'k', 1);
       for (const bad of [0, -1, 1.5, '1']) {
-        await checkRejects(() => kv.set(id, 'ns', 'k', 2, { ifVersion: bad as never }), 'KODE_VALIDATION', `ifVersion ${String(bad)}`);
+        await checkRejects(
+          () => kv.set(id, 'ns', 'k', 2, { ifVersion: bad as never }),
+          'KODE_VALIDATION',
+          `ifVersion ${String(bad)}`,
+        );
       }
     },
   },
@@ -101,7 +117,11 @@ export const conditionalCases = defineKvCases('conditional', [
       await checkRejects(() => kv.delete(id, 'ns', 'k', { ifVersion: 1 }), 'KODE_CONFLICT', 'stale delete');
       checkEqual((await kv.get(id, 'ns', 'k')).exists, true, 'still there');
       checkEqual(await kv.delete(id, 'ns', 'k', { ifVersion: 2 }), true, 'delete');
-      await checkRejects(() => kv.delete(id, 'ns', 'k', { ifVersion: 2 }), 'KODE_CONFLICT', 'delete of a missing key');
+      await checkRejects(
+        () => kv.delete(id, 'ns', 'k', { ifVersion: 2 }),
+        'KODE_CONFLICT',
+        'delete of a missing key',
+      );
     },
   },
   {
@@ -110,7 +130,11 @@ export const conditionalCases = defineKvCases('conditional', [
     async run({ kv, instance }) {
       const id = await instance();
       await kv.set(id, 'ns', 'the-key', 1);
-      const error = await checkRejects(() => kv.set(id, 'ns', 'the-key', 2, { ifAbsent: true }), 'KODE_CONFLICT', 'set');
+      const error = await checkRejects(
+        () => kv.set(id, 'ns', 'the-key', 2, { ifAbsent: true }),
+        'KODE_CONFLICT',
+        'set',
+      );
       checkEqual(error.name, 'ConflictError', 'error name');
       check(error.message.includes('the-key'), `message names the key: ${error.message}`);
     },
@@ -130,7 +154,11 @@ export const conditionalCases = defineKvCases('conditional', [
           ),
         );
         const outcomes = await Promise.all(attempts);
-        checkEqual(outcomes.filter((o) => o === 'won').length, 1, `round ${round}: winners (${outcomes.join(', ')})`);
+        checkEqual(
+          outcomes.filter((o) => o === 'won').length,
+          1,
+          `round ${round}: winners (${outcomes.join(', ')})`,
+        );
         checkEqual(outcomes.filter((o) => o === 'KODE_CONFLICT').length, 9, `round ${round}: conflicts`);
         checkEqual((await kv.get(id, 'ns', 'k')).record?.version, 1, `round ${round}: version`);
       }

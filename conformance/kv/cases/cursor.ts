@@ -1,10 +1,14 @@
-import { check, checkEqual } from '../../assertions.js';
 import type { KvQuery, KvStore } from '../../../src/kv/kv-types.js';
+import { check, checkEqual } from '../../assertions.js';
 import { defineKvCases } from '../kv-case.js';
 import { keysOf } from './helpers.js';
 
 /** Walks a query page by page with nextCursor and returns every record's `namespace/key`. */
-async function walk(kv: KvStore, query: KvQuery, pageSize: number): Promise<{ keys: string[]; pages: number }> {
+async function walk(
+  kv: KvStore,
+  query: KvQuery,
+  pageSize: number,
+): Promise<{ keys: string[]; pages: number }> {
   const keys: string[] = [];
   let cursor: string | undefined;
   let pages = 0;
@@ -36,11 +40,19 @@ export const cursorCases = defineKvCases('cursor', [
     async run({ kv, instance }) {
       const id = await instance();
       await seedScores(kv, id);
-      for (const orderBy of [undefined, { field: 'value.score', direction: 'desc' as const }, { field: 'key' }]) {
+      for (const orderBy of [
+        undefined,
+        { field: 'value.score', direction: 'desc' as const },
+        { field: 'key' },
+      ]) {
         const query: KvQuery = { from: { instance: id }, ...(orderBy ? { orderBy } : {}) };
         const all = keysOf(await kv.query(query));
         for (const size of [1, 4, 7, 100]) {
-          checkEqual((await walk(kv, query, size)).keys, all, `pages of ${size}, orderBy ${JSON.stringify(orderBy)}`);
+          checkEqual(
+            (await walk(kv, query, size)).keys,
+            all,
+            `pages of ${size}, orderBy ${JSON.stringify(orderBy)}`,
+          );
         }
       }
     },
@@ -60,7 +72,8 @@ export const cursorCases = defineKvCases('cursor', [
   },
   {
     id: 'stable-under-writes',
-    title: 'records written between pages ahead of the cursor do not shift later pages (no record skipped or repeated)',
+    title:
+      'records written between pages ahead of the cursor do not shift later pages (no record skipped or repeated)',
     async run({ kv, instance }) {
       const id = await instance();
       for (let i = 0; i < 10; i++) await kv.set(id, 'ns', `k${i}`, i);

@@ -1,6 +1,6 @@
-import { check, checkEqual, checkRejects } from '../../assertions.js';
 import { createDataStore, type DataStore } from '../../../src/kv/data-store.js';
 import type { KvStore } from '../../../src/kv/kv-types.js';
+import { check, checkEqual, checkRejects } from '../../assertions.js';
 import { defineKvCases } from '../kv-case.js';
 
 function store(kv: KvStore, userId: string, agentName = 'agent'): DataStore {
@@ -11,7 +11,8 @@ function store(kv: KvStore, userId: string, agentName = 'agent'): DataStore {
 export const dataStoreCases = defineKvCases('datastore', [
   {
     id: 'get-default',
-    title: 'get returns the default (undefined unless given) for a missing key, also for a user with no data yet',
+    title:
+      'get returns the default (undefined unless given) for a missing key, also for a user with no data yet',
     async run({ kv, unique }) {
       const ds = store(kv, unique('user'));
       checkEqual(await ds.get('missing'), undefined, 'no default');
@@ -56,9 +57,14 @@ export const dataStoreCases = defineKvCases('datastore', [
     title: 'listKeys lists the keys of the current namespace in code-point order, prefix matched literally',
     async run({ kv, unique }) {
       const ds = store(kv, unique('user'));
-      for (const key of ['status', 'analysis:file2', 'config', 'analysis:file1', 'a%', 'ab', '😀']) await ds.set(key, 1);
+      for (const key of ['status', 'analysis:file2', 'config', 'analysis:file1', 'a%', 'ab', '😀'])
+        await ds.set(key, 1);
       await ds.useNamespace('elsewhere').set('analysis:hidden', 1);
-      checkEqual(await ds.listKeys(), ['a%', 'ab', 'analysis:file1', 'analysis:file2', 'config', 'status', '😀'], 'all keys');
+      checkEqual(
+        await ds.listKeys(),
+        ['a%', 'ab', 'analysis:file1', 'analysis:file2', 'config', 'status', '😀'],
+        'all keys',
+      );
       checkEqual(await ds.listKeys('analysis:'), ['analysis:file1', 'analysis:file2'], 'prefix');
       checkEqual(await ds.listKeys('a%'), ['a%'], 'prefix with %');
       checkEqual(await store(kv, unique('nobody')).listKeys(), [], 'user without data');
@@ -66,7 +72,7 @@ export const dataStoreCases = defineKvCases('datastore', [
   },
   {
     id: 'list-namespaces',
-    title: 'listNamespaces lists the user\'s namespaces that hold data, sorted',
+    title: "listNamespaces lists the user's namespaces that hold data, sorted",
     async run({ kv, unique }) {
       const ds = store(kv, unique('user'));
       await ds.useNamespace('files:repo-b').set('x', 1);
@@ -115,7 +121,8 @@ export const dataStoreCases = defineKvCases('datastore', [
   },
   {
     id: 'get-many',
-    title: 'getMany returns {key: value} for the keys that exist; missing keys are omitted; __proto__ is a key',
+    title:
+      'getMany returns {key: value} for the keys that exist; missing keys are omitted; __proto__ is a key',
     async run({ kv, unique }) {
       const ds = store(kv, unique('user'));
       await ds.set('file1', { a: 1 });
@@ -133,7 +140,16 @@ export const dataStoreCases = defineKvCases('datastore', [
     async run({ kv, unique }) {
       const ds = store(kv, unique('user'));
       checkEqual(await ds.setMany({ 'file:a.py': { lines: 100 }, 'file:b.py': { lines: 200 } }), 2, 'object');
-      checkEqual(await ds.setMany(new Map([['m1', 1], ['m2', 2]])), 2, 'map');
+      checkEqual(
+        await ds.setMany(
+          new Map([
+            ['m1', 1],
+            ['m2', 2],
+          ]),
+        ),
+        2,
+        'map',
+      );
       checkEqual(await ds.setMany({}), 0, 'empty');
       checkEqual(await ds.listKeys(), ['file:a.py', 'file:b.py', 'm1', 'm2'], 'keys');
     },
@@ -144,7 +160,11 @@ export const dataStoreCases = defineKvCases('datastore', [
     async run({ kv, unique }) {
       const ds = store(kv, unique('user'));
       await ds.set('a', 'before');
-      const error = await checkRejects(() => ds.setMany({ a: 'after', b: 1, c: () => 0 }), 'KODE_VALIDATION', 'setMany');
+      const error = await checkRejects(
+        () => ds.setMany({ a: 'after', b: 1, c: () => 0 }),
+        'KODE_VALIDATION',
+        'setMany',
+      );
       check(error instanceof TypeError, 'a TypeError');
       checkEqual([await ds.get('a'), await ds.get('b')], ['before', undefined], 'values');
     },
@@ -165,33 +185,50 @@ export const dataStoreCases = defineKvCases('datastore', [
       const ds = store(kv, unique('user'));
       await ds.set('report', 1, { version: '1.0', generated_by: 'analyzer-v2' });
       await ds.set('report', 2, { version: '1.1' });
-      checkEqual((await ds.getRecord('report'))?.metadata, { version: '1.1', generated_by: 'analyzer-v2' }, 'metadata');
+      checkEqual(
+        (await ds.getRecord('report'))?.metadata,
+        { version: '1.1', generated_by: 'analyzer-v2' },
+        'metadata',
+      );
     },
   },
   {
     id: 'records-remember-agents',
-    title: 'getRecord returns the whole record, with the agent that created it and the one that changed it last',
+    title:
+      'getRecord returns the whole record, with the agent that created it and the one that changed it last',
     async run({ kv, unique }) {
       const user = unique('user');
       await store(kv, user, 'producer').set('latest-analysis', { v: 1 });
       const consumer = store(kv, user, 'consumer');
       const seen = await consumer.getRecord('latest-analysis');
-      checkEqual([seen?.createdBy, seen?.updatedBy, seen?.value], ['producer', 'producer', { v: 1 }], 'first write');
+      checkEqual(
+        [seen?.createdBy, seen?.updatedBy, seen?.value],
+        ['producer', 'producer', { v: 1 }],
+        'first write',
+      );
       await consumer.set('latest-analysis', { v: 2 });
       const record = await consumer.getRecord('latest-analysis');
-      checkEqual([record?.createdBy, record?.updatedBy, record?.version], ['producer', 'consumer', 2], 'after another agent');
+      checkEqual(
+        [record?.createdBy, record?.updatedBy, record?.version],
+        ['producer', 'consumer', 2],
+        'after another agent',
+      );
       checkEqual(await consumer.getRecord('missing'), undefined, 'missing key');
     },
   },
   {
     id: 'users-are-isolated',
-    title: 'two users with the same keys and namespaces never see each other\'s data',
+    title: "two users with the same keys and namespaces never see each other's data",
     async run({ kv, unique }) {
       const alice = store(kv, unique('alice'));
       const bob = store(kv, unique('bob'));
       await alice.set('secret', 'alice');
       await alice.useNamespace('shared').set('k', 'alice');
-      checkEqual([await bob.get('secret'), await bob.listKeys(), await bob.listNamespaces()], [undefined, [], []], 'bob sees nothing');
+      checkEqual(
+        [await bob.get('secret'), await bob.listKeys(), await bob.listNamespaces()],
+        [undefined, [], []],
+        'bob sees nothing',
+      );
       checkEqual(await bob.useNamespace('shared').clear(), 0, 'bob clears nothing of alice');
       checkEqual(await bob.delete('secret'), false, 'bob deletes nothing of alice');
       await bob.set('secret', 'bob');
@@ -200,7 +237,8 @@ export const dataStoreCases = defineKvCases('datastore', [
   },
   {
     id: 'crafted-names-stay-inside',
-    title: 'user ids and namespaces built to collide with another user\'s (separators, prefixes) stay separate',
+    title:
+      "user ids and namespaces built to collide with another user's (separators, prefixes) stay separate",
     async run({ kv, unique }) {
       const base = unique('u');
       const a = store(kv, base).useNamespace('x:y');
@@ -223,15 +261,28 @@ export const dataStoreCases = defineKvCases('datastore', [
       await ds.useNamespace('other').set('b', { n: 2 });
       await store(kv, unique('intruder')).set('a', { n: 3 });
       const result = await ds.query({ where: [{ field: 'value.n', operator: 'gte', value: 0 }] });
-      checkEqual(result.records.map((r) => [r.namespace, r.key, r.value]), [['default', 'a', { n: 1 }]], 'records');
-      await checkRejects(() => ds.query({ from: { instance: 'x' } } as never), 'KODE_QUERY', 'query with from');
+      checkEqual(
+        result.records.map((r) => [r.namespace, r.key, r.value]),
+        [['default', 'a', { n: 1 }]],
+        'records',
+      );
+      await checkRejects(
+        () => ds.query({ from: { instance: 'x' } } as never),
+        'KODE_QUERY',
+        'query with from',
+      );
     },
   },
   {
     id: 'identity-validated',
     title: 'createDataStore refuses an empty or non-string userId or agentName (ValidationError)',
     async run({ kv }) {
-      for (const [userId, agentName] of [['', 'a'], ['u', ''], [5, 'a'], ['u\u0000', 'a']]) {
+      for (const [userId, agentName] of [
+        ['', 'a'],
+        ['u', ''],
+        [5, 'a'],
+        ['u\u0000', 'a'],
+      ]) {
         await checkRejects(
           async () => createDataStore(kv, { userId, agentName } as never),
           'KODE_VALIDATION',

@@ -1,5 +1,5 @@
-import { check, checkEqual } from '../../assertions.js';
 import { createKvEnvelopeApi, type KvEnvelope } from '../../../src/kv/kv-envelope.js';
+import { check, checkEqual } from '../../assertions.js';
 import { defineKvCases } from '../kv-case.js';
 import { checkIso } from './helpers.js';
 
@@ -25,18 +25,31 @@ export const envelopeCases = defineKvCases('envelope', [
     title: 'createInstance(name, description) answers data.instance',
     async run({ kv }) {
       const api = createKvEnvelopeApi(kv);
-      const data = checkEnvelope(await api.createInstance('user-sessions', 'Stores sessions'), 'createInstance', true);
-      checkEqual([data.instance.name, data.instance.description], ['user-sessions', 'Stores sessions'], 'instance');
+      const data = checkEnvelope(
+        await api.createInstance('user-sessions', 'Stores sessions'),
+        'createInstance',
+        true,
+      );
+      checkEqual(
+        [data.instance.name, data.instance.description],
+        ['user-sessions', 'Stores sessions'],
+        'instance',
+      );
     },
   },
   {
     id: 'set-and-get',
-    title: 'set(instanceId, namespace, key, value) answers data.record; get answers data.exists and data.value',
+    title:
+      'set(instanceId, namespace, key, value) answers data.record; get answers data.exists and data.value',
     async run({ kv, instance }) {
       const api = createKvEnvelopeApi(kv);
       const id = await instance();
       const set = checkEnvelope(await api.set(id, 'sessions', 'user-123', { loggedIn: true }), 'set', true);
-      checkEqual([set.record.instanceId, set.record.namespace, set.record.key, set.record.value], [id, 'sessions', 'user-123', { loggedIn: true }], 'record');
+      checkEqual(
+        [set.record.instanceId, set.record.namespace, set.record.key, set.record.value],
+        [id, 'sessions', 'user-123', { loggedIn: true }],
+        'record',
+      );
       const got = checkEnvelope(await api.get(id, 'sessions', 'user-123'), 'get', true);
       checkEqual([got.exists, got.value], [true, { loggedIn: true }], 'get');
       const missing = checkEnvelope(await api.get(id, 'sessions', 'nobody'), 'get', true);
@@ -65,7 +78,10 @@ export const envelopeCases = defineKvCases('envelope', [
       await api.set(id, 'sessions', 'a', { createdAt: 5 });
       await api.set(id, 'sessions', 'b', { createdAt: 1 });
       const data = checkEnvelope(
-        await api.query({ from: { instance: id, namespace: 'sessions' }, where: [{ field: 'value.createdAt', operator: 'gte', value: 3 }] }),
+        await api.query({
+          from: { instance: id, namespace: 'sessions' },
+          where: [{ field: 'value.createdAt', operator: 'gte', value: 3 }],
+        }),
         'query',
         true,
       );
@@ -81,9 +97,21 @@ export const envelopeCases = defineKvCases('envelope', [
       await api.set(id, 'b', 'k', 1);
       await api.set(id, 'a', 'k', 1);
       await api.set(id, 'a', 'j', 1);
-      checkEqual(checkEnvelope(await api.getNamespaces(id), 'getNamespaces', true).namespaces, ['a', 'b'], 'namespaces');
-      checkEqual(checkEnvelope(await api.getRecordCount(id), 'getRecordCount', true).count, 3, 'instance count');
-      checkEqual(checkEnvelope(await api.getRecordCount(id, 'a'), 'getRecordCount', true).count, 2, 'namespace count');
+      checkEqual(
+        checkEnvelope(await api.getNamespaces(id), 'getNamespaces', true).namespaces,
+        ['a', 'b'],
+        'namespaces',
+      );
+      checkEqual(
+        checkEnvelope(await api.getRecordCount(id), 'getRecordCount', true).count,
+        3,
+        'instance count',
+      );
+      checkEqual(
+        checkEnvelope(await api.getRecordCount(id, 'a'), 'getRecordCount', true).count,
+        2,
+        'namespace count',
+      );
     },
   },
   {
@@ -95,22 +123,46 @@ export const envelopeCases = defineKvCases('envelope', [
       await api.set(id, 'ns', 'a', 1);
       await api.set(id, 'ns', 'b', 1);
       checkEqual(checkEnvelope(await api.delete(id, 'ns', 'a'), 'delete', true).deleted, true, 'deleted');
-      checkEqual(checkEnvelope(await api.delete(id, 'ns', 'a'), 'delete', true).deleted, false, 'deleted again');
-      checkEqual(checkEnvelope(await api.deleteNamespace(id, 'ns'), 'deleteNamespace', true).deletedCount, 1, 'deletedCount');
+      checkEqual(
+        checkEnvelope(await api.delete(id, 'ns', 'a'), 'delete', true).deleted,
+        false,
+        'deleted again',
+      );
+      checkEqual(
+        checkEnvelope(await api.deleteNamespace(id, 'ns'), 'deleteNamespace', true).deletedCount,
+        1,
+        'deletedCount',
+      );
     },
   },
   {
     id: 'instances',
-    title: 'getInstance, listInstances, updateInstance and deleteInstance answer data.instance / instances / deleted',
+    title:
+      'getInstance, listInstances, updateInstance and deleteInstance answer data.instance / instances / deleted',
     async run({ kv }) {
       const api = createKvEnvelopeApi(kv);
       const created = checkEnvelope(await api.createInstance('n', 'd'), 'createInstance', true).instance;
-      checkEqual(checkEnvelope(await api.getInstance(created.id), 'getInstance', true).instance, created, 'getInstance');
+      checkEqual(
+        checkEnvelope(await api.getInstance(created.id), 'getInstance', true).instance,
+        created,
+        'getInstance',
+      );
       const listed = checkEnvelope(await api.listInstances(), 'listInstances', true).instances;
-      check(listed.some((i) => i.id === created.id), 'listInstances includes it');
-      const updated = checkEnvelope(await api.updateInstance(created.id, { name: 'renamed' }), 'updateInstance', true);
+      check(
+        listed.some((i) => i.id === created.id),
+        'listInstances includes it',
+      );
+      const updated = checkEnvelope(
+        await api.updateInstance(created.id, { name: 'renamed' }),
+        'updateInstance',
+        true,
+      );
       checkEqual(updated.instance.name, 'renamed', 'name');
-      checkEqual(checkEnvelope(await api.deleteInstance(created.id), 'deleteInstance', true).deleted, true, 'deleted');
+      checkEqual(
+        checkEnvelope(await api.deleteInstance(created.id), 'deleteInstance', true).deleted,
+        true,
+        'deleted',
+      );
       const gone = await api.getInstance(created.id);
       checkEnvelope(gone, 'getInstance', false);
       checkEqual(gone.code, 'KODE_NOT_FOUND', 'code of a missing instance');
@@ -124,7 +176,10 @@ export const envelopeCases = defineKvCases('envelope', [
       const id = await instance();
       const failures = [
         ['query', await api.query(null as never)],
-        ['query', await api.query({ from: { instance: id }, where: [{ field: 'x', operator: 'eq', value: 1 }] })],
+        [
+          'query',
+          await api.query({ from: { instance: id }, where: [{ field: 'x', operator: 'eq', value: 1 }] }),
+        ],
         ['set', await api.set(id, 'ns', 'k', () => 1)],
         ['set', await api.set(id, '', 'k', 1)],
         ['get', await api.get(undefined as never, 'ns', 'k')],
@@ -132,7 +187,19 @@ export const envelopeCases = defineKvCases('envelope', [
         ['updateInstance', await api.updateInstance(id, null as never)],
       ] as const;
       for (const [type, response] of failures) checkEnvelope(response as KvEnvelope<unknown>, type, false);
-      checkEqual(failures.map(([, r]) => r.code), ['KODE_QUERY', 'KODE_QUERY', 'KODE_VALIDATION', 'KODE_VALIDATION', 'KODE_VALIDATION', 'KODE_VALIDATION', 'KODE_VALIDATION'], 'codes');
+      checkEqual(
+        failures.map(([, r]) => r.code),
+        [
+          'KODE_QUERY',
+          'KODE_QUERY',
+          'KODE_VALIDATION',
+          'KODE_VALIDATION',
+          'KODE_VALIDATION',
+          'KODE_VALIDATION',
+          'KODE_VALIDATION',
+        ],
+        'codes',
+      );
     },
   },
   {

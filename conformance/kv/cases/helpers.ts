@@ -9,7 +9,10 @@ export function keysOf(result: KvQueryResult | Array<Partial<KvRecord>>): string
 
 /** Fails unless `text` is an ISO-8601 instant (what every record and instance time is). */
 export function checkIso(text: unknown, what: string): number {
-  check(typeof text === 'string' && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/.test(text), `${what} must be an ISO-8601 string, got ${String(text)}`);
+  check(
+    typeof text === 'string' && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/.test(text),
+    `${what} must be an ISO-8601 string, got ${String(text)}`,
+  );
   return Date.parse(text);
 }
 

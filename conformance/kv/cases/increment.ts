@@ -39,7 +39,11 @@ export const incrementCases = defineKvCases('increment', [
       const id = await instance();
       for (const value of ['5', { n: 1 }, null, true, [1]]) {
         await kv.set(id, 'ns', 'k', value as never);
-        await checkRejects(() => kv.increment(id, 'ns', 'k'), 'KODE_VALIDATION', `increment of ${JSON.stringify(value)}`);
+        await checkRejects(
+          () => kv.increment(id, 'ns', 'k'),
+          'KODE_VALIDATION',
+          `increment of ${JSON.stringify(value)}`,
+        );
         checkEqual((await kv.get(id, 'ns', 'k')).value, value, 'value');
       }
     },
@@ -50,22 +54,35 @@ export const incrementCases = defineKvCases('increment', [
     async run({ kv, instance }) {
       const id = await instance();
       for (const delta of [Number.NaN, Number.POSITIVE_INFINITY, '1']) {
-        await checkRejects(() => kv.increment(id, 'ns', 'k', delta as never), 'KODE_VALIDATION', `delta ${String(delta)}`);
+        await checkRejects(
+          () => kv.increment(id, 'ns', 'k', delta as never),
+          'KODE_VALIDATION',
+          `delta ${String(delta)}`,
+        );
       }
       await kv.set(id, 'ns', 'big', Number.MAX_VALUE);
-      await checkRejects(() => kv.increment(id, 'ns', 'big', Number.MAX_VALUE), 'KODE_VALIDATION', 'overflow');
+      await checkRejects(
+        () => kv.increment(id, 'ns', 'big', Number.MAX_VALUE),
+        'KODE_VALIDATION',
+        'overflow',
+      );
       checkEqual((await kv.get(id, 'ns', 'big')).value, Number.MAX_VALUE, 'value after overflow');
     },
   },
   {
     id: 'is-a-write',
-    title: 'increment bumps version and updatedAt, keeps createdAt and metadata, and merges metadata it is given',
+    title:
+      'increment bumps version and updatedAt, keeps createdAt and metadata, and merges metadata it is given',
     async run({ kv, instance, clock }) {
       const id = await instance();
       const first = await kv.set(id, 'ns', 'k', 1, { metadata: { a: 1 } });
       clock.advance(10);
       const next = await kv.increment(id, 'ns', 'k', 1, { metadata: { b: 2 } });
-      checkEqual([next.version, next.createdAt, next.metadata], [2, first.createdAt, { a: 1, b: 2 }], 'record');
+      checkEqual(
+        [next.version, next.createdAt, next.metadata],
+        [2, first.createdAt, { a: 1, b: 2 }],
+        'record',
+      );
       checkEqual(Date.parse(next.updatedAt) > Date.parse(first.updatedAt), true, 'updatedAt moved');
     },
   },
@@ -98,7 +115,11 @@ export const incrementCases = defineKvCases('increment', [
       const id = await instance();
       await kv.increment(id, 'ns', 'k');
       await kv.increment(id, 'ns', 'k');
-      await checkRejects(() => kv.increment(id, 'ns', 'k', 1, { ifVersion: 1 }), 'KODE_CONFLICT', 'stale increment');
+      await checkRejects(
+        () => kv.increment(id, 'ns', 'k', 1, { ifVersion: 1 }),
+        'KODE_CONFLICT',
+        'stale increment',
+      );
       checkEqual((await kv.increment(id, 'ns', 'k', 1, { ifVersion: 2 })).value, 3, 'current increment');
     },
   },

@@ -9,9 +9,17 @@ export const instanceCases = defineKvCases('instances', [
     title: 'createInstance returns {id, name, description, createdAt, updatedAt} with equal ISO times',
     async run({ kv }) {
       const created = await kv.createInstance({ name: 'sessions', description: 'Stores sessions' });
-      checkEqual(Object.keys(created), ['id', 'name', 'description', 'createdAt', 'updatedAt'], 'instance fields');
+      checkEqual(
+        Object.keys(created),
+        ['id', 'name', 'description', 'createdAt', 'updatedAt'],
+        'instance fields',
+      );
       check(typeof created.id === 'string' && created.id.length > 0, 'the id is a non-empty string');
-      checkEqual([created.name, created.description], ['sessions', 'Stores sessions'], 'name and description');
+      checkEqual(
+        [created.name, created.description],
+        ['sessions', 'Stores sessions'],
+        'name and description',
+      );
       checkIso(created.createdAt, 'createdAt');
       checkEqual(created.updatedAt, created.createdAt, 'updatedAt of a new instance');
     },
@@ -78,7 +86,11 @@ export const instanceCases = defineKvCases('instances', [
     async run({ kv }) {
       const created = await kv.createInstance({ name: 'old', description: 'keep me' });
       const updated = await kv.updateInstance(created.id, { name: 'new' });
-      checkEqual([updated.name, updated.description, updated.createdAt], ['new', 'keep me', created.createdAt], 'updated');
+      checkEqual(
+        [updated.name, updated.description, updated.createdAt],
+        ['new', 'keep me', created.createdAt],
+        'updated',
+      );
       check(Date.parse(updated.updatedAt) > Date.parse(created.updatedAt), 'updatedAt moved forward');
       checkEqual(await kv.getInstance(created.id), updated, 'stored instance');
     },
@@ -101,7 +113,8 @@ export const instanceCases = defineKvCases('instances', [
   },
   {
     id: 'update-refuses-unknown-fields',
-    title: 'updateInstance refuses fields other than name and description (ValidationError), changing nothing',
+    title:
+      'updateInstance refuses fields other than name and description (ValidationError), changing nothing',
     async run({ kv }) {
       const created = await kv.createInstance({ name: 'n' });
       await checkRejects(
@@ -190,7 +203,8 @@ export const instanceCases = defineKvCases('instances', [
   },
   {
     id: 'reads-need-the-instance',
-    title: 'get, getMany, delete, deleteNamespace, getNamespaces, getRecordCount and query of an unknown instance fail with NotFoundError',
+    title:
+      'get, getMany, delete, deleteNamespace, getNamespaces, getRecordCount and query of an unknown instance fail with NotFoundError',
     async run({ kv, unique }) {
       const id = unique('absent');
       await checkRejects(() => kv.get(id, 'ns', 'k'), 'KODE_NOT_FOUND', 'get');

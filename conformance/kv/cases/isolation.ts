@@ -1,14 +1,35 @@
-import { check, checkEqual, checkRejects } from '../../assertions.js';
 import { createDataStore, type DataStore } from '../../../src/kv/data-store.js';
 import { compareCodePoints } from '../../../src/kv/kv-strings.js';
 import type { KvStore } from '../../../src/kv/kv-types.js';
+import { check, checkEqual, checkRejects } from '../../assertions.js';
 import { defineKvCases } from '../kv-case.js';
 import { SeededRandom } from '../kv-random.js';
 
 const USERS = 20;
 const OPERATIONS_PER_USER = 500;
 /** Suffixes that make user ids collide under any concatenation, LIKE pattern or escaping scheme. */
-const USER_SUFFIXES = ['', '%', '_', "'", '"', '\\', '.', ':', '😀', ' ', ':default', 'a', 'A', '%_', '\\\\', "''", ':x:y', '.*', 'é', 'e\u0301'];
+const USER_SUFFIXES = [
+  '',
+  '%',
+  '_',
+  "'",
+  '"',
+  '\\',
+  '.',
+  ':',
+  '😀',
+  ' ',
+  ':default',
+  'a',
+  'A',
+  '%_',
+  '\\\\',
+  "''",
+  ':x:y',
+  '.*',
+  'é',
+  'e\u0301',
+];
 /** Pieces of keys and namespaces: shared by all users, so they write the same names on purpose. */
 const PIECES = ['%', '_', "'", '"', '\\', '.', ':', '😀', 'a', 'A', 'é', ' ', '/'];
 
@@ -21,7 +42,9 @@ function name(random: SeededRandom, length: number): string {
 }
 
 function sortedKeys(model: Model, namespace: string, prefix = ''): string[] {
-  return [...(model.get(namespace)?.keys() ?? [])].filter((key) => key.startsWith(prefix)).sort(compareCodePoints);
+  return [...(model.get(namespace)?.keys() ?? [])]
+    .filter((key) => key.startsWith(prefix))
+    .sort(compareCodePoints);
 }
 
 /**
@@ -49,15 +72,26 @@ async function fuzzUser(kv: KvStore, userId: string, seed: number): Promise<void
       await ds.set(key, value);
       rows.set(key, value);
     } else if (roll < 0.42) {
-      checkEqual(await ds.get(key), rows.get(key), at(step, `get ${JSON.stringify(namespace)}/${JSON.stringify(key)}`));
+      checkEqual(
+        await ds.get(key),
+        rows.get(key),
+        at(step, `get ${JSON.stringify(namespace)}/${JSON.stringify(key)}`),
+      );
     } else if (roll < 0.5) {
       checkEqual(await ds.delete(key), rows.has(key), at(step, 'delete'));
       rows.delete(key);
     } else if (roll < 0.58) {
       const prefix = random.chance(0.3) ? '' : name(random, 1 + random.int(2));
-      checkEqual(await ds.listKeys(prefix), sortedKeys(model, namespace, prefix), at(step, `listKeys ${JSON.stringify(prefix)}`));
+      checkEqual(
+        await ds.listKeys(prefix),
+        sortedKeys(model, namespace, prefix),
+        at(step, `listKeys ${JSON.stringify(prefix)}`),
+      );
     } else if (roll < 0.63) {
-      const expected = [...model].filter(([, r]) => r.size > 0).map(([n]) => n).sort(compareCodePoints);
+      const expected = [...model]
+        .filter(([, r]) => r.size > 0)
+        .map(([n]) => n)
+        .sort(compareCodePoints);
       checkEqual(await root.listNamespaces(), expected, at(step, 'listNamespaces'));
     } else if (roll < 0.65) {
       checkEqual(await ds.clear(), rows.size, at(step, 'clear'));
@@ -77,7 +111,10 @@ async function fuzzUser(kv: KvStore, userId: string, seed: number): Promise<void
       checkEqual(record?.value, rows.get(key), at(step, 'getRecord'));
       if (record) checkEqual([record.namespace, record.key], [namespace, key], at(step, 'getRecord address'));
     } else if (roll < 0.94) {
-      const result = await ds.query({ where: [{ field: 'value.owner', operator: 'eq', value: userId }], select: ['key'] });
+      const result = await ds.query({
+        where: [{ field: 'value.owner', operator: 'eq', value: userId }],
+        select: ['key'],
+      });
       checkEqual(
         [result.records.map((r) => r.key), result.total],
         [sortedKeys(model, namespace), rows.size],
@@ -91,8 +128,16 @@ async function fuzzUser(kv: KvStore, userId: string, seed: number): Promise<void
   // Finally every namespace and key of this user, in full.
   for (const [namespace, rows] of model) {
     const ds = root.useNamespace(namespace);
-    checkEqual(await ds.listKeys(), sortedKeys(model, namespace), `user ${JSON.stringify(userId)} final keys of ${JSON.stringify(namespace)}`);
-    checkEqual(await ds.getMany([...rows.keys()]), Object.fromEntries(rows), `user ${JSON.stringify(userId)} final values`);
+    checkEqual(
+      await ds.listKeys(),
+      sortedKeys(model, namespace),
+      `user ${JSON.stringify(userId)} final keys of ${JSON.stringify(namespace)}`,
+    );
+    checkEqual(
+      await ds.getMany([...rows.keys()]),
+      Object.fromEntries(rows),
+      `user ${JSON.stringify(userId)} final values`,
+    );
   }
 }
 
@@ -100,7 +145,8 @@ async function fuzzUser(kv: KvStore, userId: string, seed: number): Promise<void
 export const isolationCases = defineKvCases('isolation', [
   {
     id: 'instances',
-    title: 'two instances holding the same namespaces and keys never show each other\'s records on any read path',
+    title:
+      "two instances holding the same namespaces and keys never show each other's records on any read path",
     async run({ kv, instance }) {
       const a = await instance('a');
       const b = await instance('b');

@@ -29,7 +29,11 @@ export const metadataCases = defineKvCases('metadata', [
     async run({ kv, instance }) {
       const id = await instance();
       await kv.set(id, 'ns', 'k', 1, { metadata: { a: 1, b: 1 } });
-      checkEqual((await kv.set(id, 'ns', 'k', 2, { metadata: { a: 'two' } })).metadata, { a: 'two', b: 1 }, 'merged');
+      checkEqual(
+        (await kv.set(id, 'ns', 'k', 2, { metadata: { a: 'two' } })).metadata,
+        { a: 'two', b: 1 },
+        'merged',
+      );
     },
   },
   {
@@ -78,7 +82,11 @@ export const metadataCases = defineKvCases('metadata', [
     async run({ kv, instance }) {
       const id = await instance();
       for (const bad of [[1], null, 'text', new Date(0)]) {
-        await checkRejects(() => kv.set(id, 'ns', 'k', 1, { metadata: bad as never }), 'KODE_VALIDATION', `metadata ${String(bad)}`);
+        await checkRejects(
+          () => kv.set(id, 'ns', 'k', 1, { metadata: bad as never }),
+          'KODE_VALIDATION',
+          `metadata ${String(bad)}`,
+        );
       }
       checkEqual((await kv.get(id, 'ns', 'k')).exists, false, 'nothing written');
     },
@@ -89,7 +97,11 @@ export const metadataCases = defineKvCases('metadata', [
     async run({ kv, instance }) {
       const id = await instance();
       await kv.set(id, 'ns', 'k', 1, { metadata: { a: 1 } });
-      await checkRejects(() => kv.set(id, 'ns', 'k', 2, { metadata: { f: Number.NaN } }), 'KODE_VALIDATION', 'NaN');
+      await checkRejects(
+        () => kv.set(id, 'ns', 'k', 2, { metadata: { f: Number.NaN } }),
+        'KODE_VALIDATION',
+        'NaN',
+      );
       const stored = (await kv.get(id, 'ns', 'k')).record;
       checkEqual([stored?.value, stored?.metadata], [1, { a: 1 }], 'stored record');
     },
@@ -101,7 +113,11 @@ export const metadataCases = defineKvCases('metadata', [
       const id = await instance();
       await kv.set(id, 'ns', 'k', 1, { metadata: { old: true } });
       await kv.delete(id, 'ns', 'k');
-      checkEqual((await kv.set(id, 'ns', 'k', 2, { metadata: { new: true } })).metadata, { new: true }, 'metadata');
+      checkEqual(
+        (await kv.set(id, 'ns', 'k', 2, { metadata: { new: true } })).metadata,
+        { new: true },
+        'metadata',
+      );
     },
   },
   {
@@ -132,7 +148,8 @@ export const metadataCases = defineKvCases('metadata', [
       const other = await peer();
       await kv.set(id, 'ns', 'k', 0);
       const writer = (store: typeof kv, prefix: string) => async () => {
-        for (let i = 0; i < 40; i++) await store.set(id, 'ns', 'k', i, { metadata: { [`${prefix}${i}`]: i } });
+        for (let i = 0; i < 40; i++)
+          await store.set(id, 'ns', 'k', i, { metadata: { [`${prefix}${i}`]: i } });
       };
       await Promise.all([writer(kv, 'a')(), writer(other, 'b')(), writer(kv, 'c')(), writer(other, 'd')()]);
       const metadata = (await kv.get(id, 'ns', 'k')).record?.metadata ?? {};

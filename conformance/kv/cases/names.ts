@@ -1,5 +1,5 @@
-import { checkEqual, checkRejects } from '../../assertions.js';
 import { compareCodePoints } from '../../../src/kv/kv-strings.js';
+import { checkEqual, checkRejects } from '../../assertions.js';
 import { defineKvCases } from '../kv-case.js';
 
 /** Characters that break naive stores: LIKE wildcards, quotes, escapes, separators, emoji. */
@@ -37,7 +37,11 @@ export const nameCases = defineKvCases('names', [
       const id = await instance();
       await kv.set(id, 'ns', 'Key', 'upper');
       await kv.set(id, 'ns', 'key', 'lower');
-      checkEqual([(await kv.get(id, 'ns', 'Key')).value, (await kv.get(id, 'ns', 'key')).value], ['upper', 'lower'], 'values');
+      checkEqual(
+        [(await kv.get(id, 'ns', 'Key')).value, (await kv.get(id, 'ns', 'key')).value],
+        ['upper', 'lower'],
+        'values',
+      );
       checkEqual(await kv.getRecordCount(id, 'ns'), 2, 'records');
     },
   },
@@ -64,12 +68,16 @@ export const nameCases = defineKvCases('names', [
   },
   {
     id: 'hostile-keys-round-trip',
-    title: 'keys with wildcards, quotes, backslashes, dots, colons, emoji and SQL are stored as given, each its own key',
+    title:
+      'keys with wildcards, quotes, backslashes, dots, colons, emoji and SQL are stored as given, each its own key',
     async run({ kv, instance }) {
       const id = await instance();
       for (const [i, key] of HOSTILE_NAMES.entries()) await kv.set(id, 'ns', key, i);
-      for (const [i, key] of HOSTILE_NAMES.entries()) checkEqual((await kv.get(id, 'ns', key)).value, i, `key ${JSON.stringify(key)}`);
-      const listed = (await kv.query({ from: { instance: id, namespace: 'ns' }, select: ['key'] })).records.map((r) => r.key);
+      for (const [i, key] of HOSTILE_NAMES.entries())
+        checkEqual((await kv.get(id, 'ns', key)).value, i, `key ${JSON.stringify(key)}`);
+      const listed = (
+        await kv.query({ from: { instance: id, namespace: 'ns' }, select: ['key'] })
+      ).records.map((r) => r.key);
       checkEqual(listed, [...HOSTILE_NAMES].sort(compareCodePoints), 'keys listed in code-point order');
     },
   },
@@ -93,7 +101,9 @@ export const nameCases = defineKvCases('names', [
       const id = await instance();
       const keys = ['😀', '\uffff', 'a', 'Z', 'é', 'aa', '\u{10FFFF}', '\ue000'];
       for (const key of keys) await kv.set(id, 'ns', key, key);
-      const listed = (await kv.query({ from: { instance: id }, orderBy: { field: 'key' } })).records.map((r) => r.key);
+      const listed = (await kv.query({ from: { instance: id }, orderBy: { field: 'key' } })).records.map(
+        (r) => r.key,
+      );
       checkEqual(listed, ['Z', 'a', 'aa', 'é', '\ue000', '\uffff', '😀', '\u{10FFFF}'], 'key order');
     },
   },
@@ -116,13 +126,18 @@ export const nameCases = defineKvCases('names', [
   },
   {
     id: 'nul-is-refused',
-    title: 'NUL in a key, namespace or instance id is refused (ValidationError), consistently on every backend',
+    title:
+      'NUL in a key, namespace or instance id is refused (ValidationError), consistently on every backend',
     async run({ kv, instance }) {
       const id = await instance();
       await checkRejects(() => kv.set(id, 'ns', 'a\u0000b', 1), 'KODE_VALIDATION', 'NUL in key');
       await checkRejects(() => kv.set(id, 'n\u0000s', 'k', 1), 'KODE_VALIDATION', 'NUL in namespace');
       await checkRejects(() => kv.get(id, 'ns', '\u0000'), 'KODE_VALIDATION', 'NUL in key of get');
-      await checkRejects(() => kv.createInstance({ name: 'n', id: 'x\u0000' }), 'KODE_VALIDATION', 'NUL in instance id');
+      await checkRejects(
+        () => kv.createInstance({ name: 'n', id: 'x\u0000' }),
+        'KODE_VALIDATION',
+        'NUL in instance id',
+      );
       checkEqual(await kv.getRecordCount(id), 0, 'records');
     },
   },
@@ -141,7 +156,11 @@ export const nameCases = defineKvCases('names', [
     async run({ kv, instance }) {
       const id = await instance();
       await checkRejects(() => kv.set(id, 'ns', 'a\ud800', 1), 'KODE_VALIDATION', 'lone surrogate in key');
-      await checkRejects(() => kv.set(id, '\udc00', 'k', 1), 'KODE_VALIDATION', 'lone surrogate in namespace');
+      await checkRejects(
+        () => kv.set(id, '\udc00', 'k', 1),
+        'KODE_VALIDATION',
+        'lone surrogate in namespace',
+      );
     },
   },
   {

@@ -46,7 +46,8 @@ export const namespaceCases = defineKvCases('namespaces', [
   },
   {
     id: 'delete-namespace-counts',
-    title: 'deleteNamespace deletes every record of the namespace, returns how many, and touches no other namespace',
+    title:
+      'deleteNamespace deletes every record of the namespace, returns how many, and touches no other namespace',
     async run({ kv, instance }) {
       const id = await instance();
       for (const key of ['a', 'b', 'c']) await kv.set(id, 'doomed', key, key);

@@ -1,12 +1,16 @@
-import { check, checkEqual } from '../../assertions.js';
 import type { KvStore } from '../../../src/kv/kv-types.js';
+import { check, checkEqual, sleep } from '../../assertions.js';
 import { defineKvCases } from '../kv-case.js';
 
 const WRITERS = 8;
 const STEPS = 500;
 
 /** Runs `WRITERS` loops, half on each store, and waits for all. */
-async function writers(kv: KvStore, other: KvStore, body: (store: KvStore, writer: number) => Promise<void>): Promise<void> {
+async function writers(
+  kv: KvStore,
+  other: KvStore,
+  body: (store: KvStore, writer: number) => Promise<void>,
+): Promise<void> {
   await Promise.all(Array.from({ length: WRITERS }, (_, w) => body(w % 2 ? other : kv, w)));
 }
 
@@ -25,7 +29,11 @@ export const raceCases = defineKvCases('races', [
       });
       const record = (await kv.get(id, 'ns', 'counter')).record;
       checkEqual([record?.value, record?.version], [WRITERS * STEPS, WRITERS * STEPS], 'value and version');
-      checkEqual((await other.get(id, 'ns', 'counter')).value, WRITERS * STEPS, 'value seen by the other store');
+      checkEqual(
+        (await other.get(id, 'ns', 'counter')).value,
+        WRITERS * STEPS,
+        'value seen by the other store',
+      );
     },
   },
   {
@@ -39,24 +47,36 @@ export const raceCases = defineKvCases('races', [
       await kv.set(id, 'ns', 'counter', 0);
       let conflicts = 0;
       await writers(kv, other, async (store) => {
+        let streak = 0;
         for (let done = 0; done < STEPS; ) {
           const current = await store.get<number>(id, 'ns', 'counter');
           try {
-            await store.set(id, 'ns', 'counter', (current.value ?? 0) + 1, { ifVersion: current.record?.version });
+            await store.set(id, 'ns', 'counter', (current.value ?? 0) + 1, {
+              ifVersion: current.record?.version,
+            });
             done++;
+            streak = 0;
           } catch (error) {
             if ((error as { code?: string }).code !== 'KODE_CONFLICT') throw error;
             conflicts++;
+            // What a well-behaved CAS client does: back off a random, growing while, so contenders spread out.
+            streak++;
+            await sleep(Math.random() * Math.min(8, 2 ** streak));
           }
         }
       });
       const record = (await kv.get(id, 'ns', 'counter')).record;
-      checkEqual([record?.value, record?.version], [WRITERS * STEPS, WRITERS * STEPS + 1], `value and version (${conflicts} conflicts retried)`);
+      checkEqual(
+        [record?.value, record?.version],
+        [WRITERS * STEPS, WRITERS * STEPS + 1],
+        `value and version (${conflicts} conflicts retried)`,
+      );
     },
   },
   {
     id: 'concurrent-inserts-are-counted',
-    title: 'two stores inserting 150 new keys each into one namespace at once: counts, namespaces and totals agree at 300',
+    title:
+      'two stores inserting 150 new keys each into one namespace at once: counts, namespaces and totals agree at 300',
     needsPeer: true,
     timeoutMs: 120_000,
     async run({ kv, instance, peer }) {
@@ -69,12 +89,17 @@ export const raceCases = defineKvCases('races', [
       );
       checkEqual(await kv.getRecordCount(id, 'ns'), 300, 'namespace count');
       checkEqual(await other.getRecordCount(id), 300, 'instance count');
-      checkEqual((await kv.query({ from: { instance: id, namespace: 'ns' }, limit: 0 })).total, 300, 'query total');
+      checkEqual(
+        (await kv.query({ from: { instance: id, namespace: 'ns' }, limit: 0 })).total,
+        300,
+        'query total',
+      );
     },
   },
   {
     id: 'inserts-and-deletes-keep-counts-exact',
-    title: 'two stores inserting and deleting overlapping keys at once leave counts equal to the records that exist',
+    title:
+      'two stores inserting and deleting overlapping keys at once leave counts equal to the records that exist',
     needsPeer: true,
     timeoutMs: 120_000,
     async run({ kv, instance, peer }) {
@@ -87,15 +112,24 @@ export const raceCases = defineKvCases('races', [
             const namespace = i % 3 === 0 ? 'a' : 'b';
             if ((i + w) % 3 === 0) await store.delete(id, namespace, key);
             else if ((i + w) % 3 === 1) await store.increment(id, namespace, key);
-            else await store.setMany(id, [{ namespace, key, value: w }, { namespace: 'c', key, value: i }]);
+            else
+              await store.setMany(id, [
+                { namespace, key, value: w },
+                { namespace: 'c', key, value: i },
+              ]);
           }
         }),
       );
       const records = await kv.query({ from: { instance: id }, select: ['namespace'] });
       const byNamespace = new Map<string, number>();
-      for (const r of records.records) byNamespace.set(r.namespace as string, (byNamespace.get(r.namespace as string) ?? 0) + 1);
+      for (const r of records.records)
+        byNamespace.set(r.namespace as string, (byNamespace.get(r.namespace as string) ?? 0) + 1);
       for (const namespace of ['a', 'b', 'c']) {
-        checkEqual(await kv.getRecordCount(id, namespace), byNamespace.get(namespace) ?? 0, `count of ${namespace}`);
+        checkEqual(
+          await kv.getRecordCount(id, namespace),
+          byNamespace.get(namespace) ?? 0,
+          `count of ${namespace}`,
+        );
       }
       checkEqual(await kv.getRecordCount(id), records.records.length, 'instance count');
       checkEqual(await kv.getNamespaces(id), [...byNamespace.keys()].sort(), 'namespaces');
@@ -116,7 +150,10 @@ export const raceCases = defineKvCases('races', [
             try {
               await other.set(id, `ns${i % 3}`, `k${i}`, i);
             } catch (error) {
-              check((error as { code?: string }).code === 'KODE_NOT_FOUND', `write failed with ${String(error)}`);
+              check(
+                (error as { code?: string }).code === 'KODE_NOT_FOUND',
+                `write failed with ${String(error)}`,
+              );
               failures++;
             }
           }
@@ -126,7 +163,11 @@ export const raceCases = defineKvCases('races', [
         await kv.deleteInstance(id);
         await writing;
         await kv.createInstance({ name: 'again', id });
-        checkEqual([await kv.getRecordCount(id), await kv.getNamespaces(id)], [0, []], `round ${round}: recreated instance`);
+        checkEqual(
+          [await kv.getRecordCount(id), await kv.getNamespaces(id)],
+          [0, []],
+          `round ${round}: recreated instance`,
+        );
       }
     },
   },

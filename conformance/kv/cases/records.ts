@@ -12,7 +12,11 @@ export const recordCases = defineKvCases('records', [
       const record = await kv.set(id, 'ns', 'k', { a: 1 });
       checkEqual(Object.keys(record), PLAIN_RECORD_FIELDS, 'record fields');
       checkEqual([record.instanceId, record.namespace, record.key], [id, 'ns', 'k'], 'address');
-      checkEqual([record.value, record.metadata, record.version], [{ a: 1 }, {}, 1], 'value, metadata, version');
+      checkEqual(
+        [record.value, record.metadata, record.version],
+        [{ a: 1 }, {}, 1],
+        'value, metadata, version',
+      );
       check(typeof record.id === 'string' && record.id.length > 0, 'record id');
       checkIso(record.createdAt, 'createdAt');
       checkEqual(record.updatedAt, record.createdAt, 'updatedAt of a new record');
@@ -131,7 +135,11 @@ export const recordCases = defineKvCases('records', [
       const id = await instance();
       await kv.set(id, 'one', 'k', 'first');
       await kv.set(id, 'two', 'k', 'second');
-      checkEqual([(await kv.get(id, 'one', 'k')).value, (await kv.get(id, 'two', 'k')).value], ['first', 'second'], 'values');
+      checkEqual(
+        [(await kv.get(id, 'one', 'k')).value, (await kv.get(id, 'two', 'k')).value],
+        ['first', 'second'],
+        'values',
+      );
     },
   },
   {
@@ -163,20 +171,29 @@ export const recordCases = defineKvCases('records', [
   },
   {
     id: 'get-many',
-    title: 'getMany returns the live records of the keys in the order asked, once each, missing keys left out',
+    title:
+      'getMany returns the live records of the keys in the order asked, once each, missing keys left out',
     async run({ kv, instance }) {
       const id = await instance();
       await kv.set(id, 'ns', 'a', 1);
       await kv.set(id, 'ns', 'b', 2);
       await kv.set(id, 'other', 'c', 3);
       const records = await kv.getMany(id, 'ns', ['b', 'missing', 'a', 'c', 'b']);
-      checkEqual(records.map((r) => [r.key, r.value]), [['b', 2], ['a', 1]], 'records');
+      checkEqual(
+        records.map((r) => [r.key, r.value]),
+        [
+          ['b', 2],
+          ['a', 1],
+        ],
+        'records',
+      );
       checkEqual(await kv.getMany(id, 'ns', []), [], 'no keys');
     },
   },
   {
     id: 'set-many',
-    title: 'setMany writes every item (new ones at version 1, existing ones one version up) and returns the records',
+    title:
+      'setMany writes every item (new ones at version 1, existing ones one version up) and returns the records',
     async run({ kv, instance }) {
       const id = await instance();
       await kv.set(id, 'ns', 'old', 'before');
@@ -185,7 +202,15 @@ export const recordCases = defineKvCases('records', [
         { namespace: 'ns', key: 'new', value: { n: 1 } },
         { namespace: 'other', key: 'x', value: null },
       ]);
-      checkEqual(records.map((r) => [r.namespace, r.key, r.version]), [['ns', 'old', 2], ['ns', 'new', 1], ['other', 'x', 1]], 'records');
+      checkEqual(
+        records.map((r) => [r.namespace, r.key, r.version]),
+        [
+          ['ns', 'old', 2],
+          ['ns', 'new', 1],
+          ['other', 'x', 1],
+        ],
+        'records',
+      );
       checkEqual((await kv.get(id, 'ns', 'old')).value, 'after', 'overwritten');
       checkEqual((await kv.get(id, 'other', 'x')).value, null, 'new null');
     },

@@ -1,5 +1,5 @@
-import { check, checkEqual, checkRejects } from '../../assertions.js';
 import type { KvStore } from '../../../src/kv/kv-types.js';
+import { check, checkEqual, checkRejects } from '../../assertions.js';
 import { defineKvCases } from '../kv-case.js';
 
 /** An instance with a live key `live`, and a key `short` that expires in 1 s, in namespace `ns`; `only-short` holds just an expiring key. */
@@ -17,7 +17,11 @@ export const ttlCases = defineKvCases('ttl', [
     async run({ kv, instance, clock }) {
       const id = await instance();
       const record = await kv.set(id, 'ns', 'k', 1, { ttlMs: 10_000 });
-      checkEqual(Date.parse(record.expiresAt ?? '') - Date.parse(record.updatedAt), 10_000, 'expiresAt - updatedAt');
+      checkEqual(
+        Date.parse(record.expiresAt ?? '') - Date.parse(record.updatedAt),
+        10_000,
+        'expiresAt - updatedAt',
+      );
       clock.advance(9_000);
       checkEqual((await kv.get(id, 'ns', 'k')).record?.expiresAt, record.expiresAt, 'get before expiry');
     },
@@ -43,7 +47,11 @@ export const ttlCases = defineKvCases('ttl', [
       await withExpiring(kv, id);
       clock.advance(1000);
       checkEqual((await kv.get(id, 'ns', 'short')).exists, false, 'get');
-      checkEqual((await kv.getMany(id, 'ns', ['short', 'live'])).map((r) => r.key), ['live'], 'getMany');
+      checkEqual(
+        (await kv.getMany(id, 'ns', ['short', 'live'])).map((r) => r.key),
+        ['live'],
+        'getMany',
+      );
     },
   },
   {
@@ -106,7 +114,11 @@ export const ttlCases = defineKvCases('ttl', [
       const id = await instance();
       const at = Math.floor(clock.now()) + 60_000;
       const iso = new Date(at).toISOString();
-      for (const [label, input] of [['Date', new Date(at)], ['ms', at], ['ISO', iso]] as const) {
+      for (const [label, input] of [
+        ['Date', new Date(at)],
+        ['ms', at],
+        ['ISO', iso],
+      ] as const) {
         checkEqual((await kv.set(id, 'ns', label, 1, { expiresAt: input })).expiresAt, iso, label);
       }
     },
@@ -159,7 +171,8 @@ export const ttlCases = defineKvCases('ttl', [
   },
   {
     id: 'sweep',
-    title: 'sweepExpired removes expired records (counting them) and nothing live; counts are unchanged by it',
+    title:
+      'sweepExpired removes expired records (counting them) and nothing live; counts are unchanged by it',
     async run({ kv, instance, clock }) {
       const id = await instance();
       await withExpiring(kv, id);
@@ -179,9 +192,17 @@ export const ttlCases = defineKvCases('ttl', [
     async run({ kv, instance, clock }) {
       const id = await instance();
       for (const ttlMs of [0, -5, 1.5, '100']) {
-        await checkRejects(() => kv.set(id, 'ns', 'k', 1, { ttlMs: ttlMs as never }), 'KODE_VALIDATION', `ttlMs ${String(ttlMs)}`);
+        await checkRejects(
+          () => kv.set(id, 'ns', 'k', 1, { ttlMs: ttlMs as never }),
+          'KODE_VALIDATION',
+          `ttlMs ${String(ttlMs)}`,
+        );
       }
-      await checkRejects(() => kv.set(id, 'ns', 'k', 1, { expiresAt: 'not a date' }), 'KODE_VALIDATION', 'expiresAt');
+      await checkRejects(
+        () => kv.set(id, 'ns', 'k', 1, { expiresAt: 'not a date' }),
+        'KODE_VALIDATION',
+        'expiresAt',
+      );
       await checkRejects(
         () => kv.set(id, 'ns', 'k', 1, { ttlMs: 100, expiresAt: clock.now() + 100 }),
         'KODE_VALIDATION',

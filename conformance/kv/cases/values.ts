@@ -10,17 +10,33 @@ const ROUND_TRIPS: Array<[string, string, () => unknown]> = [
   ['empty-string', 'the empty string', () => ''],
   ['empty-array', 'an empty array', () => []],
   ['empty-object', 'an empty object', () => ({})],
-  ['numbers', 'integers, negatives, fractions, tiny and huge numbers stay numbers', () => [1, -7, 0.1, 5e-324, 1e21, -1.5e300, 2 ** 53]],
+  [
+    'numbers',
+    'integers, negatives, fractions, tiny and huge numbers stay numbers',
+    () => [1, -7, 0.1, 5e-324, 1e21, -1.5e300, 2 ** 53],
+  ],
   ['numeric-strings', 'numeric strings stay strings', () => ['1', '0.10', '1e3', '-0']],
   ['nested', 'deeply nested objects and arrays', () => ({ a: [{ b: { c: [null, [true, { d: 'e' }]] } }] })],
   ['deep', '40 levels of nesting', () => Array.from({ length: 40 }).reduce((inner) => ({ inner }), 'bottom')],
   ['key-order', 'object keys keep their order', () => ({ z: 1, a: 2, m: { y: 1, b: 2 }, '10': 3, '2': 4 })],
   ['unicode', 'emoji, CJK, RTL and combining marks', () => ({ text: '😀 漢字 עברית é e\u0301 \u{10FFFF}' })],
-  ['nul-in-string', 'U+0000 inside a string', () => ({ text: 'a\u0000b', [`k\u0000ey`]: '\u0000' })],
+  ['nul-in-string', 'U+0000 inside a string', () => ({ text: 'a\u0000b', 'k\u0000ey': '\u0000' })],
   ['lone-surrogate', 'a lone surrogate inside a string', () => ['\ud800', 'x\udfffy']],
-  ['control-characters', 'control characters and escapes', () => '\n\t\r\b\f"\\/\u0001\u001f\u007f\u2028\u2029'],
-  ['proto-key', 'an object key named __proto__ is an ordinary key', () => JSON.parse('{"__proto__": {"polluted": true}, "x": 1}')],
-  ['hostile-keys', 'object keys with dots, quotes, brackets and dollars', () => ({ 'a.b': 1, 'q"x': 2, '[0]': 3, $: 4, '': 5 })],
+  [
+    'control-characters',
+    'control characters and escapes',
+    () => '\n\t\r\b\f"\\/\u0001\u001f\u007f\u2028\u2029',
+  ],
+  [
+    'proto-key',
+    'an object key named __proto__ is an ordinary key',
+    () => JSON.parse('{"__proto__": {"polluted": true}, "x": 1}'),
+  ],
+  [
+    'hostile-keys',
+    'object keys with dots, quotes, brackets and dollars',
+    () => ({ 'a.b': 1, 'q"x': 2, '[0]': 3, $: 4, '': 5 }),
+  ],
   ['scalar-string', 'a bare string value', () => 'just text'],
   ['large', 'a value of 1 MiB', () => ({ blob: 'x'.repeat(1024 * 1024) })],
 ];
@@ -68,8 +84,16 @@ const refusals: KvCase[] = REFUSALS.map(([id, what, make]) => ({
   async run({ kv, instance }) {
     const instanceId = await instance();
     await kv.set(instanceId, 'ns', 'k', 'before');
-    await checkRejects(() => kv.set(instanceId, 'ns', 'k', make() as never), 'KODE_VALIDATION', `set ${what}`);
-    await checkRejects(() => kv.set(instanceId, 'ns', 'fresh', make() as never), 'KODE_VALIDATION', `set new ${what}`);
+    await checkRejects(
+      () => kv.set(instanceId, 'ns', 'k', make() as never),
+      'KODE_VALIDATION',
+      `set ${what}`,
+    );
+    await checkRejects(
+      () => kv.set(instanceId, 'ns', 'fresh', make() as never),
+      'KODE_VALIDATION',
+      `set new ${what}`,
+    );
     const stored = await kv.get(instanceId, 'ns', 'k');
     checkEqual([stored.value, stored.record?.version], ['before', 1], 'stored record');
     checkEqual((await kv.get(instanceId, 'ns', 'fresh')).exists, false, 'new key');

@@ -32,11 +32,17 @@ export const gridFixture: KvSharedFixture<GridFixture> = {
     const records = gridRecords();
     for (const record of records) {
       const options = record.metadata ? { metadata: record.metadata } : {};
-      written.set(`${record.namespace}/${record.key}`, await kv.set(instanceId, record.namespace, record.key, record.value, options));
+      written.set(
+        `${record.namespace}/${record.key}`,
+        await kv.set(instanceId, record.namespace, record.key, record.value, options),
+      );
       clock.advance(STEP_MS);
     }
     for (const record of records.filter((r) => r.rewrite)) {
-      written.set(`${record.namespace}/${record.key}`, await kv.set(instanceId, record.namespace, record.key, record.value));
+      written.set(
+        `${record.namespace}/${record.key}`,
+        await kv.set(instanceId, record.namespace, record.key, record.value),
+      );
       clock.advance(STEP_MS);
     }
     const views = [...written.values()].map((r) => ({
@@ -55,7 +61,9 @@ export const gridFixture: KvSharedFixture<GridFixture> = {
 type Condition = [label: string, build: (fx: GridFixture) => KvWhereItem];
 
 const c = (field: string, operator: string, value?: unknown): KvWhereItem =>
-  (value === undefined && operator === 'exists' ? { field, operator } : { field, operator, value }) as KvWhereItem;
+  (value === undefined && operator === 'exists'
+    ? { field, operator }
+    : { field, operator, value }) as KvWhereItem;
 
 const fixed = (field: string, operator: string, value?: unknown): Condition => [
   `${field} ${operator} ${JSON.stringify(value) ?? ''}`.trim(),
@@ -162,7 +170,10 @@ const CONDITIONS: Condition[] = [
   fixed('namespace', 'neq', 'grid-a'),
   fixed('version', 'eq', 2),
   fixed('version', 'lt', 2),
-  ['createdAt gt start+140ms (ISO)', (fx) => c('createdAt', 'gt', new Date(fx.start + 20 * STEP_MS).toISOString())],
+  [
+    'createdAt gt start+140ms (ISO)',
+    (fx) => c('createdAt', 'gt', new Date(fx.start + 20 * STEP_MS).toISOString()),
+  ],
   ['createdAt lte start+70ms (Date)', (fx) => c('createdAt', 'lte', new Date(fx.start + 10 * STEP_MS))],
   ['updatedAt gt last creation (ms)', (fx) => c('updatedAt', 'gt', fx.start + 47 * STEP_MS)],
 ];
@@ -193,7 +204,13 @@ const ORDERINGS: Array<[string, KvOrderBy | KvOrderBy[] | undefined]> = [
   ['metadata.m desc, createdAt asc', [{ field: 'metadata.m', direction: 'desc' }, { field: 'createdAt' }]],
   ['value.nested.x asc', { field: 'value.nested.x' }],
   ['value asc', { field: 'value' }],
-  ['version desc, updatedAt desc', [{ field: 'version', direction: 'desc' }, { field: 'updatedAt', direction: 'desc' }]],
+  [
+    'version desc, updatedAt desc',
+    [
+      { field: 'version', direction: 'desc' },
+      { field: 'updatedAt', direction: 'desc' },
+    ],
+  ],
 ];
 
 const PAGES: Array<[string, { limit?: number; offset?: number }]> = [
@@ -229,14 +246,23 @@ function gridCase(
       const fx = await shared(gridFixture);
       const query: KvQuery = {
         ...build(fx),
-        from: scope === undefined ? { instance: fx.instanceId } : { instance: fx.instanceId, namespace: scope },
+        from:
+          scope === undefined ? { instance: fx.instanceId } : { instance: fx.instanceId, namespace: scope },
       };
       const expected = modelAnswer(fx, query);
       const actual = await kv.query(query);
       const what = JSON.stringify(query);
-      checkEqual(keysOf(actual), expected.records.map((v) => `${v.namespace}/${v.key}`), `records of ${what}`);
+      checkEqual(
+        keysOf(actual),
+        expected.records.map((v) => `${v.namespace}/${v.key}`),
+        `records of ${what}`,
+      );
       checkEqual(actual.total, expected.total, `total of ${what}`);
-      checkEqual(actual.records.map((r) => r.value), expected.records.map((v) => v.value), `values of ${what}`);
+      checkEqual(
+        actual.records.map((r) => r.value),
+        expected.records.map((v) => v.value),
+        `values of ${what}`,
+      );
       if (walkPageSize === undefined) return;
       const walked: string[] = [];
       let cursor: string | undefined;
@@ -247,7 +273,11 @@ function gridCase(
         cursor = page.nextCursor;
         check(++pages <= 100, 'cursor walk does not end');
       } while (cursor);
-      checkEqual(walked, expected.records.map((v) => `${v.namespace}/${v.key}`), `cursor walk (pages of ${walkPageSize}) of ${what}`);
+      checkEqual(
+        walked,
+        expected.records.map((v) => `${v.namespace}/${v.key}`),
+        `cursor walk (pages of ${walkPageSize}) of ${what}`,
+      );
     },
   };
 }
@@ -255,9 +285,14 @@ function gridCase(
 /** Every generated grid case, with stable ids `kv.grid.NNN`. */
 export function gridCases(): KvCase[] {
   const cases: KvCase[] = [];
-  const add = (label: string, build: (fx: GridFixture) => Omit<KvQuery, 'from'>, scope: string | undefined, walk?: number) =>
-    cases.push(gridCase(cases.length, label, build, scope, walk));
-  const withOrder = (order: KvOrderBy | KvOrderBy[] | undefined) => (order === undefined ? {} : { orderBy: order });
+  const add = (
+    label: string,
+    build: (fx: GridFixture) => Omit<KvQuery, 'from'>,
+    scope: string | undefined,
+    walk?: number,
+  ) => cases.push(gridCase(cases.length, label, build, scope, walk));
+  const withOrder = (order: KvOrderBy | KvOrderBy[] | undefined) =>
+    order === undefined ? {} : { orderBy: order };
 
   // Each single condition under three orderings, with pages and scopes rotating.
   CONDITIONS.forEach(([label, where], j) => {
@@ -265,7 +300,11 @@ export function gridCases(): KvCase[] {
     orderings.forEach((o, k) => {
       const [orderLabel, order] = ORDERINGS[o] as (typeof ORDERINGS)[number];
       const [pageLabel, page] = PAGES[(j + k) % PAGES.length] as (typeof PAGES)[number];
-      add(`where ${label}, ${orderLabel}, ${pageLabel}`, (fx) => ({ where: [where(fx)], ...withOrder(order), ...page }), SCOPES[(j + k) % 3]);
+      add(
+        `where ${label}, ${orderLabel}, ${pageLabel}`,
+        (fx) => ({ where: [where(fx)], ...withOrder(order), ...page }),
+        SCOPES[(j + k) % 3],
+      );
     });
   });
   // Combined conditions under two orderings.
@@ -273,7 +312,11 @@ export function gridCases(): KvCase[] {
     for (const o of [j % ORDERINGS.length, (j + 4) % ORDERINGS.length]) {
       const [orderLabel, order] = ORDERINGS[o] as (typeof ORDERINGS)[number];
       const [pageLabel, page] = PAGES[(j + o) % PAGES.length] as (typeof PAGES)[number];
-      add(`where ${label}, ${orderLabel}, ${pageLabel}`, (fx) => ({ where: [where(fx)], ...withOrder(order), ...page }), SCOPES[(j + o) % 3]);
+      add(
+        `where ${label}, ${orderLabel}, ${pageLabel}`,
+        (fx) => ({ where: [where(fx)], ...withOrder(order), ...page }),
+        SCOPES[(j + o) % 3],
+      );
     }
   });
   // Every ordering in every scope, read whole and then walked with cursors.
@@ -282,7 +325,8 @@ export function gridCases(): KvCase[] {
   }
   // Every ordering with every page, across namespaces.
   for (const [orderLabel, order] of ORDERINGS) {
-    for (const [pageLabel, page] of PAGES) add(`${orderLabel}, ${pageLabel}`, () => ({ ...withOrder(order), ...page }), undefined);
+    for (const [pageLabel, page] of PAGES)
+      add(`${orderLabel}, ${pageLabel}`, () => ({ ...withOrder(order), ...page }), undefined);
   }
   return cases;
 }

@@ -42,7 +42,28 @@ export const GRID_KEYS = [
   'a%',
 ];
 
-const N: Slot[] = [0, 1, -1, 2.5, 10, 1e21, -0.5, '1', '10', '9', '-1', '', null, true, false, MISSING, [1, 2], { k: 1 }, 1, 10];
+const N: Slot[] = [
+  0,
+  1,
+  -1,
+  2.5,
+  10,
+  1e21,
+  -0.5,
+  '1',
+  '10',
+  '9',
+  '-1',
+  '',
+  null,
+  true,
+  false,
+  MISSING,
+  [1, 2],
+  { k: 1 },
+  1,
+  10,
+];
 const S: Slot[] = [
   'apple',
   'Apple',
@@ -78,7 +99,14 @@ const NESTED: Slot[] = [
 const TAGS: Slot[] = [['red', 'blue'], ['red', 1], [], MISSING, 'red', [true, null], ['blue']];
 const TIES: Slot[] = [1, 2, 3, MISSING, 2];
 const SCALARS: JsonValue[] = [5, 'five', null, [1, 2], true];
-const META: Array<KvMetadata | undefined> = [{ m: 1 }, { m: 'x' }, undefined, { m: 0.5, other: true }, { m: 'm' }, {}];
+const META: Array<KvMetadata | undefined> = [
+  { m: 1 },
+  { m: 'x' },
+  undefined,
+  { m: 0.5, other: true },
+  { m: 'm' },
+  {},
+];
 
 export interface GridRecord {
   namespace: string;
