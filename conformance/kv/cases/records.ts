@@ -59,7 +59,9 @@ export const recordCases = defineKvCases('records', [
       const first = await kv.set(id, 'ns', 'k', 1);
       clock.advance(50);
       const second = await kv.set(id, 'ns', 'k', 2);
-      checkEqual([second.createdAt, second.id], [first.createdAt, first.id], 'createdAt and id');
+      checkEqual([second.createdAt, second.id], [first.createdAt, first.id], 'createdAt and id returned');
+      const stored = (await kv.get(id, 'ns', 'k')).record;
+      checkEqual([stored?.createdAt, stored?.id], [first.createdAt, first.id], 'createdAt and id stored');
     },
   },
   {
