@@ -21,6 +21,12 @@ export class FileEventStorage implements AgentEventStorage {
    * `exists` still finds it through the file.)
    */
   private readonly recorded = new Set<string>();
+  /**
+   * The record being written, per agent: a burst of appends to a new agent
+   * (the SDK fires them without awaiting) shares one write transaction
+   * instead of queueing one per append.
+   */
+  private readonly recording = new Map<string, Promise<void>>();
 
   constructor(
     private readonly connection: SqliteConnection,
@@ -39,16 +45,28 @@ export class FileEventStorage implements AgentEventStorage {
     return written.then(() => this.record(agentId));
   }
 
-  private async record(agentId: string): Promise<void> {
-    await this.connection.write(() =>
-      this.connection
-        .statement(
-          'INSERT INTO agents (agent_id, has_file_events) VALUES (?, 1) ' +
-            'ON CONFLICT (agent_id) DO UPDATE SET has_file_events = 1',
-        )
-        .run(agentId),
-    );
-    this.recorded.add(agentId);
+  private record(agentId: string): Promise<void> {
+    if (this.recorded.has(agentId)) return Promise.resolve();
+    const pending = this.recording.get(agentId);
+    if (pending) return pending;
+    const recording: Promise<void> = this.connection
+      .write(() =>
+        this.connection
+          .statement(
+            'INSERT INTO agents (agent_id, has_file_events) VALUES (?, 1) ' +
+              'ON CONFLICT (agent_id) DO UPDATE SET has_file_events = 1',
+          )
+          .run(agentId),
+      )
+      .then(() => {
+        this.recorded.add(agentId);
+      })
+      .finally(() => {
+        // A failed record is retried by the next append; a delete may have started a new one meanwhile.
+        if (this.recording.get(agentId) === recording) this.recording.delete(agentId);
+      });
+    this.recording.set(agentId, recording);
+    return recording;
   }
 
   read(agentId: string, filter: EventFilter): AsyncIterable<Timeline> {
@@ -61,6 +79,7 @@ export class FileEventStorage implements AgentEventStorage {
 
   async deleteOutsideDatabase(agentId: string): Promise<void> {
     this.recorded.delete(agentId);
+    this.recording.delete(agentId);
     await this.log.delete(agentId);
   }
 
