@@ -245,7 +245,7 @@ function compilePredicate(predicate: KvPredicate, params: Parameters): string {
       if (field.kind === 'column') {
         const numeric = field.column !== 'key' && field.column !== 'namespace';
         const list = params.add(operands, numeric ? '::numeric[]' : '::text[]');
-        return `COALESCE(${negated ? 'NOT ' : ''}(${COLUMN_SQL[field.column]} = ANY(${list})), false)`;
+        return `${negated ? 'NOT ' : ''}(${COLUMN_SQL[field.column]} = ANY(${list}))`;
       }
       const x = jsonExpression(field, params);
       const list = params.add(
@@ -254,13 +254,10 @@ function compilePredicate(predicate: KvPredicate, params: Parameters): string {
       );
       return `COALESCE(${x} IS NOT NULL AND ${negated ? 'NOT ' : ''}(${x} = ANY(${list})), false)`;
     }
-    case 'compare': {
-      const sql =
-        predicate.field.kind === 'column'
-          ? compileColumnCompare(predicate, params)
-          : compileJsonCompare(jsonExpression(predicate.field, params), predicate, params);
-      return `COALESCE(${sql}, false)`;
-    }
+    case 'compare':
+      // Columns are NOT NULL, so their comparisons are never NULL: left bare, an index can serve them.
+      if (predicate.field.kind === 'column') return `(${compileColumnCompare(predicate, params)})`;
+      return `COALESCE(${compileJsonCompare(jsonExpression(predicate.field, params), predicate, params)}, false)`;
   }
 }
 

@@ -294,13 +294,10 @@ function compilePredicate(predicate: KvPredicate, params: Parameters): string {
       const any = operands.map((operand) => jsonEquals(json, operand, params)).join(' OR ');
       return `COALESCE(${present} AND ${negated ? 'NOT ' : ''}(${any}), 0)`;
     }
-    case 'compare': {
-      const sql =
-        predicate.field.kind === 'column'
-          ? compileColumnCompare(predicate, params)
-          : compileJsonCompare(predicate, jsonField(predicate.field, params), params);
-      return `COALESCE(${sql}, 0)`;
-    }
+    case 'compare':
+      // Columns are NOT NULL, so their comparisons are never NULL: left bare, an index can serve them.
+      if (predicate.field.kind === 'column') return `(${compileColumnCompare(predicate, params)})`;
+      return `COALESCE(${compileJsonCompare(predicate, jsonField(predicate.field, params), params)}, 0)`;
   }
 }
 
