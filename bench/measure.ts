@@ -1,3 +1,6 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+
 /**
  * Timing: a warm-up, then the median of several runs. The subjects of one
  * comparison (the store and its raw baseline) run interleaved, run by run,
@@ -24,6 +27,17 @@ export function quantile(values: readonly number[], q: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
 }
+
+/**
+ * A full garbage collection, so that one subject's garbage is not collected
+ * on the next subject's clock. `gc` is exposed at run time (the benchmark
+ * runs under `tsx`, which passes no V8 flags).
+ */
+export const collectGarbage: () => void = (() => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as (() => void) | undefined;
+  return () => gc?.();
+})();
 
 /** Milliseconds `body` took. */
 export async function timeMs(body: () => Promise<unknown> | unknown): Promise<number> {
@@ -57,6 +71,7 @@ export async function medianOfRuns<K extends string>(
   for (let run = -1; run < runs; run++) {
     onRun(run);
     for (const name of names) {
+      collectGarbage();
       const figures = await subjects[name]!(run);
       if (run < 0) continue;
       const perMetric = samples.get(name) ?? new Map<string, number[]>();

@@ -1,11 +1,10 @@
 import { openStore, type StoreLocation } from '../backends.js';
-import { timelines } from '../data.js';
 
 /**
- * The child process of workload (h): opens the store over data the parent
- * wrote (or, for the in-memory store, writes it first), then reads the
- * whole stream with `readEvents` while sampling its own resident set size.
- * A process of its own, so that nothing the parent allocated counts.
+ * The child process of workload (h): opens the store over the data the
+ * parent wrote, then reads the whole stream with `readEvents` while sampling
+ * its own resident set size. A process of its own, so that nothing the parent
+ * allocated counts.
  *
  * Usage: node --expose-gc --import tsx bench/workloads/event-memory-child.ts '<json EventMemoryChildInput>'
  * Prints one JSON line (`EventMemoryChildOutput`) on stdout.
@@ -14,8 +13,6 @@ import { timelines } from '../data.js';
 export interface EventMemoryChildInput {
   location: StoreLocation;
   agentId: string;
-  /** Events to append first (only for a store whose data lives in this process). */
-  populate?: number;
   /** Events read before the baseline is taken, so that opening and JIT do not count as growth. */
   warmupEvents: number;
 }
@@ -25,11 +22,14 @@ export interface EventMemoryChildOutput {
   readMs: number;
   rssBeforeBytes: number;
   peakRssBytes: number;
+  /** The V8 heap in use before the read and at its highest sample: tells garbage from other memory. */
+  heapBeforeBytes: number;
+  peakHeapBytes: number;
 }
 
-/** How often the reader samples its RSS. */
-const SAMPLE_EVERY = 500;
-const POPULATE_CHUNK = 10_000;
+/** How often the reader samples its RSS (cheap) and its heap (a little less cheap). */
+const SAMPLE_RSS_EVERY = 500;
+const SAMPLE_HEAP_EVERY = 10_000;
 
 function collectGarbage(): void {
   const gc = (globalThis as { gc?: () => void }).gc;
@@ -41,28 +41,32 @@ async function main(): Promise<void> {
   const input = JSON.parse(process.argv[2] ?? '') as EventMemoryChildInput;
   const store = openStore(input.location);
   try {
-    for (let from = 0; from < (input.populate ?? 0); from += POPULATE_CHUNK) {
-      const chunk = timelines(Math.min(POPULATE_CHUNK, input.populate! - from), from);
-      await Promise.all(chunk.map((entry) => store.appendEvent(input.agentId, entry)));
-    }
     let warmed = 0;
     for await (const _ of store.readEvents(input.agentId)) {
       if (++warmed >= input.warmupEvents) break;
     }
     collectGarbage();
-    const rssBeforeBytes = process.memoryUsage.rss();
-    let peakRssBytes = rssBeforeBytes;
+    const before = process.memoryUsage();
+    let peakRssBytes = before.rss;
+    let peakHeapBytes = before.heapUsed;
     let events = 0;
     const started = performance.now();
     for await (const _ of store.readEvents(input.agentId)) {
-      if (++events % SAMPLE_EVERY === 0) {
-        const rss = process.memoryUsage.rss();
-        if (rss > peakRssBytes) peakRssBytes = rss;
-      }
+      events++;
+      if (events % SAMPLE_RSS_EVERY === 0) peakRssBytes = Math.max(peakRssBytes, process.memoryUsage.rss());
+      if (events % SAMPLE_HEAP_EVERY === 0)
+        peakHeapBytes = Math.max(peakHeapBytes, process.memoryUsage().heapUsed);
     }
     const readMs = performance.now() - started;
-    peakRssBytes = Math.max(peakRssBytes, process.memoryUsage.rss());
-    const output: EventMemoryChildOutput = { events, readMs, rssBeforeBytes, peakRssBytes };
+    const after = process.memoryUsage();
+    const output: EventMemoryChildOutput = {
+      events,
+      readMs,
+      rssBeforeBytes: before.rss,
+      peakRssBytes: Math.max(peakRssBytes, after.rss),
+      heapBeforeBytes: before.heapUsed,
+      peakHeapBytes: Math.max(peakHeapBytes, after.heapUsed),
+    };
     process.stdout.write(`${JSON.stringify(output)}\n`);
   } finally {
     await store.close();

@@ -1,8 +1,11 @@
-import type { BenchBackend, BenchStore } from '../backends.js';
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import type { BenchStore, StoreLocation } from '../backends.js';
 import type { Measurement } from '../bench-result.js';
 import { kvValue } from '../data.js';
 import { median, medianOfRuns, quantile, timeMs } from '../measure.js';
-import { type Workload, withFreshBackend } from '../workload.js';
+import type { RawKv } from '../raw/raw-baseline.js';
+import { type Workload, type WorkloadContext, withFreshBackend } from '../workload.js';
 
 /**
  * (g) The KV namespace API: sets, gets, a two-condition query with order
@@ -38,185 +41,237 @@ function isBenchKv(value: unknown): value is BenchKv {
   );
 }
 
+/** A KV API to measure, how it was reached, and what to close afterwards. */
+interface OpenedKv {
+  kv: BenchKv;
+  /** How the KV API was reached, for the report. */
+  via: string;
+  close(): Promise<void>;
+}
+
 /**
- * The store's KV API, or why there is none: `store.kv` when the store has
- * it; for the memory reference, the in-memory KV store of `src/kv`.
+ * The store's KV API: `store.kv` when the store has one. Until the stores
+ * expose it, the KV backend of the same database is opened beside the store
+ * (`createKvStore(new SqliteKvBackend(db))` on the store's file, with the
+ * store's WAL and `synchronous=FULL`; `new PostgresKvBackend(pool, { schema })`
+ * in the store's schema); the in-memory reference uses `createKvStore()`.
+ * Loaded on demand, so the benchmark runs whether or not the KV layer exists.
  */
-async function kvOf(store: BenchStore, backend: BenchBackend): Promise<BenchKv | string> {
-  if (isBenchKv(store.kv)) return store.kv;
-  if (backend.family === 'memory') {
-    try {
-      const { createKvStore } = await import('../../src/kv/index.js');
-      const kv: unknown = createKvStore();
-      if (isBenchKv(kv)) return kv;
-      return 'createKvStore() from src/kv does not have the KV API this workload calls';
-    } catch (error) {
-      return `src/kv could not be loaded (${(error as Error).message})`;
-    }
+async function openKv(store: BenchStore, location: StoreLocation): Promise<OpenedKv | string> {
+  if (isBenchKv(store.kv)) return { kv: store.kv, via: 'store.kv', close: async () => undefined };
+  let createKvStore: (backend?: never) => unknown;
+  try {
+    ({ createKvStore } = (await import('../../src/kv/index.js')) as unknown as {
+      createKvStore: (backend?: never) => unknown;
+    });
+  } catch (error) {
+    return `src/kv could not be loaded (${(error as Error).message})`;
   }
-  return `${store.constructor.name} has no \`kv\` property yet: the ${backend.family} KV backend has not landed`;
+  const checked = (kv: unknown, via: string, close: () => Promise<void>): OpenedKv | string =>
+    isBenchKv(kv) ? { kv, via, close } : `${via} does not have the KV API this workload calls`;
+  try {
+    switch (location.kind) {
+      case 'memory':
+        return checked(createKvStore(), 'createKvStore() (in memory)', async () => undefined);
+      case 'sqlite': {
+        const { SqliteKvBackend } = await import('../../adapters/sqlite/sqlite-kv.js');
+        const db = new Database(location.path);
+        db.pragma('journal_mode = WAL');
+        db.pragma('synchronous = FULL');
+        return checked(
+          createKvStore(new SqliteKvBackend(db) as never),
+          'SqliteKvBackend on the store file (store.kv not wired yet)',
+          async () => {
+            db.close();
+          },
+        );
+      }
+      case 'postgres': {
+        const { PostgresKvBackend } = await import('../../adapters/postgres/postgres-kv.js');
+        const pool = new pg.Pool({ connectionString: location.url, application_name: 'kode-store-bench-kv' });
+        return checked(
+          createKvStore(new PostgresKvBackend(pool, { schema: location.schema }) as never),
+          'PostgresKvBackend in the store schema (store.kv not wired yet)',
+          () => pool.end(),
+        );
+      }
+    }
+  } catch (error) {
+    return `the ${location.kind} KV backend could not be opened (${(error as Error).message})`;
+  }
 }
 
 const INSTANCE = 'bench-kv';
 const BATCH = 1000;
+
+/** Measures the KV API `kv` (reached `via` a store or a backend) against the raw driver's `rawKv`. */
+async function measureKv(
+  context: WorkloadContext,
+  kv: BenchKv,
+  rawKv: RawKv | undefined,
+  via: string,
+): Promise<Measurement[]> {
+  const profile = context.profile.kv;
+  const namespaceOf = (n: number) => `ns-${n % profile.namespaces}`;
+  const keyOf = (n: number) => `key-${String(n).padStart(6, '0')}`;
+  await kv.createInstance({ name: 'bench', id: INSTANCE });
+  const results: Measurement[] = [];
+
+  // Keys are written in order; each subject keeps its own cursor into them.
+  let storeNext = 0;
+  let rawNext = 0;
+  const setsOf = (run: number) =>
+    run < 0 ? Math.ceil(profile.timedSetsPerRun / 10) : profile.timedSetsPerRun;
+  const sets = await medianOfRuns(
+    context.profile.runs,
+    {
+      store: async (run) => {
+        const from = storeNext;
+        storeNext += setsOf(run);
+        const ms = await timeMs(async () => {
+          for (let n = from; n < storeNext; n++) await kv.set(INSTANCE, namespaceOf(n), keyOf(n), kvValue(n));
+        });
+        return { rate: ((storeNext - from) / ms) * 1000 };
+      },
+      raw: rawKv
+        ? async (run) => {
+            const from = rawNext;
+            rawNext += setsOf(run);
+            const ms = await timeMs(async () => {
+              for (let n = from; n < rawNext; n++)
+                await rawKv.set(INSTANCE, namespaceOf(n), keyOf(n), kvValue(n));
+            });
+            return { rate: ((rawNext - from) / ms) * 1000 };
+          }
+        : undefined,
+    },
+    (run) => context.phase(`awaited sets, ${run < 0 ? 'warm-up' : `run ${run + 1}`}`),
+  );
+  results.push({
+    metric: `set, awaited one by one (${context.profile.runs} × ${profile.timedSetsPerRun})`,
+    value: sets.store!.rate!,
+    unit: 'sets/s',
+    raw: sets.raw?.rate ?? null,
+    note: `${via}; raw: one upsert commit per set`,
+  });
+
+  context.phase(`filling to ${profile.records} records with setMany`);
+  for (let from = storeNext; from < profile.records; from += BATCH) {
+    const items = [];
+    for (let n = from; n < Math.min(profile.records, from + BATCH); n++) {
+      items.push({ namespace: namespaceOf(n), key: keyOf(n), value: kvValue(n) });
+    }
+    await kv.setMany(INSTANCE, items);
+  }
+  if (rawKv) {
+    for (let from = rawNext; from < profile.records; from += BATCH) {
+      const items = [];
+      for (let n = from; n < Math.min(profile.records, from + BATCH); n++) {
+        items.push({ namespace: namespaceOf(n), key: keyOf(n), value: kvValue(n) });
+      }
+      await rawKv.setMany(INSTANCE, items);
+    }
+  }
+
+  // A fixed, scattered order of existing keys.
+  const getsOf = (run: number) => (run < 0 ? Math.ceil(profile.getsPerRun / 10) : profile.getsPerRun);
+  const scattered = (i: number) => (i * 7919) % profile.records;
+  const gets = await medianOfRuns(
+    context.profile.runs,
+    {
+      store: async (run) => {
+        const count = getsOf(run);
+        const ms = await timeMs(async () => {
+          for (let i = 0; i < count; i++) {
+            const n = scattered(i + (run + 1) * count);
+            if (!(await kv.get(INSTANCE, namespaceOf(n), keyOf(n))).exists) {
+              throw new Error(`KV record ${keyOf(n)} is missing`);
+            }
+          }
+        });
+        return { rate: (count / ms) * 1000 };
+      },
+      raw: rawKv
+        ? async (run) => {
+            const count = getsOf(run);
+            const ms = await timeMs(async () => {
+              for (let i = 0; i < count; i++) {
+                const n = scattered(i + (run + 1) * count);
+                await rawKv.get(INSTANCE, namespaceOf(n), keyOf(n));
+              }
+            });
+            return { rate: (count / ms) * 1000 };
+          }
+        : undefined,
+    },
+    (run) => context.phase(`awaited gets, ${run < 0 ? 'warm-up' : `run ${run + 1}`}`),
+  );
+  results.push({
+    metric: `get, awaited one by one (${context.profile.runs} × ${profile.getsPerRun})`,
+    value: gets.store!.rate!,
+    unit: 'gets/s',
+    raw: gets.raw?.rate ?? null,
+    note: 'raw: SELECT by primary key + JSON.parse',
+  });
+
+  const repeated = async (
+    metric: string,
+    call: () => Promise<unknown>,
+    options: { target?: boolean; describe?: (result: unknown) => string } = {},
+  ) => {
+    context.phase(metric);
+    let last: unknown = await call();
+    const times: number[] = [];
+    for (let i = 0; i < profile.queryRepeats; i++) {
+      times.push(await timeMs(async () => (last = await call())));
+    }
+    const described = options.describe ? `${options.describe(last)}; ` : '';
+    results.push({
+      metric,
+      value: median(times),
+      unit: 'ms',
+      ...(options.target ? { target: { kind: 'max' as const, limit: 5, unit: 'ms' } } : {}),
+      note: `${described}p95 ${quantile(times, 0.95).toFixed(2)} ms, ${profile.records} records`,
+    });
+  };
+  await repeated(
+    'query: 2 conditions, orderBy, limit 20',
+    () =>
+      kv.query({
+        from: { instance: INSTANCE, namespace: namespaceOf(3) },
+        where: [
+          { field: 'value.status', operator: 'eq', value: 'active' },
+          { field: 'value.score', operator: 'gte', value: 500 },
+        ],
+        orderBy: { field: 'value.score', direction: 'desc' },
+        limit: 20,
+      }),
+    { describe: (result) => `${(result as { total: number }).total} matches` },
+  );
+  await repeated('getRecordCount (instance)', () => kv.getRecordCount(INSTANCE), {
+    target: true,
+    describe: (count) => `${count as number} counted`,
+  });
+  await repeated('getNamespaces', () => kv.getNamespaces(INSTANCE), {
+    target: true,
+    describe: (names) => `${(names as string[]).length} namespaces`,
+  });
+  return results;
+}
 
 export const kvWorkload: Workload = {
   id: 'g-kv',
   title: 'KV: set, get, query, getRecordCount, getNamespaces',
   touchesEvents: false,
   async run(context) {
-    const profile = context.profile.kv;
-    const namespaceOf = (n: number) => `ns-${n % profile.namespaces}`;
-    const keyOf = (n: number) => `key-${String(n).padStart(6, '0')}`;
-
-    return withFreshBackend(context, 'kv', async ({ store, raw }) => {
-      const kv = await kvOf(store, context.backend);
-      if (typeof kv === 'string') return { skipped: kv };
-      const rawKv = raw?.kv;
-      await kv.createInstance({ name: 'bench', id: INSTANCE });
-      const results: Measurement[] = [];
-
-      // Keys are written in order; each subject keeps its own cursor into them.
-      let storeNext = 0;
-      let rawNext = 0;
-      const setsOf = (run: number) =>
-        run < 0 ? Math.ceil(profile.timedSetsPerRun / 10) : profile.timedSetsPerRun;
-      const sets = await medianOfRuns(
-        context.profile.runs,
-        {
-          store: async (run) => {
-            const from = storeNext;
-            storeNext += setsOf(run);
-            const ms = await timeMs(async () => {
-              for (let n = from; n < storeNext; n++)
-                await kv.set(INSTANCE, namespaceOf(n), keyOf(n), kvValue(n));
-            });
-            return { rate: ((storeNext - from) / ms) * 1000 };
-          },
-          raw: rawKv
-            ? async (run) => {
-                const from = rawNext;
-                rawNext += setsOf(run);
-                const ms = await timeMs(async () => {
-                  for (let n = from; n < rawNext; n++)
-                    await rawKv.set(INSTANCE, namespaceOf(n), keyOf(n), kvValue(n));
-                });
-                return { rate: ((rawNext - from) / ms) * 1000 };
-              }
-            : undefined,
-        },
-        (run) => context.phase(`awaited sets, ${run < 0 ? 'warm-up' : `run ${run + 1}`}`),
-      );
-      results.push({
-        metric: `set, awaited one by one (${context.profile.runs} × ${profile.timedSetsPerRun})`,
-        value: sets.store!.rate!,
-        unit: 'sets/s',
-        raw: sets.raw?.rate ?? null,
-        note: 'raw: one upsert commit per set',
-      });
-
-      context.phase(`filling to ${profile.records} records with setMany`);
-      for (let from = storeNext; from < profile.records; from += BATCH) {
-        const items = [];
-        for (let n = from; n < Math.min(profile.records, from + BATCH); n++) {
-          items.push({ namespace: namespaceOf(n), key: keyOf(n), value: kvValue(n) });
-        }
-        await kv.setMany(INSTANCE, items);
+    return withFreshBackend(context, 'kv', async ({ store, raw, location }) => {
+      const opened = await openKv(store, location);
+      if (typeof opened === 'string') return { skipped: opened };
+      try {
+        return await measureKv(context, opened.kv, raw?.kv, opened.via);
+      } finally {
+        await opened.close();
       }
-      if (rawKv) {
-        for (let from = rawNext; from < profile.records; from += BATCH) {
-          const items = [];
-          for (let n = from; n < Math.min(profile.records, from + BATCH); n++) {
-            items.push({ namespace: namespaceOf(n), key: keyOf(n), value: kvValue(n) });
-          }
-          await rawKv.setMany(INSTANCE, items);
-        }
-      }
-
-      // A fixed, scattered order of existing keys.
-      const getsOf = (run: number) => (run < 0 ? Math.ceil(profile.getsPerRun / 10) : profile.getsPerRun);
-      const scattered = (i: number) => (i * 7919) % profile.records;
-      const gets = await medianOfRuns(
-        context.profile.runs,
-        {
-          store: async (run) => {
-            const count = getsOf(run);
-            const ms = await timeMs(async () => {
-              for (let i = 0; i < count; i++) {
-                const n = scattered(i + (run + 1) * count);
-                if (!(await kv.get(INSTANCE, namespaceOf(n), keyOf(n))).exists) {
-                  throw new Error(`KV record ${keyOf(n)} is missing`);
-                }
-              }
-            });
-            return { rate: (count / ms) * 1000 };
-          },
-          raw: rawKv
-            ? async (run) => {
-                const count = getsOf(run);
-                const ms = await timeMs(async () => {
-                  for (let i = 0; i < count; i++) {
-                    const n = scattered(i + (run + 1) * count);
-                    await rawKv.get(INSTANCE, namespaceOf(n), keyOf(n));
-                  }
-                });
-                return { rate: (count / ms) * 1000 };
-              }
-            : undefined,
-        },
-        (run) => context.phase(`awaited gets, ${run < 0 ? 'warm-up' : `run ${run + 1}`}`),
-      );
-      results.push({
-        metric: `get, awaited one by one (${context.profile.runs} × ${profile.getsPerRun})`,
-        value: gets.store!.rate!,
-        unit: 'gets/s',
-        raw: gets.raw?.rate ?? null,
-        note: 'raw: SELECT by primary key + JSON.parse',
-      });
-
-      const repeated = async (
-        metric: string,
-        call: () => Promise<unknown>,
-        options: { target?: boolean; describe?: (result: unknown) => string } = {},
-      ) => {
-        context.phase(metric);
-        let last: unknown = await call();
-        const times: number[] = [];
-        for (let i = 0; i < profile.queryRepeats; i++) {
-          times.push(await timeMs(async () => (last = await call())));
-        }
-        const described = options.describe ? `${options.describe(last)}; ` : '';
-        results.push({
-          metric,
-          value: median(times),
-          unit: 'ms',
-          ...(options.target ? { target: { kind: 'max' as const, limit: 5, unit: 'ms' } } : {}),
-          note: `${described}p95 ${quantile(times, 0.95).toFixed(2)} ms, ${profile.records} records`,
-        });
-      };
-      await repeated(
-        'query: 2 conditions, orderBy, limit 20',
-        () =>
-          kv.query({
-            from: { instance: INSTANCE, namespace: namespaceOf(3) },
-            where: [
-              { field: 'value.status', operator: 'eq', value: 'active' },
-              { field: 'value.score', operator: 'gte', value: 500 },
-            ],
-            orderBy: { field: 'value.score', direction: 'desc' },
-            limit: 20,
-          }),
-        { describe: (result) => `${(result as { total: number }).total} matches` },
-      );
-      await repeated('getRecordCount (instance)', () => kv.getRecordCount(INSTANCE), {
-        target: true,
-        describe: (count) => `${count as number} counted`,
-      });
-      await repeated('getNamespaces', () => kv.getNamespaces(INSTANCE), {
-        target: true,
-        describe: (names) => `${(names as string[]).length} namespaces`,
-      });
-      return results;
     });
   },
 };
