@@ -31,6 +31,7 @@ export { allStoreCases } from './cases/index.js';
 export { fixtureSample } from './fixture-sample.js';
 export type { FixtureAgent, FixtureSample } from './fixture-sample-types.js';
 export type { OtherProcessLock, StoreHarness } from './harness.js';
+export * from './kv/index.js';
 export type { CaseResult, ConformanceOptions } from './runner.js';
 
 type TestFn = (this: unknown, context?: unknown) => Promise<void>;

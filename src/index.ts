@@ -42,6 +42,7 @@ export {
   JsonStoreReader,
   type JsonStoreReaderOptions,
 } from './json-store-reader.js';
+export * from './kv/index.js';
 export { MemoryDatabase, MemoryStore, type MemoryStoreOptions } from './memory-store.js';
 export {
   DEFAULT_QUERY_LIMIT,
