@@ -165,6 +165,29 @@ describePostgres('PostgreSQL KV backend', () => {
     expect((await again.get('i', 'ns', 'k')).value).toBe('kept');
   });
 
+  it('answers queries over strings jsonb cannot hold (NUL, lone surrogates) like every backend, cursors included', async () => {
+    const kv = createKvStore(new PostgresKvBackend(pool(), { schema: target.schema }));
+    const { id } = await kv.createInstance({ name: 'odd strings' });
+    const strings = ['\ue000', 'b', 'a\u0001', '\ud800x', 'a', 'a\u0000b'];
+    for (const [i, s] of strings.entries()) await kv.set(id, 'ns', `k${i}`, { s });
+    const query = { from: { instance: id }, orderBy: { field: 'value.s' }, select: ['value' as const] };
+    const expected = ['a', 'a\u0000b', 'a\u0001', 'b', '\ud800x', '\ue000'];
+    expect((await kv.query(query)).records.map((r) => (r.value as { s: string }).s)).toEqual(expected);
+    const walked: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await kv.query({ ...query, limit: 1, ...(cursor ? { cursor } : {}) });
+      walked.push(...page.records.map((r) => (r.value as { s: string }).s));
+      cursor = page.nextCursor;
+    } while (cursor);
+    expect(walked).toEqual(expected);
+    const found = await kv.query({
+      from: { instance: id },
+      where: [{ field: 'value.s', operator: 'startsWith', value: 'a' }],
+    });
+    expect(found.total).toBe(3);
+  });
+
   it('works in a schema whose name needs quoting', async () => {
     const kv = createKvStore(new PostgresKvBackend(pool(), { schema: odd }));
     const { id } = await kv.createInstance({ name: 'n' });
