@@ -38,12 +38,16 @@ describe('the KV conformance suite catches bugs', () => {
 
   it('a skip without a reason is refused, and a listed skip is reported with its reason', async () => {
     const harness = kvMutantHarness(kvMutants[0] as never);
-    await expect(verifyKvStore({ ...harness, skip: { 'kv.records.get-missing': ' ' } })).rejects.toThrow(/without a reason/);
+    await expect(verifyKvStore({ ...harness, skip: { 'kv.records.get-missing': ' ' } })).rejects.toThrow(
+      /without a reason/,
+    );
     const result = await verifyKvStore(
       { ...harness, skip: { 'kv.records.get-missing': 'not today' } },
       { only: ['kv.records.get-missing'] },
     );
-    expect(result.results).toMatchObject([{ status: 'skipped', reason: 'skipped by the harness: not today' }]);
+    expect(result.results).toMatchObject([
+      { status: 'skipped', reason: 'skipped by the harness: not today' },
+    ]);
   });
 
   it('race cases are skipped, with the reason, for a harness without createPeer', async () => {

@@ -62,7 +62,12 @@ class ForwardingBackend implements KvBackend {
   getRecords(instanceId: string, refs: KvKeyRef[], now: number) {
     return this.inner.getRecords(instanceId, refs, now);
   }
-  mutate(instanceId: string, refs: KvKeyRef[], options: { createInstance?: KvInstanceRow }, mutation: KvMutation) {
+  mutate(
+    instanceId: string,
+    refs: KvKeyRef[],
+    options: { createInstance?: KvInstanceRow },
+    mutation: KvMutation,
+  ) {
     return this.inner.mutate(instanceId, refs, options, mutation);
   }
   deleteNamespace(instanceId: string, namespace: string, now: number) {
@@ -95,8 +100,13 @@ function rewritePuts(
     mutate: (instanceId, refs, options, mutation) =>
       inner.mutate(instanceId, refs, options, (current) => {
         const plan = mutation(current);
-        const byKey = new Map(current.flatMap((row) => (row ? [[`${row.namespace}\u0000${row.key}`, row]] : [])));
-        return { ...plan, put: plan.put.map((row) => change(row, byKey.get(`${row.namespace}\u0000${row.key}`))) };
+        const byKey = new Map(
+          current.flatMap((row) => (row ? [[`${row.namespace}\u0000${row.key}`, row]] : [])),
+        );
+        return {
+          ...plan,
+          put: plan.put.map((row) => change(row, byKey.get(`${row.namespace}\u0000${row.key}`))),
+        };
       }),
   }));
 }
@@ -117,7 +127,11 @@ async function everyMatch(inner: KvBackend, plan: KvQueryPlan, now: number) {
 function matchesAsText(view: KvRecordView, predicate: KvPredicate): boolean {
   if (predicate.kind === 'and') return predicate.items.every((item) => matchesAsText(view, item));
   if (predicate.kind === 'or') return predicate.items.some((item) => matchesAsText(view, item));
-  if (predicate.kind !== 'compare' || typeof predicate.operand !== 'number' || !['gt', 'gte', 'lt', 'lte'].includes(predicate.operator)) {
+  if (
+    predicate.kind !== 'compare' ||
+    typeof predicate.operand !== 'number' ||
+    !['gt', 'gte', 'lt', 'lte'].includes(predicate.operator)
+  ) {
     return matchesPredicate(view, predicate);
   }
   const field = predicate.field;
@@ -125,7 +139,10 @@ function matchesAsText(view: KvRecordView, predicate: KvPredicate): boolean {
     field.kind === 'column'
       ? view[field.column]
       : field.path.reduce<unknown>(
-          (current, segment) => (current && typeof current === 'object' ? (current as Record<string, unknown>)[segment] : undefined),
+          (current, segment) =>
+            current && typeof current === 'object'
+              ? (current as Record<string, unknown>)[segment]
+              : undefined,
           field.document === 'value' ? view.value : view.metadata,
         );
   if (typeof actual !== 'number') return false;
@@ -195,7 +212,8 @@ export const kvMutants: KvMutant[] = [
     name: 'expired-counted',
     bug: 'getRecordCount counts records whose TTL has passed',
     backend: override((inner) => ({
-      countRecords: (instanceId, namespace) => inner.countRecords(instanceId, namespace, Number.NEGATIVE_INFINITY),
+      countRecords: (instanceId, namespace) =>
+        inner.countRecords(instanceId, namespace, Number.NEGATIVE_INFINITY),
     })),
   },
   {
@@ -258,7 +276,9 @@ export const kvMutants: KvMutant[] = [
       if (!current || row.metadata === current.metadata) return row;
       const before = JSON.parse(current.metadata) as Record<string, unknown>;
       const after = JSON.parse(row.metadata) as Record<string, unknown>;
-      const patch = Object.fromEntries(Object.entries(after).filter(([k, v]) => JSON.stringify(before[k]) !== JSON.stringify(v)));
+      const patch = Object.fromEntries(
+        Object.entries(after).filter(([k, v]) => JSON.stringify(before[k]) !== JSON.stringify(v)),
+      );
       return { ...row, metadata: JSON.stringify(patch) };
     }),
   },
@@ -281,13 +301,22 @@ export const kvMutants: KvMutant[] = [
         const all = await everyMatch(inner, plan, now);
         if (!all) return undefined;
         const directions = vectorDirections(plan.orderBy);
-        const positioned = all.rows.reverse().map((row) => ({ row, position: sortPosition(viewOfRow(row), plan.orderBy) }));
+        const positioned = all.rows
+          .reverse()
+          .map((row) => ({ row, position: sortPosition(viewOfRow(row), plan.orderBy) }));
         // Stable sort on the sort keys alone: ties keep the reversed order.
         positioned.sort((a, b) =>
-          compareSortPositions({ ...a.position, key: '', namespace: '' }, { ...b.position, key: '', namespace: '' }, directions),
+          compareSortPositions(
+            { ...a.position, key: '', namespace: '' },
+            { ...b.position, key: '', namespace: '' },
+            directions,
+          ),
         );
         const end = plan.limit === undefined ? undefined : plan.offset + plan.limit;
-        return { rows: positioned.slice(plan.offset, end).map((entry) => entry.row as KvQueryRow), total: all.total };
+        return {
+          rows: positioned.slice(plan.offset, end).map((entry) => entry.row as KvQueryRow),
+          total: all.total,
+        };
       },
     })),
   },
