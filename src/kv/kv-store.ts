@@ -142,11 +142,7 @@ class BackendKvStore implements KvStore {
     body: (ctx: ErrorContext) => Promise<T>,
   ): Promise<T> {
     const name = `kv.${operation}`;
-    return this.ops.run(name, kind, undefined, async () => {
-      const ctx = this.ctx(name);
-      // Validation happens in body before the first await on the backend.
-      return body(ctx);
-    });
+    return this.ops.run(name, kind, () => body(this.ctx(name)));
   }
 
   private missingInstance(instanceId: string, ctx: ErrorContext, hint = ''): NotFoundError {
@@ -181,8 +177,8 @@ class BackendKvStore implements KvStore {
     ctx: ErrorContext,
   ): Record<string, unknown> | undefined {
     if (options.metadata === undefined) return undefined;
-    encodeMetadata(options.metadata, ctx);
-    return options.metadata as Record<string, unknown>;
+    // A copy of what was checked: the caller may change its object while the write waits for a lock.
+    return JSON.parse(encodeMetadata(options.metadata, ctx));
   }
 
   /** The row a write leaves: a new record when none is live, otherwise the next version of the live one. */
@@ -433,8 +429,7 @@ class BackendKvStore implements KvStore {
         if (seen.has(identity)) throw new ValidationError(`duplicate key ${identity} in one batch`, at);
         seen.add(identity);
         const value = encodeJson(item.value, 'strict-no-undefined', { ...at, what: 'value' });
-        if (item.metadata !== undefined) encodeMetadata(item.metadata, at);
-        const own = item.metadata as Record<string, unknown> | undefined;
+        const own = item.metadata === undefined ? undefined : JSON.parse(encodeMetadata(item.metadata, at));
         const metadata = shared || own ? { ...shared, ...own } : undefined;
         return { ref, value, metadata };
       });
