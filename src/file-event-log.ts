@@ -159,7 +159,7 @@ export class FileEventLog {
    * a string) is refused with `ValidationError`, so whatever is accepted reads back.
    */
   append(agentId: string, encodedTimeline: string): Promise<void> {
-    return this.ops.run('append', null, agentId, () => {
+    return this.ops.runForAgent('append', null, agentId, () => {
       assertEventLine(encodedTimeline, agentId);
       return this.enqueue(agentId, encodedTimeline);
     });
@@ -178,7 +178,7 @@ export class FileEventLog {
 
   /** True when the agent has an event file. */
   has(agentId: string): Promise<boolean> {
-    return this.ops.run('has', null, agentId, async () => {
+    return this.ops.runForAgent('has', null, agentId, async () => {
       await this.settled(agentId);
       return isFile(join(this.agentDir(agentId).path, EVENTS_FILE_NAME));
     });
@@ -190,7 +190,7 @@ export class FileEventLog {
    * it wait for the removal and start a new file.
    */
   delete(agentId: string): Promise<void> {
-    return this.ops.run('delete', null, agentId, () => this.deleteFiles(agentId));
+    return this.ops.runForAgent('delete', null, agentId, () => this.deleteFiles(agentId));
   }
 
   /**
@@ -200,7 +200,7 @@ export class FileEventLog {
    * A repaired torn write is not a problem.
    */
   check(agentId: string): Promise<string[]> {
-    return this.ops.run('check', null, agentId, async () => {
+    return this.ops.runForAgent('check', null, agentId, async () => {
       await this.settled(agentId);
       return this.findProblems(agentId);
     });
@@ -208,7 +208,7 @@ export class FileEventLog {
 
   /** Agent ids that have an event file, decoded from the directory names (or sidecars), in code-point order. */
   listAgentIds(): Promise<string[]> {
-    return this.ops.run('listAgentIds', null, undefined, async () => {
+    return this.ops.run('listAgentIds', null, async () => {
       await this.settledAll();
       const ids: string[] = [];
       for (const dir of await this.agentDirs()) {
@@ -220,7 +220,7 @@ export class FileEventLog {
 
   /** Storage totals for metrics: the number of agent event files and their total size in bytes. */
   stats(): Promise<{ files: number; bytes: number }> {
-    return this.ops.run('stats', null, undefined, async () => {
+    return this.ops.run('stats', null, async () => {
       await this.settledAll();
       let files = 0;
       let bytes = 0;

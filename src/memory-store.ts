@@ -19,6 +19,7 @@ import {
   toolCallFields,
   toSessionInfo,
 } from './record-fields.js';
+import { assertForkCount, assertLockTimeout } from './store-arguments.js';
 import { StoreOperations } from './store-operations.js';
 import type {
   AgentInfo,
@@ -463,7 +464,7 @@ export class MemoryStore implements ExtendedStore {
   }
 
   async list(prefix?: string): Promise<string[]> {
-    return this.ops.run('list', 'load', undefined, () => {
+    return this.ops.run('list', 'load', () => {
       if (prefix !== undefined && typeof prefix !== 'string') {
         throw new ValidationError('prefix must be a string', { backend: BACKEND, operation: 'list' });
       }
@@ -476,7 +477,7 @@ export class MemoryStore implements ExtendedStore {
   // ---- queries ---------------------------------------------------------
 
   async querySessions(filters: SessionFilters): Promise<SessionInfo[]> {
-    return this.ops.run('querySessions', 'query', undefined, () => {
+    return this.ops.run('querySessions', 'query', () => {
       const query = normalizeSessionFilters(filters);
       const rows: Array<{ agentId: string; info: StoredInfo }> = [];
       for (const [agentId, agent] of this.database.agents) {
@@ -500,7 +501,7 @@ export class MemoryStore implements ExtendedStore {
   }
 
   async queryMessages(filters: MessageFilters): Promise<Message[]> {
-    return this.ops.run('queryMessages', 'query', undefined, () => {
+    return this.ops.run('queryMessages', 'query', () => {
       const query = normalizeMessageFilters(filters);
       const rows: Array<{ agentId: string; position: number; message: StoredMessage }> = [];
       for (const [agentId, agent] of this.database.agents) {
@@ -519,7 +520,7 @@ export class MemoryStore implements ExtendedStore {
   }
 
   async queryToolCalls(filters: ToolCallFilters): Promise<ToolCallRecord[]> {
-    return this.ops.run('queryToolCalls', 'query', undefined, () => {
+    return this.ops.run('queryToolCalls', 'query', () => {
       const query = normalizeToolCallFilters(filters);
       const rows: Array<{ agentId: string; record: StoredToolCall }> = [];
       for (const [agentId, agent] of this.database.agents) {
@@ -566,7 +567,7 @@ export class MemoryStore implements ExtendedStore {
   // ---- extended --------------------------------------------------------
 
   async healthCheck(): Promise<StoreHealthStatus> {
-    return this.ops.run('healthCheck', null, undefined, () => {
+    return this.ops.run('healthCheck', null, () => {
       const started = performance.now();
       // The "database" is this process's memory: reachable exactly when the
       // map answers, which it always does while the store is open.
@@ -599,7 +600,7 @@ export class MemoryStore implements ExtendedStore {
   }
 
   async getMetrics(): Promise<StoreMetrics> {
-    return this.ops.run('getMetrics', null, undefined, () => {
+    return this.ops.run('getMetrics', null, () => {
       let totalMessages = 0;
       let totalToolCalls = 0;
       let totalEvents = 0;
@@ -624,13 +625,7 @@ export class MemoryStore implements ExtendedStore {
 
   async acquireAgentLock(agentId: string, timeoutMs = 30000): Promise<LockReleaseFn> {
     return this.ops.runForAgent('acquireAgentLock', null, agentId, () => {
-      if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0)) {
-        throw new ValidationError(`timeoutMs must be a non-negative number, got ${String(timeoutMs)}`, {
-          backend: BACKEND,
-          operation: 'acquireAgentLock',
-          agentId,
-        });
-      }
+      assertLockTimeout(timeoutMs, { backend: BACKEND, operation: 'acquireAgentLock', agentId });
       return this.database.locks.acquire(agentId, timeoutMs, this, {
         backend: BACKEND,
         operation: 'acquireAgentLock',
@@ -640,13 +635,7 @@ export class MemoryStore implements ExtendedStore {
 
   async batchFork(agentId: string, count: number): Promise<string[]> {
     return this.ops.runForAgent('batchFork', 'save', agentId, () => {
-      if (!Number.isInteger(count) || count < 0) {
-        throw new ValidationError(`count must be a non-negative integer, got ${String(count)}`, {
-          backend: BACKEND,
-          operation: 'batchFork',
-          agentId,
-        });
-      }
+      assertForkCount(count, { backend: BACKEND, operation: 'batchFork', agentId });
       const source = this.agent(agentId);
       if (!source) {
         throw new NotFoundError('no agent to fork', { backend: BACKEND, operation: 'batchFork', agentId });

@@ -38,23 +38,18 @@ export class StoreOperations {
   }
 
   /**
-   * Runs one operation. `agentId` is validated when given (pass `undefined`
-   * for operations that take none). Errors are always delivered as a rejected
-   * promise, never thrown synchronously.
+   * Runs one operation that concerns no particular agent (list, queries,
+   * health, metrics). Errors are always delivered as a rejected promise,
+   * never thrown synchronously.
    */
-  async run<T>(
-    operation: string,
-    kind: OperationKind | null,
-    agentId: string | undefined,
-    body: () => Promise<T> | T,
-  ): Promise<T> {
-    return this.execute(operation, kind, agentId, agentId !== undefined, body);
+  run<T>(operation: string, kind: OperationKind | null, body: () => Promise<T> | T): Promise<T> {
+    return this.execute(operation, kind, null, body);
   }
 
   /**
-   * `run` for an operation that takes an agent id: the id is always
-   * validated, so a missing one (`undefined` from untyped callers) is a
-   * `ValidationError` rather than a query for "no agent".
+   * Runs one operation on one agent. The id is always validated, so a missing
+   * one (`undefined` from untyped callers) is a `ValidationError` rather than
+   * a query for "no agent".
    */
   runForAgent<T>(
     operation: string,
@@ -62,20 +57,20 @@ export class StoreOperations {
     agentId: string,
     body: () => Promise<T> | T,
   ): Promise<T> {
-    return this.execute(operation, kind, agentId, true, body);
+    return this.execute(operation, kind, { agentId }, body);
   }
 
   private async execute<T>(
     operation: string,
     kind: OperationKind | null,
-    agentId: string | undefined,
-    validateAgentId: boolean,
+    agent: { agentId: string } | null,
     body: () => Promise<T> | T,
   ): Promise<T> {
+    const agentId = agent?.agentId;
     const started = performance.now();
     try {
       this.assertOpen(operation);
-      if (validateAgentId) assertAgentId(agentId, operation, this.backend);
+      if (agent) assertAgentId(agentId, operation, this.backend);
       return await body();
     } catch (error) {
       throw wrapDriverError(error, { backend: this.backend, operation, agentId });

@@ -18,6 +18,7 @@ import {
   normalizeToolCallFilters,
 } from '../../src/query-filters.js';
 import { toSessionInfo } from '../../src/record-fields.js';
+import { assertForkCount, assertLockTimeout } from '../../src/store-arguments.js';
 import { StoreOperations } from '../../src/store-operations.js';
 import type {
   AgentInfo,
@@ -198,7 +199,7 @@ export class MongoStore implements ExtendedStore {
    * again), `ConfigError` when the driver is not installed.
    */
   connect(): Promise<void> {
-    return this.ops.run('connect', null, undefined, async () => {
+    return this.ops.run('connect', null, async () => {
       await this.connection.open();
     });
   }
@@ -604,7 +605,7 @@ export class MongoStore implements ExtendedStore {
   }
 
   async list(prefix?: string): Promise<string[]> {
-    return this.ops.run('list', 'load', undefined, async () => {
+    return this.ops.run('list', 'load', async () => {
       const filter = agentIdPrefixFilter(prefix);
       const open = await this.open();
       // `_id` strings sort by UTF-8 bytes (simple binary comparison), which is code point order.
@@ -624,7 +625,7 @@ export class MongoStore implements ExtendedStore {
   // ---- queries ---------------------------------------------------------
 
   async querySessions(filters: SessionFilters): Promise<SessionInfo[]> {
-    return this.ops.run('querySessions', 'query', undefined, async () => {
+    return this.ops.run('querySessions', 'query', async () => {
       const plan = sessionQueryPlan(normalizeSessionFilters(filters));
       if (!plan) return [];
       const docs = await (await this.open()).collections.infos
@@ -644,7 +645,7 @@ export class MongoStore implements ExtendedStore {
   }
 
   async queryMessages(filters: MessageFilters): Promise<Message[]> {
-    return this.ops.run('queryMessages', 'query', undefined, async () => {
+    return this.ops.run('queryMessages', 'query', async () => {
       const plan = messageQueryPlan(normalizeMessageFilters(filters));
       if (!plan) return [];
       const docs = await (await this.open()).collections.messages
@@ -664,7 +665,7 @@ export class MongoStore implements ExtendedStore {
   }
 
   async queryToolCalls(filters: ToolCallFilters): Promise<ToolCallRecord[]> {
-    return this.ops.run('queryToolCalls', 'query', undefined, async () => {
+    return this.ops.run('queryToolCalls', 'query', async () => {
       const plan = toolCallQueryPlan(normalizeToolCallFilters(filters));
       if (!plan) return [];
       const docs = await (await this.open()).collections.tool_calls
@@ -706,7 +707,7 @@ export class MongoStore implements ExtendedStore {
   // ---- extended --------------------------------------------------------
 
   async healthCheck(): Promise<StoreHealthStatus> {
-    return this.ops.run('healthCheck', null, undefined, async () => {
+    return this.ops.run('healthCheck', null, async () => {
       const started = performance.now();
       let database: StoreHealthStatus['database'];
       try {
@@ -835,7 +836,7 @@ export class MongoStore implements ExtendedStore {
   }
 
   async getMetrics(): Promise<StoreMetrics> {
-    return this.ops.run('getMetrics', null, undefined, async () => {
+    return this.ops.run('getMetrics', null, async () => {
       const open = await this.open();
       const { collections } = open;
       // Collection metadata counts: exact after normal operation, and they
@@ -862,26 +863,14 @@ export class MongoStore implements ExtendedStore {
 
   async acquireAgentLock(agentId: string, timeoutMs = 30000): Promise<LockReleaseFn> {
     return this.ops.runForAgent('acquireAgentLock', null, agentId, () => {
-      if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0)) {
-        throw new ValidationError(`timeoutMs must be a non-negative number, got ${String(timeoutMs)}`, {
-          backend: BACKEND,
-          operation: 'acquireAgentLock',
-          agentId,
-        });
-      }
+      assertLockTimeout(timeoutMs, { backend: BACKEND, operation: 'acquireAgentLock', agentId });
       return this.locks.acquire(agentId, timeoutMs);
     });
   }
 
   async batchFork(agentId: string, count: number): Promise<string[]> {
     return this.ops.runForAgent('batchFork', 'save', agentId, async () => {
-      if (!Number.isInteger(count) || count < 0) {
-        throw new ValidationError(`count must be a non-negative integer, got ${String(count)}`, {
-          backend: BACKEND,
-          operation: 'batchFork',
-          agentId,
-        });
-      }
+      assertForkCount(count, { backend: BACKEND, operation: 'batchFork', agentId });
       // Queued behind the source's pending writes, so the forks copy what was saved before the call.
       return this.writes.run(agentId, async () => {
         const open = await this.open();

@@ -16,6 +16,7 @@ import {
   toolCallFields,
   toSessionInfo,
 } from '../../src/record-fields.js';
+import { assertForkCount, assertLockTimeout } from '../../src/store-arguments.js';
 import { StoreOperations } from '../../src/store-operations.js';
 import type {
   AgentInfo,
@@ -545,7 +546,7 @@ export class PostgresStore implements ExtendedStore {
   }
 
   async list(prefix?: string): Promise<string[]> {
-    return this.ops.run('list', 'load', undefined, async () => {
+    return this.ops.run('list', 'load', async () => {
       if (prefix !== undefined && typeof prefix !== 'string') {
         throw new ValidationError('prefix must be a string', { backend: BACKEND, operation: 'list' });
       }
@@ -579,7 +580,7 @@ export class PostgresStore implements ExtendedStore {
   // ---- queries ---------------------------------------------------------
 
   async querySessions(filters: SessionFilters): Promise<SessionInfo[]> {
-    return this.ops.run('querySessions', 'query', undefined, async () => {
+    return this.ops.run('querySessions', 'query', async () => {
       const query = normalizeSessionFilters(filters);
       if (query.limit === 0 || impossibleAgentFilter(query.agentId)) return [];
       const { text, values } = sessionsQuery(this.db.table('kode_agents'), query);
@@ -591,7 +592,7 @@ export class PostgresStore implements ExtendedStore {
   }
 
   async queryMessages(filters: MessageFilters): Promise<Message[]> {
-    return this.ops.run('queryMessages', 'query', undefined, async () => {
+    return this.ops.run('queryMessages', 'query', async () => {
       const query = normalizeMessageFilters(filters);
       if (query.limit === 0 || impossibleAgentFilter(query.agentId)) return [];
       const { text, values } = messagesQuery(this.db.table('kode_messages'), query);
@@ -601,7 +602,7 @@ export class PostgresStore implements ExtendedStore {
   }
 
   async queryToolCalls(filters: ToolCallFilters): Promise<ToolCallRecord[]> {
-    return this.ops.run('queryToolCalls', 'query', undefined, async () => {
+    return this.ops.run('queryToolCalls', 'query', async () => {
       const query = normalizeToolCallFilters(filters);
       if (query.limit === 0 || impossibleAgentFilter(query.agentId)) return [];
       const { text, values } = toolCallsQuery(this.db.table('kode_tool_calls'), query);
@@ -652,7 +653,7 @@ export class PostgresStore implements ExtendedStore {
    * unreachable server: that is what it reports.
    */
   async healthCheck(): Promise<StoreHealthStatus> {
-    return this.ops.run('healthCheck', null, undefined, async () => {
+    return this.ops.run('healthCheck', null, async () => {
       const database: StoreHealthStatus['database'] = { connected: false };
       try {
         database.latencyMs = await this.db.ping();
@@ -745,7 +746,7 @@ export class PostgresStore implements ExtendedStore {
   }
 
   async getMetrics(): Promise<StoreMetrics> {
-    return this.ops.run('getMetrics', null, undefined, async () => {
+    return this.ops.run('getMetrics', null, async () => {
       await this.events.idle();
       const [rows, totalEvents, fileAgents] = await Promise.all([
         this.db.query<{ agents: number; messages: number; tool_calls: number; size: number | null }>(
@@ -780,13 +781,7 @@ export class PostgresStore implements ExtendedStore {
 
   async acquireAgentLock(agentId: string, timeoutMs = 30000): Promise<LockReleaseFn> {
     return this.ops.runForAgent('acquireAgentLock', null, agentId, () => {
-      if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0)) {
-        throw new ValidationError(`timeoutMs must be a non-negative number, got ${String(timeoutMs)}`, {
-          backend: BACKEND,
-          operation: 'acquireAgentLock',
-          agentId,
-        });
-      }
+      assertLockTimeout(timeoutMs, { backend: BACKEND, operation: 'acquireAgentLock', agentId });
       return this.locks.acquire(agentId, timeoutMs);
     });
   }
@@ -799,13 +794,7 @@ export class PostgresStore implements ExtendedStore {
    */
   async batchFork(agentId: string, count: number): Promise<string[]> {
     return this.ops.runForAgent('batchFork', 'save', agentId, async () => {
-      if (!Number.isInteger(count) || count < 0) {
-        throw new ValidationError(`count must be a non-negative integer, got ${String(count)}`, {
-          backend: BACKEND,
-          operation: 'batchFork',
-          agentId,
-        });
-      }
+      assertForkCount(count, { backend: BACKEND, operation: 'batchFork', agentId });
       return this.writes.write(agentId, () => this.forkInTransaction(agentId, count));
     });
   }

@@ -17,6 +17,7 @@ import {
   toolCallFields,
   toSessionInfo,
 } from '../../src/record-fields.js';
+import { assertForkCount, assertLockTimeout } from '../../src/store-arguments.js';
 import type { EventStorage } from '../../src/store-config.js';
 import { StoreOperations } from '../../src/store-operations.js';
 import type {
@@ -241,7 +242,7 @@ export class SqliteStore implements ExtendedStore {
     kind: OperationKind | null,
     body: () => Promise<T> | T,
   ): Promise<T> {
-    return this.track(this.ops.run(operation, kind, undefined, () => this.configured(body)));
+    return this.track(this.ops.run(operation, kind, () => this.configured(body)));
   }
 
   /** Invalid options fail every operation, as a rejected promise, never in the constructor. */
@@ -842,26 +843,14 @@ export class SqliteStore implements ExtendedStore {
     // Not tracked as in flight: `close()` must not wait for a caller that waits for a lock.
     return this.ops.runForAgent('acquireAgentLock', null, agentId, async () => {
       if (this.configError !== undefined) throw this.configError;
-      if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0)) {
-        throw new ValidationError(`timeoutMs must be a non-negative number, got ${String(timeoutMs)}`, {
-          backend: BACKEND,
-          operation: 'acquireAgentLock',
-          agentId,
-        });
-      }
+      assertLockTimeout(timeoutMs, { backend: BACKEND, operation: 'acquireAgentLock', agentId });
       return this.locks.acquire(agentId, timeoutMs);
     });
   }
 
   async batchFork(agentId: string, count: number): Promise<string[]> {
     return this.runForAgent('batchFork', 'save', agentId, async () => {
-      if (!Number.isInteger(count) || count < 0) {
-        throw new ValidationError(`count must be a non-negative integer, got ${String(count)}`, {
-          backend: BACKEND,
-          operation: 'batchFork',
-          agentId,
-        });
-      }
+      assertForkCount(count, { backend: BACKEND, operation: 'batchFork', agentId });
       const forkIds = Array.from({ length: count }, () => newForkId(agentId));
       await this.connection.write(() => {
         if (this.selectOne('SELECT 1 AS found FROM agents WHERE agent_id = ?', agentId) === undefined) {
