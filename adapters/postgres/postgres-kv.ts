@@ -57,6 +57,7 @@ import { MIGRATION_LOCK_CLASS } from './postgres-schema.js';
 /** The pool, or a function returning it once the owning store has opened it. */
 export type PostgresKvPoolSource = PostgresPool | (() => PostgresPool | Promise<PostgresPool>);
 
+/** Options of `new PostgresKvBackend(pool, options)`. */
 export interface PostgresKvOptions {
   /** Schema of the tables (default `public`); created if missing. */
   schema?: string;

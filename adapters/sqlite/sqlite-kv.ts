@@ -38,6 +38,7 @@ import { migrateSchema, type SqliteMigration } from './sqlite-schema.js';
 /** The database, or a function that returns it once the owning store has opened it. */
 export type SqliteKvDatabaseSource = SqliteDatabase | (() => SqliteDatabase | Promise<SqliteDatabase>);
 
+/** Options of `new SqliteKvBackend(db, options)`. */
 export interface SqliteKvOptions {
   /** How long a write waits for another connection's lock before failing (default 5000 ms). */
   busyTimeoutMs?: number;

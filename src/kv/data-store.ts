@@ -25,8 +25,10 @@ import type {
 /** The instance that holds a user's data. Injective: two user ids never share one. */
 export const DATA_STORE_INSTANCE_PREFIX = 'kode-datastore:';
 
+/** The namespace a new proxy works in (seed 002). */
 export const DEFAULT_DATA_STORE_NAMESPACE = 'default';
 
+/** Who a DataStore proxy acts for: `createDataStore(kv, { userId, agentName })`. */
 export interface DataStoreOptions {
   /** The user whose data this is. */
   userId: string;
@@ -39,6 +41,11 @@ export interface DataStoreOptions {
 /** A query of the current namespace: a `KvQuery` without `from`. */
 export type DataStoreQuery = Omit<KvQuery, 'from'>;
 
+/**
+ * One user's key-value data, written on behalf of one agent (seeds 002, 003).
+ * Every method returns a promise; a value JSON cannot hold is refused with a
+ * `TypeError` (`ValidationError`) and nothing is written.
+ */
 export interface DataStore {
   readonly userId: string;
   readonly agentName: string;

@@ -40,6 +40,7 @@ export interface KvRecordRow {
 /** A query result row: `value` / `metadata` are present when the plan needs them. */
 export type KvQueryRow = Omit<KvRecordRow, 'value' | 'metadata'> & { value?: string; metadata?: string };
 
+/** A record's address inside an instance. */
 export interface KvKeyRef {
   namespace: string;
   key: string;
@@ -60,6 +61,7 @@ export interface KvMutationPlan {
  */
 export type KvMutation = (current: ReadonlyArray<KvRecordRow | undefined>) => KvMutationPlan;
 
+/** Storage for the KV API: see the module comment for what a backend must (and need not) do. */
 export interface KvBackend {
   /** Short name used in error messages and metrics: `memory`, `sqlite`, `postgres`, ... */
   readonly name: string;

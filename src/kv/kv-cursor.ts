@@ -28,6 +28,7 @@ export function queryFingerprint(
   return createHash('sha256').update(canonical).digest('base64url').slice(0, 16);
 }
 
+/** The opaque `nextCursor` for a position of a query (base64url JSON). */
 export function encodeCursor(fingerprint: string, position: KvSortPosition): string {
   const body: CursorBody = {
     c: CURSOR_VERSION,
@@ -43,6 +44,7 @@ function malformed(): never {
   throw new QueryError('cursor is malformed; pass the nextCursor of a previous page unchanged');
 }
 
+/** The position a cursor carries; a QueryError when it is damaged or belongs to another query. */
 export function decodeCursor(cursor: string, fingerprint: string, vectorLength: number): KvSortPosition {
   let body: unknown;
   try {

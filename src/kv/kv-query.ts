@@ -43,8 +43,10 @@ export type KvFieldRef =
   | { kind: 'column'; column: KvColumn }
   | { kind: 'json'; document: 'value' | 'metadata'; path: string[] };
 
+/** An operand of a condition: conditions compare scalars only. */
 export type KvScalar = string | number | boolean | null;
 
+/** The operators that compare a field with one operand. */
 export type KvCompareOperator =
   | 'eq'
   | 'neq'
@@ -64,6 +66,7 @@ export type KvPredicate =
   | { kind: 'in'; field: KvFieldRef; negated: boolean; operands: KvScalar[] }
   | { kind: 'exists'; field: KvFieldRef; exists: boolean };
 
+/** One validated sort key. */
 export interface KvSortKey {
   field: KvFieldRef;
   direction: 'asc' | 'desc';
@@ -123,6 +126,7 @@ const OPERATORS = new Set<string>([
   'exists',
 ]);
 
+/** The record fields `select` may name. */
 export const SELECTABLE_FIELDS: readonly KvSelectableField[] = [
   'id',
   'instanceId',

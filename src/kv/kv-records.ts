@@ -132,6 +132,7 @@ export function resolveExpiry(
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 
+/** The instance a user sees: ISO times. */
 export function instanceFromRow(row: KvInstanceRow): KvInstance {
   return {
     id: row.id,

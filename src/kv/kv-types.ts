@@ -135,6 +135,7 @@ export interface KvAndGroup {
   and: KvWhereItem[];
 }
 
+/** An item of `where`: a condition or a group of them. */
 export type KvWhereItem = KvCondition | KvOrGroup | KvAndGroup;
 
 /** One sort key. `direction` defaults to `asc`. */
