@@ -1,4 +1,5 @@
 import { ConfigError } from '../../src/errors.js';
+import type { EventStorage } from '../../src/store-config.js';
 
 /**
  * Options of `MongoStore`, and the few shapes of the official `mongodb`
@@ -96,7 +97,7 @@ export interface MongoClientLike {
 }
 
 /** Where the event stream of each agent lives. */
-export type EventStorageMode = 'database' | 'file';
+export type EventStorageMode = EventStorage;
 
 /**
  * Options of `new MongoStore(options)`.
