@@ -39,8 +39,9 @@ export interface BenchProfile {
     namespaces: number;
     /** Sets awaited one by one per measured run (each is a durable commit); the rest is written with setMany. */
     timedSetsPerRun: number;
-    /** Gets awaited one by one per measured run. */
+    /** Gets per measured run, by `getConcurrency` callers each awaiting its gets. */
     getsPerRun: number;
+    getConcurrency: number;
     queryRepeats: number;
   };
   readonly eventMemory: { events: number };
@@ -50,7 +51,7 @@ const FULL: BenchProfile = {
   name: 'full',
   runs: 3,
   conversation: { steps: 300, warmupSteps: 30 },
-  events: { inFlight: 20_000, awaitedPerRun: 1_000 },
+  events: { inFlight: 20_000, awaitedPerRun: 500 },
   toolCalls: { calls: 50, perCall: 11 },
   fleet: {
     agents: 2_000,
@@ -63,7 +64,14 @@ const FULL: BenchProfile = {
   },
   loadMessages: { messages: 2_000 },
   fork: { messages: 600, toolCalls: 150, copies: 20 },
-  kv: { records: 50_000, namespaces: 10, timedSetsPerRun: 1_000, getsPerRun: 16_667, queryRepeats: 20 },
+  kv: {
+    records: 50_000,
+    namespaces: 10,
+    timedSetsPerRun: 500,
+    getsPerRun: 16_667,
+    getConcurrency: 8,
+    queryRepeats: 20,
+  },
   eventMemory: { events: 1_000_000 },
 };
 
@@ -84,7 +92,14 @@ const QUICK: BenchProfile = {
   },
   loadMessages: { messages: 200 },
   fork: { messages: 60, toolCalls: 15, copies: 3 },
-  kv: { records: 1_000, namespaces: 4, timedSetsPerRun: 20, getsPerRun: 100, queryRepeats: 3 },
+  kv: {
+    records: 1_000,
+    namespaces: 4,
+    timedSetsPerRun: 20,
+    getsPerRun: 100,
+    getConcurrency: 8,
+    queryRepeats: 3,
+  },
   eventMemory: { events: 5_000 },
 };
 

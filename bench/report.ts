@@ -14,6 +14,12 @@ export interface BenchReport {
   profile: BenchProfile;
   /** How long the whole run took, in seconds. */
   durationSeconds: number;
+  /**
+   * The machine's 1, 5 and 15-minute load averages when the run started and
+   * ended: other work on the machine (a test suite, a build) shows here and
+   * in the figures.
+   */
+  loadAverage: { atStart: number[]; atEnd: number[] };
   results: BenchResult[];
   /** Workloads that did not run on a backend, with the reason. */
   skipped: SkippedWorkload[];
@@ -57,6 +63,8 @@ export function renderSummary(report: BenchReport): string {
     `${report.profile.name} run, ${report.durationSeconds.toFixed(0)} s, ${report.date}`,
     `machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, ${machine.os}, Node ${machine.node}, ` +
       `SQLite ${machine.sqlite}, PostgreSQL ${machine.postgres ?? 'not used'}, fdatasync ${machine.fdatasyncMs} ms`,
+    `load average: ${report.loadAverage.atStart.map((n) => n.toFixed(2)).join(' ')} at the start, ` +
+      `${report.loadAverage.atEnd.map((n) => n.toFixed(2)).join(' ')} at the end`,
   ];
   for (const skip of report.skipped) lines.push(`skipped: ${skip.backend} ${skip.workload}: ${skip.reason}`);
   for (const error of report.errors)

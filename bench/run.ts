@@ -1,5 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
@@ -82,6 +82,7 @@ interface RunOptions {
 async function runBench(options: RunOptions): Promise<number> {
   const profile = benchProfile(options);
   const started = Date.now();
+  const loadAtStart = loadavg();
   const workspace = mkdtempSync(join(tmpdir(), 'kode-bench-'));
   const removeWorkspace = () => rmSync(workspace, { recursive: true, force: true });
   process.once('SIGINT', () => {
@@ -150,6 +151,7 @@ async function runBench(options: RunOptions): Promise<number> {
       date: new Date(started).toISOString(),
       profile,
       durationSeconds: (Date.now() - started) / 1000,
+      loadAverage: { atStart: loadAtStart, atEnd: loadavg() },
       results,
       skipped,
       errors,

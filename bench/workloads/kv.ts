@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import pLimit from 'p-limit';
 import pg from 'pg';
 import type { BenchStore, StoreLocation } from '../backends.js';
 import type { Measurement } from '../bench-result.js';
@@ -50,8 +51,8 @@ interface OpenedKv {
 }
 
 /**
- * The store's KV API: `store.kv` when the store has one. Until the stores
- * expose it, the KV backend of the same database is opened beside the store
+ * The store's KV API: `store.kv`, or `createKvStore(store.kvBackend())`,
+ * when the store has one. Until the stores expose it, the KV backend of the same database is opened beside the store
  * (`createKvStore(new SqliteKvBackend(db))` on the store's file, with the
  * store's WAL and `synchronous=FULL`; `new PostgresKvBackend(pool, { schema })`
  * in the store's schema); the in-memory reference uses `createKvStore()`.
@@ -69,6 +70,14 @@ async function openKv(store: BenchStore, location: StoreLocation): Promise<Opene
   }
   const checked = (kv: unknown, via: string, close: () => Promise<void>): OpenedKv | string =>
     isBenchKv(kv) ? { kv, via, close } : `${via} does not have the KV API this workload calls`;
+  const kvBackend = (store as { kvBackend?: unknown }).kvBackend;
+  if (typeof kvBackend === 'function') {
+    return checked(
+      createKvStore(kvBackend.call(store) as never),
+      'createKvStore(store.kvBackend())',
+      async () => undefined,
+    );
+  }
   try {
     switch (location.kind) {
       case 'memory':
@@ -173,41 +182,41 @@ async function measureKv(
     }
   }
 
-  // A fixed, scattered order of existing keys.
+  // A fixed, scattered order of existing keys, read by several callers at
+  // once (as a server answering many users does), each awaiting its reads.
   const getsOf = (run: number) => (run < 0 ? Math.ceil(profile.getsPerRun / 10) : profile.getsPerRun);
   const scattered = (i: number) => (i * 7919) % profile.records;
+  const readAll = async (run: number, get: (n: number) => Promise<void>) => {
+    const count = getsOf(run);
+    const limit = pLimit(profile.getConcurrency);
+    const ms = await timeMs(() =>
+      limit.map(
+        Array.from({ length: count }, (_, i) => scattered(i + (run + 1) * count)),
+        get,
+      ),
+    );
+    return { rate: (count / ms) * 1000 };
+  };
   const gets = await medianOfRuns(
     context.profile.runs,
     {
-      store: async (run) => {
-        const count = getsOf(run);
-        const ms = await timeMs(async () => {
-          for (let i = 0; i < count; i++) {
-            const n = scattered(i + (run + 1) * count);
-            if (!(await kv.get(INSTANCE, namespaceOf(n), keyOf(n))).exists) {
-              throw new Error(`KV record ${keyOf(n)} is missing`);
-            }
+      store: (run) =>
+        readAll(run, async (n) => {
+          if (!(await kv.get(INSTANCE, namespaceOf(n), keyOf(n))).exists) {
+            throw new Error(`KV record ${keyOf(n)} is missing`);
           }
-        });
-        return { rate: (count / ms) * 1000 };
-      },
+        }),
       raw: rawKv
-        ? async (run) => {
-            const count = getsOf(run);
-            const ms = await timeMs(async () => {
-              for (let i = 0; i < count; i++) {
-                const n = scattered(i + (run + 1) * count);
-                await rawKv.get(INSTANCE, namespaceOf(n), keyOf(n));
-              }
-            });
-            return { rate: (count / ms) * 1000 };
-          }
+        ? (run) =>
+            readAll(run, async (n) => {
+              await rawKv.get(INSTANCE, namespaceOf(n), keyOf(n));
+            })
         : undefined,
     },
-    (run) => context.phase(`awaited gets, ${run < 0 ? 'warm-up' : `run ${run + 1}`}`),
+    (run) => context.phase(`gets, ${run < 0 ? 'warm-up' : `run ${run + 1}`}`),
   );
   results.push({
-    metric: `get, awaited one by one (${context.profile.runs} × ${profile.getsPerRun})`,
+    metric: `get (${context.profile.runs} × ${profile.getsPerRun}, ${profile.getConcurrency} in flight)`,
     value: gets.store!.rate!,
     unit: 'gets/s',
     raw: gets.raw?.rate ?? null,
