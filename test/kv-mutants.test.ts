@@ -36,6 +36,18 @@ describe('the KV conformance suite catches bugs', () => {
     ).rejects.toThrow(/unknown case id kv.no-such-case/);
   });
 
+  it('only and exclude select cases by id prefix, and refuse unknown ids', async () => {
+    const harness = kvMutantHarness(kvMutants[0] as never);
+    const result = await verifyKvStore(harness, { only: ['kv.records'], exclude: ['kv.records.set-many'] });
+    expect(result.results.length).toBeGreaterThan(5);
+    expect(
+      result.results.every((r) => r.id.startsWith('kv.records.') && !r.id.startsWith('kv.records.set-many')),
+    ).toBe(true);
+    await expect(verifyKvStore(harness, { exclude: ['kv.nothing'] })).rejects.toThrow(
+      /'exclude' names unknown cases/,
+    );
+  });
+
   it('a skip without a reason is refused, and a listed skip is reported with its reason', async () => {
     const harness = kvMutantHarness(kvMutants[0] as never);
     await expect(verifyKvStore({ ...harness, skip: { 'kv.records.get-missing': ' ' } })).rejects.toThrow(

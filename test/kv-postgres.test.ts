@@ -6,6 +6,11 @@ import { createKvStore } from '../src/kv/kv-store.js';
 import type { KvStore } from '../src/kv/kv-types.js';
 import { describePostgres, useTestSchema } from './helpers/postgres.js';
 
+/**
+ * The KV suite on PostgreSQL, in two files vitest runs side by side: this one
+ * runs everything but the long races and the isolation fuzzing, which
+ * kv-postgres-races.test.ts runs on its own schema.
+ */
 describePostgres('KV on PostgreSQL', () => {
   const target = useTestSchema('kv');
   const pools = new Map<KvStore, pg.Pool>();
@@ -38,6 +43,6 @@ describePostgres('KV on PostgreSQL', () => {
       },
       createPeer: async (_kv, { now }) => kvOnNewPool(now),
     },
-    { describe, it, afterAll },
+    { describe, it, afterAll, exclude: ['kv.races', 'kv.isolation.fuzz'] },
   );
 });

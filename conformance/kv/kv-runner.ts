@@ -19,6 +19,12 @@ export interface KvCaseResult {
 export interface KvConformanceOptions {
   /** Run only these cases: exact ids or id prefixes (`kv.ttl`). Unknown entries are an error. */
   only?: string[];
+  /**
+   * Leave these cases out of this run (exact ids or prefixes), e.g. to run
+   * the long race cases in a test file of their own. Unknown entries are an
+   * error. Unlike `harness.skip`, this says nothing about the backend.
+   */
+  exclude?: string[];
   /** Budget of one case in ms (default 30 000; races and fuzzing have their own). */
   caseTimeoutMs?: number;
 }
@@ -29,7 +35,7 @@ function matches(id: string, selector: string): boolean {
   return id === selector || id.startsWith(`${selector}.`);
 }
 
-/** Checks ids, the harness's skip list and `only`; returns the cases to run. Throws on any mistake. */
+/** Checks ids, the harness's skip list, `only` and `exclude`; returns the cases to run. Throws on any mistake. */
 export function selectKvCases(cases: KvCase[], harness: KvHarness, options: KvConformanceOptions): KvCase[] {
   const ids = new Set<string>();
   for (const c of cases) {
@@ -42,11 +48,16 @@ export function selectKvCases(cases: KvCase[], harness: KvHarness, options: KvCo
       throw new Error(`kv conformance: harness ${harness.name} skips ${id} without a reason`);
     }
   }
-  if (!options.only) return cases;
-  const unknown = options.only.filter((selector) => !cases.some((c) => matches(c.id, selector)));
-  if (unknown.length > 0)
-    throw new Error(`kv conformance: 'only' names unknown cases: ${unknown.join(', ')}`);
-  return cases.filter((c) => options.only?.some((selector) => matches(c.id, selector)));
+  for (const option of ['only', 'exclude'] as const) {
+    const unknown = (options[option] ?? []).filter((selector) => !cases.some((c) => matches(c.id, selector)));
+    if (unknown.length > 0)
+      throw new Error(`kv conformance: '${option}' names unknown cases: ${unknown.join(', ')}`);
+  }
+  return cases.filter(
+    (c) =>
+      (!options.only || options.only.some((selector) => matches(c.id, selector))) &&
+      !(options.exclude ?? []).some((selector) => matches(c.id, selector)),
+  );
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
