@@ -12,6 +12,7 @@ import {
 import { AppendBatcher } from './append-batcher.js';
 import { compareCodePoints } from './code-point-order.js';
 import { CorruptDataError, StoreClosedError, ValidationError, wrapDriverError } from './errors.js';
+import { eventFilter, isTimeline } from './store-codec.js';
 import { StoreOperations } from './store-operations.js';
 import type { AgentChannel, Bookmark, Timeline } from './types.js';
 
@@ -455,7 +456,7 @@ export class FileEventLog {
     let handle: FileHandle | undefined;
     try {
       this.ops.check('read', agentId);
-      const { sinceSeq, channel } = readFilter(opts, agentId);
+      const { sinceSeq, channel } = eventFilter(opts, { backend: BACKEND, operation: 'read', agentId });
       await this.settled(agentId);
       this.ops.assertOpen('read');
       handle = await openForReading(join(this.agentDir(agentId).path, EVENTS_FILE_NAME));
@@ -612,35 +613,6 @@ function parseText(text: string): ParsedLine {
   return isTimeline(value)
     ? { entry: value }
     : { problem: 'not a Timeline entry (needs bookmark.seq as a number and event.channel as a string)' };
-}
-
-function isTimeline(value: unknown): value is Timeline {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
-  const { bookmark, event } = value as { bookmark?: unknown; event?: unknown };
-  return (
-    typeof bookmark === 'object' &&
-    bookmark !== null &&
-    typeof (bookmark as { seq?: unknown }).seq === 'number' &&
-    typeof event === 'object' &&
-    event !== null &&
-    typeof (event as { channel?: unknown }).channel === 'string'
-  );
-}
-
-function readFilter(
-  opts: { since?: Bookmark; channel?: AgentChannel } | undefined,
-  agentId: string,
-): { sinceSeq?: number; channel?: string } {
-  const ctx = { backend: BACKEND, operation: 'read', agentId };
-  const since = opts?.since;
-  const channel = opts?.channel;
-  if (since !== undefined && (typeof since !== 'object' || since === null || typeof since.seq !== 'number')) {
-    throw new ValidationError('since must be a Bookmark with a numeric seq', ctx);
-  }
-  if (channel !== undefined && typeof channel !== 'string') {
-    throw new ValidationError('channel must be a string', ctx);
-  }
-  return { sinceSeq: since?.seq, channel };
 }
 
 /** Groups lines into newline-terminated chunks of whole lines, each at most MAX_WRITE_CHARS unless one line is longer. */

@@ -2,7 +2,6 @@ import { newForkId } from './agent-id.js';
 import { AgentLockTable } from './agent-lock-table.js';
 import { compareCodePoints } from './code-point-order.js';
 import { NotFoundError, StoreClosedError, ValidationError } from './errors.js';
-import { decodeJson, type EncodeMode, encodeJson } from './json-codec.js';
 import {
   normalizeMessageFilters,
   normalizeSessionFilters,
@@ -20,6 +19,7 @@ import {
   toSessionInfo,
 } from './record-fields.js';
 import { assertForkCount, assertLockTimeout } from './store-arguments.js';
+import { eventFilter, StoreCodec } from './store-codec.js';
 import { StoreOperations } from './store-operations.js';
 import type {
   AgentInfo,
@@ -183,6 +183,7 @@ export class MemoryStore implements ExtendedStore {
   readonly database: MemoryDatabase;
 
   protected readonly ops = new StoreOperations(BACKEND);
+  private readonly codec = new StoreCodec(BACKEND);
 
   constructor(options: MemoryStoreOptions = {}) {
     this.database = options.database ?? new MemoryDatabase();
@@ -210,26 +211,11 @@ export class MemoryStore implements ExtendedStore {
     return agent;
   }
 
-  private encode(value: unknown, mode: EncodeMode, operation: string, agentId: string, what: string): string {
-    return encodeJson(value, mode, { backend: BACKEND, operation, agentId, what });
-  }
-
-  private encodeList(list: unknown, operation: string, agentId: string, what: string): string[] {
-    if (!Array.isArray(list)) {
-      throw new ValidationError(`${what} must be an array`, { backend: BACKEND, operation, agentId });
-    }
-    return list.map((item, i) => this.encode(item, 'strict', operation, agentId, `${what}[${i}]`));
-  }
-
-  private decode<T>(json: string, operation: string, agentId: string): T {
-    return decodeJson<T>(json, { backend: BACKEND, operation, agentId });
-  }
-
   // ---- runtime state ---------------------------------------------------
 
   async saveMessages(agentId: string, messages: Message[]): Promise<void> {
     return this.ops.runForAgent('saveMessages', 'save', agentId, () => {
-      const encoded = this.encodeList(messages, 'saveMessages', agentId, 'messages');
+      const encoded = this.codec.list(messages, 'saveMessages', agentId, 'messages');
       const agent = this.agentForWrite(agentId);
       const kept = commonPrefixLength(
         agent.messages.map((m) => m.json),
@@ -251,13 +237,15 @@ export class MemoryStore implements ExtendedStore {
 
   async loadMessages(agentId: string): Promise<Message[]> {
     return this.ops.runForAgent('loadMessages', 'load', agentId, () =>
-      (this.agent(agentId)?.messages ?? []).map((m) => this.decode<Message>(m.json, 'loadMessages', agentId)),
+      (this.agent(agentId)?.messages ?? []).map((m) =>
+        this.codec.decode<Message>(m.json, 'loadMessages', agentId),
+      ),
     );
   }
 
   async saveToolCallRecords(agentId: string, records: ToolCallRecord[]): Promise<void> {
     return this.ops.runForAgent('saveToolCallRecords', 'save', agentId, () => {
-      const encoded = this.encodeList(records, 'saveToolCallRecords', agentId, 'records');
+      const encoded = this.codec.list(records, 'saveToolCallRecords', agentId, 'records');
       const agent = this.agentForWrite(agentId);
       agent.toolCalls = encoded.map((json, i) => {
         const record = records[i] as ToolCallRecord;
@@ -269,14 +257,14 @@ export class MemoryStore implements ExtendedStore {
   async loadToolCallRecords(agentId: string): Promise<ToolCallRecord[]> {
     return this.ops.runForAgent('loadToolCallRecords', 'load', agentId, () =>
       (this.agent(agentId)?.toolCalls ?? []).map((r) =>
-        this.decode<ToolCallRecord>(r.json, 'loadToolCallRecords', agentId),
+        this.codec.decode<ToolCallRecord>(r.json, 'loadToolCallRecords', agentId),
       ),
     );
   }
 
   async saveTodos(agentId: string, snapshot: TodoSnapshot): Promise<void> {
     return this.ops.runForAgent('saveTodos', 'save', agentId, () => {
-      const json = this.encode(snapshot, 'strict', 'saveTodos', agentId, 'snapshot');
+      const json = this.codec.value(snapshot, 'strict', 'saveTodos', agentId, 'snapshot');
       this.agentForWrite(agentId).todos = json;
     });
   }
@@ -284,7 +272,7 @@ export class MemoryStore implements ExtendedStore {
   async loadTodos(agentId: string): Promise<TodoSnapshot | undefined> {
     return this.ops.runForAgent('loadTodos', 'load', agentId, () => {
       const json = this.agent(agentId)?.todos;
-      return json === undefined ? undefined : this.decode<TodoSnapshot>(json, 'loadTodos', agentId);
+      return json === undefined ? undefined : this.codec.decode<TodoSnapshot>(json, 'loadTodos', agentId);
     });
   }
 
@@ -301,7 +289,7 @@ export class MemoryStore implements ExtendedStore {
           agentId,
         });
       }
-      const json = this.encode(timeline, 'event', 'appendEvent', agentId, 'timeline');
+      const json = this.codec.timeline(timeline, 'appendEvent', agentId);
       const seq = timeline.bookmark?.seq;
       const channel = timeline.event?.channel;
       this.agentForWrite(agentId).events.push({
@@ -316,9 +304,9 @@ export class MemoryStore implements ExtendedStore {
     const store = this;
     return {
       async *[Symbol.asyncIterator]() {
-        await store.ops.runForAgent('readEvents', 'load', agentId, () => undefined);
-        const since = opts.since?.seq;
-        const channel = opts.channel;
+        const { sinceSeq: since, channel } = await store.ops.runForAgent('readEvents', 'load', agentId, () =>
+          eventFilter(opts, { backend: BACKEND, operation: 'readEvents', agentId }),
+        );
         // Walks the live list by position, like a keyset page over an
         // autoincrement id: entries appended while reading are seen, nothing twice.
         for (let i = 0; ; i++) {
@@ -327,7 +315,7 @@ export class MemoryStore implements ExtendedStore {
           if (!entry) return;
           if (since !== undefined && !(entry.seq !== undefined && entry.seq > since)) continue;
           if (channel !== undefined && entry.channel !== channel) continue;
-          yield store.decode<Timeline>(entry.json, 'readEvents', agentId);
+          yield store.codec.decode<Timeline>(entry.json, 'readEvents', agentId);
         }
       },
     };
@@ -337,7 +325,7 @@ export class MemoryStore implements ExtendedStore {
 
   async saveHistoryWindow(agentId: string, window: HistoryWindow): Promise<void> {
     return this.ops.runForAgent('saveHistoryWindow', 'save', agentId, () => {
-      const json = this.encode(window, 'strict', 'saveHistoryWindow', agentId, 'window');
+      const json = this.codec.value(window, 'strict', 'saveHistoryWindow', agentId, 'window');
       this.agentForWrite(agentId).historyWindows.push(json);
     });
   }
@@ -345,14 +333,14 @@ export class MemoryStore implements ExtendedStore {
   async loadHistoryWindows(agentId: string): Promise<HistoryWindow[]> {
     return this.ops.runForAgent('loadHistoryWindows', 'load', agentId, () =>
       (this.agent(agentId)?.historyWindows ?? []).map((json) =>
-        this.decode<HistoryWindow>(json, 'loadHistoryWindows', agentId),
+        this.codec.decode<HistoryWindow>(json, 'loadHistoryWindows', agentId),
       ),
     );
   }
 
   async saveCompressionRecord(agentId: string, record: CompressionRecord): Promise<void> {
     return this.ops.runForAgent('saveCompressionRecord', 'save', agentId, () => {
-      const json = this.encode(record, 'strict', 'saveCompressionRecord', agentId, 'record');
+      const json = this.codec.value(record, 'strict', 'saveCompressionRecord', agentId, 'record');
       this.agentForWrite(agentId).compressionRecords.push(json);
     });
   }
@@ -360,14 +348,14 @@ export class MemoryStore implements ExtendedStore {
   async loadCompressionRecords(agentId: string): Promise<CompressionRecord[]> {
     return this.ops.runForAgent('loadCompressionRecords', 'load', agentId, () =>
       (this.agent(agentId)?.compressionRecords ?? []).map((json) =>
-        this.decode<CompressionRecord>(json, 'loadCompressionRecords', agentId),
+        this.codec.decode<CompressionRecord>(json, 'loadCompressionRecords', agentId),
       ),
     );
   }
 
   async saveRecoveredFile(agentId: string, file: RecoveredFile): Promise<void> {
     return this.ops.runForAgent('saveRecoveredFile', 'save', agentId, () => {
-      const json = this.encode(file, 'strict', 'saveRecoveredFile', agentId, 'file');
+      const json = this.codec.value(file, 'strict', 'saveRecoveredFile', agentId, 'file');
       this.agentForWrite(agentId).recoveredFiles.push(json);
     });
   }
@@ -375,7 +363,7 @@ export class MemoryStore implements ExtendedStore {
   async loadRecoveredFiles(agentId: string): Promise<RecoveredFile[]> {
     return this.ops.runForAgent('loadRecoveredFiles', 'load', agentId, () =>
       (this.agent(agentId)?.recoveredFiles ?? []).map((json) =>
-        this.decode<RecoveredFile>(json, 'loadRecoveredFiles', agentId),
+        this.codec.decode<RecoveredFile>(json, 'loadRecoveredFiles', agentId),
       ),
     );
   }
@@ -384,7 +372,7 @@ export class MemoryStore implements ExtendedStore {
 
   async saveMediaCache(agentId: string, records: MediaCacheRecord[]): Promise<void> {
     return this.ops.runForAgent('saveMediaCache', 'save', agentId, () => {
-      const encoded = this.encodeList(records, 'saveMediaCache', agentId, 'records');
+      const encoded = this.codec.list(records, 'saveMediaCache', agentId, 'records');
       this.agentForWrite(agentId).mediaCache = encoded;
     });
   }
@@ -392,7 +380,7 @@ export class MemoryStore implements ExtendedStore {
   async loadMediaCache(agentId: string): Promise<MediaCacheRecord[]> {
     return this.ops.runForAgent('loadMediaCache', 'load', agentId, () =>
       (this.agent(agentId)?.mediaCache ?? []).map((json) =>
-        this.decode<MediaCacheRecord>(json, 'loadMediaCache', agentId),
+        this.codec.decode<MediaCacheRecord>(json, 'loadMediaCache', agentId),
       ),
     );
   }
@@ -401,7 +389,7 @@ export class MemoryStore implements ExtendedStore {
 
   async saveSnapshot(agentId: string, snapshot: Snapshot): Promise<void> {
     return this.ops.runForAgent('saveSnapshot', 'save', agentId, () => {
-      const json = this.encode(snapshot, 'strict', 'saveSnapshot', agentId, 'snapshot');
+      const json = this.codec.value(snapshot, 'strict', 'saveSnapshot', agentId, 'snapshot');
       if (typeof snapshot.id !== 'string') {
         throw new ValidationError('snapshot.id must be a string', {
           backend: BACKEND,
@@ -416,14 +404,14 @@ export class MemoryStore implements ExtendedStore {
   async loadSnapshot(agentId: string, snapshotId: string): Promise<Snapshot | undefined> {
     return this.ops.runForAgent('loadSnapshot', 'load', agentId, () => {
       const json = this.agent(agentId)?.snapshots.get(snapshotId);
-      return json === undefined ? undefined : this.decode<Snapshot>(json, 'loadSnapshot', agentId);
+      return json === undefined ? undefined : this.codec.decode<Snapshot>(json, 'loadSnapshot', agentId);
     });
   }
 
   async listSnapshots(agentId: string): Promise<Snapshot[]> {
     return this.ops.runForAgent('listSnapshots', 'load', agentId, () =>
       [...(this.agent(agentId)?.snapshots.values() ?? [])].map((json) =>
-        this.decode<Snapshot>(json, 'listSnapshots', agentId),
+        this.codec.decode<Snapshot>(json, 'listSnapshots', agentId),
       ),
     );
   }
@@ -432,7 +420,7 @@ export class MemoryStore implements ExtendedStore {
 
   async saveInfo(agentId: string, info: AgentInfo): Promise<void> {
     return this.ops.runForAgent('saveInfo', 'save', agentId, () => {
-      const json = this.encode(info, 'strict', 'saveInfo', agentId, 'info');
+      const json = this.codec.value(info, 'strict', 'saveInfo', agentId, 'info');
       if (typeof info !== 'object' || info === null || Array.isArray(info)) {
         throw new ValidationError('info must be an object', {
           backend: BACKEND,
@@ -447,7 +435,7 @@ export class MemoryStore implements ExtendedStore {
   async loadInfo(agentId: string): Promise<AgentInfo | undefined> {
     return this.ops.runForAgent('loadInfo', 'load', agentId, () => {
       const json = this.agent(agentId)?.info?.json;
-      return json === undefined ? undefined : this.decode<AgentInfo>(json, 'loadInfo', agentId);
+      return json === undefined ? undefined : this.codec.decode<AgentInfo>(json, 'loadInfo', agentId);
     });
   }
 
@@ -495,7 +483,7 @@ export class MemoryStore implements ExtendedStore {
         messageCount: (info: StoredInfo) => info.fields.messageCount,
       }[query.sortBy];
       return page(rows, (row) => [sortValue(row.info), row.agentId], query).map((row) =>
-        toSessionInfo(row.agentId, this.decode<AgentInfo>(row.info.json, 'querySessions', row.agentId)),
+        toSessionInfo(row.agentId, this.codec.decode<AgentInfo>(row.info.json, 'querySessions', row.agentId)),
       );
     });
   }
@@ -514,7 +502,7 @@ export class MemoryStore implements ExtendedStore {
         });
       }
       return page(rows, (row) => [row.message.savedAt, row.agentId, row.position], query).map((row) =>
-        this.decode<Message>(row.message.json, 'queryMessages', row.agentId),
+        this.codec.decode<Message>(row.message.json, 'queryMessages', row.agentId),
       );
     });
   }
@@ -537,7 +525,7 @@ export class MemoryStore implements ExtendedStore {
       }
       const sortField = query.sortBy;
       return page(rows, (row) => [row.record.fields[sortField], row.agentId, row.record.id], query).map(
-        (row) => this.decode<ToolCallRecord>(row.record.json, 'queryToolCalls', row.agentId),
+        (row) => this.codec.decode<ToolCallRecord>(row.record.json, 'queryToolCalls', row.agentId),
       );
     });
   }
@@ -588,7 +576,7 @@ export class MemoryStore implements ExtendedStore {
       if (!agent) {
         issues.push(`agent ${JSON.stringify(agentId)} does not exist`);
       } else if (agent.info) {
-        const info = this.decode<Partial<AgentInfo>>(agent.info.json, 'checkConsistency', agentId);
+        const info = this.codec.decode<Partial<AgentInfo>>(agent.info.json, 'checkConsistency', agentId);
         if (typeof info.messageCount === 'number' && info.messageCount !== agent.messages.length) {
           issues.push(
             `info.messageCount is ${info.messageCount} but ${agent.messages.length} messages are stored`,
@@ -656,11 +644,11 @@ export class MemoryStore implements ExtendedStore {
   private forkOf(source: MemoryAgent, sourceId: string, forkId: string): MemoryAgent {
     const fork = emptyAgent();
     if (source.info) {
-      const info = this.decode<Partial<AgentInfo>>(source.info.json, 'batchFork', sourceId);
+      const info = this.codec.decode<Partial<AgentInfo>>(source.info.json, 'batchFork', sourceId);
       const lineage = Array.isArray(info.lineage) ? info.lineage : [];
       const forkInfo = { ...info, agentId: forkId, lineage: [...lineage, sourceId] };
       fork.info = {
-        json: this.encode(forkInfo, 'strict', 'batchFork', sourceId, 'info'),
+        json: this.codec.value(forkInfo, 'strict', 'batchFork', sourceId, 'info'),
         fields: sessionFields(forkInfo),
         savedAt: Date.now(),
       };

@@ -11,7 +11,7 @@ import {
   wrapDriverError,
 } from '../../src/errors.js';
 import { FileEventLog } from '../../src/file-event-log.js';
-import { decodeJson, type EncodeMode, encodeJson } from '../../src/json-codec.js';
+import { decodeJson, type EncodeMode } from '../../src/json-codec.js';
 import {
   normalizeMessageFilters,
   normalizeSessionFilters,
@@ -19,6 +19,7 @@ import {
 } from '../../src/query-filters.js';
 import { toSessionInfo } from '../../src/record-fields.js';
 import { assertForkCount, assertLockTimeout } from '../../src/store-arguments.js';
+import { StoreCodec } from '../../src/store-codec.js';
 import { StoreOperations } from '../../src/store-operations.js';
 import type {
   AgentInfo,
@@ -125,6 +126,7 @@ export class MongoStore implements ExtendedStore {
   readonly options: ResolvedMongoStoreOptions;
 
   private readonly ops = new StoreOperations(BACKEND);
+  private readonly codec = new StoreCodec(BACKEND);
   private readonly connection: MongoConnection;
   private readonly events: MongoEventStorage;
   private readonly locks: MongoLeaseLocks;
@@ -221,16 +223,23 @@ export class MongoStore implements ExtendedStore {
 
   private encode(value: unknown, mode: EncodeMode, operation: string, agentId: string, what: string): string {
     const ctx = { backend: BACKEND, operation, agentId };
-    const json = encodeJson(value, mode, { ...ctx, what });
+    const json = this.codec.value(value, mode, operation, agentId, what);
     assertFitsInDocument(json, what, ctx);
     return json;
   }
 
   private encodeList(list: unknown, operation: string, agentId: string, what: string): string[] {
-    if (!Array.isArray(list)) {
-      throw new ValidationError(`${what} must be an array`, { backend: BACKEND, operation, agentId });
+    const items = this.codec.list(list, operation, agentId, what);
+    for (const [i, json] of items.entries()) {
+      assertFitsInDocument(json, `${what}[${i}]`, { backend: BACKEND, operation, agentId });
     }
-    return list.map((item, i) => this.encode(item, 'strict', operation, agentId, `${what}[${i}]`));
+    return items;
+  }
+
+  private encodeTimeline(timeline: unknown, agentId: string): string {
+    const json = this.codec.timeline(timeline, 'appendEvent', agentId);
+    assertFitsInDocument(json, 'timeline', { backend: BACKEND, operation: 'appendEvent', agentId });
+    return json;
   }
 
   private assertObject(value: unknown, what: string, operation: string, agentId: string): void {
@@ -352,7 +361,7 @@ export class MongoStore implements ExtendedStore {
     // it before its first await), so un-awaited appends keep their call order.
     return this.ops.runForAgent('appendEvent', 'save', agentId, () => {
       this.assertObject(timeline, 'timeline', 'appendEvent', agentId);
-      const json = this.encode(timeline, 'event', 'appendEvent', agentId, 'timeline');
+      const json = this.encodeTimeline(timeline, agentId);
       return this.events.append(agentId, json, timeline);
     });
   }

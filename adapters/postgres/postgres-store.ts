@@ -4,7 +4,6 @@ import { dirname, resolve } from 'node:path';
 import { newForkId } from '../../src/agent-id.js';
 import { compareCodePoints } from '../../src/code-point-order.js';
 import { NotFoundError, redactSecrets, ValidationError, wrapDriverError } from '../../src/errors.js';
-import { decodeJson, type EncodeMode, encodeJson } from '../../src/json-codec.js';
 import {
   normalizeMessageFilters,
   normalizeSessionFilters,
@@ -17,6 +16,7 @@ import {
   toSessionInfo,
 } from '../../src/record-fields.js';
 import { assertForkCount, assertLockTimeout } from '../../src/store-arguments.js';
+import { eventFilter, StoreCodec } from '../../src/store-codec.js';
 import { StoreOperations } from '../../src/store-operations.js';
 import type {
   AgentInfo,
@@ -110,6 +110,7 @@ export class PostgresStore implements ExtendedStore {
   readonly db: PostgresDatabase;
   private readonly settings: ResolvedPostgresSettings;
   private readonly ops = new StoreOperations(BACKEND);
+  private readonly codec = new StoreCodec(BACKEND);
   private readonly writes = new AgentWriteQueue();
   private readonly events: EventStorage;
   private readonly locks: PostgresAgentLocks;
@@ -195,21 +196,6 @@ export class PostgresStore implements ExtendedStore {
 
   // ---- helpers ---------------------------------------------------------
 
-  private encode(value: unknown, mode: EncodeMode, operation: string, agentId: string, what: string): string {
-    return encodeJson(value, mode, { backend: BACKEND, operation, agentId, what });
-  }
-
-  private encodeList(list: unknown, operation: string, agentId: string, what: string): string[] {
-    if (!Array.isArray(list)) {
-      throw new ValidationError(`${what} must be an array`, { backend: BACKEND, operation, agentId });
-    }
-    return list.map((item, i) => this.encode(item, 'strict', operation, agentId, `${what}[${i}]`));
-  }
-
-  private decode<T>(json: string, operation: string, agentId: string): T {
-    return decodeJson<T>(json, { backend: BACKEND, operation, agentId });
-  }
-
   /**
    * A write that also registers the agent (in a CTE of the same statement).
    * If a concurrent delete removed the agent row between the two, the
@@ -249,14 +235,14 @@ export class PostgresStore implements ExtendedStore {
   private async loadRecords<T>(agentId: string, kind: RecordKind, operation: string): Promise<T[]> {
     await this.writes.settled(agentId);
     const rows = await this.db.query<{ json: string }>(this.sql.loadRecords, [agentId, kind], true);
-    return rows.map((row) => this.decode<T>(row.json, operation, agentId));
+    return rows.map((row) => this.codec.decode<T>(row.json, operation, agentId));
   }
 
   // ---- runtime state ---------------------------------------------------
 
   async saveMessages(agentId: string, messages: Message[]): Promise<void> {
     return this.ops.runForAgent('saveMessages', 'save', agentId, () => {
-      const encoded = this.encodeList(messages, 'saveMessages', agentId, 'messages');
+      const encoded = this.codec.list(messages, 'saveMessages', agentId, 'messages');
       const savedAt = Date.now();
       const items = encoded.map((json, i) => {
         const message = messages[i] as Message | null;
@@ -276,13 +262,15 @@ export class PostgresStore implements ExtendedStore {
 
   async loadMessages(agentId: string): Promise<Message[]> {
     return this.ops.runForAgent('loadMessages', 'load', agentId, async () =>
-      (await this.messages.load(agentId)).map((json) => this.decode<Message>(json, 'loadMessages', agentId)),
+      (await this.messages.load(agentId)).map((json) =>
+        this.codec.decode<Message>(json, 'loadMessages', agentId),
+      ),
     );
   }
 
   async saveToolCallRecords(agentId: string, records: ToolCallRecord[]): Promise<void> {
     return this.ops.runForAgent('saveToolCallRecords', 'save', agentId, () => {
-      const encoded = this.encodeList(records, 'saveToolCallRecords', agentId, 'records');
+      const encoded = this.codec.list(records, 'saveToolCallRecords', agentId, 'records');
       const items = encoded.map((json, i) => {
         const record = records[i] as ToolCallRecord;
         if (typeof record !== 'object' || record === null || Array.isArray(record)) {
@@ -313,21 +301,25 @@ export class PostgresStore implements ExtendedStore {
   async loadToolCallRecords(agentId: string): Promise<ToolCallRecord[]> {
     return this.ops.runForAgent('loadToolCallRecords', 'load', agentId, async () =>
       (await this.toolCalls.load(agentId)).map((json) =>
-        this.decode<ToolCallRecord>(json, 'loadToolCallRecords', agentId),
+        this.codec.decode<ToolCallRecord>(json, 'loadToolCallRecords', agentId),
       ),
     );
   }
 
   async saveTodos(agentId: string, snapshot: TodoSnapshot): Promise<void> {
     return this.ops.runForAgent('saveTodos', 'save', agentId, () =>
-      this.saveDocument(agentId, 'todos', this.encode(snapshot, 'strict', 'saveTodos', agentId, 'snapshot')),
+      this.saveDocument(
+        agentId,
+        'todos',
+        this.codec.value(snapshot, 'strict', 'saveTodos', agentId, 'snapshot'),
+      ),
     );
   }
 
   async loadTodos(agentId: string): Promise<TodoSnapshot | undefined> {
     return this.ops.runForAgent('loadTodos', 'load', agentId, async () => {
       const json = await this.loadDocument(agentId, 'todos');
-      return json === undefined ? undefined : this.decode<TodoSnapshot>(json, 'loadTodos', agentId);
+      return json === undefined ? undefined : this.codec.decode<TodoSnapshot>(json, 'loadTodos', agentId);
     });
   }
 
@@ -344,7 +336,7 @@ export class PostgresStore implements ExtendedStore {
           agentId,
         });
       }
-      const json = this.encode(timeline, 'event', 'appendEvent', agentId, 'timeline');
+      const json = this.codec.timeline(timeline, 'appendEvent', agentId);
       const seq = timeline.bookmark?.seq;
       const channel = timeline.event?.channel;
       const event: EncodedTimeline = {
@@ -360,7 +352,9 @@ export class PostgresStore implements ExtendedStore {
     const store = this;
     return {
       async *[Symbol.asyncIterator]() {
-        await store.ops.runForAgent('readEvents', 'load', agentId, () => undefined);
+        await store.ops.runForAgent('readEvents', 'load', agentId, () =>
+          eventFilter(opts, { backend: BACKEND, operation: 'readEvents', agentId }),
+        );
         const assertOpen = () => store.ops.assertOpen('readEvents');
         try {
           yield* store.events.read(agentId, opts ?? {}, assertOpen);
@@ -379,7 +373,7 @@ export class PostgresStore implements ExtendedStore {
       this.appendRecord(
         agentId,
         'history_window',
-        this.encode(window, 'strict', 'saveHistoryWindow', agentId, 'window'),
+        this.codec.value(window, 'strict', 'saveHistoryWindow', agentId, 'window'),
       ),
     );
   }
@@ -395,7 +389,7 @@ export class PostgresStore implements ExtendedStore {
       this.appendRecord(
         agentId,
         'compression_record',
-        this.encode(record, 'strict', 'saveCompressionRecord', agentId, 'record'),
+        this.codec.value(record, 'strict', 'saveCompressionRecord', agentId, 'record'),
       ),
     );
   }
@@ -411,7 +405,7 @@ export class PostgresStore implements ExtendedStore {
       this.appendRecord(
         agentId,
         'recovered_file',
-        this.encode(file, 'strict', 'saveRecoveredFile', agentId, 'file'),
+        this.codec.value(file, 'strict', 'saveRecoveredFile', agentId, 'file'),
       ),
     );
   }
@@ -426,7 +420,7 @@ export class PostgresStore implements ExtendedStore {
 
   async saveMediaCache(agentId: string, records: MediaCacheRecord[]): Promise<void> {
     return this.ops.runForAgent('saveMediaCache', 'save', agentId, () => {
-      const encoded = this.encodeList(records, 'saveMediaCache', agentId, 'records');
+      const encoded = this.codec.list(records, 'saveMediaCache', agentId, 'records');
       return this.saveDocument(agentId, 'media_cache', `[${encoded.join(',')}]`);
     });
   }
@@ -434,7 +428,7 @@ export class PostgresStore implements ExtendedStore {
   async loadMediaCache(agentId: string): Promise<MediaCacheRecord[]> {
     return this.ops.runForAgent('loadMediaCache', 'load', agentId, async () => {
       const json = await this.loadDocument(agentId, 'media_cache');
-      return json === undefined ? [] : this.decode<MediaCacheRecord[]>(json, 'loadMediaCache', agentId);
+      return json === undefined ? [] : this.codec.decode<MediaCacheRecord[]>(json, 'loadMediaCache', agentId);
     });
   }
 
@@ -442,7 +436,7 @@ export class PostgresStore implements ExtendedStore {
 
   async saveSnapshot(agentId: string, snapshot: Snapshot): Promise<void> {
     return this.ops.runForAgent('saveSnapshot', 'save', agentId, async () => {
-      const json = this.encode(snapshot, 'strict', 'saveSnapshot', agentId, 'snapshot');
+      const json = this.codec.value(snapshot, 'strict', 'saveSnapshot', agentId, 'snapshot');
       if (typeof snapshot.id !== 'string') {
         throw new ValidationError('snapshot.id must be a string', {
           backend: BACKEND,
@@ -466,7 +460,7 @@ export class PostgresStore implements ExtendedStore {
         true,
       );
       const json = rows[0]?.json;
-      return json === undefined ? undefined : this.decode<Snapshot>(json, 'loadSnapshot', agentId);
+      return json === undefined ? undefined : this.codec.decode<Snapshot>(json, 'loadSnapshot', agentId);
     });
   }
 
@@ -474,7 +468,7 @@ export class PostgresStore implements ExtendedStore {
     return this.ops.runForAgent('listSnapshots', 'load', agentId, async () => {
       await this.writes.settled(agentId);
       const rows = await this.db.query<{ json: string }>(this.sql.listSnapshots, [agentId], true);
-      return rows.map((row) => this.decode<Snapshot>(row.json, 'listSnapshots', agentId));
+      return rows.map((row) => this.codec.decode<Snapshot>(row.json, 'listSnapshots', agentId));
     });
   }
 
@@ -482,7 +476,7 @@ export class PostgresStore implements ExtendedStore {
 
   async saveInfo(agentId: string, info: AgentInfo): Promise<void> {
     return this.ops.runForAgent('saveInfo', 'save', agentId, async () => {
-      const json = this.encode(info, 'strict', 'saveInfo', agentId, 'info');
+      const json = this.codec.value(info, 'strict', 'saveInfo', agentId, 'info');
       if (typeof info !== 'object' || info === null || Array.isArray(info)) {
         throw new ValidationError('info must be an object', {
           backend: BACKEND,
@@ -511,7 +505,7 @@ export class PostgresStore implements ExtendedStore {
       const json = rows[0]?.json;
       return json === null || json === undefined
         ? undefined
-        : this.decode<AgentInfo>(json, 'loadInfo', agentId);
+        : this.codec.decode<AgentInfo>(json, 'loadInfo', agentId);
     });
   }
 
@@ -586,7 +580,10 @@ export class PostgresStore implements ExtendedStore {
       const { text, values } = sessionsQuery(this.db.table('kode_agents'), query);
       const rows = await this.db.query<{ agent_id: string; info_json: string }>(text, values, true);
       return rows.map((row) =>
-        toSessionInfo(row.agent_id, this.decode<AgentInfo>(row.info_json, 'querySessions', row.agent_id)),
+        toSessionInfo(
+          row.agent_id,
+          this.codec.decode<AgentInfo>(row.info_json, 'querySessions', row.agent_id),
+        ),
       );
     });
   }
@@ -597,7 +594,7 @@ export class PostgresStore implements ExtendedStore {
       if (query.limit === 0 || impossibleAgentFilter(query.agentId)) return [];
       const { text, values } = messagesQuery(this.db.table('kode_messages'), query);
       const rows = await this.db.query<{ agent_id: string; message_json: string }>(text, values, true);
-      return rows.map((row) => this.decode<Message>(row.message_json, 'queryMessages', row.agent_id));
+      return rows.map((row) => this.codec.decode<Message>(row.message_json, 'queryMessages', row.agent_id));
     });
   }
 
@@ -607,7 +604,9 @@ export class PostgresStore implements ExtendedStore {
       if (query.limit === 0 || impossibleAgentFilter(query.agentId)) return [];
       const { text, values } = toolCallsQuery(this.db.table('kode_tool_calls'), query);
       const rows = await this.db.query<{ agent_id: string; record_json: string }>(text, values, true);
-      return rows.map((row) => this.decode<ToolCallRecord>(row.record_json, 'queryToolCalls', row.agent_id));
+      return rows.map((row) =>
+        this.codec.decode<ToolCallRecord>(row.record_json, 'queryToolCalls', row.agent_id),
+      );
     });
   }
 
@@ -816,11 +815,11 @@ export class PostgresStore implements ExtendedStore {
           fields.push(null);
           continue;
         }
-        const info = this.decode<Partial<AgentInfo>>(found.info_json, 'batchFork', agentId);
+        const info = this.codec.decode<Partial<AgentInfo>>(found.info_json, 'batchFork', agentId);
         const lineage = Array.isArray(info.lineage) ? info.lineage : [];
         // Spreading keeps the source's key order; the two replaced keys stay where they were.
         const forkInfo = { ...info, agentId: forkId, lineage: [...lineage, agentId] };
-        infos.push(this.encode(forkInfo, 'strict', 'batchFork', agentId, 'info'));
+        infos.push(this.codec.value(forkInfo, 'strict', 'batchFork', agentId, 'info'));
         fields.push(sessionFields(forkInfo));
       }
       const now = Date.now();

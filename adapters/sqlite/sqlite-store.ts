@@ -3,7 +3,6 @@ import { access, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { newForkId } from '../../src/agent-id.js';
 import { NotFoundError, ValidationError } from '../../src/errors.js';
-import { decodeJson, type EncodeMode, encodeJson } from '../../src/json-codec.js';
 import type { OperationKind } from '../../src/operation-metrics.js';
 import {
   normalizeMessageFilters,
@@ -18,6 +17,7 @@ import {
   toSessionInfo,
 } from '../../src/record-fields.js';
 import { assertForkCount, assertLockTimeout } from '../../src/store-arguments.js';
+import { eventFilter, StoreCodec } from '../../src/store-codec.js';
 import type { EventStorage } from '../../src/store-config.js';
 import { StoreOperations } from '../../src/store-operations.js';
 import type {
@@ -132,6 +132,7 @@ export class SqliteStore implements ExtendedStore {
   readonly durability: SqliteDurability;
 
   private readonly ops = new StoreOperations(BACKEND);
+  private readonly codec = new StoreCodec(BACKEND);
   private readonly options: ResolvedSqliteOptions;
   /** Set when the options were invalid: every operation rejects with it. */
   private readonly configError: unknown;
@@ -313,25 +314,10 @@ export class SqliteStore implements ExtendedStore {
     this.execute('INSERT INTO agents (agent_id) VALUES (?) ON CONFLICT (agent_id) DO NOTHING', agentId);
   }
 
-  private encode(value: unknown, mode: EncodeMode, operation: string, agentId: string, what: string): string {
-    return encodeJson(value, mode, { backend: BACKEND, operation, agentId, what });
-  }
-
-  private encodeList(list: unknown, operation: string, agentId: string, what: string): string[] {
-    if (!Array.isArray(list)) {
-      throw new ValidationError(`${what} must be an array`, { backend: BACKEND, operation, agentId });
-    }
-    return list.map((item, i) => this.encode(item, 'strict', operation, agentId, `${what}[${i}]`));
-  }
-
   private requireObject(value: unknown, what: string, operation: string, agentId: string): void {
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
       throw new ValidationError(`${what} must be an object`, { backend: BACKEND, operation, agentId });
     }
-  }
-
-  private decode<T>(json: string, operation: string, agentId: string | undefined): T {
-    return decodeJson<T>(json, { backend: BACKEND, operation, agentId });
   }
 
   private read<T>(body: () => T, snapshot = false): Promise<T> {
@@ -346,7 +332,7 @@ export class SqliteStore implements ExtendedStore {
 
   async saveMessages(agentId: string, messages: Message[]): Promise<void> {
     return this.runForAgent('saveMessages', 'save', agentId, async () => {
-      const encoded = this.encodeList(messages, 'saveMessages', agentId, 'messages');
+      const encoded = this.codec.list(messages, 'saveMessages', agentId, 'messages');
       const fields = messages.map((message): MessageFields => {
         const role = (message as { role?: unknown } | null)?.role;
         return { role: typeof role === 'string' ? role : '', contentTypes: messageContentTypes(message) };
@@ -358,14 +344,14 @@ export class SqliteStore implements ExtendedStore {
   async loadMessages(agentId: string): Promise<Message[]> {
     return this.runForAgent('loadMessages', 'load', agentId, async () =>
       (await this.read(() => this.storedJson('message_json', 'messages', agentId))).map((json) =>
-        this.decode<Message>(json, 'loadMessages', agentId),
+        this.codec.decode<Message>(json, 'loadMessages', agentId),
       ),
     );
   }
 
   async saveToolCallRecords(agentId: string, records: ToolCallRecord[]): Promise<void> {
     return this.runForAgent('saveToolCallRecords', 'save', agentId, async () => {
-      const encoded = this.encodeList(records, 'saveToolCallRecords', agentId, 'records');
+      const encoded = this.codec.list(records, 'saveToolCallRecords', agentId, 'records');
       const fields = records.map((record, i): ToolCallRowFields => {
         this.requireObject(record, `records[${i}]`, 'saveToolCallRecords', agentId);
         return { id: String(record.id), ...toolCallFields(record) };
@@ -377,14 +363,14 @@ export class SqliteStore implements ExtendedStore {
   async loadToolCallRecords(agentId: string): Promise<ToolCallRecord[]> {
     return this.runForAgent('loadToolCallRecords', 'load', agentId, async () =>
       (await this.read(() => this.storedJson('record_json', 'tool_calls', agentId))).map((json) =>
-        this.decode<ToolCallRecord>(json, 'loadToolCallRecords', agentId),
+        this.codec.decode<ToolCallRecord>(json, 'loadToolCallRecords', agentId),
       ),
     );
   }
 
   async saveTodos(agentId: string, snapshot: TodoSnapshot): Promise<void> {
     return this.runForAgent('saveTodos', 'save', agentId, async () => {
-      const json = this.encode(snapshot, 'strict', 'saveTodos', agentId, 'snapshot');
+      const json = this.codec.value(snapshot, 'strict', 'saveTodos', agentId, 'snapshot');
       await this.connection.write(() =>
         this.execute(
           'INSERT INTO agents (agent_id, todos_json) VALUES (?, ?) ' +
@@ -406,7 +392,7 @@ export class SqliteStore implements ExtendedStore {
       );
       return row?.todos_json == null
         ? undefined
-        : this.decode<TodoSnapshot>(row.todos_json, 'loadTodos', agentId);
+        : this.codec.decode<TodoSnapshot>(row.todos_json, 'loadTodos', agentId);
     });
   }
 
@@ -417,7 +403,7 @@ export class SqliteStore implements ExtendedStore {
     // un-awaited appends reach the event storage in exactly their call order.
     return this.runForAgent('appendEvent', 'save', agentId, () => {
       this.requireObject(timeline, 'timeline', 'appendEvent', agentId);
-      const json = this.encode(timeline, 'event', 'appendEvent', agentId, 'timeline');
+      const json = this.codec.timeline(timeline, 'appendEvent', agentId);
       return this.events.append(agentId, json, eventFields(timeline));
     });
   }
@@ -427,8 +413,11 @@ export class SqliteStore implements ExtendedStore {
     return {
       async *[Symbol.asyncIterator]() {
         const filter: EventFilter = {};
-        if (typeof opts?.since?.seq === 'number') filter.since = opts.since;
-        if (opts?.channel !== undefined) filter.channel = opts.channel;
+        const checked = await store.runForAgent('readEvents', null, agentId, async () =>
+          eventFilter(opts, { backend: BACKEND, operation: 'readEvents', agentId }),
+        );
+        if (checked.sinceSeq !== undefined) filter.since = opts.since;
+        if (checked.channel !== undefined) filter.channel = checked.channel as EventFilter['channel'];
         let entries: AsyncIterator<Timeline> | undefined;
         let first = true;
         try {
@@ -460,7 +449,7 @@ export class SqliteStore implements ExtendedStore {
     what: string,
   ): Promise<void> {
     return this.runForAgent(operation, 'save', agentId, async () => {
-      const json = this.encode(value, 'strict', operation, agentId, what);
+      const json = this.codec.value(value, 'strict', operation, agentId, what);
       await this.connection.write(() => {
         this.registerAgent(agentId);
         this.execute(
@@ -483,7 +472,7 @@ export class SqliteStore implements ExtendedStore {
             kind,
           ),
         )
-      ).map((row) => this.decode<T>(row.record_json, operation, agentId)),
+      ).map((row) => this.codec.decode<T>(row.record_json, operation, agentId)),
     );
   }
 
@@ -515,7 +504,7 @@ export class SqliteStore implements ExtendedStore {
 
   async saveMediaCache(agentId: string, records: MediaCacheRecord[]): Promise<void> {
     return this.runForAgent('saveMediaCache', 'save', agentId, async () => {
-      const json = `[${this.encodeList(records, 'saveMediaCache', agentId, 'records').join(',')}]`;
+      const json = `[${this.codec.list(records, 'saveMediaCache', agentId, 'records').join(',')}]`;
       await this.connection.write(() =>
         this.execute(
           'INSERT INTO agents (agent_id, media_cache_json) VALUES (?, ?) ' +
@@ -537,7 +526,7 @@ export class SqliteStore implements ExtendedStore {
       );
       return row?.media_cache_json == null
         ? []
-        : this.decode<MediaCacheRecord[]>(row.media_cache_json, 'loadMediaCache', agentId);
+        : this.codec.decode<MediaCacheRecord[]>(row.media_cache_json, 'loadMediaCache', agentId);
     });
   }
 
@@ -545,7 +534,7 @@ export class SqliteStore implements ExtendedStore {
 
   async saveSnapshot(agentId: string, snapshot: Snapshot): Promise<void> {
     return this.runForAgent('saveSnapshot', 'save', agentId, async () => {
-      const json = this.encode(snapshot, 'strict', 'saveSnapshot', agentId, 'snapshot');
+      const json = this.codec.value(snapshot, 'strict', 'saveSnapshot', agentId, 'snapshot');
       if (typeof snapshot.id !== 'string') {
         throw new ValidationError('snapshot.id must be a string', {
           backend: BACKEND,
@@ -578,7 +567,7 @@ export class SqliteStore implements ExtendedStore {
       );
       return row === undefined
         ? undefined
-        : this.decode<Snapshot>(row.snapshot_json, 'loadSnapshot', agentId);
+        : this.codec.decode<Snapshot>(row.snapshot_json, 'loadSnapshot', agentId);
     });
   }
 
@@ -591,7 +580,7 @@ export class SqliteStore implements ExtendedStore {
             agentId,
           ),
         )
-      ).map((row) => this.decode<Snapshot>(row.snapshot_json, 'listSnapshots', agentId)),
+      ).map((row) => this.codec.decode<Snapshot>(row.snapshot_json, 'listSnapshots', agentId)),
     );
   }
 
@@ -599,7 +588,7 @@ export class SqliteStore implements ExtendedStore {
 
   async saveInfo(agentId: string, info: AgentInfo): Promise<void> {
     return this.runForAgent('saveInfo', 'save', agentId, async () => {
-      const json = this.encode(info, 'strict', 'saveInfo', agentId, 'info');
+      const json = this.codec.value(info, 'strict', 'saveInfo', agentId, 'info');
       this.requireObject(info, 'info', 'saveInfo', agentId);
       const fields = sessionFields(info);
       await this.connection.write(() => {
@@ -626,7 +615,7 @@ export class SqliteStore implements ExtendedStore {
       const row = await this.read(() =>
         this.selectOne<{ info_json: string }>('SELECT info_json FROM agent_info WHERE agent_id = ?', agentId),
       );
-      return row === undefined ? undefined : this.decode<AgentInfo>(row.info_json, 'loadInfo', agentId);
+      return row === undefined ? undefined : this.codec.decode<AgentInfo>(row.info_json, 'loadInfo', agentId);
     });
   }
 
@@ -680,7 +669,10 @@ export class SqliteStore implements ExtendedStore {
       if (query.limit === 0) return [];
       const rows = await this.rows<{ agent_id: string; info_json: string }>(sessionQuery(query));
       return rows.map((row) =>
-        toSessionInfo(row.agent_id, this.decode<AgentInfo>(row.info_json, 'querySessions', row.agent_id)),
+        toSessionInfo(
+          row.agent_id,
+          this.codec.decode<AgentInfo>(row.info_json, 'querySessions', row.agent_id),
+        ),
       );
     });
   }
@@ -690,7 +682,7 @@ export class SqliteStore implements ExtendedStore {
       const query = normalizeMessageFilters(filters);
       if (query.limit === 0) return [];
       const rows = await this.rows<{ message_json: string }>(messageQuery(query));
-      return rows.map((row) => this.decode<Message>(row.message_json, 'queryMessages', query.agentId));
+      return rows.map((row) => this.codec.decode<Message>(row.message_json, 'queryMessages', query.agentId));
     });
   }
 
@@ -699,7 +691,9 @@ export class SqliteStore implements ExtendedStore {
       const query = normalizeToolCallFilters(filters);
       if (query.limit === 0) return [];
       const rows = await this.rows<{ record_json: string }>(toolCallQuery(query));
-      return rows.map((row) => this.decode<ToolCallRecord>(row.record_json, 'queryToolCalls', query.agentId));
+      return rows.map((row) =>
+        this.codec.decode<ToolCallRecord>(row.record_json, 'queryToolCalls', query.agentId),
+      );
     });
   }
 
@@ -786,7 +780,7 @@ export class SqliteStore implements ExtendedStore {
         const messages = this.listShape('messages', 'message_json', agentId, issues);
         this.listShape('tool_calls', 'record_json', agentId, issues);
         if (info !== undefined) {
-          const { messageCount } = this.decode<Partial<AgentInfo>>(
+          const { messageCount } = this.codec.decode<Partial<AgentInfo>>(
             info.info_json,
             'checkConsistency',
             agentId,
@@ -863,7 +857,7 @@ export class SqliteStore implements ExtendedStore {
         const source =
           info === undefined
             ? undefined
-            : this.decode<Partial<AgentInfo>>(info.info_json, 'batchFork', agentId);
+            : this.codec.decode<Partial<AgentInfo>>(info.info_json, 'batchFork', agentId);
         const now = Date.now();
         for (const forkId of forkIds) {
           copyAgentRows(
@@ -885,7 +879,7 @@ export class SqliteStore implements ExtendedStore {
     const info = { ...source, agentId: forkId, lineage: [...lineage, sourceId] };
     const fields = sessionFields(info);
     return {
-      json: this.encode(info, 'strict', 'batchFork', sourceId, 'info'),
+      json: this.codec.value(info, 'strict', 'batchFork', sourceId, 'info'),
       templateId: fields.templateId,
       userId: fields.userId,
       createdAtMs: fields.createdAtMs,

@@ -202,6 +202,50 @@ export const badInputCases: StoreCase[] = defineCases('bad-input', [
     },
   },
   {
+    id: 'events.malformed-timeline-refused',
+    title:
+      'a timeline without a numeric bookmark.seq or a string event.channel is refused (in every mode) and not appended',
+    run: async (ctx) => {
+      const id = ctx.agentId('ev-shape');
+      await ctx.store.appendEvent(id, timeline(1, 'progress'));
+      const malformed: unknown[] = [
+        null,
+        { cursor: 2, event: { channel: 'progress', type: 'x' } },
+        { cursor: 2, bookmark: { seq: '2', timestamp: 1 }, event: { channel: 'progress', type: 'x' } },
+        { cursor: 2, bookmark: { seq: Number.NaN, timestamp: 1 }, event: { channel: 'progress', type: 'x' } },
+        { cursor: 2, bookmark: { seq: 2, timestamp: 1 }, event: { type: 'x' } },
+        { cursor: 2, bookmark: { seq: 2, timestamp: 1 } },
+      ];
+      for (const entry of malformed) {
+        await checkRejects(
+          () => ctx.store.appendEvent(id, entry as never),
+          'KODE_VALIDATION',
+          `appendEvent(${JSON.stringify(entry)})`,
+        );
+      }
+      checkEqual(await collect(ctx.store.readEvents(id)), [timeline(1, 'progress')], 'events');
+    },
+  },
+  {
+    id: 'events.malformed-read-options-refused',
+    title:
+      'readEvents refuses a since without a numeric seq and a non-string channel, instead of matching nothing',
+    run: async (ctx) => {
+      const id = ctx.agentId('ev-opts');
+      await ctx.store.appendEvent(id, timeline(1, 'progress'));
+      await checkRejects(
+        () => collect(ctx.store.readEvents(id, { since: { seq: 'x' } as never })),
+        'KODE_VALIDATION',
+        'since.seq a string',
+      );
+      await checkRejects(
+        () => collect(ctx.store.readEvents(id, { channel: 7 as never })),
+        'KODE_VALIDATION',
+        'channel a number',
+      );
+    },
+  },
+  {
     id: 'errors-are-rejections',
     title: 'bad input surfaces as a rejected promise, never a synchronous throw',
     run: async (ctx) => {
