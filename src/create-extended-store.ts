@@ -1,11 +1,22 @@
 import { ConfigError } from './errors.js';
+import type { KvStore } from './kv/kv-types.js';
 import {
   type ExtendedStoreConfig,
   storeConfigFromEnv,
   storeConfigFromLocation,
   validateStoreConfig,
 } from './store-config.js';
-import type { ExtendedStore } from './types.js';
+import type { ExtendedStore, StoreCapabilities } from './types.js';
+
+/**
+ * What every store of this package is: the SDK's `ExtendedStore`, plus
+ * `open()` (connect and migrate now) and `kv` (the KV namespace API).
+ */
+export interface KodeStore extends ExtendedStore {
+  open(): Promise<this>;
+  readonly kv: KvStore;
+  readonly capabilities: StoreCapabilities;
+}
 
 /**
  * Opens the agent store the configuration names, ready to hand to the SDK as
@@ -24,7 +35,7 @@ import type { ExtendedStore } from './types.js';
  * const store = await createExtendedStore();
  * const agent = await Agent.create({ store, template, provider });
  */
-export async function createExtendedStore(config?: ExtendedStoreConfig | string): Promise<ExtendedStore> {
+export async function createExtendedStore(config?: ExtendedStoreConfig | string): Promise<KodeStore> {
   const resolved =
     config === undefined
       ? storeConfigFromEnv()
@@ -33,11 +44,9 @@ export async function createExtendedStore(config?: ExtendedStoreConfig | string)
         : validateStoreConfig(config);
   const store = await openStore(resolved);
   try {
-    // Stores open lazily; touching one cheap indexed read makes connection
-    // and migration problems surface here instead of at the agent's first step.
-    const { open } = store as { open?: () => Promise<unknown> };
-    if (typeof open === 'function') await open.call(store);
-    else await store.exists('kode-store/open-probe');
+    // Stores open lazily; opening now makes connection and migration
+    // problems surface here instead of at the agent's first step.
+    await store.open();
   } catch (error) {
     await store.close().catch(() => {});
     throw error;
@@ -46,7 +55,7 @@ export async function createExtendedStore(config?: ExtendedStoreConfig | string)
 }
 
 // Backends are imported on demand: an application installs only the driver it uses.
-async function openStore(config: ExtendedStoreConfig): Promise<ExtendedStore> {
+async function openStore(config: ExtendedStoreConfig): Promise<KodeStore> {
   switch (config.type) {
     case 'sqlite': {
       const { SqliteStore } = await import('../adapters/sqlite/index.js');

@@ -7,7 +7,7 @@
  */
 
 export { assertAgentId, MAX_AGENT_ID_LENGTH } from './agent-id.js';
-export { createExtendedStore } from './create-extended-store.js';
+export { createExtendedStore, type KodeStore } from './create-extended-store.js';
 export * from './errors.js';
 export {
   AGENT_COUNT_KINDS,

@@ -2,6 +2,9 @@ import { newForkId } from './agent-id.js';
 import { AgentLockTable } from './agent-lock-table.js';
 import { compareCodePoints } from './code-point-order.js';
 import { NotFoundError, StoreClosedError, ValidationError } from './errors.js';
+import { createKvStore } from './kv/kv-store.js';
+import type { KvStore } from './kv/kv-types.js';
+import { MemoryKvBackend } from './kv/memory-kv.js';
 import {
   normalizeMessageFilters,
   normalizeSessionFilters,
@@ -115,6 +118,8 @@ function emptyAgent(): MemoryAgent {
 export class MemoryDatabase {
   readonly agents = new Map<string, MemoryAgent>();
   readonly locks = new AgentLockTable();
+  /** KV data, shared by every store object over this database. */
+  readonly kv = new MemoryKvBackend();
 }
 
 /** Options of `new MemoryStore(options)`. */
@@ -185,8 +190,17 @@ export class MemoryStore implements ExtendedStore {
   protected readonly ops = new StoreOperations(BACKEND);
   private readonly codec = new StoreCodec(BACKEND);
 
+  /** The KV namespace API (SPEC §6), over the same in-memory database. */
+  readonly kv: KvStore;
+
   constructor(options: MemoryStoreOptions = {}) {
     this.database = options.database ?? new MemoryDatabase();
+    this.kv = createKvStore(this.database.kv, { operations: this.ops });
+  }
+
+  /** Nothing to connect or migrate; resolves once it has checked the store is open. */
+  open(): Promise<this> {
+    return this.ops.run('open', null, () => this);
   }
 
   /** A second, independent store object over the same data (its own metrics, its own `close`). */

@@ -70,7 +70,7 @@ function harness(
     });
     if (baseDir) dirs.set(store, baseDir);
     // Connecting here makes capabilities (transactions) known before the suite reads them.
-    await store.connect();
+    await store.open();
     return store;
   };
   return {

@@ -78,7 +78,7 @@ describeMongo('lease locks against a server', () => {
 
   it('the lock collection has its TTL index for clean-up', async () => {
     const store = open();
-    await store.connect();
+    await store.open();
     const indexes = await withAdminClient((client) =>
       client.db(place.dbName).collection('kode_locks').indexes(),
     );

@@ -71,7 +71,7 @@ describe('MongoStore without a reachable server', () => {
     await expect(store.saveInfo('agent', { agentId: 'agent' } as never)).rejects.toMatchObject({
       code: 'KODE_CONNECTION',
     });
-    await expect(store.connect()).rejects.toMatchObject({ code: 'KODE_CONNECTION' });
+    await expect(store.open()).rejects.toMatchObject({ code: 'KODE_CONNECTION' });
   });
 
   it('error messages never contain the password from the URI', async () => {
@@ -138,7 +138,7 @@ describe('MongoStore without a reachable server', () => {
   it('after close every call rejects with StoreClosedError, and close is idempotent', async () => {
     await Promise.all([store.close(), store.close()]);
     await expect(store.loadMessages('agent')).rejects.toMatchObject({ code: 'KODE_STORE_CLOSED' });
-    await expect(store.connect()).rejects.toMatchObject({ code: 'KODE_STORE_CLOSED' });
+    await expect(store.open()).rejects.toMatchObject({ code: 'KODE_STORE_CLOSED' });
     await expect(store.healthCheck()).rejects.toMatchObject({ code: 'KODE_STORE_CLOSED' });
     const read = async () => {
       for await (const entry of store.readEvents('agent')) void entry;
@@ -195,7 +195,7 @@ describeMongo('MongoStore against a server', () => {
       deploymentFromHello(await client.db('admin').command({ hello: 1 })),
     );
     store = new MongoStore({ uri: place.url, dbName: place.dbName });
-    await store.connect();
+    await store.open();
   });
   afterAll(async () => {
     await store?.close();

@@ -12,6 +12,8 @@ import {
 } from '../../src/errors.js';
 import { FileEventLog } from '../../src/file-event-log.js';
 import { decodeJson, type EncodeMode } from '../../src/json-codec.js';
+import { createKvStore } from '../../src/kv/kv-store.js';
+import type { KvStore } from '../../src/kv/kv-types.js';
 import {
   normalizeMessageFilters,
   normalizeSessionFilters,
@@ -164,13 +166,17 @@ export class MongoStore implements ExtendedStore {
     this.locks = new MongoLeaseLocks(async () => (await open()).collections.locks, this.options.lockLeaseMs, {
       backend: BACKEND,
     });
+    this.kv = createKvStore(this.kvBackend(), { operations: this.ops });
   }
 
   /**
    * What this store guarantees. Transactions depend on the deployment, known
-   * once the store has connected (`await store.connect()`); before that they
+   * once the store has connected (`await store.open()`); before that they
    * are reported missing.
    */
+  /** The KV namespace API (SPEC §6), in the same database. */
+  readonly kv: KvStore;
+
   get capabilities(): StoreCapabilities {
     const deployment = this.connection.current?.deployment;
     const transactions = deployment?.transactions ?? false;
@@ -200,13 +206,14 @@ export class MongoStore implements ExtendedStore {
    * `ConnectionError` when the server cannot be reached (the next call tries
    * again), `ConfigError` when the driver is not installed.
    */
-  connect(): Promise<void> {
-    return this.ops.run('connect', null, async () => {
+  open(): Promise<this> {
+    return this.ops.run('open', null, async () => {
       await this.connection.open();
+      return this;
     });
   }
 
-  private open(): Promise<OpenMongo> {
+  private opened(): Promise<OpenMongo> {
     return this.connection.open();
   }
 
@@ -259,7 +266,7 @@ export class MongoStore implements ExtendedStore {
 
   /** Hybrid mode: records (and registers) that the agent has an event file, for checkConsistency. */
   private async markEventFile(agentId: string): Promise<void> {
-    const open = await this.open();
+    const open = await this.opened();
     await open.collections.agents.updateOne(
       { _id: agentId },
       { $set: { eventFiles: true }, $setOnInsert: { registeredAt: Date.now() } },
@@ -288,7 +295,7 @@ export class MongoStore implements ExtendedStore {
     order: string,
     operation: string,
   ) {
-    const open = await this.open();
+    const open = await this.opened();
     const docs = await open.collections[role]
       .find({ agentId }, { projection: { json: 1 } })
       .sort({ [order]: 1 })
@@ -302,7 +309,7 @@ export class MongoStore implements ExtendedStore {
     return this.ops.runForAgent('saveMessages', 'save', agentId, () => {
       const texts = this.encodeList(messages, 'saveMessages', agentId, 'messages');
       return this.writes.run(agentId, async () =>
-        this.messageLists.save(await this.open(), agentId, texts, messages),
+        this.messageLists.save(await this.opened(), agentId, texts, messages),
       );
     });
   }
@@ -317,7 +324,7 @@ export class MongoStore implements ExtendedStore {
     return this.ops.runForAgent('saveToolCallRecords', 'save', agentId, () => {
       const texts = this.encodeList(records, 'saveToolCallRecords', agentId, 'records');
       return this.writes.run(agentId, async () =>
-        this.toolCallLists.save(await this.open(), agentId, texts, records),
+        this.toolCallLists.save(await this.opened(), agentId, texts, records),
       );
     });
   }
@@ -332,7 +339,7 @@ export class MongoStore implements ExtendedStore {
     return this.ops.runForAgent('saveTodos', 'save', agentId, () => {
       const json = this.encode(snapshot, 'strict', 'saveTodos', agentId, 'snapshot');
       return this.writes.run(agentId, async () => {
-        const open = await this.open();
+        const open = await this.opened();
         await runAtomically(open, async (session) => {
           await this.register(open, session, agentId);
           await open.collections.todos.replaceOne(
@@ -347,7 +354,7 @@ export class MongoStore implements ExtendedStore {
 
   async loadTodos(agentId: string): Promise<TodoSnapshot | undefined> {
     return this.ops.runForAgent('loadTodos', 'load', agentId, async () => {
-      const doc = await (await this.open()).collections.todos.findOne({ _id: agentId });
+      const doc = await (await this.opened()).collections.todos.findOne({ _id: agentId });
       return doc
         ? readJson<TodoSnapshot>(doc, { backend: BACKEND, operation: 'loadTodos', agentId })
         : undefined;
@@ -397,7 +404,7 @@ export class MongoStore implements ExtendedStore {
 
   private appendPositioned(role: PositionedRole, agentId: string, json: string): Promise<void> {
     return this.writes.run(agentId, async () => {
-      const open = await this.open();
+      const open = await this.opened();
       await runAtomically(open, async (session) => {
         const position = await this.reservePosition(open, session, agentId);
         await open.collections[role].insertOne(
@@ -467,7 +474,7 @@ export class MongoStore implements ExtendedStore {
     return this.ops.runForAgent('saveMediaCache', 'save', agentId, () => {
       const texts = this.encodeList(records, 'saveMediaCache', agentId, 'records');
       return this.writes.run(agentId, async () => {
-        const open = await this.open();
+        const open = await this.opened();
         await runAtomically(open, async (session) => {
           await this.register(open, session, agentId);
           const operations: MongoDocument[] = [{ deleteMany: { filter: { agentId } } }];
@@ -501,7 +508,7 @@ export class MongoStore implements ExtendedStore {
       const json = this.encode(snapshot, 'strict', 'saveSnapshot', agentId, 'snapshot');
       const { snapshotId } = toSnapshotDocument(agentId, json, snapshot);
       return this.writes.run(agentId, async () => {
-        const open = await this.open();
+        const open = await this.opened();
         await runAtomically(open, async (session) => {
           // A re-saved snapshot keeps its first position: listSnapshots is oldest first.
           const position = await this.reservePosition(open, session, agentId);
@@ -525,7 +532,7 @@ export class MongoStore implements ExtendedStore {
           agentId,
         });
       }
-      const doc = await (await this.open()).collections.snapshots.findOne(
+      const doc = await (await this.opened()).collections.snapshots.findOne(
         { agentId, snapshotId },
         { projection: { json: 1 } },
       );
@@ -548,7 +555,7 @@ export class MongoStore implements ExtendedStore {
       this.assertObject(info, 'info', 'saveInfo', agentId);
       const json = this.encode(info, 'strict', 'saveInfo', agentId, 'info');
       return this.writes.run(agentId, async () => {
-        const open = await this.open();
+        const open = await this.opened();
         await runAtomically(open, async (session) => {
           await this.register(open, session, agentId);
           await open.collections.infos.replaceOne(
@@ -563,7 +570,7 @@ export class MongoStore implements ExtendedStore {
 
   async loadInfo(agentId: string): Promise<AgentInfo | undefined> {
     return this.ops.runForAgent('loadInfo', 'load', agentId, async () => {
-      const doc = await (await this.open()).collections.infos.findOne(
+      const doc = await (await this.opened()).collections.infos.findOne(
         { _id: agentId },
         { projection: { json: 1 } },
       );
@@ -580,7 +587,7 @@ export class MongoStore implements ExtendedStore {
 
   async exists(agentId: string): Promise<boolean> {
     return this.ops.runForAgent('exists', 'load', agentId, async () =>
-      this.agentExists(await this.open(), agentId),
+      this.agentExists(await this.opened(), agentId),
     );
   }
 
@@ -588,7 +595,7 @@ export class MongoStore implements ExtendedStore {
     return this.ops.runForAgent('delete', 'delete', agentId, () =>
       this.writes.run(agentId, async () => {
         await this.events.idle();
-        const open = await this.open();
+        const open = await this.opened();
         // An event stream has no size bound, so it is not deleted inside the
         // transaction (which has a time and size limit); deleting it first is
         // safe to retry: the agent stays registered until the rest is gone.
@@ -616,7 +623,7 @@ export class MongoStore implements ExtendedStore {
   async list(prefix?: string): Promise<string[]> {
     return this.ops.run('list', 'load', async () => {
       const filter = agentIdPrefixFilter(prefix);
-      const open = await this.open();
+      const open = await this.opened();
       // `_id` strings sort by UTF-8 bytes (simple binary comparison), which is code point order.
       const docs = await open.collections.agents
         .find(filter, { projection: { _id: 1 } })
@@ -637,7 +644,7 @@ export class MongoStore implements ExtendedStore {
     return this.ops.run('querySessions', 'query', async () => {
       const plan = sessionQueryPlan(normalizeSessionFilters(filters));
       if (!plan) return [];
-      const docs = await (await this.open()).collections.infos
+      const docs = await (await this.opened()).collections.infos
         .find(plan.filter, { projection: { json: 1 } })
         .sort(plan.sort)
         .skip(plan.skip)
@@ -657,7 +664,7 @@ export class MongoStore implements ExtendedStore {
     return this.ops.run('queryMessages', 'query', async () => {
       const plan = messageQueryPlan(normalizeMessageFilters(filters));
       if (!plan) return [];
-      const docs = await (await this.open()).collections.messages
+      const docs = await (await this.opened()).collections.messages
         .find(plan.filter, { projection: { json: 1, agentId: 1 } })
         .sort(plan.sort)
         .skip(plan.skip)
@@ -677,7 +684,7 @@ export class MongoStore implements ExtendedStore {
     return this.ops.run('queryToolCalls', 'query', async () => {
       const plan = toolCallQueryPlan(normalizeToolCallFilters(filters));
       if (!plan) return [];
-      const docs = await (await this.open()).collections.tool_calls
+      const docs = await (await this.opened()).collections.tool_calls
         .find(plan.filter, { projection: { json: 1, agentId: 1 } })
         .sort(plan.sort)
         .skip(plan.skip)
@@ -695,7 +702,7 @@ export class MongoStore implements ExtendedStore {
 
   async aggregateStats(agentId: string): Promise<AgentStats> {
     return this.ops.runForAgent('aggregateStats', 'query', agentId, async () => {
-      const { collections } = await this.open();
+      const { collections } = await this.opened();
       const [totalMessages, totalToolCalls, totalSnapshots, groups] = await Promise.all([
         collections.messages.countDocuments({ agentId }),
         collections.tool_calls.countDocuments({ agentId }),
@@ -720,7 +727,7 @@ export class MongoStore implements ExtendedStore {
       const started = performance.now();
       let database: StoreHealthStatus['database'];
       try {
-        const open = await this.open();
+        const open = await this.opened();
         await open.db.command({ ping: 1 });
         database = { connected: true, latencyMs: performance.now() - started };
       } catch (error) {
@@ -766,7 +773,7 @@ export class MongoStore implements ExtendedStore {
 
   async checkConsistency(agentId: string): Promise<ConsistencyCheckResult> {
     return this.ops.runForAgent('checkConsistency', 'query', agentId, async () => {
-      const open = await this.open();
+      const open = await this.opened();
       const issues: string[] = [];
       if (!(await this.agentExists(open, agentId))) {
         issues.push(`agent ${JSON.stringify(agentId)} does not exist`);
@@ -846,7 +853,7 @@ export class MongoStore implements ExtendedStore {
 
   async getMetrics(): Promise<StoreMetrics> {
     return this.ops.run('getMetrics', null, async () => {
-      const open = await this.open();
+      const open = await this.opened();
       const { collections } = open;
       // Collection metadata counts: exact after normal operation, and they
       // do not scan millions of documents the way countDocuments({}) would.
@@ -882,7 +889,7 @@ export class MongoStore implements ExtendedStore {
       assertForkCount(count, { backend: BACKEND, operation: 'batchFork', agentId });
       // Queued behind the source's pending writes, so the forks copy what was saved before the call.
       return this.writes.run(agentId, async () => {
-        const open = await this.open();
+        const open = await this.opened();
         if (!(await this.agentExists(open, agentId))) {
           throw new NotFoundError('no agent to fork', { backend: BACKEND, operation: 'batchFork', agentId });
         }

@@ -20,5 +20,6 @@ export type {
   PostgresTypeParsers,
 } from './postgres-config.js';
 export { DEFAULT_APPLICATION_NAME, DEFAULT_LOCK_LEASE_MS } from './postgres-config.js';
+export { PostgresKvBackend, type PostgresKvOptions } from './postgres-kv.js';
 export { AGENT_SCHEMA_VERSION, MIGRATION_LOCK_CLASS } from './postgres-schema.js';
 export { PostgresStore } from './postgres-store.js';

@@ -4,6 +4,8 @@ import { dirname, resolve } from 'node:path';
 import { newForkId } from '../../src/agent-id.js';
 import { compareCodePoints } from '../../src/code-point-order.js';
 import { NotFoundError, redactSecrets, ValidationError, wrapDriverError } from '../../src/errors.js';
+import { createKvStore } from '../../src/kv/kv-store.js';
+import type { KvStore } from '../../src/kv/kv-types.js';
 import {
   normalizeMessageFilters,
   normalizeSessionFilters,
@@ -56,6 +58,7 @@ import {
   type EventStorage,
   FileEventStorage,
 } from './postgres-event-storage.js';
+import { PostgresKvBackend } from './postgres-kv.js';
 import { PostgresListWriter } from './postgres-list-writer.js';
 import { PostgresAgentLocks } from './postgres-lock.js';
 import { impossibleAgentFilter, messagesQuery, sessionsQuery, toolCallsQuery } from './postgres-queries.js';
@@ -108,6 +111,8 @@ export class PostgresStore implements ExtendedStore {
 
   /** @internal The connection layer (shared with the KV backend). */
   readonly db: PostgresDatabase;
+  /** The KV namespace API (SPEC §6), in the same database and schema. */
+  readonly kv: KvStore;
   private readonly settings: ResolvedPostgresSettings;
   private readonly ops = new StoreOperations(BACKEND);
   private readonly codec = new StoreCodec(BACKEND);
@@ -135,6 +140,9 @@ export class PostgresStore implements ExtendedStore {
       ? new FileEventStorage(this.db, this.settings.fileStoreBaseDir as string, this.settings.fsync)
       : new DatabaseEventStorage(this.db);
     this.locks = new PostgresAgentLocks(this.db, this.settings.lockLeaseMs);
+    this.kv = createKvStore(new PostgresKvBackend(() => this.db.ready(), { schema: this.db.schema }), {
+      operations: this.ops,
+    });
     const agents = this.db.table('kode_agents');
     const revisions = this.db.table('kode_revision_seq');
     this.messages = new PostgresListWriter(
@@ -644,6 +652,19 @@ export class PostgresStore implements ExtendedStore {
   }
 
   // ---- extended --------------------------------------------------------
+
+  /**
+   * Connects and creates or upgrades the schema now rather than at the first
+   * operation (optional: every operation connects on first use). Rejects
+   * with `ConnectionError` when the server cannot be reached; a later call
+   * tries again.
+   */
+  open(): Promise<this> {
+    return this.ops.run('open', null, async () => {
+      await this.db.ready();
+      return this;
+    });
+  }
 
   /**
    * Real connectivity (a round trip to the server, its latency) and whether

@@ -17,4 +17,5 @@ export type {
   SqliteStoreOptions,
 } from './sqlite-config.js';
 export { DEFAULT_SQLITE_BUSY_TIMEOUT_MS, DEFAULT_SQLITE_LOCK_LEASE_MS } from './sqlite-config.js';
+export { SqliteKvBackend, type SqliteKvOptions } from './sqlite-kv.js';
 export { SqliteStore } from './sqlite-store.js';

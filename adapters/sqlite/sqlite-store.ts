@@ -3,6 +3,8 @@ import { access, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { newForkId } from '../../src/agent-id.js';
 import { NotFoundError, ValidationError } from '../../src/errors.js';
+import { createKvStore } from '../../src/kv/kv-store.js';
+import type { KvStore } from '../../src/kv/kv-types.js';
 import type { OperationKind } from '../../src/operation-metrics.js';
 import {
   normalizeMessageFilters,
@@ -55,6 +57,7 @@ import { DatabaseEventStorage } from './sqlite-database-events.js';
 import { type AgentEventStorage, type EventFilter, eventFields } from './sqlite-event-storage.js';
 import { FileEventStorage } from './sqlite-file-events.js';
 import { copyAgentRows, type ForkInfoRow } from './sqlite-fork.js';
+import { SqliteKvBackend } from './sqlite-kv.js';
 import { IncrementalListSaver, type ListRow } from './sqlite-list-saver.js';
 import { SqliteAgentLocks } from './sqlite-lock.js';
 import {
@@ -133,6 +136,8 @@ export class SqliteStore implements ExtendedStore {
 
   private readonly ops = new StoreOperations(BACKEND);
   private readonly codec = new StoreCodec(BACKEND);
+  /** The KV namespace API (SPEC §6), in the same database file. */
+  readonly kv: KvStore;
   private readonly options: ResolvedSqliteOptions;
   /** Set when the options were invalid: every operation rejects with it. */
   private readonly configError: unknown;
@@ -169,6 +174,10 @@ export class SqliteStore implements ExtendedStore {
         ? new FileEventStorage(this.connection, options.fileStoreBaseDir, options.durability === 'full')
         : new DatabaseEventStorage(this.connection);
     this.locks = new SqliteAgentLocks(this.connection, options.lockLeaseMs);
+    this.kv = createKvStore(
+      new SqliteKvBackend(() => this.connection.database(), { busyTimeoutMs: options.busyTimeoutMs }),
+      { operations: this.ops },
+    );
     this.messages = new IncrementalListSaver(this.connection, {
       revisionColumn: 'messages_revision',
       loadStored: (agentId) => this.storedJson('message_json', 'messages', agentId),
@@ -223,6 +232,17 @@ export class SqliteStore implements ExtendedStore {
           : { fileEvents: "events are kept in the database (eventStorage: 'database')" }),
       },
     };
+  }
+
+  /**
+   * Opens the database and creates or upgrades its schema now rather than
+   * at the first operation (optional: every operation opens on first use).
+   */
+  open(): Promise<this> {
+    return this.runGlobal('open', null, async () => {
+      await this.connection.database();
+      return this;
+    });
   }
 
   // ---- plumbing --------------------------------------------------------
