@@ -159,7 +159,9 @@ describe('export / import', () => {
   it('refuses KV lines when the destination has no KV API (exit 2), rather than dropping them', async () => {
     const source = memoryWithKv();
     await source.kv.set('i', 'n', 'k', 1, { autoCreateInstance: true });
-    const stores = { 'memory:source': source, 'memory:plain': new MemoryStore() };
+    // A custom store written against the SDK's interface has no `kv`.
+    const withoutKv = Object.defineProperty(new MemoryStore(), 'kv', { value: undefined });
+    const stores = { 'memory:source': source, 'memory:plain': withoutKv };
     const exportRun = await runInProcess(['export', 'memory:source'], { stores });
     const run = await runInProcess(['import', 'memory:plain'], { stdin: exportRun.stdout, stores });
     expect(run.code).toBe(2);
