@@ -5,8 +5,6 @@ import { SqliteStore } from '../adapters/sqlite/index.js';
 import { compareAgents, countAgent } from '../bin/agent-copy.js';
 import { compareKv } from '../bin/kv-copy.js';
 import { JsonStoreReader } from '../src/json-store-reader.js';
-import { createKvStore } from '../src/kv/index.js';
-import type { KvStore } from '../src/kv/kv-types.js';
 import { MemoryStore } from '../src/memory-store.js';
 import { FIXTURE_DIR, FIXTURE_LOCATION, runInProcess, spawnCli, tempDir } from './cli-support.js';
 import { describePostgres, dropSchema, requirePostgresUrl, uniqueSchemaName } from './helpers/postgres.js';
@@ -26,11 +24,6 @@ beforeAll(async () => {
   exported = run.stdout;
 });
 afterAll(() => scratch.remove());
-
-/** A MemoryStore carrying a KV API, standing in for a backend whose `store.kv` exists. */
-function memoryWithKv(): MemoryStore & { kv: KvStore } {
-  return Object.assign(new MemoryStore(), { kv: createKvStore() });
-}
 
 describe('export / import', () => {
   it('writes a versioned header, one record per line and an end line', () => {
@@ -94,7 +87,7 @@ describe('export / import', () => {
   });
 
   it('round-trips KV data (instances, namespaces, keys, values, metadata, expiry, actor)', async () => {
-    const source = memoryWithKv();
+    const source = new MemoryStore();
     await source.kv.createInstance({ id: 'users-1', name: 'Users', description: 'per-user data' });
     await source.kv.set(
       'users-1',
@@ -112,7 +105,7 @@ describe('export / import', () => {
     await source.saveMessages('agt-kv', [{ role: 'user', content: [{ type: 'text', text: 'x' }] }]);
 
     const file = join(scratch.dir, 'kv.jsonl');
-    const stores = { 'memory:source': source, 'memory:target': memoryWithKv() };
+    const stores = { 'memory:source': source, 'memory:target': new MemoryStore() };
     expect((await runInProcess(['export', 'memory:source', '-o', file], { stores })).code).toBe(0);
     const text = await readFile(file, 'utf8');
     expect(JSON.parse(text.trimEnd().split('\n').at(-1)!)).toEqual({
@@ -139,7 +132,7 @@ describe('export / import', () => {
     expect((await runInProcess(['import', 'memory:target', '-i', file], { stores })).code).toBe(0);
     expect(theme.record?.version).toBe((await target.kv.get('users-1', 'prefs', 'theme')).record?.version);
     // And migrate carries the same KV data store to store.
-    const migrated = memoryWithKv();
+    const migrated = new MemoryStore();
     const copy = await runInProcess(
       ['migrate', '--from', 'memory:source', '--to', 'memory:copy', '--verify', '--json'],
       {
@@ -157,7 +150,7 @@ describe('export / import', () => {
   });
 
   it('refuses KV lines when the destination has no KV API (exit 2), rather than dropping them', async () => {
-    const source = memoryWithKv();
+    const source = new MemoryStore();
     await source.kv.set('i', 'n', 'k', 1, { autoCreateInstance: true });
     // A custom store written against the SDK's interface has no `kv`.
     const withoutKv = Object.defineProperty(new MemoryStore(), 'kv', { value: undefined });
