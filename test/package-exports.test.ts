@@ -1,0 +1,116 @@
+import { execFile } from 'node:child_process';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+/**
+ * The package as users get it: `npm pack` (which builds it), unpacked into a
+ * node_modules folder, then every public entry point loaded with `require`
+ * (the SDK is CommonJS) and with `import`, by plain node, no TypeScript.
+ */
+
+const run = promisify(execFile);
+const root = resolve(__dirname, '..');
+// Inside the repository, so the unpacked package finds its dependencies in the repository's node_modules.
+const consumer = join(root, '.tmp', `pack-${process.pid}`);
+
+const ENTRY_POINTS: Record<string, string[]> = {
+  'kode-store': [
+    'createExtendedStore',
+    'MemoryStore',
+    'createKvStore',
+    'createDataStore',
+    'createKvEnvelopeApi',
+    'NotFoundError',
+    'ConflictError',
+    'LockTimeoutError',
+    'ValidationError',
+    'QueryError',
+    'StoreClosedError',
+    'ConfigError',
+  ],
+  'kode-store/sqlite': ['SqliteStore'],
+  'kode-store/postgres': ['PostgresStore'],
+  'kode-store/mongo': ['MongoStore'],
+  'kode-store/conformance': ['runStoreConformance', 'verifyStore', 'runKvConformance', 'verifyKvStore'],
+};
+
+/** A script that loads every entry point, checks its exports, and uses the SQLite store once. */
+function script(load: (name: string) => string): string {
+  return `
+const expected = ${JSON.stringify(ENTRY_POINTS)};
+const missing = [];
+const modules = {};
+for (const [name, names] of Object.entries(expected)) {
+  const mod = ${load('name')};
+  modules[name] = mod;
+  for (const n of names) if (typeof mod[n] !== 'function') missing.push(name + '#' + n);
+}
+if (missing.length) throw new Error('missing exports: ' + missing.join(', '));
+const { SqliteStore } = modules['kode-store/sqlite'];
+const { NotFoundError } = modules['kode-store'];
+const store = new SqliteStore(':memory:');
+await store.saveMessages('a/../b', [{ role: 'user', content: [{ type: 'text', text: 'héllo ✅' }] }]);
+const loaded = await store.loadMessages('a/../b');
+if (loaded[0].content[0].text !== 'héllo ✅') throw new Error('round trip failed');
+const error = await store.batchFork('nobody', 1).then(() => null, (e) => e);
+// One copy of the error classes per module format, shared by every entry point.
+if (!(error instanceof NotFoundError) || error.code !== 'KODE_NOT_FOUND') throw new Error('NotFoundError is not shared: ' + error);
+await store.close();
+console.log('ok');
+`;
+}
+
+beforeAll(async () => {
+  await mkdir(join(consumer, 'node_modules', 'kode-store'), { recursive: true });
+  const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', consumer], {
+    cwd: root,
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  const packed = (JSON.parse(stdout.slice(stdout.indexOf('['))) as Array<{ filename: string }>)[0];
+  if (!packed) throw new Error(`npm pack reported nothing: ${stdout}`);
+  const { filename } = packed;
+  await run('tar', [
+    '-xzf',
+    join(consumer, filename),
+    '-C',
+    join(consumer, 'node_modules', 'kode-store'),
+    '--strip-components=1',
+  ]);
+}, 180_000);
+
+afterAll(() => rm(consumer, { recursive: true, force: true }));
+
+describe('the packed package', () => {
+  it('loads every entry point with require (CommonJS, as the SDK does)', async () => {
+    const file = join(consumer, 'check.cjs');
+    await writeFile(
+      file,
+      `(async () => {${script((n) => `require(${n})`)}})().catch((e) => { console.error(e); process.exit(1); });`,
+    );
+    const { stdout } = await run(process.execPath, [file], { cwd: consumer });
+    expect(stdout.trim()).toBe('ok');
+  });
+
+  it('loads every entry point with import (ESM)', async () => {
+    const file = join(consumer, 'check.mjs');
+    await writeFile(
+      file,
+      script((n) => `await import(${n})`),
+    );
+    const { stdout } = await run(process.execPath, [file], { cwd: consumer });
+    expect(stdout.trim()).toBe('ok');
+  });
+
+  it('runs the kode-store command from its bin entry', async () => {
+    const { stdout } = await run(
+      process.execPath,
+      [join(consumer, 'node_modules', 'kode-store', 'dist', 'cli.cjs'), '--help'],
+      {
+        cwd: consumer,
+      },
+    );
+    expect(stdout).toMatch(/migrate/);
+  });
+});
