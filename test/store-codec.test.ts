@@ -1,0 +1,81 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { StoreCodec } from '../src/store-codec.js';
+
+/**
+ * `StoreCodec.list` reuses the text of items equal to those it last encoded
+ * for the same agent. Whatever the caller does between saves (mutating saved
+ * objects in place, reordering keys, adding `undefined` fields, shrinking the
+ * list), the texts must be exactly what encoding from scratch gives.
+ */
+
+const fresh = (list: unknown[]) => list.map((item) => JSON.stringify(item));
+
+describe('StoreCodec.list', () => {
+  it('notices a message mutated in place after it was saved (the SDK keeps its objects)', () => {
+    const codec = new StoreCodec('test');
+    const messages = [
+      { role: 'user', content: [{ type: 'text', text: 'hello' }] },
+      { role: 'assistant', content: [{ type: 'text', text: 'hi' }] },
+    ];
+    codec.list(messages, 'saveMessages', 'a', 'messages');
+    (messages[0]!.content[0] as { text: string }).text = 'changed';
+    expect(codec.list(messages, 'saveMessages', 'a', 'messages')).toEqual(fresh(messages));
+  });
+
+  it('notices a change of key order, and keeps texts exact when an undefined field appears', () => {
+    const codec = new StoreCodec('test');
+    codec.list([{ a: 1, b: 2 }], 'save', 'a', 'items');
+    expect(codec.list([{ b: 2, a: 1 }], 'save', 'a', 'items')).toEqual(['{"b":2,"a":1}']);
+    expect(codec.list([{ b: 2, a: 1, c: undefined }], 'save', 'a', 'items')).toEqual(['{"b":2,"a":1}']);
+  });
+
+  it('encodes values with toJSON (a Date) as JSON does, every time', () => {
+    const codec = new StoreCodec('test');
+    const when = new Date(0);
+    const list = [{ at: when }];
+    codec.list(list, 'save', 'a', 'items');
+    when.setTime(1000);
+    expect(codec.list(list, 'save', 'a', 'items')).toEqual(fresh(list));
+  });
+
+  it('keeps agents and lists apart', () => {
+    const codec = new StoreCodec('test');
+    codec.list([1, 2, 3], 'save', 'a', 'messages');
+    expect(codec.list([1, 9], 'save', 'b', 'messages')).toEqual(['1', '9']);
+    expect(codec.list([7], 'save', 'a', 'records')).toEqual(['7']);
+    expect(codec.list([1, 2, 3, 4], 'save', 'a', 'messages')).toEqual(['1', '2', '3', '4']);
+  });
+
+  it('still refuses a bad new item after a reused prefix, and remembers nothing from the refused save', () => {
+    const codec = new StoreCodec('test');
+    const good = [{ n: 1 }, { n: 2 }];
+    codec.list(good, 'save', 'a', 'items');
+    expect(() => codec.list([...good, { n: 10n }], 'save', 'a', 'items')).toThrow(TypeError);
+    expect(codec.list([...good, { n: 3 }], 'save', 'a', 'items')).toEqual(fresh([...good, { n: 3 }]));
+  });
+
+  it('always equals a fresh encoding, over random saves with in-place mutations', () => {
+    const json = fc.jsonValue({ maxDepth: 3 }).map((value) => JSON.parse(JSON.stringify(value)) as unknown);
+    const step = fc.record({
+      append: fc.array(json, { maxLength: 3 }),
+      mutateIndex: fc.option(fc.nat({ max: 10 }), { nil: undefined }),
+      mutation: json,
+      truncateTo: fc.option(fc.nat({ max: 10 }), { nil: undefined }),
+    });
+    fc.assert(
+      fc.property(fc.array(step, { minLength: 1, maxLength: 12 }), (steps) => {
+        const codec = new StoreCodec('test');
+        const list: unknown[] = [];
+        for (const s of steps) {
+          if (s.truncateTo !== undefined) list.length = Math.min(list.length, s.truncateTo);
+          list.push(...s.append.map((item) => ({ item })));
+          const target = s.mutateIndex === undefined ? undefined : list[s.mutateIndex];
+          if (target && typeof target === 'object') (target as { item: unknown }).item = s.mutation;
+          expect(codec.list(list, 'save', 'agent', 'items')).toEqual(fresh(list));
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
