@@ -2,7 +2,7 @@ import { constants as fsConstants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { newForkId } from '../../src/agent-id.js';
-import { NotFoundError, ValidationError } from '../../src/errors.js';
+import { NotFoundError, ValidationError, wrapDriverError } from '../../src/errors.js';
 import { createKvStore } from '../../src/kv/kv-store.js';
 import type { KvStore } from '../../src/kv/kv-types.js';
 import type { OperationKind } from '../../src/operation-metrics.js';
@@ -418,14 +418,28 @@ export class SqliteStore implements ExtendedStore {
 
   // ---- events ----------------------------------------------------------
 
-  async appendEvent(agentId: string, timeline: Timeline): Promise<void> {
-    // The body runs synchronously inside `run` (before its first await), so
-    // un-awaited appends reach the event storage in exactly their call order.
-    return this.runForAgent('appendEvent', 'save', agentId, () => {
+  appendEvent(agentId: string, timeline: Timeline): Promise<void> {
+    // The SDK's hottest call: one per streamed chunk, fired without awaiting.
+    // Checks and encoding run synchronously, so un-awaited appends reach the
+    // batcher in exactly their call order; the write itself is shared by the
+    // whole batch, and the latency recorded is what the caller waited.
+    const started = performance.now();
+    try {
+      this.ops.check('appendEvent', agentId);
+      if (this.configError !== undefined) throw this.configError;
       this.requireObject(timeline, 'timeline', 'appendEvent', agentId);
       const json = this.codec.timeline(timeline, 'appendEvent', agentId);
-      return this.events.append(agentId, json, eventFields(timeline));
-    });
+      return this.events.append(agentId, json, eventFields(timeline)).then(
+        () => this.ops.metrics.record('save', performance.now() - started),
+        (error: unknown) => {
+          this.ops.metrics.record('save', performance.now() - started);
+          throw wrapDriverError(error, { backend: BACKEND, operation: 'appendEvent', agentId });
+        },
+      );
+    } catch (error) {
+      this.ops.metrics.record('save', performance.now() - started);
+      return Promise.reject(wrapDriverError(error, { backend: BACKEND, operation: 'appendEvent', agentId }));
+    }
   }
 
   readEvents(agentId: string, opts: ReadEventsOptions = {}): AsyncIterable<Timeline> {
@@ -433,27 +447,25 @@ export class SqliteStore implements ExtendedStore {
     return {
       async *[Symbol.asyncIterator]() {
         const filter: EventFilter = {};
-        const checked = await store.runForAgent('readEvents', null, agentId, async () =>
+        const checked = await store.runForAgent('readEvents', 'load', agentId, async () =>
           eventFilter(opts, { backend: BACKEND, operation: 'readEvents', agentId }),
         );
         if (checked.sinceSeq !== undefined) filter.since = opts.since;
         if (checked.channel !== undefined) filter.channel = checked.channel as EventFilter['channel'];
-        let entries: AsyncIterator<Timeline> | undefined;
-        let first = true;
+        const entries = store.events.read(agentId, filter)[Symbol.asyncIterator]();
         try {
           for (;;) {
-            // Every step runs as an operation: a read of a closed store fails,
-            // and driver errors arrive typed. Only the first counts in metrics.
-            const step = await store.runForAgent('readEvents', first ? 'load' : null, agentId, () => {
-              entries ??= store.events.read(agentId, filter)[Symbol.asyncIterator]();
-              return entries.next();
-            });
-            first = false;
+            // A per-entry closed check, not a whole operation frame per entry:
+            // reading is as hot as appending, and the frame ran once above.
+            store.ops.assertOpen('readEvents');
+            const step = await entries.next();
             if (step.done) return;
             yield step.value;
           }
+        } catch (error) {
+          throw wrapDriverError(error, { backend: BACKEND, operation: 'readEvents', agentId });
         } finally {
-          await entries?.return?.();
+          await entries.return?.();
         }
       },
     };
