@@ -12,11 +12,17 @@
  * const { passed, failed, skipped, results } = await verifyStore({ name: 'my-store', create, destroy });
  */
 
-import { describeError } from './assertions.js';
 import type { StoreCase } from './case.js';
 import { allStoreCases } from './cases/index.js';
 import type { StoreHarness } from './harness.js';
 import { type CaseResult, type ConformanceOptions, ConformanceSession, selectCases } from './runner.js';
+import {
+  formatSuiteResult,
+  registerSuite,
+  runSuite,
+  type SuiteResult,
+  type TestApi,
+} from './suite-runner.js';
 
 export {
   ConformanceAssertionError,
@@ -33,17 +39,7 @@ export type { FixtureAgent, FixtureSample } from './fixture-sample-types.js';
 export type { OtherProcessLock, StoreHarness } from './harness.js';
 export * from './kv/index.js';
 export type { CaseResult, ConformanceOptions } from './runner.js';
-
-type TestFn = (this: unknown, context?: unknown) => Promise<void>;
-
-/** The parts of a test runner's API the suite uses (vitest, jest and mocha all fit). */
-export interface TestApi {
-  describe?: (name: string, body: () => void) => unknown;
-  it?: ((name: string, fn: TestFn, timeoutMs?: number) => unknown) & {
-    skip?: (name: string, fn: TestFn) => unknown;
-  };
-  afterAll?: (fn: () => Promise<void>, timeoutMs?: number) => unknown;
-}
+export type { SuiteCaseResult, SuiteResult, TestApi } from './suite-runner.js';
 
 /** Options of `runStoreConformance`. */
 export interface RunStoreConformanceOptions extends ConformanceOptions, TestApi {
@@ -60,26 +56,7 @@ export interface VerifyStoreOptions extends ConformanceOptions {
 }
 
 /** What `verifyStore` found. */
-export interface VerifyStoreResult {
-  passed: number;
-  failed: number;
-  skipped: number;
-  results: CaseResult[];
-}
-
-function globalApi(name: 'describe' | 'it' | 'afterAll'): unknown {
-  return (globalThis as Record<string, unknown>)[name];
-}
-
-/** Marks the running test skipped with `reason`, in whatever way the runner allows. */
-function skipRunningTest(self: unknown, context: unknown, reason: string): void {
-  const vitestSkip = (context as { skip?: (note?: string) => never } | undefined)?.skip;
-  if (typeof vitestSkip === 'function') vitestSkip(reason);
-  const mochaSkip = (self as { skip?: () => never } | undefined)?.skip;
-  if (typeof mochaSkip === 'function') mochaSkip.call(self);
-  // A runner without dynamic skips (jest): say so loudly rather than pass silently.
-  console.warn(`[kode-store conformance] skipped: ${reason}`);
-}
+export type VerifyStoreResult = SuiteResult<CaseResult>;
 
 /**
  * Registers one test per case with the given test API (vitest's, jest's or
@@ -87,44 +64,14 @@ function skipRunningTest(self: unknown, context: unknown, reason: string): void 
  * area; a skipped case says why.
  */
 export function runStoreConformance(harness: StoreHarness, options: RunStoreConformanceOptions = {}): void {
-  const describe = (options.describe ?? globalApi('describe')) as TestApi['describe'];
-  const it = (options.it ?? globalApi('it')) as TestApi['it'];
-  const afterAll = (options.afterAll ?? globalApi('afterAll')) as TestApi['afterAll'];
-  if (typeof describe !== 'function' || typeof it !== 'function') {
-    throw new Error(
-      'runStoreConformance needs describe and it: pass them in options or run under a test runner',
-    );
-  }
-  const cases = selectCases([...allStoreCases(), ...(options.extraCases ?? [])], harness, options);
-  const session = new ConformanceSession(harness, options);
-  const budget = options.caseTimeoutMs ?? 30_000;
-  const areas = new Map<string, StoreCase[]>();
-  for (const c of cases) {
-    const area = c.id.split('.')[0] ?? c.id;
-    areas.set(area, [...(areas.get(area) ?? []), c]);
-  }
-  describe(`kode-store conformance: ${harness.name}`, () => {
-    for (const [area, areaCases] of areas) {
-      describe(area, () => {
-        for (const c of areaCases) {
-          const name = `${c.id}: ${c.title}`;
-          // The runner's own timeout sits above the case's, so the case reports its own.
-          const timeout = (c.timeoutMs ?? budget) + 5_000;
-          it(
-            name,
-            async function (this: unknown, context?: unknown) {
-              const result = await session.runCase(c);
-              if (result.status === 'failed') throw result.error;
-              if (result.status === 'skipped')
-                skipRunningTest(this, context, result.reason ?? 'no reason given');
-            },
-            timeout,
-          );
-        }
-      });
-    }
-    if (typeof afterAll === 'function') afterAll(() => session.tearDown(), 60_000);
-    else it('conformance teardown: shared fixtures are removed', () => session.tearDown());
+  registerSuite({
+    caller: 'runStoreConformance',
+    title: `kode-store conformance: ${harness.name}`,
+    api: options,
+    cases: selectCases([...allStoreCases(), ...(options.extraCases ?? [])], harness, options),
+    areaOf: (c) => c.id.split('.')[0] ?? c.id,
+    session: new ConformanceSession(harness, options),
+    caseTimeoutMs: options.caseTimeoutMs ?? 30_000,
   });
 }
 
@@ -134,28 +81,10 @@ export async function verifyStore(
   options: VerifyStoreOptions = {},
 ): Promise<VerifyStoreResult> {
   const cases = selectCases([...allStoreCases(), ...(options.extraCases ?? [])], harness, options);
-  const session = new ConformanceSession(harness, options);
-  const results: CaseResult[] = [];
-  try {
-    for (const c of cases) {
-      const result = await session.runCase(c);
-      results.push(result);
-      options.onResult?.(result);
-    }
-  } finally {
-    await session.tearDown();
-  }
-  const count = (status: CaseResult['status']) => results.filter((r) => r.status === status).length;
-  return { passed: count('passed'), failed: count('failed'), skipped: count('skipped'), results };
+  return runSuite(cases, new ConformanceSession(harness, options), options.onResult);
 }
 
-/** One line per failed or skipped case, for printing a `verifyStore` result. */
+/** One line per failed or skipped case, then the totals: for printing a `verifyStore` result. */
 export function formatResults(result: VerifyStoreResult): string {
-  const lines = result.results
-    .filter((r) => r.status !== 'passed')
-    .map((r) =>
-      r.status === 'skipped' ? `SKIP ${r.id}: ${r.reason}` : `FAIL ${r.id}: ${describeError(r.error)}`,
-    );
-  lines.push(`${result.passed} passed, ${result.failed} failed, ${result.skipped} skipped`);
-  return lines.join('\n');
+  return formatSuiteResult(result);
 }
