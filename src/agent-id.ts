@@ -37,5 +37,13 @@ export function newForkId(sourceId: string, now = Date.now()): string {
   const tail = Math.floor(Math.random() * 36 ** 4)
     .toString(36)
     .padStart(4, '0');
-  return `${sourceId}/fork-${now}-${forkCounter}${tail}`;
+  const id = `${sourceId}/fork-${now}-${forkCounter}${tail}`;
+  // A fork nobody could load or delete must never be written: refuse before anything is.
+  if (id.length > MAX_AGENT_ID_LENGTH) {
+    throw new ValidationError(
+      `agent ${JSON.stringify(sourceId.slice(0, 40))}… cannot be forked: the fork's id would be longer than ${MAX_AGENT_ID_LENGTH} characters`,
+      { operation: 'batchFork', agentId: sourceId },
+    );
+  }
+  return id;
 }

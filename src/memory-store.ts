@@ -470,6 +470,9 @@ export class MemoryStore implements ExtendedStore {
       if (prefix !== undefined && typeof prefix !== 'string') {
         throw new ValidationError('prefix must be a string', { backend: BACKEND, operation: 'list' });
       }
+      // Ids never hold NUL or lone surrogates, so such a prefix matches nothing (as in the SQL backends,
+      // which compare code points, where a lone surrogate is not the start of an emoji).
+      if (prefix !== undefined && (prefix.includes('\u0000') || !prefix.isWellFormed())) return [];
       return [...this.database.agents.keys()]
         .filter((id) => prefix === undefined || id.startsWith(prefix))
         .sort(compareCodePoints);

@@ -227,6 +227,34 @@ export const badInputCases: StoreCase[] = defineCases('bad-input', [
     },
   },
   {
+    id: 'fork.id-too-long-refused',
+    title:
+      'batchFork of an agent whose id leaves no room for a fork id is refused with a ValidationError and creates nothing',
+    run: async (ctx) => {
+      const id = ctx.agentId('long').padEnd(1010, 'L');
+      await ctx.store.saveMessages(id, conversation(2));
+      const before = await ctx.store.list(id);
+      await checkRejects(
+        () => ctx.store.batchFork(id, 2),
+        'KODE_VALIDATION',
+        'batchFork of a 1010-character id',
+      );
+      checkEqual(await ctx.store.list(id), before, 'agents under the long id');
+      checkEqual(await ctx.store.loadMessages(id), conversation(2), 'source conversation');
+    },
+  },
+  {
+    id: 'list.prefix-that-no-id-can-have',
+    title: 'list() with a prefix holding a lone surrogate or NUL matches nothing (ids never hold them)',
+    run: async (ctx) => {
+      const id = `${ctx.agentId('emoji')}😀`;
+      await ctx.store.saveMessages(id, conversation(1));
+      checkEqual(await ctx.store.list(id.slice(0, -1)), [], 'prefix ending in a lone high surrogate');
+      checkEqual(await ctx.store.list(`${id}\u0000`), [], 'prefix with NUL');
+      checkEqual(await ctx.store.list(id), [id], 'the whole id');
+    },
+  },
+  {
     id: 'events.malformed-read-options-refused',
     title:
       'readEvents refuses a since without a numeric seq and a non-string channel, instead of matching nothing',
