@@ -107,8 +107,9 @@ function describe(value: unknown): string {
 
 function count(value: unknown, field: string, fallback: number): number {
   if (value === undefined || value === null) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
-    throw new QueryError(`${field} must be a non-negative integer, got ${describe(value)}`);
+  // Beyond 2^53 - 1 an integer is no longer exact, and SQL drivers reject it as out of range.
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new QueryError(`${field} must be a non-negative integer up to 2^53 - 1, got ${describe(value)}`);
   }
   return value;
 }

@@ -1,8 +1,6 @@
-import { constants as fsConstants } from 'node:fs';
-import { access, mkdtemp, rm, stat } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
 import { newForkId } from '../../src/agent-id.js';
 import { compareCodePoints } from '../../src/code-point-order.js';
+import { checkDirectoryWritable } from '../../src/directory-health.js';
 import {
   KodeStoreError,
   NotFoundError,
@@ -135,8 +133,9 @@ export class MongoStore implements ExtendedStore {
   private readonly messageLists = new MongoListSaver<Message>({
     collection: 'messages',
     revisionField: 'messagesRevision',
-    toDocument: (agentId, index, json, message, now) =>
-      toMessageDocument(agentId, index, json, message, now) as unknown as MongoDocument,
+    firstSavedField: 'createdAt',
+    toDocument: (agentId, index, json, message, savedAt) =>
+      toMessageDocument(agentId, index, json, message, savedAt) as unknown as MongoDocument,
   });
   private readonly toolCallLists = new MongoListSaver<ToolCallRecord>({
     collection: 'tool_calls',
@@ -754,21 +753,7 @@ export class MongoStore implements ExtendedStore {
    */
   private async fileSystemHealth(): Promise<StoreHealthStatus['fileSystem']> {
     if (this.options.eventStorage !== 'file') return { writable: true };
-    const baseDir = resolve(this.options.fileStoreBaseDir as string);
-    try {
-      if (await isDirectory(baseDir)) {
-        // A real write, not just permission bits: a full or read-only mount fails here.
-        const probe = await mkdtemp(join(baseDir, '.health-'));
-        await rm(probe, { recursive: true, force: true });
-        return { writable: true };
-      }
-      let ancestor = dirname(baseDir);
-      while (!(await isDirectory(ancestor)) && dirname(ancestor) !== ancestor) ancestor = dirname(ancestor);
-      await access(ancestor, fsConstants.W_OK);
-      return { writable: true };
-    } catch (error) {
-      return { writable: false, error: error instanceof Error ? error.message : String(error) };
-    }
+    return checkDirectoryWritable(this.options.fileStoreBaseDir as string);
   }
 
   async checkConsistency(agentId: string): Promise<ConsistencyCheckResult> {
@@ -1013,12 +998,4 @@ function eventFilter(opts: ReadEventsOptions, agentId: string): EventFilter {
     filter.channel = opts.channel;
   }
   return filter;
-}
-
-async function isDirectory(path: string): Promise<boolean> {
-  try {
-    return (await stat(path)).isDirectory();
-  } catch {
-    return false;
-  }
 }

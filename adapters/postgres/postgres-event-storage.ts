@@ -100,8 +100,8 @@ export class DatabaseEventStorage implements EventStorage {
   async *read(agentId: string, opts: ReadEventsOptions, assertOpen: () => void): AsyncGenerator<Timeline> {
     await this.idle();
     const since = typeof opts.since?.seq === 'number' ? opts.since.seq : undefined;
-    const channel = opts.channel;
-    if (channel !== undefined && typeof channel !== 'string') return;
+    // Options were checked by the store (eventFilter); null means "no filter", as everywhere.
+    const channel = opts.channel ?? undefined;
     const filters: string[] = [];
     const params: unknown[] = [agentId];
     if (since !== undefined) {
@@ -220,9 +220,9 @@ export class FileEventStorage implements EventStorage {
 
   append(agentId: string, event: EncodedTimeline): Promise<void> {
     const appended = this.log.append(agentId, event.json);
-    const done = this.marked.has(agentId)
-      ? appended
-      : Promise.all([appended, this.mark(agentId)]).then(() => undefined);
+    // The agent is registered only once its first entry is in the file, so a
+    // refused or failed append leaves no agent behind.
+    const done = appended.then(() => (this.marked.has(agentId) ? undefined : this.mark(agentId)));
     const settled = done.then(
       () => undefined,
       () => undefined,

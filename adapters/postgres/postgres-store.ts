@@ -1,8 +1,6 @@
-import { constants as fsConstants } from 'node:fs';
-import { access } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
 import { newForkId } from '../../src/agent-id.js';
 import { compareCodePoints } from '../../src/code-point-order.js';
+import { checkDirectoryWritable } from '../../src/directory-health.js';
 import { NotFoundError, redactSecrets, ValidationError, wrapDriverError } from '../../src/errors.js';
 import { createKvStore } from '../../src/kv/kv-store.js';
 import type { KvStore } from '../../src/kv/kv-types.js';
@@ -162,6 +160,7 @@ export class PostgresStore implements ExtendedStore {
           },
           { name: 'created_at_ms', arrayType: 'float8' },
         ],
+        firstSavedColumn: 'created_at_ms',
       },
       agents,
       revisions,
@@ -695,22 +694,7 @@ export class PostgresStore implements ExtendedStore {
   private async fileSystemHealth(): Promise<StoreHealthStatus['fileSystem']> {
     // Only hybrid mode writes files; the database mode has nothing to check.
     if (this.events.mode !== 'file' || !this.fileStoreBaseDir) return { writable: true };
-    // The base directory is created on the first append: until then its
-    // nearest existing ancestor must be writable.
-    let dir = resolve(this.fileStoreBaseDir);
-    for (;;) {
-      try {
-        await access(dir, fsConstants.W_OK);
-        return { writable: true };
-      } catch (error) {
-        const code = (error as { code?: unknown }).code;
-        const parent = dirname(dir);
-        if (code !== 'ENOENT' || parent === dir) {
-          return { writable: false, error: `${dir} is not writable (${String(code)})` };
-        }
-        dir = parent;
-      }
-    }
+    return checkDirectoryWritable(this.fileStoreBaseDir);
   }
 
   async checkConsistency(agentId: string): Promise<ConsistencyCheckResult> {

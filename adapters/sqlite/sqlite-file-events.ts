@@ -21,6 +21,7 @@ export class FileEventStorage implements AgentEventStorage {
    * `exists` still finds it through the file.)
    */
   private readonly recorded = new Set<string>();
+  private readonly pending = new Set<Promise<void>>();
   /**
    * The record being written, per agent: a burst of appends to a new agent
    * (the SDK fires them without awaiting) shares one write transaction
@@ -41,8 +42,16 @@ export class FileEventStorage implements AgentEventStorage {
     // The database record follows the first successful append: an entry the
     // log refused must not leave an agent behind that has nothing.
     const written = this.log.append(agentId, encodedTimeline);
-    if (this.recorded.has(agentId)) return written;
-    return written.then(() => this.record(agentId));
+    const done = this.recorded.has(agentId) ? written : written.then(() => this.record(agentId));
+    // Remembered until settled, so that `delete` can wait for appends in
+    // flight (their record would otherwise resurrect the deleted agent).
+    const settled = done.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.pending.add(settled);
+    void settled.then(() => this.pending.delete(settled));
+    return done;
   }
 
   private record(agentId: string): Promise<void> {
@@ -99,7 +108,9 @@ export class FileEventStorage implements AgentEventStorage {
     return undefined;
   }
 
-  async idle(): Promise<void> {}
+  async idle(): Promise<void> {
+    while (this.pending.size > 0) await Promise.all([...this.pending]);
+  }
 
   close(): Promise<void> {
     return this.log.close();

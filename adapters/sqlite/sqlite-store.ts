@@ -1,7 +1,6 @@
-import { constants as fsConstants } from 'node:fs';
-import { access, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { newForkId } from '../../src/agent-id.js';
+import { checkDirectoryWritable } from '../../src/directory-health.js';
 import { NotFoundError, ValidationError, wrapDriverError } from '../../src/errors.js';
 import { createKvStore } from '../../src/kv/kv-store.js';
 import type { KvStore } from '../../src/kv/kv-types.js';
@@ -784,15 +783,11 @@ export class SqliteStore implements ExtendedStore {
   private async fileSystemStatus(): Promise<StoreHealthStatus['fileSystem']> {
     const dirs: string[] = [];
     if (!this.connection.inMemory) dirs.push(dirname(resolve(this.path)));
-    if (this.options.eventStorage === 'file' && this.fileStoreBaseDir !== undefined) {
-      dirs.push(await nearestExisting(resolve(this.fileStoreBaseDir)));
-    }
+    if (this.options.eventStorage === 'file' && this.fileStoreBaseDir !== undefined)
+      dirs.push(this.fileStoreBaseDir);
     for (const dir of dirs) {
-      try {
-        await access(dir, fsConstants.W_OK);
-      } catch (error) {
-        return { writable: false, error: `${dir} is not writable (${(error as Error).message})` };
-      }
+      const health = await checkDirectoryWritable(dir);
+      if (!health.writable) return health;
     }
     return { writable: true };
   }
@@ -939,17 +934,5 @@ export class SqliteStore implements ExtendedStore {
       }
     })();
     return this.closing;
-  }
-}
-
-/** `path` if it exists, else its closest existing ancestor (what creating it would need to write to). */
-async function nearestExisting(path: string): Promise<string> {
-  for (let current = path; ; current = dirname(current)) {
-    try {
-      await stat(current);
-      return current;
-    } catch {
-      if (dirname(current) === current) return current;
-    }
   }
 }

@@ -127,6 +127,22 @@ export const lifecycleCases: StoreCase[] = [
       },
     },
     {
+      id: 'waits-for-appends-in-flight',
+      title:
+        'delete after un-awaited appends removes them too: the agent does not come back (exists false, not listed, no events)',
+      run: async (ctx) => {
+        const id = ctx.agentId('inflight');
+        const appends = Array.from({ length: 25 }, (_, i) =>
+          ctx.store.appendEvent(id, timeline(i + 1, 'progress')),
+        );
+        await ctx.store.delete(id);
+        await Promise.allSettled(appends);
+        check(!(await ctx.store.exists(id)), 'exists after delete');
+        checkEqual(await ctx.store.list(id), [], 'listed after delete');
+        checkEqual(await collect(ctx.store.readEvents(id)), [], 'events after delete');
+      },
+    },
+    {
       id: 'unknown-agent',
       title: 'deleting an unknown agent resolves and changes nothing',
       run: async (ctx) => {

@@ -153,6 +153,16 @@ export const queryCases: StoreCase[] = defineCases('query', [
   }),
   ...refusalCase('negative-limit', 'a negative limit is refused with a QueryError', { limit: -1 }),
   ...refusalCase('fractional-offset', 'a fractional offset is refused with a QueryError', { offset: 1.5 }),
+  ...refusalCase('huge-limit', 'a limit beyond 2^53 - 1 is refused with a QueryError, not a driver error', {
+    limit: 1e20,
+  }),
+  ...refusalCase(
+    'huge-offset',
+    'an offset beyond 2^53 - 1 is refused with a QueryError, not a driver error',
+    {
+      offset: 2 ** 63,
+    },
+  ),
   ...refusalCase('string-limit', "a limit given as a string ('10') is refused with a QueryError", {
     limit: '10',
   }),

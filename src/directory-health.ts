@@ -1,0 +1,49 @@
+import { randomBytes } from 'node:crypto';
+import { stat, unlink, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+
+/** What `healthCheck()` reports about a directory a store writes to. */
+export interface DirectoryHealth {
+  writable: boolean;
+  error?: string;
+}
+
+/**
+ * Whether files can really be written in `path`: a directory that exists is
+ * probed by writing (and removing) a small file, since permission bits say
+ * nothing for root or a read-only mount; a directory still to be created
+ * needs its nearest existing ancestor to be a directory we can write in.
+ * A regular file where the directory should be is reported as such.
+ */
+export async function checkDirectoryWritable(path: string): Promise<DirectoryHealth> {
+  const target = resolve(path);
+  let current = target;
+  for (;;) {
+    let isDirectory: boolean;
+    try {
+      isDirectory = (await stat(current)).isDirectory();
+    } catch (error) {
+      const parent = dirname(current);
+      if ((error as { code?: unknown }).code === 'ENOENT' && parent !== current) {
+        current = parent;
+        continue;
+      }
+      return { writable: false, error: `${current} cannot be read (${(error as Error).message})` };
+    }
+    if (!isDirectory) {
+      return {
+        writable: false,
+        error: `${current} is not a directory, so ${target} cannot be created or written`,
+      };
+    }
+    const probe = join(current, `.kode-store-health-${process.pid}-${randomBytes(4).toString('hex')}`);
+    try {
+      await writeFile(probe, '');
+      await unlink(probe);
+      return { writable: true };
+    } catch (error) {
+      await unlink(probe).catch(() => {});
+      return { writable: false, error: `${current} is not writable (${(error as Error).message})` };
+    }
+  }
+}
