@@ -79,6 +79,18 @@ const TOOL_CALL_SORT: Record<string, ToolCallSortKey> = {
 
 const MESSAGE_SORT: Record<string, 'createdAt'> = { created_at: 'createdAt', createdAt: 'createdAt' };
 
+/** A date-time without a zone designator (`2026-01-01T10:00:00`), which `Date.parse` would read in local time. */
+const ZONELESS_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/;
+
+/**
+ * Epoch milliseconds of an ISO-8601 string, reading a date-time without a
+ * zone as UTC, so that answers never depend on the process's time zone.
+ * `NaN` when the string is not a date.
+ */
+export function parseIsoTime(value: string): number {
+  return Date.parse(ZONELESS_DATE_TIME.test(value) ? `${value}Z` : value);
+}
+
 /** Converts a `Date`, epoch milliseconds or ISO string to epoch milliseconds. */
 export function toEpochMs(value: TimeInput, field: string): number {
   const ms =
@@ -87,7 +99,7 @@ export function toEpochMs(value: TimeInput, field: string): number {
       : typeof value === 'number'
         ? value
         : typeof value === 'string'
-          ? Date.parse(value)
+          ? parseIsoTime(value)
           : Number.NaN;
   if (!Number.isFinite(ms)) {
     throw new QueryError(

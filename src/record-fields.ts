@@ -1,3 +1,4 @@
+import { parseIsoTime } from './query-filters.js';
 import type { AgentInfo, Message, SessionInfo, ToolCallRecord } from './types.js';
 
 /**
@@ -46,7 +47,7 @@ export function toolCallFields(record: ToolCallRecord): ToolCallFields {
 
 export interface SessionFields {
   templateId: string;
-  /** `Date.parse(info.createdAt)`, or 0 when absent or unreadable. */
+  /** `info.createdAt` in epoch ms (a zone-less date-time read as UTC), or 0 when absent or unreadable. */
   createdAtMs: number;
   /** `info.metadata.userId` when it is a string. */
   userId: string | null;
@@ -54,7 +55,7 @@ export interface SessionFields {
 }
 
 export function sessionFields(info: Partial<AgentInfo>): SessionFields {
-  const parsed = typeof info.createdAt === 'string' ? Date.parse(info.createdAt) : Number.NaN;
+  const parsed = typeof info.createdAt === 'string' ? parseIsoTime(info.createdAt) : Number.NaN;
   const userId = (info.metadata as { userId?: unknown } | undefined)?.userId;
   return {
     templateId: typeof info.templateId === 'string' ? info.templateId : '',
@@ -87,4 +88,39 @@ export function commonPrefixLength(stored: readonly string[], next: readonly str
   let i = 0;
   while (i < n && stored[i] === next[i]) i++;
   return i;
+}
+
+/** One item of a stored list's tail: its serialised text and when it was first saved (epoch ms). */
+export interface SavedTailItem {
+  json: string;
+  savedAt: number;
+}
+
+/**
+ * The first-saved time of each item of a rewritten tail (`newTail`, the items
+ * past the common prefix). An item whose text equals one of the old tail's
+ * keeps that item's time, so a message inserted in the middle, or a summary
+ * replacing the head, does not re-stamp the messages after it. Equal texts
+ * pair occurrence by occurrence, in order: the k-th `X` of the new tail takes
+ * the time of the k-th `X` of the old tail. Unpaired items get `now`.
+ * O(old tail + new tail).
+ */
+export function pairFirstSavedTimes(
+  oldTail: readonly SavedTailItem[],
+  newTail: readonly string[],
+  now: number,
+): number[] {
+  if (oldTail.length === 0) return newTail.map(() => now);
+  // Per text, the old times in order; `next` is the next occurrence to hand out.
+  const byText = new Map<string, { times: number[]; next: number }>();
+  for (const { json, savedAt } of oldTail) {
+    const entry = byText.get(json);
+    if (entry) entry.times.push(savedAt);
+    else byText.set(json, { times: [savedAt], next: 0 });
+  }
+  return newTail.map((json) => {
+    const entry = byText.get(json);
+    if (!entry || entry.next >= entry.times.length) return now;
+    return entry.times[entry.next++] as number;
+  });
 }
