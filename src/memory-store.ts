@@ -15,6 +15,7 @@ import {
 import {
   commonPrefixLength,
   messageContentTypes,
+  pairFirstSavedTimes,
   type SessionFields,
   sessionFields,
   type ToolCallFields,
@@ -235,14 +236,18 @@ export class MemoryStore implements ExtendedStore {
         agent.messages.map((m) => m.json),
         encoded,
       );
-      const savedAt = Date.now();
-      const added = encoded.slice(kept).map((json, i): StoredMessage => {
+      const tail = encoded.slice(kept);
+      // Messages of the rewritten tail that were stored before (a message
+      // inserted in the middle, a summary replacing the head) keep the time
+      // they were first saved; only new texts are stamped now.
+      const times = pairFirstSavedTimes(agent.messages.slice(kept), tail, Date.now());
+      const added = tail.map((json, i): StoredMessage => {
         const message = messages[kept + i] as Message;
         return {
           json,
           role: typeof message.role === 'string' ? message.role : '',
           contentTypes: messageContentTypes(message),
-          savedAt,
+          savedAt: times[i] as number,
         };
       });
       agent.messages = [...agent.messages.slice(0, kept), ...added];

@@ -2,7 +2,8 @@ import { MongoClient } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MongoStore } from '../adapters/mongo/index.js';
 import { AgentWriteQueue } from '../adapters/mongo/mongo-agent-queue.js';
-import { SavedListCache } from '../adapters/mongo/mongo-list-saver.js';
+import { SavedListCache, savedTailItems } from '../adapters/mongo/mongo-list-saver.js';
+import { pairFirstSavedTimes } from '../src/record-fields.js';
 import type { Message } from '../src/types.js';
 import { describeMongo, requireMongoUrl, useTestDatabase } from './helpers/mongo.js';
 
@@ -51,6 +52,79 @@ describe('SavedListCache', () => {
     cache.set('a', 'r2', ['abcdef', 'g']);
     expect(cache.totalChars).toBe(7);
     expect(cache.size).toBe(1);
+  });
+});
+
+describe('pairFirstSavedTimes (the rewritten tail keeps the times of messages stored before)', () => {
+  const NOW = 9_000;
+
+  it('an empty stored tail (an append) stamps every new item now', () => {
+    expect(pairFirstSavedTimes([], ['a', 'b'], NOW)).toEqual([NOW, NOW]);
+  });
+
+  it('a message inserted in the middle is the only one stamped now', () => {
+    const old = [
+      { json: 'm2', savedAt: 1 },
+      { json: 'm3', savedAt: 2 },
+    ];
+    expect(pairFirstSavedTimes(old, ['NEW', 'm2', 'm3'], NOW)).toEqual([NOW, 1, 2]);
+  });
+
+  it('a summary replacing the head keeps the times of the messages after it', () => {
+    const old = ['m0', 'm1', 'm2', 'm3'].map((json, i) => ({ json, savedAt: 10 + i }));
+    expect(pairFirstSavedTimes(old, ['summary', 'm2', 'm3'], NOW)).toEqual([NOW, 12, 13]);
+  });
+
+  it('pairs equal texts occurrence by occurrence, in order; a surplus copy is new', () => {
+    const old = [
+      { json: 'a', savedAt: 1 },
+      { json: 'b', savedAt: 2 },
+      { json: 'a', savedAt: 3 },
+    ];
+    expect(pairFirstSavedTimes(old, ['h', 'a', 'b', 'a', 'a'], NOW)).toEqual([NOW, 1, 2, 3, NOW]);
+  });
+
+  it('each stored time is handed out at most once, and removed texts are simply not used', () => {
+    const old = [
+      { json: 'a', savedAt: 1 },
+      { json: 'gone', savedAt: 2 },
+    ];
+    expect(pairFirstSavedTimes(old, ['a', 'a', 'b'], NOW)).toEqual([1, NOW, NOW]);
+    expect(pairFirstSavedTimes(old, [], NOW)).toEqual([]);
+  });
+});
+
+describe('savedTailItems (stored tail documents as the pairing takes them)', () => {
+  const stored = ['m0', 'm1', 'm2'];
+
+  it("takes each document's time with the stored text at its index", () => {
+    expect(
+      savedTailItems(
+        stored,
+        [
+          { index: 1, createdAt: 5 },
+          { index: 2, createdAt: 6 },
+        ],
+        'createdAt',
+      ),
+    ).toEqual([
+      { json: 'm1', savedAt: 5 },
+      { json: 'm2', savedAt: 6 },
+    ]);
+  });
+
+  it('leaves out documents without a finite time or with an index outside the stored list', () => {
+    const docs = [
+      { index: 0 },
+      { index: 1, createdAt: '5' },
+      { index: 2, createdAt: Number.NaN },
+      { index: 3, createdAt: 7 },
+      { index: -1, createdAt: 7 },
+      { index: 1.5, createdAt: 7 },
+      { createdAt: 7 },
+      { index: 2, createdAt: 8 },
+    ];
+    expect(savedTailItems(stored, docs, 'createdAt')).toEqual([{ json: 'm2', savedAt: 8 }]);
   });
 });
 
@@ -185,6 +259,34 @@ describeMongo('incremental saves against a server', () => {
       .toArray();
     expect(after.slice(0, 2).map((d) => d.createdAt)).toEqual(before.map((d) => d.createdAt));
     expect(after[2]?.createdAt).toBeGreaterThan(before[1]?.createdAt as number);
+    await store.close();
+  });
+
+  it("an insert in the middle reads the stored tail's times once and re-stamps only the new message", async () => {
+    const store = new MongoStore({ client, dbName: place.dbName });
+    const messages = conversation(3);
+    await store.saveMessages('middle', messages);
+    const docs = () =>
+      client
+        .db(place.dbName)
+        .collection('kode_messages')
+        .find({ agentId: 'middle' })
+        .sort({ index: 1 })
+        .toArray();
+    const before = await docs();
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    commands.length = 0;
+    const inserted: Message = { role: 'user', content: [{ type: 'text', text: 'inserted' }] };
+    await store.saveMessages('middle', [messages[0] as Message, inserted, ...messages.slice(1)]);
+    expect(sentTo('kode_messages').filter((c) => c.name === 'find')).toHaveLength(1);
+    const after = await docs();
+    expect(after.map((d) => d.createdAt)).toEqual([
+      before[0]?.createdAt,
+      expect.any(Number),
+      before[1]?.createdAt,
+      before[2]?.createdAt,
+    ]);
+    expect(after[1]?.createdAt).toBeGreaterThan(before[2]?.createdAt as number);
     await store.close();
   });
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { commonPrefixLength } from '../../src/record-fields.js';
+import { commonPrefixLength, pairFirstSavedTimes, type SavedTailItem } from '../../src/record-fields.js';
 import type { MongoDocument, MongoSession } from './mongo-config.js';
 import { type OpenMongo, runAtomically, withSession } from './mongo-connection.js';
 
@@ -17,7 +17,10 @@ import { type OpenMongo, runAtomically, withSession } from './mongo-connection.j
  *    again elsewhere can never be mistaken for the cached one.
  * 3. One ordered `bulkWrite`: delete the stored items from the first that
  *    differs, then insert the new ones; items of the common prefix are not
- *    touched and keep their `createdAt`.
+ *    touched and keep their `createdAt`. When the stored list had items past
+ *    the prefix (an insert in the middle, a summary replacing the head), their
+ *    first-saved times are read first, and each new item equal to one of them
+ *    keeps its time (`pairFirstSavedTimes`); an append reads nothing more.
  *
  * With transactions all of it is one transaction. Without (standalone server)
  * the order makes failures safe: the revision changes *before* the items, so
@@ -33,7 +36,13 @@ export interface ListSpec<T> {
   collection: 'messages' | 'tool_calls';
   /** Field of the agent document holding the list's revision. */
   revisionField: string;
-  toDocument(agentId: string, index: number, json: string, item: T, now: number): MongoDocument;
+  /**
+   * Field of the item documents holding when the item was first saved, for
+   * lists stamped with the save time (messages); `toDocument` gets that time
+   * as `savedAt`. Without it `savedAt` is always the time of this save.
+   */
+  firstSavedField?: string;
+  toDocument(agentId: string, index: number, json: string, item: T, savedAt: number): MongoDocument;
 }
 
 interface CachedList {
@@ -141,17 +150,46 @@ export class MongoListSaver<T> {
         ? cached.texts
         : await this.storedTexts(open, session, agentId);
     const keep = commonPrefixLength(stored, texts);
-    const now = Date.now();
+    const savedTimes = pairFirstSavedTimes(
+      await this.storedTail(open, session, agentId, stored, keep),
+      texts.slice(keep),
+      Date.now(),
+    );
     // The delete is sent even when nothing follows the prefix: an empty
     // index range costs nothing, and it guarantees that the inserts below
     // never meet a leftover item, whatever was believed stored.
     const operations: MongoDocument[] = [{ deleteMany: { filter: { agentId, index: { $gte: keep } } } }];
     for (let i = keep; i < texts.length; i++) {
-      const document = this.spec.toDocument(agentId, i, texts[i] as string, items[i] as T, now);
+      const savedAt = savedTimes[i - keep] as number;
+      const document = this.spec.toDocument(agentId, i, texts[i] as string, items[i] as T, savedAt);
       operations.push({ insertOne: { document } });
     }
     await collection.bulkWrite(operations, withSession(session, { ordered: true }));
     return revision;
+  }
+
+  /**
+   * The stored items past the common prefix with their first-saved times;
+   * empty (and nothing read) when the list has no such field or the stored
+   * list ends at the prefix, which is the common append.
+   */
+  private async storedTail(
+    open: OpenMongo,
+    session: MongoSession | undefined,
+    agentId: string,
+    stored: readonly string[],
+    keep: number,
+  ): Promise<SavedTailItem[]> {
+    const field = this.spec.firstSavedField;
+    if (field === undefined || keep >= stored.length) return [];
+    const docs = await open.collections[this.spec.collection]
+      .find(
+        { agentId, index: { $gte: keep, $lt: stored.length } },
+        withSession(session, { projection: { index: 1, [field]: 1 } }),
+      )
+      .sort({ index: 1 })
+      .toArray();
+    return savedTailItems(stored, docs, field);
   }
 
   /** The stored texts in order, up to the first gap (a gap can only follow an interrupted write). */
@@ -171,4 +209,27 @@ export class MongoListSaver<T> {
     }
     return texts;
   }
+}
+
+/**
+ * The stored tail as `pairFirstSavedTimes` takes it: each item document's
+ * first-saved time (`field`) with the stored text at its index. Documents
+ * without a finite time, or with an index outside `stored`, are left out
+ * (such an item is simply not paired, so it is stamped with the save time).
+ */
+export function savedTailItems(
+  stored: readonly string[],
+  docs: readonly MongoDocument[],
+  field: string,
+): SavedTailItem[] {
+  const tail: SavedTailItem[] = [];
+  for (const doc of docs) {
+    const index = doc.index;
+    const savedAt = doc[field];
+    if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index >= stored.length)
+      continue;
+    if (typeof savedAt !== 'number' || !Number.isFinite(savedAt)) continue;
+    tail.push({ json: stored[index] as string, savedAt });
+  }
+  return tail;
 }

@@ -33,6 +33,13 @@ export interface ListTableSpec {
   /** The revision column in the agents table. */
   revisionColumn: 'messages_revision' | 'tool_calls_revision';
   columns: ListColumn[];
+  /**
+   * The column (one of `columns`) holding when an item was first saved, for
+   * lists whose items are stamped with the save time (messages). An item of
+   * the rewritten tail equal to one stored there keeps that row's value
+   * instead of the one sent; see the write statement.
+   */
+  firstSavedColumn?: string;
 }
 
 /** A serialised item with its extra column values (in `columns` order). */
@@ -66,21 +73,48 @@ export class PostgresListWriter {
     agentsTable: string,
     revisionSequence: string,
   ) {
-    const { table, jsonColumn, revisionColumn, columns } = spec;
+    const { table, jsonColumn, revisionColumn, columns, firstSavedColumn } = spec;
     const names = columns.map((c) => c.name);
     const unnestArgs = ['$5::int[]', '$6::text[]', ...columns.map((c, i) => `$${7 + i}::${c.arrayType}[]`)];
     const unnestAs = `n(position, json, ${names.join(', ')})`;
-    const value = (c: ListColumn) => c.expression ?? `n.${c.name}`;
+    const value = (c: ListColumn) =>
+      c.name === firstSavedColumn ? `COALESCE(n.first_saved, n.${c.name})` : (c.expression ?? `n.${c.name}`);
+    // With a first-saved column, each written item equal to one of the stored
+    // tail (positions >= $kept, read from the statement's snapshot, i.e.
+    // before this statement's own changes) takes that row's time: equal texts
+    // pair occurrence by occurrence (row_number within each text, in position
+    // order). The tail is read only when the stored list is longer than the
+    // common prefix ($kept < $3, a one-time filter), so an append reads
+    // nothing more. Otherwise the items go in as sent.
+    const kept = `$${7 + columns.length}`;
+    const pairing = firstSavedColumn
+      ? `
+      sent AS (
+        SELECT u.*, row_number() OVER (PARTITION BY u.json COLLATE "C" ORDER BY u.position) AS occurrence
+        FROM unnest(${unnestArgs.join(', ')}) AS u(position, json, ${names.join(', ')})
+      ),
+      old_tail AS (
+        SELECT o.${jsonColumn} AS json, o.${firstSavedColumn} AS first_saved,
+          row_number() OVER (PARTITION BY o.${jsonColumn} COLLATE "C" ORDER BY o.position) AS occurrence
+        FROM ${table} AS o
+        WHERE o.agent_id = $1 AND o.position >= ${kept}::int AND ${kept}::int < $3
+      ),
+      paired AS (
+        SELECT sent.*, old_tail.first_saved
+        FROM sent LEFT JOIN old_tail ON old_tail.json = sent.json AND old_tail.occurrence = sent.occurrence
+      ),`
+      : '';
+    const source = firstSavedColumn ? 'paired AS n' : `unnest(${unnestArgs.join(', ')}) AS ${unnestAs}`;
     this.writeSql = `
       WITH rev AS (
         UPDATE ${agentsTable} SET ${revisionColumn} = nextval('${revisionSequence}')
         WHERE agent_id = $1 AND ${revisionColumn} = $2
         RETURNING ${revisionColumn} AS revision
-      ),
+      ),${pairing}
       changed AS (
         UPDATE ${table} AS t
         SET ${jsonColumn} = n.json, ${columns.map((c) => `${c.name} = ${value(c)}`).join(', ')}
-        FROM unnest(${unnestArgs.join(', ')}) AS ${unnestAs}
+        FROM ${source}
         WHERE t.agent_id = $1 AND t.position = n.position AND n.position < $3 AND EXISTS (SELECT 1 FROM rev)
       ),
       removed AS (
@@ -89,7 +123,7 @@ export class PostgresListWriter {
       added AS (
         INSERT INTO ${table} (agent_id, position, ${jsonColumn}, ${names.join(', ')})
         SELECT $1, n.position, n.json, ${columns.map(value).join(', ')}
-        FROM unnest(${unnestArgs.join(', ')}) AS ${unnestAs}
+        FROM ${source}
         WHERE n.position >= $3 AND EXISTS (SELECT 1 FROM rev)
       )
       SELECT revision FROM rev`;
@@ -184,6 +218,7 @@ export class PostgresListWriter {
       changed.map((item) => item.json),
       ...this.spec.columns.map((_, c) => changed.map((item) => item.values[c])),
     ];
+    if (this.spec.firstSavedColumn) params.push(kept);
     const rows = await q.query<{ revision: number }>(this.writeSql, params);
     return rows[0]?.revision;
   }

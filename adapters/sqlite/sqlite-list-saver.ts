@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { commonPrefixLength } from '../../src/record-fields.js';
+import { commonPrefixLength, pairFirstSavedTimes, type SavedTailItem } from '../../src/record-fields.js';
 import type { SqliteConnection } from './sqlite-connection.js';
 
 /**
@@ -26,6 +26,12 @@ export interface ListTable<F> {
   writeRow(row: ListRow<F>): void;
   /** Deletes the items at `fromPosition` and after. */
   truncate(agentId: string, fromPosition: number): void;
+  /**
+   * The stored first-saved times (epoch ms) of the items at `fromPosition`
+   * and after, in order. Only lists whose rows are stamped with the save time
+   * (messages) have it; without it every written row gets the save time.
+   */
+  loadSavedTimes?(agentId: string, fromPosition: number): number[];
 }
 
 export interface ListRow<F> {
@@ -33,7 +39,10 @@ export interface ListRow<F> {
   position: number;
   json: string;
   fields: F;
-  /** The store time of this save; items in the common prefix keep the time they were first saved. */
+  /**
+   * When this item was first saved: the store time of this save, or, for an
+   * item equal to one of the rewritten tail, that item's stored time.
+   */
   savedAtMs: number;
   replacing: boolean;
 }
@@ -74,20 +83,20 @@ export class IncrementalListSaver<F> {
       if (row && prefix === stored.length && prefix === items.length) {
         return { revision: row.revision, written: 0 };
       }
-      const now = Date.now();
+      const savedTimes = this.firstSavedTimes(agentId, stored, items, prefix);
       let written = 0;
       connection
         .statement('INSERT INTO agents (agent_id) VALUES (?) ON CONFLICT (agent_id) DO NOTHING')
         .run(agentId);
-      // Everything past the common prefix is (re)written and stamped now,
-      // as the reference store does: the conversation diverged there.
+      // Everything past the common prefix is (re)written; items that were
+      // stored before keep their first-saved time (see firstSavedTimes).
       for (let position = prefix; position < items.length; position++) {
         table.writeRow({
           agentId,
           position,
           json: items[position]!,
           fields: fields[position]!,
-          savedAtMs: now,
+          savedAtMs: savedTimes[position - prefix] as number,
           replacing: position < stored.length,
         });
         written++;
@@ -104,6 +113,29 @@ export class IncrementalListSaver<F> {
     });
     this.remember(agentId, outcome.revision, items);
     return outcome.written;
+  }
+
+  /**
+   * First-saved times of `items[prefix..]`: an item equal to one of the
+   * stored tail keeps its time (equal texts paired in order), others get the
+   * save time. Appending (empty stored tail) reads nothing more.
+   */
+  private firstSavedTimes(
+    agentId: string,
+    stored: readonly string[],
+    items: readonly string[],
+    prefix: number,
+  ): number[] {
+    const newTail = items.slice(prefix);
+    const now = Date.now();
+    if (!this.table.loadSavedTimes || prefix >= stored.length) return newTail.map(() => now);
+    const times = this.table.loadSavedTimes(agentId, prefix);
+    const oldTail: SavedTailItem[] = [];
+    // Both come from the same revision inside this transaction, so they line up.
+    for (let i = 0; i < times.length && prefix + i < stored.length; i++) {
+      oldTail.push({ json: stored[prefix + i] as string, savedAt: times[i] as number });
+    }
+    return pairFirstSavedTimes(oldTail, newTail, now);
   }
 
   /** Drops the cached list of one agent (it was deleted). */

@@ -185,6 +185,12 @@ export class SqliteStore implements ExtendedStore {
         this.execute('DELETE FROM messages WHERE agent_id = ? AND position >= ?', agentId, from);
         this.execute('DELETE FROM message_content_types WHERE agent_id = ? AND position >= ?', agentId, from);
       },
+      loadSavedTimes: (agentId, from) =>
+        this.selectAll<{ t: number }>(
+          'SELECT created_at_ms AS t FROM messages WHERE agent_id = ? AND position >= ? ORDER BY position',
+          agentId,
+          from,
+        ).map((row) => row.t),
     });
     this.toolCalls = new IncrementalListSaver(this.connection, {
       revisionColumn: 'tool_calls_revision',

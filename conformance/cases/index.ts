@@ -5,6 +5,7 @@ import { badInputCases } from './bad-input.js';
 import { closeCases } from './close.js';
 import { durabilityCases } from './durability.js';
 import { eventCases } from './events.js';
+import { firstSavedTimeCases } from './first-saved-times.js';
 import { forkCases } from './fork.js';
 import { historyCases, snapshotCases } from './history-snapshots.js';
 import { lifecycleCases } from './lifecycle.js';
@@ -28,6 +29,7 @@ export function handWrittenCases(): StoreCase[] {
     ...snapshotCases,
     ...lifecycleCases,
     ...queryCases,
+    ...firstSavedTimeCases,
     ...observabilityCases,
     ...lockCases,
     ...forkCases,

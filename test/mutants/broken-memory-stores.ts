@@ -1,4 +1,5 @@
 import { type MemoryDatabase, MemoryStore } from '../../src/memory-store.js';
+import { commonPrefixLength } from '../../src/record-fields.js';
 import type {
   AgentInfo,
   AgentStats,
@@ -313,6 +314,49 @@ export const mutants: Mutant[] = [
         await super.saveMessages(agentId, messages);
         const now = Date.now();
         for (const stored of this.agent(agentId)?.messages ?? []) stored.savedAt = now;
+      }
+    },
+  ),
+  mutant(
+    'restamps-rewritten-tail',
+    'messages.first-saved-time.insert-in-middle',
+    'saveMessages stamps every message past the common prefix with the current time, though it was stored before',
+    class extends MemoryStore {
+      override async saveMessages(agentId: string, messages: Message[]): Promise<void> {
+        const old = (this.agent(agentId)?.messages ?? []).map((m) => m.json);
+        await super.saveMessages(agentId, messages);
+        const stored = this.agent(agentId)?.messages ?? [];
+        const prefix = commonPrefixLength(
+          old,
+          stored.map((m) => m.json),
+        );
+        const now = Date.now();
+        for (const message of stored.slice(prefix)) message.savedAt = now;
+      }
+    },
+  ),
+  mutant(
+    'pairs-duplicates-backwards',
+    'messages.first-saved-time.duplicates-paired-in-order',
+    'equal messages of a rewritten tail take the stored times of their text in reverse order',
+    class extends MemoryStore {
+      override async saveMessages(agentId: string, messages: Message[]): Promise<void> {
+        const old = (this.agent(agentId)?.messages ?? []).map((m) => m.json);
+        await super.saveMessages(agentId, messages);
+        const stored = this.agent(agentId)?.messages ?? [];
+        const tail = stored.slice(
+          commonPrefixLength(
+            old,
+            stored.map((m) => m.json),
+          ),
+        );
+        for (const json of new Set(tail.map((m) => m.json))) {
+          const copies = tail.filter((m) => m.json === json);
+          const times = copies.map((m) => m.savedAt).reverse();
+          copies.forEach((m, i) => {
+            m.savedAt = times[i] as number;
+          });
+        }
       }
     },
   ),
