@@ -83,6 +83,9 @@ export interface FileEventLogOptions {
 /** Name of an agent's event file inside its directory. */
 export const EVENTS_FILE_NAME = 'events.jsonl';
 
+/** Most lines one fdatasync may cover. */
+const MAX_APPEND_BATCH = 20_000;
+
 /** How many append descriptors stay open at once (least recently used ones are closed first). */
 export const MAX_OPEN_EVENT_FILES = 64;
 
@@ -164,6 +167,21 @@ export class FileEventLog {
       assertEventLine(encodedTimeline, agentId);
       return this.enqueue(agentId, encodedTimeline);
     });
+  }
+
+  /**
+   * `append` for a line that `StoreCodec.timeline` just produced (so it is
+   * one well-formed JSON Timeline line): the stores' hot path, which skips
+   * parsing the line again and the asynchronous operation frame.
+   * @internal
+   */
+  appendEncoded(agentId: string, encodedTimeline: string): Promise<void> {
+    try {
+      this.ops.check('append', agentId);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.enqueue(agentId, encodedTimeline);
   }
 
   /**
@@ -260,10 +278,12 @@ export class FileEventLog {
     if (!state) {
       // Appends made after a delete() call must not write before the files are gone.
       const deletion = this.deletions.get(agentId);
+      // Batches are cut into writes of at most MAX_WRITE_CHARS anyway; a large
+      // line cap lets a burst of appends share one fdatasync.
       const batcher = new AppendBatcher<string>(async (lines) => {
         if (deletion) await deletion;
         await this.writeBatch(agentId, lines);
-      });
+      }, MAX_APPEND_BATCH);
       state = { batcher, inFlight: 0 };
       this.appends.set(agentId, state);
     }

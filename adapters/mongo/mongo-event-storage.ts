@@ -220,7 +220,7 @@ export class FileEventStorage implements MongoEventStorage {
   ) {}
 
   append(agentId: string, encodedTimeline: string): Promise<void> {
-    const appended = this.log.append(agentId, encodedTimeline);
+    const appended = this.log.appendEncoded(agentId, encodedTimeline);
     if (!this.marked.has(agentId)) {
       this.marked.add(agentId);
       const mark = appended

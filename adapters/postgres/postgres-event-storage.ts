@@ -219,7 +219,7 @@ export class FileEventStorage implements EventStorage {
   }
 
   append(agentId: string, event: EncodedTimeline): Promise<void> {
-    const appended = this.log.append(agentId, event.json);
+    const appended = this.log.appendEncoded(agentId, event.json);
     // The agent is registered only once its first entry is in the file, so a
     // refused or failed append leaves no agent behind.
     const done = appended.then(() => (this.marked.has(agentId) ? undefined : this.mark(agentId)));

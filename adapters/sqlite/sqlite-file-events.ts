@@ -41,7 +41,7 @@ export class FileEventStorage implements AgentEventStorage {
     // The file append is issued synchronously, so file order is call order.
     // The database record follows the first successful append: an entry the
     // log refused must not leave an agent behind that has nothing.
-    const written = this.log.append(agentId, encodedTimeline);
+    const written = this.log.appendEncoded(agentId, encodedTimeline);
     const done = this.recorded.has(agentId) ? written : written.then(() => this.record(agentId));
     // Remembered until settled, so that `delete` can wait for appends in
     // flight (their record would otherwise resurrect the deleted agent).
