@@ -1,8 +1,7 @@
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { MongoClient } from 'mongodb';
 import { afterAll, describe, inject } from 'vitest';
+import { type ChildLock, startLockHolder } from './lock-holder-process.js';
 
 /**
  * The MongoDB server of this test run (from test/setup/global-setup.ts:
@@ -80,17 +79,7 @@ export function useTestDatabase(label: string): {
   };
 }
 
-/** A lock held by a child process (see test/child/mongo-lock-holder.ts). */
-export interface ChildLock {
-  /** Resolves once the child holds the lock. */
-  acquired: Promise<void>;
-  /** Asks the child to release and exit; resolves when it has exited. */
-  release(): Promise<void>;
-  /** SIGKILLs the child (a crashed holder); resolves when it is gone. */
-  kill(): Promise<void>;
-}
-
-const LOCK_HOLDER = fileURLToPath(new URL('../child/mongo-lock-holder.ts', import.meta.url));
+export type { ChildLock } from './lock-holder-process.js';
 
 /** Starts a process that takes `agentId`'s lock in `dbName` (collections `prefix`*) with the given lease. */
 export function lockInChildProcess(
@@ -98,45 +87,11 @@ export function lockInChildProcess(
   agentId: string,
   leaseMs: number,
 ): ChildLock {
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      LOCK_HOLDER,
-      place.url,
-      place.dbName,
-      place.collectionPrefix,
-      agentId,
-      String(leaseMs),
-    ],
-    { stdio: ['pipe', 'pipe', 'pipe'] },
-  );
-  let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const acquired = new Promise<void>((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      if (out.includes('acquired\n')) resolve();
-    });
-    child.once('exit', (code) =>
-      reject(new Error(`lock holder exited (${code}) before acquiring: ${stderr}`)),
-    );
-  });
-  acquired.catch(() => undefined);
-  return {
-    acquired,
-    async release() {
-      child.stdin.write('release\n');
-      await exited;
-    },
-    async kill() {
-      child.kill('SIGKILL');
-      await exited;
-    },
-  };
+  return startLockHolder('mongo-lock-holder.ts', [
+    place.url,
+    place.dbName,
+    place.collectionPrefix,
+    agentId,
+    String(leaseMs),
+  ]);
 }

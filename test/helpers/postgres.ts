@@ -1,13 +1,12 @@
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, describe, inject } from 'vitest';
 import { PostgresStore } from '../../adapters/postgres/index.js';
 import type { StoreHarness } from '../../conformance/index.js';
+import { type ChildLock, startLockHolder } from './lock-holder-process.js';
 
 /**
  * The PostgreSQL server of this test run (from test/setup/global-setup.ts),
@@ -89,52 +88,11 @@ export function useTestSchema(label: string): { schema: string; url: string; als
   };
 }
 
-/** A lock held by a child process (see test/child/postgres-lock-holder.ts). */
-export interface ChildLock {
-  /** Resolves once the child holds the lock. */
-  acquired: Promise<void>;
-  /** Asks the child to release and exit; resolves when it has exited. */
-  release(): Promise<void>;
-  /** SIGKILLs the child (a crashed holder); resolves when it is gone. */
-  kill(): Promise<void>;
-}
-
-const LOCK_HOLDER = fileURLToPath(new URL('../child/postgres-lock-holder.ts', import.meta.url));
+export type { ChildLock } from './lock-holder-process.js';
 
 /** Starts a process that takes `agentId`'s lock on `schema` with the given lease. */
 export function lockInChildProcess(schema: string, agentId: string, leaseMs: number): ChildLock {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', LOCK_HOLDER, requirePostgresUrl(), schema, agentId, String(leaseMs)],
-    { stdio: ['pipe', 'pipe', 'pipe'] },
-  );
-  let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const acquired = new Promise<void>((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      if (out.includes('acquired\n')) resolve();
-    });
-    child.once('exit', (code) =>
-      reject(new Error(`lock holder exited (${code}) before acquiring: ${stderr}`)),
-    );
-  });
-  acquired.catch(() => undefined);
-  return {
-    acquired,
-    async release() {
-      child.stdin.write('release\n');
-      await exited;
-    },
-    async kill() {
-      child.kill('SIGKILL');
-      await exited;
-    },
-  };
+  return startLockHolder('postgres-lock-holder.ts', [requirePostgresUrl(), schema, agentId, String(leaseMs)]);
 }
 
 /** A statement a store sent, as recorded by `recordingPool`. */
