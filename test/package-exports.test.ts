@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -64,13 +64,13 @@ console.log('ok');
 
 beforeAll(async () => {
   await mkdir(join(consumer, 'node_modules', 'kode-store'), { recursive: true });
-  const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', consumer], {
-    cwd: root,
-    maxBuffer: 64 * 1024 * 1024,
-  });
-  const packed = (JSON.parse(stdout.slice(stdout.indexOf('['))) as Array<{ filename: string }>)[0];
-  if (!packed) throw new Error(`npm pack reported nothing: ${stdout}`);
-  const { filename } = packed;
+  // npm pack runs `prepack` (the build), whose log shares stdout: the tarball's name is known instead.
+  await run('npm', ['pack', '--pack-destination', consumer], { cwd: root, maxBuffer: 64 * 1024 * 1024 });
+  const { name, version } = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as {
+    name: string;
+    version: string;
+  };
+  const filename = `${name}-${version}.tgz`;
   await run('tar', [
     '-xzf',
     join(consumer, filename),
