@@ -13,8 +13,11 @@ import type { AgentInfo, Message, Timeline, ToolCallRecord } from '../src/types.
 import {
   adminQuery,
   describePostgres,
+  dropSchema,
   type RecordedStatement,
   recordingPool,
+  requirePostgresUrl,
+  uniqueSchemaName,
   useTestSchema,
 } from './helpers/postgres.js';
 
@@ -898,6 +901,24 @@ describePostgres('PostgresStore on PostgreSQL', () => {
       expect(await hybrid.exists(id)).toBe(false);
     } finally {
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describePostgres('PostgresStore healthCheck', () => {
+  it('reports unhealthy, naming the schema, when the store tables were dropped under a running store', async () => {
+    const schema = uniqueSchemaName('health');
+    const store = await new PostgresStore({ connection: requirePostgresUrl(), schema }).open();
+    try {
+      expect((await store.healthCheck()).healthy).toBe(true);
+      await dropSchema(schema);
+      const health = await store.healthCheck();
+      expect(health.healthy).toBe(false);
+      expect(health.database.connected).toBe(true);
+      expect(health.database.error).toContain(schema);
+    } finally {
+      await store.close();
+      await dropSchema(schema);
     }
   });
 });

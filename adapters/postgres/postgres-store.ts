@@ -678,6 +678,14 @@ export class PostgresStore implements ExtendedStore {
         database.latencyMs = await this.db.ping();
         database.connected = true;
         await this.db.ready();
+        // Migrations ran once per store; a schema dropped since then is only seen by looking.
+        const [tables] = await this.db.query<{ present: boolean }>(
+          'SELECT to_regclass($1) IS NOT NULL AS present',
+          [this.db.table('kode_agents')],
+          true,
+        );
+        if (!tables?.present)
+          database.error = `the store's tables are missing from schema ${JSON.stringify(this.schema)}`;
       } catch (error) {
         database.error = redactSecrets(error instanceof Error ? error.message : String(error));
       }
