@@ -93,7 +93,7 @@ export const MAX_OPEN_EVENT_FILES = 64;
 export const TORN_LINE_TERMINATOR = '\t#torn-write-repaired';
 
 const BACKEND = 'file-event-log';
-const READ_CHUNK_BYTES = 64 * 1024;
+const READ_CHUNK_BYTES = 256 * 1024;
 /** A batch longer than this is written in several `write()` calls, each of whole lines, to bound the extra memory. */
 const MAX_WRITE_CHARS = 4 * 1024 * 1024;
 const MAX_REPORTED_PROBLEMS = 100;
@@ -483,13 +483,15 @@ export class FileEventLog {
       if (!handle) return;
       this.readers.add(handle);
       const end = (await handle.stat()).size;
-      for await (const line of readLines(handle, end, () => this.ops.assertOpen('read'))) {
-        if (!line.terminated) continue;
-        const entry = parseLine(line.bytes).entry;
-        if (!entry) continue;
-        if (sinceSeq !== undefined && !(entry.bookmark.seq > sinceSeq)) continue;
-        if (channel !== undefined && entry.event.channel !== channel) continue;
-        yield entry;
+      for await (const lines of readLines(handle, end, () => this.ops.assertOpen('read'))) {
+        for (const line of lines) {
+          if (!line.terminated) continue;
+          const entry = parseLine(line.bytes).entry;
+          if (!entry) continue;
+          if (sinceSeq !== undefined && !(entry.bookmark.seq > sinceSeq)) continue;
+          if (channel !== undefined && entry.event.channel !== channel) continue;
+          yield entry;
+        }
       }
     } catch (error) {
       throw wrapDriverError(error, ctx);
@@ -522,15 +524,17 @@ export class FileEventLog {
         else if (sidecar !== agentId) report(`the ${AGENT_ID_SIDECAR} file names another agent`);
       }
       const end = (await handle.stat()).size;
-      for await (const line of readLines(handle, end, () => this.ops.assertOpen('check'))) {
-        if (!line.terminated) {
-          report(
-            `torn last line at offset ${line.offset} (${line.bytes.length} bytes without a trailing newline)`,
-          );
-          continue;
+      for await (const lines of readLines(handle, end, () => this.ops.assertOpen('check'))) {
+        for (const line of lines) {
+          if (!line.terminated) {
+            report(
+              `torn last line at offset ${line.offset} (${line.bytes.length} bytes without a trailing newline)`,
+            );
+            continue;
+          }
+          const { problem } = parseLine(line.bytes);
+          if (problem) report(`unreadable line at offset ${line.offset}: ${problem}`);
         }
-        const { problem } = parseLine(line.bytes);
-        if (problem) report(`unreadable line at offset ${line.offset}: ${problem}`);
       }
     } catch (error) {
       if (error instanceof StoreClosedError) throw error;
@@ -653,17 +657,23 @@ function joinLines(lines: string[], prefix: string): string[] {
 interface RawLine {
   /** Byte offset of the line's first byte. */
   offset: number;
-  /** The line without its newline; only valid until the next line is requested. */
+  /** The line without its newline; only valid until the next batch of lines is requested. */
   bytes: Buffer;
   terminated: boolean;
 }
 
 /**
  * Splits the first `end` bytes of a file into lines, reading one chunk at a
- * time. Splitting on the byte 0x0A is safe for UTF-8: it never occurs inside
- * a multi-byte character.
+ * time and handing over the lines of each chunk together (one asynchronous
+ * step per chunk, not per line). A line's `bytes` are only valid until the
+ * next batch is requested. Splitting on the byte 0x0A is safe for UTF-8: it
+ * never occurs inside a multi-byte character.
  */
-async function* readLines(handle: FileHandle, end: number, assertOpen: () => void): AsyncGenerator<RawLine> {
+async function* readLines(
+  handle: FileHandle,
+  end: number,
+  assertOpen: () => void,
+): AsyncGenerator<RawLine[]> {
   const chunk = Buffer.allocUnsafe(READ_CHUNK_BYTES);
   let position = 0;
   let lineStart = 0;
@@ -673,20 +683,22 @@ async function* readLines(handle: FileHandle, end: number, assertOpen: () => voi
     const { bytesRead } = await handle.read(chunk, 0, Math.min(chunk.length, end - position), position);
     if (bytesRead === 0) break; // the file was truncated under us
     const view = chunk.subarray(0, bytesRead);
+    const lines: RawLine[] = [];
     let from = 0;
     for (let newline = view.indexOf(NEWLINE); newline !== -1; newline = view.indexOf(NEWLINE, from)) {
       const tail = view.subarray(from, newline);
       const bytes = pieces.length === 0 ? tail : Buffer.concat([...pieces, tail]);
       pieces = [];
-      yield { offset: lineStart, bytes, terminated: true };
+      lines.push({ offset: lineStart, bytes, terminated: true });
       from = newline + 1;
       lineStart = position + from;
     }
+    if (lines.length > 0) yield lines;
     // Copied: `chunk` is reused by the next read.
     if (from < bytesRead) pieces.push(Buffer.from(view.subarray(from)));
     position += bytesRead;
   }
-  if (pieces.length > 0) yield { offset: lineStart, bytes: Buffer.concat(pieces), terminated: false };
+  if (pieces.length > 0) yield [{ offset: lineStart, bytes: Buffer.concat(pieces), terminated: false }];
 }
 
 // --- file system -----------------------------------------------------------------
