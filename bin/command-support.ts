@@ -12,18 +12,18 @@ import {
 } from './cli-io.js';
 import { type OpenedLocation, type OpenLocationOptions, openLocation } from './open-location.js';
 
-/** Opens a location through the io's opener (tests) or the real one. */
+/** Opens a location to read it (it must exist), through the io's opener (tests) or the real one. */
 export function open(
   io: CliIo,
   location: string | undefined,
   options: Omit<OpenLocationOptions, 'env'> = {},
 ) {
-  return (io.openLocation ?? openLocation)(location, { ...options, env: io.env });
+  return (io.openLocation ?? openLocation)(location, { mustExist: true, ...options, env: io.env });
 }
 
 /** Opens a location that must be writable (not `json:`). */
 export async function openWritable(io: CliIo, location: string | undefined, role: string) {
-  const opened = await open(io, location);
+  const opened = await open(io, location, { mustExist: false });
   if (opened.kind !== 'store') {
     await opened.close();
     throw new CliError(`${role} ${opened.label} is a json: location, which is read-only`, ExitCode.usage);

@@ -15,6 +15,12 @@ export interface OpenLocationOptions {
   skipCorrupt?: boolean;
   /** `json:` locations: how channel logs are merged. */
   eventOrder?: JsonStoreEventOrder;
+  /**
+   * The store is read, not written (inspect, doctor, export, a migration's
+   * source): a SQLite file that does not exist is an error instead of a new,
+   * empty database, so a mistyped path can never pass for an empty store.
+   */
+  mustExist?: boolean;
 }
 
 /** A JSONStore directory, opened read-only. */
@@ -98,6 +104,19 @@ export async function openLocation(
   // environment the command was given (tests pass their own); a malformed
   // location fails with a ConfigError naming it, before any driver loads.
   const config = location === undefined ? storeConfigFromEnv(options.env) : parseLocation(location);
+  if (
+    options.mustExist &&
+    config.type === 'sqlite' &&
+    config.dbPath !== undefined &&
+    config.dbPath !== ':memory:'
+  ) {
+    const info = await stat(config.dbPath).catch(() => undefined);
+    if (!info?.isFile()) {
+      throw new ConfigError(`sqlite: ${JSON.stringify(config.dbPath)} does not exist (nothing to read)`, {
+        variable: location === undefined ? 'KODE_SQLITE_PATH' : 'location',
+      });
+    }
+  }
   const store = await createExtendedStore(config);
   return {
     kind: 'store',

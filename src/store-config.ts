@@ -197,14 +197,15 @@ export function storeConfigFromEnv(env: Env = process.env): ExtendedStoreConfig 
 
 /**
  * Parses a store location, the one syntax shared by `createExtendedStore()`
- * and the command line: `sqlite:<path>`, `postgres://…` / `postgresql://…`,
+ * and the command line: `sqlite:<path>`, `postgres://…` / `postgresql://…`
+ * (`?schema=<name>` picks the PostgreSQL schema),
  * `mongodb://…` / `mongodb+srv://…`, `memory:`.
  */
 export function storeConfigFromLocation(location: string): ExtendedStoreConfig {
   if (typeof location !== 'string' || location.trim() === '') {
     throw new ConfigError('a store location must be a non-empty string', { variable: 'location' });
   }
-  if (/^postgres(ql)?:\/\//i.test(location)) return { type: 'postgres', connection: location };
+  if (/^postgres(ql)?:\/\//i.test(location)) return postgresLocation(location);
   if (/^mongodb(\+srv)?:\/\//i.test(location)) return { type: 'mongo', uri: location };
   if (location === 'memory:' || location === 'memory') return { type: 'memory' };
   if (location.startsWith('sqlite:')) {
@@ -219,6 +220,25 @@ export function storeConfigFromLocation(location: string): ExtendedStoreConfig {
     `unknown store location ${JSON.stringify(location)}; use sqlite:<path>, postgres://…, mongodb://… or memory:`,
     { variable: 'location' },
   );
+}
+
+/**
+ * A `postgres://` location. `?schema=<name>` names the PostgreSQL schema of
+ * the store's tables (taken out of the URL the driver sees), so that a store
+ * kept in its own schema can be named by one string.
+ */
+function postgresLocation(location: string): PostgresStoreConfig {
+  let url: URL;
+  try {
+    url = new URL(location);
+  } catch {
+    throw new ConfigError('the postgres:// location is not a valid URL', { variable: 'location' });
+  }
+  const schema = url.searchParams.get('schema');
+  if (schema === null) return { type: 'postgres', connection: location };
+  if (schema === '') throw new ConfigError('?schema= needs a schema name', { variable: 'location' });
+  url.searchParams.delete('schema');
+  return { type: 'postgres', connection: url.toString(), schema };
 }
 
 /** Checks an explicit config object; the error names the field at fault. */

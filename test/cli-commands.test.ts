@@ -1,8 +1,16 @@
+import { existsSync } from 'node:fs';
 import { truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryStore } from '../src/memory-store.js';
 import { copyFixture, FIXTURE_LOCATION, runInProcess, spawnCli, tempDir } from './cli-support.js';
+import {
+  adminQuery,
+  describePostgres,
+  dropSchema,
+  requirePostgresUrl,
+  uniqueSchemaName,
+} from './helpers/postgres.js';
 
 const ASSISTANT = 'agt-01M81Y5YTSB07WSKPHZV3ZCPY1';
 const APPROVAL = 'agt-01M81Y5Z9YGJW8TEJP7KZ99W6M';
@@ -222,5 +230,50 @@ describe('conformance', () => {
     const none = await spawnCli(['conformance', 'test/cli-support.ts']);
     expect(none.code).toBe(2);
     expect(none.stderr).toMatch(/exports no harness/);
+  });
+});
+
+describe('locations that name nothing', () => {
+  it('refuses to read a SQLite file that does not exist (exit 2), and creates nothing', async () => {
+    const missing = join(scratch.dir, 'no', 'such', 'agents.db');
+    for (const args of [
+      ['inspect', `sqlite:${missing}`, 'agents'],
+      ['inspect', `sqlite:${missing}`, 'kv'],
+      ['doctor', `sqlite:${missing}`],
+      ['export', `sqlite:${missing}`],
+      ['migrate', '--from', `sqlite:${missing}`, '--to', 'memory:'],
+    ]) {
+      const run = await runInProcess(args);
+      expect({ args, code: run.code }).toEqual({ args, code: 2 });
+      expect(run.stderr).toMatch(/does not exist/);
+    }
+    expect(existsSync(join(scratch.dir, 'no'))).toBe(false);
+  });
+});
+
+describePostgres('postgres:// locations with ?schema=', () => {
+  const schema = uniqueSchemaName('cli');
+  afterAll(() => dropSchema(schema));
+
+  it('import writes into the named schema, and export reads it back from there', async () => {
+    const source = new MemoryStore();
+    const agentId = `cli-schema-${schema}`;
+    await source.saveMessages(agentId, [{ role: 'user', content: [{ type: 'text', text: 'in a schema' }] }]);
+    const exported = await runInProcess(['export', 'memory:'], { stores: { 'memory:': source } });
+    expect(exported.code).toBe(0);
+    const url = new URL(requirePostgresUrl());
+    url.searchParams.set('schema', schema);
+    const imported = await runInProcess(['import', url.toString()], { stdin: exported.stdout });
+    expect({ code: imported.code, stderr: imported.stderr }).toEqual({
+      code: 0,
+      stderr: expect.not.stringMatching(/error/i),
+    });
+    const rows = await adminQuery<{ agent_id: string }>(
+      `SELECT agent_id FROM "${schema}".kode_agents WHERE agent_id = $1`,
+      [agentId],
+    );
+    expect(rows).toEqual([{ agent_id: agentId }]);
+    const again = await runInProcess(['export', url.toString()]);
+    expect(again.stdout).toContain('in a schema');
   });
 });

@@ -100,6 +100,11 @@ describe('storeConfigFromLocation', () => {
     ['sqlite:./x.db', { type: 'sqlite', dbPath: './x.db' }],
     ['postgres://u@h:5432/db', { type: 'postgres', connection: 'postgres://u@h:5432/db' }],
     ['postgresql://h/db', { type: 'postgres', connection: 'postgresql://h/db' }],
+    [
+      'postgres://u:p%40ss@h:5432/db?schema=kode_a&sslmode=disable',
+      { type: 'postgres', connection: 'postgres://u:p%40ss@h:5432/db?sslmode=disable', schema: 'kode_a' },
+    ],
+    ['postgres://h/db?schema=k%C3%A9', { type: 'postgres', connection: 'postgres://h/db', schema: 'ké' }],
     ['mongodb://h:27017/db', { type: 'mongo', uri: 'mongodb://h:27017/db' }],
     ['mongodb+srv://cluster/db', { type: 'mongo', uri: 'mongodb+srv://cluster/db' }],
     ['memory:', { type: 'memory' }],
@@ -107,7 +112,7 @@ describe('storeConfigFromLocation', () => {
     expect(storeConfigFromLocation(location)).toEqual(expected);
   });
 
-  it.each(['', 'sqlite:', 'ftp://x', 'agents.db'])('refuses %j', (location) => {
+  it.each(['', 'sqlite:', 'ftp://x', 'agents.db', 'postgres://h/db?schema='])('refuses %j', (location) => {
     expect(configError(() => storeConfigFromLocation(location)).variable).toBe('location');
   });
 });
