@@ -87,7 +87,8 @@ function portFrom(env: Env): number | undefined {
   const value = set(env, 'POSTGRES_PORT');
   if (value === undefined) return undefined;
   const port = Number(value);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+  // Digits only: Number() would also take '1e3', '0x50' or ' 5432 '.
+  if (!/^\d+$/.test(value) || port < 1 || port > 65535) {
     throw new ConfigError(`POSTGRES_PORT must be a port number, got ${JSON.stringify(value)}`, {
       variable: 'POSTGRES_PORT',
     });

@@ -76,6 +76,8 @@ describe('storeConfigFromEnv', () => {
     [{ KODE_STORE_TYPE: 'redis' }, 'KODE_STORE_TYPE'],
     [{ KODE_STORE_TYPE: 'postgres' }, 'POSTGRES_HOST'],
     [{ KODE_STORE_TYPE: 'postgres', POSTGRES_HOST: 'h', POSTGRES_PORT: 'abc' }, 'POSTGRES_PORT'],
+    [{ KODE_STORE_TYPE: 'postgres', POSTGRES_HOST: 'h', POSTGRES_PORT: '1e3' }, 'POSTGRES_PORT'],
+    [{ KODE_STORE_TYPE: 'postgres', POSTGRES_HOST: 'h', POSTGRES_PORT: '70000' }, 'POSTGRES_PORT'],
     [{ KODE_STORE_TYPE: 'postgres', POSTGRES_HOST: 'h', DATABASE_URL: 'postgres://h/db' }, 'DATABASE_URL'],
     [{ KODE_STORE_TYPE: 'postgres', DATABASE_URL: 'mysql://h/db' }, 'DATABASE_URL'],
     [{ KODE_STORE_TYPE: 'mongo' }, 'MONGODB_URI'],
