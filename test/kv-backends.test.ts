@@ -6,6 +6,7 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { POSTGRES_KV_SCHEMA_VERSION, PostgresKvBackend } from '../adapters/postgres/postgres-kv.js';
 import { SqliteKvBackend } from '../adapters/sqlite/sqlite-kv.js';
+import { createDataStore } from '../src/kv/data-store.js';
 import { createKvStore } from '../src/kv/kv-store.js';
 import { MemoryKvBackend } from '../src/kv/memory-kv.js';
 import { StoreOperations } from '../src/store-operations.js';
@@ -227,5 +228,28 @@ describePostgres('PostgreSQL KV backend', () => {
     expect(error?.message).not.toContain('s3cret');
     source = pool();
     expect(Array.isArray(await kv.listInstances())).toBe(true);
+  });
+});
+
+describe('KV messages and counters at the edges', () => {
+  it('names userId and agentName in DataStore errors', () => {
+    const kv = createKvStore();
+    expect(() => createDataStore(kv, { userId: '', agentName: 'a' })).toThrow(/userId must not be empty/);
+    expect(() => createDataStore(kv, { userId: 'u', agentName: '' })).toThrow(/agentName must not be empty/);
+  });
+
+  it('suggests autoCreateInstance only to writes that take it', async () => {
+    const kv = createKvStore();
+    await expect(kv.set('nope', 'ns', 'k', 1)).rejects.toThrow(/autoCreateInstance/);
+    await expect(kv.delete('nope', 'ns', 'k')).rejects.toMatchObject({ code: 'KODE_NOT_FOUND' });
+    await expect(kv.delete('nope', 'ns', 'k')).rejects.not.toThrow(/autoCreateInstance/);
+  });
+
+  it('refuses an increment past 2^53 - 1 instead of losing counts, and changes nothing', async () => {
+    const kv = createKvStore();
+    await kv.set('i', 'ns', 'n', Number.MAX_SAFE_INTEGER - 1, { autoCreateInstance: true });
+    expect((await kv.increment('i', 'ns', 'n')).value).toBe(Number.MAX_SAFE_INTEGER);
+    await expect(kv.increment('i', 'ns', 'n')).rejects.toMatchObject({ code: 'KODE_VALIDATION' });
+    expect((await kv.get('i', 'ns', 'n')).value).toBe(Number.MAX_SAFE_INTEGER);
   });
 });

@@ -198,7 +198,7 @@ class DataStoreProxy implements DataStore {
 }
 
 function checkUserId(userId: unknown, ctx: ErrorContext): asserts userId is string {
-  assertKvName(userId, 'actor', ctx);
+  assertKvName(userId, 'actor', ctx, false, 'userId');
   const room = KV_NAME_LIMITS.instanceId - utf8Length(DATA_STORE_INSTANCE_PREFIX);
   if (utf8Length(userId) > room) throw new ValidationError(`userId is longer than ${room} UTF-8 bytes`, ctx);
 }
@@ -223,7 +223,7 @@ export function createDataStore(kv: KvStore, options: DataStoreOptions): DataSto
     throw new ValidationError('createDataStore needs { userId, agentName }', ctx);
   }
   checkUserId(options.userId, { operation: 'createDataStore (userId)' });
-  assertKvName(options.agentName, 'actor', { operation: 'createDataStore (agentName)' });
+  assertKvName(options.agentName, 'actor', { operation: 'createDataStore (agentName)' }, false, 'agentName');
   const namespace = options.namespace ?? DEFAULT_DATA_STORE_NAMESPACE;
   assertKvName(namespace, 'namespace', ctx);
   return new DataStoreProxy(kv, options.userId, options.agentName, namespace);

@@ -42,15 +42,17 @@ export function assertKvName(
   what: keyof typeof KV_NAME_LIMITS,
   ctx: ErrorContext,
   allowEmpty = false,
+  /** The name the caller knows the value by (`userId`), when it differs from `what`. */
+  label: string = what,
 ): asserts value is string {
   if (typeof value !== 'string')
-    throw new ValidationError(`${what} must be a string, got ${typeof value}`, ctx);
-  if (value === '' && !allowEmpty) throw new ValidationError(`${what} must not be empty`, ctx);
-  if (value.includes('\u0000')) throw new ValidationError(`${what} must not contain NUL (U+0000)`, ctx);
-  if (!value.isWellFormed()) throw new ValidationError(`${what} must not contain lone surrogates`, ctx);
+    throw new ValidationError(`${label} must be a string, got ${typeof value}`, ctx);
+  if (value === '' && !allowEmpty) throw new ValidationError(`${label} must not be empty`, ctx);
+  if (value.includes('\u0000')) throw new ValidationError(`${label} must not contain NUL (U+0000)`, ctx);
+  if (!value.isWellFormed()) throw new ValidationError(`${label} must not contain lone surrogates`, ctx);
   const limit = KV_NAME_LIMITS[what];
   if (utf8Length(value) > limit)
-    throw new ValidationError(`${what} is longer than ${limit} UTF-8 bytes`, ctx);
+    throw new ValidationError(`${label} is longer than ${limit} UTF-8 bytes`, ctx);
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

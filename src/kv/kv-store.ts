@@ -66,6 +66,9 @@ function hasKv(value: object): value is { kv: KvStore } {
   return typeof kv === 'object' && kv !== null && typeof (kv as KvStore).query === 'function';
 }
 
+/** The writes that accept `autoCreateInstance` (and so are told about it when the instance is missing). */
+const WRITES_THAT_CREATE = new Set(['kv.set', 'kv.setMany', 'kv.increment']);
+
 /**
  * The KV namespace API (SPEC §6) over a backend:
  *
@@ -250,7 +253,9 @@ class BackendKvStore implements KvStore {
       throw this.missingInstance(
         instanceId,
         ctx,
-        createInstance ? '' : ' (pass autoCreateInstance: true to create it)',
+        createInstance || !WRITES_THAT_CREATE.has(ctx.operation ?? '')
+          ? ''
+          : ' (pass autoCreateInstance: true to create it)',
       );
   }
 
@@ -504,6 +509,12 @@ class BackendKvStore implements KvStore {
         const next = current + delta;
         if (!Number.isFinite(next))
           throw new ValidationError('increment would leave the range of finite numbers', ctx);
+        // Past 2^53 - 1 integers are no longer exact: a counter must not silently stop counting.
+        if (Number.isInteger(current) && Number.isInteger(delta) && !Number.isSafeInteger(next))
+          throw new ValidationError(
+            'increment would pass 2^53 - 1, beyond which integers are not exact',
+            ctx,
+          );
         written = this.nextRow(
           instanceId,
           ref,
