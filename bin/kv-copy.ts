@@ -275,6 +275,11 @@ export class KvImporter {
     this.kv = kvOf(destination);
   }
 
+  /** True when records are written through the public API, which gives them new ids, versions and timestamps. */
+  get restamps(): boolean {
+    return this.kv !== undefined && !this.kv.restoreRecords;
+  }
+
   async add(item: KvExportItem): Promise<void> {
     if (!this.kv) {
       throw new CliError(

@@ -87,7 +87,10 @@ export async function runImport(
       if (imported.length > 0) await writeLine(io.stdout, renderTable(COLUMNS, imported));
       await writeLine(
         io.stdout,
-        `imported ${imported.length} agent(s), ${kv.instances} KV instance(s), ${kv.records} KV record(s) into ${opened.label}`,
+        `imported ${imported.length} agent(s), ${kv.instances} KV instance(s), ${kv.records} KV record(s) into ${opened.label}` +
+          (kv.records > 0 && kvImporter.restamps
+            ? ' (KV record ids, versions and timestamps re-stamped by the destination)'
+            : ''),
       );
     }
     if (failure !== undefined) return failure;
