@@ -312,7 +312,7 @@ export class FileEventLog {
         // Only this agent's batcher uses the descriptor, and it is here.
         this.openFiles.delete(agentId);
         file.busy--;
-        this.closeInBackground(file.handle);
+        void this.closeInBackground(file.handle);
         file = await this.openForAppend(agentId);
         info = await file.handle.stat();
       }
@@ -342,7 +342,9 @@ export class FileEventLog {
     const handle = await this.openEventFileForAppend(agentId);
     const file: OpenEventFile = { handle, knownSize: -1, busy: 1 };
     this.openFiles.set(agentId, file);
-    this.evictIdleFiles();
+    // Waiting for the evicted descriptors to close keeps the bound exact
+    // whenever an append resolves (the new file is busy, so never evicted).
+    await this.evictIdleFiles();
     return file;
   }
 
@@ -415,23 +417,26 @@ export class FileEventLog {
     await rename(temporary, path);
   }
 
-  private evictIdleFiles(): void {
+  private async evictIdleFiles(): Promise<void> {
+    const closing: Promise<void>[] = [];
     for (const [agentId, file] of this.openFiles) {
-      if (this.openFiles.size <= MAX_OPEN_EVENT_FILES) return;
+      if (this.openFiles.size <= MAX_OPEN_EVENT_FILES) break;
       if (file.busy === 0) {
         this.openFiles.delete(agentId);
-        this.closeInBackground(file.handle);
+        closing.push(this.closeInBackground(file.handle));
       }
     }
+    await Promise.all(closing);
   }
 
-  /** Closes a descriptor without making the caller wait; close() still waits for it. */
-  private closeInBackground(handle: FileHandle): void {
+  /** Closes a descriptor; the caller may wait for it or not, and close() always does. */
+  private closeInBackground(handle: FileHandle): Promise<void> {
     const closed: Promise<void> = handle
       .close()
       .catch(() => undefined)
       .finally(() => this.closingHandles.delete(closed));
     this.closingHandles.add(closed);
+    return closed;
   }
 
   // --- deleting --------------------------------------------------------------
