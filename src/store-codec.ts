@@ -12,6 +12,12 @@ export class StoreCodec {
   /** The last list encoded per (what, agent), least recently used first. */
   private readonly recentLists = new Map<string, RecentList>();
   private recentChars = 0;
+  /**
+   * List items encoded from scratch and reused from the previous save, since
+   * this codec was made: what makes a long conversation's save O(new items).
+   * @internal
+   */
+  readonly listItems = { encoded: 0, reused: 0 };
 
   constructor(readonly backend: string) {}
 
@@ -25,7 +31,7 @@ export class StoreCodec {
    * media cache). The SDK saves the whole conversation after every step, so
    * the text of items equal to those this codec last encoded for the same
    * agent is reused rather than rebuilt: a save costs O(new items) in
-   * serialisation too, not O(conversation).
+   * serialisation, and only a cheap structural comparison per older item.
    */
   list(list: unknown, operation: string, agentId: string, what: string): string[] {
     if (!Array.isArray(list)) {
@@ -33,15 +39,21 @@ export class StoreCodec {
     }
     const key = `${what}\u0000${agentId}`;
     const previous = this.recentLists.get(key);
-    const reused = previous ? equalJsonPrefix(list, previous.values) : 0;
+    const reused = previous && !prototypeIsPolluted() ? equalJsonPrefix(list, previous.shapes) : 0;
     const texts = previous ? previous.texts.slice(0, reused) : [];
+    const shapes = previous ? previous.shapes.slice(0, reused) : [];
+    let chars = 0;
+    for (let i = 0; i < reused; i++) chars += (texts[i] as string).length;
     for (let i = reused; i < list.length; i++) {
-      texts.push(this.value(list[i], 'strict', operation, agentId, `${what}[${i}]`));
+      const text = this.value(list[i], 'strict', operation, agentId, `${what}[${i}]`);
+      texts.push(text);
+      // Taken now, not later: the caller may mutate the item after this save.
+      shapes.push(jsonShape(list[i]));
+      chars += text.length;
     }
-    // Parsed copies, not the caller's objects: the SDK may mutate a message it saved.
-    const values = previous ? previous.values.slice(0, reused) : [];
-    for (let i = reused; i < texts.length; i++) values.push(JSON.parse(texts[i] as string));
-    this.remember(key, { texts, values, chars: texts.reduce((sum, text) => sum + text.length, 0) });
+    this.remember(key, { texts, shapes, chars });
+    this.listItems.encoded += list.length - reused;
+    this.listItems.reused += reused;
     return texts;
   }
 
@@ -88,57 +100,138 @@ export class StoreCodec {
   }
 }
 
-/** A list as last encoded: its texts, and those texts parsed (to compare the next save against). */
+/** A list as last encoded: its texts, and the shape of each item (to compare the next save against). */
 interface RecentList {
   texts: string[];
-  values: unknown[];
+  shapes: Array<JsonShape | null>;
   chars: number;
 }
 
 /**
  * How much JSON text a codec keeps for incremental encoding, in characters
- * (the parsed copies take a few times that). Beyond it the least recently
- * saved agents are forgotten; their next save is simply encoded in full.
+ * (the shapes share the items' strings, so they add little beyond the
+ * structure). Beyond it the least recently saved agents are forgotten; their
+ * next save is simply encoded in full.
  */
 const RECENT_LIST_CHARS = 16 * 1024 * 1024;
 
 /**
- * How many leading items of `live` are, as JSON, exactly the `saved` values
- * (parsed JSON). Only plain objects, arrays and primitives compare equal, with
- * the same keys in the same order; anything else (a Date, a class instance,
- * an `undefined` field) counts as different and is simply encoded again.
+ * A JSON value flattened into tokens, in the order JSON.stringify writes it:
+ * an object is OBJECT, its key count, then each key followed by its value's
+ * tokens; an array is ARRAY, its length, then its items; a primitive is
+ * itself. Strings are immutable, so the tokens share them with the caller's
+ * value: comparing an unchanged item later mostly compares pointers.
  */
-function equalJsonPrefix(live: readonly unknown[], saved: readonly unknown[]): number {
+type JsonShape = unknown[];
+const OBJECT = Object.freeze({ token: 'object' });
+const ARRAY = Object.freeze({ token: 'array' });
+
+/**
+ * The shape of `value` as JSON would write it, or null when it holds anything
+ * JSON would change or that a later comparison could not vouch for (a Date or
+ * other class instance, `toJSON`, `undefined`, a function): such an item is
+ * simply encoded again at every save. Properties whose value is undefined
+ * are left out, as JSON leaves them out.
+ */
+function jsonShape(value: unknown): JsonShape | null {
+  const tokens: unknown[] = [];
+  return appendShape(value, tokens) ? tokens : null;
+}
+
+function appendShape(value: unknown, tokens: unknown[]): boolean {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      tokens.push(value);
+      return true;
+    case 'number':
+      // Never NaN or Infinity here: the encoder refused them already.
+      tokens.push(value);
+      return true;
+    case 'object':
+      break;
+    default:
+      return false;
+  }
+  if (value === null) {
+    tokens.push(null);
+    return true;
+  }
+  if (Array.isArray(value)) {
+    tokens.push(ARRAY, value.length);
+    for (let i = 0; i < value.length; i++) if (!appendShape(value[i], tokens)) return false;
+    return true;
+  }
+  if (!isPlainObject(value)) return false;
+  // JSON leaves out properties whose value is undefined; so does the shape.
+  const keys = Object.keys(value).filter((key) => (value as Record<string, unknown>)[key] !== undefined);
+  tokens.push(OBJECT, keys.length);
+  for (const key of keys) {
+    tokens.push(key);
+    if (!appendShape((value as Record<string, unknown>)[key], tokens)) return false;
+  }
+  return true;
+}
+
+function isPlainObject(value: object): boolean {
+  const proto = Object.getPrototypeOf(value);
+  return (
+    (proto === Object.prototype || proto === null) &&
+    typeof (value as { toJSON?: unknown }).toJSON !== 'function'
+  );
+}
+
+/**
+ * True when Object.prototype has enumerable properties: `for...in` (used by
+ * the comparison for speed) would then see inherited keys that JSON does not
+ * write, so no text is reused at all.
+ */
+function prototypeIsPolluted(): boolean {
+  for (const _ in {}) return true;
+  return false;
+}
+
+/** How many leading items of `live` have, as JSON, exactly the `saved` shapes. */
+function equalJsonPrefix(live: readonly unknown[], saved: ReadonlyArray<JsonShape | null>): number {
   const n = Math.min(live.length, saved.length);
+  const cursor = { at: 0 };
   let i = 0;
-  while (i < n && sameJson(live[i], saved[i])) i++;
+  while (i < n) {
+    const shape = saved[i];
+    if (!shape) break;
+    cursor.at = 0;
+    if (!matchesShape(live[i], shape, cursor) || cursor.at !== shape.length) break;
+    i++;
+  }
   return i;
 }
 
-function sameJson(live: unknown, saved: unknown): boolean {
+/** Whether `live` is written as the tokens of `shape` from `cursor.at` on (which it advances). */
+function matchesShape(live: unknown, shape: JsonShape, cursor: { at: number }): boolean {
   if (typeof live !== 'object' || live === null) {
-    // -0 and 0 are both written as 0; NaN never reaches here (refused when first encoded).
-    return live === saved;
+    // -0 and 0 are both written as 0, so === is the right equality.
+    return live === shape[cursor.at++];
   }
-  if (typeof saved !== 'object' || saved === null) return false;
+  const at = cursor.at;
   if (Array.isArray(live)) {
-    if (!Array.isArray(saved) || live.length !== saved.length) return false;
-    for (let i = 0; i < live.length; i++) if (!sameJson(live[i], saved[i])) return false;
+    if (shape[at] !== ARRAY || shape[at + 1] !== live.length) return false;
+    cursor.at = at + 2;
+    for (let i = 0; i < live.length; i++) if (!matchesShape(live[i], shape, cursor)) return false;
     return true;
   }
-  if (Array.isArray(saved)) return false;
-  const proto = Object.getPrototypeOf(live);
-  if (proto !== Object.prototype && proto !== null) return false;
-  const liveKeys = Object.keys(live);
-  const savedKeys = Object.keys(saved);
-  if (liveKeys.length !== savedKeys.length) return false;
-  for (let k = 0; k < liveKeys.length; k++) {
-    const key = liveKeys[k] as string;
-    if (key !== savedKeys[k]) return false;
-    if (!sameJson((live as Record<string, unknown>)[key], (saved as Record<string, unknown>)[key]))
-      return false;
+  if (shape[at] !== OBJECT || !isPlainObject(live)) return false;
+  const count = shape[at + 1] as number;
+  cursor.at = at + 2;
+  let seen = 0;
+  // for...in visits own keys in the order JSON.stringify writes them (plain
+  // object, unpolluted prototype), without allocating a key array.
+  for (const key in live) {
+    const value = (live as Record<string, unknown>)[key];
+    if (value === undefined) continue;
+    if (++seen > count || key !== shape[cursor.at++]) return false;
+    if (!matchesShape(value, shape, cursor)) return false;
   }
-  return true;
+  return seen === count;
 }
 
 /** True for an object shaped like a `Timeline`: a numeric `bookmark.seq` and a string `event.channel`. */

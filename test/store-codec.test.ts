@@ -55,6 +55,87 @@ describe('StoreCodec.list', () => {
     expect(codec.list([...good, { n: 3 }], 'save', 'a', 'items')).toEqual(fresh([...good, { n: 3 }]));
   });
 
+  it('encodes only the new items when a long list grows, and reuses nothing after a change at the front', () => {
+    const codec = new StoreCodec('test');
+    const list = Array.from({ length: 1000 }, (_, i) => ({
+      role: 'user',
+      content: [{ type: 'text', text: `m${i}` }],
+    }));
+    codec.list(list, 'save', 'a', 'messages');
+    expect(codec.listItems).toEqual({ encoded: 1000, reused: 0 });
+    list.push({ role: 'assistant', content: [{ type: 'text', text: 'x' }] }, { role: 'user', content: [] });
+    expect(codec.list(list, 'save', 'a', 'messages')).toEqual(fresh(list));
+    expect(codec.listItems).toEqual({ encoded: 1002, reused: 1000 });
+    list[0]!.role = 'system';
+    expect(codec.list(list, 'save', 'a', 'messages')).toEqual(fresh(list));
+    expect(codec.listItems).toEqual({ encoded: 2004, reused: 1000 });
+  });
+
+  it('reuses items whose undefined fields come and go (JSON leaves them out), and null-prototype objects', () => {
+    const codec = new StoreCodec('test');
+    const bare = Object.assign(Object.create(null) as Record<string, unknown>, { k: 'v' });
+    codec.list([{ a: 1, b: undefined }, bare], 'save', 'a', 'items');
+    const next = [{ a: 1 }, bare];
+    expect(codec.list(next, 'save', 'a', 'items')).toEqual(['{"a":1}', '{"k":"v"}']);
+    expect(codec.listItems.reused).toBe(2);
+  });
+
+  it('compares numbers as JSON writes them: -0 and 0 are both 0', () => {
+    const codec = new StoreCodec('test');
+    codec.list([{ n: -0 }, [0]], 'save', 'a', 'items');
+    expect(codec.list([{ n: 0 }, [-0]], 'save', 'a', 'items')).toEqual(['{"n":0}', '[0]']);
+    expect(codec.listItems.reused).toBe(2);
+  });
+
+  it('never reuses class instances or objects with toJSON, and still encodes them exactly', () => {
+    class Point {
+      constructor(public x: number) {}
+    }
+    const withToJson = { v: 1, toJSON: () => ({ v: 2 }) };
+    const list = [new Point(1), withToJson];
+    const codec = new StoreCodec('test');
+    codec.list(list, 'save', 'a', 'items');
+    (list[0] as Point).x = 5;
+    expect(codec.list(list, 'save', 'a', 'items')).toEqual(['{"x":5}', '{"v":2}']);
+    expect(codec.listItems.reused).toBe(0);
+  });
+
+  it('reuses nothing while Object.prototype has an enumerable property (inherited keys are not JSON)', () => {
+    const codec = new StoreCodec('test');
+    const item: Record<string, unknown> = { a: 1, polluted: 2 };
+    codec.list([item], 'save', 'a', 'items');
+    delete item.polluted;
+    const proto = Object.prototype as Record<string, unknown>;
+    proto.polluted = 2;
+    try {
+      // for...in would now see "polluted" on the item, as it was saved; JSON does not write it.
+      expect(codec.list([item], 'save', 'a', 'items')).toEqual(['{"a":1}']);
+      expect(codec.listItems.reused).toBe(0);
+    } finally {
+      delete proto.polluted;
+    }
+  });
+
+  it('notices nested changes the shape must track: array length, nesting, type, key renamed', () => {
+    const cases: Array<[unknown, unknown]> = [
+      [{ a: [1, 2] }, { a: [1, 2, 3] }],
+      [{ a: [1, [2]] }, { a: [1, 2] }],
+      [{ a: { b: 1 } }, { a: { c: 1 } }],
+      [{ a: '1' }, { a: 1 }],
+      [{ a: null }, { a: {} }],
+      [{ a: [] }, { a: {} }],
+      [{ a: true }, { a: 'true' }],
+      [{ a: 1, b: 2 }, { a: 1 }],
+      [{ a: 1 }, { a: 1, b: 2 }],
+    ];
+    for (const [before, after] of cases) {
+      const codec = new StoreCodec('test');
+      codec.list([before], 'save', 'a', 'items');
+      expect(codec.list([after], 'save', 'a', 'items')).toEqual(fresh([after]));
+      expect(codec.listItems.reused).toBe(0);
+    }
+  });
+
   it('always equals a fresh encoding, over random saves with in-place mutations', () => {
     const json = fc.jsonValue({ maxDepth: 3 }).map((value) => JSON.parse(JSON.stringify(value)) as unknown);
     const step = fc.record({
