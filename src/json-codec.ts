@@ -72,6 +72,23 @@ export function encodeJson(
 ): string {
   const root = ctx.what ?? 'value';
   if (value === undefined) refuse('undefined', root, ctx);
+  if (mode === 'event') {
+    // The hot path (one call per streamed event): serialise first and walk
+    // the value only when the text could hide a change. What `event` mode
+    // refuses either makes JSON.stringify throw (cycles, BigInt) or leaves
+    // `null` (NaN, Infinity, undefined array items) or `{}` (Map, Set) in
+    // the text; what it allows JSON drops silently.
+    let text: string | undefined;
+    try {
+      text = JSON.stringify(value);
+    } catch (error) {
+      check(value, root, mode, new Set(), ctx);
+      throw error;
+    }
+    if (!text.includes('null') && !text.includes('{}')) return text;
+    check(value, root, mode, new Set(), ctx);
+    return text;
+  }
   check(value, root, mode, new Set(), ctx);
   return JSON.stringify(value);
 }

@@ -203,7 +203,6 @@ export class DatabaseEventStorage implements EventStorage {
 export class FileEventStorage implements EventStorage {
   readonly mode = 'file' as const;
   private readonly log: FileEventLog;
-  private readonly pending = new Set<Promise<void>>();
   private readonly marked = new Set<string>();
   private readonly markSql: string;
 
@@ -212,24 +211,21 @@ export class FileEventStorage implements EventStorage {
     baseDir: string,
     fsync: boolean,
   ) {
-    this.log = new FileEventLog({ baseDir, fsync });
+    // The agent is registered only once its first entry is in the file, so a
+    // refused or failed append leaves no agent behind. It runs inside the
+    // log's batch, before that batch's appends resolve, and `idle()` covers it.
+    this.log = new FileEventLog({
+      baseDir,
+      fsync,
+      afterWrite: (agentId) => (this.marked.has(agentId) ? undefined : this.mark(agentId)),
+    });
     const agents = db.table('kode_agents');
     this.markSql = `INSERT INTO ${agents} AS a (agent_id, event_files) VALUES ($1, true)
       ON CONFLICT (agent_id) DO UPDATE SET event_files = true WHERE NOT a.event_files`;
   }
 
   append(agentId: string, event: EncodedTimeline): Promise<void> {
-    const appended = this.log.appendEncoded(agentId, event.json);
-    // The agent is registered only once its first entry is in the file, so a
-    // refused or failed append leaves no agent behind.
-    const done = appended.then(() => (this.marked.has(agentId) ? undefined : this.mark(agentId)));
-    const settled = done.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.pending.add(settled);
-    void settled.then(() => this.pending.delete(settled));
-    return done;
+    return this.log.appendEncoded(agentId, event.json);
   }
 
   private async mark(agentId: string): Promise<void> {
@@ -250,8 +246,8 @@ export class FileEventStorage implements EventStorage {
     }
   }
 
-  async idle(): Promise<void> {
-    while (this.pending.size > 0) await Promise.all([...this.pending]);
+  idle(): Promise<void> {
+    return this.log.idle();
   }
 
   async agentIds(prefix: string | undefined): Promise<string[]> {

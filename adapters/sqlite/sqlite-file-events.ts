@@ -21,7 +21,6 @@ export class FileEventStorage implements AgentEventStorage {
    * `exists` still finds it through the file.)
    */
   private readonly recorded = new Set<string>();
-  private readonly pending = new Set<Promise<void>>();
   /**
    * The record being written, per agent: a burst of appends to a new agent
    * (the SDK fires them without awaiting) shares one write transaction
@@ -34,24 +33,21 @@ export class FileEventStorage implements AgentEventStorage {
     baseDir: string,
     fsync: boolean,
   ) {
-    this.log = new FileEventLog({ baseDir, fsync });
+    // The database record follows the first successful write of an agent's
+    // entries (an entry the log refused must not leave an agent behind that
+    // has nothing) and comes before those appends resolve. It runs inside the
+    // log's batch, so `idle()` (which `delete` waits for) covers it too: a
+    // record still in flight could otherwise resurrect a deleted agent.
+    this.log = new FileEventLog({
+      baseDir,
+      fsync,
+      afterWrite: (agentId) => (this.recorded.has(agentId) ? undefined : this.record(agentId)),
+    });
   }
 
   append(agentId: string, encodedTimeline: string): Promise<void> {
-    // The file append is issued synchronously, so file order is call order.
-    // The database record follows the first successful append: an entry the
-    // log refused must not leave an agent behind that has nothing.
-    const written = this.log.appendEncoded(agentId, encodedTimeline);
-    const done = this.recorded.has(agentId) ? written : written.then(() => this.record(agentId));
-    // Remembered until settled, so that `delete` can wait for appends in
-    // flight (their record would otherwise resurrect the deleted agent).
-    const settled = done.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.pending.add(settled);
-    void settled.then(() => this.pending.delete(settled));
-    return done;
+    // Issued synchronously, so file order is call order.
+    return this.log.appendEncoded(agentId, encodedTimeline);
   }
 
   private record(agentId: string): Promise<void> {
@@ -108,8 +104,8 @@ export class FileEventStorage implements AgentEventStorage {
     return undefined;
   }
 
-  async idle(): Promise<void> {
-    while (this.pending.size > 0) await Promise.all([...this.pending]);
+  idle(): Promise<void> {
+    return this.log.idle();
   }
 
   close(): Promise<void> {
