@@ -15,6 +15,8 @@ import { AGENT_SCHEMA_MIGRATIONS, migrateSchema } from './sqlite-schema.js';
  */
 export const SQLITE_BUSY_SLICE_MS = 5;
 const MAX_RETRY_DELAY_MS = 50;
+/** The most writes one shared transaction takes; the rest wait for the next one. */
+const MAX_GROUP_WRITES = 64;
 
 /** True for SQLite's "another connection holds the lock" errors (SQLITE_BUSY and its extended codes). */
 export function isBusyError(error: unknown): boolean {
@@ -26,16 +28,33 @@ function isMemoryPath(path: string): boolean {
   return path === ':memory:' || path === '';
 }
 
+interface QueuedWrite {
+  body: () => unknown;
+  /** Set by writes that wait for the lock by their own deadline; they run alone. */
+  busyTimeoutMs: number | undefined;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
+type WriteOutcome = { failed: false; value: unknown } | { failed: true; error: unknown };
+
 /**
  * One SQLite connection shared by a store's parts (tables, events, locks):
  * opened lazily on first use, set up (WAL, durability, migrations), with a
  * cache of prepared statements and write transactions that wait for other
  * processes without blocking the event loop.
  *
- * Writes of one connection run one after another in call order, each in its
- * own `BEGIN IMMEDIATE` transaction: taking the write lock up front means a
+ * Writes of one connection run one after another in call order, in
+ * `BEGIN IMMEDIATE` transactions: taking the write lock up front means a
  * transaction never fails half-way on a lock another connection took in the
  * meantime, and a retry re-runs the whole body on fresh data.
+ *
+ * Writes queued together share one transaction (group commit): a store
+ * serving several agents at once otherwise pays one commit, and with
+ * `synchronous=FULL` one fsync, per save, and rewrites the same index pages
+ * in each. Every write runs in a savepoint of its own, so one that throws
+ * undoes only its own changes; each promise resolves only after the shared
+ * COMMIT, so a write is still durable when its promise resolves.
  */
 export class SqliteConnection {
   /** The database handle, set as soon as it is opened (set-up statements need it). */
@@ -44,10 +63,21 @@ export class SqliteConnection {
   private ready = false;
   private opening: Promise<SqliteDatabase> | undefined;
   private readonly statements = new Map<string, SqliteStatement>();
-  private writeTail: Promise<unknown> = Promise.resolve();
+  private readonly queue: QueuedWrite[] = [];
+  /** Set while writes are queued or running; settles when the queue is empty. */
+  private draining: Promise<void> | undefined;
   private closed = false;
 
-  constructor(private readonly options: ResolvedSqliteOptions) {}
+  /**
+   * @param runningOperations how many operations of the owner are running.
+   *   While more are running than writes are queued, the others may queue a
+   *   write soon: the queued writes then wait one turn of the event loop for
+   *   them, so that they share the commit. A lone writer commits at once.
+   */
+  constructor(
+    private readonly options: ResolvedSqliteOptions,
+    private readonly runningOperations: () => number = () => 0,
+  ) {}
 
   /** True when the data lives only in this process (`:memory:`). */
   get inMemory(): boolean {
@@ -105,29 +135,27 @@ export class SqliteConnection {
 
   /**
    * Runs `body` in a write transaction, after this connection's earlier
-   * writes. `body` must only touch the database (it may run more than once
-   * when the lock was busy); act on its result after the promise resolves.
+   * writes, possibly sharing the transaction with writes queued at the same
+   * time (each in its own savepoint). `body` must only touch the database
+   * (it may run more than once: when the lock was busy, or when the shared
+   * transaction failed as a whole); act on its result after the promise
+   * resolves. An explicit `busyTimeoutMs` makes the write run on its own.
    */
   write<T>(body: () => T, options: { busyTimeoutMs?: number } = {}): Promise<T> {
-    const attempt = async (): Promise<T> => {
-      await this.database();
-      return this.retryWhileBusy(
-        () => this.transaction(body),
-        options.busyTimeoutMs ?? this.options.busyTimeoutMs,
-      );
-    };
-    const result = this.writeTail.then(attempt, attempt);
-    this.writeTail = result.catch(() => undefined);
-    return result;
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({
+        body,
+        busyTimeoutMs: options.busyTimeoutMs,
+        resolve: resolve as (value: unknown) => void,
+        reject,
+      });
+      this.draining ??= this.drain();
+    });
   }
 
   /** Resolves once every write queued so far has finished. */
   async idle(): Promise<void> {
-    let tail: Promise<unknown>;
-    do {
-      tail = this.writeTail;
-      await tail;
-    } while (tail !== this.writeTail);
+    while (this.draining) await this.draining;
   }
 
   /** Waits for queued writes, then closes the database unless it was injected. Idempotent. */
@@ -159,6 +187,97 @@ export class SqliteConnection {
       this.rollback();
       throw error;
     }
+  }
+
+  /** Runs the queued writes, a group at a time, until the queue is empty. */
+  private async drain(): Promise<void> {
+    try {
+      // Callers resuming from the previous commit queue their next writes in
+      // later ticks: wait for them while other operations are running.
+      await Promise.resolve();
+      while (this.queue.length > 0) {
+        if (this.runningOperations() > this.queue.length) await new Promise((resume) => setImmediate(resume));
+        const group = this.takeGroup();
+        try {
+          await this.database();
+          await this.runGroup(group);
+        } catch (error) {
+          for (const write of group) write.reject(error);
+        }
+      }
+    } finally {
+      this.draining = undefined;
+    }
+  }
+
+  /** The next writes to share a transaction: in call order, and alone if it has its own busy timeout. */
+  private takeGroup(): QueuedWrite[] {
+    const first = this.queue[0];
+    if (first?.busyTimeoutMs !== undefined) return this.queue.splice(0, 1);
+    let count = 0;
+    while (
+      count < this.queue.length &&
+      count < MAX_GROUP_WRITES &&
+      this.queue[count]?.busyTimeoutMs === undefined
+    ) {
+      count++;
+    }
+    return this.queue.splice(0, count);
+  }
+
+  /**
+   * Commits `group` in one transaction and settles each write with its own
+   * outcome. When the transaction fails as a whole (an error SQLite answers
+   * by rolling back everything, or a failed COMMIT), the writes are run
+   * again one transaction each, so that each gets the answer it would have
+   * had alone.
+   */
+  private async runGroup(group: QueuedWrite[]): Promise<void> {
+    const timeoutMs = group[0]?.busyTimeoutMs ?? this.options.busyTimeoutMs;
+    if (group.length === 1) {
+      const [write] = group as [QueuedWrite];
+      try {
+        write.resolve(await this.retryWhileBusy(() => this.transaction(write.body), timeoutMs));
+      } catch (error) {
+        write.reject(error);
+      }
+      return;
+    }
+    let outcomes: WriteOutcome[];
+    try {
+      outcomes = await this.retryWhileBusy(() => this.transaction(() => this.savepoints(group)), timeoutMs);
+    } catch (error) {
+      if (isBusyError(error)) {
+        for (const write of group) write.reject(error);
+        return;
+      }
+      for (const write of group) await this.runGroup([write]);
+      return;
+    }
+    outcomes.forEach((outcome, i) => {
+      const write = group[i]!;
+      if (outcome.failed) write.reject(outcome.error);
+      else write.resolve(outcome.value);
+    });
+  }
+
+  /** Runs each write's body in a savepoint, so that one that throws undoes only its own changes. */
+  private savepoints(group: readonly QueuedWrite[]): WriteOutcome[] {
+    const db = this.openDatabase();
+    return group.map((write): WriteOutcome => {
+      this.statement('SAVEPOINT kode_write').run();
+      try {
+        const value = write.body();
+        this.statement('RELEASE kode_write').run();
+        return { failed: false, value };
+      } catch (error) {
+        // Busy, or the whole transaction is gone: the group fails (and is retried or run write by write).
+        if (isBusyError(error) || !db.inTransaction) throw error;
+        this.statement('ROLLBACK TO kode_write').run();
+        this.statement('RELEASE kode_write').run();
+        return { failed: true, error };
+      }
+    });
   }
 
   private rollback(): void {

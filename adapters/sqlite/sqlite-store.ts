@@ -167,7 +167,7 @@ export class SqliteStore implements ExtendedStore {
     this.eventStorage = options.eventStorage;
     this.fileStoreBaseDir = options.fileStoreBaseDir;
     this.durability = options.durability;
-    this.connection = new SqliteConnection(options);
+    this.connection = new SqliteConnection(options, () => this.inFlight.size);
     this.events =
       options.eventStorage === 'file' && options.fileStoreBaseDir !== undefined
         ? new FileEventStorage(this.connection, options.fileStoreBaseDir, options.durability === 'full')
