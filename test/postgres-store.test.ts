@@ -9,7 +9,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { PostgresStore } from '../adapters/postgres/index.js';
 import { compareCodePoints } from '../src/code-point-order.js';
-import type { AgentInfo, Message, Timeline, ToolCallRecord } from '../src/types.js';
+import type { AgentInfo, Message, ReadEventsOptions, Timeline, ToolCallRecord } from '../src/types.js';
 import {
   adminQuery,
   describePostgres,
@@ -86,6 +86,12 @@ function scansWithoutIndex(node: PlanNode | undefined): string[] {
   }
   for (const child of node.Plans ?? []) found.push(...scansWithoutIndex(child));
   return found;
+}
+
+/** The node types of a plan, depth first. */
+function planNodes(node: PlanNode | undefined): string[] {
+  if (!node) return [];
+  return [node['Node Type'], ...(node.Plans ?? []).flatMap(planNodes)];
 }
 
 async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
@@ -463,8 +469,9 @@ describePostgres('PostgresStore on PostgreSQL', () => {
       statements.length = 0;
       const all = await collect(recorded.readEvents(id));
       expect(all.map((t) => t.cursor)).toEqual(timelines.map((t) => t.cursor));
-      // 700 entries in pages: the stream is never read in one go.
-      expect(statements.filter((s) => s.text.includes('ORDER BY id LIMIT')).length).toBeGreaterThanOrEqual(3);
+      // 700 entries in pages that grow: the stream is never read in one go.
+      const pages = statements.filter((s) => s.text.includes('ORDER BY id LIMIT'));
+      expect(pages.map((s) => s.values.at(-1))).toEqual([256, 512]);
 
       const since = await collect(
         recorded.readEvents(id, { since: { seq: 97, timestamp: 0 }, channel: 'monitor' }),
@@ -477,6 +484,63 @@ describePostgres('PostgresStore on PostgreSQL', () => {
       for await (const first of recorded.readEvents(id)) {
         expect(first.cursor).toBe(0);
         break;
+      }
+    } finally {
+      await recorded.close();
+      await pool.end();
+    }
+  });
+
+  it('reads a never-analysed event table page by page through the index in id order, never sorting the rest of the stream', async () => {
+    const fresh = place.also(`${place.schema}_burst`);
+    const { pool, statements } = recordingPool();
+    const recorded = new PostgresStore({ pool, schema: fresh });
+    try {
+      await recorded.loadInfo('migrate-first');
+      const events = `${pg.escapeIdentifier(fresh)}.kode_events`;
+      // A burst appended and read at once: autovacuum must not analyse the table behind the test's back.
+      await adminQuery(`ALTER TABLE ${events} SET (autovacuum_enabled = false)`);
+      await adminQuery(`
+        INSERT INTO ${events} (agent_id, seq, channel_key, timeline_json)
+        SELECT 'burst-' || (i / 3000), i % 3000, (ARRAY['progress', 'monitor', 'control'])[i % 3 + 1],
+          '{"cursor":' || i || ',"delta":"' || repeat('x', 200) || '"}'
+        FROM generate_series(0, 11999) AS i ORDER BY i`);
+      statements.length = 0;
+      const reads: Array<{ options: ReadEventsOptions; expected: number }> = [
+        { options: {}, expected: 3000 },
+        { options: { since: { seq: 1500, timestamp: 0 } }, expected: 1499 },
+        { options: { channel: 'progress' }, expected: 1000 },
+        { options: { since: { seq: 2990, timestamp: 0 }, channel: 'monitor' }, expected: 3 },
+      ];
+      for (const { options, expected } of reads) {
+        const read = await collect(recorded.readEvents('burst-1', options));
+        expect(read).toHaveLength(expected);
+        expect(read.map((t) => t.cursor)).toEqual([...read.map((t) => t.cursor)].sort((a, b) => a - b));
+      }
+      const [stats] = await adminQuery<{ analyzed: boolean }>(
+        `SELECT reltuples >= 0 AS analyzed FROM pg_class WHERE oid = $1::regclass`,
+        [events],
+      );
+      expect(stats?.analyzed).toBe(false);
+
+      const planned = statements.filter((st) => /^\s*SELECT/i.test(st.text));
+      expect(planned.length).toBeGreaterThan(8);
+      const client = await pool.connect();
+      try {
+        for (const statement of planned) {
+          const plan = await client.query({
+            text: `EXPLAIN (FORMAT JSON) ${statement.text}`,
+            values: statement.values,
+          });
+          const root = (plan.rows[0] as { 'QUERY PLAN': Array<{ Plan: PlanNode }> })['QUERY PLAN'][0]?.Plan;
+          const nodes = planNodes(root);
+          expect(
+            nodes.filter((type) => type === 'Sort' || type === 'Seq Scan'),
+            `${statement.text}\n${nodes.join(' > ')}`,
+          ).toEqual([]);
+        }
+      } finally {
+        client.release();
       }
     } finally {
       await recorded.close();

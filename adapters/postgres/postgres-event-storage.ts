@@ -44,7 +44,13 @@ export interface EventStorage {
   close(): Promise<void>;
 }
 
-const PAGE_SIZE = 256;
+/**
+ * Rows per `readEvents` page: small first, so a consumer that stops after a
+ * few entries costs little, then doubling, so a full read of a long stream
+ * takes few round trips; the cap bounds what one page holds in memory.
+ */
+const FIRST_PAGE_SIZE = 256;
+const MAX_PAGE_SIZE = 4096;
 
 interface PendingAppend {
   agentId: string;
@@ -116,10 +122,14 @@ export class DatabaseEventStorage implements EventStorage {
     let lastId = 0;
     if (since !== undefined) {
       // Seqs mostly grow with ids: start the keyset walk at the first entry
-      // after `since` (found through the (agent_id, seq) index) instead of
-      // filtering the agent's whole stream from its beginning.
+      // after `since` instead of filtering the agent's whole stream from its
+      // beginning. The subquery (OFFSET 0 keeps it one) finds that entry
+      // through the (agent_id, seq) index, visiting only the entries after
+      // `since`: as a bare min(id) the planner may instead walk the primary
+      // key from the stream's start, which on a table without statistics it
+      // prices as cheap (a resume near the end would then read everything).
       const start = await this.db.query<{ id: number | null }>(
-        `SELECT min(id) AS id FROM ${this.events} WHERE ${where}`,
+        `SELECT min(id) AS id FROM (SELECT id FROM ${this.events} WHERE ${where} OFFSET 0) AS after_since`,
         params,
         true,
       );
@@ -128,23 +138,25 @@ export class DatabaseEventStorage implements EventStorage {
       lastId = first - 1;
     }
     const cursorParam = params.length + 1;
+    // The limit is a sub-select, which the planner cannot read: it then
+    // plans for a fraction of the rows, where the walk of the index in id
+    // order, which stops at the limit, is cheapest whatever the statistics
+    // say. With a literal limit on a table not yet analysed (a burst appended
+    // and read at once), it estimates a handful of rows per agent and picks
+    // a bitmap scan plus a sort, which reads and sorts the agent's whole
+    // remaining stream for every page.
     const pageSql = `SELECT id, timeline_json FROM ${this.events}
-      WHERE ${where} AND id > $${cursorParam} ORDER BY id LIMIT ${PAGE_SIZE}`;
-    for (;;) {
+      WHERE ${where} AND id > $${cursorParam} ORDER BY id LIMIT (SELECT $${cursorParam + 1}::int)`;
+    const context = { backend: 'postgres', operation: 'readEvents', agentId } as const;
+    for (let pageSize = FIRST_PAGE_SIZE; ; pageSize = Math.min(pageSize * 2, MAX_PAGE_SIZE)) {
       assertOpen();
       const rows = await this.db.query<{ id: number; timeline_json: string }>(
         pageSql,
-        [...params, lastId],
+        [...params, lastId, pageSize],
         true,
       );
-      for (const row of rows) {
-        yield decodeJson<Timeline>(row.timeline_json, {
-          backend: 'postgres',
-          operation: 'readEvents',
-          agentId,
-        });
-      }
-      if (rows.length < PAGE_SIZE) return;
+      for (const row of rows) yield decodeJson<Timeline>(row.timeline_json, context);
+      if (rows.length < pageSize) return;
       lastId = (rows[rows.length - 1] as { id: number }).id;
     }
   }
