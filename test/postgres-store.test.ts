@@ -548,6 +548,54 @@ describePostgres('PostgresStore on PostgreSQL', () => {
     }
   });
 
+  it('answers aggregateStats on never-analysed tables with index lookups, never starting parallel workers', async () => {
+    const fresh = place.also(`${place.schema}_fleet`);
+    const { pool, statements } = recordingPool();
+    const recorded = new PostgresStore({ pool, schema: fresh });
+    try {
+      await recorded.loadInfo('migrate-first');
+      const s = pg.escapeIdentifier(fresh);
+      for (const table of ['kode_agents', 'kode_messages', 'kode_tool_calls', 'kode_snapshots']) {
+        await adminQuery(`ALTER TABLE ${s}.${table} SET (autovacuum_enabled = false)`);
+      }
+      // A fleet populated a moment ago: 2,000 agents, 20 messages and 5 tool calls each.
+      await adminQuery(`INSERT INTO ${s}.kode_agents (agent_id) SELECT 'fleet-' || i FROM generate_series(1, 2000) AS i`);
+      await adminQuery(`
+        INSERT INTO ${s}.kode_messages (agent_id, position, message_json, role_key, content_types, created_at_ms)
+        SELECT 'fleet-' || (i / 20 + 1), i % 20, '{"pad":"' || repeat('x', 900) || '"}', 'user', ARRAY['text'], i
+        FROM generate_series(0, 39999) AS i`);
+      await adminQuery(`
+        INSERT INTO ${s}.kode_tool_calls (agent_id, position, tool_call_key, record_json, name_key, state_key,
+          is_error, has_approval, created_at_ms, updated_at_ms)
+        SELECT 'fleet-' || (i / 5 + 1), i % 5, 'call-' || i, '{"pad":"' || repeat('y', 900) || '"}',
+          (ARRAY['fs_read', 'bash_run'])[i % 5 / 3 + 1],
+          (ARRAY['FAILED', 'COMPLETED'])[(i % 5 + 1) / 2 % 2 + 1], false, false, i, i
+        FROM generate_series(0, 9999) AS i`);
+      statements.length = 0;
+      const stats = await recorded.aggregateStats('fleet-1000');
+      expect(stats).toEqual({
+        totalMessages: 20,
+        totalToolCalls: 5,
+        totalSnapshots: 0,
+        avgMessagesPerSession: 20,
+        toolCallsByName: { fs_read: 3, bash_run: 2 },
+        toolCallsByState: { FAILED: 3, COMPLETED: 2 },
+      });
+      expect(Object.keys(stats.toolCallsByState ?? {})).toEqual(['FAILED', 'COMPLETED']);
+      expect(statements).toHaveLength(1);
+      const statement = statements[0] as RecordedStatement;
+      const plan = await adminQuery<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(
+        `EXPLAIN (FORMAT JSON) ${statement.text}`,
+        statement.values,
+      );
+      const nodes = planNodes(plan[0]?.['QUERY PLAN'][0]?.Plan);
+      expect(nodes.filter((type) => /Gather|Parallel/.test(type)), nodes.join(' > ')).toEqual([]);
+    } finally {
+      await recorded.close();
+      await pool.end();
+    }
+  });
+
   it('forks with a constant number of statements in one transaction, whatever the size', async () => {
     const { pool, statements } = recordingPool();
     const recorded = new PostgresStore({ pool, schema: place.schema });

@@ -620,24 +620,23 @@ export class PostgresStore implements ExtendedStore {
   async aggregateStats(agentId: string): Promise<AgentStats> {
     return this.ops.runForAgent('aggregateStats', 'query', agentId, async () => {
       await this.writes.settled(agentId);
-      const rows = await this.db.query<{ dim: string; key: string | null; n: number }>(
-        this.sql.aggregateStats,
-        [agentId],
-        true,
-      );
-      let totalMessages = 0;
-      let totalSnapshots = 0;
-      let totalToolCalls = 0;
-      const toolCallsByName: Record<string, number> = {};
-      const toolCallsByState: Record<string, number> = {};
-      for (const row of rows) {
-        if (row.dim === 'messages') totalMessages = row.n;
-        else if (row.dim === 'snapshots') totalSnapshots = row.n;
-        else if (row.dim === 'name') {
-          toolCallsByName[fromColumnKey(row.key ?? '')] = row.n;
-          totalToolCalls += row.n;
-        } else if (row.dim === 'state') toolCallsByState[fromColumnKey(row.key ?? '')] = row.n;
-      }
+      const rows = await this.db.query<{
+        messages: number;
+        snapshots: number;
+        by_name: string | null;
+        by_state: string | null;
+      }>(this.sql.aggregateStats, [agentId], true);
+      const row = rows[0];
+      const groups = (json: string | null | undefined): Record<string, number> => {
+        const counts: Record<string, number> = {};
+        for (const [key, n] of JSON.parse(json ?? '[]') as Array<[string, number]>) counts[fromColumnKey(key)] = n;
+        return counts;
+      };
+      const totalMessages = row?.messages ?? 0;
+      const totalSnapshots = row?.snapshots ?? 0;
+      const toolCallsByName = groups(row?.by_name);
+      const toolCallsByState = groups(row?.by_state);
+      const totalToolCalls = Object.values(toolCallsByName).reduce((sum, n) => sum + n, 0);
       return {
         totalMessages,
         totalToolCalls,
@@ -899,15 +898,20 @@ function buildStatements(db: PostgresDatabase) {
     loadInfo: `SELECT info_json AS json FROM ${agents} WHERE agent_id = $1`,
     exists: `SELECT EXISTS (SELECT 1 FROM ${agents} WHERE agent_id = $1) AS present`,
     deleteAgent: `DELETE FROM ${agents} WHERE agent_id = $1`,
+    // One row of scalar subqueries, not a UNION ALL of the four counts: on
+    // tables without statistics the planner expects thousands of rows per
+    // agent and runs the branches of a UNION side by side in parallel
+    // workers, whose start costs 5-10 ms; each subquery here is one index
+    // lookup. Groups come in the order of their first tool call.
     aggregateStats: `
-      SELECT 'messages' AS dim, NULL AS key, count(*) AS n, 0 AS first FROM ${messages} WHERE agent_id = $1
-      UNION ALL
-      SELECT 'snapshots', NULL, count(*), 0 FROM ${snapshots} WHERE agent_id = $1
-      UNION ALL
-      SELECT 'name', name_key, count(*), min(position) FROM ${toolCalls} WHERE agent_id = $1 GROUP BY name_key
-      UNION ALL
-      SELECT 'state', state_key, count(*), min(position) FROM ${toolCalls} WHERE agent_id = $1 GROUP BY state_key
-      ORDER BY 1, 4`,
+      SELECT (SELECT count(*) FROM ${messages} WHERE agent_id = $1) AS messages,
+        (SELECT count(*) FROM ${snapshots} WHERE agent_id = $1) AS snapshots,
+        (SELECT json_agg(json_build_array(g.name_key, g.n) ORDER BY g.first) FROM (
+          SELECT name_key, count(*) AS n, min(position) AS first FROM ${toolCalls} WHERE agent_id = $1 GROUP BY name_key
+        ) AS g) AS by_name,
+        (SELECT json_agg(json_build_array(g.state_key, g.n) ORDER BY g.first) FROM (
+          SELECT state_key, count(*) AS n, min(position) AS first FROM ${toolCalls} WHERE agent_id = $1 GROUP BY state_key
+        ) AS g) AS by_state`,
     consistency: `
       SELECT EXISTS (SELECT 1 FROM ${agents} WHERE agent_id = $1) AS registered,
         (SELECT info_json FROM ${agents} WHERE agent_id = $1) AS info_json,
