@@ -559,7 +559,9 @@ describePostgres('PostgresStore on PostgreSQL', () => {
         await adminQuery(`ALTER TABLE ${s}.${table} SET (autovacuum_enabled = false)`);
       }
       // A fleet populated a moment ago: 2,000 agents, 20 messages and 5 tool calls each.
-      await adminQuery(`INSERT INTO ${s}.kode_agents (agent_id) SELECT 'fleet-' || i FROM generate_series(1, 2000) AS i`);
+      await adminQuery(
+        `INSERT INTO ${s}.kode_agents (agent_id) SELECT 'fleet-' || i FROM generate_series(1, 2000) AS i`,
+      );
       await adminQuery(`
         INSERT INTO ${s}.kode_messages (agent_id, position, message_json, role_key, content_types, created_at_ms)
         SELECT 'fleet-' || (i / 20 + 1), i % 20, '{"pad":"' || repeat('x', 900) || '"}', 'user', ARRAY['text'], i
@@ -589,7 +591,10 @@ describePostgres('PostgresStore on PostgreSQL', () => {
         statement.values,
       );
       const nodes = planNodes(plan[0]?.['QUERY PLAN'][0]?.Plan);
-      expect(nodes.filter((type) => /Gather|Parallel/.test(type)), nodes.join(' > ')).toEqual([]);
+      expect(
+        nodes.filter((type) => /Gather|Parallel/.test(type)),
+        nodes.join(' > '),
+      ).toEqual([]);
     } finally {
       await recorded.close();
       await pool.end();

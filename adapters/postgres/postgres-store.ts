@@ -629,7 +629,8 @@ export class PostgresStore implements ExtendedStore {
       const row = rows[0];
       const groups = (json: string | null | undefined): Record<string, number> => {
         const counts: Record<string, number> = {};
-        for (const [key, n] of JSON.parse(json ?? '[]') as Array<[string, number]>) counts[fromColumnKey(key)] = n;
+        for (const [key, n] of JSON.parse(json ?? '[]') as Array<[string, number]>)
+          counts[fromColumnKey(key)] = n;
         return counts;
       };
       const totalMessages = row?.messages ?? 0;
