@@ -421,6 +421,65 @@ describePostgres('PostgresStore on PostgreSQL', () => {
     }
   });
 
+  it("saves a new agent's first messages and tool calls in one statement each, and falls back when the list exists", async () => {
+    const { pool, statements } = recordingPool();
+    const recorded = new PostgresStore({ pool, schema: place.schema });
+    try {
+      await recorded.loadInfo('migrate-first');
+      const id = agentId('first-save');
+      statements.length = 0;
+      await recorded.saveMessages(id, [text('a'), text('b')]);
+      await recorded.saveToolCallRecords(id, [toolCall('c1')]);
+      expect(statements).toHaveLength(2);
+      expect(await recorded.loadMessages(id)).toEqual([text('a'), text('b')]);
+      expect((await recorded.loadToolCallRecords(id)).map((r) => r.id)).toEqual(['c1']);
+
+      // An agent registered by other data (revision 0, no list) takes the one statement too.
+      const registered = agentId('first-save-registered');
+      await recorded.saveInfo(registered, info(registered));
+      statements.length = 0;
+      await recorded.saveMessages(registered, [text('x')]);
+      expect(statements).toHaveLength(1);
+
+      // A list another store object wrote: the bet is lost, nothing is written
+      // by it, and the locked path saves on top of what is stored.
+      const peer = open();
+      const existing = agentId('first-save-existing');
+      await peer.saveMessages(existing, [text('one'), text('two'), text('three')]);
+      statements.length = 0;
+      await recorded.saveMessages(existing, [text('one'), text('2')]);
+      expect(statements.map((st) => st.text.trim().split(/\s+/)[0])).toEqual([
+        'WITH',
+        'BEGIN',
+        'INSERT',
+        'SELECT',
+        'WITH',
+        'COMMIT',
+      ]);
+      expect(await peer.loadMessages(existing)).toEqual([text('one'), text('2')]);
+      expect((await peer.checkConsistency(existing)).issues).toEqual([]);
+    } finally {
+      await recorded.close();
+      await pool.end();
+    }
+  });
+
+  it('keeps one whole list when two store objects save the first list of one agent at once', async () => {
+    const first = open();
+    const second = open();
+    for (let round = 0; round < 10; round++) {
+      const id = agentId('first-save-race');
+      const mine = Array.from({ length: 5 }, (_, i) => text(`first ${i}`));
+      const theirs = Array.from({ length: 3 }, (_, i) => text(`second ${i}`));
+      await Promise.all([first.saveMessages(id, mine), second.saveMessages(id, theirs)]);
+      const stored = await first.loadMessages(id);
+      expect([mine, theirs]).toContainEqual(stored);
+      // Each store object's next save builds on what is really stored.
+      await first.saveMessages(id, [...stored, text('next')]);
+      expect(await second.loadMessages(id)).toEqual([...stored, text('next')]);
+    }
+  });
+
   it('notices a list another store object wrote and saves on top of what is really stored', async () => {
     const peer = open();
     const id = agentId('stale-cache');

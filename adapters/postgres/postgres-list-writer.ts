@@ -15,6 +15,12 @@ import type { AgentWriteQueue } from './postgres-write-queue.js';
  * falls back to a transaction that reads the stored list under a row lock.
  * Revisions come from one sequence, so a deleted and re-created agent can
  * never present a revision an old cache holds.
+ *
+ * With nothing cached (the agent's first save in this store object), the save
+ * first bets that the list is new: one statement registers the agent and
+ * inserts every item, gated on the list's revision still being 0, which only
+ * a list no save ever wrote has. If the bet is lost, nothing was written and
+ * the locked path runs as above.
  */
 
 /** One extra column of a list table, filled from each item. */
@@ -62,6 +68,7 @@ export class PostgresListWriter {
   private readonly cache = new Map<string, CachedList>();
   private cachedChars = 0;
   private readonly writeSql: string;
+  private readonly firstWriteSql: string;
   private readonly lockSql: string;
   private readonly readSql: string;
   private readonly loadSql: string;
@@ -127,6 +134,30 @@ export class PostgresListWriter {
         WHERE n.position >= $3 AND EXISTS (SELECT 1 FROM rev)
       )
       SELECT revision FROM rev`;
+    // The agent row is inserted, or updated only while its revision is 0;
+    // either way it is locked until the statement commits, so a concurrent
+    // first save waits and then finds the revision taken. nextval runs for
+    // the proposed row even when the update does not happen: a skipped
+    // revision number is harmless. Items stored with revision 0 anyway (rows
+    // written by hand) lose the bet too, instead of colliding: both checks
+    // see the table as it was before the statement.
+    const plain = (c: ListColumn) => c.expression ?? `n.${c.name}`;
+    const empty = `NOT EXISTS (SELECT 1 FROM ${table} WHERE agent_id = $1)`;
+    this.firstWriteSql = `
+      WITH rev AS (
+        INSERT INTO ${agentsTable} AS a (agent_id, ${revisionColumn}) VALUES ($1, nextval('${revisionSequence}'))
+        ON CONFLICT (agent_id) DO UPDATE SET ${revisionColumn} = excluded.${revisionColumn}
+        WHERE a.${revisionColumn} = 0
+        RETURNING ${revisionColumn} AS revision
+      ),
+      added AS (
+        INSERT INTO ${table} (agent_id, position, ${jsonColumn}, ${names.join(', ')})
+        SELECT $1, n.position, n.json, ${columns.map(plain).join(', ')}
+        FROM unnest(${['$2::int[]', '$3::text[]', ...columns.map((c, i) => `$${4 + i}::${c.arrayType}[]`)].join(', ')})
+          AS ${unnestAs}
+        WHERE EXISTS (SELECT 1 FROM rev) AND ${empty}
+      )
+      SELECT revision FROM rev WHERE ${empty}`;
     // Registers the agent if needed and locks its row, returning the revision.
     this.lockSql = `
       INSERT INTO ${agentsTable} (agent_id) VALUES ($1)
@@ -146,19 +177,19 @@ export class PostgresListWriter {
     return this.writes.write(agentId, async () => {
       const next = items.map((item) => item.json);
       const cached = this.cache.get(agentId);
-      if (cached) {
-        this.forget(agentId);
-        try {
-          const revision = await this.write(this.db, agentId, cached.revision, cached.items, items, next);
-          if (revision !== undefined) {
-            this.remember(agentId, revision, next);
-            return;
-          }
-        } catch (error) {
-          // The statement's outcome is unknown when the connection died under
-          // it; the locked path below reads what is really stored.
-          if (!isConnectionError(error)) throw error;
+      this.forget(agentId);
+      try {
+        const revision = cached
+          ? await this.write(this.db, agentId, cached.revision, cached.items, items, next)
+          : await this.writeFirst(agentId, items);
+        if (revision !== undefined) {
+          this.remember(agentId, revision, next);
+          return;
         }
+      } catch (error) {
+        // The statement's outcome is unknown when the connection died under
+        // it; the locked path below reads what is really stored.
+        if (!isConnectionError(error)) throw error;
       }
       const revision = await this.db.transaction(async (tx) => {
         const locked = await tx.query<{ revision: number }>(this.lockSql, [agentId]);
@@ -220,6 +251,17 @@ export class PostgresListWriter {
     ];
     if (this.spec.firstSavedColumn) params.push(kept);
     const rows = await q.query<{ revision: number }>(this.writeSql, params);
+    return rows[0]?.revision;
+  }
+
+  /** The whole list as new items, if no save ever wrote the agent's list; the new revision, or undefined. */
+  private async writeFirst(agentId: string, items: EncodedItem[]): Promise<number | undefined> {
+    const rows = await this.db.query<{ revision: number }>(this.firstWriteSql, [
+      agentId,
+      items.map((_, i) => i),
+      items.map((item) => item.json),
+      ...this.spec.columns.map((_, c) => items.map((item) => item.values[c])),
+    ]);
     return rows[0]?.revision;
   }
 
