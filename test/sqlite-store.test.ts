@@ -157,6 +157,22 @@ describe('SqliteStore: incremental saves', () => {
     await store.close();
   });
 
+  it('re-indexes the content types of messages a save rewrites', async () => {
+    const { store } = await storeWithConnection();
+    const all = conversation(40);
+    const usesTool = (m: Message) => m.content.some((block) => block.type === 'tool_use');
+    const [u1, u2] = all.filter(usesTool);
+    const [t1, t2, t3] = all.filter((m) => !usesTool(m));
+    await store.saveMessages('rewrite', [t1!, u1!, t2!, u2!]);
+    // Positions 1 and 2 now hold other messages, and the list is one shorter.
+    await store.saveMessages('rewrite', [t1!, t3!, u2!]);
+    expect(
+      await store.queryMessages({ agentId: 'rewrite', contentType: 'tool_use', sortOrder: 'asc' }),
+    ).toEqual([u2]);
+    expect(await store.queryMessages({ contentType: 'tool_use', sortOrder: 'asc' })).toEqual([u2]);
+    await store.close();
+  });
+
   it('notices a save made through another store object on the same file', async () => {
     const path = await freshDbPath();
     const first = new SqliteStore(path);
@@ -382,6 +398,23 @@ describe('SqliteStore: query plans', () => {
     expectIndexSearch(toolCallQuery(normalizeToolCallFilters({ createdBefore: Date.now() })));
   });
 
+  it('answers a true flag from its partial index and a false one by walking the time index', () => {
+    const details = (filters: Parameters<typeof normalizeToolCallFilters>[0]) =>
+      plan(toolCallQuery(normalizeToolCallFilters(filters))).join('\n');
+    expectIndexSearch(toolCallQuery(normalizeToolCallFilters({ isError: true })));
+    expect(details({ isError: true })).toMatch(/INDEX tool_calls_errors/);
+    expect(details({ hasApproval: true })).toMatch(/INDEX tool_calls_approvals/);
+    // Nearly every call is not an error: reading the newest first and skipping the rest is the plan.
+    expectOrderedIndexWalk(toolCallQuery(normalizeToolCallFilters({ isError: false })));
+    expectOrderedIndexWalk(toolCallQuery(normalizeToolCallFilters({ hasApproval: false })));
+  });
+
+  it("reads one agent's messages of a content type in order from the content-type key", () => {
+    const query = messageQuery(normalizeMessageFilters({ agentId: 'a', contentType: 'tool_use' }));
+    expectIndexSearch(query);
+    expect(plan(query).join('\n')).not.toMatch(/TEMP B-TREE/);
+  });
+
   it('reads events, per-agent lists and agent ids through indexes', () => {
     expectIndexSearch(eventPageQuery('a', 0, {}, 256));
     expectIndexSearch(eventPageQuery('a', 10, { channel: 'progress' }, 256));
@@ -480,7 +513,7 @@ describe('SqliteStore: schema migrations', () => {
     expect(schemaVersion(path)).toBe(latestVersion(AGENT_SCHEMA_MIGRATIONS));
   });
 
-  it('upgrades a file created at schema version 1 and indexes its existing messages', async () => {
+  it('upgrades a file created at schema version 1 with its data intact and indexed', async () => {
     const path = await freshDbPath();
     const agent = fixtureSample.agents[0]!;
     const old = new Database(path);
@@ -492,19 +525,78 @@ describe('SqliteStore: schema migrations', () => {
     agent.messages.forEach((message, i) => {
       insert.run(agent.agentId, i, JSON.stringify(message), message.role, 1_000 + i);
     });
+    const insertCall = old.prepare(
+      'INSERT INTO tool_calls (agent_id, position, call_id, record_json, name, state, is_error, has_approval, ' +
+        'created_at_ms, updated_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    );
+    agent.toolCalls.forEach((record, i) => {
+      insertCall.run(
+        agent.agentId,
+        i,
+        record.id,
+        JSON.stringify(record),
+        record.name,
+        record.state,
+        record.isError === true ? 1 : 0,
+        record.approval?.required === true ? 1 : 0,
+        record.createdAt,
+        record.updatedAt,
+      );
+    });
     old.prepare('INSERT INTO agents (agent_id) VALUES (?)').run(agent.agentId);
     old.close();
 
     const store = new SqliteStore(path);
     expect(await store.loadMessages(agent.agentId)).toEqual(agent.messages);
-    expect(schemaVersion(path)).toBe(2);
+    expect(await store.loadToolCallRecords(agent.agentId)).toEqual(agent.toolCalls);
+    expect(schemaVersion(path)).toBe(latestVersion(AGENT_SCHEMA_MIGRATIONS));
     const toolUses = agent.messages.filter((m) => m.content.some((block) => block.type === 'tool_use'));
     expect(toolUses.length).toBeGreaterThan(0);
     expect(await store.queryMessages({ contentType: 'tool_use', sortOrder: 'asc' })).toEqual(toolUses);
+    expect(
+      await store.queryMessages({ agentId: agent.agentId, contentType: 'tool_use', sortOrder: 'asc' }),
+    ).toEqual(toolUses);
+    // The flags moved to partial indexes: both answers still come out, in order.
+    const byCreated = [...agent.toolCalls].sort(
+      (a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id),
+    );
+    const errors = byCreated.filter((record) => record.isError === true);
+    expect(errors.length).toBeGreaterThan(0);
+    expect(errors.length).toBeLessThan(byCreated.length);
+    expect(await store.queryToolCalls({ isError: true, sortOrder: 'asc' })).toEqual(errors);
+    expect(await store.queryToolCalls({ isError: false, sortOrder: 'asc' })).toEqual(
+      byCreated.filter((record) => record.isError !== true),
+    );
+    expect(await store.queryToolCalls({ hasApproval: true, sortOrder: 'asc' })).toEqual(byCreated);
+    expect(await store.queryToolCalls({ agentId: agent.agentId, sortOrder: 'asc' })).toEqual(byCreated);
     // The upgraded file takes incremental saves like a new one.
     await store.saveMessages(agent.agentId, [...agent.messages, ...conversation(1)]);
     expect(await store.loadMessages(agent.agentId)).toHaveLength(agent.messages.length + 1);
     await store.close();
+
+    const db = new Database(path, { readonly: true });
+    const indexes = (table: string) =>
+      (
+        db
+          .prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL")
+          .all(table) as Array<{ name: string }>
+      )
+        .map((row) => row.name)
+        .sort();
+    expect(indexes('tool_calls')).toEqual([
+      'tool_calls_approvals',
+      'tool_calls_by_created',
+      'tool_calls_by_name',
+      'tool_calls_by_state',
+      'tool_calls_by_updated',
+      'tool_calls_errors',
+    ]);
+    expect(indexes('message_content_types')).toEqual(['message_content_types_by_type']);
+    const table = db
+      .prepare("SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'message_content_types'")
+      .get() as { sql: string };
+    expect(table.sql).toMatch(/WITHOUT ROWID/);
+    db.close();
   });
 
   it('refuses a file from a newer kode-store with a typed error, without crashing', async () => {

@@ -27,6 +27,12 @@ export interface ListTable<F> {
   /** Deletes the items at `fromPosition` and after. */
   truncate(agentId: string, fromPosition: number): void;
   /**
+   * Called once before the items from `fromPosition` on are written, when
+   * some of them replace stored ones: rows kept beside the list (by
+   * position) can be cleared in one statement rather than one per row.
+   */
+  rewriteFrom?(agentId: string, fromPosition: number): void;
+  /**
    * The stored first-saved times (epoch ms) of the items at `fromPosition`
    * and after, in order. Only lists whose rows are stamped with the save time
    * (messages) have it; without it every written row gets the save time.
@@ -88,6 +94,7 @@ export class IncrementalListSaver<F> {
       connection
         .statement('INSERT INTO agents (agent_id) VALUES (?) ON CONFLICT (agent_id) DO NOTHING')
         .run(agentId);
+      if (prefix < stored.length && prefix < items.length) table.rewriteFrom?.(agentId, prefix);
       // Everything past the common prefix is (re)written; items that were
       // stored before keep their first-saved time (see firstSavedTimes).
       for (let position = prefix; position < items.length; position++) {

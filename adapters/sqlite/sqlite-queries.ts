@@ -45,6 +45,16 @@ class WhereClause {
     return this;
   }
 
+  /**
+   * A boolean column compared with a literal 0 or 1, not a bound value:
+   * SQLite uses a partial index (`WHERE is_error = 1`) only when the query
+   * states its condition in the SQL text.
+   */
+  flag(column: string, value: boolean | undefined): this {
+    if (value !== undefined) this.conditions.push(`${column} = ${value ? 1 : 0}`);
+    return this;
+  }
+
   within(column: string, page: Pick<NormalizedPage, 'from' | 'to'>): this {
     const bound = (limit: TimeBound | undefined, strict: string, inclusive: string) => {
       if (!limit) return;
@@ -120,13 +130,12 @@ export function messageQuery(query: NormalizedMessageQuery): BuiltQuery {
 
 /** Tool-call records by `createdAt` or `updatedAt`, then agent id and tool-call id. */
 export function toolCallQuery(query: NormalizedToolCallQuery): BuiltQuery {
-  const flag = (value: boolean | undefined) => (value === undefined ? undefined : value ? 1 : 0);
   const where = new WhereClause()
     .equals('agent_id', query.agentId)
     .equals('name', query.toolName)
     .equals('state', query.state)
-    .equals('is_error', flag(query.isError))
-    .equals('has_approval', flag(query.hasApproval))
+    .flag('is_error', query.isError)
+    .flag('has_approval', query.hasApproval)
     .within('created_at_ms', query);
   const dir = direction(query);
   const sort = TOOL_CALL_SORT_COLUMN[query.sortBy];

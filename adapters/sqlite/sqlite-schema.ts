@@ -150,6 +150,44 @@ export const AGENT_SCHEMA_MIGRATIONS: readonly SqliteMigration[] = [
           AND json_type(block.value, '$.type') = 'text';
     `,
   },
+  {
+    version: 3,
+    description: 'fewer index entries per tool call and per message block',
+    // Every index entry is paid on every save and, many times over, by
+    // batchFork; entries whose keys interleave with other agents' (those
+    // led by a time, name or state) cost most. So:
+    // - one agent's tool calls are found by the primary key and sorted
+    //   (a list is short), not through two indexes of their own;
+    // - is_error and has_approval are indexed only where true (partial
+    //   indexes): "true" is the selective question, and "false" walks the
+    //   time index, where nearly every row matches;
+    // - message_content_types becomes WITHOUT ROWID, keyed for the
+    //   per-agent query: two B-trees per row instead of four.
+    sql: `
+      DROP INDEX tool_calls_by_agent_created;
+      DROP INDEX tool_calls_by_agent_updated;
+      DROP INDEX tool_calls_by_error;
+      DROP INDEX tool_calls_by_approval;
+      CREATE INDEX tool_calls_errors
+        ON tool_calls (is_error, created_at_ms, agent_id, call_id) WHERE is_error = 1;
+      CREATE INDEX tool_calls_approvals
+        ON tool_calls (has_approval, created_at_ms, agent_id, call_id) WHERE has_approval = 1;
+
+      CREATE TABLE message_content_types_v3 (
+        agent_id TEXT NOT NULL,
+        content_type TEXT NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        position INTEGER NOT NULL,
+        PRIMARY KEY (agent_id, content_type, created_at_ms, position)
+      ) WITHOUT ROWID;
+      INSERT INTO message_content_types_v3 (agent_id, content_type, created_at_ms, position)
+        SELECT agent_id, content_type, created_at_ms, position FROM message_content_types;
+      DROP TABLE message_content_types;
+      ALTER TABLE message_content_types_v3 RENAME TO message_content_types;
+      CREATE INDEX message_content_types_by_type
+        ON message_content_types (content_type, created_at_ms, agent_id, position);
+    `,
+  },
 ];
 
 /** The newest version of `migrations`. */

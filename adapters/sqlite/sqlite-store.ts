@@ -181,6 +181,10 @@ export class SqliteStore implements ExtendedStore {
       revisionColumn: 'messages_revision',
       loadStored: (agentId) => this.storedJson('message_json', 'messages', agentId),
       writeRow: (row) => this.writeMessageRow(row),
+      // message_content_types is keyed by (agent, type, time, position): a
+      // range of positions is one scan of the agent's rows, so clear it once.
+      rewriteFrom: (agentId, from) =>
+        this.execute('DELETE FROM message_content_types WHERE agent_id = ? AND position >= ?', agentId, from),
       truncate: (agentId, from) => {
         this.execute('DELETE FROM messages WHERE agent_id = ? AND position >= ?', agentId, from);
         this.execute('DELETE FROM message_content_types WHERE agent_id = ? AND position >= ?', agentId, from);
@@ -305,7 +309,7 @@ export class SqliteStore implements ExtendedStore {
     ).map((row) => row.json!);
   }
 
-  private writeMessageRow({ agentId, position, json, fields, savedAtMs, replacing }: ListRow<MessageFields>) {
+  private writeMessageRow({ agentId, position, json, fields, savedAtMs }: ListRow<MessageFields>) {
     this.execute(
       'INSERT INTO messages (agent_id, position, message_json, role, created_at_ms) VALUES (?, ?, ?, ?, ?) ' +
         'ON CONFLICT (agent_id, position) DO UPDATE SET message_json = excluded.message_json, ' +
@@ -316,13 +320,7 @@ export class SqliteStore implements ExtendedStore {
       fields.role,
       savedAtMs,
     );
-    if (replacing) {
-      this.execute(
-        'DELETE FROM message_content_types WHERE agent_id = ? AND position = ?',
-        agentId,
-        position,
-      );
-    }
+    // The content types of replaced rows were cleared by rewriteFrom.
     for (const type of fields.contentTypes) {
       this.execute(
         'INSERT INTO message_content_types (agent_id, position, content_type, created_at_ms) VALUES (?, ?, ?, ?)',
