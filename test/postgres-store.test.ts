@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { PostgresStore } from '../adapters/postgres/index.js';
+import { migrateAgentSchema } from '../adapters/postgres/postgres-schema.js';
 import { compareCodePoints } from '../src/code-point-order.js';
 import type { AgentInfo, Message, ReadEventsOptions, Timeline, ToolCallRecord } from '../src/types.js';
 import {
@@ -368,7 +369,7 @@ describePostgres('PostgresStore on PostgreSQL', () => {
     const versions = await adminQuery<{ component: string; version: number }>(
       `SELECT component, version FROM ${pg.escapeIdentifier(fresh)}.kode_schema_version`,
     );
-    expect(versions).toEqual([{ component: 'agent', version: 1 }]);
+    expect(versions).toEqual([{ component: 'agent', version: 2 }]);
 
     await adminQuery(
       `UPDATE ${pg.escapeIdentifier(fresh)}.kode_schema_version SET version = 99 WHERE component = 'agent'`,
@@ -379,10 +380,116 @@ describePostgres('PostgresStore on PostgreSQL', () => {
       variable: 'schema',
     });
     await adminQuery(
-      `UPDATE ${pg.escapeIdentifier(fresh)}.kode_schema_version SET version = 1 WHERE component = 'agent'`,
+      `UPDATE ${pg.escapeIdentifier(fresh)}.kode_schema_version SET version = 2 WHERE component = 'agent'`,
     );
     // The failed migration is retried on the next call.
     expect(await newer.loadInfo('racer-0')).toEqual(info('racer-0'));
+  });
+
+  it('upgrades a version-1 schema holding data: lists and queries intact, fewer indexes, no foreign keys on the list tables', async () => {
+    const old = place.also(`${place.schema}_v1`);
+    const client = new pg.Client({ connectionString: place.url });
+    await client.connect();
+    try {
+      const tx = {
+        query: async <R>(text: string, values?: unknown[]) => (await client.query(text, values)).rows as R[],
+      };
+      await migrateAgentSchema(tx, old, 1);
+    } finally {
+      await client.end();
+    }
+    const s = pg.escapeIdentifier(old);
+    const id = 'written-by-v1';
+    const messages = [
+      text('question'),
+      { role: 'assistant', content: [{ type: 'text', text: 'answer' }] } as Message,
+    ];
+    const calls = [toolCall('call-1', { state: 'FAILED' }), toolCall('call-2')];
+    // Rows as version 1 of the store wrote them.
+    await adminQuery(
+      `INSERT INTO ${s}.kode_agents (agent_id, messages_revision, tool_calls_revision) VALUES ($1, 1, 2)`,
+      [id],
+    );
+    await adminQuery(
+      `INSERT INTO ${s}.kode_messages (agent_id, position, message_json, role_key, content_types, created_at_ms)
+       SELECT $1, n - 1, m, (m::json)->>'role', ARRAY['text'], 1000 + n FROM unnest($2::text[]) WITH ORDINALITY AS u(m, n)`,
+      [id, messages.map((m) => JSON.stringify(m))],
+    );
+    await adminQuery(
+      `INSERT INTO ${s}.kode_tool_calls (agent_id, position, tool_call_key, record_json, name_key, state_key,
+         is_error, has_approval, created_at_ms, updated_at_ms)
+       SELECT $1, n - 1, (r::json)->>'id', r, 'bash_run', (r::json)->>'state', false, false, 2000 + n, 3000 + n
+       FROM unnest($2::text[]) WITH ORDINALITY AS u(r, n)`,
+      [id, calls.map((c) => JSON.stringify(c))],
+    );
+    const foreignKeys = () =>
+      adminQuery<{ table: string }>(
+        `SELECT conrelid::regclass::text AS table FROM pg_constraint
+         WHERE contype = 'f' AND connamespace = $1::regnamespace ORDER BY 1`,
+        [old],
+      );
+    expect((await foreignKeys()).map((row) => row.table)).toHaveLength(5);
+
+    const upgraded = open({ schema: old });
+    expect(await upgraded.loadMessages(id)).toEqual(messages);
+    const [version] = await adminQuery<{ version: number }>(
+      `SELECT version FROM ${s}.kode_schema_version WHERE component = 'agent'`,
+    );
+    expect(version?.version).toBe(2);
+    expect((await foreignKeys()).map((row) => row.table.replace(/^.*\./, ''))).toEqual([
+      'kode_agent_documents',
+      'kode_agent_records',
+      'kode_snapshots',
+    ]);
+    const indexes = await adminQuery<{ name: string }>(
+      `SELECT indexname AS name FROM pg_indexes
+       WHERE schemaname = $1 AND tablename IN ('kode_messages', 'kode_tool_calls') ORDER BY 1`,
+      [old],
+    );
+    expect(indexes.map((row) => row.name)).toEqual([
+      'kode_messages_by_content_type',
+      'kode_messages_by_created',
+      'kode_messages_pkey',
+      'kode_tool_calls_by_created',
+      'kode_tool_calls_by_name',
+      'kode_tool_calls_by_updated',
+      'kode_tool_calls_pkey',
+    ]);
+    expect(await upgraded.queryMessages({ role: 'assistant' })).toEqual([messages[1]]);
+    expect((await upgraded.queryToolCalls({ state: 'FAILED' })).map((r) => r.id)).toEqual(['call-1']);
+    expect((await upgraded.queryToolCalls({ agentId: id, sortOrder: 'asc' })).map((r) => r.id)).toEqual([
+      'call-1',
+      'call-2',
+    ]);
+    await upgraded.saveMessages(id, [...messages, text('after the upgrade')]);
+    expect(await upgraded.loadMessages(id)).toHaveLength(3);
+    await upgraded.delete(id);
+    const left = await adminQuery<{ n: number }>(
+      `SELECT (SELECT count(*) FROM ${s}.kode_messages) + (SELECT count(*) FROM ${s}.kode_tool_calls) AS n`,
+    );
+    expect(Number(left[0]?.n)).toBe(0);
+  });
+
+  it('leaves no messages or tool calls of an agent deleted while it was being saved', async () => {
+    const saver = open();
+    const deleter = open();
+    for (let round = 0; round < 20; round++) {
+      const id = agentId('save-delete-race');
+      await saver.saveMessages(id, [text('first')]);
+      const conversation = Array.from({ length: round + 2 }, (_, i) => text(`message ${i}`));
+      await Promise.allSettled([
+        saver.saveMessages(id, conversation),
+        saver.saveToolCallRecords(id, [toolCall(`call-${round}`)]),
+        deleter.delete(id),
+      ]);
+      const rows = await adminQuery<{ n: number }>(
+        `SELECT (SELECT count(*) FROM ${pg.escapeIdentifier(place.schema)}.kode_messages WHERE agent_id = $1)
+           + (SELECT count(*) FROM ${pg.escapeIdentifier(place.schema)}.kode_tool_calls WHERE agent_id = $1) AS n`,
+        [id],
+      );
+      if (!(await deleter.exists(id))) expect(Number(rows[0]?.n)).toBe(0);
+      else expect((await deleter.checkConsistency(id)).issues).toEqual([]);
+    }
   });
 
   // ---- the SDK's hot paths ----------------------------------------------

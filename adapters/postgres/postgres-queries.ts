@@ -63,6 +63,28 @@ class Conditions {
   }
 }
 
+/**
+ * The rows of a query, sorted and paged. With an agent filter the agent's rows
+ * are found first, in a subquery (OFFSET 0 keeps it one) that the planner
+ * prices without the limit: there the primary key (agent_id, position) is
+ * always cheaper than walking a time-ordered index past every other agent's
+ * rows, which, with the limit, it may prefer on a table without statistics.
+ * One agent's rows are few enough to sort.
+ */
+function selectSorted(
+  columns: string,
+  table: string,
+  c: Conditions,
+  agentFiltered: boolean,
+  orderBy: string,
+  page: NormalizedPage,
+): string {
+  if (!agentFiltered)
+    return `SELECT ${columns} FROM ${table} ${c.where()} ORDER BY ${orderBy} ${c.page(page)}`;
+  return `SELECT ${columns} FROM (SELECT * FROM ${table} ${c.where()} OFFSET 0) AS one_agent
+    ORDER BY ${orderBy} ${c.page(page)}`;
+}
+
 function direction(page: NormalizedPage): 'ASC' | 'DESC' {
   return page.order === 'asc' ? 'ASC' : 'DESC';
 }
@@ -98,8 +120,15 @@ export function messagesQuery(messages: string, query: NormalizedMessageQuery): 
   }
   c.timeBounds('created_at_ms', query);
   const dir = direction(query);
-  const text = `SELECT agent_id, message_json FROM ${messages} ${c.where()}
-    ORDER BY created_at_ms ${dir}, agent_id ${dir}, position ${dir} ${c.page(query)}`;
+  const orderBy = `created_at_ms ${dir}, agent_id ${dir}, position ${dir}`;
+  const text = selectSorted(
+    'agent_id, message_json',
+    messages,
+    c,
+    query.agentId !== undefined,
+    orderBy,
+    query,
+  );
   return { text, values: c.values };
 }
 
@@ -112,8 +141,14 @@ export function toolCallsQuery(toolCalls: string, query: NormalizedToolCallQuery
   if (query.hasApproval !== undefined) c.add((p) => `has_approval = ${p}`, query.hasApproval);
   c.timeBounds('created_at_ms', query);
   const dir = direction(query);
-  const text = `SELECT agent_id, record_json FROM ${toolCalls} ${c.where()}
-    ORDER BY ${TOOL_CALL_SORT[query.sortBy]} ${dir}, agent_id ${dir}, tool_call_key ${dir}, position ${dir}
-    ${c.page(query)}`;
+  const orderBy = `${TOOL_CALL_SORT[query.sortBy]} ${dir}, agent_id ${dir}, tool_call_key ${dir}, position ${dir}`;
+  const text = selectSorted(
+    'agent_id, record_json',
+    toolCalls,
+    c,
+    query.agentId !== undefined,
+    orderBy,
+    query,
+  );
   return { text, values: c.values };
 }

@@ -12,12 +12,20 @@ import type { Transaction } from './postgres-database.js';
  *   so neither the server's nor the client's time zone can change them;
  * - ids and filter columns use the "C" collation: byte order of UTF-8, which
  *   is code-point order, the order every backend sorts in;
- * - every query filter has an index whose trailing columns are the sort keys,
- *   so one index serves both sort directions.
+ * - every query filter is answered from an index whose order is the sort
+ *   keys' (so one index serves both sort directions): a selective filter
+ *   (tool name, content type) leads its own index; a filter on a column of a
+ *   few values (role, state, error, approval) is a key column after the sort
+ *   keys, checked inside the index as it is walked in order, so a limited
+ *   query stops early and no table row is read for entries that do not match;
+ * - the list tables (messages, tool calls) have no foreign key: their every
+ *   writer first locks the agent row in the same statement or transaction
+ *   (the revision update, the fork's insert of the new agents), and `delete`
+ *   deletes the agent row before their rows, in the same transaction.
  */
 
 /** Newest schema version of component `agent` this code knows. */
-export const AGENT_SCHEMA_VERSION = 1;
+export const AGENT_SCHEMA_VERSION = 2;
 
 /**
  * First key of the advisory lock that serialises migrations (the second is
@@ -143,6 +151,32 @@ const MIGRATIONS: Migration[] = [
       expires_at_ms double precision NOT NULL
     )`,
   ],
+  // Version 2: fewer indexes to keep up when lists are saved and forked
+  // (a fork of 20 copies spent more than half of its time there), each
+  // remaining one serving several filters; no per-row foreign-key check on
+  // the list tables. Per-agent queries use the primary key (agent_id,
+  // position) and sort the agent's rows.
+  (t) => [
+    `ALTER TABLE ${t('kode_messages')} DROP CONSTRAINT IF EXISTS kode_messages_agent_id_fkey`,
+    `ALTER TABLE ${t('kode_tool_calls')} DROP CONSTRAINT IF EXISTS kode_tool_calls_agent_id_fkey`,
+    `DROP INDEX IF EXISTS ${t('kode_messages_by_agent_created')}`,
+    `DROP INDEX IF EXISTS ${t('kode_messages_by_role')}`,
+    `DROP INDEX IF EXISTS ${t('kode_messages_by_created')}`,
+    `CREATE INDEX kode_messages_by_created ON ${t('kode_messages')} (created_at_ms, agent_id, position, role_key)`,
+    ...[
+      'kode_tool_calls_by_agent_created',
+      'kode_tool_calls_by_agent_updated',
+      'kode_tool_calls_by_state',
+      'kode_tool_calls_by_error',
+      'kode_tool_calls_by_approval',
+      'kode_tool_calls_by_created',
+      'kode_tool_calls_by_name',
+    ].map((index) => `DROP INDEX IF EXISTS ${t(index)}`),
+    `CREATE INDEX kode_tool_calls_by_created ON ${t('kode_tool_calls')}
+      (created_at_ms, agent_id, tool_call_key, position, state_key, is_error, has_approval)`,
+    `CREATE INDEX kode_tool_calls_by_name ON ${t('kode_tool_calls')}
+      (name_key, created_at_ms, agent_id, tool_call_key, position, state_key)`,
+  ],
 ];
 
 /** The tables of the agent store, for size reports. */
@@ -181,10 +215,15 @@ async function installedVersion(
  * same moment migrate one after another. Refuses a database whose version is
  * newer than this code knows.
  */
-export async function migrateAgentSchema(tx: Transaction, schema: string): Promise<void> {
+export async function migrateAgentSchema(
+  tx: Transaction,
+  schema: string,
+  /** @internal Tests build older schemas with a lower target. */
+  target = AGENT_SCHEMA_VERSION,
+): Promise<void> {
   const table = (name: string) => `${quoteIdentifier(schema)}.${quoteIdentifier(name)}`;
   // Fast path, one statement outside any transaction: every open but the first finds the schema current.
-  if ((await installedVersion(tx, table)) === AGENT_SCHEMA_VERSION) return;
+  if ((await installedVersion(tx, table)) === target) return;
   await tx.query('BEGIN');
   try {
     await tx.query('SELECT pg_advisory_xact_lock($1::int, hashtext($2))', [MIGRATION_LOCK_CLASS, schema]);
@@ -205,14 +244,14 @@ export async function migrateAgentSchema(tx: Transaction, schema: string): Promi
         { backend: 'postgres', operation: 'migrate', variable: 'schema' },
       );
     }
-    for (let version = current; version < AGENT_SCHEMA_VERSION; version++) {
+    for (let version = current; version < target; version++) {
       for (const statement of (MIGRATIONS[version] as Migration)(table)) await tx.query(statement);
     }
-    if (current < AGENT_SCHEMA_VERSION) {
+    if (current < target) {
       await tx.query(
         `INSERT INTO ${table('kode_schema_version')} (component, version) VALUES ('agent', $1)
          ON CONFLICT (component) DO UPDATE SET version = excluded.version`,
-        [AGENT_SCHEMA_VERSION],
+        [target],
       );
     }
     await tx.query('COMMIT');

@@ -537,7 +537,11 @@ export class PostgresStore implements ExtendedStore {
         this.toolCalls.forget(agentId);
         await this.db.transaction(async (tx) => {
           await this.events.deleteWithin(tx, agentId);
+          // The agent row first: a save of the lists in flight holds it until
+          // it commits, and the next statement, with a new snapshot, then sees
+          // (and deletes) what it wrote; a later save finds no row to update.
           await tx.query(this.sql.deleteAgent, [agentId]);
+          await tx.query(this.sql.deleteLists, [agentId]);
         });
         this.messages.forget(agentId);
         this.toolCalls.forget(agentId);
@@ -899,6 +903,8 @@ function buildStatements(db: PostgresDatabase) {
     loadInfo: `SELECT info_json AS json FROM ${agents} WHERE agent_id = $1`,
     exists: `SELECT EXISTS (SELECT 1 FROM ${agents} WHERE agent_id = $1) AS present`,
     deleteAgent: `DELETE FROM ${agents} WHERE agent_id = $1`,
+    deleteLists: `WITH removed_messages AS (DELETE FROM ${messages} WHERE agent_id = $1)
+      DELETE FROM ${toolCalls} WHERE agent_id = $1`,
     // One row of scalar subqueries, not a UNION ALL of the four counts: on
     // tables without statistics the planner expects thousands of rows per
     // agent and runs the branches of a UNION side by side in parallel
