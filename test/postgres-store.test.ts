@@ -714,7 +714,7 @@ describePostgres('PostgresStore on PostgreSQL', () => {
     }
   });
 
-  it('answers aggregateStats on never-analysed tables with index lookups, never starting parallel workers', async () => {
+  it('answers aggregateStats and one agent\'s queries on never-analysed tables by primary-key lookups, never starting parallel workers', async () => {
     const fresh = place.also(`${place.schema}_fleet`);
     const { pool, statements } = recordingPool();
     const recorded = new PostgresStore({ pool, schema: fresh });
@@ -761,6 +761,20 @@ describePostgres('PostgresStore on PostgreSQL', () => {
         nodes.filter((type) => /Gather|Parallel/.test(type)),
         nodes.join(' > '),
       ).toEqual([]);
+
+      // One agent's messages and tool calls come through the primary key, not
+      // through a walk of a time-ordered index past every other agent's rows.
+      statements.length = 0;
+      expect(await recorded.queryMessages({ agentId: 'fleet-1000', limit: 5 })).toHaveLength(5);
+      expect(await recorded.queryToolCalls({ agentId: 'fleet-1000', sortOrder: 'asc' })).toHaveLength(5);
+      for (const query of statements) {
+        const explained = await adminQuery<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(
+          `EXPLAIN (FORMAT JSON) ${query.text}`,
+          query.values,
+        );
+        const indexes = JSON.stringify(explained[0]?.['QUERY PLAN']).match(/"Index Name":"[^"]+"/g) ?? [];
+        expect(indexes, query.text).toEqual([expect.stringMatching(/_pkey"$/)]);
+      }
     } finally {
       await recorded.close();
       await pool.end();
