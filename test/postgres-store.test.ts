@@ -714,7 +714,7 @@ describePostgres('PostgresStore on PostgreSQL', () => {
     }
   });
 
-  it('answers aggregateStats and one agent\'s queries on never-analysed tables by primary-key lookups, never starting parallel workers', async () => {
+  it("answers aggregateStats and one agent's queries on never-analysed tables by primary-key lookups, never starting parallel workers", async () => {
     const fresh = place.also(`${place.schema}_fleet`);
     const { pool, statements } = recordingPool();
     const recorded = new PostgresStore({ pool, schema: fresh });
