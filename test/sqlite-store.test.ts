@@ -409,6 +409,20 @@ describe('SqliteStore: query plans', () => {
     expectOrderedIndexWalk(toolCallQuery(normalizeToolCallFilters({ hasApproval: false })));
   });
 
+  it('reads filtered tool calls in time order from the index, sorting only calls of the same millisecond', () => {
+    for (const filters of [
+      { toolName: 'fs_write' },
+      { state: 'FAILED' as const },
+      { isError: true },
+      { hasApproval: true },
+      { toolName: 'fs_write', sortOrder: 'asc' as const },
+    ]) {
+      const details = plan(toolCallQuery(normalizeToolCallFilters(filters))).join('\n');
+      expect(details).toMatch(/TEMP B-TREE FOR LAST 2 TERMS OF ORDER BY/);
+      expect(details).not.toMatch(/TEMP B-TREE FOR ORDER BY/);
+    }
+  });
+
   it("reads one agent's messages of a content type in order from the content-type key", () => {
     const query = messageQuery(normalizeMessageFilters({ agentId: 'a', contentType: 'tool_use' }));
     expectIndexSearch(query);
@@ -858,6 +872,68 @@ describe('SqliteStore: batchFork', () => {
       );
     }
     expect(await store.list(`${agent.agentId}/`)).toEqual([...forks].sort());
+    await store.close();
+  });
+
+  it('copies only the source of each call, however many forks ran on the connection before', async () => {
+    const { store, db } = await storeWithConnection();
+    const [first, second] = fixtureSample.agents.filter((a) => a.toolCalls.length > 0);
+    for (const agent of [first!, second!]) {
+      await store.saveMessages(agent.agentId, agent.messages);
+      await store.saveToolCallRecords(agent.agentId, agent.toolCalls);
+    }
+    // Concurrent forks share a transaction: each must still copy its own source.
+    const [fromFirst, fromSecond] = await Promise.all([
+      store.batchFork(first!.agentId, 2),
+      store.batchFork(second!.agentId, 2),
+    ]);
+    const [again] = await store.batchFork(first!.agentId, 1);
+    for (const [forks, agent] of [
+      [[...fromFirst, again!], first!],
+      [fromSecond, second!],
+    ] as const) {
+      for (const fork of forks) {
+        expect(await store.loadMessages(fork)).toEqual(agent.messages);
+        expect(await store.loadToolCallRecords(fork)).toEqual(agent.toolCalls);
+        expect(await store.queryMessages({ agentId: fork, contentType: 'text', limit: 1000 })).toHaveLength(
+          agent.messages.filter((m) => m.content.some((b) => b.type === 'text')).length,
+        );
+      }
+    }
+    // The scratch copies of the sources are emptied by the transaction that filled them.
+    expect(db.prepare('SELECT count(*) AS n FROM temp.kode_fork_messages').get()).toEqual({ n: 0 });
+    await store.close();
+  });
+
+  it('orders the forks of a tool call, which share its time, by agent id and call id', async () => {
+    const store = new SqliteStore(await freshDbPath());
+    const calls = toolCalls(6).map((record, i) => ({
+      ...record,
+      name: 'fs_write',
+      // Two pairs made in the same millisecond, as parallel calls can be.
+      createdAt: 1_795_361_537_000 + Math.floor(i / 2) * 1000,
+      updatedAt: 1_795_361_537_000 + Math.floor(i / 2) * 1000,
+    }));
+    await store.saveToolCallRecords('source', calls);
+    const forks = await store.batchFork('source', 3);
+    const rows = ['source', ...forks].flatMap((agentId) => calls.map((record) => ({ agentId, record })));
+    const key = (row: (typeof rows)[number]) => [row.record.createdAt, row.agentId, row.record.id] as const;
+    rows.sort((a, b) => {
+      const [ta, aa, ca] = key(a);
+      const [tb, ab, cb] = key(b);
+      return ta - tb || (aa < ab ? -1 : aa > ab ? 1 : 0) || (ca < cb ? -1 : ca > cb ? 1 : 0);
+    });
+    const expected = rows.map((row) => row.record);
+    expect(await store.queryToolCalls({ toolName: 'fs_write', sortOrder: 'asc' })).toEqual(expected);
+    expect(await store.queryToolCalls({ toolName: 'fs_write' })).toEqual([...expected].reverse());
+    // Pages cut through groups of equal times and still line up.
+    const pages = [];
+    for (let offset = 0; offset < expected.length; offset += 5) {
+      pages.push(
+        ...(await store.queryToolCalls({ toolName: 'fs_write', sortOrder: 'asc', limit: 5, offset })),
+      );
+    }
+    expect(pages).toEqual(expected);
     await store.close();
   });
 

@@ -9,8 +9,41 @@ export interface ForkInfoRow {
   messageCount: number;
 }
 
+/** One fork to write: its id and its own `agent_info` row (when the source has info). */
+export interface ForkTarget {
+  forkId: string;
+  info: ForkInfoRow | undefined;
+}
+
 /**
- * Copies one agent's rows to a new agent id with set-based statements
+ * The lists copied to every fork: the source's rows are read once into a
+ * TEMP table of this connection and every fork is inserted from there.
+ * `INSERT INTO t SELECT ... FROM t` would make SQLite copy the source rows
+ * into a scratch table for each fork (a statement may not read rows it is
+ * inserting), which for a long conversation costs about as much as the
+ * insert itself.
+ */
+const COPIED_LISTS = [
+  { table: 'messages', columns: ['position', 'message_json', 'role', 'created_at_ms'] },
+  { table: 'message_content_types', columns: ['content_type', 'created_at_ms', 'position'] },
+  {
+    table: 'tool_calls',
+    columns: [
+      'position',
+      'call_id',
+      'record_json',
+      'name',
+      'state',
+      'is_error',
+      'has_approval',
+      'created_at_ms',
+      'updated_at_ms',
+    ],
+  },
+] as const;
+
+/**
+ * Copies one agent's rows to new agent ids with set-based statements
  * (`INSERT ... SELECT`), so a fork costs a handful of statements whatever
  * the conversation's length. Runs inside the caller's write transaction.
  * Copied: todos, info (given), messages with their first-saved times and
@@ -21,52 +54,51 @@ export interface ForkInfoRow {
 export function copyAgentRows(
   connection: SqliteConnection,
   sourceId: string,
-  forkId: string,
-  info: ForkInfoRow | undefined,
+  forks: readonly ForkTarget[],
   now: number,
 ): void {
   const run = (sql: string, ...parameters: unknown[]) => connection.statement(sql).run(...parameters);
-  run(
-    'INSERT INTO agents (agent_id, todos_json) SELECT ?, todos_json FROM agents WHERE agent_id = ?',
-    forkId,
-    sourceId,
-  );
-  if (info) {
+  for (const { table, columns } of COPIED_LISTS) {
+    const list = columns.join(', ');
+    // Typeless columns: values keep the storage class they have in the source table.
+    run(`CREATE TEMP TABLE IF NOT EXISTS kode_fork_${table} (${list})`);
     run(
-      'INSERT INTO agent_info (agent_id, info_json, template_id, user_id, created_at_ms, updated_at_ms, message_count) ' +
-        'VALUES (?, ?, ?, ?, ?, ?, ?)',
-      forkId,
-      info.json,
-      info.templateId,
-      info.userId,
-      info.createdAtMs,
-      now,
-      info.messageCount,
+      `INSERT INTO temp.kode_fork_${table} (${list}) SELECT ${list} FROM ${table} WHERE agent_id = ?`,
+      sourceId,
     );
   }
-  run(
-    'INSERT INTO messages (agent_id, position, message_json, role, created_at_ms) ' +
-      'SELECT ?, position, message_json, role, created_at_ms FROM messages WHERE agent_id = ?',
-    forkId,
-    sourceId,
-  );
-  run(
-    'INSERT INTO message_content_types (agent_id, position, content_type, created_at_ms) ' +
-      'SELECT ?, position, content_type, created_at_ms FROM message_content_types WHERE agent_id = ?',
-    forkId,
-    sourceId,
-  );
-  run(
-    'INSERT INTO tool_calls (agent_id, position, call_id, record_json, name, state, is_error, has_approval, created_at_ms, updated_at_ms) ' +
-      'SELECT ?, position, call_id, record_json, name, state, is_error, has_approval, created_at_ms, updated_at_ms ' +
-      'FROM tool_calls WHERE agent_id = ?',
-    forkId,
-    sourceId,
-  );
-  run(
-    'INSERT INTO snapshots (agent_id, snapshot_id, snapshot_json) ' +
-      'SELECT ?, snapshot_id, snapshot_json FROM snapshots WHERE agent_id = ? ORDER BY row_id',
-    forkId,
-    sourceId,
-  );
+  for (const { forkId, info } of forks) {
+    run(
+      'INSERT INTO agents (agent_id, todos_json) SELECT ?, todos_json FROM agents WHERE agent_id = ?',
+      forkId,
+      sourceId,
+    );
+    if (info) {
+      run(
+        'INSERT INTO agent_info (agent_id, info_json, template_id, user_id, created_at_ms, updated_at_ms, message_count) ' +
+          'VALUES (?, ?, ?, ?, ?, ?, ?)',
+        forkId,
+        info.json,
+        info.templateId,
+        info.userId,
+        info.createdAtMs,
+        now,
+        info.messageCount,
+      );
+    }
+    for (const { table, columns } of COPIED_LISTS) {
+      const list = columns.join(', ');
+      run(
+        `INSERT INTO ${table} (agent_id, ${list}) SELECT ?, ${list} FROM temp.kode_fork_${table} ORDER BY rowid`,
+        forkId,
+      );
+    }
+    run(
+      'INSERT INTO snapshots (agent_id, snapshot_id, snapshot_json) ' +
+        'SELECT ?, snapshot_id, snapshot_json FROM snapshots WHERE agent_id = ? ORDER BY row_id',
+      forkId,
+      sourceId,
+    );
+  }
+  for (const { table } of COPIED_LISTS) run(`DELETE FROM temp.kode_fork_${table}`);
 }

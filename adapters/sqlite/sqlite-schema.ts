@@ -158,6 +158,13 @@ export const AGENT_SCHEMA_MIGRATIONS: readonly SqliteMigration[] = [
     // led by a time, name or state) cost most. So:
     // - one agent's tool calls are found by the primary key and sorted
     //   (a list is short), not through two indexes of their own;
+    // - the filter indexes of tool calls end at created_at_ms: SQLite reads
+    //   them in time order and sorts only calls made in the same
+    //   millisecond by (agent_id, call_id) ("TEMP B-TREE FOR RIGHT PART OF
+    //   ORDER BY"), still stopping at the LIMIT. Such ties are rare except
+    //   between forks, which copy their source's times. The agent and call
+    //   ids made these entries five times wider; the unfiltered sorts keep
+    //   them (tool_calls_by_created, tool_calls_by_updated);
     // - is_error and has_approval are indexed only where true (partial
     //   indexes): "true" is the selective question, and "false" walks the
     //   time index, where nearly every row matches;
@@ -168,10 +175,12 @@ export const AGENT_SCHEMA_MIGRATIONS: readonly SqliteMigration[] = [
       DROP INDEX tool_calls_by_agent_updated;
       DROP INDEX tool_calls_by_error;
       DROP INDEX tool_calls_by_approval;
-      CREATE INDEX tool_calls_errors
-        ON tool_calls (is_error, created_at_ms, agent_id, call_id) WHERE is_error = 1;
-      CREATE INDEX tool_calls_approvals
-        ON tool_calls (has_approval, created_at_ms, agent_id, call_id) WHERE has_approval = 1;
+      DROP INDEX tool_calls_by_name;
+      DROP INDEX tool_calls_by_state;
+      CREATE INDEX tool_calls_by_name ON tool_calls (name, created_at_ms);
+      CREATE INDEX tool_calls_by_state ON tool_calls (state, created_at_ms);
+      CREATE INDEX tool_calls_errors ON tool_calls (is_error, created_at_ms) WHERE is_error = 1;
+      CREATE INDEX tool_calls_approvals ON tool_calls (has_approval, created_at_ms) WHERE has_approval = 1;
 
       CREATE TABLE message_content_types_v3 (
         agent_id TEXT NOT NULL,

@@ -889,16 +889,12 @@ export class SqliteStore implements ExtendedStore {
           info === undefined
             ? undefined
             : this.codec.decode<Partial<AgentInfo>>(info.info_json, 'batchFork', agentId);
-        const now = Date.now();
-        for (const forkId of forkIds) {
-          copyAgentRows(
-            this.connection,
-            agentId,
-            forkId,
-            source && this.forkInfo(source, agentId, forkId),
-            now,
-          );
-        }
+        copyAgentRows(
+          this.connection,
+          agentId,
+          forkIds.map((forkId) => ({ forkId, info: source && this.forkInfo(source, agentId, forkId) })),
+          Date.now(),
+        );
       });
       return forkIds;
     });
