@@ -637,7 +637,7 @@ describePostgres('PostgresStore on PostgreSQL', () => {
       expect(all.map((t) => t.cursor)).toEqual(timelines.map((t) => t.cursor));
       // 700 entries in pages that grow: the stream is never read in one go.
       const pages = statements.filter((s) => s.text.includes('ORDER BY id LIMIT'));
-      expect(pages.map((s) => s.values.at(-1))).toEqual([256, 512]);
+      expect(pages.map((s) => s.values.at(-1))).toEqual([256, 1024]);
 
       const since = await collect(
         recorded.readEvents(id, { since: { seq: 97, timestamp: 0 }, channel: 'monitor' }),
