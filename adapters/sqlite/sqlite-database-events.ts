@@ -32,7 +32,7 @@ export class DatabaseEventStorage implements AgentEventStorage {
     return this.batcher.enqueue({ agentId, json, fields });
   }
 
-  async *read(agentId: string, filter: EventFilter): AsyncIterable<Timeline> {
+  async *readPages(agentId: string, filter: EventFilter): AsyncGenerator<Timeline[]> {
     await this.batcher.idle();
     let lastId = 0;
     for (;;) {
@@ -44,13 +44,9 @@ export class DatabaseEventStorage implements AgentEventStorage {
       )) as Array<{ id: number; timeline_json: string }>;
       if (rows.length === 0) return;
       lastId = rows[rows.length - 1]!.id;
-      for (const row of rows) {
-        yield decodeJson<Timeline>(row.timeline_json, {
-          backend: 'sqlite',
-          operation: 'readEvents',
-          agentId,
-        });
-      }
+      yield rows.map((row) =>
+        decodeJson<Timeline>(row.timeline_json, { backend: 'sqlite', operation: 'readEvents', agentId }),
+      );
       if (rows.length < EVENT_PAGE_SIZE) return;
     }
   }

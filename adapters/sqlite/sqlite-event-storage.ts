@@ -13,8 +13,12 @@ export interface AgentEventStorage {
    * once the entry is durable.
    */
   append(agentId: string, encodedTimeline: string, fields: EventFields): Promise<void>;
-  /** The agent's entries in append order, filtered, fetched page by page. Waits for pending appends first. */
-  read(agentId: string, filter: EventFilter): AsyncIterable<Timeline>;
+  /**
+   * The agent's entries in append order, filtered, a page at a time (no
+   * page is empty; the store hands entries out through `pagedIterable`).
+   * Waits for pending appends first.
+   */
+  readPages(agentId: string, filter: EventFilter): AsyncGenerator<Timeline[]>;
   /** True when entries of the agent are kept outside the agent tables (hybrid mode's files). */
   hasOutsideDatabase(agentId: string): Promise<boolean>;
   /**

@@ -74,8 +74,8 @@ export class FileEventStorage implements AgentEventStorage {
     return recording;
   }
 
-  read(agentId: string, filter: EventFilter): AsyncIterable<Timeline> {
-    return this.log.read(agentId, filter);
+  readPages(agentId: string, filter: EventFilter): AsyncGenerator<Timeline[]> {
+    return this.log.readPages(agentId, filter);
   }
 
   hasOutsideDatabase(agentId: string): Promise<boolean> {

@@ -5,6 +5,7 @@ import { NotFoundError, ValidationError, wrapDriverError } from '../../src/error
 import { createKvStore } from '../../src/kv/kv-store.js';
 import type { KvStore } from '../../src/kv/kv-types.js';
 import type { OperationKind } from '../../src/operation-metrics.js';
+import { pagedIterable } from '../../src/paged-iterable.js';
 import {
   normalizeMessageFilters,
   normalizeSessionFilters,
@@ -447,31 +448,21 @@ export class SqliteStore implements ExtendedStore {
 
   readEvents(agentId: string, opts: ReadEventsOptions = {}): AsyncIterable<Timeline> {
     const store = this;
-    return {
-      async *[Symbol.asyncIterator]() {
-        const filter: EventFilter = {};
-        const checked = await store.runForAgent('readEvents', 'load', agentId, async () =>
-          eventFilter(opts, { backend: BACKEND, operation: 'readEvents', agentId }),
-        );
-        if (checked.sinceSeq !== undefined) filter.since = opts.since;
-        if (checked.channel !== undefined) filter.channel = checked.channel as EventFilter['channel'];
-        const entries = store.events.read(agentId, filter)[Symbol.asyncIterator]();
-        try {
-          for (;;) {
-            // A per-entry closed check, not a whole operation frame per entry:
-            // reading is as hot as appending, and the frame ran once above.
-            store.ops.assertOpen('readEvents');
-            const step = await entries.next();
-            if (step.done) return;
-            yield step.value;
-          }
-        } catch (error) {
-          throw wrapDriverError(error, { backend: BACKEND, operation: 'readEvents', agentId });
-        } finally {
-          await entries.return?.();
-        }
-      },
-    };
+    async function* pages(): AsyncGenerator<Timeline[]> {
+      const filter: EventFilter = {};
+      const checked = await store.runForAgent('readEvents', 'load', agentId, async () =>
+        eventFilter(opts, { backend: BACKEND, operation: 'readEvents', agentId }),
+      );
+      if (checked.sinceSeq !== undefined) filter.since = opts.since;
+      if (checked.channel !== undefined) filter.channel = checked.channel as EventFilter['channel'];
+      yield* store.events.readPages(agentId, filter);
+    }
+    return pagedIterable(pages, {
+      // A per-entry closed check, not a whole operation frame per entry:
+      // reading is as hot as appending, and the frame ran once above.
+      beforeEach: () => store.ops.assertOpen('readEvents'),
+      mapError: (error) => wrapDriverError(error, { backend: BACKEND, operation: 'readEvents', agentId }),
+    });
   }
 
   // ---- history & compression -------------------------------------------
