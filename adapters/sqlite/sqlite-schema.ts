@@ -158,13 +158,13 @@ export const AGENT_SCHEMA_MIGRATIONS: readonly SqliteMigration[] = [
     // led by a time, name or state) cost most. So:
     // - one agent's tool calls are found by the primary key and sorted
     //   (a list is short), not through two indexes of their own;
-    // - the filter indexes of tool calls end at created_at_ms: SQLite reads
-    //   them in time order and sorts only calls made in the same
-    //   millisecond by (agent_id, call_id) ("TEMP B-TREE FOR RIGHT PART OF
-    //   ORDER BY"), still stopping at the LIMIT. Such ties are rare except
-    //   between forks, which copy their source's times. The agent and call
-    //   ids made these entries five times wider; the unfiltered sorts keep
-    //   them (tool_calls_by_created, tool_calls_by_updated);
+    // - the indexes of tool calls end at the time: SQLite reads them in
+    //   time order and sorts only calls of the same millisecond by
+    //   (agent_id, call_id) ("TEMP B-TREE FOR LAST 2 TERMS OF ORDER BY"),
+    //   still stopping at the LIMIT. A call's times are the SDK's own, so
+    //   such ties are rare except between forks, which copy their source's
+    //   times. The agent and call ids made every entry five times wider.
+    //   (Messages keep full keys: a whole save shares one first-saved time.)
     // - is_error and has_approval are indexed only where true (partial
     //   indexes): "true" is the selective question, and "false" walks the
     //   time index, where nearly every row matches;
@@ -177,6 +177,10 @@ export const AGENT_SCHEMA_MIGRATIONS: readonly SqliteMigration[] = [
       DROP INDEX tool_calls_by_approval;
       DROP INDEX tool_calls_by_name;
       DROP INDEX tool_calls_by_state;
+      DROP INDEX tool_calls_by_created;
+      DROP INDEX tool_calls_by_updated;
+      CREATE INDEX tool_calls_by_created ON tool_calls (created_at_ms);
+      CREATE INDEX tool_calls_by_updated ON tool_calls (updated_at_ms);
       CREATE INDEX tool_calls_by_name ON tool_calls (name, created_at_ms);
       CREATE INDEX tool_calls_by_state ON tool_calls (state, created_at_ms);
       CREATE INDEX tool_calls_errors ON tool_calls (is_error, created_at_ms) WHERE is_error = 1;
