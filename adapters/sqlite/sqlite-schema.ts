@@ -158,13 +158,15 @@ export const AGENT_SCHEMA_MIGRATIONS: readonly SqliteMigration[] = [
     // led by a time, name or state) cost most. So:
     // - one agent's tool calls are found by the primary key and sorted
     //   (a list is short), not through two indexes of their own;
-    // - the indexes of tool calls end at the time: SQLite reads them in
-    //   time order and sorts only calls of the same millisecond by
-    //   (agent_id, call_id) ("TEMP B-TREE FOR LAST 2 TERMS OF ORDER BY"),
-    //   still stopping at the LIMIT. A call's times are the SDK's own, so
-    //   such ties are rare except between forks, which copy their source's
-    //   times. The agent and call ids made every entry five times wider.
-    //   (Messages keep full keys: a whole save shares one first-saved time.)
+    // - the other tool-call indexes keep their full keys (filter, time,
+    //   agent id, call id), though the two ids make each entry about five
+    //   times wider than one ending at the time: with narrow entries SQLite
+    //   must sort the calls of one millisecond as it walks, and at 50,000
+    //   agents whose calls share times (forks copy theirs) that cost 10-30
+    //   ms for name + state (1 ms with full keys), and for an unfiltered
+    //   page with a literal LIMIT the planner chose a full scan and sort
+    //   (157 ms). Full keys make every page an ordered walk that stops at
+    //   its LIMIT;
     // - is_error and has_approval are indexed only where true (partial
     //   indexes): "true" is the selective question, and "false" walks the
     //   time index, where nearly every row matches;
@@ -175,16 +177,10 @@ export const AGENT_SCHEMA_MIGRATIONS: readonly SqliteMigration[] = [
       DROP INDEX tool_calls_by_agent_updated;
       DROP INDEX tool_calls_by_error;
       DROP INDEX tool_calls_by_approval;
-      DROP INDEX tool_calls_by_name;
-      DROP INDEX tool_calls_by_state;
-      DROP INDEX tool_calls_by_created;
-      DROP INDEX tool_calls_by_updated;
-      CREATE INDEX tool_calls_by_created ON tool_calls (created_at_ms);
-      CREATE INDEX tool_calls_by_updated ON tool_calls (updated_at_ms);
-      CREATE INDEX tool_calls_by_name ON tool_calls (name, created_at_ms);
-      CREATE INDEX tool_calls_by_state ON tool_calls (state, created_at_ms);
-      CREATE INDEX tool_calls_errors ON tool_calls (is_error, created_at_ms) WHERE is_error = 1;
-      CREATE INDEX tool_calls_approvals ON tool_calls (has_approval, created_at_ms) WHERE has_approval = 1;
+      CREATE INDEX tool_calls_errors
+        ON tool_calls (is_error, created_at_ms, agent_id, call_id) WHERE is_error = 1;
+      CREATE INDEX tool_calls_approvals
+        ON tool_calls (has_approval, created_at_ms, agent_id, call_id) WHERE has_approval = 1;
 
       CREATE TABLE message_content_types_v3 (
         agent_id TEXT NOT NULL,
