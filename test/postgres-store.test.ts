@@ -651,6 +651,15 @@ describePostgres('PostgresStore on PostgreSQL', () => {
         expect(first.cursor).toBe(0);
         break;
       }
+
+      // Entries are handed out from the fetched page one by one, each after a
+      // closed check: a store closed mid-page ends the read at the next entry.
+      const reader = recorded.readEvents(id)[Symbol.asyncIterator]();
+      expect((await reader.next()).value?.cursor).toBe(0);
+      expect((await reader.next()).value?.cursor).toBe(1);
+      await recorded.close();
+      await expect(reader.next()).rejects.toMatchObject({ code: 'KODE_STORE_CLOSED' });
+      expect(await reader.next()).toEqual({ value: undefined, done: true });
     } finally {
       await recorded.close();
       await pool.end();

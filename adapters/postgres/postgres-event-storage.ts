@@ -27,6 +27,12 @@ export interface EventStorage {
   append(agentId: string, event: EncodedTimeline): Promise<void>;
   /** Streams the agent's entries in append order, filtered, page by page. */
   read(agentId: string, opts: ReadEventsOptions, assertOpen: () => void): AsyncGenerator<Timeline>;
+  /**
+   * The same entries, a page at a time, where the storage reads in pages: the
+   * store then hands them out through `pagedIterable` (one resolved promise
+   * per entry instead of a generator step in each layer).
+   */
+  readPages?(agentId: string, opts: ReadEventsOptions): AsyncGenerator<Timeline[]>;
   /** Resolves when every append made so far has settled (read-your-writes, delete, close). */
   idle(): Promise<void>;
   /** Agents with events this storage knows of that the database registry may not (hybrid mode). */
@@ -105,6 +111,15 @@ export class DatabaseEventStorage implements EventStorage {
   }
 
   async *read(agentId: string, opts: ReadEventsOptions, assertOpen: () => void): AsyncGenerator<Timeline> {
+    for await (const page of this.readPages(agentId, opts)) {
+      for (const entry of page) {
+        assertOpen();
+        yield entry;
+      }
+    }
+  }
+
+  async *readPages(agentId: string, opts: ReadEventsOptions): AsyncGenerator<Timeline[]> {
     await this.idle();
     const since = typeof opts.since?.seq === 'number' ? opts.since.seq : undefined;
     // Options were checked by the store (eventFilter); null means "no filter", as everywhere.
@@ -150,13 +165,12 @@ export class DatabaseEventStorage implements EventStorage {
       WHERE ${where} AND id > $${cursorParam} ORDER BY id LIMIT (SELECT $${cursorParam + 1}::int)`;
     const context = { backend: 'postgres', operation: 'readEvents', agentId } as const;
     for (let pageSize = FIRST_PAGE_SIZE; ; pageSize = Math.min(pageSize * 4, MAX_PAGE_SIZE)) {
-      assertOpen();
       const rows = await this.db.query<{ id: number; timeline_json: string }>(
         pageSql,
         [...params, lastId, pageSize],
         true,
       );
-      for (const row of rows) yield decodeJson<Timeline>(row.timeline_json, context);
+      yield rows.map((row) => decodeJson<Timeline>(row.timeline_json, context));
       if (rows.length < pageSize) return;
       lastId = (rows[rows.length - 1] as { id: number }).id;
     }

@@ -4,6 +4,7 @@ import { checkDirectoryWritable } from '../../src/directory-health.js';
 import { NotFoundError, redactSecrets, ValidationError, wrapDriverError } from '../../src/errors.js';
 import { createKvStore } from '../../src/kv/kv-store.js';
 import type { KvStore } from '../../src/kv/kv-types.js';
+import { pagedIterable } from '../../src/paged-iterable.js';
 import {
   normalizeMessageFilters,
   normalizeSessionFilters,
@@ -357,6 +358,22 @@ export class PostgresStore implements ExtendedStore {
 
   readEvents(agentId: string, opts: ReadEventsOptions = {}): AsyncIterable<Timeline> {
     const store = this;
+    const events = this.events;
+    if (events.readPages) {
+      const readPages = events.readPages.bind(events);
+      async function* pages(): AsyncGenerator<Timeline[]> {
+        await store.ops.runForAgent('readEvents', 'load', agentId, () =>
+          eventFilter(opts, { backend: BACKEND, operation: 'readEvents', agentId }),
+        );
+        yield* readPages(agentId, opts ?? {});
+      }
+      return pagedIterable(pages, {
+        // A closed check per entry, not an operation frame: the frame ran once above.
+        beforeEach: () => store.ops.assertOpen('readEvents'),
+        // Errors thrown while paging arrive outside `ops.run`; give them the same shape.
+        mapError: (error) => wrapDriverError(error, { backend: BACKEND, operation: 'readEvents', agentId }),
+      });
+    }
     return {
       async *[Symbol.asyncIterator]() {
         await store.ops.runForAgent('readEvents', 'load', agentId, () =>
