@@ -8,6 +8,11 @@
 export class AppendBatcher<T> {
   private queue: Array<{ item: T; resolve: () => void; reject: (error: unknown) => void }> = [];
   private flushing: Promise<void> | undefined;
+  /** Items enqueued, and items whose batch has been written or has failed, since the start. */
+  private enqueued = 0;
+  private settled = 0;
+  /** `idle()` calls waiting for `settled` to reach their `upTo`. */
+  private waiters: Array<{ upTo: number; resolve: () => void }> = [];
 
   /**
    * @param write writes a batch, in order; it must be all or nothing.
@@ -20,6 +25,7 @@ export class AppendBatcher<T> {
 
   /** Queues an item; resolves once it has been written. */
   enqueue(item: T): Promise<void> {
+    this.enqueued++;
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ item, resolve, reject });
       if (!this.flushing) this.flushing = this.drain();
@@ -31,9 +37,15 @@ export class AppendBatcher<T> {
     return this.queue.length;
   }
 
-  /** Resolves when everything queued so far has been written (or failed). */
-  async idle(): Promise<void> {
-    while (this.flushing) await this.flushing;
+  /**
+   * Resolves when everything queued so far has been written (or failed).
+   * Items queued later are not waited for: a reader or a delete must not
+   * starve while other callers keep streaming into the same batcher.
+   */
+  idle(): Promise<void> {
+    if (this.settled >= this.enqueued) return Promise.resolve();
+    const upTo = this.enqueued;
+    return new Promise<void>((resolve) => this.waiters.push({ upTo, resolve }));
   }
 
   private async drain(): Promise<void> {
@@ -49,9 +61,22 @@ export class AppendBatcher<T> {
         } catch (error) {
           for (const entry of batch) entry.reject(error);
         }
+        this.settled += batch.length;
+        this.wakeWaiters();
       }
     } finally {
       this.flushing = undefined;
     }
+  }
+
+  private wakeWaiters(): void {
+    if (this.waiters.length === 0) return;
+    // Waiters are in enqueue order, so their thresholds only grow.
+    let woken = 0;
+    while (woken < this.waiters.length && (this.waiters[woken] as { upTo: number }).upTo <= this.settled) {
+      (this.waiters[woken] as { resolve: () => void }).resolve();
+      woken++;
+    }
+    if (woken > 0) this.waiters = this.waiters.slice(woken);
   }
 }

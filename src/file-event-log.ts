@@ -277,9 +277,13 @@ export class FileEventLog {
     });
   }
 
-  /** Resolves once every append and delete issued so far, and those issued meanwhile, has finished. */
-  async idle(): Promise<void> {
-    while (this.appends.size > 0 || this.deletions.size > 0) await this.settledAll();
+  /**
+   * Resolves once every append and delete issued so far has finished (later
+   * ones are not waited for, so a caller never starves behind agents that
+   * keep streaming).
+   */
+  idle(): Promise<void> {
+    return this.settledAll();
   }
 
   /**

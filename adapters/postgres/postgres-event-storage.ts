@@ -25,14 +25,13 @@ export interface EventStorage {
   readonly mode: 'database' | 'file';
   /** Appends in call order; resolves once durable. Must be called synchronously in call order. */
   append(agentId: string, event: EncodedTimeline): Promise<void>;
-  /** Streams the agent's entries in append order, filtered, page by page. */
-  read(agentId: string, opts: ReadEventsOptions, assertOpen: () => void): AsyncGenerator<Timeline>;
   /**
-   * The same entries, a page at a time, where the storage reads in pages: the
-   * store then hands them out through `pagedIterable` (one resolved promise
-   * per entry instead of a generator step in each layer).
+   * The agent's entries in append order, filtered, a page at a time (no page
+   * is empty): the store hands them out through `pagedIterable` (one resolved
+   * promise per entry instead of a generator step in each layer). Waits for
+   * the agent's appends made so far.
    */
-  readPages?(agentId: string, opts: ReadEventsOptions): AsyncGenerator<Timeline[]>;
+  readPages(agentId: string, opts: ReadEventsOptions): AsyncGenerator<Timeline[]>;
   /** Resolves when every append made so far has settled (read-your-writes, delete, close). */
   idle(): Promise<void>;
   /** Agents with events this storage knows of that the database registry may not (hybrid mode). */
@@ -108,15 +107,6 @@ export class DatabaseEventStorage implements EventStorage {
       batch.map((p) => (p.event.channel === null ? null : columnKey(p.event.channel))),
       batch.map((p) => p.event.json),
     ]);
-  }
-
-  async *read(agentId: string, opts: ReadEventsOptions, assertOpen: () => void): AsyncGenerator<Timeline> {
-    for await (const page of this.readPages(agentId, opts)) {
-      for (const entry of page) {
-        assertOpen();
-        yield entry;
-      }
-    }
   }
 
   async *readPages(agentId: string, opts: ReadEventsOptions): AsyncGenerator<Timeline[]> {
@@ -265,12 +255,9 @@ export class FileEventStorage implements EventStorage {
     }
   }
 
-  async *read(agentId: string, opts: ReadEventsOptions, assertOpen: () => void): AsyncGenerator<Timeline> {
-    await this.idle();
-    for await (const entry of this.log.read(agentId, opts)) {
-      assertOpen();
-      yield entry;
-    }
+  readPages(agentId: string, opts: ReadEventsOptions): AsyncGenerator<Timeline[]> {
+    // The log waits for this agent's appends made so far (their registration included).
+    return this.log.readPages(agentId, opts);
   }
 
   idle(): Promise<void> {

@@ -358,36 +358,18 @@ export class PostgresStore implements ExtendedStore {
 
   readEvents(agentId: string, opts: ReadEventsOptions = {}): AsyncIterable<Timeline> {
     const store = this;
-    const events = this.events;
-    if (events.readPages) {
-      const readPages = events.readPages.bind(events);
-      async function* pages(): AsyncGenerator<Timeline[]> {
-        await store.ops.runForAgent('readEvents', 'load', agentId, () =>
-          eventFilter(opts, { backend: BACKEND, operation: 'readEvents', agentId }),
-        );
-        yield* readPages(agentId, opts ?? {});
-      }
-      return pagedIterable(pages, {
-        // A closed check per entry, not an operation frame: the frame ran once above.
-        beforeEach: () => store.ops.assertOpen('readEvents'),
-        // Errors thrown while paging arrive outside `ops.run`; give them the same shape.
-        mapError: (error) => wrapDriverError(error, { backend: BACKEND, operation: 'readEvents', agentId }),
-      });
+    async function* pages(): AsyncGenerator<Timeline[]> {
+      await store.ops.runForAgent('readEvents', 'load', agentId, () =>
+        eventFilter(opts, { backend: BACKEND, operation: 'readEvents', agentId }),
+      );
+      yield* store.events.readPages(agentId, opts ?? {});
     }
-    return {
-      async *[Symbol.asyncIterator]() {
-        await store.ops.runForAgent('readEvents', 'load', agentId, () =>
-          eventFilter(opts, { backend: BACKEND, operation: 'readEvents', agentId }),
-        );
-        const assertOpen = () => store.ops.assertOpen('readEvents');
-        try {
-          yield* store.events.read(agentId, opts ?? {}, assertOpen);
-        } catch (error) {
-          // Errors thrown while paging arrive here, outside `ops.run`; give them the same shape.
-          throw wrapDriverError(error, { backend: BACKEND, operation: 'readEvents', agentId });
-        }
-      },
-    };
+    return pagedIterable(pages, {
+      // A closed check per entry, not an operation frame: the frame ran once above.
+      beforeEach: () => store.ops.assertOpen('readEvents'),
+      // Errors thrown while paging arrive outside `ops.run`; give them the same shape.
+      mapError: (error) => wrapDriverError(error, { backend: BACKEND, operation: 'readEvents', agentId }),
+    });
   }
 
   // ---- history & compression -------------------------------------------
