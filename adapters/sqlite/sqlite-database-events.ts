@@ -5,8 +5,13 @@ import type { SqliteConnection } from './sqlite-connection.js';
 import type { AgentEventStorage, EventFields, EventFilter } from './sqlite-event-storage.js';
 import { eventPageQuery } from './sqlite-queries.js';
 
-/** Rows fetched per page by `readEvents`: bounded memory, few round trips. */
-export const EVENT_PAGE_SIZE = 256;
+/**
+ * Rows fetched per page by `readEvents`: the first page is small (a resume
+ * often wants only the tail), later ones grow fourfold up to the cap, so a
+ * long stream costs few queries and memory stays bounded.
+ */
+const FIRST_PAGE_SIZE = 256;
+const MAX_PAGE_SIZE = 4096;
 
 interface PendingEvent {
   agentId: string;
@@ -35,10 +40,10 @@ export class DatabaseEventStorage implements AgentEventStorage {
   async *readPages(agentId: string, filter: EventFilter): AsyncGenerator<Timeline[]> {
     await this.batcher.idle();
     let lastId = 0;
-    for (;;) {
+    for (let pageSize = FIRST_PAGE_SIZE; ; pageSize = Math.min(pageSize * 4, MAX_PAGE_SIZE)) {
       // Keyset paging: each page is its own short read, so writers are never
       // held up by a slow consumer and memory stays bounded.
-      const page = eventPageQuery(agentId, lastId, filter, EVENT_PAGE_SIZE);
+      const page = eventPageQuery(agentId, lastId, filter, pageSize);
       const rows = (await this.connection.read(() =>
         this.connection.statement(page.sql).all(...page.parameters),
       )) as Array<{ id: number; timeline_json: string }>;
@@ -47,7 +52,7 @@ export class DatabaseEventStorage implements AgentEventStorage {
       yield rows.map((row) =>
         decodeJson<Timeline>(row.timeline_json, { backend: 'sqlite', operation: 'readEvents', agentId }),
       );
-      if (rows.length < EVENT_PAGE_SIZE) return;
+      if (rows.length < pageSize) return;
     }
   }
 

@@ -250,14 +250,25 @@ export const eventCases: StoreCase[] = defineCases('events', [
   },
   {
     id: 'stream.large',
-    title: 'a 3000-entry stream (several pages) reads back complete and in order',
+    title: 'a 6000-entry stream (pages of several sizes) reads back complete and in order, whole and filtered',
     run: async (ctx) => {
       const id = ctx.agentId('large');
-      const entries = mixed(3000);
+      const entries = mixed(6000);
       await Promise.all(entries.map((e) => ctx.store.appendEvent(id, e)));
       const read = await collect(ctx.store.readEvents(id));
-      checkEqual(read.length, 3000, 'entries read');
+      checkEqual(read.length, 6000, 'entries read');
       checkEqual(read, entries, 'entries');
+      const since = { seq: 1999, timestamp: 0 };
+      checkEqual(
+        await collect(ctx.store.readEvents(id, { since })),
+        entries.filter((e) => e.bookmark.seq > 1999),
+        'entries since seq 1999',
+      );
+      checkEqual(
+        await collect(ctx.store.readEvents(id, { channel: 'monitor' })),
+        entries.filter((e) => e.event.channel === 'monitor'),
+        'monitor entries',
+      );
     },
   },
   {
