@@ -17,10 +17,13 @@ export class AppendBatcher<T> {
   /**
    * @param write writes a batch, in order; it must be all or nothing.
    * @param maxBatch the largest batch handed to `write` at once.
+   * @param mapError the error each item of a failed batch is rejected with
+   *   (a typed error naming its agent), so callers need no handler of their own.
    */
   constructor(
     private readonly write: (items: T[]) => Promise<void> | void,
     private readonly maxBatch = 1000,
+    private readonly mapError: (error: unknown, item: T) => unknown = (error) => error,
   ) {}
 
   /** Queues an item; resolves once it has been written. */
@@ -59,7 +62,7 @@ export class AppendBatcher<T> {
           await this.write(batch.map((entry) => entry.item));
           for (const entry of batch) entry.resolve();
         } catch (error) {
-          for (const entry of batch) entry.reject(error);
+          for (const entry of batch) entry.reject(this.mapError(error, entry.item));
         }
         this.settled += batch.length;
         this.wakeWaiters();

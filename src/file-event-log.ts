@@ -313,21 +313,27 @@ export class FileEventLog {
       // Batches are cut into writes of at most MAX_WRITE_CHARS anyway; a large
       // line cap lets a burst of appends share one fdatasync.
       const current: AgentAppends = {
-        batcher: new AppendBatcher<string>(async (lines) => {
-          try {
-            if (deletion) await deletion;
-            await this.writeBatch(agentId, lines);
-            await this.afterWrite?.(agentId);
-          } finally {
-            // Forget an agent's batcher once nothing of it is in flight, so the
-            // map stays as small as the set of agents being written right now.
-            // Counted per batch (not by the batcher's queue, which is empty
-            // while its last batch is still being written), so no write of
-            // this batcher is running when it is dropped.
-            current.inFlight -= lines.length;
-            if (current.inFlight === 0 && this.appends.get(agentId) === current) this.appends.delete(agentId);
-          }
-        }, MAX_APPEND_BATCH),
+        batcher: new AppendBatcher<string>(
+          async (lines) => {
+            try {
+              if (deletion) await deletion;
+              await this.writeBatch(agentId, lines);
+              await this.afterWrite?.(agentId);
+            } finally {
+              // Forget an agent's batcher once nothing of it is in flight, so the
+              // map stays as small as the set of agents being written right now.
+              // Counted per batch (not by the batcher's queue, which is empty
+              // while its last batch is still being written), so no write of
+              // this batcher is running when it is dropped.
+              current.inFlight -= lines.length;
+              if (current.inFlight === 0 && this.appends.get(agentId) === current)
+                this.appends.delete(agentId);
+            }
+          },
+          MAX_APPEND_BATCH,
+          // Typed here, once per failed append, so that callers need no handler per append.
+          (error) => wrapDriverError(error, { backend: BACKEND, operation: 'append', agentId }),
+        ),
         inFlight: 0,
       };
       state = current;

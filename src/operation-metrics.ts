@@ -14,8 +14,18 @@ export class OperationMetrics {
   private min = Number.POSITIVE_INFINITY;
   private max = 0;
 
+  /** Counts one operation and its latency. */
   record(kind: OperationKind, latencyMs: number): void {
     this.counts[kind]++;
+    this.sample(latencyMs);
+  }
+
+  /** Counts one operation whose latency is not measured (see `StoreOperations.append`). */
+  count(kind: OperationKind): void {
+    this.counts[kind]++;
+  }
+
+  private sample(latencyMs: number): void {
     this.recent[this.recorded % RESERVOIR_SIZE] = latencyMs;
     this.recorded++;
     this.total += latencyMs;

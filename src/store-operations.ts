@@ -11,6 +11,8 @@ import { type OperationKind, OperationMetrics } from './operation-metrics.js';
 export class StoreOperations {
   readonly metrics = new OperationMetrics();
   private closedAt: number | undefined;
+  /** Set while one append's latency is being measured. */
+  private timingAppend = false;
 
   constructor(readonly backend: string) {}
 
@@ -58,6 +60,38 @@ export class StoreOperations {
     body: () => Promise<T> | T,
   ): Promise<T> {
     return this.execute(operation, kind, { agentId }, body);
+  }
+
+  /**
+   * The frame of `appendEvent`, the SDK's hottest call (fired without
+   * awaiting, hundreds per step). `body` runs synchronously, so un-awaited
+   * appends reach the storage in call order, and the frame adds no promise of
+   * its own: the promise `body` returns must already reject with typed
+   * errors. Every append is counted; the latency of one append in flight at a
+   * time is measured (appends in flight together share one write, so they
+   * would all report about the same wait; awaited one by one, each is).
+   */
+  append(operation: string, agentId: string, body: () => Promise<void>): Promise<void> {
+    const started = performance.now();
+    let written: Promise<void>;
+    try {
+      this.check(operation, agentId);
+      written = body();
+    } catch (error) {
+      this.metrics.record('save', performance.now() - started);
+      return Promise.reject(wrapDriverError(error, { backend: this.backend, operation, agentId }));
+    }
+    if (this.timingAppend) {
+      this.metrics.count('save');
+    } else {
+      this.timingAppend = true;
+      const timed = () => {
+        this.timingAppend = false;
+        this.metrics.record('save', performance.now() - started);
+      };
+      written.then(timed, timed);
+    }
+    return written;
   }
 
   private async execute<T>(

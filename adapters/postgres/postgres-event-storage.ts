@@ -1,4 +1,5 @@
 import { AppendBatcher } from '../../src/append-batcher.js';
+import { wrapDriverError } from '../../src/errors.js';
 import { FileEventLog } from '../../src/file-event-log.js';
 import { decodeJson } from '../../src/json-codec.js';
 import type { ReadEventsOptions, Timeline } from '../../src/types.js';
@@ -91,7 +92,12 @@ export class DatabaseEventStorage implements EventStorage {
       FROM unnest($1::text[], $2::float8[], $3::text[], $4::text[])
         WITH ORDINALITY AS e(agent_id, seq, channel_key, timeline_json, n)
       ORDER BY e.n`;
-    this.batcher = new AppendBatcher((batch) => this.write(batch));
+    this.batcher = new AppendBatcher(
+      (batch) => this.write(batch),
+      undefined,
+      (error, { agentId }) =>
+        wrapDriverError(error, { backend: 'postgres', operation: 'appendEvent', agentId }),
+    );
   }
 
   append(agentId: string, event: EncodedTimeline): Promise<void> {

@@ -333,10 +333,11 @@ export class PostgresStore implements ExtendedStore {
 
   // ---- events ----------------------------------------------------------
 
-  async appendEvent(agentId: string, timeline: Timeline): Promise<void> {
-    // The body runs synchronously inside `run` (before its first await), so
-    // un-awaited appends reach the event storage in exactly their call order.
-    return this.ops.runForAgent('appendEvent', 'save', agentId, () => {
+  appendEvent(agentId: string, timeline: Timeline): Promise<void> {
+    // The SDK's hottest call: the body runs synchronously, so un-awaited
+    // appends reach the event storage in exactly their call order; the
+    // storage reports a failed write as typed errors.
+    return this.ops.append('appendEvent', agentId, () => {
       if (typeof timeline !== 'object' || timeline === null || Array.isArray(timeline)) {
         throw new ValidationError('timeline must be an object', {
           backend: BACKEND,

@@ -1,4 +1,5 @@
 import { AppendBatcher } from '../../src/append-batcher.js';
+import { wrapDriverError } from '../../src/errors.js';
 import { decodeJson } from '../../src/json-codec.js';
 import type { Timeline } from '../../src/types.js';
 import type { SqliteConnection } from './sqlite-connection.js';
@@ -30,7 +31,12 @@ export class DatabaseEventStorage implements AgentEventStorage {
   private readonly batcher: AppendBatcher<PendingEvent>;
 
   constructor(private readonly connection: SqliteConnection) {
-    this.batcher = new AppendBatcher((batch) => this.writeBatch(batch));
+    this.batcher = new AppendBatcher(
+      (batch) => this.writeBatch(batch),
+      undefined,
+      (error, { agentId }) =>
+        wrapDriverError(error, { backend: 'sqlite', operation: 'appendEvent', agentId }),
+    );
   }
 
   append(agentId: string, json: string, fields: EventFields): Promise<void> {

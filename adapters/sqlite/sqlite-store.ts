@@ -426,24 +426,13 @@ export class SqliteStore implements ExtendedStore {
     // The SDK's hottest call: one per streamed chunk, fired without awaiting.
     // Checks and encoding run synchronously, so un-awaited appends reach the
     // batcher in exactly their call order; the write itself is shared by the
-    // whole batch, and the latency recorded is what the caller waited.
-    const started = performance.now();
-    try {
-      this.ops.check('appendEvent', agentId);
+    // whole batch, whose failure the storage reports as typed errors.
+    return this.ops.append('appendEvent', agentId, () => {
       if (this.configError !== undefined) throw this.configError;
       this.requireObject(timeline, 'timeline', 'appendEvent', agentId);
       const json = this.codec.timeline(timeline, 'appendEvent', agentId);
-      return this.events.append(agentId, json, eventFields(timeline)).then(
-        () => this.ops.metrics.record('save', performance.now() - started),
-        (error: unknown) => {
-          this.ops.metrics.record('save', performance.now() - started);
-          throw wrapDriverError(error, { backend: BACKEND, operation: 'appendEvent', agentId });
-        },
-      );
-    } catch (error) {
-      this.ops.metrics.record('save', performance.now() - started);
-      return Promise.reject(wrapDriverError(error, { backend: BACKEND, operation: 'appendEvent', agentId }));
-    }
+      return this.events.append(agentId, json, eventFields(timeline));
+    });
   }
 
   readEvents(agentId: string, opts: ReadEventsOptions = {}): AsyncIterable<Timeline> {
