@@ -386,7 +386,7 @@ describePostgres('PostgresStore on PostgreSQL', () => {
     expect(await newer.loadInfo('racer-0')).toEqual(info('racer-0'));
   });
 
-  it('upgrades a version-1 schema holding data: lists and queries intact, fewer indexes, no foreign keys on the list tables', async () => {
+  it('upgrades a version-1 schema holding data: lists and queries intact, the indexes of a fresh schema, no foreign keys on the list tables', async () => {
     const old = place.also(`${place.schema}_v1`);
     const client = new pg.Client({ connectionString: place.url });
     await client.connect();
@@ -401,10 +401,14 @@ describePostgres('PostgresStore on PostgreSQL', () => {
     const s = pg.escapeIdentifier(old);
     const id = 'written-by-v1';
     const messages = [
+      { role: 'system', content: [{ type: 'text', text: 'summary' }] } as Message,
       text('question'),
       { role: 'assistant', content: [{ type: 'text', text: 'answer' }] } as Message,
     ];
-    const calls = [toolCall('call-1', { state: 'FAILED' }), toolCall('call-2')];
+    const calls = [
+      toolCall('call-1', { state: 'FAILED', isError: true }),
+      toolCall('call-2', { approval: { required: true } }),
+    ];
     // Rows as version 1 of the store wrote them.
     await adminQuery(
       `INSERT INTO ${s}.kode_agents (agent_id, messages_revision, tool_calls_revision) VALUES ($1, 1, 2)`,
@@ -418,7 +422,8 @@ describePostgres('PostgresStore on PostgreSQL', () => {
     await adminQuery(
       `INSERT INTO ${s}.kode_tool_calls (agent_id, position, tool_call_key, record_json, name_key, state_key,
          is_error, has_approval, created_at_ms, updated_at_ms)
-       SELECT $1, n - 1, (r::json)->>'id', r, 'bash_run', (r::json)->>'state', false, false, 2000 + n, 3000 + n
+       SELECT $1, n - 1, (r::json)->>'id', r, 'bash_run', (r::json)->>'state', ((r::json)->>'isError')::boolean IS TRUE,
+         ((r::json)->'approval'->>'required')::boolean, 2000 + n, 3000 + n
        FROM unnest($2::text[]) WITH ORDINALITY AS u(r, n)`,
       [id, calls.map((c) => JSON.stringify(c))],
     );
@@ -449,20 +454,44 @@ describePostgres('PostgresStore on PostgreSQL', () => {
     expect(indexes.map((row) => row.name)).toEqual([
       'kode_messages_by_content_type',
       'kode_messages_by_created',
+      'kode_messages_by_role',
       'kode_messages_pkey',
+      'kode_tool_calls_by_approval',
       'kode_tool_calls_by_created',
+      'kode_tool_calls_by_error',
       'kode_tool_calls_by_name',
+      'kode_tool_calls_by_state',
       'kode_tool_calls_by_updated',
       'kode_tool_calls_pkey',
     ]);
-    expect(await upgraded.queryMessages({ role: 'assistant' })).toEqual([messages[1]]);
+    // The same definitions (keys, partial predicates) as a schema created at version 2.
+    await store.loadInfo('migrate-first');
+    const definitions = async (schema: string) =>
+      (
+        await adminQuery<{ name: string; definition: string }>(
+          `SELECT indexname AS name, indexdef AS definition FROM pg_indexes
+           WHERE schemaname = $1 AND tablename LIKE 'kode\\_%' ORDER BY 1`,
+          [schema],
+        )
+      ).map(
+        (row) =>
+          `${row.name}: ${row.definition.replaceAll(pg.escapeIdentifier(schema), 'S').replaceAll(schema, 'S')}`,
+      );
+    expect(await definitions(old)).toEqual(await definitions(place.schema));
+    expect(await upgraded.queryMessages({ role: 'assistant' })).toEqual([messages[2]]);
+    expect(await upgraded.queryMessages({ role: 'system' })).toEqual([messages[0]]);
     expect((await upgraded.queryToolCalls({ state: 'FAILED' })).map((r) => r.id)).toEqual(['call-1']);
+    expect((await upgraded.queryToolCalls({ state: 'COMPLETED' })).map((r) => r.id)).toEqual(['call-2']);
+    expect((await upgraded.queryToolCalls({ isError: true })).map((r) => r.id)).toEqual(['call-1']);
+    expect((await upgraded.queryToolCalls({ isError: false })).map((r) => r.id)).toEqual(['call-2']);
+    expect((await upgraded.queryToolCalls({ hasApproval: true })).map((r) => r.id)).toEqual(['call-2']);
+    expect((await upgraded.queryToolCalls({ hasApproval: false })).map((r) => r.id)).toEqual(['call-1']);
     expect((await upgraded.queryToolCalls({ agentId: id, sortOrder: 'asc' })).map((r) => r.id)).toEqual([
       'call-1',
       'call-2',
     ]);
     await upgraded.saveMessages(id, [...messages, text('after the upgrade')]);
-    expect(await upgraded.loadMessages(id)).toHaveLength(3);
+    expect(await upgraded.loadMessages(id)).toHaveLength(4);
     await upgraded.delete(id);
     const left = await adminQuery<{ n: number }>(
       `SELECT (SELECT count(*) FROM ${s}.kode_messages) + (SELECT count(*) FROM ${s}.kode_tool_calls) AS n`,

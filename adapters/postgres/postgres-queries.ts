@@ -7,13 +7,22 @@ import type {
   ToolCallSortKey,
 } from '../../src/query-filters.js';
 import { columnKey } from './postgres-column-keys.js';
+import { COMMON_ROLES, COMMON_STATE, RARE_ROLE, RARE_STATE } from './postgres-schema.js';
 
 /**
- * SQL for the cross-agent queries. Every value is a bound parameter; column
- * names and sort directions come from the fixed maps below, chosen by the
- * normalised (already validated) filters, never from user input. Sort keys
- * and their tie-breakers run in one direction, so one composite index per
- * filter serves both `asc` and `desc`.
+ * SQL for the cross-agent queries. Every value from the caller is a bound
+ * parameter; column names and sort directions come from the fixed maps below,
+ * chosen by the normalised (already validated) filters, never from user
+ * input. Sort keys and their tie-breakers run in one direction, so one
+ * composite index per filter serves both `asc` and `desc`.
+ *
+ * The only literals are fixed texts that name partial indexes' predicates
+ * (see postgres-schema.ts): the boolean flags (`is_error` / `NOT is_error`:
+ * the planner cannot prove `is_error = $1` true, so a parameter would keep a
+ * generic plan off the partial index) and RARE_ROLE / RARE_STATE, added next
+ * to the bound value when it is not a common one, so that the planner picks
+ * the small index of rare values even in a generic plan that does not know
+ * the value.
  */
 
 /** A statement and its parameters. */
@@ -85,6 +94,11 @@ function selectSorted(
     ORDER BY ${orderBy} ${c.page(page)}`;
 }
 
+/** A boolean column's test as SQL text: one of two fixed strings, whatever `value` holds. */
+function flag(column: 'is_error' | 'has_approval', value: boolean): string {
+  return value ? column : `NOT ${column}`;
+}
+
 function direction(page: NormalizedPage): 'ASC' | 'DESC' {
   return page.order === 'asc' ? 'ASC' : 'DESC';
 }
@@ -113,7 +127,11 @@ export function sessionsQuery(agents: string, query: NormalizedSessionQuery): Bu
 export function messagesQuery(messages: string, query: NormalizedMessageQuery): BuiltQuery {
   const c = new Conditions();
   if (query.agentId !== undefined) c.add((p) => `agent_id = ${p}`, query.agentId);
-  if (query.role !== undefined) c.add((p) => `role_key = ${p}`, columnKey(query.role));
+  if (query.role !== undefined) {
+    const role = columnKey(query.role);
+    c.add((p) => `role_key = ${p}`, role);
+    if (!COMMON_ROLES.includes(role)) c.raw(RARE_ROLE);
+  }
   if (query.contentType !== undefined) {
     // `@>` (not `= ANY`) is what the GIN index on content_types serves.
     c.add((p) => `content_types @> ARRAY[${p}::text]`, columnKey(query.contentType));
@@ -136,9 +154,13 @@ export function toolCallsQuery(toolCalls: string, query: NormalizedToolCallQuery
   const c = new Conditions();
   if (query.agentId !== undefined) c.add((p) => `agent_id = ${p}`, query.agentId);
   if (query.toolName !== undefined) c.add((p) => `name_key = ${p}`, columnKey(query.toolName));
-  if (query.state !== undefined) c.add((p) => `state_key = ${p}`, columnKey(query.state));
-  if (query.isError !== undefined) c.add((p) => `is_error = ${p}`, query.isError);
-  if (query.hasApproval !== undefined) c.add((p) => `has_approval = ${p}`, query.hasApproval);
+  if (query.state !== undefined) {
+    const state = columnKey(query.state);
+    c.add((p) => `state_key = ${p}`, state);
+    if (state !== COMMON_STATE) c.raw(RARE_STATE);
+  }
+  if (query.isError !== undefined) c.raw(flag('is_error', query.isError));
+  if (query.hasApproval !== undefined) c.raw(flag('has_approval', query.hasApproval));
   c.timeBounds('created_at_ms', query);
   const dir = direction(query);
   const orderBy = `${TOOL_CALL_SORT[query.sortBy]} ${dir}, agent_id ${dir}, tool_call_key ${dir}, position ${dir}`;

@@ -14,10 +14,12 @@ import type { Transaction } from './postgres-database.js';
  *   is code-point order, the order every backend sorts in;
  * - every query filter is answered from an index whose order is the sort
  *   keys' (so one index serves both sort directions): a selective filter
- *   (tool name, content type) leads its own index; a filter on a column of a
- *   few values (role, state, error, approval) is a key column after the sort
- *   keys, checked inside the index as it is walked in order, so a limited
- *   query stops early and no table row is read for entries that do not match;
+ *   (tool name, content type, approval) leads its own index; on a column of
+ *   a few values (role, state, error), a common value is a key column after
+ *   the sort keys, checked inside the index as it is walked in order (a
+ *   limited query stops early and reads no table row for entries that do not
+ *   match), and the rare values lead a partial index of their own, so that
+ *   finding them never walks every entry;
  * - the list tables (messages, tool calls) have no foreign key: their every
  *   writer first locks the agent row in the same statement or transaction
  *   (the revision update, the fork's insert of the new agents), and `delete`
@@ -35,6 +37,28 @@ export const AGENT_SCHEMA_VERSION = 2;
  * wait for each other; it never lets two run at once.
  */
 export const MIGRATION_LOCK_CLASS = 0x6b6f6465; // 'kode'
+
+/**
+ * The roles of nearly every message: conversations alternate between them
+ * (tool results are user messages), so each is about half of any table.
+ * Messages of any other role (system: context summaries) are the rare ones
+ * that `kode_messages_by_role` holds. Part of schema version 2: changing
+ * this list needs a new version that rebuilds the index.
+ */
+export const COMMON_ROLES: readonly string[] = ['user', 'assistant'];
+
+/** The predicate of `kode_messages_by_role`; a query for a rare role states it too. */
+export const RARE_ROLE = `role_key NOT IN (${COMMON_ROLES.map((role) => `'${role}'`).join(', ')})`;
+
+/**
+ * The state most tool calls end in. Calls in any other state (failed,
+ * denied, still pending...) are the ones `kode_tool_calls_by_state` holds.
+ * Part of schema version 2, like COMMON_ROLES.
+ */
+export const COMMON_STATE = 'COMPLETED';
+
+/** The predicate of `kode_tool_calls_by_state`; a query for another state states it too. */
+export const RARE_STATE = `state_key <> '${COMMON_STATE}'`;
 
 type Migration = (table: (name: string) => string) => string[];
 
@@ -151,11 +175,19 @@ const MIGRATIONS: Migration[] = [
       expires_at_ms double precision NOT NULL
     )`,
   ],
-  // Version 2: fewer indexes to keep up when lists are saved and forked
-  // (a fork of 20 copies spent more than half of its time there), each
-  // remaining one serving several filters; no per-row foreign-key check on
-  // the list tables. Per-agent queries use the primary key (agent_id,
-  // position) and sort the agent's rows.
+  // Version 2: fewer index entries to write when lists are saved and forked
+  // (a fork of 20 copies spent more than half of its time keeping indexes),
+  // no per-row foreign-key check on the list tables. Per-agent queries use
+  // the primary key (agent_id, position) and sort the agent's rows.
+  //
+  // A value that is common (a role of every other message, the state most
+  // calls end in, a false error flag) is found by walking the time index,
+  // which holds the filter columns as trailing keys (checked inside the index;
+  // a limited query stops after a few pages). A rare value must not walk it
+  // (SPEC §3: it would read every entry to find a handful), so it seeks its
+  // own index, kept small by indexing only the rows that are not common:
+  // see RARE_ROLE and RARE_STATE, which the queries repeat word for word so
+  // that the planner, generic plans included, can prove the index's predicate.
   (t) => [
     `ALTER TABLE ${t('kode_messages')} DROP CONSTRAINT IF EXISTS kode_messages_agent_id_fkey`,
     `ALTER TABLE ${t('kode_tool_calls')} DROP CONSTRAINT IF EXISTS kode_tool_calls_agent_id_fkey`,
@@ -163,19 +195,29 @@ const MIGRATIONS: Migration[] = [
     `DROP INDEX IF EXISTS ${t('kode_messages_by_role')}`,
     `DROP INDEX IF EXISTS ${t('kode_messages_by_created')}`,
     `CREATE INDEX kode_messages_by_created ON ${t('kode_messages')} (created_at_ms, agent_id, position, role_key)`,
+    `CREATE INDEX kode_messages_by_role ON ${t('kode_messages')}
+      (role_key, created_at_ms, agent_id, position) WHERE ${RARE_ROLE}`,
     ...[
       'kode_tool_calls_by_agent_created',
       'kode_tool_calls_by_agent_updated',
       'kode_tool_calls_by_state',
       'kode_tool_calls_by_error',
-      'kode_tool_calls_by_approval',
       'kode_tool_calls_by_created',
       'kode_tool_calls_by_name',
     ].map((index) => `DROP INDEX IF EXISTS ${t(index)}`),
     `CREATE INDEX kode_tool_calls_by_created ON ${t('kode_tool_calls')}
-      (created_at_ms, agent_id, tool_call_key, position, state_key, is_error, has_approval)`,
+      (created_at_ms, agent_id, tool_call_key, position, state_key, is_error)`,
     `CREATE INDEX kode_tool_calls_by_name ON ${t('kode_tool_calls')}
       (name_key, created_at_ms, agent_id, tool_call_key, position, state_key)`,
+    `CREATE INDEX kode_tool_calls_by_state ON ${t('kode_tool_calls')}
+      (state_key, created_at_ms, agent_id, tool_call_key, position) WHERE ${RARE_STATE}`,
+    // Errors are the exception: only calls that failed are indexed, and
+    // `NOT is_error` walks the time index. Whether approval is the exception
+    // depends on the permission mode (every call of an approval-mode agent
+    // needs one), so version 1's kode_tool_calls_by_approval (has_approval,
+    // created_at_ms, agent_id, tool_call_key, position) stays: both values seek.
+    `CREATE INDEX kode_tool_calls_by_error ON ${t('kode_tool_calls')}
+      (created_at_ms, agent_id, tool_call_key, position) WHERE is_error`,
   ],
 ];
 
