@@ -48,10 +48,14 @@ export interface ListTableSpec {
   firstSavedColumn?: string;
 }
 
-/** A serialised item with its extra column values (in `columns` order). */
-export interface EncodedItem {
-  json: string;
-  values: unknown[];
+/**
+ * A list to save: each item's serialised text, and its extra column values
+ * (in `columns` order), asked for only for the items written, so that a save
+ * extending a long list does no per-item work for the kept prefix.
+ */
+export interface EncodedList {
+  texts: readonly string[];
+  valuesAt(index: number): unknown[];
 }
 
 interface CachedList {
@@ -173,9 +177,9 @@ export class PostgresListWriter {
   }
 
   /** Replaces the agent's list with `items`, writing only what changed. Call synchronously, in call order. */
-  save(agentId: string, items: EncodedItem[]): Promise<void> {
+  save(agentId: string, items: EncodedList): Promise<void> {
     return this.writes.write(agentId, async () => {
-      const next = items.map((item) => item.json);
+      const next = [...items.texts];
       const cached = this.cache.get(agentId);
       this.forget(agentId);
       try {
@@ -235,19 +239,20 @@ export class PostgresListWriter {
     agentId: string,
     expectedRevision: number,
     stored: string[],
-    items: EncodedItem[],
+    items: EncodedList,
     next: string[],
   ): Promise<number | undefined> {
     const kept = commonPrefixLength(stored, next);
-    const changed = items.slice(kept);
+    const positions = next.slice(kept).map((_, i) => kept + i);
+    const values = positions.map((position) => items.valuesAt(position));
     const params: unknown[] = [
       agentId,
       expectedRevision,
       stored.length,
       next.length,
-      changed.map((_, i) => kept + i),
-      changed.map((item) => item.json),
-      ...this.spec.columns.map((_, c) => changed.map((item) => item.values[c])),
+      positions,
+      next.slice(kept),
+      ...this.spec.columns.map((_, c) => values.map((row) => row[c])),
     ];
     if (this.spec.firstSavedColumn) params.push(kept);
     const rows = await q.query<{ revision: number }>(this.writeSql, params);
@@ -255,12 +260,13 @@ export class PostgresListWriter {
   }
 
   /** The whole list as new items, if no save ever wrote the agent's list; the new revision, or undefined. */
-  private async writeFirst(agentId: string, items: EncodedItem[]): Promise<number | undefined> {
+  private async writeFirst(agentId: string, items: EncodedList): Promise<number | undefined> {
+    const values = items.texts.map((_, i) => items.valuesAt(i));
     const rows = await this.db.query<{ revision: number }>(this.firstWriteSql, [
       agentId,
-      items.map((_, i) => i),
-      items.map((item) => item.json),
-      ...this.spec.columns.map((_, c) => items.map((item) => item.values[c])),
+      items.texts.map((_, i) => i),
+      items.texts,
+      ...this.spec.columns.map((_, c) => values.map((row) => row[c])),
     ]);
     return rows[0]?.revision;
   }

@@ -250,21 +250,20 @@ export class PostgresStore implements ExtendedStore {
 
   async saveMessages(agentId: string, messages: Message[]): Promise<void> {
     return this.ops.runForAgent('saveMessages', 'save', agentId, () => {
-      const encoded = this.codec.list(messages, 'saveMessages', agentId, 'messages');
+      const texts = this.codec.list(messages, 'saveMessages', agentId, 'messages');
       const savedAt = Date.now();
-      const items = encoded.map((json, i) => {
-        const message = messages[i] as Message | null;
-        const role = (message as { role?: unknown } | null)?.role;
-        return {
-          json,
-          values: [
+      return this.messages.save(agentId, {
+        texts,
+        valuesAt: (i) => {
+          const message = messages[i] as Message | null;
+          const role = (message as { role?: unknown } | null)?.role;
+          return [
             columnKey(typeof role === 'string' ? role : ''),
             JSON.stringify(messageContentTypes(message as Message).map(columnKey)),
             savedAt,
-          ],
-        };
+          ];
+        },
       });
-      return this.messages.save(agentId, items);
     });
   }
 
@@ -278,9 +277,9 @@ export class PostgresStore implements ExtendedStore {
 
   async saveToolCallRecords(agentId: string, records: ToolCallRecord[]): Promise<void> {
     return this.ops.runForAgent('saveToolCallRecords', 'save', agentId, () => {
-      const encoded = this.codec.list(records, 'saveToolCallRecords', agentId, 'records');
-      const items = encoded.map((json, i) => {
-        const record = records[i] as ToolCallRecord;
+      const texts = this.codec.list(records, 'saveToolCallRecords', agentId, 'records');
+      // Every item is checked (a cheap test), though fields are taken only from those written.
+      records.forEach((record, i) => {
         if (typeof record !== 'object' || record === null || Array.isArray(record)) {
           throw new ValidationError(`records[${i}] must be an object`, {
             backend: BACKEND,
@@ -288,10 +287,13 @@ export class PostgresStore implements ExtendedStore {
             agentId,
           });
         }
-        const fields = toolCallFields(record);
-        return {
-          json,
-          values: [
+      });
+      return this.toolCalls.save(agentId, {
+        texts,
+        valuesAt: (i) => {
+          const record = records[i] as ToolCallRecord;
+          const fields = toolCallFields(record);
+          return [
             columnKey(String(record.id)),
             columnKey(fields.name),
             columnKey(fields.state),
@@ -299,10 +301,9 @@ export class PostgresStore implements ExtendedStore {
             fields.hasApproval,
             fields.createdAt,
             fields.updatedAt,
-          ],
-        };
+          ];
+        },
       });
-      return this.toolCalls.save(agentId, items);
     });
   }
 

@@ -71,10 +71,12 @@ export class IncrementalListSaver<F> {
 
   /**
    * Replaces the agent's list with `items` (already serialised) and their
-   * queryable `fields`, writing only what changed, in one transaction.
+   * queryable fields, writing only what changed, in one transaction.
+   * `fieldsAt(position)` is asked only for the items written, so a save
+   * that extends a long list does no per-item work for the kept prefix.
    * @returns the number of rows written or deleted.
    */
-  async save(agentId: string, items: readonly string[], fields: readonly F[]): Promise<number> {
+  async save(agentId: string, items: readonly string[], fieldsAt: (position: number) => F): Promise<number> {
     const connection = this.connection;
     const table = this.table;
     const selectRevision = `SELECT ${table.revisionColumn} AS revision FROM agents WHERE agent_id = ?`;
@@ -102,7 +104,7 @@ export class IncrementalListSaver<F> {
           agentId,
           position,
           json: items[position]!,
-          fields: fields[position]!,
+          fields: fieldsAt(position),
           savedAtMs: savedTimes[position - prefix] as number,
           replacing: position < stored.length,
         });

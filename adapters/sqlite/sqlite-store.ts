@@ -357,11 +357,14 @@ export class SqliteStore implements ExtendedStore {
   async saveMessages(agentId: string, messages: Message[]): Promise<void> {
     return this.runForAgent('saveMessages', 'save', agentId, async () => {
       const encoded = this.codec.list(messages, 'saveMessages', agentId, 'messages');
-      const fields = messages.map((message): MessageFields => {
+      await this.messages.save(agentId, encoded, (i): MessageFields => {
+        const message = messages[i];
         const role = (message as { role?: unknown } | null)?.role;
-        return { role: typeof role === 'string' ? role : '', contentTypes: messageContentTypes(message) };
+        return {
+          role: typeof role === 'string' ? role : '',
+          contentTypes: messageContentTypes(message as Message),
+        };
       });
-      await this.messages.save(agentId, encoded, fields);
     });
   }
 
@@ -376,11 +379,14 @@ export class SqliteStore implements ExtendedStore {
   async saveToolCallRecords(agentId: string, records: ToolCallRecord[]): Promise<void> {
     return this.runForAgent('saveToolCallRecords', 'save', agentId, async () => {
       const encoded = this.codec.list(records, 'saveToolCallRecords', agentId, 'records');
-      const fields = records.map((record, i): ToolCallRowFields => {
-        this.requireObject(record, `records[${i}]`, 'saveToolCallRecords', agentId);
+      // Every item is checked (a cheap test), though fields are taken only from those written.
+      records.forEach((record, i) =>
+        this.requireObject(record, `records[${i}]`, 'saveToolCallRecords', agentId),
+      );
+      await this.toolCalls.save(agentId, encoded, (i): ToolCallRowFields => {
+        const record = records[i] as ToolCallRecord;
         return { id: String(record.id), ...toolCallFields(record) };
       });
-      await this.toolCalls.save(agentId, encoded, fields);
     });
   }
 
