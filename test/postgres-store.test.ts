@@ -161,6 +161,7 @@ describePostgres('PostgresStore on PostgreSQL', () => {
       [() => new PostgresStore('mysql://localhost/db'), 'connection'],
       [() => new PostgresStore({ connection: { host: 'h', max: 0 } }), 'max'],
       [() => new PostgresStore({ connection: place.url, lockLeaseMs: 5 }), 'lockLeaseMs'],
+      [() => new PostgresStore({ connection: place.url, preparedStatements: 'yes' as never }), 'preparedStatements'],
     ];
     for (const [attempt, variable] of attempts) {
       let caught: unknown;
@@ -174,6 +175,37 @@ describePostgres('PostgresStore on PostgreSQL', () => {
         variable,
       });
     }
+  });
+
+  it('prepares its fixed statements by name (parsed and planned once per connection) unless told not to', async () => {
+    const preparedOn = async (preparedStatements: boolean | undefined) => {
+      const pool = new pg.Pool({ connectionString: place.url, max: 1 });
+      try {
+        const store = new PostgresStore({
+          pool,
+          schema: place.schema,
+          ...(preparedStatements === undefined ? {} : { preparedStatements }),
+        });
+        const id = agentId('prepared');
+        for (let step = 1; step <= 3; step++) {
+          await store.saveMessages(id, [{ role: 'user', content: [{ type: 'text', text: `step ${step}` }] }]);
+          await store.saveInfo(id, info(id, { messageCount: step }));
+        }
+        expect(await store.loadMessages(id)).toHaveLength(1);
+        await store.close();
+        // The same (only) connection: its session's prepared statements.
+        const rows = await pool.query<{ name: string; statement: string }>(
+          "SELECT name, statement FROM pg_prepared_statements WHERE name LIKE 'kode\\_%'",
+        );
+        return rows.rows;
+      } finally {
+        await pool.end();
+      }
+    };
+    const prepared = await preparedOn(undefined);
+    expect(prepared.length).toBeGreaterThanOrEqual(2);
+    expect(prepared.some((row) => row.statement.includes('info_json'))).toBe(true);
+    expect(await preparedOn(false)).toEqual([]);
   });
 
   it('uses an injected pg.Pool and leaves it open on close()', async () => {

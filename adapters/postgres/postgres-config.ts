@@ -68,6 +68,13 @@ export interface PostgresStoreOptions {
   lockLeaseMs?: number;
   /** In hybrid mode, fsync event files before an append resolves (default true). */
   fsync?: boolean;
+  /**
+   * Run the store's fixed statements (saves, loads, appends, reads) as named
+   * prepared statements, parsed and planned once per connection instead of
+   * on every call (default true). Set `false` behind a connection pooler in
+   * transaction mode that does not support them (PgBouncer before 1.21).
+   */
+  preparedStatements?: boolean;
 }
 
 /** A type parser table for one query (`pg`'s `CustomTypesConfig`). */
@@ -77,6 +84,8 @@ export interface PostgresTypeParsers {
 
 /** What the store hands to `query()`: parameters are always bound, never spliced into the text. */
 export interface PostgresQueryConfig {
+  /** Set for a named prepared statement (see `PostgresStoreOptions.preparedStatements`). */
+  name?: string;
   text: string;
   values?: unknown[];
   types?: PostgresTypeParsers;
@@ -139,6 +148,7 @@ export interface ResolvedPostgresSettings {
   fileStoreBaseDir?: string;
   lockLeaseMs: number;
   fsync: boolean;
+  preparedStatements: boolean;
 }
 
 export const DEFAULT_APPLICATION_NAME = 'kode-store';
@@ -156,6 +166,7 @@ const OPTION_KEYS = new Set([
   'eventStorage',
   'lockLeaseMs',
   'fsync',
+  'preparedStatements',
 ]);
 const CONNECTION_KEYS = new Set([
   'host',
@@ -287,6 +298,9 @@ export function resolvePostgresSettings(
   if (eventStorage === 'file' && !options.fileStoreBaseDir) {
     fail("eventStorage 'file' needs fileStoreBaseDir", 'fileStoreBaseDir');
   }
+  if (options.preparedStatements !== undefined && typeof options.preparedStatements !== 'boolean') {
+    fail('preparedStatements must be true or false', 'preparedStatements');
+  }
   const lockLeaseMs = options.lockLeaseMs ?? DEFAULT_LOCK_LEASE_MS;
   if (typeof lockLeaseMs !== 'number' || !Number.isFinite(lockLeaseMs) || lockLeaseMs < 100) {
     fail('lockLeaseMs must be a number of milliseconds, at least 100', 'lockLeaseMs');
@@ -300,6 +314,7 @@ export function resolvePostgresSettings(
     fileStoreBaseDir: options.fileStoreBaseDir,
     lockLeaseMs,
     fsync: options.fsync ?? true,
+    preparedStatements: options.preparedStatements ?? true,
   };
 }
 

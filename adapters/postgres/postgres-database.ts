@@ -1,8 +1,10 @@
+import { createHash } from 'node:crypto';
 import { ConnectionError, StoreClosedError, wrapDriverError } from '../../src/errors.js';
 import {
   loadPgDriver,
   type PostgresPool,
   type PostgresPoolClient,
+  type PostgresQueryConfig,
   type PostgresTypeParsers,
   quoteIdentifier,
   type ResolvedPostgresSettings,
@@ -40,9 +42,26 @@ export const EXACT_TYPES: PostgresTypeParsers = {
   },
 };
 
+/**
+ * A fixed statement of the store, built once: run as a named prepared
+ * statement (parsed and planned once per connection) when `name` is set.
+ */
+export interface Statement {
+  readonly text: string;
+  readonly name: string | undefined;
+}
+
 /** One statement, with bound parameters. */
 export interface Queryable {
-  query<R>(text: string, values?: unknown[]): Promise<R[]>;
+  query<R>(statement: string | Statement, values?: unknown[]): Promise<R[]>;
+}
+
+/** What `pg` is handed for a statement: the dynamic ones (query APIs) are never prepared. */
+function queryConfig(statement: string | Statement, values: unknown[]): PostgresQueryConfig {
+  if (typeof statement === 'string') return { text: statement, values, types: EXACT_TYPES };
+  return statement.name === undefined
+    ? { text: statement.text, values, types: EXACT_TYPES }
+    : { name: statement.name, text: statement.text, values, types: EXACT_TYPES };
 }
 
 /** A connection inside an open transaction. */
@@ -80,6 +99,20 @@ export class PostgresDatabase {
     this.schema = settings.schema;
     this.ownsPool = settings.pool === undefined;
     if (settings.pool) this.adoptPool(settings.pool);
+  }
+
+  /**
+   * A fixed statement, prepared by name unless `preparedStatements` is off.
+   * The name is derived from the text (which holds the schema), so equal
+   * texts share one prepared statement per connection and different texts
+   * never collide. Only for the store's fixed statements: each distinct
+   * text stays prepared on every pooled connection.
+   */
+  statement(text: string): Statement {
+    const name = this.settings.preparedStatements
+      ? `kode_${createHash('sha256').update(text).digest('hex').slice(0, 32)}`
+      : undefined;
+    return { text, name };
   }
 
   /** `"schema"."name"`, for building statements once per store. */
@@ -125,14 +158,15 @@ export class PostgresDatabase {
    * `retry`: the statement may run twice (it is read-only or idempotent), so
    * a connection that died under it is retried once on a fresh connection.
    */
-  async query<R>(text: string, values: unknown[] = [], retry = false): Promise<R[]> {
+  async query<R>(statement: string | Statement, values: unknown[] = [], retry = false): Promise<R[]> {
     const pool = await this.ready();
+    const config = queryConfig(statement, values);
     try {
-      return (await pool.query<R>({ text, values, types: EXACT_TYPES })).rows;
+      return (await pool.query<R>(config)).rows;
     } catch (error) {
       if (this.closed) throw poolClosedError('query');
       if (!retry || !isConnectionError(error)) throw error;
-      return (await pool.query<R>({ text, values, types: EXACT_TYPES })).rows;
+      return (await pool.query<R>(config)).rows;
     }
   }
 
@@ -188,9 +222,9 @@ export class PostgresDatabase {
     };
     client.on('error', onError);
     const tx: Transaction = {
-      query: async <R>(text: string, values: unknown[] = []) => {
+      query: async <R>(statement: string | Statement, values: unknown[] = []) => {
         if (lostConnection) throw lostConnection;
-        return (await client.query<R>({ text, values, types: EXACT_TYPES })).rows;
+        return (await client.query<R>(queryConfig(statement, values))).rows;
       },
     };
     try {

@@ -4,7 +4,7 @@ import { FileEventLog } from '../../src/file-event-log.js';
 import { decodeJson } from '../../src/json-codec.js';
 import type { ReadEventsOptions, Timeline } from '../../src/types.js';
 import { columnKey } from './postgres-column-keys.js';
-import type { PostgresDatabase, Transaction } from './postgres-database.js';
+import type { PostgresDatabase, Statement, Transaction } from './postgres-database.js';
 
 /**
  * Where a `PostgresStore` keeps its event stream: rows in PostgreSQL
@@ -75,13 +75,13 @@ interface PendingAppend {
 export class DatabaseEventStorage implements EventStorage {
   readonly mode = 'database' as const;
   private readonly batcher: AppendBatcher<PendingAppend>;
-  private readonly insertSql: string;
+  private readonly insertSql: Statement;
   private readonly events: string;
 
   constructor(private readonly db: PostgresDatabase) {
     this.events = db.table('kode_events');
     const agents = db.table('kode_agents');
-    this.insertSql = `
+    this.insertSql = db.statement(`
       WITH registered AS (
         INSERT INTO ${agents} AS a (agent_id)
         SELECT DISTINCT id FROM unnest($1::text[]) AS id ORDER BY id
@@ -91,7 +91,7 @@ export class DatabaseEventStorage implements EventStorage {
       SELECT e.agent_id, e.seq, e.channel_key, e.timeline_json
       FROM unnest($1::text[], $2::float8[], $3::text[], $4::text[])
         WITH ORDINALITY AS e(agent_id, seq, channel_key, timeline_json, n)
-      ORDER BY e.n`;
+      ORDER BY e.n`);
     this.batcher = new AppendBatcher(
       (batch) => this.write(batch),
       undefined,
@@ -157,8 +157,8 @@ export class DatabaseEventStorage implements EventStorage {
     // and read at once), it estimates a handful of rows per agent and picks
     // a bitmap scan plus a sort, which reads and sorts the agent's whole
     // remaining stream for every page.
-    const pageSql = `SELECT id, timeline_json FROM ${this.events}
-      WHERE ${where} AND id > $${cursorParam} ORDER BY id LIMIT (SELECT $${cursorParam + 1}::int)`;
+    const pageSql = this.db.statement(`SELECT id, timeline_json FROM ${this.events}
+      WHERE ${where} AND id > $${cursorParam} ORDER BY id LIMIT (SELECT $${cursorParam + 1}::int)`);
     const context = { backend: 'postgres', operation: 'readEvents', agentId } as const;
     for (let pageSize = FIRST_PAGE_SIZE; ; pageSize = Math.min(pageSize * 4, MAX_PAGE_SIZE)) {
       const rows = await this.db.query<{ id: number; timeline_json: string }>(
@@ -227,7 +227,7 @@ export class FileEventStorage implements EventStorage {
   readonly mode = 'file' as const;
   private readonly log: FileEventLog;
   private readonly marked = new Set<string>();
-  private readonly markSql: string;
+  private readonly markSql: Statement;
 
   constructor(
     private readonly db: PostgresDatabase,
@@ -243,8 +243,8 @@ export class FileEventStorage implements EventStorage {
       afterWrite: (agentId) => (this.marked.has(agentId) ? undefined : this.mark(agentId)),
     });
     const agents = db.table('kode_agents');
-    this.markSql = `INSERT INTO ${agents} AS a (agent_id, event_files) VALUES ($1, true)
-      ON CONFLICT (agent_id) DO UPDATE SET event_files = true WHERE NOT a.event_files`;
+    this.markSql = db.statement(`INSERT INTO ${agents} AS a (agent_id, event_files) VALUES ($1, true)
+      ON CONFLICT (agent_id) DO UPDATE SET event_files = true WHERE NOT a.event_files`);
   }
 
   append(agentId: string, event: EncodedTimeline): Promise<void> {

@@ -1,5 +1,10 @@
 import { commonPrefixLength } from '../../src/record-fields.js';
-import { isConnectionError, type PostgresDatabase, type Queryable } from './postgres-database.js';
+import {
+  isConnectionError,
+  type PostgresDatabase,
+  type Queryable,
+  type Statement,
+} from './postgres-database.js';
 import type { AgentWriteQueue } from './postgres-write-queue.js';
 
 /**
@@ -71,11 +76,11 @@ const MAX_CACHED_CHARS = 64 * 1024 * 1024;
 export class PostgresListWriter {
   private readonly cache = new Map<string, CachedList>();
   private cachedChars = 0;
-  private readonly writeSql: string;
-  private readonly firstWriteSql: string;
-  private readonly lockSql: string;
-  private readonly readSql: string;
-  private readonly loadSql: string;
+  private readonly writeSql: Statement;
+  private readonly firstWriteSql: Statement;
+  private readonly lockSql: Statement;
+  private readonly readSql: Statement;
+  private readonly loadSql: Statement;
 
   constructor(
     private readonly db: PostgresDatabase,
@@ -116,7 +121,7 @@ export class PostgresListWriter {
       ),`
       : '';
     const source = firstSavedColumn ? 'paired AS n' : `unnest(${unnestArgs.join(', ')}) AS ${unnestAs}`;
-    this.writeSql = `
+    this.writeSql = db.statement(`
       WITH rev AS (
         UPDATE ${agentsTable} SET ${revisionColumn} = nextval('${revisionSequence}')
         WHERE agent_id = $1 AND ${revisionColumn} = $2
@@ -137,7 +142,7 @@ export class PostgresListWriter {
         FROM ${source}
         WHERE n.position >= $3 AND EXISTS (SELECT 1 FROM rev)
       )
-      SELECT revision FROM rev`;
+      SELECT revision FROM rev`);
     // The agent row is inserted, or updated only while its revision is 0;
     // either way it is locked until the statement commits, so a concurrent
     // first save waits and then finds the revision taken. nextval runs for
@@ -147,7 +152,7 @@ export class PostgresListWriter {
     // see the table as it was before the statement.
     const plain = (c: ListColumn) => c.expression ?? `n.${c.name}`;
     const empty = `NOT EXISTS (SELECT 1 FROM ${table} WHERE agent_id = $1)`;
-    this.firstWriteSql = `
+    this.firstWriteSql = db.statement(`
       WITH rev AS (
         INSERT INTO ${agentsTable} AS a (agent_id, ${revisionColumn}) VALUES ($1, nextval('${revisionSequence}'))
         ON CONFLICT (agent_id) DO UPDATE SET ${revisionColumn} = excluded.${revisionColumn}
@@ -161,19 +166,21 @@ export class PostgresListWriter {
           AS ${unnestAs}
         WHERE EXISTS (SELECT 1 FROM rev) AND ${empty}
       )
-      SELECT revision FROM rev WHERE ${empty}`;
+      SELECT revision FROM rev WHERE ${empty}`);
     // Registers the agent if needed and locks its row, returning the revision.
-    this.lockSql = `
+    this.lockSql = db.statement(`
       INSERT INTO ${agentsTable} (agent_id) VALUES ($1)
       ON CONFLICT (agent_id) DO UPDATE SET ${revisionColumn} = ${agentsTable}.${revisionColumn}
-      RETURNING ${revisionColumn} AS revision`;
-    this.readSql = `SELECT ${jsonColumn} AS json FROM ${table} WHERE agent_id = $1 ORDER BY position`;
+      RETURNING ${revisionColumn} AS revision`);
+    this.readSql = db.statement(
+      `SELECT ${jsonColumn} AS json FROM ${table} WHERE agent_id = $1 ORDER BY position`,
+    );
     // One statement, one snapshot: the list and the revision it belongs to.
-    this.loadSql = `
+    this.loadSql = db.statement(`
       SELECT a.${revisionColumn} AS revision, t.${jsonColumn} AS json
       FROM ${agentsTable} AS a LEFT JOIN ${table} AS t ON t.agent_id = a.agent_id
       WHERE a.agent_id = $1
-      ORDER BY t.position`;
+      ORDER BY t.position`);
   }
 
   /** Replaces the agent's list with `items`, writing only what changed. Call synchronously, in call order. */

@@ -50,7 +50,7 @@ import {
   type ResolvedPostgresSettings,
   resolvePostgresSettings,
 } from './postgres-config.js';
-import { PostgresDatabase } from './postgres-database.js';
+import { PostgresDatabase, type Statement } from './postgres-database.js';
 import {
   DatabaseEventStorage,
   type EncodedTimeline,
@@ -210,12 +210,12 @@ export class PostgresStore implements ExtendedStore {
    * foreign key refuses the write and nothing was written, so it is retried
    * once, registering the agent anew.
    */
-  private async registeredWrite(text: string, values: unknown[], idempotent: boolean): Promise<void> {
+  private async registeredWrite(statement: Statement, values: unknown[], idempotent: boolean): Promise<void> {
     try {
-      await this.db.query(text, values, idempotent);
+      await this.db.query(statement, values, idempotent);
     } catch (error) {
       if ((error as { code?: unknown }).code !== FOREIGN_KEY_VIOLATION) throw error;
-      await this.db.query(text, values, idempotent);
+      await this.db.query(statement, values, idempotent);
     }
   }
 
@@ -875,6 +875,20 @@ export class PostgresStore implements ExtendedStore {
 
 /** The store's fixed statements, built once per store (the schema name is part of them). */
 function buildStatements(db: PostgresDatabase) {
+  return preparedStatements(db, statementTexts(db));
+}
+
+/** Each fixed statement as a `Statement` (prepared by name unless the store was told not to). */
+function preparedStatements<K extends string>(
+  db: PostgresDatabase,
+  texts: Record<K, string>,
+): Record<K, Statement> {
+  const statements = {} as Record<K, Statement>;
+  for (const key of Object.keys(texts) as K[]) statements[key] = db.statement(texts[key]);
+  return statements;
+}
+
+function statementTexts(db: PostgresDatabase) {
   const agents = db.table('kode_agents');
   const messages = db.table('kode_messages');
   const toolCalls = db.table('kode_tool_calls');
