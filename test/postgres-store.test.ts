@@ -161,7 +161,10 @@ describePostgres('PostgresStore on PostgreSQL', () => {
       [() => new PostgresStore('mysql://localhost/db'), 'connection'],
       [() => new PostgresStore({ connection: { host: 'h', max: 0 } }), 'max'],
       [() => new PostgresStore({ connection: place.url, lockLeaseMs: 5 }), 'lockLeaseMs'],
-      [() => new PostgresStore({ connection: place.url, preparedStatements: 'yes' as never }), 'preparedStatements'],
+      [
+        () => new PostgresStore({ connection: place.url, preparedStatements: 'yes' as never }),
+        'preparedStatements',
+      ],
     ];
     for (const [attempt, variable] of attempts) {
       let caught: unknown;

@@ -380,9 +380,9 @@ export class SqliteStore implements ExtendedStore {
     return this.runForAgent('saveToolCallRecords', 'save', agentId, async () => {
       const encoded = this.codec.list(records, 'saveToolCallRecords', agentId, 'records');
       // Every item is checked (a cheap test), though fields are taken only from those written.
-      records.forEach((record, i) =>
-        this.requireObject(record, `records[${i}]`, 'saveToolCallRecords', agentId),
-      );
+      for (const [i, record] of records.entries()) {
+        this.requireObject(record, `records[${i}]`, 'saveToolCallRecords', agentId);
+      }
       await this.toolCalls.save(agentId, encoded, (i): ToolCallRowFields => {
         const record = records[i] as ToolCallRecord;
         return { id: String(record.id), ...toolCallFields(record) };

@@ -250,7 +250,8 @@ export const eventCases: StoreCase[] = defineCases('events', [
   },
   {
     id: 'stream.large',
-    title: 'a 6000-entry stream (pages of several sizes) reads back complete and in order, whole and filtered',
+    title:
+      'a 6000-entry stream (pages of several sizes) reads back complete and in order, whole and filtered',
     run: async (ctx) => {
       const id = ctx.agentId('large');
       const entries = mixed(6000);
