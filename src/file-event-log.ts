@@ -529,9 +529,11 @@ export class FileEventLog {
       if (!handle) return;
       this.readers.add(handle);
       const end = (await handle.stat()).size;
-      for await (const lines of readTerminatedLines(handle, end, () => this.ops.assertOpen('read'))) {
+      for await (const block of readLineBlocks(handle, end, () => this.ops.assertOpen('read'))) {
+        // An unterminated last line is a torn write: never an entry.
+        if (!block.terminated) continue;
         const entries: Timeline[] = [];
-        for (const text of lines) {
+        for (const text of decodeLines(block)) {
           if (text.endsWith(TORN_LINE_TERMINATOR)) continue;
           const entry = parseText(text).entry;
           if (!entry) continue;
@@ -572,14 +574,14 @@ export class FileEventLog {
         else if (sidecar !== agentId) report(`the ${AGENT_ID_SIDECAR} file names another agent`);
       }
       const end = (await handle.stat()).size;
-      for await (const lines of readLines(handle, end, () => this.ops.assertOpen('check'))) {
-        for (const line of lines) {
-          if (!line.terminated) {
-            report(
-              `torn last line at offset ${line.offset} (${line.bytes.length} bytes without a trailing newline)`,
-            );
-            continue;
-          }
+      for await (const block of readLineBlocks(handle, end, () => this.ops.assertOpen('check'))) {
+        if (!block.terminated) {
+          report(
+            `torn last line at offset ${block.offset} (${block.bytes.length} bytes without a trailing newline)`,
+          );
+          continue;
+        }
+        for (const line of linesOf(block)) {
           const { problem } = parseLine(line.bytes);
           if (problem) report(`unreadable line at offset ${line.offset}: ${problem}`);
         }
@@ -702,101 +704,74 @@ function joinLines(lines: string[], prefix: string): string[] {
   return chunks;
 }
 
-interface RawLine {
-  /** Byte offset of the line's first byte. */
+/** Whole lines of a file, read together (see `readLineBlocks`). */
+interface LineBlock {
+  /** Byte offset of the block's first line. */
   offset: number;
-  /** The line without its newline; only valid until the next batch of lines is requested. */
+  /** Lines joined by newlines, without the last one's; only valid until the next block is requested. */
   bytes: Buffer;
+  /** False for the unterminated last line of the file (a torn write), handed over alone. */
   terminated: boolean;
 }
 
 /**
- * The newline-terminated lines among the first `end` bytes of a file, as
- * text, a chunk's worth at a time: each chunk's complete lines are decoded
- * in one call, which is what makes reading a long stream cheap. A line that
- * is not valid UTF-8 is left out (`check` reports it); so is an unterminated
- * last line (a torn write).
+ * The first `end` bytes of a file as blocks of whole lines, a chunk's worth
+ * at a time (one asynchronous step per chunk, not per line), so that a
+ * reader can decode a block in one call. Splitting on the byte 0x0A is safe
+ * for UTF-8: it never occurs inside a multi-byte character.
  */
-async function* readTerminatedLines(
+async function* readLineBlocks(
   handle: FileHandle,
   end: number,
   assertOpen: () => void,
-): AsyncGenerator<string[]> {
+): AsyncGenerator<LineBlock> {
   const chunk = Buffer.allocUnsafe(READ_CHUNK_BYTES);
   let position = 0;
+  let blockStart = 0;
   // The start of a line that continues into the next chunk (copied: `chunk` is reused).
   let pieces: Buffer[] = [];
   while (position < end) {
     assertOpen();
     const { bytesRead } = await handle.read(chunk, 0, Math.min(chunk.length, end - position), position);
     if (bytesRead === 0) break; // the file was truncated under us
-    position += bytesRead;
     const view = chunk.subarray(0, bytesRead);
     const last = view.lastIndexOf(NEWLINE);
     if (last === -1) {
       pieces.push(Buffer.from(view));
-      continue;
+    } else {
+      const head = view.subarray(0, last);
+      yield {
+        offset: blockStart,
+        bytes: pieces.length === 0 ? head : Buffer.concat([...pieces, head]),
+        terminated: true,
+      };
+      pieces = last + 1 < bytesRead ? [Buffer.from(view.subarray(last + 1))] : [];
+      blockStart = position + last + 1;
     }
-    const block =
-      pieces.length === 0 ? view.subarray(0, last) : Buffer.concat([...pieces, view.subarray(0, last)]);
-    pieces = last + 1 < bytesRead ? [Buffer.from(view.subarray(last + 1))] : [];
-    yield decodeLines(block);
-  }
-}
-
-/** `block` (lines joined by newlines) as strings; lines that are not valid UTF-8 are left out. */
-function decodeLines(block: Buffer): string[] {
-  // isUtf8 + toString (both SIMD in Node) is about twice as fast as a fatal TextDecoder.
-  if (isUtf8(block)) return block.toString('utf8').split('\n');
-  // Some line is not valid UTF-8: decode line by line to keep the others.
-  const lines: string[] = [];
-  for (let from = 0; from <= block.length; ) {
-    const newline = block.indexOf(NEWLINE, from);
-    const to = newline === -1 ? block.length : newline;
-    const line = block.subarray(from, to);
-    if (isUtf8(line)) lines.push(line.toString('utf8'));
-    from = to + 1;
-  }
-  return lines;
-}
-
-/**
- * Splits the first `end` bytes of a file into lines, reading one chunk at a
- * time and handing over the lines of each chunk together (one asynchronous
- * step per chunk, not per line). A line's `bytes` are only valid until the
- * next batch is requested. Splitting on the byte 0x0A is safe for UTF-8: it
- * never occurs inside a multi-byte character.
- */
-async function* readLines(
-  handle: FileHandle,
-  end: number,
-  assertOpen: () => void,
-): AsyncGenerator<RawLine[]> {
-  const chunk = Buffer.allocUnsafe(READ_CHUNK_BYTES);
-  let position = 0;
-  let lineStart = 0;
-  let pieces: Buffer[] = [];
-  while (position < end) {
-    assertOpen();
-    const { bytesRead } = await handle.read(chunk, 0, Math.min(chunk.length, end - position), position);
-    if (bytesRead === 0) break; // the file was truncated under us
-    const view = chunk.subarray(0, bytesRead);
-    const lines: RawLine[] = [];
-    let from = 0;
-    for (let newline = view.indexOf(NEWLINE); newline !== -1; newline = view.indexOf(NEWLINE, from)) {
-      const tail = view.subarray(from, newline);
-      const bytes = pieces.length === 0 ? tail : Buffer.concat([...pieces, tail]);
-      pieces = [];
-      lines.push({ offset: lineStart, bytes, terminated: true });
-      from = newline + 1;
-      lineStart = position + from;
-    }
-    if (lines.length > 0) yield lines;
-    // Copied: `chunk` is reused by the next read.
-    if (from < bytesRead) pieces.push(Buffer.from(view.subarray(from)));
     position += bytesRead;
   }
-  if (pieces.length > 0) yield [{ offset: lineStart, bytes: Buffer.concat(pieces), terminated: false }];
+  if (pieces.length > 0) yield { offset: blockStart, bytes: Buffer.concat(pieces), terminated: false };
+}
+
+/** Each line of a block with its byte offset in the file. */
+function* linesOf(block: LineBlock): Generator<{ offset: number; bytes: Buffer }> {
+  for (let from = 0; from <= block.bytes.length; ) {
+    const newline = block.bytes.indexOf(NEWLINE, from);
+    const to = newline === -1 ? block.bytes.length : newline;
+    yield { offset: block.offset + from, bytes: block.bytes.subarray(from, to) };
+    from = to + 1;
+  }
+}
+
+/** A block's lines as strings; lines that are not valid UTF-8 are left out (`check` reports them). */
+function decodeLines(block: LineBlock): string[] {
+  // One isUtf8 + toString for the whole block (both SIMD in Node): about
+  // twice as fast as a fatal TextDecoder per line, which is what makes
+  // reading a long stream cheap.
+  if (isUtf8(block.bytes)) return block.bytes.toString('utf8').split('\n');
+  const lines: string[] = [];
+  for (const { bytes } of linesOf(block)) if (isUtf8(bytes)) lines.push(bytes.toString('utf8'));
+  return lines;
 }
 
 // --- file system -----------------------------------------------------------------
