@@ -183,10 +183,12 @@ describePostgres('PostgresStore on PostgreSQL', () => {
   it('prepares its fixed statements by name (parsed and planned once per connection) unless told not to', async () => {
     const preparedOn = async (preparedStatements: boolean | undefined) => {
       const pool = new pg.Pool({ connectionString: place.url, max: 1 });
+      // A schema of its own: the KV tables this creates must not appear in the file's shared schema.
+      const schema = uniqueSchemaName('prepared');
       try {
         const store = new PostgresStore({
           pool,
-          schema: place.schema,
+          schema,
           ...(preparedStatements === undefined ? {} : { preparedStatements }),
         });
         const id = agentId('prepared');
@@ -195,6 +197,8 @@ describePostgres('PostgresStore on PostgreSQL', () => {
           await store.saveInfo(id, info(id, { messageCount: step }));
         }
         expect(await store.loadMessages(id)).toHaveLength(1);
+        await store.kv.set(id, 'ns', 'k', { n: 1 }, { autoCreateInstance: true });
+        expect((await store.kv.get(id, 'ns', 'k')).value).toEqual({ n: 1 });
         await store.close();
         // The same (only) connection: its session's prepared statements.
         const rows = await pool.query<{ name: string; statement: string }>(
@@ -203,11 +207,13 @@ describePostgres('PostgresStore on PostgreSQL', () => {
         return rows.rows;
       } finally {
         await pool.end();
+        await dropSchema(schema);
       }
     };
     const prepared = await preparedOn(undefined);
     expect(prepared.length).toBeGreaterThanOrEqual(2);
     expect(prepared.some((row) => row.statement.includes('info_json'))).toBe(true);
+    expect(prepared.some((row) => row.name.startsWith('kode_kv_'))).toBe(true);
     expect(await preparedOn(false)).toEqual([]);
   });
 

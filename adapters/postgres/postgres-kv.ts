@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { ConfigError } from '../../src/errors.js';
 import type {
   KvBackend,
@@ -21,7 +22,12 @@ import {
 } from '../../src/kv/kv-query.js';
 import { viewOfRow } from '../../src/kv/kv-records.js';
 import { prefixUpperBound } from '../../src/kv/kv-strings.js';
-import { type PostgresPool, type PostgresPoolClient, quoteIdentifier } from './postgres-config.js';
+import {
+  type PostgresPool,
+  type PostgresPoolClient,
+  type PostgresQueryConfig,
+  quoteIdentifier,
+} from './postgres-config.js';
 import { EXACT_TYPES } from './postgres-database.js';
 import { MIGRATION_LOCK_CLASS } from './postgres-schema.js';
 
@@ -61,6 +67,12 @@ export type PostgresKvPoolSource = PostgresPool | (() => PostgresPool | Promise<
 export interface PostgresKvOptions {
   /** Schema of the tables (default `public`); created if missing. */
   schema?: string;
+  /**
+   * Run the fixed statements as named prepared statements, parsed and planned
+   * once per connection (default true). Set `false` behind a connection
+   * pooler in transaction mode that does not support them (PgBouncer < 1.21).
+   */
+  preparedStatements?: boolean;
 }
 
 /** Newest schema version of component `kv`. */
@@ -363,6 +375,8 @@ export class PostgresKvBackend implements KvBackend {
   readonly schema: string;
   private pool: PostgresPool | undefined;
   private readonly sql: ReturnType<typeof statements>;
+  /** Names of the fixed statements, by text, when they run as named prepared statements. */
+  private readonly statementNames = new Map<string, string>();
 
   constructor(
     private readonly source: PostgresKvPoolSource,
@@ -377,13 +391,36 @@ export class PostgresKvBackend implements KvBackend {
     }
     this.schema = schema;
     this.sql = statements((name) => `${quoteIdentifier(schema)}.${quoteIdentifier(name)}`);
+    if (options.preparedStatements !== undefined && typeof options.preparedStatements !== 'boolean') {
+      throw new ConfigError('preparedStatements must be true or false', {
+        backend: 'postgres',
+        variable: 'preparedStatements',
+      });
+    }
+    if (options.preparedStatements ?? true) {
+      // Named after the text (which holds the schema): equal texts share one prepared statement.
+      for (const text of Object.values(this.sql)) {
+        if (typeof text !== 'string') continue; // built per call
+        this.statementNames.set(
+          text,
+          `kode_kv_${createHash('sha256').update(text).digest('hex').slice(0, 32)}`,
+        );
+      }
+    }
+  }
+
+  /** What `pg` is handed: a fixed statement by name when prepared statements are on, any other by text. */
+  private queryConfig(text: string, values: unknown[] = []): PostgresQueryConfig {
+    const name = this.statementNames.get(text);
+    return name === undefined
+      ? { text, values, types: EXACT_TYPES }
+      : { name, text, values, types: EXACT_TYPES };
   }
 
   async open(): Promise<void> {
     this.pool = typeof this.source === 'function' ? await this.source() : this.source;
     await this.transaction(async (client) => {
-      const query = (text: string, values: unknown[] = []) =>
-        client.query({ text, values, types: EXACT_TYPES });
+      const query = (text: string, values: unknown[] = []) => client.query(this.queryConfig(text, values));
       // The same lock as the agent store's migrations: components of one schema migrate one at a time.
       await query('SELECT pg_advisory_xact_lock($1::int, hashtext($2))', [MIGRATION_LOCK_CLASS, this.schema]);
       const present = await query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [this.schema]);
@@ -422,7 +459,7 @@ export class PostgresKvBackend implements KvBackend {
   }
 
   private async rows<R>(text: string, values: unknown[] = []): Promise<R[]> {
-    return (await this.connection().query<R>({ text, values, types: EXACT_TYPES })).rows;
+    return (await this.connection().query<R>(this.queryConfig(text, values))).rows;
   }
 
   /**
@@ -536,7 +573,7 @@ export class PostgresKvBackend implements KvBackend {
   ): Promise<boolean> {
     return this.transaction(async (client) => {
       const query = async <R>(text: string, values: unknown[]) =>
-        (await client.query<R>({ text, values, types: EXACT_TYPES })).rows;
+        (await client.query<R>(this.queryConfig(text, values))).rows;
       const stored = await query<KvRecordRow>(this.sql.lockRecords, [
         instanceId,
         refs.map((ref) => ref.namespace),
@@ -627,7 +664,7 @@ export class PostgresKvBackend implements KvBackend {
   deleteNamespace(instanceId: string, namespace: string, now: number): Promise<number | undefined> {
     return this.transaction(async (client) => {
       const run = async <R>(text: string, values: unknown[]) =>
-        (await client.query<R>({ text, values, types: EXACT_TYPES })).rows;
+        (await client.query<R>(this.queryConfig(text, values))).rows;
       const [result] = await run<{ present: boolean; live: number }>(this.sql.deleteNamespace, [
         instanceId,
         namespace,
@@ -741,7 +778,7 @@ export class PostgresKvBackend implements KvBackend {
       (client) =>
         answer(
           async <R>(text: string, values: unknown[]) =>
-            (await client.query<R>({ text, values, types: EXACT_TYPES })).rows,
+            (await client.query<R>(this.queryConfig(text, values))).rows,
         ),
       'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY',
     );
@@ -750,7 +787,7 @@ export class PostgresKvBackend implements KvBackend {
   async sweepExpired(now: number): Promise<number> {
     return this.transaction(async (client) => {
       const run = async <R>(text: string, values: unknown[]) =>
-        (await client.query<R>({ text, values, types: EXACT_TYPES })).rows;
+        (await client.query<R>(this.queryConfig(text, values))).rows;
       const groups = await run<{ instanceId: string; namespace: string; n: number }>(this.sql.sweep, [now]);
       if (groups.length > 0) {
         await run(this.sql.dropEmptyCounters, [

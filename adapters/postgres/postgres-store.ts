@@ -139,9 +139,11 @@ export class PostgresStore implements ExtendedStore {
       ? new FileEventStorage(this.db, this.settings.fileStoreBaseDir as string, this.settings.fsync)
       : new DatabaseEventStorage(this.db);
     this.locks = new PostgresAgentLocks(this.db, this.settings.lockLeaseMs);
-    this.kv = createKvStore(new PostgresKvBackend(() => this.db.ready(), { schema: this.db.schema }), {
-      operations: this.ops,
+    const kvBackend = new PostgresKvBackend(() => this.db.ready(), {
+      schema: this.db.schema,
+      preparedStatements: this.settings.preparedStatements,
     });
+    this.kv = createKvStore(kvBackend, { operations: this.ops });
     const agents = this.db.table('kode_agents');
     const revisions = this.db.table('kode_revision_seq');
     this.messages = new PostgresListWriter(
