@@ -70,6 +70,7 @@ async function openStore(config: ExtendedStoreConfig): Promise<KodeStore> {
       return new PostgresStore({
         connection: config.connection,
         schema: config.schema,
+        preparedStatements: config.preparedStatements,
         fileStoreBaseDir: config.fileStoreBaseDir,
         eventStorage: config.eventStorage,
       });

@@ -39,6 +39,8 @@ export interface PostgresStoreConfig {
   connection: PostgresConnectionConfig | string;
   /** PostgreSQL schema holding the tables (default `public`). */
   schema?: string;
+  /** Named prepared statements (default true); `false` behind PgBouncer < 1.21 in transaction mode. */
+  preparedStatements?: boolean;
   fileStoreBaseDir?: string;
   eventStorage?: EventStorage;
 }
@@ -81,6 +83,14 @@ function eventStorageFrom(env: Env): EventStorage | undefined {
   throw new ConfigError(`KODE_STORE_EVENTS must be 'file' or 'database', got ${JSON.stringify(value)}`, {
     variable: 'KODE_STORE_EVENTS',
   });
+}
+
+function booleanFrom(env: Env, variable: string): boolean | undefined {
+  const value = set(env, variable);
+  if (value === undefined) return undefined;
+  if (value === 'true' || value === '1') return true;
+  if (value === 'false' || value === '0') return false;
+  throw new ConfigError(`${variable} must be true or false, got ${JSON.stringify(value)}`, { variable });
 }
 
 function portFrom(env: Env): number | undefined {
@@ -140,6 +150,7 @@ function postgresFrom(env: Env): PostgresStoreConfig {
     type: 'postgres',
     connection,
     schema: set(env, 'KODE_POSTGRES_SCHEMA'),
+    preparedStatements: booleanFrom(env, 'KODE_POSTGRES_PREPARED_STATEMENTS'),
     fileStoreBaseDir: set(env, 'KODE_STORE_PATH') ?? DEFAULT_FILE_STORE_PATH,
     eventStorage: eventStorageFrom(env),
   };
@@ -167,6 +178,7 @@ function mongoFrom(env: Env): MongoStoreConfig {
  * `KODE_STORE_TYPE` (`sqlite` default, `postgres`, `mongo`, `memory`),
  * `KODE_SQLITE_PATH`, `KODE_STORE_PATH`, `KODE_STORE_EVENTS`,
  * `DATABASE_URL` or `POSTGRES_HOST/PORT/DB/USER/PASSWORD`, `KODE_POSTGRES_SCHEMA`,
+ * `KODE_POSTGRES_PREPARED_STATEMENTS`,
  * `MONGODB_URI` and `MONGODB_DB`. A missing or contradictory setting is a
  * `ConfigError` whose `variable` names the culprit.
  */

@@ -57,6 +57,20 @@ describe('storeConfigFromEnv', () => {
     });
   });
 
+  it('takes KODE_POSTGRES_PREPARED_STATEMENTS as true/false (1/0), and nothing else', () => {
+    const env = { KODE_STORE_TYPE: 'postgres', DATABASE_URL: 'postgres://u@h/db' };
+    expect(storeConfigFromEnv({ ...env, KODE_POSTGRES_PREPARED_STATEMENTS: 'false' })).toMatchObject({
+      preparedStatements: false,
+    });
+    expect(storeConfigFromEnv({ ...env, KODE_POSTGRES_PREPARED_STATEMENTS: '1' })).toMatchObject({
+      preparedStatements: true,
+    });
+    expect(storeConfigFromEnv(env)).toMatchObject({ preparedStatements: undefined });
+    expect(() => storeConfigFromEnv({ ...env, KODE_POSTGRES_PREPARED_STATEMENTS: 'off' })).toThrow(
+      expect.objectContaining({ code: 'KODE_CONFIG', variable: 'KODE_POSTGRES_PREPARED_STATEMENTS' }),
+    );
+  });
+
   it('takes DATABASE_URL for PostgreSQL', () => {
     expect(
       storeConfigFromEnv({ KODE_STORE_TYPE: 'postgres', DATABASE_URL: 'postgres://u@h/db' }),

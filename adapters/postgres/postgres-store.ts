@@ -107,6 +107,8 @@ export class PostgresStore implements ExtendedStore {
   readonly schema: string;
   /** Base directory for files (hybrid mode's event files), when configured. */
   readonly fileStoreBaseDir: string | undefined;
+  /** Whether the store's fixed statements run as named prepared statements. */
+  readonly preparedStatements: boolean;
 
   /** @internal The connection layer (shared with the KV backend). */
   readonly db: PostgresDatabase;
@@ -132,6 +134,7 @@ export class PostgresStore implements ExtendedStore {
   constructor(first: PostgresStoreOptions | PostgresConnectionConfig | string, fileStoreBaseDir?: string) {
     this.settings = resolvePostgresSettings(first, fileStoreBaseDir);
     this.schema = this.settings.schema;
+    this.preparedStatements = this.settings.preparedStatements;
     this.fileStoreBaseDir = this.settings.fileStoreBaseDir;
     this.db = new PostgresDatabase(this.settings);
     const fileEvents = this.settings.eventStorage === 'file';
