@@ -206,18 +206,6 @@ export class FileEventLog {
     return pagedIterable(() => this.readPages(agentId, opts));
   }
 
-  /**
-   * `read` a file chunk's worth of entries at a time (never empty), for
-   * stores that hand entries out through their own `pagedIterable`.
-   * @internal
-   */
-  readPages(
-    agentId: string,
-    opts: { since?: Bookmark; channel?: AgentChannel } = {},
-  ): AsyncGenerator<Timeline[]> {
-    return this.readEntryPages(agentId, opts);
-  }
-
   /** True when the agent has an event file. */
   has(agentId: string): Promise<boolean> {
     return this.ops.runForAgent('has', null, agentId, async () => {
@@ -514,9 +502,14 @@ export class FileEventLog {
 
   // --- reading ---------------------------------------------------------------
 
-  private async *readEntryPages(
+  /**
+   * `read` a file chunk's worth of entries at a time (never empty), for
+   * stores that hand entries out through their own `pagedIterable`.
+   * @internal
+   */
+  async *readPages(
     agentId: string,
-    opts: { since?: Bookmark; channel?: AgentChannel },
+    opts: { since?: Bookmark; channel?: AgentChannel } = {},
   ): AsyncGenerator<Timeline[]> {
     const ctx = { backend: BACKEND, operation: 'read', agentId };
     let handle: FileHandle | undefined;
