@@ -17,7 +17,10 @@ export type KodeStoreErrorCode =
   | 'KODE_CONFIG'
   | 'KODE_CONNECTION'
   | 'KODE_UNSUPPORTED'
-  | 'KODE_CORRUPT';
+  | 'KODE_CORRUPT'
+  | 'KODE_TIMEOUT'
+  | 'KODE_BUSY'
+  | 'KODE_STORAGE_FULL';
 
 /** Where an error happened: the backend, the store operation, the agent. */
 export interface ErrorContext {
@@ -99,9 +102,46 @@ export class UnsupportedError extends KodeStoreError {
   override readonly code = 'KODE_UNSUPPORTED' as const;
 }
 
-/** Stored data could not be read back (a torn file, an unparsable row). */
+/**
+ * Stored data could not be read back, or a file or database is damaged or not
+ * ours (a torn file, an unparsable row, a file that is not a database).
+ * `path` names the file when there is one.
+ */
 export class CorruptDataError extends KodeStoreError {
   override readonly code = 'KODE_CORRUPT' as const;
+  readonly path?: string;
+  constructor(message: string, ctx: ErrorContext & { path?: string } = {}) {
+    super(message, ctx);
+    this.path = ctx.path;
+  }
+}
+
+/**
+ * The server did not answer within a configured bound (connect, statement or
+ * lock wait). `timeoutMs` is the bound that ran out; the operation may or may
+ * not have taken effect on the server, as with any lost reply.
+ */
+export class TimeoutError extends KodeStoreError {
+  override readonly code = 'KODE_TIMEOUT' as const;
+  readonly timeoutMs?: number;
+  constructor(message: string, ctx: ErrorContext & { timeoutMs?: number } = {}) {
+    super(message, ctx);
+    this.timeoutMs = ctx.timeoutMs;
+  }
+}
+
+/**
+ * Another connection or process held what this operation needed (SQLite's
+ * write lock) for longer than the store was configured to wait. Nothing was
+ * written; retrying later may succeed.
+ */
+export class BusyError extends KodeStoreError {
+  override readonly code = 'KODE_BUSY' as const;
+}
+
+/** The disk or the database ran out of space; nothing of the failed write is readable. */
+export class StorageFullError extends KodeStoreError {
+  override readonly code = 'KODE_STORAGE_FULL' as const;
 }
 
 /**
@@ -158,6 +198,12 @@ export function wrapDriverError(error: unknown, ctx: Omit<ErrorContext, 'cause'>
   const raw = error instanceof Error ? error.message : String(error);
   const message = redactSecrets(raw);
   if (isConnectionFailure(error)) return new ConnectionError(message, { ...ctx, cause: error });
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'string') {
+    if (STORAGE_FULL_CODES.has(code)) return new StorageFullError(message, { ...ctx, cause: error });
+    if (BUSY_CODES.has(code)) return new BusyError(message, { ...ctx, cause: error });
+    if (CORRUPT_CODES.has(code)) return new CorruptDataError(message, { ...ctx, cause: error });
+  }
   return new KodeStoreError(message, { ...ctx, cause: error });
 }
 
@@ -177,6 +223,17 @@ const CONNECTION_CODES = new Set([
   '08001',
   '08004',
 ]);
+
+const STORAGE_FULL_CODES = new Set([
+  'ENOSPC',
+  'EDQUOT',
+  'SQLITE_FULL',
+  '53100', // PostgreSQL disk_full
+]);
+
+const CORRUPT_CODES = new Set(['SQLITE_CORRUPT', 'SQLITE_NOTADB']);
+
+const BUSY_CODES = new Set(['SQLITE_BUSY', 'SQLITE_BUSY_SNAPSHOT', 'SQLITE_BUSY_TIMEOUT', 'SQLITE_LOCKED']);
 
 function isConnectionFailure(error: unknown): boolean {
   if (typeof error !== 'object' || error === null) return false;

@@ -126,7 +126,7 @@ describe('SQLite KV backend', () => {
       (e: Error & { code?: string; cause?: { code?: string } }) => e,
     );
     holder.exec('ROLLBACK');
-    expect(error?.code).toBe('KODE_STORE_ERROR');
+    expect(error?.code).toBe('KODE_BUSY');
     expect(error?.message).toMatch(/sqlite\.kv\.set: the database stayed locked/);
     expect(error?.cause?.code).toMatch(/^SQLITE_BUSY/);
     expect((await kv.get(id, 'ns', 'k')).exists).toBe(false);

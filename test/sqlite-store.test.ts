@@ -671,7 +671,7 @@ describe('SqliteStore: waiting for another process', () => {
     try {
       await holder.waitFor('locked');
       const error = await store.saveMessages('busy', conversation(3)).catch((e: unknown) => e);
-      expect(error).toMatchObject({ code: 'KODE_STORE_ERROR', backend: 'sqlite', operation: 'saveMessages' });
+      expect(error).toMatchObject({ code: 'KODE_BUSY', backend: 'sqlite', operation: 'saveMessages' });
       expect((error as Error).message).toMatch(/stayed locked/);
       expect((error as Error).cause).toMatchObject({ code: expect.stringMatching(/^SQLITE_BUSY/) });
       holder.send('release');

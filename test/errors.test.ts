@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import {
+  BusyError,
+  ConnectionError,
+  CorruptDataError,
+  KodeStoreError,
+  StorageFullError,
+  TimeoutError,
+  wrapDriverError,
+} from '../src/index.js';
+
+function driverError(code: string, message = `failed with ${code}`): Error {
+  return Object.assign(new Error(message), { code });
+}
+
+describe('wrapDriverError', () => {
+  it.each([
+    ['ENOSPC', StorageFullError, 'KODE_STORAGE_FULL'],
+    ['SQLITE_FULL', StorageFullError, 'KODE_STORAGE_FULL'],
+    ['53100', StorageFullError, 'KODE_STORAGE_FULL'],
+    ['SQLITE_BUSY', BusyError, 'KODE_BUSY'],
+    ['SQLITE_BUSY_SNAPSHOT', BusyError, 'KODE_BUSY'],
+    ['SQLITE_NOTADB', CorruptDataError, 'KODE_CORRUPT'],
+    ['SQLITE_CORRUPT', CorruptDataError, 'KODE_CORRUPT'],
+    ['ECONNRESET', ConnectionError, 'KODE_CONNECTION'],
+    ['57P01', ConnectionError, 'KODE_CONNECTION'],
+  ])('gives a %s driver error its own class', (code, type, stable) => {
+    const cause = driverError(code);
+    const wrapped = wrapDriverError(cause, { backend: 'sqlite', operation: 'saveMessages', agentId: 'a' });
+    expect(wrapped).toBeInstanceOf(type);
+    expect(wrapped).toMatchObject({
+      code: stable,
+      backend: 'sqlite',
+      operation: 'saveMessages',
+      agentId: 'a',
+      cause,
+    });
+    expect(wrapped.name).toBe(type.name);
+  });
+
+  it('leaves an unknown driver error a plain KodeStoreError with the driver error as cause', () => {
+    const cause = driverError('XX000');
+    const wrapped = wrapDriverError(cause, { operation: 'loadInfo' });
+    expect(wrapped.constructor).toBe(KodeStoreError);
+    expect(wrapped).toMatchObject({ code: 'KODE_STORE_ERROR', cause });
+  });
+
+  it('keeps an error of this package as it is', () => {
+    const own = new TimeoutError('statement took too long', { timeoutMs: 50 });
+    expect(wrapDriverError(own, { operation: 'x' })).toBe(own);
+    expect(own).toMatchObject({ code: 'KODE_TIMEOUT', timeoutMs: 50, name: 'TimeoutError' });
+  });
+
+  it('never copies a password from the driver message', () => {
+    const wrapped = wrapDriverError(
+      driverError('08006', 'could not connect to postgres://u:hunter2@db/x'),
+      {},
+    );
+    expect(wrapped.message).not.toContain('hunter2');
+  });
+});
+
+describe('CorruptDataError', () => {
+  it('names the damaged file', () => {
+    const error = new CorruptDataError('file is not a database', { path: '/tmp/x.db', backend: 'sqlite' });
+    expect(error).toMatchObject({ code: 'KODE_CORRUPT', path: '/tmp/x.db' });
+  });
+});
