@@ -29,7 +29,10 @@ export interface KodeStore extends ExtendedStore {
  * - A location string: `sqlite:<path>`, `postgres://…`, `mongodb://…`, `memory:`.
  *
  * The schema is created or migrated before the promise resolves, so a wrong
- * setting or an unreachable server fails here, with a typed error.
+ * setting or an unreachable server fails here, with a typed error. With
+ * `readOnly: true` in the config nothing is created or migrated: the location
+ * must already hold a current kode-store (else `ConfigError`, or
+ * `UnsupportedError` for an older schema), and writes reject.
  *
  * @example
  * const store = await createExtendedStore();
@@ -63,6 +66,7 @@ async function openStore(config: ExtendedStoreConfig): Promise<KodeStore> {
         path: config.dbPath ?? './data/agents.db',
         fileStoreBaseDir: config.fileStoreBaseDir,
         eventStorage: config.eventStorage,
+        readOnly: config.readOnly,
       });
     }
     case 'postgres': {
@@ -73,6 +77,7 @@ async function openStore(config: ExtendedStoreConfig): Promise<KodeStore> {
         preparedStatements: config.preparedStatements,
         fileStoreBaseDir: config.fileStoreBaseDir,
         eventStorage: config.eventStorage,
+        readOnly: config.readOnly,
       });
     }
     case 'mongo': {
@@ -82,9 +87,15 @@ async function openStore(config: ExtendedStoreConfig): Promise<KodeStore> {
         dbName: config.dbName,
         fileStoreBaseDir: config.fileStoreBaseDir,
         eventStorage: config.eventStorage,
+        readOnly: config.readOnly,
       });
     }
     case 'memory': {
+      if (config.readOnly) {
+        throw new ConfigError('memory: a new in-memory store holds no data to read (readOnly)', {
+          variable: 'readOnly',
+        });
+      }
       const { MemoryStore } = await import('./memory-store.js');
       return new MemoryStore();
     }

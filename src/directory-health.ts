@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { stat, unlink, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 
 /** What `healthCheck()` reports about a directory a store writes to. */
@@ -14,8 +15,15 @@ export interface DirectoryHealth {
  * nothing for root or a read-only mount; a directory still to be created
  * needs its nearest existing ancestor to be a directory we can write in.
  * A regular file where the directory should be is reported as such.
+ *
+ * `probe: false` (a read-only store, which creates no file) asks the
+ * permission bits instead (`access(W_OK)`), which a read-only mount answers
+ * correctly but root's permissions do not.
  */
-export async function checkDirectoryWritable(path: string): Promise<DirectoryHealth> {
+export async function checkDirectoryWritable(
+  path: string,
+  { probe = true }: { probe?: boolean } = {},
+): Promise<DirectoryHealth> {
   const target = resolve(path);
   let current = target;
   for (;;) {
@@ -36,13 +44,17 @@ export async function checkDirectoryWritable(path: string): Promise<DirectoryHea
         error: `${current} is not a directory, so ${target} cannot be created or written`,
       };
     }
-    const probe = join(current, `.kode-store-health-${process.pid}-${randomBytes(4).toString('hex')}`);
+    const file = join(current, `.kode-store-health-${process.pid}-${randomBytes(4).toString('hex')}`);
     try {
-      await writeFile(probe, '');
-      await unlink(probe);
+      if (probe) {
+        await writeFile(file, '');
+        await unlink(file);
+      } else {
+        await access(current, constants.W_OK);
+      }
       return { writable: true };
     } catch (error) {
-      await unlink(probe).catch(() => {});
+      if (probe) await unlink(file).catch(() => {});
       return { writable: false, error: `${current} is not writable (${(error as Error).message})` };
     }
   }

@@ -1,9 +1,11 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { compareCodePoints } from './code-point-order.js';
+import { ConfigError } from './errors.js';
 import { type JsonStoreEventOrder, readJsonStoreEvents } from './json-store-events.js';
 import {
   findJsonStoreAgents,
+  JSON_STORE_DATA_DIRECTORIES,
   JSON_STORE_FILES,
   type JsonStoreAgentDirectory,
   type JsonStoreLayout,
@@ -107,6 +109,23 @@ export class JsonStoreReader {
   ) {
     this.onCorrupt = options.onCorrupt ?? 'throw';
     this.eventOrder = options.eventOrder ?? 'timestamp';
+  }
+
+  /**
+   * Refuses a directory that is not a JSONStore: one holding no agent
+   * directory (a directory with `meta.json`, `runtime/`, `events/`,
+   * `history/` or `snapshots/`) and no pool record, such as an empty or
+   * mistyped path. A `ConfigError` naming the directory, so a wrong path is
+   * never read as a store without agents.
+   */
+  async assertJsonStore(): Promise<void> {
+    const { agents, poolMetaDir } = await this.walk();
+    if (agents.length > 0 || poolMetaDir !== undefined) return;
+    throw new ConfigError(
+      `${this.root} holds no JSONStore data: no agent directory (one with ${JSON_STORE_FILES.info}, ` +
+        `${[...JSON_STORE_DATA_DIRECTORIES].map((name) => `${name}/`).join(', ')}) and no ${POOL_META_ID}/`,
+      { backend: 'json', variable: 'location' },
+    );
   }
 
   /** Forgets the directory walk, so the next call sees agents added or removed since. */

@@ -31,6 +31,12 @@ export interface SqliteStoreConfig {
   /** Base directory for files (hybrid events). Default `./data/store`. */
   fileStoreBaseDir?: string;
   eventStorage?: EventStorage;
+  /**
+   * Read an existing store, changing nothing (default false): nothing is
+   * created or migrated, writes reject with `UnsupportedError`, and a
+   * location that holds no kode-store data is a `ConfigError`.
+   */
+  readOnly?: boolean;
 }
 
 export interface PostgresStoreConfig {
@@ -43,6 +49,12 @@ export interface PostgresStoreConfig {
   preparedStatements?: boolean;
   fileStoreBaseDir?: string;
   eventStorage?: EventStorage;
+  /**
+   * Read an existing store, changing nothing (default false): nothing is
+   * created or migrated, writes reject with `UnsupportedError`, and a
+   * location that holds no kode-store data is a `ConfigError`.
+   */
+  readOnly?: boolean;
 }
 
 export interface MongoStoreConfig {
@@ -53,10 +65,18 @@ export interface MongoStoreConfig {
   dbName?: string;
   fileStoreBaseDir?: string;
   eventStorage?: EventStorage;
+  /**
+   * Read an existing store, changing nothing (default false): nothing is
+   * created or migrated, writes reject with `UnsupportedError`, and a
+   * location that holds no kode-store data is a `ConfigError`.
+   */
+  readOnly?: boolean;
 }
 
 export interface MemoryStoreConfig {
   type: 'memory';
+  /** A new memory store holds nothing to read: `true` is refused with a `ConfigError`. */
+  readOnly?: boolean;
 }
 
 /** What `createExtendedStore(config)` accepts. */
@@ -209,6 +229,19 @@ export function storeConfigFromEnv(env: Env = process.env): ExtendedStoreConfig 
 }
 
 /**
+ * The backend a location string names by its scheme (`sqlite:`,
+ * `postgres://` / `postgresql://`, `mongodb://` / `mongodb+srv://`,
+ * `memory:`), or `undefined` when it names none of them. Parses nothing else.
+ */
+export function locationBackend(location: string): ExtendedStoreConfig['type'] | undefined {
+  if (/^postgres(ql)?:\/\//i.test(location)) return 'postgres';
+  if (/^mongodb(\+srv)?:\/\//i.test(location)) return 'mongo';
+  if (location === 'memory:' || location === 'memory') return 'memory';
+  if (location.startsWith('sqlite:')) return 'sqlite';
+  return undefined;
+}
+
+/**
  * Parses a store location, the one syntax shared by `createExtendedStore()`
  * and the command line: `sqlite:<path>`, `postgres://…` / `postgresql://…`
  * (`?schema=<name>` picks the PostgreSQL schema),
@@ -218,21 +251,27 @@ export function storeConfigFromLocation(location: string): ExtendedStoreConfig {
   if (typeof location !== 'string' || location.trim() === '') {
     throw new ConfigError('a store location must be a non-empty string', { variable: 'location' });
   }
-  if (/^postgres(ql)?:\/\//i.test(location)) return postgresLocation(location);
-  if (/^mongodb(\+srv)?:\/\//i.test(location)) return { type: 'mongo', uri: location };
-  if (location === 'memory:' || location === 'memory') return { type: 'memory' };
-  if (location.startsWith('sqlite:')) {
-    const dbPath = location.slice('sqlite:'.length);
-    if (!dbPath)
-      throw new ConfigError('sqlite: needs a file path, e.g. sqlite:./data/agents.db', {
-        variable: 'location',
-      });
-    return { type: 'sqlite', dbPath };
+  switch (locationBackend(location)) {
+    case 'postgres':
+      return postgresLocation(location);
+    case 'mongo':
+      return { type: 'mongo', uri: location };
+    case 'memory':
+      return { type: 'memory' };
+    case 'sqlite': {
+      const dbPath = location.slice('sqlite:'.length);
+      if (!dbPath)
+        throw new ConfigError('sqlite: needs a file path, e.g. sqlite:./data/agents.db', {
+          variable: 'location',
+        });
+      return { type: 'sqlite', dbPath };
+    }
+    default:
+      throw new ConfigError(
+        `unknown store location ${JSON.stringify(location)}; use sqlite:<path>, postgres://…, mongodb://… or memory:`,
+        { variable: 'location' },
+      );
   }
-  throw new ConfigError(
-    `unknown store location ${JSON.stringify(location)}; use sqlite:<path>, postgres://…, mongodb://… or memory:`,
-    { variable: 'location' },
-  );
 }
 
 /**
@@ -263,6 +302,12 @@ export function validateStoreConfig(config: ExtendedStoreConfig): ExtendedStoreC
   if (eventStorage !== undefined && eventStorage !== 'file' && eventStorage !== 'database') {
     throw new ConfigError(`eventStorage must be 'file' or 'database', got ${JSON.stringify(eventStorage)}`, {
       variable: 'eventStorage',
+    });
+  }
+  const readOnly = (config as { readOnly?: unknown }).readOnly;
+  if (readOnly !== undefined && typeof readOnly !== 'boolean') {
+    throw new ConfigError(`readOnly must be true or false, got ${JSON.stringify(readOnly)}`, {
+      variable: 'readOnly',
     });
   }
   switch (config.type) {

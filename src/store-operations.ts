@@ -1,20 +1,33 @@
 import { assertAgentId } from './agent-id.js';
 import { StoreClosedError, wrapDriverError } from './errors.js';
 import { type OperationKind, OperationMetrics } from './operation-metrics.js';
+import { readOnlyWriteError } from './read-only-errors.js';
+
+/** Options of `StoreOperations`. */
+export interface StoreOperationsOptions {
+  /** Refuse every write (`save` and `delete` operations, appends, locks) with an `UnsupportedError`. */
+  readOnly?: boolean;
+}
 
 /**
  * The frame every public store method runs in, shared by all backends:
- * refuse calls after `close()`, validate the agent id, time the operation for
- * `getMetrics()`, and turn driver errors into typed errors that name the
- * backend, the operation and the agent.
+ * refuse calls after `close()`, validate the agent id, refuse writes on a
+ * read-only store, time the operation for `getMetrics()`, and turn driver
+ * errors into typed errors that name the backend, the operation and the agent.
  */
 export class StoreOperations {
   readonly metrics = new OperationMetrics();
+  readonly readOnly: boolean;
   private closedAt: number | undefined;
   /** Set while one append's latency is being measured. */
   private timingAppend = false;
 
-  constructor(readonly backend: string) {}
+  constructor(
+    readonly backend: string,
+    options: StoreOperationsOptions = {},
+  ) {
+    this.readOnly = options.readOnly ?? false;
+  }
 
   get closed(): boolean {
     return this.closedAt !== undefined;
@@ -31,6 +44,15 @@ export class StoreOperations {
     if (this.closedAt !== undefined) {
       throw new StoreClosedError('the store is closed', { backend: this.backend, operation });
     }
+  }
+
+  /**
+   * Refuses a write on a read-only store. The frame checks `save` and
+   * `delete` operations itself; writes measured under another kind (a lock
+   * taken) call this.
+   */
+  assertWritable(operation: string, agentId?: string): void {
+    if (this.readOnly) throw readOnlyWriteError({ backend: this.backend, operation, agentId });
   }
 
   /** Checks that the store is open and the agent id valid; throws synchronously. */
@@ -76,6 +98,7 @@ export class StoreOperations {
     let written: Promise<void>;
     try {
       this.check(operation, agentId);
+      this.assertWritable(operation, agentId);
       written = body();
     } catch (error) {
       this.metrics.record('save', performance.now() - started);
@@ -105,6 +128,7 @@ export class StoreOperations {
     try {
       this.assertOpen(operation);
       if (agent) assertAgentId(agentId, operation, this.backend);
+      if (kind === 'save' || kind === 'delete') this.assertWritable(operation, agentId);
       return await body();
     } catch (error) {
       throw wrapDriverError(error, { backend: this.backend, operation, agentId });

@@ -150,6 +150,19 @@ export interface MongoStoreOptions {
   requireTransactions?: boolean;
   /** Extra options for the `MongoClient` the store creates from `uri`. */
   clientOptions?: MongoOptions;
+  /**
+   * Read an existing store without changing anything (default false): no
+   * collection or index is created, no migration runs, and every write
+   * rejects with an `UnsupportedError`. A database without a kode-store is
+   * refused with a `ConfigError` (a mistyped `dbName` never passes for an
+   * empty store), one older than this code with an `UnsupportedError` (open
+   * it once without `readOnly` to upgrade it).
+   * @example
+   * ```ts
+   * const store = new MongoStore({ uri: process.env.MONGODB_URI, readOnly: true });
+   * ```
+   */
+  readOnly?: boolean;
 }
 
 /** The options after validation and defaults. */
@@ -163,6 +176,7 @@ export interface ResolvedMongoStoreOptions {
   lockLeaseMs: number;
   requireTransactions: boolean;
   clientOptions: MongoOptions;
+  readOnly: boolean;
 }
 
 export const DEFAULT_DATABASE_NAME = 'kode';
@@ -254,6 +268,9 @@ export function resolveMongoStoreOptions(options: MongoStoreOptions): ResolvedMo
   if (typeof lockLeaseMs !== 'number' || !Number.isFinite(lockLeaseMs) || lockLeaseMs < MIN_LOCK_LEASE_MS) {
     throw config(`lockLeaseMs must be a number of milliseconds >= ${MIN_LOCK_LEASE_MS}`, 'lockLeaseMs');
   }
+  if (options.readOnly !== undefined && typeof options.readOnly !== 'boolean') {
+    throw config('readOnly must be true or false', 'readOnly');
+  }
   return {
     uri,
     client,
@@ -264,5 +281,6 @@ export function resolveMongoStoreOptions(options: MongoStoreOptions): ResolvedMo
     lockLeaseMs,
     requireTransactions: options.requireTransactions === true,
     clientOptions: { ...(options.clientOptions ?? {}) },
+    readOnly: options.readOnly ?? false,
   };
 }

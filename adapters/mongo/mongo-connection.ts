@@ -9,9 +9,12 @@ import type {
 } from './mongo-config.js';
 import {
   AGENT_COLLECTIONS,
+  AGENT_MIGRATIONS,
+  AGENT_SCHEMA_COMPONENT,
   type AgentCollectionRole,
   type AgentCollections,
   agentCollectionNames,
+  assertComponentReadable,
   migrateAgentSchema,
 } from './mongo-schema.js';
 
@@ -134,7 +137,7 @@ export class MongoConnection {
     return this.opened;
   }
 
-  /** Connects (once), runs the schema migrations and detects the deployment. */
+  /** Connects (once), runs the schema migrations (read-only: checks the schema) and detects the deployment. */
   open(): Promise<OpenMongo> {
     if (this.closed) {
       return Promise.reject(
@@ -174,7 +177,16 @@ export class MongoConnection {
           operation: 'connect',
         });
       }
-      await migrateAgentSchema(db, this.options.collectionPrefix);
+      if (this.options.readOnly) {
+        await assertComponentReadable(
+          db,
+          this.options.collectionPrefix,
+          AGENT_SCHEMA_COMPONENT,
+          AGENT_MIGRATIONS,
+        );
+      } else {
+        await migrateAgentSchema(db, this.options.collectionPrefix);
+      }
       const names = agentCollectionNames(this.options.collectionPrefix);
       const collections = {} as Record<AgentCollectionRole, ReturnType<MongoDatabase['collection']>>;
       for (const role of AGENT_COLLECTIONS) collections[role] = db.collection(names[role]);

@@ -16,6 +16,7 @@ import type { MongoCollection, MongoDocument, MongoSession } from './mongo-confi
 import { type OpenMongo, runAtomically, withSession } from './mongo-connection.js';
 import { DUPLICATE_KEY } from './mongo-lock.js';
 import {
+  assertComponentReadable,
   ensureCollection,
   type MongoIndexSpec,
   type MongoMigration,
@@ -88,6 +89,8 @@ export interface MongoKvOptions {
   collectionPrefix?: string;
   /** Retries of a standalone server's optimistic mutation before giving up with `ConflictError` (default 50). */
   maxAttempts?: number;
+  /** Check the KV schema instead of creating or upgrading it (the store is read-only). */
+  readOnly?: boolean;
 }
 
 // ---- documents -------------------------------------------------------------
@@ -283,6 +286,7 @@ export class MongoKvBackend implements KvBackend {
   readonly name = 'mongo';
   private readonly prefix: string;
   private readonly maxAttempts: number;
+  private readonly readOnly: boolean;
   private opened: Collections | undefined;
 
   constructor(
@@ -291,11 +295,16 @@ export class MongoKvBackend implements KvBackend {
   ) {
     this.prefix = options.collectionPrefix ?? 'kode_';
     this.maxAttempts = options.maxAttempts ?? 50;
+    this.readOnly = options.readOnly ?? false;
   }
 
   async open(): Promise<void> {
     const connection = await this.source();
-    await migrateComponent(connection.db, this.prefix, KV_SCHEMA_COMPONENT, KV_MIGRATIONS);
+    if (this.readOnly) {
+      await assertComponentReadable(connection.db, this.prefix, KV_SCHEMA_COMPONENT, KV_MIGRATIONS);
+    } else {
+      await migrateComponent(connection.db, this.prefix, KV_SCHEMA_COMPONENT, KV_MIGRATIONS);
+    }
     this.opened = {
       connection,
       instances: connection.db.collection(`${this.prefix}kv_instances`),

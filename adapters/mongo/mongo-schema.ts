@@ -1,5 +1,6 @@
 import { ConfigError } from '../../src/errors.js';
-import type { MongoCollection, MongoDatabase, MongoDocument } from './mongo-config.js';
+import { noStoreDataError, olderSchemaError } from '../../src/read-only-errors.js';
+import type { MongoCollection, MongoDatabase } from './mongo-config.js';
 
 /**
  * The agent store's collections and indexes, as data, and the versioned
@@ -173,7 +174,7 @@ export async function migrateComponent(
 ): Promise<number> {
   const newest = migrations[migrations.length - 1]?.version ?? 0;
   const versions = db.collection(`${prefix}${SCHEMA_VERSION_COLLECTION}`);
-  const current = await readSchemaVersion(versions, component);
+  const current = (await installedVersion(db, prefix, component)) ?? 0;
   if (current > newest) {
     throw new ConfigError(
       `database ${db.databaseName} holds ${component} schema version ${current}, newer than this package ` +
@@ -189,13 +190,52 @@ export async function migrateComponent(
   return newest;
 }
 
+/** The version of `component` recorded in the database; undefined when it holds none. Reads only. */
+export async function installedVersion(
+  db: MongoDatabase,
+  prefix: string,
+  component: string,
+): Promise<number | undefined> {
+  const doc = await db.collection(`${prefix}${SCHEMA_VERSION_COLLECTION}`).findOne({ _id: component });
+  return typeof doc?.version === 'number' ? doc.version : undefined;
+}
+
+/**
+ * For a read-only store: checks that `component` is installed at the newest
+ * version of `migrations`, creating and changing nothing. A database without
+ * it holds no kode-store data to read (`ConfigError`, so a mistyped database
+ * name is never taken for an empty store); an older one would need the
+ * migration a read-only store may not run (`UnsupportedError`).
+ */
+export async function assertComponentReadable(
+  db: MongoDatabase,
+  prefix: string,
+  component: string,
+  migrations: readonly MongoMigration[],
+): Promise<void> {
+  const newest = migrations[migrations.length - 1]?.version ?? 0;
+  const current = await installedVersion(db, prefix, component);
+  const ctx = { backend: 'mongo', operation: 'open' };
+  if (current === undefined) {
+    throw noStoreDataError(
+      `database ${db.databaseName}`,
+      `no ${component} version in ${prefix}${SCHEMA_VERSION_COLLECTION}`,
+      { ...ctx, variable: 'dbName' },
+    );
+  }
+  if (current > newest) {
+    throw new ConfigError(
+      `database ${db.databaseName} holds ${component} schema version ${current}, newer than this package ` +
+        `understands (${newest}); upgrade kode-store`,
+      { ...ctx, variable: 'dbName' },
+    );
+  }
+  if (current < newest) {
+    throw olderSchemaError(`database ${db.databaseName}`, component, current, newest, ctx);
+  }
+}
+
 /** The agent store's migrations (component `agent`). */
 export function migrateAgentSchema(db: MongoDatabase, prefix: string): Promise<number> {
   return migrateComponent(db, prefix, AGENT_SCHEMA_COMPONENT, AGENT_MIGRATIONS);
-}
-
-async function readSchemaVersion(versions: MongoCollection, component: string): Promise<number> {
-  const doc: MongoDocument | null = await versions.findOne({ _id: component });
-  const version = doc?.version;
-  return typeof version === 'number' ? version : 0;
 }

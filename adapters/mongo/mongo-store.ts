@@ -17,6 +17,7 @@ import {
   normalizeSessionFilters,
   normalizeToolCallFilters,
 } from '../../src/query-filters.js';
+import { ReadOnlyKvBackend } from '../../src/read-only-kv-backend.js';
 import { toSessionInfo } from '../../src/record-fields.js';
 import { assertForkCount, assertLockTimeout } from '../../src/store-arguments.js';
 import { StoreCodec } from '../../src/store-codec.js';
@@ -71,7 +72,7 @@ import {
   FileEventStorage,
   type MongoEventStorage,
 } from './mongo-event-storage.js';
-import { MongoKvBackend, type MongoKvOptions } from './mongo-kv.js';
+import { KV_SCHEMA_COMPONENT, MongoKvBackend, type MongoKvOptions } from './mongo-kv.js';
 import { MongoListSaver } from './mongo-list-saver.js';
 import { MongoLeaseLocks } from './mongo-lock.js';
 import {
@@ -82,7 +83,7 @@ import {
   toolCallStatsFromGroups,
   toolCallStatsPipeline,
 } from './mongo-queries.js';
-import type { AgentCollectionRole } from './mongo-schema.js';
+import { type AgentCollectionRole, installedVersion } from './mongo-schema.js';
 
 const BACKEND = 'mongo';
 
@@ -124,8 +125,10 @@ type PositionedRole = 'history_windows' | 'compression_records' | 'recovered_fil
 export class MongoStore implements ExtendedStore {
   /** The options after validation and defaults. */
   readonly options: ResolvedMongoStoreOptions;
+  /** True when the store was opened with `readOnly`: it reads an existing database and never writes. */
+  readonly readOnly: boolean;
 
-  private readonly ops = new StoreOperations(BACKEND);
+  private readonly ops: StoreOperations;
   private readonly codec = new StoreCodec(BACKEND);
   private readonly connection: MongoConnection;
   private readonly events: MongoEventStorage;
@@ -153,6 +156,8 @@ export class MongoStore implements ExtendedStore {
    */
   constructor(options: MongoStoreOptions) {
     this.options = resolveMongoStoreOptions(options);
+    this.readOnly = this.options.readOnly;
+    this.ops = new StoreOperations(BACKEND, { readOnly: this.readOnly });
     this.connection = new MongoConnection(this.options);
     const open = () => this.connection.open();
     this.events =
@@ -165,7 +170,22 @@ export class MongoStore implements ExtendedStore {
     this.locks = new MongoLeaseLocks(async () => (await open()).collections.locks, this.options.lockLeaseMs, {
       backend: BACKEND,
     });
-    this.kv = createKvStore(this.kvBackend(), { operations: this.ops });
+    this.kv = createKvStore(
+      this.readOnly
+        ? new ReadOnlyKvBackend(
+            this.kvBackend(),
+            async () =>
+              (await installedVersion(
+                (
+                  await open()
+                ).db,
+                this.options.collectionPrefix,
+                KV_SCHEMA_COMPONENT,
+              )) !== undefined,
+          )
+        : this.kvBackend(),
+      { operations: this.ops },
+    );
   }
 
   /**
@@ -222,6 +242,7 @@ export class MongoStore implements ExtendedStore {
    */
   kvBackend(options: Omit<MongoKvOptions, 'collectionPrefix'> = {}): MongoKvBackend {
     return new MongoKvBackend(() => this.connection.open(), {
+      readOnly: this.readOnly,
       ...options,
       collectionPrefix: this.options.collectionPrefix,
     });
@@ -753,7 +774,7 @@ export class MongoStore implements ExtendedStore {
    */
   private async fileSystemHealth(): Promise<StoreHealthStatus['fileSystem']> {
     if (this.options.eventStorage !== 'file') return { writable: true };
-    return checkDirectoryWritable(this.options.fileStoreBaseDir as string);
+    return checkDirectoryWritable(this.options.fileStoreBaseDir as string, { probe: !this.readOnly });
   }
 
   async checkConsistency(agentId: string): Promise<ConsistencyCheckResult> {
@@ -865,6 +886,7 @@ export class MongoStore implements ExtendedStore {
   async acquireAgentLock(agentId: string, timeoutMs = 30000): Promise<LockReleaseFn> {
     return this.ops.runForAgent('acquireAgentLock', null, agentId, () => {
       assertLockTimeout(timeoutMs, { backend: BACKEND, operation: 'acquireAgentLock', agentId });
+      this.ops.assertWritable('acquireAgentLock', agentId);
       return this.locks.acquire(agentId, timeoutMs);
     });
   }

@@ -75,6 +75,19 @@ export interface PostgresStoreOptions {
    * transaction mode that does not support them (PgBouncer before 1.21).
    */
   preparedStatements?: boolean;
+  /**
+   * Read an existing store without changing anything (default false): no
+   * schema, table or index is created or migrated, and every write rejects
+   * with an `UnsupportedError`. A schema without a kode-store is refused with
+   * a `ConfigError` (a mistyped `schema` never passes for an empty store), one
+   * older than this code with an `UnsupportedError` (open it once without
+   * `readOnly` to upgrade it).
+   * @example
+   * ```ts
+   * const store = new PostgresStore({ connection: process.env.DATABASE_URL, schema: 'kode', readOnly: true });
+   * ```
+   */
+  readOnly?: boolean;
 }
 
 /** A type parser table for one query (`pg`'s `CustomTypesConfig`). */
@@ -149,6 +162,7 @@ export interface ResolvedPostgresSettings {
   lockLeaseMs: number;
   fsync: boolean;
   preparedStatements: boolean;
+  readOnly: boolean;
 }
 
 export const DEFAULT_APPLICATION_NAME = 'kode-store';
@@ -167,6 +181,7 @@ const OPTION_KEYS = new Set([
   'lockLeaseMs',
   'fsync',
   'preparedStatements',
+  'readOnly',
 ]);
 const CONNECTION_KEYS = new Set([
   'host',
@@ -301,6 +316,9 @@ export function resolvePostgresSettings(
   if (options.preparedStatements !== undefined && typeof options.preparedStatements !== 'boolean') {
     fail('preparedStatements must be true or false', 'preparedStatements');
   }
+  if (options.readOnly !== undefined && typeof options.readOnly !== 'boolean') {
+    fail('readOnly must be true or false', 'readOnly');
+  }
   const lockLeaseMs = options.lockLeaseMs ?? DEFAULT_LOCK_LEASE_MS;
   if (typeof lockLeaseMs !== 'number' || !Number.isFinite(lockLeaseMs) || lockLeaseMs < 100) {
     fail('lockLeaseMs must be a number of milliseconds, at least 100', 'lockLeaseMs');
@@ -315,6 +333,7 @@ export function resolvePostgresSettings(
     lockLeaseMs,
     fsync: options.fsync ?? true,
     preparedStatements: options.preparedStatements ?? true,
+    readOnly: options.readOnly ?? false,
   };
 }
 

@@ -9,7 +9,7 @@ import {
   quoteIdentifier,
   type ResolvedPostgresSettings,
 } from './postgres-config.js';
-import { migrateAgentSchema } from './postgres-schema.js';
+import { assertSchemaReadable, migrateAgentSchema } from './postgres-schema.js';
 
 const BACKEND = 'postgres';
 
@@ -139,11 +139,16 @@ export class PostgresDatabase {
     return this.opening;
   }
 
-  /** Resolves once the pool exists and the schema is migrated; retried on the next call after a failure. */
+  /**
+   * Resolves once the pool exists and the schema is migrated (read-only:
+   * checked to be current); retried on the next call after a failure.
+   */
   async ready(): Promise<PostgresPool> {
     const pool = await this.openPool();
     if (this.migrating === undefined) {
-      const attempt = this.withClient(pool, (tx) => migrateAgentSchema(tx, this.schema));
+      const attempt = this.withClient(pool, (tx) =>
+        this.settings.readOnly ? assertSchemaReadable(tx, this.schema) : migrateAgentSchema(tx, this.schema),
+      );
       this.migrating = attempt;
       attempt.catch(() => {
         if (this.migrating === attempt) this.migrating = undefined;

@@ -28,8 +28,8 @@ import {
   type PostgresQueryConfig,
   quoteIdentifier,
 } from './postgres-config.js';
-import { EXACT_TYPES } from './postgres-database.js';
-import { MIGRATION_LOCK_CLASS } from './postgres-schema.js';
+import { EXACT_TYPES, type Queryable } from './postgres-database.js';
+import { assertSchemaReadable, MIGRATION_LOCK_CLASS } from './postgres-schema.js';
 
 /**
  * The KV backend on PostgreSQL (pg), in the agent store's schema.
@@ -73,6 +73,8 @@ export interface PostgresKvOptions {
    * pooler in transaction mode that does not support them (PgBouncer < 1.21).
    */
   preparedStatements?: boolean;
+  /** Check the KV schema instead of creating or upgrading it (the store is read-only). */
+  readOnly?: boolean;
 }
 
 /** Newest schema version of component `kv`. */
@@ -377,6 +379,7 @@ export class PostgresKvBackend implements KvBackend {
   private readonly sql: ReturnType<typeof statements>;
   /** Names of the fixed statements, by text, when they run as named prepared statements. */
   private readonly statementNames = new Map<string, string>();
+  private readonly readOnly: boolean;
 
   constructor(
     private readonly source: PostgresKvPoolSource,
@@ -390,6 +393,7 @@ export class PostgresKvBackend implements KvBackend {
       });
     }
     this.schema = schema;
+    this.readOnly = options.readOnly ?? false;
     this.sql = statements((name) => `${quoteIdentifier(schema)}.${quoteIdentifier(name)}`);
     if (options.preparedStatements !== undefined && typeof options.preparedStatements !== 'boolean') {
       throw new ConfigError('preparedStatements must be true or false', {
@@ -419,6 +423,21 @@ export class PostgresKvBackend implements KvBackend {
 
   async open(): Promise<void> {
     this.pool = typeof this.source === 'function' ? await this.source() : this.source;
+    if (this.readOnly) {
+      const pool = this.pool;
+      const reader: Queryable = {
+        query: async <R>(statement: string | { text: string }, values: unknown[] = []) =>
+          (
+            await pool.query<R>({
+              text: typeof statement === 'string' ? statement : statement.text,
+              values,
+              types: EXACT_TYPES,
+            })
+          ).rows,
+      };
+      await assertSchemaReadable(reader, this.schema, 'kv', POSTGRES_KV_SCHEMA_VERSION);
+      return;
+    }
     await this.transaction(async (client) => {
       const query = (text: string, values: unknown[] = []) => client.query(this.queryConfig(text, values));
       // The same lock as the agent store's migrations: components of one schema migrate one at a time.

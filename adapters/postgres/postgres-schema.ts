@@ -1,6 +1,7 @@
 import { ConfigError } from '../../src/errors.js';
+import { noStoreDataError, olderSchemaError } from '../../src/read-only-errors.js';
 import { quoteIdentifier } from './postgres-config.js';
-import type { Transaction } from './postgres-database.js';
+import type { Queryable, Transaction } from './postgres-database.js';
 
 /**
  * The agent store's tables and their versioned migrations.
@@ -236,18 +237,58 @@ export const AGENT_TABLES = [
 /** PostgreSQL's undefined_table and invalid_schema_name: nothing was installed yet. */
 const NOT_INSTALLED = new Set(['42P01', '3F000']);
 
-async function installedVersion(
-  tx: Transaction,
+/** The version of `component` (`agent`, `kv`) installed in `schema`; undefined when there is none. Reads only. */
+export async function installedVersion(
+  tx: Queryable,
   table: (name: string) => string,
+  component = 'agent',
 ): Promise<number | undefined> {
   try {
     const rows = await tx.query<{ version: number }>(
-      `SELECT version FROM ${table('kode_schema_version')} WHERE component = 'agent'`,
+      `SELECT version FROM ${table('kode_schema_version')} WHERE component = $1`,
+      [component],
     );
     return rows[0]?.version;
   } catch (error) {
     if (NOT_INSTALLED.has((error as { code?: string }).code ?? '')) return undefined;
     throw error;
+  }
+}
+
+/**
+ * For a read-only store: checks that `schema` holds `component` at version
+ * `latest`, creating and changing nothing. A schema without it holds no
+ * kode-store data to read (`ConfigError`, so a mistyped schema name is never
+ * taken for an empty store); an older one would need the migration a
+ * read-only store may not run (`UnsupportedError`).
+ */
+export async function assertSchemaReadable(
+  tx: Queryable,
+  schema: string,
+  component = 'agent',
+  latest = AGENT_SCHEMA_VERSION,
+): Promise<void> {
+  const table = (name: string) => `${quoteIdentifier(schema)}.${quoteIdentifier(name)}`;
+  const current = await installedVersion(tx, table, component);
+  const ctx = { backend: 'postgres', operation: 'open' };
+  if (current === undefined) {
+    throw noStoreDataError(
+      `schema ${JSON.stringify(schema)}`,
+      `no ${component} version in kode_schema_version`,
+      {
+        ...ctx,
+        variable: 'schema',
+      },
+    );
+  }
+  if (current > latest) {
+    throw new ConfigError(
+      `schema ${JSON.stringify(schema)} is at ${component} version ${current}, newer than this kode-store knows (${latest}); upgrade kode-store`,
+      { ...ctx, variable: 'schema' },
+    );
+  }
+  if (current < latest) {
+    throw olderSchemaError(`schema ${JSON.stringify(schema)}`, component, current, latest, ctx);
   }
 }
 

@@ -10,6 +10,7 @@ import {
   normalizeSessionFilters,
   normalizeToolCallFilters,
 } from '../../src/query-filters.js';
+import { ReadOnlyKvBackend } from '../../src/read-only-kv-backend.js';
 import {
   messageContentTypes,
   sessionFields,
@@ -61,7 +62,7 @@ import { PostgresKvBackend } from './postgres-kv.js';
 import { PostgresListWriter } from './postgres-list-writer.js';
 import { PostgresAgentLocks } from './postgres-lock.js';
 import { impossibleAgentFilter, messagesQuery, sessionsQuery, toolCallsQuery } from './postgres-queries.js';
-import { AGENT_TABLES } from './postgres-schema.js';
+import { AGENT_TABLES, installedVersion } from './postgres-schema.js';
 import { AgentWriteQueue } from './postgres-write-queue.js';
 
 const BACKEND = 'postgres';
@@ -109,13 +110,15 @@ export class PostgresStore implements ExtendedStore {
   readonly fileStoreBaseDir: string | undefined;
   /** Whether the store's fixed statements run as named prepared statements. */
   readonly preparedStatements: boolean;
+  /** True when the store was opened with `readOnly`: it reads an existing schema and never writes. */
+  readonly readOnly: boolean;
 
   /** @internal The connection layer (shared with the KV backend). */
   readonly db: PostgresDatabase;
   /** The KV namespace API (SPEC §6), in the same database and schema. */
   readonly kv: KvStore;
   private readonly settings: ResolvedPostgresSettings;
-  private readonly ops = new StoreOperations(BACKEND);
+  private readonly ops: StoreOperations;
   private readonly codec = new StoreCodec(BACKEND);
   private readonly writes = new AgentWriteQueue();
   private readonly events: EventStorage;
@@ -135,6 +138,8 @@ export class PostgresStore implements ExtendedStore {
     this.settings = resolvePostgresSettings(first, fileStoreBaseDir);
     this.schema = this.settings.schema;
     this.preparedStatements = this.settings.preparedStatements;
+    this.readOnly = this.settings.readOnly;
+    this.ops = new StoreOperations(BACKEND, { readOnly: this.readOnly });
     this.fileStoreBaseDir = this.settings.fileStoreBaseDir;
     this.db = new PostgresDatabase(this.settings);
     const fileEvents = this.settings.eventStorage === 'file';
@@ -145,8 +150,17 @@ export class PostgresStore implements ExtendedStore {
     const kvBackend = new PostgresKvBackend(() => this.db.ready(), {
       schema: this.db.schema,
       preparedStatements: this.settings.preparedStatements,
+      readOnly: this.readOnly,
     });
-    this.kv = createKvStore(kvBackend, { operations: this.ops });
+    this.kv = createKvStore(
+      this.readOnly
+        ? new ReadOnlyKvBackend(
+            kvBackend,
+            async () => (await installedVersion(this.db, (name) => this.db.table(name), 'kv')) !== undefined,
+          )
+        : kvBackend,
+      { operations: this.ops },
+    );
     const agents = this.db.table('kode_agents');
     const revisions = this.db.table('kode_revision_seq');
     this.messages = new PostgresListWriter(
@@ -712,7 +726,7 @@ export class PostgresStore implements ExtendedStore {
   private async fileSystemHealth(): Promise<StoreHealthStatus['fileSystem']> {
     // Only hybrid mode writes files; the database mode has nothing to check.
     if (this.events.mode !== 'file' || !this.fileStoreBaseDir) return { writable: true };
-    return checkDirectoryWritable(this.fileStoreBaseDir);
+    return checkDirectoryWritable(this.fileStoreBaseDir, { probe: !this.readOnly });
   }
 
   async checkConsistency(agentId: string): Promise<ConsistencyCheckResult> {
@@ -804,6 +818,7 @@ export class PostgresStore implements ExtendedStore {
   async acquireAgentLock(agentId: string, timeoutMs = 30000): Promise<LockReleaseFn> {
     return this.ops.runForAgent('acquireAgentLock', null, agentId, () => {
       assertLockTimeout(timeoutMs, { backend: BACKEND, operation: 'acquireAgentLock', agentId });
+      this.ops.assertWritable('acquireAgentLock', agentId);
       return this.locks.acquire(agentId, timeoutMs);
     });
   }

@@ -82,6 +82,20 @@ export interface SqliteStoreOptions {
   /** See `SqliteDurability`; default `'full'`. */
   durability?: SqliteDurability;
   /**
+   * Read an existing store without changing anything (default false): the
+   * file is opened read-only (it must exist), nothing is created or migrated,
+   * and every write rejects with an `UnsupportedError`. A file without a
+   * kode-store schema is refused with a `ConfigError`, one whose schema is
+   * older than this code with an `UnsupportedError` (open it once without
+   * `readOnly` to upgrade it). Event files are read in hybrid mode, never
+   * created.
+   * @example
+   * ```ts
+   * const store = new SqliteStore({ path: './data/agents.db', readOnly: true });
+   * ```
+   */
+  readOnly?: boolean;
+  /**
    * How long an operation waits for another connection's write lock before
    * it fails, in milliseconds (default 5000). The wait is asynchronous: the
    * Node event loop keeps running while the store retries.
@@ -118,6 +132,7 @@ export interface ResolvedSqliteOptions {
   fileStoreBaseDir?: string;
   eventStorage: EventStorage;
   durability: SqliteDurability;
+  readOnly: boolean;
   busyTimeoutMs: number;
   database?: SqliteDatabase;
   driver?: SqliteDatabaseConstructor;
@@ -204,11 +219,25 @@ export function resolveSqliteOptions(
       variable: 'durability',
     });
   }
+  const readOnly = options.readOnly ?? false;
+  if (typeof readOnly !== 'boolean') {
+    throw new ConfigError(`readOnly must be true or false, got ${JSON.stringify(readOnly)}`, {
+      backend: 'sqlite',
+      variable: 'readOnly',
+    });
+  }
+  if (readOnly && database === undefined && path === ':memory:') {
+    throw new ConfigError('readOnly needs a database file: a new in-memory database holds nothing to read', {
+      backend: 'sqlite',
+      variable: 'readOnly',
+    });
+  }
   return {
     path,
     fileStoreBaseDir: baseDir,
     eventStorage,
     durability,
+    readOnly,
     busyTimeoutMs: positiveInteger(options.busyTimeoutMs, 'busyTimeoutMs', DEFAULT_SQLITE_BUSY_TIMEOUT_MS),
     database,
     driver: options.driver,

@@ -1,10 +1,15 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { KodeStoreError, StoreClosedError } from '../../src/errors.js';
+import { ConfigError, CorruptDataError, KodeStoreError, StoreClosedError } from '../../src/errors.js';
 import type { ResolvedSqliteOptions, SqliteDatabase, SqliteStatement } from './sqlite-config.js';
 import { loadBetterSqlite3 } from './sqlite-driver.js';
-import { AGENT_SCHEMA_MIGRATIONS, migrateSchema } from './sqlite-schema.js';
+import {
+  AGENT_SCHEMA_MIGRATIONS,
+  assertSchemaReadable,
+  installedVersions,
+  migrateSchema,
+} from './sqlite-schema.js';
 
 /**
  * How long one SQLite call may block the thread waiting for another
@@ -22,6 +27,28 @@ const MAX_GROUP_WRITES = 64;
 export function isBusyError(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code === 'SQLITE_LOCKED');
+}
+
+/**
+ * SQLite's "this file is not a database" and "the database is damaged"
+ * (SQLITE_NOTADB, SQLITE_CORRUPT and its extended codes) as a
+ * `CorruptDataError` naming the file; any other error as it is.
+ */
+export function damagedDatabaseError(error: unknown, path: string): unknown {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string' || !(code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT')))
+    return error;
+  const detail = `${code}: ${(error as Error).message}`;
+  const message =
+    code === 'SQLITE_NOTADB'
+      ? `${path} is not a SQLite database, or its header is damaged (${detail})`
+      : `${path} is damaged (${detail})`;
+  return new CorruptDataError(message, { backend: 'sqlite', path, cause: error });
+}
+
+/** The files SQLite keeps beside a database in WAL mode. */
+function walFiles(path: string): string[] {
+  return [`${path}-wal`, `${path}-shm`];
 }
 
 function isMemoryPath(path: string): boolean {
@@ -63,6 +90,8 @@ export class SqliteConnection {
   private ready = false;
   private opening: Promise<SqliteDatabase> | undefined;
   private readonly statements = new Map<string, SqliteStatement>();
+  /** Read-only: the database had no WAL files when opened; any SQLite creates are removed again on close. */
+  private hadNoWalFiles = false;
   private readonly queue: QueuedWrite[] = [];
   /** Set while writes are queued or running; settles when the queue is empty. */
   private draining: Promise<void> | undefined;
@@ -153,6 +182,12 @@ export class SqliteConnection {
     });
   }
 
+  /** The version of every schema component the database records (`agent`, `kv`). */
+  async schemaVersions(): Promise<Map<string, number>> {
+    const db = await this.database();
+    return this.read(() => installedVersions(db));
+  }
+
   /** Resolves once every write queued so far has finished. */
   async idle(): Promise<void> {
     while (this.draining) await this.draining;
@@ -169,6 +204,37 @@ export class SqliteConnection {
     this.ready = false;
     this.statements.clear();
     if (db && db !== this.options.database && db.open) db.close();
+    this.removeCreatedWalFiles();
+  }
+
+  /** The file as named in messages. */
+  get location(): string {
+    return this.options.database?.name ?? resolve(this.options.path);
+  }
+
+  /**
+   * A read-only connection to a database in WAL mode creates its -wal and
+   * -shm files when they are missing, and cannot remove them: only a
+   * read-write connection that closes last does, after checkpointing (with
+   * nothing written there is nothing to copy, so the database file is left
+   * as it was). Such a connection is opened and closed here, and SQLite's own
+   * locks decide: if another connection came meanwhile, the files stay.
+   */
+  private removeCreatedWalFiles(): void {
+    if (!this.hadNoWalFiles) return;
+    this.hadNoWalFiles = false;
+    if (!walFiles(this.options.path).some((name) => existsSync(name))) return;
+    try {
+      const Database = this.options.driver ?? loadBetterSqlite3();
+      const db = new Database(this.options.path, { fileMustExist: true, timeout: SQLITE_BUSY_SLICE_MS });
+      try {
+        db.pragma('schema_version');
+      } finally {
+        db.close();
+      }
+    } catch {
+      // A file we may not write (then SQLite could not have created them either) or one busy: they stay, harmless.
+    }
   }
 
   private openDatabase(): SqliteDatabase {
@@ -299,7 +365,7 @@ export class SqliteConnection {
       try {
         return attempt();
       } catch (error) {
-        if (!isBusyError(error)) throw error;
+        if (!isBusyError(error)) throw damagedDatabaseError(error, this.location);
         const waited = Date.now() - started;
         if (waited >= timeoutMs) {
           // A driver-level error (keeping SQLite's code), so that the store's
@@ -323,13 +389,24 @@ export class SqliteConnection {
     let db = options.database;
     if (!db) {
       const Database = options.driver ?? loadBetterSqlite3();
-      // Only the database's own directory is created: nothing outside the configured path.
-      if (!isMemoryPath(options.path)) mkdirSync(dirname(resolve(options.path)), { recursive: true });
-      db = new Database(options.path, { timeout: SQLITE_BUSY_SLICE_MS });
+      if (options.readOnly) {
+        db = this.openReadOnly(Database);
+      } else {
+        // Only the database's own directory is created: nothing outside the configured path.
+        if (!isMemoryPath(options.path)) mkdirSync(dirname(resolve(options.path)), { recursive: true });
+        db = new Database(options.path, { timeout: SQLITE_BUSY_SLICE_MS });
+      }
     }
     this.db = db;
     try {
       db.pragma(`busy_timeout = ${SQLITE_BUSY_SLICE_MS}`);
+      if (options.readOnly) {
+        await this.retryWhileBusy(
+          () => assertSchemaReadable(db, 'agent', AGENT_SCHEMA_MIGRATIONS, this.location),
+          options.busyTimeoutMs,
+        );
+        return db;
+      }
       // Switching to WAL needs a moment of exclusive access; another process may be mid-transaction.
       await this.retryWhileBusy(() => db.pragma('journal_mode = WAL'), options.busyTimeoutMs);
       db.pragma(`synchronous = ${options.durability === 'full' ? 'FULL' : 'NORMAL'}`);
@@ -342,7 +419,25 @@ export class SqliteConnection {
       this.db = undefined;
       this.statements.clear();
       if (db !== options.database && db.open) db.close();
+      this.removeCreatedWalFiles();
       throw error;
     }
+  }
+
+  /** Opens the file read-only; it must exist (a read-only store never creates one). */
+  private openReadOnly(Database: NonNullable<ResolvedSqliteOptions['driver']>): SqliteDatabase {
+    const { path } = this.options;
+    const file = statSync(path, { throwIfNoEntry: false });
+    if (!file?.isFile()) {
+      throw new ConfigError(
+        `${this.location} ${file ? 'is not a file' : 'does not exist'}; a read-only store reads an existing database`,
+        { backend: 'sqlite', operation: 'open', variable: 'path' },
+      );
+    }
+    const hadNoWalFiles = !walFiles(path).some((name) => existsSync(name));
+    const db = new Database(path, { readonly: true, fileMustExist: true, timeout: SQLITE_BUSY_SLICE_MS });
+    // Looked at again on close: SQLite creates the files at the first read, not here.
+    this.hadNoWalFiles = hadNoWalFiles;
+    return db;
   }
 }

@@ -11,8 +11,8 @@ import type { KvFieldRef, KvPredicate, KvQueryPlan, KvScalar, KvSortKey } from '
 import { vectorDirections } from '../../src/kv/kv-query.js';
 import { prefixUpperBound } from '../../src/kv/kv-strings.js';
 import type { SqliteDatabase, SqliteStatement } from './sqlite-config.js';
-import { isBusyError } from './sqlite-connection.js';
-import { migrateSchema, type SqliteMigration } from './sqlite-schema.js';
+import { damagedDatabaseError, isBusyError } from './sqlite-connection.js';
+import { assertSchemaReadable, migrateSchema, type SqliteMigration } from './sqlite-schema.js';
 
 /**
  * The KV backend on SQLite (better-sqlite3), in the agent store's database.
@@ -42,6 +42,8 @@ export type SqliteKvDatabaseSource = SqliteDatabase | (() => SqliteDatabase | Pr
 export interface SqliteKvOptions {
   /** How long a write waits for another connection's lock before failing (default 5000 ms). */
   busyTimeoutMs?: number;
+  /** Check the KV schema instead of creating or upgrading it (the database is open read-only). */
+  readOnly?: boolean;
 }
 
 /** The KV component's schema history in `kode_schema_version`. */
@@ -345,19 +347,22 @@ export class SqliteKvBackend implements KvBackend {
   private db: SqliteDatabase | undefined;
   private readonly statements = new Map<string, SqliteStatement>();
   private readonly busyTimeoutMs: number;
+  private readonly readOnly: boolean;
 
   constructor(
     private readonly source: SqliteKvDatabaseSource,
     options: SqliteKvOptions = {},
   ) {
     this.busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
+    this.readOnly = options.readOnly ?? false;
   }
 
   async open(): Promise<void> {
     const db = typeof this.source === 'function' ? await this.source() : this.source;
     if (db !== this.db) this.statements.clear();
     this.db = db;
-    await this.write(() => migrateSchema(db, 'kv', SQLITE_KV_MIGRATIONS));
+    if (this.readOnly) await this.read(() => assertSchemaReadable(db, 'kv', SQLITE_KV_MIGRATIONS, db.name));
+    else await this.write(() => migrateSchema(db, 'kv', SQLITE_KV_MIGRATIONS));
   }
 
   // -- plumbing -------------------------------------------------------------
@@ -384,7 +389,7 @@ export class SqliteKvBackend implements KvBackend {
       try {
         return attempt();
       } catch (error) {
-        if (!isBusyError(error)) throw error;
+        if (!isBusyError(error)) throw damagedDatabaseError(error, this.database().name);
         const waited = Date.now() - started;
         if (waited >= this.busyTimeoutMs) {
           throw Object.assign(

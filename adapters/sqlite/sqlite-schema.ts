@@ -1,4 +1,5 @@
 import { UnsupportedError } from '../../src/errors.js';
+import { noStoreDataError, olderSchemaError } from '../../src/read-only-errors.js';
 import type { SqliteDatabase } from './sqlite-config.js';
 
 /**
@@ -241,4 +242,49 @@ export function migrateSchema(
     ).run(component, latest);
   }
   return current;
+}
+
+/** The version of every component the database records; empty when it holds no kode-store schema. Reads only. */
+export function installedVersions(db: SqliteDatabase): Map<string, number> {
+  const table = db
+    .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'kode_schema_version'")
+    .get();
+  if (table === undefined) return new Map();
+  const rows = db.prepare('SELECT component, version FROM kode_schema_version').all() as Array<{
+    component: string;
+    version: number;
+  }>;
+  return new Map(rows.map((row) => [row.component, row.version]));
+}
+
+/**
+ * For a read-only open: checks that `component` is installed at the newest
+ * version of `migrations`, changing nothing. A database without it holds no
+ * kode-store data to read (`ConfigError`); an older one would need the
+ * migration a read-only store may not run (`UnsupportedError`).
+ */
+export function assertSchemaReadable(
+  db: SqliteDatabase,
+  component: string,
+  migrations: readonly SqliteMigration[],
+  path: string,
+): void {
+  const current = installedVersions(db).get(component);
+  const latest = latestVersion(migrations);
+  const ctx = { backend: 'sqlite', operation: 'open' };
+  if (current === undefined) {
+    throw noStoreDataError(path, `no ${component} schema in kode_schema_version`, {
+      ...ctx,
+      variable: 'path',
+    });
+  }
+  if (current > latest) {
+    throw new UnsupportedError(
+      `the database's ${component} schema is at version ${current}, newer than this kode-store knows (${latest}); upgrade kode-store`,
+      ctx,
+    );
+  }
+  if (current < latest) {
+    throw olderSchemaError(path, component, current, latest, ctx);
+  }
 }

@@ -11,6 +11,7 @@ import {
   normalizeSessionFilters,
   normalizeToolCallFilters,
 } from '../../src/query-filters.js';
+import { ReadOnlyKvBackend } from '../../src/read-only-kv-backend.js';
 import {
   messageContentTypes,
   sessionFields,
@@ -133,8 +134,10 @@ export class SqliteStore implements ExtendedStore {
   readonly fileStoreBaseDir: string | undefined;
   /** The durability chosen for commits. */
   readonly durability: SqliteDurability;
+  /** True when the store was opened with `readOnly`: it reads an existing database and never writes. */
+  readonly readOnly: boolean;
 
-  private readonly ops = new StoreOperations(BACKEND);
+  private readonly ops: StoreOperations;
   private readonly codec = new StoreCodec(BACKEND);
   /** The KV namespace API (SPEC §6), in the same database file. */
   readonly kv: KvStore;
@@ -168,14 +171,22 @@ export class SqliteStore implements ExtendedStore {
     this.eventStorage = options.eventStorage;
     this.fileStoreBaseDir = options.fileStoreBaseDir;
     this.durability = options.durability;
+    this.readOnly = options.readOnly;
+    this.ops = new StoreOperations(BACKEND, { readOnly: options.readOnly });
     this.connection = new SqliteConnection(options, () => this.inFlight.size);
     this.events =
       options.eventStorage === 'file' && options.fileStoreBaseDir !== undefined
         ? new FileEventStorage(this.connection, options.fileStoreBaseDir, options.durability === 'full')
         : new DatabaseEventStorage(this.connection);
     this.locks = new SqliteAgentLocks(this.connection, options.lockLeaseMs);
+    const kvBackend = new SqliteKvBackend(() => this.connection.database(), {
+      busyTimeoutMs: options.busyTimeoutMs,
+      readOnly: options.readOnly,
+    });
     this.kv = createKvStore(
-      new SqliteKvBackend(() => this.connection.database(), { busyTimeoutMs: options.busyTimeoutMs }),
+      options.readOnly
+        ? new ReadOnlyKvBackend(kvBackend, async () => (await this.connection.schemaVersions()).has('kv'))
+        : kvBackend,
       { operations: this.ops },
     );
     this.messages = new IncrementalListSaver(this.connection, {
@@ -769,6 +780,29 @@ export class SqliteStore implements ExtendedStore {
     });
   }
 
+  /**
+   * SQLite's own check of the file (`PRAGMA integrity_check`): every page,
+   * every index against its table. Returns what it found wrong, at most
+   * `maxProblems` lines; empty when the file is sound. It reads the whole
+   * file, so it takes a while on a large database. Changes nothing.
+   */
+  async checkIntegrity(maxProblems = 100): Promise<string[]> {
+    return this.runGlobal('checkIntegrity', null, async () => {
+      if (!Number.isInteger(maxProblems) || maxProblems < 1) {
+        throw new ValidationError('maxProblems must be a positive integer', {
+          backend: BACKEND,
+          operation: 'checkIntegrity',
+        });
+      }
+      const lines = await this.read(() =>
+        this.selectAll<{ integrity_check: string }>(`PRAGMA integrity_check(${maxProblems})`).map(
+          (row) => row.integrity_check,
+        ),
+      );
+      return lines.length === 1 && lines[0] === 'ok' ? [] : lines;
+    });
+  }
+
   /** Whether the database's directory (and the event files' base directory) can be written. */
   private async fileSystemStatus(): Promise<StoreHealthStatus['fileSystem']> {
     const dirs: string[] = [];
@@ -776,7 +810,7 @@ export class SqliteStore implements ExtendedStore {
     if (this.options.eventStorage === 'file' && this.fileStoreBaseDir !== undefined)
       dirs.push(this.fileStoreBaseDir);
     for (const dir of dirs) {
-      const health = await checkDirectoryWritable(dir);
+      const health = await checkDirectoryWritable(dir, { probe: !this.readOnly });
       if (!health.writable) return health;
     }
     return { writable: true };
@@ -855,6 +889,7 @@ export class SqliteStore implements ExtendedStore {
     return this.ops.runForAgent('acquireAgentLock', null, agentId, async () => {
       if (this.configError !== undefined) throw this.configError;
       assertLockTimeout(timeoutMs, { backend: BACKEND, operation: 'acquireAgentLock', agentId });
+      this.ops.assertWritable('acquireAgentLock', agentId);
       return this.locks.acquire(agentId, timeoutMs);
     });
   }
