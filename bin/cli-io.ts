@@ -77,19 +77,28 @@ export class CliError extends Error {
   }
 }
 
-/** Writes text, waiting for the stream to drain when its buffer is full (an export can be gigabytes). */
+/**
+ * Writes text, waiting for the stream to drain when its buffer is full (an
+ * export can be gigabytes). A stream that failed (a full disk) or closed
+ * rejects instead of leaving the writer waiting for a drain that never comes.
+ */
 export async function write(stream: Writable, text: string): Promise<void> {
+  if (stream.errored) throw stream.errored;
   if (stream.write(text)) return;
   await new Promise<void>((resolve, reject) => {
-    const done = (error?: Error) => {
+    const done = (error?: Error | null) => {
       stream.off('drain', onDrain);
       stream.off('error', done);
+      stream.off('close', onClose);
       if (error) reject(error);
       else resolve();
     };
     const onDrain = () => done();
+    const onClose = () =>
+      done(stream.errored ?? new Error('the output was closed before everything was written'));
     stream.once('drain', onDrain);
     stream.once('error', done);
+    stream.once('close', onClose);
   });
 }
 

@@ -12,18 +12,21 @@ import {
 } from './cli-io.js';
 import { type OpenedLocation, type OpenLocationOptions, openLocation } from './open-location.js';
 
-/** Opens a location to read it (it must exist), through the io's opener (tests) or the real one. */
+/**
+ * Opens a location to read it, read-only (it must hold kode-store data;
+ * nothing is created or written), through the io's opener (tests) or the real one.
+ */
 export function open(
   io: CliIo,
   location: string | undefined,
   options: Omit<OpenLocationOptions, 'env'> = {},
 ) {
-  return (io.openLocation ?? openLocation)(location, { mustExist: true, ...options, env: io.env });
+  return (io.openLocation ?? openLocation)(location, { readOnly: true, ...options, env: io.env });
 }
 
-/** Opens a location that must be writable (not `json:`). */
+/** Opens a location to write it (not `json:`): a store is created or upgraded as needed. */
 export async function openWritable(io: CliIo, location: string | undefined, role: string) {
-  const opened = await open(io, location, { mustExist: false });
+  const opened = await open(io, location, { readOnly: false });
   if (opened.kind !== 'store') {
     await opened.close();
     throw new CliError(`${role} ${opened.label} is a json: location, which is read-only`, ExitCode.usage);
@@ -51,6 +54,8 @@ export function exitCodeFor(error: unknown): ExitCodeValue {
       case 'KODE_CONFIG':
       case 'KODE_VALIDATION':
       case 'KODE_QUERY':
+      // A schema too old to read without upgrading, or too new for this kode-store.
+      case 'KODE_UNSUPPORTED':
         return ExitCode.usage;
       case 'KODE_CORRUPT':
       case 'KODE_NOT_FOUND':

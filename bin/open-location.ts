@@ -4,7 +4,12 @@ import { ConfigError, redactSecrets } from '../src/errors.js';
 import type { ReadableAgentStore } from '../src/export-format.js';
 import type { JsonStoreEventOrder } from '../src/json-store-events.js';
 import { JsonStoreReader } from '../src/json-store-reader.js';
-import { storeConfigFromEnv, storeConfigFromLocation } from '../src/store-config.js';
+import {
+  type ExtendedStoreConfig,
+  locationBackend,
+  storeConfigFromEnv,
+  storeConfigFromLocation,
+} from '../src/store-config.js';
 import type { ExtendedStore } from '../src/types.js';
 
 /** How the command line opens a location. */
@@ -17,10 +22,13 @@ export interface OpenLocationOptions {
   eventOrder?: JsonStoreEventOrder;
   /**
    * The store is read, not written (inspect, doctor, export, a migration's
-   * source): a SQLite file that does not exist is an error instead of a new,
-   * empty database, so a mistyped path can never pass for an empty store.
+   * source): it is opened read-only, so nothing is created, migrated or
+   * written, and a location that holds no kode-store data (a SQLite file that
+   * does not exist or has no kode-store schema, a PostgreSQL schema or
+   * MongoDB database without one) is a `ConfigError` naming it, so a
+   * mistyped location never passes for an empty store.
    */
-  mustExist?: boolean;
+  readOnly?: boolean;
 }
 
 /** A JSONStore directory, opened read-only. */
@@ -35,11 +43,13 @@ export interface OpenedJsonLocation {
   close(): Promise<void>;
 }
 
-/** A kode-store backend, opened read-write. */
+/** A kode-store backend. */
 export interface OpenedStoreLocation {
   kind: 'store';
   label: string;
   backend: string;
+  /** Opened read-only: every write rejects. */
+  readOnly: boolean;
   store: ExtendedStore;
   source: ReadableAgentStore;
   close(): Promise<void>;
@@ -54,26 +64,23 @@ export function locationLabel(location: string | undefined): string {
   return location === undefined ? '(environment)' : redactSecrets(location);
 }
 
-function parseLocation(location: string) {
-  try {
-    return storeConfigFromLocation(location);
-  } catch (error) {
-    // The shared parser does not know json:, which only the command line reads.
-    if (error instanceof ConfigError && /^unknown store location/.test(error.message)) {
-      throw new ConfigError(
-        `unknown store location ${JSON.stringify(redactSecrets(location))}; use sqlite:<path>, postgres://…, mongodb://…, json:<dir> or memory:`,
-        { variable: 'location' },
-      );
-    }
-    throw error;
+function parseLocation(location: string): ExtendedStoreConfig {
+  // The shared parser does not know json:, which only the command line reads.
+  if (locationBackend(location) === undefined) {
+    throw new ConfigError(
+      `unknown store location ${JSON.stringify(redactSecrets(location))}; use sqlite:<path>, postgres://…, mongodb://…, json:<dir> or memory:`,
+      { variable: 'location' },
+    );
   }
+  return storeConfigFromLocation(location);
 }
 
 /**
  * Opens `json:<dir>` as a read-only `JsonStoreReader`, anything else through
  * `createExtendedStore`, the package's single way from a location (or the
  * environment) to an open store, so both accept exactly the same locations. A bad location is a
- * `ConfigError` (exit code 2) naming what is wrong.
+ * `ConfigError` (exit code 2) naming what is wrong; so is a `json:` directory
+ * that holds no JSONStore data.
  */
 export async function openLocation(
   location: string | undefined,
@@ -91,6 +98,7 @@ export async function openLocation(
       onCorrupt: options.skipCorrupt ? 'skip' : 'throw',
       eventOrder: options.eventOrder,
     });
+    await reader.assertJsonStore();
     return {
       kind: 'json',
       label: location,
@@ -104,24 +112,13 @@ export async function openLocation(
   // environment the command was given (tests pass their own); a malformed
   // location fails with a ConfigError naming it, before any driver loads.
   const config = location === undefined ? storeConfigFromEnv(options.env) : parseLocation(location);
-  if (
-    options.mustExist &&
-    config.type === 'sqlite' &&
-    config.dbPath !== undefined &&
-    config.dbPath !== ':memory:'
-  ) {
-    const info = await stat(config.dbPath).catch(() => undefined);
-    if (!info?.isFile()) {
-      throw new ConfigError(`sqlite: ${JSON.stringify(config.dbPath)} does not exist (nothing to read)`, {
-        variable: location === undefined ? 'KODE_SQLITE_PATH' : 'location',
-      });
-    }
-  }
-  const store = await createExtendedStore(config);
+  const readOnly = options.readOnly ?? false;
+  const store = await createExtendedStore({ ...config, readOnly });
   return {
     kind: 'store',
     label: locationLabel(location),
     backend: config.type,
+    readOnly,
     store,
     source: store,
     close: () => store.close(),

@@ -59,7 +59,9 @@ describe('help and exit codes', () => {
     expect(missing.stderr).toMatch(/is not a directory/);
     const sameTwice = await runInProcess(['migrate', '--from', 'sqlite:a.db', '--to', 'sqlite:a.db']);
     expect(sameTwice.code).toBe(2);
-    const intoJson = await runInProcess(['migrate', '--from', 'memory:', '--to', FIXTURE_LOCATION]);
+    const intoJson = await runInProcess(['migrate', '--from', 'memory:', '--to', FIXTURE_LOCATION], {
+      stores: { 'memory:': new MemoryStore() },
+    });
     expect(intoJson.code).toBe(2);
     expect(intoJson.stderr).toMatch(/read-only/);
     const badEnv = await runInProcess(['inspect', 'agents'], { env: { KODE_STORE_TYPE: 'postgres' } });

@@ -34,7 +34,7 @@ describe('doctor', () => {
     expect(run.code).toBe(0);
     const report = JSON.parse(run.stdout) as DoctorReport;
     expect(report).toMatchObject({ ok: true, checked: 11, agents: [] });
-    expect(report.health.healthy).toBe(true);
+    expect(report.health?.healthy).toBe(true);
     // Progress: one plain line per agent when not on a terminal.
     expect(run.stderr.split('\n').filter((l) => l.startsWith('doctor ['))).toHaveLength(11);
   });
@@ -51,7 +51,7 @@ describe('doctor', () => {
     expect(found.code).toBe(1);
     expect(found.stdout).toContain(ASSISTANT);
     expect(found.stdout).toMatch(/messageCount/);
-    expect(found.stdout).toMatch(/2 with issues, 0 repaired, 2 still need attention/);
+    expect(found.stdout).toMatch(/2 with issues \(0 unreadable\), 0 repaired, 2 still need attention/);
     expect(found.stdout).toMatch(/--repair/);
 
     const repaired = await runInProcess(['doctor', `sqlite:${db}`, '--repair', '--json']);

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -161,22 +162,24 @@ describe('export / import', () => {
     expect(run.stderr).toMatch(/has no KV API/);
   });
 
-  it('stops at a truncated file (exit 1) after importing the agents before the cut whole', async () => {
+  it('refuses a truncated file whole (exit 1): nothing is imported and the destination is not created', async () => {
     const lines = exported.split('\n');
     const cut = lines.slice(0, Math.floor(lines.length / 2)).join('\n');
-    const memory = new MemoryStore();
-    const run = await spawnCli(['import', 'memory:'], { stdin: cut });
+    const destination = join(scratch.dir, 'never-created', 'import.db');
+    const run = await spawnCli(['import', `sqlite:${destination}`], { stdin: cut });
     expect(run.code).toBe(1);
-    expect(run.stderr).toMatch(/truncated/);
+    expect(run.stderr).toMatch(/stdin: .*truncated/);
+    expect(run.stderr).toMatch(/nothing was imported/);
+    expect(existsSync(join(scratch.dir, 'never-created'))).toBe(false);
+    const memory = new MemoryStore();
     const inProcess = await runInProcess(['import', 'memory:', '--json'], {
       stdin: cut,
       stores: { 'memory:': memory },
     });
     expect(inProcess.code).toBe(1);
-    const report = JSON.parse(inProcess.stdout) as { agents: Array<{ agentId: string }>; ok: boolean };
-    expect(report.ok).toBe(false);
-    expect(report.agents.length).toBeGreaterThan(0);
-    expect(await memory.list()).toEqual(report.agents.map((a) => a.agentId));
+    const report = JSON.parse(inProcess.stdout) as { agents: unknown[]; ok: boolean; error: string };
+    expect(report).toMatchObject({ agents: [], ok: false, error: expect.stringMatching(/truncated/) });
+    expect(await memory.list()).toEqual([]);
   });
 
   it('refuses a file of a newer format version, and one that is not an export', async () => {

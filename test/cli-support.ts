@@ -65,6 +65,7 @@ export async function runInProcess(
           kind: 'store',
           label: location!,
           backend: 'memory',
+          readOnly: opts.readOnly ?? false,
           store,
           source: store,
           close: async () => {},

@@ -1,10 +1,13 @@
-import { createWriteStream } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream, openSync } from 'node:fs';
+import { rename, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { Command } from 'commander';
 import { exportAgentRecords, exportHeader, formatExportLine } from '../../src/export-format.js';
 import { POOL_META_ID } from '../../src/json-store-layout.js';
-import { type CliIo, ExitCode, type ExitCodeValue, write, writeLine } from '../cli-io.js';
+import { CliError, type CliIo, ExitCode, type ExitCodeValue, write, writeLine } from '../cli-io.js';
 import {
   action,
   eventOrderOption,
@@ -26,9 +29,49 @@ export interface ExportOptions {
 }
 
 /**
+ * `--output`: a temporary file beside the target (same directory, so the
+ * rename is atomic), renamed over it only once the export is complete, and
+ * removed on failure, so the target is never a partial export.
+ */
+class OutputFile {
+  readonly stream: Writable;
+  private readonly temporary: string;
+
+  constructor(readonly target: string) {
+    this.temporary = join(
+      dirname(target),
+      `.${basename(target)}.kode-store-${process.pid}-${randomBytes(4).toString('hex')}.tmp`,
+    );
+    let fd: number;
+    try {
+      // Opened here, not by the stream, so that a directory that does not exist or cannot be written is said at once.
+      fd = openSync(this.temporary, 'wx');
+    } catch (error) {
+      throw new CliError(`cannot write ${target}: ${(error as Error).message}`, ExitCode.usage);
+    }
+    this.stream = createWriteStream(this.temporary, { fd });
+    // A failed write (a full disk) is seen by the next write() and by commit(), not as an uncaught event.
+    this.stream.on('error', () => {});
+  }
+
+  async commit(): Promise<void> {
+    this.stream.end();
+    await finished(this.stream);
+    await rename(this.temporary, this.target);
+  }
+
+  async discard(): Promise<void> {
+    this.stream.destroy();
+    await finished(this.stream).catch(() => undefined);
+    await unlink(this.temporary).catch(() => undefined);
+  }
+}
+
+/**
  * Runs `kode-store export`: the header, every agent (all its records, then
  * `agentEnd`), the KV data, and the `end` line, to stdout or `--output`.
- * A cut-off export has no `end` line, which `import` detects.
+ * A cut-off export has no `end` line, which `import` detects; `--output`
+ * is written only when complete.
  */
 export async function runExport(
   location: string | undefined,
@@ -60,7 +103,8 @@ export async function runExport(
         ids.push(POOL_META_ID);
       }
     }
-    const out: Writable = options.output === undefined ? io.stdout : createWriteStream(options.output);
+    const file = options.output === undefined ? undefined : new OutputFile(options.output);
+    const out: Writable = file?.stream ?? io.stdout;
     const progress = createProgress(io, 'export', 'agents');
     const totals = { agents: 0, kvInstances: 0, kvRecords: 0 };
     progress.start(ids.length);
@@ -85,12 +129,12 @@ export async function runExport(
         await write(out, `${formatExportLine(record)}\n`);
       }
       await write(out, `${formatExportLine({ type: 'end', ...totals })}\n`);
+      await file?.commit();
+    } catch (error) {
+      await file?.discard();
+      throw error;
     } finally {
       progress.stop();
-      if (out !== io.stdout) {
-        out.end();
-        await finished(out);
-      }
     }
     await writeLine(
       io.stderr,
