@@ -207,7 +207,13 @@ export async function runDoctor(
       opened.kind === 'json' ? await opened.reader.healthCheck() : await opened.store.healthCheck();
     if (!report.health.healthy) return;
     if (opened.kind === 'store' && hasIntegrityCheck(opened.store)) {
-      report.problems.push(...(await opened.store.checkIntegrity()));
+      try {
+        report.problems.push(...(await opened.store.checkIntegrity()));
+      } catch (error) {
+        // SQLite stops its check at some damage instead of listing it.
+        if (!isDamage(error)) throw error;
+        report.problems.push(describeError(error));
+      }
     }
     let ids: string[];
     try {

@@ -107,10 +107,12 @@ export async function runExport(
     const out: Writable = file?.stream ?? io.stdout;
     const progress = createProgress(io, 'export', 'agents');
     const totals = { agents: 0, kvInstances: 0, kvRecords: 0 };
+    let exporting: string | undefined;
     progress.start(ids.length);
     try {
       await write(out, `${formatExportLine(exportHeader(opened.backend))}\n`);
       for (const agentId of ids) {
+        exporting = agentId;
         let events = 0;
         for await (const record of exportAgentRecords(opened.source, agentId)) {
           if (record.type === 'event') {
@@ -130,8 +132,14 @@ export async function runExport(
       }
       await write(out, `${formatExportLine({ type: 'end', ...totals })}\n`);
       await file?.commit();
+      exporting = undefined;
     } catch (error) {
       await file?.discard();
+      await writeLine(
+        io.stderr,
+        `kode-store export: stopped${exporting === undefined ? '' : ` at agent ${JSON.stringify(exporting)}`}` +
+          (file ? `; ${file.target} was not written` : '; the output is incomplete (it has no "end" line)'),
+      );
       throw error;
     } finally {
       progress.stop();
