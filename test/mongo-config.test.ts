@@ -53,6 +53,7 @@ describe('resolveMongoStoreOptions', () => {
       lockLeaseMs: DEFAULT_LOCK_LEASE_MS,
       requireTransactions: false,
       clientOptions: {},
+      readOnly: false,
     });
   });
 
