@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type {
   KvBackend,
@@ -361,7 +362,8 @@ export class SqliteKvBackend implements KvBackend {
     const db = typeof this.source === 'function' ? await this.source() : this.source;
     if (db !== this.db) this.statements.clear();
     this.db = db;
-    if (this.readOnly) await this.read(() => assertSchemaReadable(db, 'kv', SQLITE_KV_MIGRATIONS, db.name));
+    if (this.readOnly)
+      await this.read(() => assertSchemaReadable(db, 'kv', SQLITE_KV_MIGRATIONS, resolve(db.name)));
     else await this.write(() => migrateSchema(db, 'kv', SQLITE_KV_MIGRATIONS));
   }
 
@@ -389,7 +391,7 @@ export class SqliteKvBackend implements KvBackend {
       try {
         return attempt();
       } catch (error) {
-        if (!isBusyError(error)) throw damagedDatabaseError(error, this.database().name);
+        if (!isBusyError(error)) throw damagedDatabaseError(error, resolve(this.database().name));
         const waited = Date.now() - started;
         if (waited >= this.busyTimeoutMs) {
           throw Object.assign(
