@@ -14,7 +14,7 @@ import type {
  * Data for the workloads, shaped like what the KODE SDK really writes: every
  * value is a copy of a record from the SDK-written fixture
  * (`conformance/fixture-sample.ts`, generated from
- * `shared/fixtures/kode-jsonstore-v2.7.5`) with its text grown to the sizes
+ * `test/fixtures/kode-jsonstore-v2.7.5`) with its text grown to the sizes
  * of a working agent (user turns ~500 bytes, assistant turns ~1.5 KB with a
  * `tool_use` block) and its ids, sequence numbers and times renumbered.
  * Everything is deterministic: two runs write the same bytes.

@@ -15,9 +15,10 @@ import type { ExtendedStore } from '../src/types.js';
 /** Helpers shared by the command-line tests: run the CLI in-process or as a child, and the fixture with its manifest. */
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-export const FIXTURE_DIR = resolve(REPO_ROOT, '../shared/fixtures/kode-jsonstore-v2.7.5');
+/** The JSONStore directory the KODE SDK v2.7.5 wrote (test/fixtures/README.md says how). */
+export const FIXTURE_DIR = resolve(REPO_ROOT, 'test/fixtures/kode-jsonstore-v2.7.5');
 export const FIXTURE_LOCATION = `json:${FIXTURE_DIR}`;
-const MANIFEST_PATH = resolve(REPO_ROOT, '../shared/fixtures/kode-jsonstore-v2.7.5.manifest.json');
+const MANIFEST_PATH = resolve(REPO_ROOT, 'test/fixtures/kode-jsonstore-v2.7.5.manifest.json');
 
 export interface CliRun {
   code: number;

@@ -37,7 +37,7 @@ import type { AppenderConfig } from './child/file-event-log-appender.js';
 const here = fileURLToPath(new URL('.', import.meta.url));
 const repoRoot = join(here, '..');
 const APPENDER = join(here, 'child', 'file-event-log-appender.ts');
-const FIXTURE_DIR = join(repoRoot, '..', 'shared', 'fixtures', 'kode-jsonstore-v2.7.5');
+const FIXTURE_DIR = join(here, 'fixtures', 'kode-jsonstore-v2.7.5');
 const hasProcFs = existsSync('/proc/self/fd') && existsSync('/proc/self/io');
 const NO_PROC_REASON = 'needs Linux /proc/self/fd and /proc/self/io to observe descriptors and write calls';
 
@@ -270,8 +270,8 @@ describe('FileEventLog: appending and reading', () => {
     expect(await collect(log.read('agt-1', { since: { seq: 9, timestamp: 0 } }))).toEqual([]);
   });
 
-  it.skipIf(!existsSync(FIXTURE_DIR))(
-    `round-trips the SDK's own event logs exactly, duplicates and reused seqs included (skipped when ${FIXTURE_DIR} is absent)`,
+  it(
+    "round-trips the SDK's own event logs exactly, duplicates and reused seqs included",
     async () => {
       const log = openLog();
       const agents = [
