@@ -20,4 +20,7 @@ export default defineConfig({
   splitting: true,
   shims: true,
   external: ['better-sqlite3', 'pg', 'mongodb', 'vitest'],
+  // Lowering class fields for CommonJS renames classes (`_class8`), and ESM renames a class that
+  // refers to itself (`_MemoryStore`); error names and stack traces must show the real ones.
+  keepNames: true,
 });

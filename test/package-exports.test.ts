@@ -48,6 +48,19 @@ for (const [name, names] of Object.entries(expected)) {
   for (const n of names) if (typeof mod[n] !== 'function') missing.push(name + '#' + n);
 }
 if (missing.length) throw new Error('missing exports: ' + missing.join(', '));
+// Every public class keeps its own name (logs and stack traces show it), and so do the errors made from it.
+const renamed = [];
+for (const [name, mod] of Object.entries(modules)) {
+  for (const [key, value] of Object.entries(mod)) {
+    if (typeof value !== 'function' || !/^[A-Z]/.test(key)) continue;
+    if (value.name !== key) renamed.push(name + '#' + key + ' is named ' + value.name);
+    if (value.prototype instanceof Error) {
+      const made = new value('message', { timeoutMs: 1 });
+      if (made.name !== key) renamed.push(name + '#' + key + ' makes errors named ' + made.name);
+    }
+  }
+}
+if (renamed.length) throw new Error('renamed classes: ' + renamed.join(', '));
 const { SqliteStore } = modules['kode-store/sqlite'];
 const { NotFoundError } = modules['kode-store'];
 const store = new SqliteStore(':memory:');
@@ -57,6 +70,7 @@ if (loaded[0].content[0].text !== 'héllo ✅') throw new Error('round trip fail
 const error = await store.batchFork('nobody', 1).then(() => null, (e) => e);
 // One copy of the error classes per module format, shared by every entry point.
 if (!(error instanceof NotFoundError) || error.code !== 'KODE_NOT_FOUND') throw new Error('NotFoundError is not shared: ' + error);
+if (error.name !== 'NotFoundError' || !String(error.stack).startsWith('NotFoundError: ')) throw new Error('the store threw an error named ' + error.name);
 await store.close();
 console.log('ok');
 `;
