@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
 import { BACKEND_NAMES, type BackendName, postgresUrlFromEnv, resolveBackends } from './backends.js';
-import { benchProfile } from './bench-profile.js';
+import { type BenchProfile, benchProfile } from './bench-profile.js';
 import { type BenchResult, measured, type SkippedWorkload } from './bench-result.js';
 import { describeMachine } from './machine.js';
 import { createBenchProgress } from './progress.js';
@@ -45,7 +45,14 @@ const WORKLOADS: readonly Workload[] = [
   eventMemoryWorkload,
 ];
 
-const DEFAULT_OUTPUT = fileURLToPath(new URL('./results/latest.json', import.meta.url));
+/**
+ * Where a run writes unless `--output` says otherwise: the committed full-run results are
+ * `latest.json`, and a quick or large run writes beside them without replacing them.
+ */
+function defaultOutput(profile: BenchProfile['name']): string {
+  const file = profile === 'full' ? 'latest.json' : `${profile}.json`;
+  return fileURLToPath(new URL(`./results/${file}`, import.meta.url));
+}
 
 function parseBackends(value: string): BackendName[] {
   const names = value.split(',').map((name) => name.trim());
@@ -76,11 +83,12 @@ interface RunOptions {
   large?: boolean;
   backends: BackendName[];
   only: Workload[];
-  output: string;
+  output?: string;
 }
 
 async function runBench(options: RunOptions): Promise<number> {
   const profile = benchProfile(options);
+  const output = options.output ?? defaultOutput(profile.name);
   const started = Date.now();
   const loadAtStart = loadavg();
   const workspace = mkdtempSync(join(tmpdir(), 'kode-bench-'));
@@ -157,8 +165,8 @@ async function runBench(options: RunOptions): Promise<number> {
       errors,
     };
     process.stdout.write(`${renderResults(results)}\n${renderSummary(report)}\n`);
-    writeReport(options.output, report);
-    process.stdout.write(`results written to ${options.output}\n`);
+    writeReport(output, report);
+    process.stdout.write(`results written to ${output}\n`);
     return errors.length > 0 ? 1 : 0;
   } finally {
     progress.stop();
@@ -176,7 +184,11 @@ const program = new Command('bench')
   .option('--only <list>', 'comma-separated workloads, by id or letter (a..h)', parseWorkloads, [
     ...WORKLOADS,
   ])
-  .option('--output <file>', 'where to write the JSON results', (value) => resolve(value), DEFAULT_OUTPUT)
+  .option(
+    '--output <file>',
+    'where to write the JSON results (default: bench/results/latest.json, quick.json or large.json)',
+    (value) => resolve(value),
+  )
   .action(async (options: RunOptions) => {
     if (options.quick && options.large) program.error('--quick and --large cannot be combined');
     process.exitCode = await runBench(options);

@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { version } from '../package.json';
 import { type CliIo, ExitCode, type ExitCodeValue, processIo } from './cli-io.js';
 import { withStandardHelp } from './command-support.js';
 import { conformanceCommand } from './commands/conformance.js';
@@ -20,6 +21,7 @@ export async function runCli(argv: string[], io: CliIo = processIo()): Promise<E
   };
   const program = new Command('kode-store')
     .description('Migrate, inspect, check, back up and verify KODE agent stores.')
+    .version(version, '-V, --version', 'print the kode-store version')
     .configureOutput({
       writeOut: (text) => io.stdout.write(text),
       writeErr: (text) => io.stderr.write(text),

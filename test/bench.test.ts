@@ -152,6 +152,19 @@ describe('npm run bench -- --quick', () => {
   });
 });
 
+describe('npm run bench: where results go', () => {
+  it('writes a quick run to bench/results/quick.json and leaves the committed latest.json alone', async () => {
+    const latest = join(REPO_ROOT, 'bench', 'results', 'latest.json');
+    const quick = join(REPO_ROOT, 'bench', 'results', 'quick.json');
+    const before = await readFile(latest);
+    const run = await runBench(['--quick', '--only', 'e', '--backends', 'memory'], null);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain(`results written to ${quick}`);
+    expect((JSON.parse(await readFile(quick, 'utf8')) as BenchReport).profile.name).toBe('quick');
+    expect((await readFile(latest)).equals(before)).toBe(true);
+  });
+});
+
 describe('npm run bench: bad usage', () => {
   it('refuses an unknown workload, naming the known ones', async () => {
     const run = await runBench(['--only', 'z'], null);

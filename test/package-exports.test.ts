@@ -127,4 +127,13 @@ describe('the packed package', () => {
     );
     expect(stdout).toMatch(/migrate/);
   });
+
+  it('prints the package version with kode-store --version', async () => {
+    const { version } = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as { version: string };
+    const cli = join(consumer, 'node_modules', 'kode-store', 'dist', 'cli.cjs');
+    for (const flag of ['--version', '-V']) {
+      const { stdout } = await run(process.execPath, [cli, flag], { cwd: consumer });
+      expect(stdout).toBe(`${version}\n`);
+    }
+  });
 });
