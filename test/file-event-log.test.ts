@@ -270,39 +270,36 @@ describe('FileEventLog: appending and reading', () => {
     expect(await collect(log.read('agt-1', { since: { seq: 9, timestamp: 0 } }))).toEqual([]);
   });
 
-  it(
-    "round-trips the SDK's own event logs exactly, duplicates and reused seqs included",
-    async () => {
-      const log = openLog();
-      const agents = [
-        'agt-01M81Y5YTSB07WSKPHZV3ZCPY1',
-        'agt-01M81Y5ZF7V8KSXSER1RPEBZ1R',
-        'agt-01M81Y5ZQBXZ24M0ZTAKMQ05S4',
-      ];
-      for (const agentId of agents) {
-        const dir = join(FIXTURE_DIR, agentId, 'events');
-        const lines = readdirSync(dir)
-          .sort()
-          .flatMap((name) => readFileSync(join(dir, name), 'utf8').split('\n').filter(Boolean));
-        // encodeJson of the parsed line gives back the very same text (key order kept).
-        const encoded = lines.map((line) => encode(JSON.parse(line) as Timeline));
-        expect(encoded).toEqual(lines);
-        await Promise.all(encoded.map((line) => log.append(agentId, line)));
-        const expected = lines.map((line) => JSON.parse(line) as Timeline);
-        expect(await collect(log.read(agentId))).toEqual(expected);
-        expect(readFileSync(eventsFile(agentId), 'utf8')).toBe(`${lines.join('\n')}\n`);
-        const since = { seq: 15, timestamp: 0 };
-        expect(await collect(log.read(agentId, { since, channel: 'monitor' }))).toEqual(
-          expected.filter((e) => e.bookmark.seq > 15 && e.event.channel === 'monitor'),
-        );
-        expect(await log.check(agentId)).toEqual([]);
-      }
-      // The assistant's progress log holds 22 byte-identical duplicates: kept, not merged.
-      const assistant = await collect(log.read(agents[0] as string));
-      expect(new Set(assistant.map((e) => JSON.stringify(e))).size).toBe(assistant.length - 22);
-      expect(await log.listAgentIds()).toEqual([...agents].sort());
-    },
-  );
+  it("round-trips the SDK's own event logs exactly, duplicates and reused seqs included", async () => {
+    const log = openLog();
+    const agents = [
+      'agt-01M81Y5YTSB07WSKPHZV3ZCPY1',
+      'agt-01M81Y5ZF7V8KSXSER1RPEBZ1R',
+      'agt-01M81Y5ZQBXZ24M0ZTAKMQ05S4',
+    ];
+    for (const agentId of agents) {
+      const dir = join(FIXTURE_DIR, agentId, 'events');
+      const lines = readdirSync(dir)
+        .sort()
+        .flatMap((name) => readFileSync(join(dir, name), 'utf8').split('\n').filter(Boolean));
+      // encodeJson of the parsed line gives back the very same text (key order kept).
+      const encoded = lines.map((line) => encode(JSON.parse(line) as Timeline));
+      expect(encoded).toEqual(lines);
+      await Promise.all(encoded.map((line) => log.append(agentId, line)));
+      const expected = lines.map((line) => JSON.parse(line) as Timeline);
+      expect(await collect(log.read(agentId))).toEqual(expected);
+      expect(readFileSync(eventsFile(agentId), 'utf8')).toBe(`${lines.join('\n')}\n`);
+      const since = { seq: 15, timestamp: 0 };
+      expect(await collect(log.read(agentId, { since, channel: 'monitor' }))).toEqual(
+        expected.filter((e) => e.bookmark.seq > 15 && e.event.channel === 'monitor'),
+      );
+      expect(await log.check(agentId)).toEqual([]);
+    }
+    // The assistant's progress log holds 22 byte-identical duplicates: kept, not merged.
+    const assistant = await collect(log.read(agents[0] as string));
+    expect(new Set(assistant.map((e) => JSON.stringify(e))).size).toBe(assistant.length - 22);
+    expect(await log.listAgentIds()).toEqual([...agents].sort());
+  });
 
   it('streams a file larger than one read chunk, lines crossing chunk borders included', async () => {
     const log = openLog({ fsync: false });
