@@ -35,6 +35,15 @@ export interface AudioContentBlock {
   meta?: Record<string, any>;
 }
 
+export interface VideoContentBlock {
+  type: 'video';
+  url?: string;
+  file_id?: string;
+  base64?: string;
+  mime_type?: string;
+  meta?: Record<string, any>;
+}
+
 export interface FileContentBlock {
   type: 'file';
   url?: string;
@@ -47,13 +56,14 @@ export interface FileContentBlock {
 
 /** One block of a message's content, as the SDK and its providers write it. */
 export type ContentBlock =
-  | { type: 'text'; text: string }
+  | { type: 'text'; text: string; meta?: Record<string, any> }
   | { type: 'image_url'; image_url: { url: string } }
   | { type: 'tool_use'; id: string; name: string; input: any; meta?: Record<string, any> }
   | { type: 'tool_result'; tool_use_id: string; content: any; is_error?: boolean }
   | ReasoningContentBlock
   | ImageContentBlock
   | AudioContentBlock
+  | VideoContentBlock
   | FileContentBlock;
 
 export interface MessageMetadata {

@@ -87,6 +87,15 @@ export default async function setup(project: TestProject): Promise<() => Promise
     console.warn(`\n!!! SKIPPING ALL ${backend.toUpperCase()} TESTS: ${reason}. !!!\n`);
   }
 
+  // The KODE SDK is not on the registry: its tests run when KODE_SDK_TARBALL names it (test/helpers/sdk.ts).
+  if (!process.env.KODE_SDK_TARBALL) {
+    const reason =
+      'KODE_SDK_TARBALL is not set (the KODE SDK tarball or folder, installed with npm install --no-save)';
+    if (require.has('sdk')) throw new Error(`KODE_TEST_REQUIRE names sdk, but ${reason}.`);
+    skipReasons.sdk = reason;
+    console.warn(`\n!!! SKIPPING THE KODE SDK TESTS: ${reason}. !!!\n`);
+  }
+
   project.provide('postgresUrl', urls.postgres);
   project.provide('mongodbUrl', urls.mongodb);
   project.provide('skipReasons', skipReasons);
