@@ -50,8 +50,10 @@ export interface DataStore {
   readonly userId: string;
   readonly agentName: string;
   readonly namespace: string;
-  /** The value, or `defaultValue` (`undefined` unless given) when the key does not exist. */
-  get<V = JsonValue>(key: string, defaultValue?: V): Promise<V | undefined>;
+  /** The value, or `undefined` when the key does not exist. */
+  get<V = JsonValue>(key: string): Promise<V | undefined>;
+  /** The value, or `defaultValue` when the key does not exist (never `undefined`). */
+  get<V = JsonValue>(key: string, defaultValue: V): Promise<V>;
   /** Stores a value; `metadata` is merged shallowly into the stored metadata. */
   set(key: string, value: unknown, metadata?: KvMetadata): Promise<void>;
   /** True when the key existed. */
@@ -109,6 +111,8 @@ class DataStoreProxy implements DataStore {
     };
   }
 
+  get<V = JsonValue>(key: string): Promise<V | undefined>;
+  get<V = JsonValue>(key: string, defaultValue: V): Promise<V>;
   async get<V = JsonValue>(key: string, defaultValue?: V): Promise<V | undefined> {
     const result = await orWhenNoData(this.kv.get<V>(this.instanceId, this.namespace, key), undefined);
     return result?.exists ? result.value : defaultValue;

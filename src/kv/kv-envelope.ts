@@ -1,6 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import { isKodeStoreError, type KodeStoreErrorCode, NotFoundError } from '../errors.js';
-import type { JsonValue, KvInstance, KvQuery, KvQueryResult, KvRecord, KvStore } from './kv-types.js';
+import { isKodeStoreError, type KodeStoreErrorCode } from '../errors.js';
+import { instanceNotFound } from './kv-records.js';
+import type {
+  JsonValue,
+  KvInstance,
+  KvQuery,
+  KvQueryResult,
+  KvRecord,
+  KvSetOptions,
+  KvStore,
+} from './kv-types.js';
 
 /**
  * The Codebolt-compatible facade (seeds 000, 001): the `codebolt.kvStore`
@@ -35,12 +44,16 @@ export interface KvEnvelopeApi {
     namespace: string,
     key: string,
   ): Promise<KvEnvelope<{ exists: boolean; value: JsonValue | undefined; record?: KvRecord }>>;
+  /**
+   * The 5th argument is seed 001's `autoCreateInstance` flag, or the native
+   * `set` options (`{ autoCreateInstance: true, metadata, ttlMs, ifVersion, ... }`).
+   */
   set(
     instanceId: string,
     namespace: string,
     key: string,
     value: unknown,
-    autoCreateInstance?: boolean,
+    options?: boolean | KvSetOptions,
   ): Promise<KvEnvelope<{ record: KvRecord }>>;
   delete(instanceId: string, namespace: string, key: string): Promise<KvEnvelope<{ deleted: boolean }>>;
   deleteNamespace(instanceId: string, namespace: string): Promise<KvEnvelope<{ deletedCount: number }>>;
@@ -88,9 +101,7 @@ export function createKvEnvelopeApi(kv: KvStore): KvEnvelopeApi {
         const instance = await kv.getInstance(instanceId);
         if (!instance) {
           // Codebolt reports an unknown instance as a failure; the code says which one.
-          throw new NotFoundError(`KV instance ${JSON.stringify(instanceId)} does not exist`, {
-            operation: 'kvStore.getInstance',
-          });
+          throw instanceNotFound(instanceId, { operation: 'kvStore.getInstance' });
         }
         return { instance };
       }),
@@ -106,9 +117,16 @@ export function createKvEnvelopeApi(kv: KvStore): KvEnvelopeApi {
           ? { exists: true, value: result.value, record: result.record }
           : { exists: false, value: undefined };
       }),
-    set: (instanceId, namespace, key, value, autoCreateInstance = false) =>
+    set: (instanceId, namespace, key, value, options) =>
       respond('set', async () => ({
-        record: await kv.set(instanceId, namespace, key, value as JsonValue, { autoCreateInstance }),
+        // Anything but a flag goes to the store as options, which refuses what is not.
+        record: await kv.set(
+          instanceId,
+          namespace,
+          key,
+          value as JsonValue,
+          typeof options === 'boolean' ? { autoCreateInstance: options } : options,
+        ),
       })),
     delete: (instanceId, namespace, key) =>
       respond('delete', async () => ({ deleted: await kv.delete(instanceId, namespace, key) })),

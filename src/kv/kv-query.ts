@@ -83,6 +83,18 @@ export interface KvSortPosition {
   namespace: string;
 }
 
+/** Members to keep of a JSON document: `true` keeps a member whole, a nested selection some of its members. */
+export type KvMemberSelection = ReadonlyMap<string, KvMemberSelection | true>;
+
+/**
+ * What `select` keeps: whole record fields, and the members of `value` /
+ * `metadata` named by dot paths (absent when the document is kept whole).
+ */
+export interface KvProjection {
+  fields: ReadonlySet<KvSelectableField>;
+  members: Partial<Record<'value' | 'metadata', KvMemberSelection>>;
+}
+
 /** A validated query, ready for a backend. */
 export interface KvQueryPlan {
   instanceId: string;
@@ -97,7 +109,8 @@ export interface KvQueryPlan {
   /** Whether records must carry `value` / `metadata` (for `select` or for sorting). */
   needsValue: boolean;
   needsMetadata: boolean;
-  select?: KvSelectableField[];
+  /** The fields to return; `undefined` = whole records. Applied by the store, not the backend. */
+  projection?: KvProjection;
 }
 
 /** The fields of a record the evaluator reads; `value`/`metadata` are parsed JSON. */
@@ -354,19 +367,45 @@ function parseOrderBy(value: unknown): KvSortKey[] {
   });
 }
 
-function parseSelect(value: unknown): KvSelectableField[] | undefined {
+/** Adds a member path to a selection; a member kept whole absorbs every path inside it. */
+function selectMember(selection: Map<string, KvMemberSelection | true>, path: string[]): void {
+  const [segment, ...rest] = path as [string, ...string[]];
+  const existing = selection.get(segment);
+  if (existing === true) return;
+  if (rest.length === 0) {
+    selection.set(segment, true);
+    return;
+  }
+  const child = (existing ?? new Map()) as Map<string, KvMemberSelection | true>;
+  selection.set(segment, child);
+  selectMember(child, rest);
+}
+
+function parseSelect(value: unknown): KvProjection | undefined {
   if (value === undefined || value === null) return undefined;
   if (!Array.isArray(value) || value.length === 0) {
     throw new QueryError(`select must be a non-empty array of field names, got ${show(value)}`);
   }
-  for (const [i, name] of value.entries()) {
-    if (typeof name !== 'string' || !(SELECTABLE_FIELDS as readonly string[]).includes(name)) {
+  const fields = new Set<KvSelectableField>();
+  const members = { value: new Map(), metadata: new Map() } as const;
+  for (const [i, name] of (value as unknown[]).entries()) {
+    if (typeof name === 'string' && (SELECTABLE_FIELDS as readonly string[]).includes(name)) {
+      fields.add(name as KvSelectableField);
+      continue;
+    }
+    if (typeof name !== 'string' || !/^(value|metadata)\./.test(name)) {
       throw new QueryError(
-        `select[${i}]: unknown field ${show(name)}; expected one of ${SELECTABLE_FIELDS.join(', ')}`,
+        `select[${i}]: unknown field ${show(name)}; expected one of ${SELECTABLE_FIELDS.join(', ')}, or a dot path such as value.name or metadata.source`,
       );
     }
+    const field = parseField(name, `select[${i}]`) as Extract<KvFieldRef, { kind: 'json' }>;
+    selectMember(members[field.document], field.path);
   }
-  return value as KvSelectableField[];
+  const projection: KvProjection = { fields, members: {} };
+  for (const document of ['value', 'metadata'] as const) {
+    if (!fields.has(document) && members[document].size > 0) projection.members[document] = members[document];
+  }
+  return projection;
 }
 
 function usesDocument(predicate: KvPredicate, document: 'value' | 'metadata'): boolean {
@@ -415,7 +454,7 @@ export function normalizeKvQuery(query: unknown): KvQueryPlan & { cursor?: strin
     items: rawWhere.map((item, i) => parseWhereItem(item, `where[${i}]`, 1, budget)),
   };
   const orderBy = parseOrderBy(query.orderBy);
-  const select = parseSelect(query.select);
+  const projection = parseSelect(query.select);
   const limit = count(query.limit, 'limit');
   const offset = count(query.offset, 'offset') ?? 0;
   let cursor: string | undefined;
@@ -428,7 +467,10 @@ export function normalizeKvQuery(query: unknown): KvQueryPlan & { cursor?: strin
     if (offset > 0) throw new QueryError('use either offset or cursor, not both');
     cursor = query.cursor;
   }
-  const sortsBy = (document: 'value' | 'metadata') =>
+  const needs = (document: 'value' | 'metadata') =>
+    !projection ||
+    projection.fields.has(document) ||
+    projection.members[document] !== undefined ||
     orderBy.some((key) => key.field.kind === 'json' && key.field.document === document);
   return {
     instanceId: from.instance,
@@ -438,9 +480,9 @@ export function normalizeKvQuery(query: unknown): KvQueryPlan & { cursor?: strin
     limit,
     offset,
     cursor,
-    select,
-    needsValue: !select || select.includes('value') || sortsBy('value'),
-    needsMetadata: !select || select.includes('metadata') || sortsBy('metadata'),
+    projection,
+    needsValue: needs('value'),
+    needsMetadata: needs('metadata'),
   };
 }
 
@@ -457,6 +499,37 @@ function resolveJson(document: unknown, path: string[]): Resolved {
     current = current[segment];
   }
   return current === undefined ? MISSING : current;
+}
+
+/**
+ * The selected members of a JSON document, in the document's own order, or
+ * `MISSING` when none is there. Like conditions, paths walk objects only.
+ */
+function pickMembers(document: unknown, selection: KvMemberSelection): Resolved {
+  if (!isPlainObject(document)) return MISSING;
+  const picked: Record<string, unknown> = {};
+  let found = false;
+  for (const [name, member] of Object.entries(document)) {
+    const branch = selection.get(name);
+    if (branch === undefined) continue;
+    const kept = branch === true ? member : pickMembers(member, branch);
+    if (kept === MISSING) continue;
+    // A member named `__proto__` is data (JSON.parse makes it an own property), never a prototype.
+    Object.defineProperty(picked, name, {
+      value: kept,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+    found = true;
+  }
+  return found ? picked : MISSING;
+}
+
+/** The selected members of a document, or `undefined` when none of them is there. */
+export function selectMembers(document: unknown, selection: KvMemberSelection): unknown {
+  const picked = pickMembers(document, selection);
+  return picked === MISSING ? undefined : picked;
 }
 
 function resolve(view: KvRecordView, field: KvFieldRef): Resolved {

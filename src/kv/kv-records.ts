@@ -1,11 +1,16 @@
-import { type ErrorContext, ValidationError } from '../errors.js';
+import { type ErrorContext, NotFoundError, ValidationError } from '../errors.js';
 import { decodeJson, encodeJson } from '../json-codec.js';
 import { toEpochMs } from '../query-filters.js';
 import type { TimeInput } from '../types.js';
 import type { KvInstanceRow, KvQueryRow, KvRecordRow } from './kv-backend.js';
-import type { KvRecordView } from './kv-query.js';
+import { type KvProjection, type KvRecordView, selectMembers } from './kv-query.js';
 import { utf8Length } from './kv-strings.js';
 import type { JsonValue, KvInstance, KvMetadata, KvRecord, KvSelectableField } from './kv-types.js';
+
+/** A KV instance that does not exist. The words "not found" are what seed 001's callers test for. */
+export function instanceNotFound(instanceId: string, ctx: ErrorContext, hint = ''): NotFoundError {
+  return new NotFoundError(`KV instance ${JSON.stringify(instanceId)} not found${hint}`, ctx);
+}
 
 /**
  * Validation of KV names and values, and the conversion between stored rows
@@ -150,21 +155,31 @@ export function recordFromRow<V = JsonValue>(row: KvRecordRow, ctx: ErrorContext
   return projectRow(row, undefined, ctx) as KvRecord<V>;
 }
 
-/** A record restricted to the selected fields (all of them without `select`). */
+/** A record restricted to the selected fields and members (whole without `select`). */
 export function projectRow(
   row: KvQueryRow,
-  select: readonly KvSelectableField[] | undefined,
+  projection: KvProjection | undefined,
   ctx: ErrorContext,
 ): Partial<KvRecord> {
-  const wants = (field: KvSelectableField) => !select || select.includes(field);
+  const wants = (field: KvSelectableField) => !projection || projection.fields.has(field);
   const record: Partial<KvRecord> = {};
   if (wants('id')) record.id = row.id;
   if (wants('instanceId')) record.instanceId = row.instanceId;
   if (wants('namespace')) record.namespace = row.namespace;
   if (wants('key')) record.key = row.key;
   if (wants('value') && row.value !== undefined) record.value = decodeJson<JsonValue>(row.value, ctx);
+  const valueMembers = projection?.members.value;
+  if (valueMembers && row.value !== undefined) {
+    const picked = selectMembers(decodeJson(row.value, ctx), valueMembers);
+    if (picked !== undefined) record.value = picked as JsonValue;
+  }
   if (wants('metadata') && row.metadata !== undefined)
     record.metadata = decodeJson<KvMetadata>(row.metadata, ctx);
+  const metadataMembers = projection?.members.metadata;
+  if (metadataMembers && row.metadata !== undefined) {
+    const picked = selectMembers(decodeJson(row.metadata, ctx), metadataMembers);
+    if (picked !== undefined) record.metadata = picked as KvMetadata;
+  }
   if (wants('version')) record.version = row.version;
   if (wants('createdAt')) record.createdAt = iso(row.createdAt);
   if (wants('updatedAt')) record.updatedAt = iso(row.updatedAt);

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { ConflictError, type ErrorContext, NotFoundError, ValidationError } from '../errors.js';
+import { ConflictError, type ErrorContext, ValidationError } from '../errors.js';
 import { decodeJson, encodeJson } from '../json-codec.js';
 import type { OperationKind } from '../operation-metrics.js';
 import { StoreOperations } from '../store-operations.js';
@@ -12,6 +12,7 @@ import {
   checkVersion,
   encodeMetadata,
   instanceFromRow,
+  instanceNotFound,
   projectRow,
   recordFromRow,
   resolveExpiry,
@@ -148,10 +149,6 @@ class BackendKvStore implements KvStore {
     return this.ops.run(name, kind, () => body(this.ctx(name)));
   }
 
-  private missingInstance(instanceId: string, ctx: ErrorContext, hint = ''): NotFoundError {
-    return new NotFoundError(`KV instance ${JSON.stringify(instanceId)} does not exist${hint}`, ctx);
-  }
-
   private checkRef(namespace: unknown, key: unknown, ctx: ErrorContext): KvKeyRef {
     assertKvName(namespace, 'namespace', ctx);
     assertKvName(key, 'key', ctx);
@@ -250,7 +247,7 @@ class BackendKvStore implements KvStore {
       );
     });
     if (!found)
-      throw this.missingInstance(
+      throw instanceNotFound(
         instanceId,
         ctx,
         createInstance || !WRITES_THAT_CREATE.has(ctx.operation ?? '')
@@ -314,7 +311,7 @@ class BackendKvStore implements KvStore {
       }
       await this.ready();
       const row = await this.storage.updateInstance(id, changes, this.now());
-      if (!row) throw this.missingInstance(id, ctx);
+      if (!row) throw instanceNotFound(id, ctx);
       return instanceFromRow(row);
     });
   }
@@ -335,7 +332,7 @@ class BackendKvStore implements KvStore {
       const ref = this.checkRef(namespace, key, ctx);
       await this.ready();
       const rows = await this.storage.getRecords(instanceId, [ref], this.now());
-      if (!rows) throw this.missingInstance(instanceId, ctx);
+      if (!rows) throw instanceNotFound(instanceId, ctx);
       const row = rows[0];
       if (!row) return { exists: false, value: undefined, record: undefined };
       const record = recordFromRow<V>(row, ctx);
@@ -353,7 +350,7 @@ class BackendKvStore implements KvStore {
       const refs = unique.map((key) => this.checkRef(namespace, key, ctx));
       await this.ready();
       const rows = await this.storage.getRecords(instanceId, refs, this.now());
-      if (!rows) throw this.missingInstance(instanceId, ctx);
+      if (!rows) throw instanceNotFound(instanceId, ctx);
       return rows
         .filter((row): row is KvRecordRow => row !== undefined)
         .map((row) => recordFromRow<V>(row, ctx));
@@ -557,7 +554,7 @@ class BackendKvStore implements KvStore {
       assertKvName(namespace, 'namespace', ctx);
       await this.ready();
       const deleted = await this.storage.deleteNamespace(instanceId, namespace, this.now());
-      if (deleted === undefined) throw this.missingInstance(instanceId, ctx);
+      if (deleted === undefined) throw instanceNotFound(instanceId, ctx);
       return deleted;
     });
   }
@@ -567,7 +564,7 @@ class BackendKvStore implements KvStore {
       assertKvName(instanceId, 'instanceId', ctx);
       await this.ready();
       const namespaces = await this.storage.namespaces(instanceId, this.now());
-      if (!namespaces) throw this.missingInstance(instanceId, ctx);
+      if (!namespaces) throw instanceNotFound(instanceId, ctx);
       return namespaces;
     });
   }
@@ -578,7 +575,7 @@ class BackendKvStore implements KvStore {
       if (namespace !== undefined) assertKvName(namespace, 'namespace', ctx);
       await this.ready();
       const count = await this.storage.countRecords(instanceId, namespace, this.now());
-      if (count === undefined) throw this.missingInstance(instanceId, ctx);
+      if (count === undefined) throw instanceNotFound(instanceId, ctx);
       return count;
     });
   }
@@ -594,10 +591,10 @@ class BackendKvStore implements KvStore {
       // One row more than asked tells whether another page follows.
       const fetch = plan.limit === undefined ? undefined : plan.limit + 1;
       const page = await this.storage.query({ ...plan, after, limit: fetch }, this.now());
-      if (!page) throw this.missingInstance(plan.instanceId, ctx);
+      if (!page) throw instanceNotFound(plan.instanceId, ctx);
       const rows = plan.limit === undefined ? page.rows : page.rows.slice(0, plan.limit);
       const result: KvQueryResult = {
-        records: rows.map((row) => projectRow(row, plan.select, ctx)),
+        records: rows.map((row) => projectRow(row, plan.projection, ctx)),
         total: page.total,
       };
       const last = rows.at(-1);

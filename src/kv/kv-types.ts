@@ -148,6 +148,12 @@ export interface KvOrderBy {
 export type KvSelectableField = keyof KvRecord;
 
 /**
+ * An item of `select`: a record field, or a dot path into `value` or
+ * `metadata` (`value.user.name`), which keeps only that member.
+ */
+export type KvSelectField = KvSelectableField | `value.${string}` | `metadata.${string}`;
+
+/**
  * A query (seed 000): `from` names the instance and optionally one namespace;
  * `where` items are ANDed. Results are sorted by `orderBy`, ties always by
  * key and then namespace (ascending). `total` ignores `limit`/`offset`/`cursor`.
@@ -160,7 +166,8 @@ export type KvSelectableField = keyof KvRecord;
 export interface KvQuery {
   from: { instance: string; namespace?: string };
   where?: KvWhereItem[];
-  select?: KvSelectableField[];
+  /** The fields to return (all without it): `['key', 'value.name']` gives `{ key, value: { name } }`. */
+  select?: KvSelectField[];
   orderBy?: KvOrderBy | KvOrderBy[];
   limit?: number;
   offset?: number;

@@ -65,8 +65,40 @@ export const envelopeCases = defineKvCases('envelope', [
       const failed = await api.set(id, 'cache', 'key1', { data: 'value' });
       checkEnvelope(failed, 'set', false);
       checkEqual(failed.code, 'KODE_NOT_FOUND', 'code');
-      check(failed.error?.includes('does not exist'), `error says why: ${failed.error}`);
+      // Seed 001's own check of this failure.
+      check(failed.error?.includes('not found'), `error says "not found": ${failed.error}`);
       checkEnvelope(await api.set(id, 'cache', 'key1', { data: 'value' }, true), 'set', true);
+    },
+  },
+  {
+    id: 'set-options-object',
+    title:
+      'set also takes the native options object as its 5th argument: { autoCreateInstance: true }, metadata',
+    async run({ kv, unique }) {
+      const api = createKvEnvelopeApi(kv);
+      const id = unique('auto-options');
+      const set = checkEnvelope(
+        await api.set(
+          id,
+          'cache',
+          'key1',
+          { data: 'value' },
+          { autoCreateInstance: true, metadata: { by: 'me' } },
+        ),
+        'set',
+        true,
+      );
+      checkEqual([set.record.value, set.record.metadata], [{ data: 'value' }, { by: 'me' }], 'record');
+      checkEqual((await kv.getInstance(id))?.id, id, 'the instance was created');
+      const refused = await api.set(unique('never'), 'cache', 'key1', 1, { autoCreateInstance: false });
+      checkEnvelope(refused, 'set', false);
+      checkEqual(refused.code, 'KODE_NOT_FOUND', 'code without autoCreateInstance');
+      const misspelt = await api.set(id, 'cache', 'key1', 1, { autoCreate: true } as never);
+      checkEnvelope(misspelt, 'set', false);
+      checkEqual(misspelt.code, 'KODE_VALIDATION', 'code of an unknown option');
+      const garbage = await api.set(id, 'cache', 'key1', 1, 'yes' as never);
+      checkEnvelope(garbage, 'set', false);
+      checkEqual(garbage.code, 'KODE_VALIDATION', 'code of a 5th argument that is neither');
     },
   },
   {
@@ -166,6 +198,7 @@ export const envelopeCases = defineKvCases('envelope', [
       const gone = await api.getInstance(created.id);
       checkEnvelope(gone, 'getInstance', false);
       checkEqual(gone.code, 'KODE_NOT_FOUND', 'code of a missing instance');
+      check(gone.error?.includes('not found'), `error says "not found": ${gone.error}`);
     },
   },
   {

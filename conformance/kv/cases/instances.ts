@@ -174,10 +174,13 @@ export const instanceCases = defineKvCases('instances', [
   },
   {
     id: 'set-needs-the-instance',
-    title: 'set into an unknown instance fails with NotFoundError and creates nothing',
+    title:
+      'set into an unknown instance fails with a NotFoundError saying "not found" (seed 001) and creates nothing',
     async run({ kv, unique }) {
       const id = unique('missing');
-      await checkRejects(() => kv.set(id, 'ns', 'k', 1), 'KODE_NOT_FOUND', 'set');
+      const error = await checkRejects(() => kv.set(id, 'ns', 'k', 1), 'KODE_NOT_FOUND', 'set');
+      check(error.message.includes('not found'), `the message says "not found": ${error.message}`);
+      check(error.message.includes('autoCreateInstance'), `the message names the option: ${error.message}`);
       checkEqual(await kv.getInstance(id), undefined, 'instance after the failed set');
     },
   },
@@ -215,6 +218,8 @@ export const instanceCases = defineKvCases('instances', [
       await checkRejects(() => kv.getRecordCount(id), 'KODE_NOT_FOUND', 'getRecordCount');
       await checkRejects(() => kv.query({ from: { instance: id } }), 'KODE_NOT_FOUND', 'query');
       await checkRejects(() => kv.increment(id, 'ns', 'k'), 'KODE_NOT_FOUND', 'increment');
+      const error = await checkRejects(() => kv.get(id, 'ns', 'k'), 'KODE_NOT_FOUND', 'get');
+      check(error.message.includes(`${JSON.stringify(id)} not found`), `the message: ${error.message}`);
     },
   },
 ]);

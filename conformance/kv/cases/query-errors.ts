@@ -137,6 +137,25 @@ const MALFORMED: Array<[string, string, (instance: string) => unknown, string]> 
     (i) => ({ from: { instance: i }, select: ['key', 'password'] }),
     'password',
   ],
+  [
+    'bad-select-document',
+    'a select path outside value and metadata',
+    (i) => ({ from: { instance: i }, select: ['key', 'secret.token'] }),
+    'secret.token',
+  ],
+  [
+    'bad-select-path',
+    'a select path with an empty segment',
+    (i) => ({ from: { instance: i }, select: ['value..name'] }),
+    'empty segment',
+  ],
+  [
+    'select-path-nul',
+    'a select path holding NUL',
+    (i) => ({ from: { instance: i }, select: ['value.a\u0000b'] }),
+    'U+0000',
+  ],
+  ['empty-select', 'an empty select', (i) => ({ from: { instance: i }, select: [] }), 'select'],
   ['negative-limit', 'a negative limit', (i) => ({ from: { instance: i }, limit: -1 }), 'limit'],
   ['fractional-limit', 'a fractional limit', (i) => ({ from: { instance: i }, limit: 1.5 }), 'limit'],
   [
@@ -201,11 +220,12 @@ export const queryErrorCases = defineKvCases('query-errors', [
     id: 'unknown-instance',
     title: 'a well-formed query of an unknown instance is a NotFoundError, not a QueryError',
     async run({ kv, unique }) {
-      await checkRejects(
+      const error = await checkRejects(
         () => kv.query({ from: { instance: unique('nowhere') } }),
         'KODE_NOT_FOUND',
         'query',
       );
+      check(error.message.includes('not found'), `the message says "not found": ${error.message}`);
     },
   },
   {

@@ -333,6 +333,95 @@ export const queryCases = defineKvCases('query', [
     },
   },
   {
+    id: 'select-paths',
+    title:
+      'select takes dot paths into value and metadata and returns only those members, in the stored order (seed 000)',
+    async run({ kv, instance, clock }) {
+      const seeded = await seedQueryData(kv, await instance(), clock);
+      const result = await kv.query({
+        from: { instance: seeded.id, namespace: 'ns' },
+        select: ['key', 'value.nested.x', 'value.s', 'metadata.m'],
+        orderBy: { field: 'key' },
+      });
+      checkEqual(
+        result.records,
+        [
+          // Members keep the stored order (s before nested), whatever the order of `select`.
+          { key: 'a', value: { s: 'apple', nested: { x: 1 } }, metadata: { m: 1 } },
+          { key: 'b', value: { s: 'Banana', nested: { x: 'one' } }, metadata: { m: 'one' } },
+          // A path that finds nothing is left out; a document where none is found is left out whole.
+          { key: 'c', value: { s: 'cherry' } },
+          { key: 'd', value: { s: null } },
+          { key: 'e', value: { s: 'apple pie', nested: { x: null } } },
+          // Paths walk objects only: a scalar value has no members.
+          { key: 'f' },
+          { key: 'g' },
+        ],
+        'records',
+      );
+      checkEqual(result.total, 7, 'total');
+    },
+  },
+  {
+    id: 'select-path-inside-selected',
+    title: 'a path inside a selected field or path adds nothing: the outer selection is returned whole',
+    async run({ kv, instance, clock }) {
+      const seeded = await seedQueryData(kv, await instance(), clock);
+      const from = { instance: seeded.id, namespace: 'ns' };
+      const whole = await kv.query({
+        from,
+        select: ['value.s', 'value'],
+        orderBy: { field: 'key' },
+        limit: 1,
+      });
+      checkEqual(whole.records, [{ value: RECORDS[0]?.[1] }], 'value and value.s');
+      const nested = await kv.query({
+        from,
+        select: ['value.nested.x', 'value.nested', 'key'],
+        where: [{ field: 'key', operator: 'in', value: ['a', 'd'] }],
+        orderBy: { field: 'key' },
+      });
+      checkEqual(
+        nested.records,
+        [
+          { key: 'a', value: { nested: { x: 1 } } },
+          { key: 'd', value: { nested: 'flat' } },
+        ],
+        'value.nested and value.nested.x',
+      );
+    },
+  },
+  {
+    id: 'select-paths-with-where-order-and-cursor',
+    title: 'select paths work together with conditions, ordering by another path, and cursor pages',
+    async run({ kv, instance, clock }) {
+      const seeded = await seedQueryData(kv, await instance(), clock);
+      const query: KvQuery = {
+        from: { instance: seeded.id, namespace: 'ns' },
+        where: [{ field: 'value.s', operator: 'exists' }],
+        select: ['value.s'],
+        orderBy: { field: 'value.n', direction: 'desc' },
+        limit: 3,
+      };
+      const first = await kv.query(query);
+      check(typeof first.nextCursor === 'string', 'a first page with a nextCursor');
+      const second = await kv.query({ ...query, cursor: first.nextCursor });
+      checkEqual(
+        [...first.records, ...second.records],
+        // value.n: c 10, d 2.5, a 1, b '1' (strings after numbers, so first in desc), e missing (last).
+        [
+          { value: { s: 'Banana' } },
+          { value: { s: 'cherry' } },
+          { value: { s: null } },
+          { value: { s: 'apple' } },
+          { value: { s: 'apple pie' } },
+        ],
+        'pages',
+      );
+      checkEqual([first.total, second.total, second.nextCursor], [5, 5, undefined], 'totals');
+    },
+  },
+  {
     id: 'full-records',
     title: 'without select, query returns whole records, equal to what get returns',
     async run({ kv, instance, clock }) {
