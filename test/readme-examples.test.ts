@@ -4,12 +4,14 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { describePostgres, dropSchema, requirePostgresUrl } from './helpers/postgres.js';
+import { describeSdk, installedSdk, SDK_PACKAGE } from './helpers/sdk.js';
 
 /**
  * The README's TypeScript examples run as written. Every ```ts block carries
  * a marker on the line before it: `<!-- readme-test -->` (run it),
- * `<!-- readme-test: postgres -->` (run it with DATABASE_URL set), or
- * `<!-- readme-test: skip (reason) -->`. A block without a marker fails this
+ * `<!-- readme-test: postgres -->` (run it with DATABASE_URL set),
+ * `<!-- readme-test: sdk -->` (run it with the real KODE SDK, when
+ * KODE_SDK_TARBALL names it), or `<!-- readme-test: skip (reason) -->`. A block without a marker fails this
  * test, so no example can quietly go stale.
  */
 
@@ -26,7 +28,7 @@ const ENTRY_POINTS: Record<string, string> = {
 
 interface Example {
   line: number;
-  mode: 'run' | 'postgres' | 'skip' | 'unmarked';
+  mode: 'run' | 'postgres' | 'sdk' | 'skip' | 'unmarked';
   code: string;
 }
 
@@ -36,26 +38,22 @@ async function readmeExamples(): Promise<Example[]> {
   for (let i = 0; i < lines.length; i++) {
     if (lines[i] !== '```ts') continue;
     const end = lines.indexOf('```', i + 1);
-    const marker = /^<!-- readme-test(?:: (postgres|skip)\b.*)? -->$/.exec(lines[i - 1] ?? '');
-    const mode = !marker
-      ? 'unmarked'
-      : marker[1] === 'postgres'
-        ? 'postgres'
-        : marker[1] === 'skip'
-          ? 'skip'
-          : 'run';
+    const marker = /^<!-- readme-test(?:: (postgres|sdk|skip)\b.*)? -->$/.exec(lines[i - 1] ?? '');
+    const mode = !marker ? 'unmarked' : ((marker[1] ?? 'run') as Example['mode']);
     examples.push({ line: i + 1, mode, code: lines.slice(i + 1, end).join('\n') });
     i = end;
   }
   return examples;
 }
 
-/** Points the package's own names at this checkout's sources. */
+/** Points the package's own names at this checkout's sources, and the SDK at the one installed here. */
 function localImports(code: string): string {
-  return code.replace(/from '(kode-store(?:\/[a-z]+)?)'/g, (whole, name: string) => {
-    const target = ENTRY_POINTS[name];
-    return target ? `from '${join(root, target)}'` : whole;
-  });
+  return code
+    .replace(/from '(kode-store(?:\/[a-z]+)?)'/g, (whole, name: string) => {
+      const target = ENTRY_POINTS[name];
+      return target ? `from '${join(root, target)}'` : whole;
+    })
+    .replaceAll(`from '${SDK_PACKAGE}'`, () => `from '${join(installedSdk(), 'dist', 'index.js')}'`);
 }
 
 async function runExample(
@@ -89,6 +87,15 @@ describe('README examples', () => {
   });
 
   for (const example of examples.filter((e) => e.mode === 'run')) {
+    it(`runs the example at README.md:${example.line}`, async () => {
+      const { code, out } = await runExample(example, {});
+      expect({ code, out: code === 0 ? '' : out }).toEqual({ code: 0, out: '' });
+    });
+  }
+});
+
+describeSdk('README examples with the KODE SDK', () => {
+  for (const example of examples.filter((e) => e.mode === 'sdk')) {
     it(`runs the example at README.md:${example.line}`, async () => {
       const { code, out } = await runExample(example, {});
       expect({ code, out: code === 0 ? '' : out }).toEqual({ code: 0, out: '' });
