@@ -1,5 +1,6 @@
 import { dirname, resolve } from 'node:path';
 import { newForkId } from '../../src/agent-id.js';
+import { compareCodePoints } from '../../src/code-point-order.js';
 import { checkDirectoryWritable } from '../../src/directory-health.js';
 import { NotFoundError, ValidationError, wrapDriverError } from '../../src/errors.js';
 import { createKvStore } from '../../src/kv/kv-store.js';
@@ -689,7 +690,10 @@ export class SqliteStore implements ExtendedStore {
         throw new ValidationError('prefix must be a string', { backend: BACKEND, operation: 'list' });
       }
       const rows = await this.rows<{ agent_id: string }>(listAgentsQuery(prefix));
-      return rows.map((row) => row.agent_id);
+      const ids = rows.map((row) => row.agent_id);
+      const fromFiles = await this.events.agentIdsOutsideDatabase(prefix);
+      if (fromFiles.length === 0) return ids;
+      return [...new Set([...ids, ...fromFiles])].sort(compareCodePoints);
     });
   }
 
