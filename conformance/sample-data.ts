@@ -196,3 +196,18 @@ export function fixtureAgents(): FixtureAgent[] {
 export function asJson<T>(value: T): T {
   return JSON.parse(JSON.stringify(value)) as T;
 }
+
+/** Objects within objects (what `nestedValue` builds). */
+export interface NestedValue {
+  [key: string]: NestedValue;
+}
+
+/**
+ * A value of exactly `depth` levels of nested objects (`{}` is one level),
+ * for the depth-limit cases: `{ level: { level: ... {} } }`.
+ */
+export function nestedValue(depth: number): NestedValue {
+  let value: NestedValue = {};
+  for (let level = 1; level < depth; level++) value = { level: value };
+  return value;
+}

@@ -12,6 +12,7 @@ import {
 } from './agent-path.js';
 import { AppendBatcher } from './append-batcher.js';
 import { compareCodePoints } from './code-point-order.js';
+import { DescriptorLimit } from './descriptor-limit.js';
 import { CorruptDataError, StoreClosedError, ValidationError, wrapDriverError } from './errors.js';
 import { pagedIterable } from './paged-iterable.js';
 import { eventFilter, isTimeline } from './store-codec.js';
@@ -55,10 +56,29 @@ import type { AgentChannel, Bookmark, Timeline } from './types.js';
  * while this one still had it open.
  *
  * A batch whose `write()` or sync fails (disk full, I/O error) is rejected,
- * but lines of it that reached the file before the failure stay there and
- * will be read: removing them would need the truncation ruled out above. A
- * line another process is writing at this moment looks torn to `check()`
- * until that write completes.
+ * and nothing of it stays readable: the file is cut back to the size it had
+ * before the batch. The cut is the one truncation the log makes, and it is
+ * guarded: it is made only when the file holds exactly what this batch
+ * wrote after that size, so an entry another writer appended meanwhile is
+ * never destroyed (the failed batch's lines then stay, the one case where a
+ * rejected append can be read). A file cut back to nothing counts as no
+ * file: `has` and `listAgentIds` see only agents with events. A line
+ * another process is writing at this moment looks torn to `check()` until
+ * that write completes.
+ *
+ * Registration. A store keeps a row per agent in its database; the log calls
+ * `registerAgent` after the first batch of an agent it wrote (and again
+ * after a batch whose registration failed), before that batch's appends
+ * resolve. Its failure does not reject them: their entries are on disk, and
+ * the stores' `list` and `exists` read the files too, so the agent is seen
+ * either way; the next batch of the agent tries again.
+ *
+ * Descriptors. The log never holds more than `maxOpenFiles` descriptors at
+ * once: append files kept open for the next batch, files being read or
+ * checked, directories being synced or listed. Whatever needs one beyond
+ * that waits, in call order, and append files that are only kept open for
+ * reuse are closed (least recently used first) to make room. A running
+ * `read` holds one until its loop ends or is broken out of.
  *
  * Reading streams the file in chunks up to the size it had when the read
  * began, so a read ends even while appends continue, and never holds more
@@ -81,12 +101,22 @@ export interface FileEventLogOptions {
    */
   fsync?: boolean;
   /**
-   * Called after each batch of an agent's appends is on disk, before those
-   * appends resolve (a rejection rejects them, though their entries are
-   * written). The stores register an agent that has events here, so that a
-   * burst of appends costs one promise each, not a chain.
+   * The most file descriptors the log holds open at once, idle append files
+   * included (at least 1; default {@link DEFAULT_MAX_OPEN_FILES}). Appends
+   * and reads beyond it wait for a descriptor instead of failing with
+   * `EMFILE`; keep it well below the process limit (`ulimit -n`), which the
+   * database driver and sockets share.
+   * @example { baseDir: './data/store', maxOpenFiles: 256 }
    */
-  afterWrite?: (agentId: string) => void | Promise<void>;
+  maxOpenFiles?: number;
+  /**
+   * Records in the store's database that the agent has events in files.
+   * Called after the first batch of an agent this log wrote, before its
+   * appends resolve, and again after a later batch while it has not
+   * succeeded. A failure does not reject the appends (their entries are on
+   * disk); it is tried again with the agent's next batch.
+   */
+  registerAgent?: (agentId: string) => void | Promise<void>;
 }
 
 /** Name of an agent's event file inside its directory. */
@@ -95,8 +125,12 @@ export const EVENTS_FILE_NAME = 'events.jsonl';
 /** Most lines one fdatasync may cover. */
 const MAX_APPEND_BATCH = 20_000;
 
-/** How many append descriptors stay open at once (least recently used ones are closed first). */
-export const MAX_OPEN_EVENT_FILES = 64;
+/**
+ * Default of `maxOpenFiles`: enough for a disk's worth of parallel fsyncs
+ * (libuv runs four file system calls at a time by default), and far below
+ * the usual 1,024 descriptors a process may open.
+ */
+export const DEFAULT_MAX_OPEN_FILES = 64;
 
 /** Written after a torn last line, before the next batch; a line ending with it is a repaired torn write. */
 export const TORN_LINE_TERMINATOR = '\t#torn-write-repaired';
@@ -114,6 +148,7 @@ const NEWLINE = 0x0a;
 // platform lacks it).
 const APPEND_FLAGS = fsConstants.O_RDWR | fsConstants.O_APPEND | (fsConstants.O_NOFOLLOW ?? 0);
 const READ_FLAGS = fsConstants.O_RDONLY | (fsConstants.O_NOFOLLOW ?? 0);
+const CREATE_FLAGS = fsConstants.O_WRONLY | fsConstants.O_CREAT | (fsConstants.O_NOFOLLOW ?? 0);
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
@@ -127,7 +162,7 @@ interface OpenEventFile {
   handle: FileHandle;
   /** File size right after this object's last write, or -1 when unknown (fresh descriptor, failed write). */
   knownSize: number;
-  /** Batches using the descriptor; a busy descriptor is never evicted. */
+  /** Batches using the descriptor; only an idle one is closed to make room. */
   busy: number;
 }
 
@@ -142,11 +177,18 @@ export class FileEventLog {
   /** The absolute base directory. */
   readonly baseDir: string;
   private readonly fsync: boolean;
-  private readonly afterWrite: ((agentId: string) => void | Promise<void>) | undefined;
+  private readonly registerAgent: ((agentId: string) => void | Promise<void>) | undefined;
+  /** Agents whose `registerAgent` call succeeded (forgotten when the agent is deleted). */
+  private readonly registered = new Set<string>();
   private readonly ops = new StoreOperations(BACKEND);
   private readonly appends = new Map<string, AgentAppends>();
-  /** Insertion order is recency order: a used entry is re-inserted at the end. */
+  /**
+   * Append descriptors kept open for the agent's next batch, each holding a
+   * slot of `descriptors`. Insertion order is recency order: a used entry is
+   * re-inserted at the end.
+   */
   private readonly openFiles = new Map<string, OpenEventFile>();
+  private readonly descriptors: DescriptorLimit;
   /** Per agent, a promise that settles (never rejects) when a pending `delete` has finished. */
   private readonly deletions = new Map<string, Promise<void>>();
   private readonly readers = new Set<FileHandle>();
@@ -164,7 +206,15 @@ export class FileEventLog {
     // Resolved once, so a later process.chdir() cannot move the log.
     this.baseDir = resolve(baseDir);
     this.fsync = options.fsync ?? true;
-    this.afterWrite = options.afterWrite;
+    this.registerAgent = options.registerAgent;
+    const maxOpenFiles = options.maxOpenFiles ?? DEFAULT_MAX_OPEN_FILES;
+    if (!Number.isSafeInteger(maxOpenFiles) || maxOpenFiles < 1) {
+      throw new ValidationError(`maxOpenFiles must be a positive integer, got ${String(maxOpenFiles)}`, {
+        backend: BACKEND,
+        operation: 'constructor',
+      });
+    }
+    this.descriptors = new DescriptorLimit(maxOpenFiles, () => this.closeLeastRecentIdleFile());
   }
 
   /**
@@ -206,11 +256,11 @@ export class FileEventLog {
     return pagedIterable(() => this.readPages(agentId, opts));
   }
 
-  /** True when the agent has an event file. */
+  /** True when the agent has events on disk (an event file that is not empty). */
   has(agentId: string): Promise<boolean> {
     return this.ops.runForAgent('has', null, agentId, async () => {
       await this.settled(agentId);
-      return isFile(join(this.agentDir(agentId).path, EVENTS_FILE_NAME));
+      return holdsEvents(await statOrUndefined(join(this.agentDir(agentId).path, EVENTS_FILE_NAME)));
     });
   }
 
@@ -232,23 +282,23 @@ export class FileEventLog {
   check(agentId: string): Promise<string[]> {
     return this.ops.runForAgent('check', null, agentId, async () => {
       await this.settled(agentId);
-      return this.findProblems(agentId);
+      return this.withDescriptor(() => this.findProblems(agentId));
     });
   }
 
-  /** Agent ids that have an event file, decoded from the directory names (or sidecars), in code-point order. */
+  /** Agent ids that have events on disk, decoded from the directory names (or sidecars), in code-point order. */
   listAgentIds(): Promise<string[]> {
     return this.ops.run('listAgentIds', null, async () => {
       await this.settledAll();
       const ids: string[] = [];
       for (const dir of await this.agentDirs()) {
-        if (await isFile(join(dir.path, EVENTS_FILE_NAME))) ids.push(dir.agentId);
+        if (holdsEvents(await statOrUndefined(join(dir.path, EVENTS_FILE_NAME)))) ids.push(dir.agentId);
       }
       return ids.sort(compareCodePoints);
     });
   }
 
-  /** Storage totals for metrics: the number of agent event files and their total size in bytes. */
+  /** Storage totals for metrics: the number of agents with events on disk and the size of their files in bytes. */
   stats(): Promise<{ files: number; bytes: number }> {
     return this.ops.run('stats', null, async () => {
       await this.settledAll();
@@ -256,7 +306,7 @@ export class FileEventLog {
       let bytes = 0;
       for (const dir of await this.agentDirs()) {
         const info = await statOrUndefined(join(dir.path, EVENTS_FILE_NAME));
-        if (info?.isFile()) {
+        if (holdsEvents(info)) {
           files++;
           bytes += info.size;
         }
@@ -283,10 +333,16 @@ export class FileEventLog {
     this.closing = (async () => {
       await Promise.allSettled([...this.appends.values()].map((state) => state.batcher.idle()));
       await Promise.allSettled([...this.deletions.values()]);
-      const handles = [...this.readers, ...[...this.openFiles.values()].map((file) => file.handle)];
+      // A read still running releases its own slot when it ends (with StoreClosedError).
+      const readers = [...this.readers];
       this.readers.clear();
+      const files = [...this.openFiles.values()];
       this.openFiles.clear();
-      await Promise.allSettled([...handles.map((handle) => handle.close()), ...this.closingHandles]);
+      await Promise.allSettled([
+        ...readers.map((handle) => handle.close()),
+        ...files.map((file) => this.closeFile(file.handle)),
+        ...this.closingHandles,
+      ]);
     })();
     return this.closing;
   }
@@ -306,7 +362,7 @@ export class FileEventLog {
             try {
               if (deletion) await deletion;
               await this.writeBatch(agentId, lines);
-              await this.afterWrite?.(agentId);
+              await this.register(agentId);
             } finally {
               // Forget an agent's batcher once nothing of it is in flight, so the
               // map stays as small as the set of agents being written right now.
@@ -332,30 +388,74 @@ export class FileEventLog {
   }
 
   private async writeBatch(agentId: string, lines: string[]): Promise<void> {
-    let file = await this.openForAppend(agentId);
+    const file = await this.openForAppend(agentId);
     try {
       let info = await file.handle.stat();
       if (info.nlink === 0) {
         // Another FileEventLog deleted the agent's files while this one kept
         // the descriptor: writing to the unlinked inode would lose the entries.
-        // Only this agent's batcher uses the descriptor, and it is here.
+        // Only this agent's batcher uses the descriptor, and it is here; the
+        // new descriptor takes over the old one's slot.
         this.openFiles.delete(agentId);
-        file.busy--;
-        void this.closeInBackground(file.handle);
-        file = await this.openForAppend(agentId);
+        await closeQuietly(file.handle);
+        try {
+          file.handle = await this.openEventFileForAppend(agentId);
+        } catch (error) {
+          this.descriptors.release();
+          throw error;
+        }
+        this.openFiles.set(agentId, file);
+        file.knownSize = -1;
         info = await file.handle.stat();
       }
       const torn =
         info.size > 0 && info.size !== file.knownSize && !(await endsWithNewline(file.handle, info.size));
       file.knownSize = -1;
-      let written = 0;
-      for (const chunk of joinLines(lines, torn ? `${TORN_LINE_TERMINATOR}\n` : '')) {
-        written += await writeFully(file.handle, Buffer.from(chunk, 'utf8'));
+      const written = { bytes: 0 };
+      try {
+        for (const chunk of joinLines(lines, torn ? `${TORN_LINE_TERMINATOR}\n` : '')) {
+          await writeFully(file.handle, Buffer.from(chunk, 'utf8'), written);
+        }
+        if (this.fsync) await file.handle.datasync();
+      } catch (error) {
+        await this.cutBack(file.handle, info.size, written.bytes);
+        throw error;
       }
-      if (this.fsync) await file.handle.datasync();
-      file.knownSize = info.size + written;
+      file.knownSize = info.size + written.bytes;
     } finally {
       file.busy--;
+      // Someone waits for a descriptor: one kept only for reuse goes now.
+      if (file.busy === 0 && this.descriptors.contended) this.descriptors.reclaim();
+    }
+  }
+
+  /**
+   * Removes what a failed batch left in the file (it started at `start` and
+   * wrote `bytes`), so that a rejected append is never read. Only when the
+   * file holds nothing else after `start`: another writer's entries appended
+   * meanwhile must not be cut.
+   */
+  private async cutBack(handle: FileHandle, start: number, bytes: number): Promise<void> {
+    try {
+      if (bytes > 0 && (await handle.stat()).size === start + bytes) {
+        await handle.truncate(start);
+        if (this.fsync) await handle.datasync();
+      }
+    } catch {
+      // The batch is rejected with the error that failed it; a cut that fails
+      // too (a dead disk) leaves its lines, as a crash at that moment would.
+    }
+  }
+
+  /** Calls `registerAgent` after a batch written for an agent not registered yet. */
+  private async register(agentId: string): Promise<void> {
+    if (!this.registerAgent || this.registered.has(agentId)) return;
+    try {
+      await this.registerAgent(agentId);
+      this.registered.add(agentId);
+    } catch {
+      // The batch is on disk and the stores see the agent through its file;
+      // its next batch registers it again (see the module comment).
     }
   }
 
@@ -368,15 +468,25 @@ export class FileEventLog {
       cached.busy++;
       return cached;
     }
-    const handle = await this.openEventFileForAppend(agentId);
+    await this.descriptors.acquire();
+    let handle: FileHandle;
+    try {
+      handle = await this.openEventFileForAppend(agentId);
+    } catch (error) {
+      this.descriptors.release();
+      throw error;
+    }
     const file: OpenEventFile = { handle, knownSize: -1, busy: 1 };
     this.openFiles.set(agentId, file);
-    // Waiting for the evicted descriptors to close keeps the bound exact
-    // whenever an append resolves (the new file is busy, so never evicted).
-    await this.evictIdleFiles();
     return file;
   }
 
+  /**
+   * Opens (creating it if need be) the agent's event file for appending.
+   * The caller holds one descriptor slot, and every step here has at most one
+   * descriptor open at a time: the new file is created and closed, its
+   * directory synced, and only then is it opened for appending.
+   */
   private async openEventFileForAppend(agentId: string): Promise<FileHandle> {
     const dir = this.agentDir(agentId);
     const path = join(dir.path, EVENTS_FILE_NAME);
@@ -390,9 +500,9 @@ export class FileEventLog {
     for (let attempt = 1; ; attempt++) {
       try {
         await this.createAgentDir(agentId, dir);
-        const handle = await open(path, APPEND_FLAGS | fsConstants.O_CREAT, 0o666);
+        await closeQuietly(await open(path, CREATE_FLAGS, 0o666));
         if (this.fsync) await syncDirectory(dir.path);
-        return handle;
+        return await open(path, APPEND_FLAGS);
       } catch (error) {
         if (errorCode(error) !== 'ENOENT' || attempt >= 3) throw error;
       }
@@ -441,31 +551,41 @@ export class FileEventLog {
       await handle.writeFile(agentId, 'utf8');
       if (this.fsync) await handle.sync();
     } finally {
-      await handle.close();
+      await closeQuietly(handle);
     }
     await rename(temporary, path);
   }
 
-  private async evictIdleFiles(): Promise<void> {
-    const closing: Promise<void>[] = [];
+  /** For the descriptor limit: closes the least recently used idle append file, if there is one. */
+  private closeLeastRecentIdleFile(): Promise<void> | undefined {
     for (const [agentId, file] of this.openFiles) {
-      if (this.openFiles.size <= MAX_OPEN_EVENT_FILES) break;
-      if (file.busy === 0) {
-        this.openFiles.delete(agentId);
-        closing.push(this.closeInBackground(file.handle));
-      }
+      if (file.busy > 0) continue;
+      this.openFiles.delete(agentId);
+      return this.closeInBackground(file.handle);
     }
-    await Promise.all(closing);
+    return undefined;
   }
 
-  /** Closes a descriptor; the caller may wait for it or not, and close() always does. */
+  /** Closes an append descriptor this log took out of `openFiles`, then frees its slot. */
+  private closeFile(handle: FileHandle): Promise<void> {
+    return this.closeInBackground(handle).then(() => this.descriptors.release());
+  }
+
+  /** Closes a descriptor (never rejects); close() waits for every one still closing. */
   private closeInBackground(handle: FileHandle): Promise<void> {
-    const closed: Promise<void> = handle
-      .close()
-      .catch(() => undefined)
-      .finally(() => this.closingHandles.delete(closed));
+    const closed: Promise<void> = closeQuietly(handle).finally(() => this.closingHandles.delete(closed));
     this.closingHandles.add(closed);
     return closed;
+  }
+
+  /** Runs `body`, which opens at most one descriptor at a time and closes what it opens, under one slot. */
+  private async withDescriptor<T>(body: () => Promise<T>): Promise<T> {
+    await this.descriptors.acquire();
+    try {
+      return await body();
+    } finally {
+      this.descriptors.release();
+    }
   }
 
   // --- deleting --------------------------------------------------------------
@@ -481,13 +601,17 @@ export class FileEventLog {
     const removal = (async () => {
       await previous;
       await before?.batcher.idle();
+      // Appends after the delete start a new file, which is registered again.
+      this.registered.delete(agentId);
       const file = this.openFiles.get(agentId);
       if (file) {
         this.openFiles.delete(agentId);
-        await file.handle.close();
+        await this.closeFile(file.handle);
       }
-      await rm(dir.path, { recursive: true, force: true });
-      if (this.fsync && (await isDirectory(this.baseDir))) await syncDirectory(this.baseDir);
+      await this.withDescriptor(async () => {
+        await rm(dir.path, { recursive: true, force: true });
+        if (this.fsync && (await isDirectory(this.baseDir))) await syncDirectory(this.baseDir);
+      });
     })();
     const gate = removal.then(
       () => undefined,
@@ -513,10 +637,13 @@ export class FileEventLog {
   ): AsyncGenerator<Timeline[]> {
     const ctx = { backend: BACKEND, operation: 'read', agentId };
     let handle: FileHandle | undefined;
+    let holdsSlot = false;
     try {
       this.ops.check('read', agentId);
       const { sinceSeq, channel } = eventFilter(opts, { backend: BACKEND, operation: 'read', agentId });
       await this.settled(agentId);
+      await this.descriptors.acquire();
+      holdsSlot = true;
       this.ops.assertOpen('read');
       handle = await openForReading(join(this.agentDir(agentId).path, EVENTS_FILE_NAME));
       if (!handle) return;
@@ -539,14 +666,20 @@ export class FileEventLog {
     } catch (error) {
       throw wrapDriverError(error, ctx);
     } finally {
-      if (handle && this.readers.delete(handle)) await handle.close().catch(() => undefined);
+      // close() may have closed the handle already (and taken it out of `readers`); the slot is still ours.
+      if (handle && this.readers.delete(handle)) await closeQuietly(handle);
+      if (holdsSlot) this.descriptors.release();
     }
   }
 
+  /** `check`'s work, under one descriptor slot (the sidecar is read before the event file is opened). */
   private async findProblems(agentId: string): Promise<string[]> {
     const dir = this.agentDir(agentId);
     const path = join(dir.path, EVENTS_FILE_NAME);
     const problems: string[] = [];
+    const sidecar = dir.hashed
+      ? await readFile(join(dir.path, AGENT_ID_SIDECAR), 'utf8').catch(() => undefined)
+      : agentId;
     let handle: FileHandle | undefined;
     try {
       handle = await openForReading(path);
@@ -561,11 +694,8 @@ export class FileEventLog {
     };
     this.readers.add(handle);
     try {
-      if (dir.hashed) {
-        const sidecar = await readFile(join(dir.path, AGENT_ID_SIDECAR), 'utf8').catch(() => undefined);
-        if (sidecar === undefined) report(`the ${AGENT_ID_SIDECAR} file naming the agent is missing`);
-        else if (sidecar !== agentId) report(`the ${AGENT_ID_SIDECAR} file names another agent`);
-      }
+      if (sidecar === undefined) report(`the ${AGENT_ID_SIDECAR} file naming the agent is missing`);
+      else if (sidecar !== agentId) report(`the ${AGENT_ID_SIDECAR} file names another agent`);
       const end = (await handle.stat()).size;
       for await (const block of readLineBlocks(handle, end, () => this.ops.assertOpen('check'))) {
         if (!block.terminated) {
@@ -583,7 +713,7 @@ export class FileEventLog {
       if (error instanceof StoreClosedError) throw error;
       report(`unreadable file (${describeError(error)})`);
     } finally {
-      if (this.readers.delete(handle)) await handle.close().catch(() => undefined);
+      if (this.readers.delete(handle)) await closeQuietly(handle);
     }
     if (more > 0) problems.push(`${path}: ${more} more problems not listed`);
     return problems;
@@ -597,7 +727,12 @@ export class FileEventLog {
   }
 
   /** The agent directories under baseDir, with their ids; directories that are not ours are ignored. */
-  private async agentDirs(): Promise<Array<{ agentId: string; path: string }>> {
+  private agentDirs(): Promise<Array<{ agentId: string; path: string }>> {
+    // The listing and each sidecar read open one descriptor, one after the other.
+    return this.withDescriptor(() => this.readAgentDirs());
+  }
+
+  private async readAgentDirs(): Promise<Array<{ agentId: string; path: string }>> {
     let entries: Dirent[];
     try {
       entries = await readdir(this.baseDir, { withFileTypes: true });
@@ -658,15 +793,23 @@ interface ParsedLine {
   problem?: string;
 }
 
+const TORN_LINE_TERMINATOR_BYTES = Buffer.from(TORN_LINE_TERMINATOR, 'utf8');
+
 function parseLine(bytes: Buffer): ParsedLine {
+  // Judged on the bytes: the torn piece before the marker may end inside a
+  // multi-byte character, and a sealed torn line is never an entry anyway.
+  if (endsWithBytes(bytes, TORN_LINE_TERMINATOR_BYTES)) return {};
   let text: string;
   try {
     text = strictUtf8.decode(bytes);
   } catch {
     return { problem: 'not valid UTF-8' };
   }
-  if (text.endsWith(TORN_LINE_TERMINATOR)) return {};
   return parseText(text);
+}
+
+function endsWithBytes(bytes: Buffer, suffix: Buffer): boolean {
+  return bytes.length >= suffix.length && bytes.subarray(bytes.length - suffix.length).equals(suffix);
 }
 
 function parseText(text: string): ParsedLine {
@@ -769,15 +912,16 @@ function decodeLines(block: LineBlock): string[] {
 
 // --- file system -----------------------------------------------------------------
 
-async function writeFully(handle: FileHandle, buffer: Buffer): Promise<number> {
+/** Writes all of `buffer`, counting in `written.bytes` what reached the file, also when a later write fails. */
+async function writeFully(handle: FileHandle, buffer: Buffer, written: { bytes: number }): Promise<void> {
   let offset = 0;
   // A regular file rarely takes less than asked, but a short write (signal,
   // nearly full disk) must not drop the rest of the batch.
   while (offset < buffer.length) {
     const { bytesWritten } = await handle.write(buffer, offset, buffer.length - offset);
     offset += bytesWritten;
+    written.bytes += bytesWritten;
   }
-  return offset;
 }
 
 async function endsWithNewline(handle: FileHandle, size: number): Promise<boolean> {
@@ -801,8 +945,17 @@ async function syncDirectory(path: string): Promise<void> {
   try {
     await handle.sync();
   } finally {
-    await handle.close();
+    await closeQuietly(handle);
   }
+}
+
+/**
+ * Closes a descriptor on a path that already has an outcome (success or its
+ * own error): a failing close must neither hide that error nor leave the
+ * descriptor to the garbage collector.
+ */
+async function closeQuietly(handle: FileHandle): Promise<void> {
+  await handle.close().catch(() => undefined);
 }
 
 async function statOrUndefined(path: string): Promise<Stats | undefined> {
@@ -815,8 +968,13 @@ async function statOrUndefined(path: string): Promise<Stats | undefined> {
   }
 }
 
-async function isFile(path: string): Promise<boolean> {
-  return (await statOrUndefined(path))?.isFile() ?? false;
+/**
+ * Whether an event file holds events. An empty one is no file: a first batch
+ * that failed was cut back to nothing, or a crash came between creating the
+ * file and writing to it.
+ */
+function holdsEvents(info: Stats | undefined): info is Stats {
+  return info?.isFile() === true && info.size > 0;
 }
 
 async function isDirectory(path: string): Promise<boolean> {

@@ -27,8 +27,8 @@ export {
   type ReadableAgentStore,
   readExport,
 } from './export-format.js';
-export { FileEventLog, type FileEventLogOptions } from './file-event-log.js';
-export { decodeJson, type EncodeMode, encodeJson } from './json-codec.js';
+export { DEFAULT_MAX_OPEN_FILES, FileEventLog, type FileEventLogOptions } from './file-event-log.js';
+export { decodeJson, type EncodeMode, encodeJson, MAX_JSON_DEPTH } from './json-codec.js';
 export type { JsonStoreEventOrder } from './json-store-events.js';
 export { POOL_META_ID } from './json-store-layout.js';
 export {

@@ -24,10 +24,10 @@ import {
 } from '../src/agent-path.js';
 import { KodeStoreError, StoreClosedError, ValidationError } from '../src/errors.js';
 import {
+  DEFAULT_MAX_OPEN_FILES,
   EVENTS_FILE_NAME,
   FileEventLog,
   type FileEventLogOptions,
-  MAX_OPEN_EVENT_FILES,
   TORN_LINE_TERMINATOR,
 } from '../src/file-event-log.js';
 import { encodeJson } from '../src/json-codec.js';
@@ -529,6 +529,36 @@ describe('FileEventLog: torn and damaged files', () => {
     expect(await log.check('agt-1')).toEqual([]);
   });
 
+  it('seals a torn tail cut inside a multi-byte character, and check() finds nothing after the repair', async () => {
+    const log = openLog();
+    await log.append('agt-1', encode(entry(0)));
+    const whole = Buffer.from(encodeJson({ ...entry(1), note: 'naïve 日本 🙂' }, 'event'), 'utf8');
+    // Cut one byte into the four-byte emoji: the torn piece is not valid UTF-8.
+    const cut = whole.indexOf(Buffer.from('🙂', 'utf8')) + 1;
+    appendFileSync(eventsFile('agt-1'), whole.subarray(0, cut));
+    const other = openLog();
+    expect(await other.check('agt-1')).toEqual([
+      expect.stringContaining(`torn last line at offset ${statSync(eventsFile('agt-1')).size - cut}`),
+    ]);
+    await other.append('agt-1', encode(entry(2)));
+    expect(await collect(other.read('agt-1'))).toEqual([entry(0), entry(2)]);
+    expect(await other.check('agt-1')).toEqual([]);
+  });
+
+  it('still reports a line that is not UTF-8 when it merely contains the repair marker', async () => {
+    const log = openLog();
+    await log.append('agt-1', encode(entry(0)));
+    const file = eventsFile('agt-1');
+    const offset = statSync(file).size;
+    appendFileSync(
+      file,
+      Buffer.concat([Buffer.from([0xff]), Buffer.from(`${TORN_LINE_TERMINATOR} and more\n`)]),
+    );
+    expect(await log.check('agt-1')).toEqual([
+      `${file}: unreadable line at offset ${offset}: not valid UTF-8`,
+    ]);
+  });
+
   it('repairs a torn tail of zero bytes (what a power loss can leave)', async () => {
     const log = openLog();
     await log.append('agt-1', encode(entry(0)));
@@ -915,13 +945,20 @@ describe('FileEventLog: delete, close, descriptors, totals', () => {
   });
 
   it.skipIf(!hasProcFs)(
-    `keeps at most ${MAX_OPEN_EVENT_FILES} append descriptors open (${NO_PROC_REASON})`,
+    `keeps at most ${DEFAULT_MAX_OPEN_FILES} descriptors open by default, idle ones included (${NO_PROC_REASON})`,
     async () => {
+      // 100 agents at once: the first burst opens more files than the bound
+      // before any batch is done (what used to leave 100 open under load).
       const log = openLog({ fsync: false });
-      const agents = Array.from({ length: MAX_OPEN_EVENT_FILES + 36 }, (_, i) => `agt-${i}`);
-      await Promise.all(agents.map((agentId, i) => log.append(agentId, encode(entry(i)))));
+      const agents = Array.from({ length: DEFAULT_MAX_OPEN_FILES + 36 }, (_, i) => `agt-${i}`);
+      let peak = 0;
+      const look = () => {
+        peak = Math.max(peak, openDescriptorsUnder(baseDir));
+      };
+      await Promise.all(agents.map((agentId, i) => log.append(agentId, encode(entry(i))).then(look)));
       for (const [i, agentId] of agents.entries()) await log.append(agentId, encode(entry(i + 1000)));
-      expect(openDescriptorsUnder(baseDir)).toBeLessThanOrEqual(MAX_OPEN_EVENT_FILES);
+      look();
+      expect(peak).toBeLessThanOrEqual(DEFAULT_MAX_OPEN_FILES);
       expect(openDescriptorsUnder(baseDir)).toBeGreaterThan(0);
       for (const [i, agentId] of agents.entries()) {
         expect(await collect(log.read(agentId))).toEqual([entry(i), entry(i + 1000)]);
@@ -930,6 +967,63 @@ describe('FileEventLog: delete, close, descriptors, totals', () => {
       expect(openDescriptorsUnder(baseDir)).toBe(0);
     },
   );
+
+  it.skipIf(!hasProcFs)(
+    `holds at most maxOpenFiles descriptors while appending, reading and checking at once (${NO_PROC_REASON})`,
+    async () => {
+      const maxOpenFiles = 3;
+      const log = openLog({ maxOpenFiles });
+      const agents = Array.from({ length: 40 }, (_, i) => `agt-${i}`);
+      let peak = 0;
+      const look = () => {
+        peak = Math.max(peak, openDescriptorsUnder(baseDir));
+      };
+      const work: Promise<unknown>[] = [];
+      for (let round = 0; round < 3; round++) {
+        for (const [i, agentId] of agents.entries()) {
+          work.push(log.append(agentId, encode(entry(round * 100 + i))).then(look));
+          if (i % 4 === 0) work.push(collect(log.read(agentId)).then(look));
+          if (i % 7 === 0) work.push(log.check(agentId).then(look));
+        }
+      }
+      work.push(log.listAgentIds().then(look), log.delete('agt-39').then(look));
+      await Promise.all(work);
+      expect(peak).toBeLessThanOrEqual(maxOpenFiles);
+      for (const [i, agentId] of agents.slice(0, 39).entries()) {
+        expect(await collect(log.read(agentId))).toEqual([entry(i), entry(100 + i), entry(200 + i)]);
+      }
+      expect(await log.has('agt-39')).toBe(false);
+    },
+  );
+
+  it('goes on appending with one descriptor, and while a paused read holds one of two', async () => {
+    const single = openLog({ maxOpenFiles: 1, fsync: false });
+    const agents = Array.from({ length: 30 }, (_, i) => `agt-${i}`);
+    await Promise.all(agents.map((agentId, i) => single.append(agentId, encode(entry(i)))));
+    for (const [i, agentId] of agents.entries())
+      expect(await collect(single.read(agentId))).toEqual([entry(i)]);
+    await single.close();
+
+    const log = openLog({ maxOpenFiles: 2, fsync: false });
+    await log.append('paused', encode(entry(0)));
+    const paused = log.read('paused')[Symbol.asyncIterator]();
+    expect((await paused.next()).value).toEqual(entry(0));
+    // The read keeps its file open until it ends; appends share the other descriptor.
+    await Promise.all(agents.map((agentId, i) => log.append(agentId, encode(entry(100 + i)))));
+    expect(await log.listAgentIds()).toHaveLength(agents.length + 1);
+    expect(await paused.next()).toEqual({ value: undefined, done: true });
+    for (const [i, agentId] of agents.entries()) {
+      expect(await collect(log.read(agentId))).toEqual([entry(i), entry(100 + i)]);
+    }
+  });
+
+  it('refuses a maxOpenFiles that is not a positive integer', () => {
+    for (const maxOpenFiles of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, '8' as unknown as number]) {
+      expect(() => new FileEventLog({ baseDir, maxOpenFiles }), String(maxOpenFiles)).toThrow(
+        ValidationError,
+      );
+    }
+  });
 
   it('stats counts event files and their bytes', async () => {
     const log = openLog();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../src/errors.js';
-import { encodeJson } from '../src/json-codec.js';
+import { type EncodeMode, encodeJson, MAX_JSON_DEPTH } from '../src/json-codec.js';
 
 /**
  * `event` mode serialises first and walks the value only when the text could
@@ -78,5 +78,62 @@ describe("encodeJson(value, 'event')", () => {
       },
     };
     expect(() => encodeJson({ value }, 'event')).toThrow(boom);
+  });
+});
+
+/** A value of exactly `depth` levels of objects (`{}` is 1), or of arrays. */
+function nested(depth: number, kind: 'object' | 'array' = 'object'): unknown {
+  let value: unknown = kind === 'object' ? {} : [];
+  for (let level = 1; level < depth; level++) value = kind === 'object' ? { a: value } : [value];
+  return value;
+}
+
+const MODES: EncodeMode[] = ['strict', 'strict-no-undefined', 'event'];
+
+describe('encodeJson: nesting depth', () => {
+  for (const mode of MODES) {
+    for (const kind of ['object', 'array'] as const) {
+      it(`${mode}: accepts ${MAX_JSON_DEPTH} levels of ${kind}s and refuses ${MAX_JSON_DEPTH + 1} with a ValidationError naming the limit`, () => {
+        const atLimit = nested(MAX_JSON_DEPTH, kind);
+        expect(encodeJson(atLimit, mode)).toBe(JSON.stringify(atLimit));
+        let error: unknown;
+        try {
+          encodeJson(nested(MAX_JSON_DEPTH + 1, kind), mode, { operation: 'set', what: 'value' });
+        } catch (e) {
+          error = e;
+        }
+        expect(error).toBeInstanceOf(ValidationError);
+        expect(error).toMatchObject({ code: 'KODE_VALIDATION', operation: 'set' });
+        expect((error as Error).message).toContain(`deeper than ${MAX_JSON_DEPTH} levels`);
+        expect((error as ValidationError).path).toMatch(
+          kind === 'object' ? /^value(\.a){512}$/ : /^value(\[0\]){512}$/,
+        );
+      });
+    }
+
+    it(`${mode}: refuses 50,000 and 1,000,000 levels with a ValidationError, not a stack overflow`, () => {
+      for (const depth of [4_000, 50_000, 1_000_000]) {
+        expect(() => encodeJson(nested(depth), mode), String(depth)).toThrow(ValidationError);
+        expect(() => encodeJson({ list: [nested(depth, 'array')] }, mode), String(depth)).toThrow(
+          ValidationError,
+        );
+      }
+    });
+
+    it(`${mode}: counts the levels a toJSON result adds`, () => {
+      const deep = { toJSON: () => nested(MAX_JSON_DEPTH) };
+      expect(() => encodeJson({ wrapped: deep }, mode)).toThrow(ValidationError);
+      expect(encodeJson(deep, mode)).toBe(JSON.stringify(nested(MAX_JSON_DEPTH)));
+    });
+  }
+
+  it('event: walks a long text with many brackets that is shallow, and accepts it', () => {
+    const wide = { items: Array.from({ length: 2 * MAX_JSON_DEPTH }, (_, i) => ({ i, tags: [i] })) };
+    expect(encodeJson(wide, 'event')).toBe(JSON.stringify(wide));
+  });
+
+  it('event: a deep value inside a string is only text', () => {
+    const text = JSON.stringify(nested(MAX_JSON_DEPTH + 10));
+    expect(encodeJson({ note: text }, 'event')).toBe(JSON.stringify({ note: text }));
   });
 });

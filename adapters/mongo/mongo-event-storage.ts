@@ -200,38 +200,20 @@ export class DatabaseEventStorage implements MongoEventStorage {
 
 /**
  * Hybrid mode: events in the shared `FileEventLog` (one append-only file per
- * agent, fsynced batches). After an agent's first successful append through
- * this object, the agent document is marked (`eventFiles: true`, via
- * `markAgent`) so that `checkConsistency` can tell a missing file from an
- * agent that never had events. The mark follows the append, never precedes
- * it, so a failed append cannot leave a mark without a file; the append
- * resolves as soon as its line is on disk, and the mark is awaited by
- * `idle()` (and so by `delete` and `close`). A failed mark is retried with
- * the agent's next append.
+ * agent, fsynced batches). The store gives the log its `registerAgent`
+ * (which marks the agent document `eventFiles: true`), so that
+ * `checkConsistency` can tell a missing file from an agent that never had
+ * events; the log calls it after the agent's first written batch, and a
+ * failed mark neither rejects the appends nor hides the agent (`list` and
+ * `exists` read the files too). See `FileEventLog`.
  */
 export class FileEventStorage implements MongoEventStorage {
   readonly kind = 'file' as const;
-  private readonly marked = new Set<string>();
-  private readonly marking = new Set<Promise<void>>();
 
-  constructor(
-    private readonly log: FileEventLog,
-    private readonly markAgent: (agentId: string) => Promise<void>,
-  ) {}
+  constructor(private readonly log: FileEventLog) {}
 
   append(agentId: string, encodedTimeline: string): Promise<void> {
-    const appended = this.log.appendEncoded(agentId, encodedTimeline);
-    if (!this.marked.has(agentId)) {
-      this.marked.add(agentId);
-      const mark = appended
-        .then(() => this.markAgent(agentId))
-        .catch(() => {
-          this.marked.delete(agentId);
-        });
-      this.marking.add(mark);
-      void mark.then(() => this.marking.delete(mark));
-    }
-    return appended;
+    return this.log.appendEncoded(agentId, encodedTimeline);
   }
 
   read(agentId: string, filter: EventFilter): AsyncIterable<Timeline> {
@@ -246,9 +228,8 @@ export class FileEventStorage implements MongoEventStorage {
     return this.log.listAgentIds();
   }
 
-  async delete(agentId: string): Promise<void> {
-    this.marked.delete(agentId);
-    await this.log.delete(agentId);
+  delete(agentId: string): Promise<void> {
+    return this.log.delete(agentId);
   }
 
   check(agentId: string): Promise<string[]> {
@@ -260,13 +241,12 @@ export class FileEventStorage implements MongoEventStorage {
     return undefined;
   }
 
-  async idle(): Promise<void> {
-    // The log orders its own appends (reads, deletes and close wait for them); only the marks are ours.
-    while (this.marking.size > 0) await Promise.all([...this.marking]);
+  idle(): Promise<void> {
+    // Covers the marks too: the log makes them inside the agent's batch.
+    return this.log.idle();
   }
 
-  async close(): Promise<void> {
-    await this.idle();
-    await this.log.close();
+  close(): Promise<void> {
+    return this.log.close();
   }
 }

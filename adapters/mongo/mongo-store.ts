@@ -163,8 +163,10 @@ export class MongoStore implements ExtendedStore {
     this.events =
       this.options.eventStorage === 'file'
         ? new FileEventStorage(
-            new FileEventLog({ baseDir: this.options.fileStoreBaseDir as string }),
-            (agentId) => this.markEventFile(agentId),
+            new FileEventLog({
+              baseDir: this.options.fileStoreBaseDir as string,
+              registerAgent: (agentId) => this.markEventFile(agentId),
+            }),
           )
         : new DatabaseEventStorage(open);
     this.locks = new MongoLeaseLocks(async () => (await open()).collections.locks, this.options.lockLeaseMs, {

@@ -216,17 +216,15 @@ export class DatabaseEventStorage implements EventStorage {
  * Hybrid mode: events in per-agent append-only files (`FileEventLog`), which
  * batches concurrent appends into one write and one fsync per agent.
  *
- * The first append of an agent (per store object) also registers the agent in
- * the database with `event_files` set, so that `list`/`exists` see agents that
- * have only events, and `checkConsistency` can tell a missing file from an
- * agent that never had one. That statement runs beside the file append, not
- * before it, so it neither delays appends nor changes their order; if it
- * fails, the next append tries again.
+ * The agent is also registered in the database with `event_files` set, so
+ * that `checkConsistency` can tell a missing file from an agent that never
+ * had one; the log does it after the agent's first written batch, and a
+ * failed registration neither rejects the appends nor hides the agent
+ * (`list`/`exists` read the files too). See `FileEventLog`.
  */
 export class FileEventStorage implements EventStorage {
   readonly mode = 'file' as const;
   private readonly log: FileEventLog;
-  private readonly marked = new Set<string>();
   private readonly markSql: Statement;
 
   constructor(
@@ -234,13 +232,12 @@ export class FileEventStorage implements EventStorage {
     baseDir: string,
     fsync: boolean,
   ) {
-    // The agent is registered only once its first entry is in the file, so a
-    // refused or failed append leaves no agent behind. It runs inside the
-    // log's batch, before that batch's appends resolve, and `idle()` covers it.
     this.log = new FileEventLog({
       baseDir,
       fsync,
-      afterWrite: (agentId) => (this.marked.has(agentId) ? undefined : this.mark(agentId)),
+      registerAgent: async (agentId) => {
+        await this.db.query(this.markSql, [agentId], true);
+      },
     });
     const agents = db.table('kode_agents');
     this.markSql = db.statement(`INSERT INTO ${agents} AS a (agent_id, event_files) VALUES ($1, true)
@@ -249,16 +246,6 @@ export class FileEventStorage implements EventStorage {
 
   append(agentId: string, event: EncodedTimeline): Promise<void> {
     return this.log.appendEncoded(agentId, event.json);
-  }
-
-  private async mark(agentId: string): Promise<void> {
-    this.marked.add(agentId);
-    try {
-      await this.db.query(this.markSql, [agentId], true);
-    } catch {
-      // The file append decides the outcome; the flag is retried on the next append.
-      this.marked.delete(agentId);
-    }
   }
 
   readPages(agentId: string, opts: ReadEventsOptions): AsyncGenerator<Timeline[]> {
@@ -282,7 +269,6 @@ export class FileEventStorage implements EventStorage {
   async deleteWithin(): Promise<void> {}
 
   deleteAfterCommit(agentId: string): Promise<void> {
-    this.marked.delete(agentId);
     return this.log.delete(agentId);
   }
 

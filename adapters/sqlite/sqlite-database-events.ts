@@ -68,6 +68,10 @@ export class DatabaseEventStorage implements AgentEventStorage {
 
   async deleteOutsideDatabase(): Promise<void> {}
 
+  async agentIdsOutsideDatabase(): Promise<string[]> {
+    return [];
+  }
+
   async check(): Promise<string[]> {
     return [];
   }

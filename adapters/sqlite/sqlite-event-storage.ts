@@ -27,6 +27,12 @@ export interface AgentEventStorage {
    * the agent's other rows.
    */
   deleteOutsideDatabase(agentId: string): Promise<void>;
+  /**
+   * Agents (with `prefix`, when given) whose entries are kept outside the
+   * agent tables, in code-point order: `list` shows them whether or not
+   * their database record was written.
+   */
+  agentIdsOutsideDatabase(prefix: string | undefined): Promise<string[]>;
   /** Problems found in the agent's stored events (missing or torn files). */
   check(agentId: string): Promise<string[]>;
   /** Number of stored events across all agents, when it can be counted cheaply. */

@@ -13,6 +13,7 @@ import { vectorDirections } from '../../src/kv/kv-query.js';
 import { prefixUpperBound } from '../../src/kv/kv-strings.js';
 import type { SqliteDatabase, SqliteStatement } from './sqlite-config.js';
 import { damagedDatabaseError, isBusyError } from './sqlite-connection.js';
+import { readableJson } from './sqlite-json.js';
 import { assertSchemaReadable, migrateSchema, type SqliteMigration } from './sqlite-schema.js';
 
 /**
@@ -177,7 +178,7 @@ const NUMBER_TYPES = "('integer', 'real')";
 
 /** SQL for one JSON field: its type (NULL when missing), its SQL value, its document and bound path. */
 function jsonField(field: Extract<KvFieldRef, { kind: 'json' }>, params: Parameters) {
-  const document = field.document === 'value' ? 'r.value' : 'r.metadata';
+  const document = readableJson(field.document === 'value' ? 'r.value' : 'r.metadata');
   const path = jsonPath(field.path);
   return {
     type: () => `json_type(${document}, ${params.add(path)})`,

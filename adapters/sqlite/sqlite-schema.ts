@@ -1,6 +1,7 @@
 import { UnsupportedError } from '../../src/errors.js';
 import { noStoreDataError, olderSchemaError } from '../../src/read-only-errors.js';
 import type { SqliteDatabase } from './sqlite-config.js';
+import { readableJson } from './sqlite-json.js';
 
 /**
  * Versioned schema migrations. Each component (the agent store `agent`, the
@@ -130,7 +131,8 @@ export const AGENT_SCHEMA_MIGRATIONS: readonly SqliteMigration[] = [
     description: 'content-type index of messages',
     // "Messages holding a block of type X" cannot use an index over the JSON
     // text, so each message's distinct block types get a row of their own.
-    // Existing messages are indexed from their stored JSON.
+    // Existing messages are indexed from their stored JSON (one too deep for
+    // SQLite's JSON functions is left out rather than failing the upgrade).
     sql: `
       CREATE TABLE message_content_types (
         agent_id TEXT NOT NULL,
@@ -146,8 +148,8 @@ export const AGENT_SCHEMA_MIGRATIONS: readonly SqliteMigration[] = [
 
       INSERT OR IGNORE INTO message_content_types (agent_id, position, content_type, created_at_ms)
         SELECT m.agent_id, m.position, json_extract(block.value, '$.type'), m.created_at_ms
-        FROM messages AS m, json_each(m.message_json, '$.content') AS block
-        WHERE json_type(m.message_json, '$.content') = 'array'
+        FROM messages AS m, json_each(${readableJson('m.message_json')}, '$.content') AS block
+        WHERE json_type(${readableJson('m.message_json')}, '$.content') = 'array'
           AND json_type(block.value, '$.type') = 'text';
     `,
   },

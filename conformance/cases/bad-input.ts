@@ -1,4 +1,5 @@
-import type { ExtendedStore, Message } from '../../src/types.js';
+import { MAX_JSON_DEPTH } from '../../src/json-codec.js';
+import type { ExtendedStore, Message, Timeline } from '../../src/types.js';
 import { checkEqual, checkRejects, collect } from '../assertions.js';
 import { type CaseContext, defineCases, type StoreCase } from '../case.js';
 import {
@@ -7,6 +8,7 @@ import {
   conversation,
   historyWindow,
   mediaRecord,
+  nestedValue,
   recoveredFile,
   snapshot,
   textMessage,
@@ -81,6 +83,21 @@ function refusedCase(
 }
 
 const none = async () => undefined;
+
+/** An assistant message nesting `depth` levels: message, content array, block, then the tool input. */
+function deepMessage(depth: number): Message {
+  return {
+    role: 'assistant',
+    content: [{ type: 'tool_use', id: 'toolu_deep', name: 'probe', input: nestedValue(depth - 3) }],
+  };
+}
+
+/** A timeline entry nesting `depth` levels: the entry, its event, then the event's `data`. */
+function deepTimeline(seq: number, depth: number): Timeline {
+  return timeline(seq, 'monitor', { data: nestedValue(depth - 2) });
+}
+
+const TOO_DEEP = MAX_JSON_DEPTH + 1;
 
 export const badInputCases: StoreCase[] = defineCases('bad-input', [
   ...BAD_VALUES.map(([name, make]) => badMessageCase(name, make)),
@@ -226,6 +243,90 @@ export const badInputCases: StoreCase[] = defineCases('bad-input', [
       checkEqual(await collect(ctx.store.readEvents(id)), [timeline(1, 'progress')], 'events');
     },
   },
+  {
+    id: 'depth.messages',
+    title: `a message nesting ${MAX_JSON_DEPTH} levels (MAX_JSON_DEPTH) round-trips; one level more is refused with a ValidationError and the stored conversation is unchanged`,
+    run: async (ctx) => {
+      const id = ctx.agentId('deep');
+      const atLimit = [...conversation(1), deepMessage(MAX_JSON_DEPTH)];
+      await ctx.store.saveMessages(id, atLimit);
+      checkEqual(await ctx.store.loadMessages(id), atLimit, 'messages at the limit');
+      await checkRejects(
+        () => ctx.store.saveMessages(id, [...atLimit, deepMessage(TOO_DEEP)]),
+        'KODE_VALIDATION',
+        `saveMessages(${TOO_DEEP} levels)`,
+      );
+      checkEqual(await ctx.store.loadMessages(id), atLimit, 'stored conversation');
+    },
+  },
+  {
+    id: 'depth.events',
+    title: `an event nesting ${MAX_JSON_DEPTH} levels is appended and read back; one level more is refused and not appended`,
+    run: async (ctx) => {
+      const id = ctx.agentId('deep-ev');
+      await ctx.store.appendEvent(id, deepTimeline(1, MAX_JSON_DEPTH));
+      await checkRejects(
+        () => ctx.store.appendEvent(id, deepTimeline(2, TOO_DEEP)),
+        'KODE_VALIDATION',
+        `appendEvent(${TOO_DEEP} levels)`,
+      );
+      checkEqual(await collect(ctx.store.readEvents(id)), [deepTimeline(1, MAX_JSON_DEPTH)], 'events');
+    },
+  },
+  {
+    id: 'depth.far-too-deep',
+    title:
+      'values nested 100,000 levels deep are refused with a ValidationError (not a stack overflow) and leave nothing behind',
+    run: async (ctx) => {
+      const id = ctx.agentId('abyss');
+      const depth = 100_000;
+      await checkRejects(
+        () => ctx.store.saveMessages(id, [deepMessage(depth)]),
+        'KODE_VALIDATION',
+        'saveMessages',
+      );
+      await checkRejects(
+        () => ctx.store.appendEvent(id, deepTimeline(1, depth)),
+        'KODE_VALIDATION',
+        'appendEvent',
+      );
+      await checkRejects(
+        () => ctx.store.saveInfo(id, agentInfo(id, { metadata: nestedValue(depth) })),
+        'KODE_VALIDATION',
+        'saveInfo',
+      );
+      checkEqual(await ctx.store.exists(id), false, 'exists');
+    },
+  },
+  refusedCase(
+    'depth.info',
+    `an AgentInfo nesting more than ${MAX_JSON_DEPTH} levels is refused and the stored info is unchanged`,
+    (s, a) => s.saveInfo(a, agentInfo(a)),
+    (s, a) => s.saveInfo(a, agentInfo(a, { metadata: nestedValue(TOO_DEEP - 1) })),
+    (s, a) => s.loadInfo(a).then((info) => info?.metadata),
+    agentInfo('').metadata,
+  ),
+  refusedCase(
+    'depth.toolcalls',
+    `a tool-call record nesting more than ${MAX_JSON_DEPTH} levels is refused and the stored records are unchanged`,
+    (s, a) => s.saveToolCallRecords(a, [toolCall('t1')]),
+    (s, a) =>
+      s.saveToolCallRecords(a, [toolCall('t1'), toolCall('t2', { input: nestedValue(TOO_DEEP - 1) })]),
+    (s, a) => s.loadToolCallRecords(a),
+    [toolCall('t1')],
+  ),
+  refusedCase(
+    'depth.snapshot',
+    `a snapshot nesting more than ${MAX_JSON_DEPTH} levels is refused and nothing is saved`,
+    none,
+    (s, a) =>
+      s.saveSnapshot(a, {
+        ...snapshot('s1', '2026-11-22T15:32:16.863Z'),
+        metadata: nestedValue(TOO_DEEP - 1),
+      }),
+    (s, a) => s.listSnapshots(a),
+    [],
+  ),
   {
     id: 'fork.id-too-long-refused',
     title:

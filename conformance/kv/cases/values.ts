@@ -1,4 +1,6 @@
+import { MAX_JSON_DEPTH } from '../../../src/json-codec.js';
 import { checkEqual, checkRejects } from '../../assertions.js';
+import { nestedValue } from '../../sample-data.js';
 import { defineKvCases, type KvCase } from '../kv-case.js';
 
 /** §6 "Values are any JSON": each kind of value round-trips exactly (types, key order, bytes). */
@@ -100,4 +102,75 @@ const refusals: KvCase[] = REFUSALS.map(([id, what, make]) => ({
   },
 }));
 
-export const valueCases = defineKvCases('values', [...roundTrips, ...refusals]);
+/**
+ * Depth (§6, §8): every backend stores and queries values up to
+ * MAX_JSON_DEPTH levels; deeper ones are refused before anything is written,
+ * values and metadata alike, so none can make a query over others fail.
+ */
+const depth: KvCase[] = [
+  {
+    id: 'depth.at-limit',
+    title: `a value and metadata nesting ${MAX_JSON_DEPTH} levels (MAX_JSON_DEPTH) round-trip and are queried like any other`,
+    async run({ kv, instance }) {
+      const instanceId = await instance();
+      const value = { tag: 'deep', inner: nestedValue(MAX_JSON_DEPTH - 1) };
+      const metadata = { tag: 'deep', inner: nestedValue(MAX_JSON_DEPTH - 1) };
+      await kv.set(instanceId, 'ns', 'deep', value, { metadata });
+      await kv.set(instanceId, 'ns', 'flat', { tag: 'flat' }, { metadata: { tag: 'flat' } });
+      const stored = await kv.get(instanceId, 'ns', 'deep');
+      checkEqual([stored.value, stored.record?.metadata], [value, metadata], 'get');
+      const byValue = await kv.query({
+        from: { instance: instanceId, namespace: 'ns' },
+        where: [{ field: 'value.inner.level.level', operator: 'exists', value: true }],
+      });
+      checkEqual(
+        byValue.records.map((record) => record.key),
+        ['deep'],
+        'value path into the deep value',
+      );
+      const byMetadata = await kv.query({
+        from: { instance: instanceId },
+        where: [{ field: 'metadata.tag', operator: 'eq', value: 'flat' }],
+      });
+      checkEqual(
+        byMetadata.records.map((record) => record.key),
+        ['flat'],
+        'metadata path, instance-wide',
+      );
+    },
+  },
+  {
+    id: 'depth.refused',
+    title: `a value or metadata nesting ${MAX_JSON_DEPTH + 1} levels, or 100,000, is refused with a ValidationError and nothing is written`,
+    async run({ kv, instance }) {
+      const instanceId = await instance();
+      await kv.set(instanceId, 'ns', 'k', 'before');
+      for (const levels of [MAX_JSON_DEPTH + 1, 100_000]) {
+        await checkRejects(
+          () => kv.set(instanceId, 'ns', 'k', nestedValue(levels)),
+          'KODE_VALIDATION',
+          `set a value of ${levels} levels`,
+        );
+        await checkRejects(
+          () => kv.set(instanceId, 'ns', 'fresh', 1, { metadata: { inner: nestedValue(levels - 1) } }),
+          'KODE_VALIDATION',
+          `set metadata of ${levels} levels`,
+        );
+      }
+      const stored = await kv.get(instanceId, 'ns', 'k');
+      checkEqual([stored.value, stored.record?.version], ['before', 1], 'stored record');
+      checkEqual((await kv.get(instanceId, 'ns', 'fresh')).exists, false, 'new key');
+      const all = await kv.query({
+        from: { instance: instanceId },
+        where: [{ field: 'value', operator: 'exists', value: true }],
+      });
+      checkEqual(
+        all.records.map((record) => record.key),
+        ['k'],
+        'query over the instance',
+      );
+    },
+  },
+];
+
+export const valueCases = defineKvCases('values', [...roundTrips, ...refusals, ...depth]);
