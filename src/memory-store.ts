@@ -1,6 +1,7 @@
 import { newForkId } from './agent-id.js';
 import { AgentLockTable } from './agent-lock-table.js';
 import { compareCodePoints } from './code-point-order.js';
+import { tombstoneLive } from './deleted-agents.js';
 import { NotFoundError, StoreClosedError, ValidationError } from './errors.js';
 import { createKvStore } from './kv/kv-store.js';
 import type { KvStore } from './kv/kv-types.js';
@@ -118,6 +119,8 @@ function emptyAgent(): MemoryAgent {
  */
 export class MemoryDatabase {
   readonly agents = new Map<string, MemoryAgent>();
+  /** Tombstones of deleted agents: id → deletion time (see deleted-agents.ts). */
+  readonly deleted = new Map<string, number>();
   readonly locks = new AgentLockTable();
   /** KV data, shared by every store object over this database. */
   readonly kv = new MemoryKvBackend();
@@ -216,12 +219,13 @@ export class MemoryStore implements ExtendedStore {
     return this.database.agents.get(agentId);
   }
 
-  /** The agent's data, created empty on first write. */
+  /** The agent's data, created empty on first write (a write other than an event ends a tombstone). */
   protected agentForWrite(agentId: string): MemoryAgent {
     let agent = this.database.agents.get(agentId);
     if (!agent) {
       agent = emptyAgent();
       this.database.agents.set(agentId, agent);
+      this.database.deleted.delete(agentId);
     }
     return agent;
   }
@@ -311,7 +315,14 @@ export class MemoryStore implements ExtendedStore {
       const json = this.codec.timeline(timeline, 'appendEvent', agentId);
       const seq = timeline.bookmark?.seq;
       const channel = timeline.event?.channel;
-      this.agentForWrite(agentId).events.push({
+      let agent = this.agent(agentId);
+      if (!agent) {
+        // A late event of a deleted agent: acknowledged, not stored.
+        if (tombstoneLive(this.database.deleted.get(agentId), Date.now())) return;
+        this.database.deleted.delete(agentId);
+        agent = this.agentForWrite(agentId);
+      }
+      agent.events.push({
         json,
         seq: typeof seq === 'number' ? seq : undefined,
         channel: typeof channel === 'string' ? channel : undefined,
@@ -466,7 +477,16 @@ export class MemoryStore implements ExtendedStore {
 
   async delete(agentId: string): Promise<void> {
     return this.ops.runForAgent('delete', 'delete', agentId, () => {
-      this.database.agents.delete(agentId);
+      const { agents, deleted } = this.database;
+      agents.delete(agentId);
+      const now = Date.now();
+      // The map is in deletion order, so expired tombstones are at its head.
+      for (const [id, at] of deleted) {
+        if (tombstoneLive(at, now)) break;
+        deleted.delete(id);
+      }
+      deleted.delete(agentId);
+      deleted.set(agentId, now);
     });
   }
 

@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { PostgresStore } from '../adapters/postgres/index.js';
-import { migrateAgentSchema } from '../adapters/postgres/postgres-schema.js';
+import { AGENT_SCHEMA_VERSION, migrateAgentSchema } from '../adapters/postgres/postgres-schema.js';
 import { compareCodePoints } from '../src/code-point-order.js';
 import type { AgentInfo, Message, ReadEventsOptions, Timeline, ToolCallRecord } from '../src/types.js';
 import {
@@ -410,7 +410,7 @@ describePostgres('PostgresStore on PostgreSQL', () => {
     const versions = await adminQuery<{ component: string; version: number }>(
       `SELECT component, version FROM ${pg.escapeIdentifier(fresh)}.kode_schema_version`,
     );
-    expect(versions).toEqual([{ component: 'agent', version: 2 }]);
+    expect(versions).toEqual([{ component: 'agent', version: AGENT_SCHEMA_VERSION }]);
 
     await adminQuery(
       `UPDATE ${pg.escapeIdentifier(fresh)}.kode_schema_version SET version = 99 WHERE component = 'agent'`,
@@ -421,7 +421,8 @@ describePostgres('PostgresStore on PostgreSQL', () => {
       variable: 'schema',
     });
     await adminQuery(
-      `UPDATE ${pg.escapeIdentifier(fresh)}.kode_schema_version SET version = 2 WHERE component = 'agent'`,
+      `UPDATE ${pg.escapeIdentifier(fresh)}.kode_schema_version SET version = $1 WHERE component = 'agent'`,
+      [AGENT_SCHEMA_VERSION],
     );
     // The failed migration is retried on the next call.
     expect(await newer.loadInfo('racer-0')).toEqual(info('racer-0'));
@@ -481,7 +482,7 @@ describePostgres('PostgresStore on PostgreSQL', () => {
     const [version] = await adminQuery<{ version: number }>(
       `SELECT version FROM ${s}.kode_schema_version WHERE component = 'agent'`,
     );
-    expect(version?.version).toBe(2);
+    expect(version?.version).toBe(AGENT_SCHEMA_VERSION);
     expect((await foreignKeys()).map((row) => row.table.replace(/^.*\./, ''))).toEqual([
       'kode_agent_documents',
       'kode_agent_records',

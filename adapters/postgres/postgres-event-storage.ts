@@ -1,4 +1,5 @@
 import { AppendBatcher } from '../../src/append-batcher.js';
+import { DELETED_AGENT_RETENTION_MS } from '../../src/deleted-agents.js';
 import { wrapDriverError } from '../../src/errors.js';
 import { FileEventLog } from '../../src/file-event-log.js';
 import { decodeJson } from '../../src/json-codec.js';
@@ -70,7 +71,9 @@ interface PendingAppend {
  * queued while one INSERT runs goes out as the next one, a single
  * `INSERT ... SELECT FROM unnest(...) WITH ORDINALITY ORDER BY` whose ids
  * are drawn in call order, which also registers (and row-locks) the agents
- * so that a concurrent `delete` cannot leave events of a deleted agent.
+ * so that a concurrent `delete` cannot leave events of a deleted agent, and
+ * which stores nothing for an agent whose row is a live tombstone (a late
+ * event of a deleted agent: postgres-registry.ts).
  */
 export class DatabaseEventStorage implements EventStorage {
   readonly mode = 'database' as const;
@@ -85,12 +88,15 @@ export class DatabaseEventStorage implements EventStorage {
       WITH registered AS (
         INSERT INTO ${agents} AS a (agent_id)
         SELECT DISTINCT id FROM unnest($1::text[]) AS id ORDER BY id
-        ON CONFLICT (agent_id) DO UPDATE SET messages_revision = a.messages_revision
+        ON CONFLICT (agent_id) DO UPDATE
+          SET deleted_at_ms = CASE WHEN a.deleted_at_ms > $5 THEN a.deleted_at_ms END
+        RETURNING agent_id, deleted_at_ms
       )
       INSERT INTO ${this.events} (agent_id, seq, channel_key, timeline_json)
       SELECT e.agent_id, e.seq, e.channel_key, e.timeline_json
       FROM unnest($1::text[], $2::float8[], $3::text[], $4::text[])
         WITH ORDINALITY AS e(agent_id, seq, channel_key, timeline_json, n)
+      JOIN registered AS r ON r.agent_id = e.agent_id AND r.deleted_at_ms IS NULL
       ORDER BY e.n`);
     this.batcher = new AppendBatcher(
       (batch) => this.write(batch),
@@ -112,6 +118,7 @@ export class DatabaseEventStorage implements EventStorage {
       batch.map((p) => p.event.seq),
       batch.map((p) => (p.event.channel === null ? null : columnKey(p.event.channel))),
       batch.map((p) => p.event.json),
+      Date.now() - DELETED_AGENT_RETENTION_MS,
     ]);
   }
 

@@ -155,7 +155,7 @@ export class PostgresListWriter {
     this.firstWriteSql = db.statement(`
       WITH rev AS (
         INSERT INTO ${agentsTable} AS a (agent_id, ${revisionColumn}) VALUES ($1, nextval('${revisionSequence}'))
-        ON CONFLICT (agent_id) DO UPDATE SET ${revisionColumn} = excluded.${revisionColumn}
+        ON CONFLICT (agent_id) DO UPDATE SET ${revisionColumn} = excluded.${revisionColumn}, deleted_at_ms = NULL
         WHERE a.${revisionColumn} = 0
         RETURNING ${revisionColumn} AS revision
       ),
@@ -170,7 +170,7 @@ export class PostgresListWriter {
     // Registers the agent if needed and locks its row, returning the revision.
     this.lockSql = db.statement(`
       INSERT INTO ${agentsTable} (agent_id) VALUES ($1)
-      ON CONFLICT (agent_id) DO UPDATE SET ${revisionColumn} = ${agentsTable}.${revisionColumn}
+      ON CONFLICT (agent_id) DO UPDATE SET ${revisionColumn} = ${agentsTable}.${revisionColumn}, deleted_at_ms = NULL
       RETURNING ${revisionColumn} AS revision`);
     this.readSql = db.statement(
       `SELECT ${jsonColumn} AS json FROM ${table} WHERE agent_id = $1 ORDER BY position`,

@@ -28,7 +28,7 @@ import type { Queryable, Transaction } from './postgres-database.js';
  */
 
 /** Newest schema version of component `agent` this code knows. */
-export const AGENT_SCHEMA_VERSION = 2;
+export const AGENT_SCHEMA_VERSION = 3;
 
 /**
  * First key of the advisory lock that serialises migrations (the second is
@@ -219,6 +219,14 @@ const MIGRATIONS: Migration[] = [
     // created_at_ms, agent_id, tool_call_key, position) stays: both values seek.
     `CREATE INDEX kode_tool_calls_by_error ON ${t('kode_tool_calls')}
       (created_at_ms, agent_id, tool_call_key, position) WHERE is_error`,
+  ],
+  // Version 3: a deleted agent's registry row stays behind for a while as a
+  // tombstone (deleted_at_ms set, nothing else), so that its late events do
+  // not register it again (src/deleted-agents.ts, postgres-registry.ts). The
+  // partial index finds expired tombstones without touching live rows.
+  (t) => [
+    `ALTER TABLE ${t('kode_agents')} ADD COLUMN deleted_at_ms double precision`,
+    `CREATE INDEX kode_agents_deleted ON ${t('kode_agents')} (deleted_at_ms) WHERE deleted_at_ms IS NOT NULL`,
   ],
 ];
 

@@ -1,5 +1,6 @@
 import { newForkId } from '../../src/agent-id.js';
 import { compareCodePoints } from '../../src/code-point-order.js';
+import { DELETED_AGENT_RETENTION_MS } from '../../src/deleted-agents.js';
 import { checkDirectoryWritable } from '../../src/directory-health.js';
 import { NotFoundError, redactSecrets, ValidationError, wrapDriverError } from '../../src/errors.js';
 import { createKvStore } from '../../src/kv/kv-store.js';
@@ -62,6 +63,7 @@ import { PostgresKvBackend } from './postgres-kv.js';
 import { PostgresListWriter } from './postgres-list-writer.js';
 import { PostgresAgentLocks } from './postgres-lock.js';
 import { impossibleAgentFilter, messagesQuery, sessionsQuery, toolCallsQuery } from './postgres-queries.js';
+import { LIVE_AGENT, REGISTER_ON_CONFLICT } from './postgres-registry.js';
 import { AGENT_TABLES, installedVersion } from './postgres-schema.js';
 import { AgentWriteQueue } from './postgres-write-queue.js';
 
@@ -556,12 +558,14 @@ export class PostgresStore implements ExtendedStore {
         this.messages.forget(agentId);
         this.toolCalls.forget(agentId);
         await this.db.transaction(async (tx) => {
-          await this.events.deleteWithin(tx, agentId);
-          // The agent row first: a save of the lists in flight holds it until
-          // it commits, and the next statement, with a new snapshot, then sees
-          // (and deletes) what it wrote; a later save finds no row to update.
-          await tx.query(this.sql.deleteAgent, [agentId]);
+          // The agent row first: a save or an append in flight holds it until
+          // it commits, and the next statements, with new snapshots, then see
+          // (and delete) what it wrote; a later append finds the tombstone.
+          const now = Date.now();
+          await tx.query(this.sql.deleteAgent, [agentId, now - DELETED_AGENT_RETENTION_MS]);
+          await tx.query(this.sql.writeTombstone, [agentId, now]);
           await tx.query(this.sql.deleteLists, [agentId]);
+          await this.events.deleteWithin(tx, agentId);
         });
         this.messages.forget(agentId);
         this.toolCalls.forget(agentId);
@@ -577,7 +581,7 @@ export class PostgresStore implements ExtendedStore {
       }
       // Agent ids never hold NUL or lone surrogates (assertAgentId), so such a prefix matches nothing.
       if (prefix !== undefined && impossibleAgentFilter(prefix)) return [];
-      const conditions: string[] = [];
+      const conditions: string[] = [LIVE_AGENT];
       const values: unknown[] = [];
       if (prefix) {
         values.push(prefix);
@@ -588,7 +592,7 @@ export class PostgresStore implements ExtendedStore {
           conditions.push(`agent_id < $${values.length}`);
         }
       }
-      const where = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '';
+      const where = `WHERE ${conditions.join(' AND ')}`;
       const rows = await this.db.query<{ agent_id: string }>(
         `SELECT agent_id FROM ${this.db.table('kode_agents')} ${where} ORDER BY agent_id`,
         values,
@@ -916,7 +920,7 @@ function statementTexts(db: PostgresDatabase) {
   const records = db.table('kode_agent_records');
   const documents = db.table('kode_agent_documents');
   const revisions = db.table('kode_revision_seq');
-  const register = `WITH registered AS (INSERT INTO ${agents} (agent_id) VALUES ($1) ON CONFLICT DO NOTHING)`;
+  const register = `WITH registered AS (INSERT INTO ${agents} AS a (agent_id) VALUES ($1) ${REGISTER_ON_CONFLICT})`;
   return {
     saveDocument: `${register}
       INSERT INTO ${documents} (agent_id, kind, document_json) VALUES ($1, $2, $3)
@@ -934,10 +938,14 @@ function statementTexts(db: PostgresDatabase) {
       VALUES ($1, $2, $3, $4, $5, $6, $7)
       ON CONFLICT (agent_id) DO UPDATE SET info_json = excluded.info_json, template_key = excluded.template_key,
         user_key = excluded.user_key, created_at_ms = excluded.created_at_ms,
-        updated_at_ms = excluded.updated_at_ms, message_count = excluded.message_count`,
+        updated_at_ms = excluded.updated_at_ms, message_count = excluded.message_count, deleted_at_ms = NULL`,
     loadInfo: `SELECT info_json AS json FROM ${agents} WHERE agent_id = $1`,
-    exists: `SELECT EXISTS (SELECT 1 FROM ${agents} WHERE agent_id = $1) AS present`,
-    deleteAgent: `DELETE FROM ${agents} WHERE agent_id = $1`,
+    exists: `SELECT EXISTS (SELECT 1 FROM ${agents} WHERE agent_id = $1 AND ${LIVE_AGENT}) AS present`,
+    // The row goes (with what cascades from it) and a tombstone row takes its
+    // place, all other columns at their defaults; expired tombstones go too.
+    deleteAgent: `WITH removed AS (DELETE FROM ${agents} WHERE agent_id = $1)
+      DELETE FROM ${agents} WHERE deleted_at_ms < $2`,
+    writeTombstone: `INSERT INTO ${agents} (agent_id, deleted_at_ms) VALUES ($1, $2)`,
     deleteLists: `WITH removed_messages AS (DELETE FROM ${messages} WHERE agent_id = $1)
       DELETE FROM ${toolCalls} WHERE agent_id = $1`,
     // One row of scalar subqueries, not a UNION ALL of the four counts: on
@@ -955,7 +963,7 @@ function statementTexts(db: PostgresDatabase) {
           SELECT state_key, count(*) AS n, min(position) AS first FROM ${toolCalls} WHERE agent_id = $1 GROUP BY state_key
         ) AS g) AS by_state`,
     consistency: `
-      SELECT EXISTS (SELECT 1 FROM ${agents} WHERE agent_id = $1) AS registered,
+      SELECT EXISTS (SELECT 1 FROM ${agents} WHERE agent_id = $1 AND ${LIVE_AGENT}) AS registered,
         (SELECT info_json FROM ${agents} WHERE agent_id = $1) AS info_json,
         (SELECT event_files FROM ${agents} WHERE agent_id = $1) AS event_files,
         (SELECT count(*) FROM ${messages} WHERE agent_id = $1) AS messages,
@@ -963,14 +971,14 @@ function statementTexts(db: PostgresDatabase) {
         (SELECT count(*) FROM (SELECT tool_call_key FROM ${toolCalls} WHERE agent_id = $1
            GROUP BY tool_call_key HAVING count(*) > 1) AS d) AS duplicate_tool_calls`,
     metrics: `
-      SELECT (SELECT count(*) FROM ${agents}) AS agents,
+      SELECT (SELECT count(*) FROM ${agents} WHERE ${LIVE_AGENT}) AS agents,
         (SELECT count(*) FROM ${messages}) AS messages,
         (SELECT count(*) FROM ${toolCalls}) AS tool_calls,
         (SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c
            JOIN pg_namespace n ON n.oid = c.relnamespace
           WHERE n.nspname = $1 AND c.relname = ANY($2::text[]) AND c.relkind = 'r') AS size`,
     countUnregistered: `SELECT count(*) AS n FROM unnest($1::text[]) AS f(id)
-      WHERE NOT EXISTS (SELECT 1 FROM ${agents} WHERE agent_id = f.id)`,
+      WHERE NOT EXISTS (SELECT 1 FROM ${agents} WHERE agent_id = f.id AND ${LIVE_AGENT})`,
     // FOR SHARE: saves of the source wait until the copies are made, so all copies are of one state.
     lockSource: `SELECT info_json FROM ${agents} WHERE agent_id = $1 FOR SHARE`,
     // One statement: the fork rows first (CTE), then every copy; foreign-key

@@ -5,6 +5,7 @@ import type { Timeline } from '../../src/types.js';
 import type { SqliteConnection } from './sqlite-connection.js';
 import type { AgentEventStorage, EventFields, EventFilter } from './sqlite-event-storage.js';
 import { eventPageQuery } from './sqlite-queries.js';
+import { admitEvents } from './sqlite-registry.js';
 
 /**
  * Rows fetched per page by `readEvents`: the first page is small (a resume
@@ -93,18 +94,21 @@ export class DatabaseEventStorage implements AgentEventStorage {
 
   private async writeBatch(batch: PendingEvent[]): Promise<void> {
     const { connection } = this;
+    const now = Date.now();
     await connection.write(() => {
-      const register = connection.statement(
-        'INSERT INTO agents (agent_id) VALUES (?) ON CONFLICT (agent_id) DO NOTHING',
-      );
       const insert = connection.statement(
         'INSERT INTO events (agent_id, channel, seq, timeline_json) VALUES (?, ?, ?, ?)',
       );
-      let previous: string | undefined;
+      // One registry look-up per agent per batch: it also keeps a deleted
+      // agent's late events out (sqlite-registry.ts).
+      const admitted = new Map<string, boolean>();
       for (const { agentId, json, fields } of batch) {
-        if (agentId !== previous) register.run(agentId);
-        previous = agentId;
-        insert.run(agentId, fields.channel, fields.seq, json);
+        let admit = admitted.get(agentId);
+        if (admit === undefined) {
+          admit = admitEvents(connection, agentId, now) === 'append';
+          admitted.set(agentId, admit);
+        }
+        if (admit) insert.run(agentId, fields.channel, fields.seq, json);
       }
     });
   }

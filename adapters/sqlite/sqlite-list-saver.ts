@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { commonPrefixLength, pairFirstSavedTimes, type SavedTailItem } from '../../src/record-fields.js';
 import type { SqliteConnection } from './sqlite-connection.js';
+import { LIVE_AGENT, REGISTER_AGENT } from './sqlite-registry.js';
 
 /**
  * Incremental saves of a per-agent list (messages, tool-call records). The
@@ -79,7 +80,7 @@ export class IncrementalListSaver<F> {
   async save(agentId: string, items: readonly string[], fieldsAt: (position: number) => F): Promise<number> {
     const connection = this.connection;
     const table = this.table;
-    const selectRevision = `SELECT ${table.revisionColumn} AS revision FROM agents WHERE agent_id = ?`;
+    const selectRevision = `SELECT ${table.revisionColumn} AS revision FROM agents WHERE agent_id = ? AND ${LIVE_AGENT}`;
     const outcome = await connection.write(() => {
       const row = connection.statement(selectRevision).get(agentId) as
         | { revision: string | null }
@@ -93,9 +94,7 @@ export class IncrementalListSaver<F> {
       }
       const savedTimes = this.firstSavedTimes(agentId, stored, items, prefix);
       let written = 0;
-      connection
-        .statement('INSERT INTO agents (agent_id) VALUES (?) ON CONFLICT (agent_id) DO NOTHING')
-        .run(agentId);
+      connection.statement(REGISTER_AGENT).run(agentId);
       if (prefix < stored.length && prefix < items.length) table.rewriteFrom?.(agentId, prefix);
       // Everything past the common prefix is (re)written; items that were
       // stored before keep their first-saved time (see firstSavedTimes).

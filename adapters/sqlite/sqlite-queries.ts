@@ -8,6 +8,7 @@ import type {
   ToolCallSortKey,
 } from '../../src/query-filters.js';
 import type { EventFilter } from './sqlite-event-storage.js';
+import { LIVE_AGENT } from './sqlite-registry.js';
 
 /**
  * SQL for the cross-agent queries, built from filters that
@@ -168,9 +169,12 @@ export function prefixUpperBound(prefix: string): string | undefined {
 export function listAgentsQuery(prefix = ''): BuiltQuery {
   const upper = prefixUpperBound(prefix);
   return upper === undefined
-    ? { sql: 'SELECT agent_id FROM agents WHERE agent_id >= ? ORDER BY agent_id', parameters: [prefix] }
+    ? {
+        sql: `SELECT agent_id FROM agents WHERE agent_id >= ? AND ${LIVE_AGENT} ORDER BY agent_id`,
+        parameters: [prefix],
+      }
     : {
-        sql: 'SELECT agent_id FROM agents WHERE agent_id >= ? AND agent_id < ? ORDER BY agent_id',
+        sql: `SELECT agent_id FROM agents WHERE agent_id >= ? AND agent_id < ? AND ${LIVE_AGENT} ORDER BY agent_id`,
         parameters: [prefix, upper],
       };
 }

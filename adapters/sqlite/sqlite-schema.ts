@@ -200,6 +200,17 @@ export const AGENT_SCHEMA_MIGRATIONS: readonly SqliteMigration[] = [
         ON message_content_types (content_type, created_at_ms, agent_id, position);
     `,
   },
+  {
+    version: 4,
+    description: 'tombstones of deleted agents',
+    // A deleted agent's registry row stays as a tombstone for a while, so
+    // that its late events do not register it again (sqlite-registry.ts).
+    // The partial index finds expired tombstones without touching live rows.
+    sql: `
+      ALTER TABLE agents ADD COLUMN deleted_at_ms INTEGER;
+      CREATE INDEX agents_deleted ON agents (deleted_at_ms) WHERE deleted_at_ms IS NOT NULL;
+    `,
+  },
 ];
 
 /** The newest version of `migrations`. */

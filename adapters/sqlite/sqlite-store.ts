@@ -69,6 +69,7 @@ import {
   sessionQuery,
   toolCallQuery,
 } from './sqlite-queries.js';
+import { LIVE_AGENT, REGISTER_AGENT, writeTombstone } from './sqlite-registry.js';
 
 const BACKEND = 'sqlite';
 
@@ -85,7 +86,6 @@ interface ToolCallRowFields extends ToolCallFields {
 
 /** Tables holding rows of one agent, all deleted together. */
 const AGENT_TABLES = [
-  'agents',
   'agent_info',
   'messages',
   'message_content_types',
@@ -347,7 +347,7 @@ export class SqliteStore implements ExtendedStore {
 
   /** Records that the agent exists (every save does this inside its transaction). */
   private registerAgent(agentId: string): void {
-    this.execute('INSERT INTO agents (agent_id) VALUES (?) ON CONFLICT (agent_id) DO NOTHING', agentId);
+    this.execute(REGISTER_AGENT, agentId);
   }
 
   private requireObject(value: unknown, what: string, operation: string, agentId: string): void {
@@ -416,7 +416,7 @@ export class SqliteStore implements ExtendedStore {
       await this.connection.write(() =>
         this.execute(
           'INSERT INTO agents (agent_id, todos_json) VALUES (?, ?) ' +
-            'ON CONFLICT (agent_id) DO UPDATE SET todos_json = excluded.todos_json',
+            'ON CONFLICT (agent_id) DO UPDATE SET todos_json = excluded.todos_json, deleted_at_ms = NULL',
           agentId,
           json,
         ),
@@ -541,7 +541,7 @@ export class SqliteStore implements ExtendedStore {
       await this.connection.write(() =>
         this.execute(
           'INSERT INTO agents (agent_id, media_cache_json) VALUES (?, ?) ' +
-            'ON CONFLICT (agent_id) DO UPDATE SET media_cache_json = excluded.media_cache_json',
+            'ON CONFLICT (agent_id) DO UPDATE SET media_cache_json = excluded.media_cache_json, deleted_at_ms = NULL',
           agentId,
           json,
         ),
@@ -660,7 +660,7 @@ export class SqliteStore implements ExtendedStore {
 
   private async agentExists(agentId: string): Promise<boolean> {
     const row = await this.read(() =>
-      this.selectOne('SELECT 1 AS found FROM agents WHERE agent_id = ?', agentId),
+      this.selectOne(`SELECT 1 AS found FROM agents WHERE agent_id = ? AND ${LIVE_AGENT}`, agentId),
     );
     return row !== undefined || (await this.events.hasOutsideDatabase(agentId));
   }
@@ -671,6 +671,7 @@ export class SqliteStore implements ExtendedStore {
       await this.events.idle();
       await this.connection.write(() => {
         for (const table of AGENT_TABLES) this.execute(`DELETE FROM ${table} WHERE agent_id = ?`, agentId);
+        writeTombstone(this.connection, agentId, Date.now());
         // A lock row is the holder's, not the agent's data; only a dead holder's expired row goes.
         this.execute(
           'DELETE FROM agent_locks WHERE agent_id = ? AND expires_at_ms <= ?',
@@ -880,7 +881,7 @@ export class SqliteStore implements ExtendedStore {
           'SELECT page_count * page_size AS bytes FROM pragma_page_count(), pragma_page_size()',
         )!;
         return {
-          totalAgents: count('agents'),
+          totalAgents: count(`agents WHERE ${LIVE_AGENT}`),
           totalMessages: count('messages'),
           totalToolCalls: count('tool_calls'),
           dbSizeBytes: pages.bytes,
@@ -911,7 +912,10 @@ export class SqliteStore implements ExtendedStore {
       assertForkCount(count, { backend: BACKEND, operation: 'batchFork', agentId });
       const forkIds = Array.from({ length: count }, () => newForkId(agentId));
       await this.connection.write(() => {
-        if (this.selectOne('SELECT 1 AS found FROM agents WHERE agent_id = ?', agentId) === undefined) {
+        if (
+          this.selectOne(`SELECT 1 AS found FROM agents WHERE agent_id = ? AND ${LIVE_AGENT}`, agentId) ===
+          undefined
+        ) {
           throw new NotFoundError('no agent to fork', { backend: BACKEND, operation: 'batchFork', agentId });
         }
         const info = this.selectOne<{ info_json: string }>(

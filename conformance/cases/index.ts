@@ -3,6 +3,7 @@ import { queryGridCases } from '../query-grid/query-grid-cases.js';
 import { agentIdCases } from './agent-ids.js';
 import { badInputCases } from './bad-input.js';
 import { closeCases } from './close.js';
+import { deletedStaysDeletedCases } from './deleted-stays-deleted.js';
 import { durabilityCases } from './durability.js';
 import { eventCases } from './events.js';
 import { firstSavedTimeCases } from './first-saved-times.js';
@@ -28,6 +29,7 @@ export function handWrittenCases(): StoreCase[] {
     ...historyCases,
     ...snapshotCases,
     ...lifecycleCases,
+    ...deletedStaysDeletedCases,
     ...queryCases,
     ...firstSavedTimeCases,
     ...observabilityCases,

@@ -170,8 +170,10 @@ export const lifecycleCases: StoreCase[] = [
         const id = ctx.agentId('reuse');
         await saveEverything(ctx, id);
         await ctx.store.delete(id);
-        await ctx.store.appendEvent(id, timeline(9));
+        // A new agent's first write is not an event (events alone never revive a
+        // deleted id: see delete.stays-deleted), then its events are kept as usual.
         await ctx.store.saveMessages(id, conversation(1, 5));
+        await ctx.store.appendEvent(id, timeline(9));
         checkEqual(await collect(ctx.store.readEvents(id)), [timeline(9)], 'events of the new agent');
         checkEqual(await ctx.store.loadMessages(id), conversation(1, 5), 'messages of the new agent');
         checkEqual(await ctx.store.loadInfo(id), undefined, 'info of the new agent');

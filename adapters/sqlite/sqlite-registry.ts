@@ -1,0 +1,48 @@
+import { DELETED_AGENT_RETENTION_MS, tombstoneLive } from '../../src/deleted-agents.js';
+import type { SqliteConnection } from './sqlite-connection.js';
+
+/**
+ * The `agents` table is the registry behind `exists()` and `list()`: one row
+ * per agent that has anything stored. `delete` leaves the row behind as a
+ * tombstone (`deleted_at_ms` set, everything else cleared) so that late
+ * events of the deleted agent are discarded (src/deleted-agents.ts); any
+ * other write registers the agent through `REGISTER_AGENT`, which ends the
+ * tombstone.
+ */
+
+/** Registers an agent for a write that is not an event; a tombstone ends here. */
+export const REGISTER_AGENT =
+  'INSERT INTO agents (agent_id) VALUES (?) ' +
+  'ON CONFLICT (agent_id) DO UPDATE SET deleted_at_ms = NULL WHERE deleted_at_ms IS NOT NULL';
+
+/** The condition, on `agents`, of an agent that exists (not a tombstone). */
+export const LIVE_AGENT = 'deleted_at_ms IS NULL';
+
+/**
+ * Replaces the agent's registry row with a tombstone and prunes expired
+ * ones. Runs inside the delete's write transaction, after the agent's other
+ * rows were deleted.
+ */
+export function writeTombstone(connection: SqliteConnection, agentId: string, nowMs: number): void {
+  connection.statement('DELETE FROM agents WHERE agent_id = ?').run(agentId);
+  connection.statement('INSERT INTO agents (agent_id, deleted_at_ms) VALUES (?, ?)').run(agentId, nowMs);
+  connection.statement('DELETE FROM agents WHERE deleted_at_ms < ?').run(nowMs - DELETED_AGENT_RETENTION_MS);
+}
+
+/** What an event append finds in the registry about its agent. */
+export type EventAdmission = 'append' | 'discard';
+
+/**
+ * Decides, inside an event batch's write transaction, whether the agent's
+ * events are stored: a live tombstone discards them; otherwise the agent is
+ * registered (an expired tombstone ends) and they are appended.
+ */
+export function admitEvents(connection: SqliteConnection, agentId: string, nowMs: number): EventAdmission {
+  const row = connection.statement('SELECT deleted_at_ms FROM agents WHERE agent_id = ?').get(agentId) as
+    | { deleted_at_ms: number | null }
+    | undefined;
+  if (row?.deleted_at_ms === null) return 'append';
+  if (tombstoneLive(row?.deleted_at_ms, nowMs)) return 'discard';
+  connection.statement(REGISTER_AGENT).run(agentId);
+  return 'append';
+}
