@@ -76,7 +76,9 @@ describe('tombstones of deleted agents on SQLite', () => {
       const db = new Database(path);
       try {
         const statement = db.prepare(text);
-        return statement.reader ? statement.all(...params) : (statement.run(...params), []);
+        if (statement.reader) return statement.all(...params);
+        statement.run(...params);
+        return [];
       } finally {
         db.close();
       }
