@@ -1,3 +1,6 @@
+/** The error of each item a batch write refused, undefined for those it wrote. */
+export type BatchRefusals<T> = (item: T) => unknown;
+
 /**
  * Gathers items handed in one after another (the SDK fires `appendEvent`
  * without awaiting it, many in flight at once) and writes them in batches: one
@@ -15,13 +18,17 @@ export class AppendBatcher<T> {
   private waiters: Array<{ upTo: number; resolve: () => void }> = [];
 
   /**
-   * @param write writes a batch, in order; it must be all or nothing.
+   * @param write writes a batch, in order; it must be all or nothing. It may
+   *   refuse single items instead of failing the batch: it then returns a
+   *   function giving the error of each refused item (undefined for the
+   *   items it wrote).
    * @param maxBatch the largest batch handed to `write` at once.
    * @param mapError the error each item of a failed batch is rejected with
    *   (a typed error naming its agent), so callers need no handler of their own.
    */
   constructor(
-    private readonly write: (items: T[]) => Promise<void> | void,
+    // biome-ignore lint/suspicious/noConfusingVoidType: a writer that never refuses is a plain async function returning void
+    private readonly write: (items: T[]) => Promise<BatchRefusals<T> | void> | BatchRefusals<T> | void,
     private readonly maxBatch = 1000,
     private readonly mapError: (error: unknown, item: T) => unknown = (error) => error,
   ) {}
@@ -59,8 +66,12 @@ export class AppendBatcher<T> {
       while (this.queue.length > 0) {
         const batch = this.queue.splice(0, this.maxBatch);
         try {
-          await this.write(batch.map((entry) => entry.item));
-          for (const entry of batch) entry.resolve();
+          const refused = await this.write(batch.map((entry) => entry.item));
+          for (const entry of batch) {
+            const error = refused ? refused(entry.item) : undefined;
+            if (error === undefined) entry.resolve();
+            else entry.reject(this.mapError(error, entry.item));
+          }
         } catch (error) {
           for (const entry of batch) entry.reject(this.mapError(error, entry.item));
         }

@@ -1,6 +1,7 @@
-import { AppendBatcher } from '../../src/append-batcher.js';
+import { AppendBatcher, type BatchRefusals } from '../../src/append-batcher.js';
 import { DELETED_AGENT_RETENTION_MS } from '../../src/deleted-agents.js';
 import { wrapDriverError } from '../../src/errors.js';
+import { eventModeMismatch } from '../../src/event-modes.js';
 import { FileEventLog } from '../../src/file-event-log.js';
 import { decodeJson } from '../../src/json-codec.js';
 import type { ReadEventsOptions, Timeline } from '../../src/types.js';
@@ -79,6 +80,7 @@ export class DatabaseEventStorage implements EventStorage {
   readonly mode = 'database' as const;
   private readonly batcher: AppendBatcher<PendingAppend>;
   private readonly insertSql: Statement;
+  private readonly fileEventsSql: Statement;
   private readonly events: string;
 
   constructor(private readonly db: PostgresDatabase) {
@@ -90,14 +92,21 @@ export class DatabaseEventStorage implements EventStorage {
         SELECT DISTINCT id FROM unnest($1::text[]) AS id ORDER BY id
         ON CONFLICT (agent_id) DO UPDATE
           SET deleted_at_ms = CASE WHEN a.deleted_at_ms > $5 THEN a.deleted_at_ms END
-        RETURNING agent_id, deleted_at_ms
+        RETURNING agent_id, deleted_at_ms, event_files
+      ),
+      appended AS (
+        INSERT INTO ${this.events} (agent_id, seq, channel_key, timeline_json)
+        SELECT e.agent_id, e.seq, e.channel_key, e.timeline_json
+        FROM unnest($1::text[], $2::float8[], $3::text[], $4::text[])
+          WITH ORDINALITY AS e(agent_id, seq, channel_key, timeline_json, n)
+        JOIN registered AS r ON r.agent_id = e.agent_id AND r.deleted_at_ms IS NULL AND NOT r.event_files
+        ORDER BY e.n
       )
-      INSERT INTO ${this.events} (agent_id, seq, channel_key, timeline_json)
-      SELECT e.agent_id, e.seq, e.channel_key, e.timeline_json
-      FROM unnest($1::text[], $2::float8[], $3::text[], $4::text[])
-        WITH ORDINALITY AS e(agent_id, seq, channel_key, timeline_json, n)
-      JOIN registered AS r ON r.agent_id = e.agent_id AND r.deleted_at_ms IS NULL
-      ORDER BY e.n`);
+      -- Agents whose events live in files (hybrid mode): refused, not split across two places.
+      SELECT agent_id FROM registered WHERE deleted_at_ms IS NULL AND event_files`);
+    this.fileEventsSql = db.statement(
+      `SELECT EXISTS (SELECT 1 FROM ${agents} WHERE agent_id = $1 AND event_files AND deleted_at_ms IS NULL) AS files`,
+    );
     this.batcher = new AppendBatcher(
       (batch) => this.write(batch),
       undefined,
@@ -110,20 +119,35 @@ export class DatabaseEventStorage implements EventStorage {
     return this.batcher.enqueue({ agentId, event });
   }
 
-  private async write(batch: PendingAppend[]): Promise<void> {
+  private async write(batch: PendingAppend[]): Promise<BatchRefusals<PendingAppend> | undefined> {
     // Not retried: if the connection dies during the INSERT, whether it
     // committed is unknown, and a second INSERT could store the batch twice.
-    await this.db.query(this.insertSql, [
+    const refused = await this.db.query<{ agent_id: string }>(this.insertSql, [
       batch.map((p) => p.agentId),
       batch.map((p) => p.event.seq),
       batch.map((p) => (p.event.channel === null ? null : columnKey(p.event.channel))),
       batch.map((p) => p.event.json),
       Date.now() - DELETED_AGENT_RETENTION_MS,
     ]);
+    if (refused.length === 0) return undefined;
+    const elsewhere = new Set(refused.map((row) => row.agent_id));
+    return ({ agentId }) =>
+      elsewhere.has(agentId)
+        ? eventModeMismatch('file', { backend: 'postgres', operation: 'appendEvent', agentId })
+        : undefined;
+  }
+
+  /** True when the registry records that the agent's events are in files (hybrid mode). */
+  async hasFileEvents(agentId: string): Promise<boolean> {
+    const rows = await this.db.query<{ files: boolean }>(this.fileEventsSql, [agentId], true);
+    return rows[0]?.files === true;
   }
 
   async *readPages(agentId: string, opts: ReadEventsOptions): AsyncGenerator<Timeline[]> {
     await this.idle();
+    if (await this.hasFileEvents(agentId)) {
+      throw eventModeMismatch('file', { backend: 'postgres', operation: 'readEvents', agentId });
+    }
     const since = typeof opts.since?.seq === 'number' ? opts.since.seq : undefined;
     // Options were checked by the store (eventFilter); null means "no filter", as everywhere.
     const channel = opts.channel ?? undefined;
@@ -204,6 +228,11 @@ export class DatabaseEventStorage implements EventStorage {
   }
 
   async check(agentId: string): Promise<string[]> {
+    if (await this.hasFileEvents(agentId)) {
+      return [
+        eventModeMismatch('file', { backend: 'postgres', operation: 'checkConsistency', agentId }).message,
+      ];
+    }
     const rows = await this.db.query<{ id: number }>(
       // Stored text that does not parse as JSON: cheap to find server-side
       // without shipping the stream (pg_input_is_valid needs PostgreSQL 16).

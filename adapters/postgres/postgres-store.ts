@@ -3,6 +3,7 @@ import { compareCodePoints } from '../../src/code-point-order.js';
 import { DELETED_AGENT_RETENTION_MS } from '../../src/deleted-agents.js';
 import { checkDirectoryWritable } from '../../src/directory-health.js';
 import { NotFoundError, redactSecrets, ValidationError, wrapDriverError } from '../../src/errors.js';
+import { eventModeMismatch } from '../../src/event-modes.js';
 import { createKvStore } from '../../src/kv/kv-store.js';
 import type { KvStore } from '../../src/kv/kv-types.js';
 import { pagedIterable } from '../../src/paged-iterable.js';
@@ -555,6 +556,10 @@ export class PostgresStore implements ExtendedStore {
       // Writes and appends made before the delete land first, then go with the rest.
       this.writes.write(agentId, async () => {
         await this.events.idle();
+        // Event files this store cannot reach would outlive the agent.
+        if (this.events instanceof DatabaseEventStorage && (await this.events.hasFileEvents(agentId))) {
+          throw eventModeMismatch('file', { backend: BACKEND, operation: 'delete', agentId });
+        }
         this.messages.forget(agentId);
         this.toolCalls.forget(agentId);
         await this.db.transaction(async (tx) => {

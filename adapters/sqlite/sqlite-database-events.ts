@@ -1,11 +1,12 @@
-import { AppendBatcher } from '../../src/append-batcher.js';
+import { AppendBatcher, type BatchRefusals } from '../../src/append-batcher.js';
 import { wrapDriverError } from '../../src/errors.js';
+import { eventModeMismatch } from '../../src/event-modes.js';
 import { decodeJson } from '../../src/json-codec.js';
 import type { Timeline } from '../../src/types.js';
 import type { SqliteConnection } from './sqlite-connection.js';
 import type { AgentEventStorage, EventFields, EventFilter } from './sqlite-event-storage.js';
 import { eventPageQuery } from './sqlite-queries.js';
-import { admitEvents } from './sqlite-registry.js';
+import { admitEvents, type EventAdmission, hasFileEvents } from './sqlite-registry.js';
 
 /**
  * Rows fetched per page by `readEvents`: the first page is small (a resume
@@ -46,6 +47,9 @@ export class DatabaseEventStorage implements AgentEventStorage {
 
   async *readPages(agentId: string, filter: EventFilter): AsyncGenerator<Timeline[]> {
     await this.batcher.idle();
+    if (await this.connection.read(() => hasFileEvents(this.connection, agentId))) {
+      throw eventModeMismatch('file', { backend: 'sqlite', operation: 'readEvents', agentId });
+    }
     let lastId = 0;
     for (let pageSize = FIRST_PAGE_SIZE; ; pageSize = Math.min(pageSize * 4, MAX_PAGE_SIZE)) {
       // Keyset paging: each page is its own short read, so writers are never
@@ -73,8 +77,9 @@ export class DatabaseEventStorage implements AgentEventStorage {
     return [];
   }
 
-  async check(): Promise<string[]> {
-    return [];
+  async check(agentId: string): Promise<string[]> {
+    if (!(await this.connection.read(() => hasFileEvents(this.connection, agentId)))) return [];
+    return [eventModeMismatch('file', { backend: 'sqlite', operation: 'checkConsistency', agentId }).message];
   }
 
   async count(): Promise<number> {
@@ -92,24 +97,30 @@ export class DatabaseEventStorage implements AgentEventStorage {
     await this.batcher.idle();
   }
 
-  private async writeBatch(batch: PendingEvent[]): Promise<void> {
+  private async writeBatch(batch: PendingEvent[]): Promise<BatchRefusals<PendingEvent> | undefined> {
     const { connection } = this;
     const now = Date.now();
+    // One registry look-up per agent per batch: it keeps a deleted agent's
+    // late events out and refuses agents whose events live in files.
+    const admissions = new Map<string, EventAdmission>();
     await connection.write(() => {
+      admissions.clear(); // a group commit lost as a whole runs this body again
       const insert = connection.statement(
         'INSERT INTO events (agent_id, channel, seq, timeline_json) VALUES (?, ?, ?, ?)',
       );
-      // One registry look-up per agent per batch: it also keeps a deleted
-      // agent's late events out (sqlite-registry.ts).
-      const admitted = new Map<string, boolean>();
       for (const { agentId, json, fields } of batch) {
-        let admit = admitted.get(agentId);
-        if (admit === undefined) {
-          admit = admitEvents(connection, agentId, now) === 'append';
-          admitted.set(agentId, admit);
+        let admission = admissions.get(agentId);
+        if (admission === undefined) {
+          admission = admitEvents(connection, agentId, now);
+          admissions.set(agentId, admission);
         }
-        if (admit) insert.run(agentId, fields.channel, fields.seq, json);
+        if (admission === 'append') insert.run(agentId, fields.channel, fields.seq, json);
       }
     });
+    if (![...admissions.values()].includes('refuse')) return undefined;
+    return ({ agentId }) =>
+      admissions.get(agentId) === 'refuse'
+        ? eventModeMismatch('file', { backend: 'sqlite', operation: 'appendEvent', agentId })
+        : undefined;
   }
 }

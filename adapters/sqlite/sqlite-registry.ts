@@ -29,20 +29,33 @@ export function writeTombstone(connection: SqliteConnection, agentId: string, no
   connection.statement('DELETE FROM agents WHERE deleted_at_ms < ?').run(nowMs - DELETED_AGENT_RETENTION_MS);
 }
 
-/** What an event append finds in the registry about its agent. */
-export type EventAdmission = 'append' | 'discard';
+/**
+ * What a database-mode event append does for its agent: `append`; `discard`
+ * (a late event of a deleted agent); or `refuse`, because the agent's events
+ * live in files (hybrid mode), where this store does not write.
+ */
+export type EventAdmission = 'append' | 'discard' | 'refuse';
 
 /**
- * Decides, inside an event batch's write transaction, whether the agent's
- * events are stored: a live tombstone discards them; otherwise the agent is
- * registered (an expired tombstone ends) and they are appended.
+ * Decides, inside an event batch's write transaction, what becomes of the
+ * agent's events: a live tombstone discards them, recorded file events refuse
+ * them; otherwise the agent is registered (an expired tombstone ends) and
+ * they are appended.
  */
 export function admitEvents(connection: SqliteConnection, agentId: string, nowMs: number): EventAdmission {
-  const row = connection.statement('SELECT deleted_at_ms FROM agents WHERE agent_id = ?').get(agentId) as
-    | { deleted_at_ms: number | null }
-    | undefined;
-  if (row?.deleted_at_ms === null) return 'append';
+  const row = connection
+    .statement('SELECT deleted_at_ms, has_file_events FROM agents WHERE agent_id = ?')
+    .get(agentId) as { deleted_at_ms: number | null; has_file_events: number } | undefined;
+  if (row?.deleted_at_ms === null) return row.has_file_events === 1 ? 'refuse' : 'append';
   if (tombstoneLive(row?.deleted_at_ms, nowMs)) return 'discard';
   connection.statement(REGISTER_AGENT).run(agentId);
   return 'append';
+}
+
+/** True when the registry records that the (live) agent's events are in files. */
+export function hasFileEvents(connection: SqliteConnection, agentId: string): boolean {
+  const row = connection
+    .statement(`SELECT has_file_events FROM agents WHERE agent_id = ? AND ${LIVE_AGENT}`)
+    .get(agentId) as { has_file_events: number } | undefined;
+  return row?.has_file_events === 1;
 }

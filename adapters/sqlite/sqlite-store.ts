@@ -3,6 +3,7 @@ import { newForkId } from '../../src/agent-id.js';
 import { compareCodePoints } from '../../src/code-point-order.js';
 import { checkDirectoryWritable } from '../../src/directory-health.js';
 import { NotFoundError, ValidationError, wrapDriverError } from '../../src/errors.js';
+import { eventModeMismatch } from '../../src/event-modes.js';
 import { createKvStore } from '../../src/kv/kv-store.js';
 import type { KvStore } from '../../src/kv/kv-types.js';
 import type { OperationKind } from '../../src/operation-metrics.js';
@@ -69,7 +70,7 @@ import {
   sessionQuery,
   toolCallQuery,
 } from './sqlite-queries.js';
-import { LIVE_AGENT, REGISTER_AGENT, writeTombstone } from './sqlite-registry.js';
+import { hasFileEvents, LIVE_AGENT, REGISTER_AGENT, writeTombstone } from './sqlite-registry.js';
 
 const BACKEND = 'sqlite';
 
@@ -669,6 +670,13 @@ export class SqliteStore implements ExtendedStore {
     return this.runForAgent('delete', 'delete', agentId, async () => {
       // Appends made before the delete are written first, then removed with the rest.
       await this.events.idle();
+      // Event files this store cannot reach would outlive the agent.
+      if (
+        this.events.kind === 'database' &&
+        (await this.read(() => hasFileEvents(this.connection, agentId)))
+      ) {
+        throw eventModeMismatch('file', { backend: BACKEND, operation: 'delete', agentId });
+      }
       await this.connection.write(() => {
         for (const table of AGENT_TABLES) this.execute(`DELETE FROM ${table} WHERE agent_id = ?`, agentId);
         writeTombstone(this.connection, agentId, Date.now());
