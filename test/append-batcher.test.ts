@@ -27,6 +27,27 @@ describe('AppendBatcher', () => {
     await expect(batcher.enqueue(2)).resolves.toBeUndefined();
   });
 
+  it('rejects only the items a batch write refused, with their own errors, and resolves the rest', async () => {
+    const written: number[] = [];
+    const mapped: unknown[] = [];
+    const batcher = new AppendBatcher<number>(
+      async (items) => {
+        written.push(...items.filter((n) => n % 2 === 0));
+        return (n) => (n % 2 === 0 ? undefined : new Error(`odd ${n}`));
+      },
+      undefined,
+      (error, n) => {
+        mapped.push(n);
+        return error;
+      },
+    );
+    const outcomes = await Promise.allSettled([1, 2, 3, 4].map((n) => batcher.enqueue(n)));
+    expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'fulfilled', 'rejected', 'fulfilled']);
+    expect((outcomes[2] as PromiseRejectedResult).reason).toMatchObject({ message: 'odd 3' });
+    expect(written).toEqual([2, 4]);
+    expect(mapped).toEqual([1, 3]);
+  });
+
   it('idle() waits for the items queued before it, written or failed, and resolves at once when nothing is pending', async () => {
     const written: number[] = [];
     const batcher = new AppendBatcher<number>(async (items) => {
