@@ -1,0 +1,184 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type {
+  AgentDependencies,
+  ContentBlock,
+  Message,
+  ModelConfig,
+  ModelProvider,
+  ModelResponse,
+  ModelStreamChunk,
+  Agent as SdkAgent,
+} from '@shareai-lab/kode-sdk';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createExtendedStore, type ExtendedStoreConfig, type KodeStore } from '../../src/index.js';
+import { describePostgres, useTestSchema } from '../helpers/postgres.js';
+import { describeSdk, installedSdk, SDK_PACKAGE } from '../helpers/sdk.js';
+
+/**
+ * Deleted stays deleted, under the real SDK (SPEC §3). After a step's
+ * `chat()` resolves, the SDK still saves the agent's info and appends
+ * `step_complete`, `state_changed` and `breakpoint_changed` without awaiting
+ * them, also while `AgentPool.delete()` runs. Those late writes must not
+ * bring the agent back: before the tombstone, 20 of 20 runs on SQLite left a
+ * ghost id that `AgentPool.resumeAll()` then failed on (AGENT_NOT_FOUND).
+ */
+
+type Sdk = typeof import('@shareai-lab/kode-sdk');
+let sdk: Sdk;
+
+beforeAll(async () => {
+  if (!process.env.KODE_SDK_TARBALL) return;
+  installedSdk();
+  sdk = (await import(SDK_PACKAGE)) as Sdk;
+});
+
+/** Echoes the last user message, streamed in two chunks as a provider would. */
+class EchoModel implements ModelProvider {
+  readonly model = 'echo-v1';
+  readonly maxWindowSize = 200_000;
+  readonly maxOutputTokens = 4_096;
+  readonly temperature = 0;
+
+  toConfig(): ModelConfig {
+    return { provider: 'scripted', model: this.model };
+  }
+
+  private reply(messages: Message[]): ContentBlock {
+    const last = messages[messages.length - 1]?.content[0];
+    return { type: 'text', text: `echo: ${last?.type === 'text' ? last.text : '?'}` };
+  }
+
+  async complete(messages: Message[]): Promise<ModelResponse> {
+    return { role: 'assistant', content: [this.reply(messages)] };
+  }
+
+  async *stream(messages: Message[]): AsyncIterable<ModelStreamChunk> {
+    const block = this.reply(messages) as { type: 'text'; text: string };
+    yield { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } };
+    const half = Math.ceil(block.text.length / 2);
+    for (const text of [block.text.slice(0, half), block.text.slice(half)]) {
+      yield { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text } };
+    }
+    yield { type: 'content_block_stop', index: 0 };
+    yield { type: 'message_stop' };
+  }
+}
+
+/** Resolves when the agent's step has fully finished (its last state change is READY). */
+function settled(agent: SdkAgent): Promise<void> {
+  return new Promise((resolve) => {
+    const off = agent.on('state_changed', (event: { state: string }) => {
+      if (event.state === 'READY') {
+        off();
+        resolve();
+      }
+    });
+    void agent.status().then((status) => {
+      if (status.state === 'READY') {
+        off();
+        resolve();
+      }
+    });
+  });
+}
+
+const ROUNDS = 20;
+
+function poolDelete(storeConfig: () => ExtendedStoreConfig, workDir: () => string): void {
+  it(`await agent.chat(); await pool.delete(id), ${ROUNDS} times: no id comes back, and resumeAll finds nothing to fail on`, async () => {
+    const { AgentPool, AgentTemplateRegistry, SandboxFactory, ToolRegistry } = sdk;
+    const templates = new AgentTemplateRegistry();
+    templates.register({ id: 'echo', systemPrompt: 'You echo.', tools: [] });
+    const store: KodeStore = await createExtendedStore(storeConfig());
+    const deps: AgentDependencies = {
+      store,
+      templateRegistry: templates,
+      sandboxFactory: new SandboxFactory(),
+      toolRegistry: new ToolRegistry(),
+      modelFactory: () => new EchoModel(),
+    };
+    const config = {
+      templateId: 'echo',
+      modelConfig: new EchoModel().toConfig(),
+      sandbox: { kind: 'local' as const, workDir: workDir(), watchFiles: false },
+    };
+    try {
+      const pool = new AgentPool({ dependencies: deps, maxAgents: ROUNDS + 5 });
+      const kept = await pool.create('kept-agent', config);
+      await kept.chat('stay');
+      await settled(kept);
+      const deleted: string[] = [];
+      const lateWrites: Promise<void>[] = [];
+      for (let round = 0; round < ROUNDS; round++) {
+        const id = `doomed-${round}`;
+        const agent = await pool.create(id, config);
+        await agent.chat(`hello ${round}`);
+        lateWrites.push(settled(agent));
+        await pool.delete(id);
+        deleted.push(id);
+      }
+      // Let every deleted agent's step finish its late writes before looking.
+      await Promise.all(lateWrites);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      for (const id of deleted) expect(await store.exists(id), `exists(${id})`).toBe(false);
+      expect(await store.list()).toEqual(['kept-agent']);
+
+      const restarted = new AgentPool({ dependencies: deps, maxAgents: ROUNDS + 5 });
+      const resumed = await restarted.resumeAll(() => config);
+      expect(resumed.map((agent) => agent.agentId)).toEqual(['kept-agent']);
+    } finally {
+      await store.close();
+    }
+  });
+}
+
+describeSdk('AgentPool.delete under the real SDK: the deleted agent stays deleted', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'kode-sdk-delete-'));
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  describe('on SQLite', () => {
+    poolDelete(
+      () => ({ type: 'sqlite', dbPath: join(dir, 'agents.db') }),
+      () => dir,
+    );
+  });
+
+  describe('on SQLite, hybrid mode', () => {
+    poolDelete(
+      () => ({
+        type: 'sqlite',
+        dbPath: join(dir, 'hybrid.db'),
+        eventStorage: 'file',
+        fileStoreBaseDir: join(dir, 'hybrid-events'),
+      }),
+      () => dir,
+    );
+  });
+
+  describePostgres('on PostgreSQL', () => {
+    const place = useTestSchema('sdk_delete');
+    poolDelete(
+      () => ({ type: 'postgres', connection: place.url, schema: place.schema }),
+      () => dir,
+    );
+  });
+
+  describePostgres('on PostgreSQL, hybrid mode', () => {
+    const place = useTestSchema('sdk_delete_hybrid');
+    poolDelete(
+      () => ({
+        type: 'postgres',
+        connection: place.url,
+        schema: place.schema,
+        eventStorage: 'file',
+        fileStoreBaseDir: join(dir, 'pg-hybrid-events'),
+      }),
+      () => dir,
+    );
+  });
+});
