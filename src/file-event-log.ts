@@ -67,11 +67,21 @@ import type { AgentChannel, Bookmark, Timeline } from './types.js';
  * that write completes.
  *
  * Registration. A store keeps a row per agent in its database; the log calls
- * `registerAgent` after the first batch of an agent it wrote (and again
- * after a batch whose registration failed), before that batch's appends
- * resolve. Its failure does not reject them: their entries are on disk, and
- * the stores' `list` and `exists` read the files too, so the agent is seen
- * either way; the next batch of the agent tries again.
+ * `registerAgent` after the first batch of an agent it wrote, after every
+ * batch that created the agent's file, and again after a batch whose
+ * registration failed, before that batch's appends resolve. Its failure does
+ * not reject them: their entries are on disk, and the stores' `list` and
+ * `exists` read the files too, so the agent is seen either way; the next
+ * batch of the agent tries again.
+ *
+ * Admission. Before a batch creates an agent's file (its first, or the first
+ * after the file was deleted, by this log or another), the log asks the
+ * store's `admitAgent`: a deleted agent's late events are discarded (the
+ * appends resolve, nothing is written), and an agent whose events live in
+ * the database is refused (src/deleted-agents.ts, src/event-modes.ts). A
+ * delete by another process between that question and the file's creation
+ * is caught by the registration that follows: `registerAgent` answers
+ * `false`, and the log removes the file it just made.
  *
  * Descriptors. The log never holds more than `maxOpenFiles` descriptors at
  * once: append files kept open for the next batch, files being read or
@@ -111,12 +121,21 @@ export interface FileEventLogOptions {
   maxOpenFiles?: number;
   /**
    * Records in the store's database that the agent has events in files.
-   * Called after the first batch of an agent this log wrote, before its
-   * appends resolve, and again after a later batch while it has not
-   * succeeded. A failure does not reject the appends (their entries are on
-   * disk); it is tried again with the agent's next batch.
+   * Called after the first batch of an agent this log wrote, after a batch
+   * that created the agent's file, and again after a later batch while it
+   * has not succeeded, before the batch's appends resolve. A failure does not
+   * reject the appends (their entries are on disk); it is tried again with
+   * the agent's next batch. `false` means the agent was deleted meanwhile:
+   * the log removes the agent's file and the appends resolve, discarded.
    */
-  registerAgent?: (agentId: string) => void | Promise<void>;
+  // biome-ignore lint/suspicious/noConfusingVoidType: a store that never refuses registers with a plain async function
+  registerAgent?: (agentId: string) => boolean | void | Promise<boolean | void>;
+  /**
+   * Asked before a batch creates the agent's event file. `false` discards the
+   * batch (the agent was deleted: its appends resolve, nothing is written);
+   * a rejection rejects the batch's appends with that error.
+   */
+  admitAgent?: (agentId: string) => boolean | Promise<boolean>;
 }
 
 /** Name of an agent's event file inside its directory. */
@@ -164,6 +183,8 @@ interface OpenEventFile {
   knownSize: number;
   /** Batches using the descriptor; only an idle one is closed to make room. */
   busy: number;
+  /** The file was created when this descriptor was opened (cleared by the first batch written through it). */
+  created: boolean;
 }
 
 interface AgentDir {
@@ -177,7 +198,8 @@ export class FileEventLog {
   /** The absolute base directory. */
   readonly baseDir: string;
   private readonly fsync: boolean;
-  private readonly registerAgent: ((agentId: string) => void | Promise<void>) | undefined;
+  private readonly registerAgent: FileEventLogOptions['registerAgent'];
+  private readonly admitAgent: FileEventLogOptions['admitAgent'];
   /** Agents whose `registerAgent` call succeeded (forgotten when the agent is deleted). */
   private readonly registered = new Set<string>();
   private readonly ops = new StoreOperations(BACKEND);
@@ -207,6 +229,7 @@ export class FileEventLog {
     this.baseDir = resolve(baseDir);
     this.fsync = options.fsync ?? true;
     this.registerAgent = options.registerAgent;
+    this.admitAgent = options.admitAgent;
     const maxOpenFiles = options.maxOpenFiles ?? DEFAULT_MAX_OPEN_FILES;
     if (!Number.isSafeInteger(maxOpenFiles) || maxOpenFiles < 1) {
       throw new ValidationError(`maxOpenFiles must be a positive integer, got ${String(maxOpenFiles)}`, {
@@ -361,8 +384,12 @@ export class FileEventLog {
           async (lines) => {
             try {
               if (deletion) await deletion;
-              await this.writeBatch(agentId, lines);
-              await this.register(agentId);
+              const outcome = await this.writeBatch(agentId, lines);
+              if (outcome === 'discarded') return;
+              // A new file is a new life of the agent (after a delete, maybe
+              // another process's): registered again, which may discard it.
+              if (outcome === 'created') this.registered.delete(agentId);
+              if (!(await this.register(agentId))) await this.discardFiles(agentId);
             } finally {
               // Forget an agent's batcher once nothing of it is in flight, so the
               // map stays as small as the set of agents being written right now.
@@ -387,8 +414,15 @@ export class FileEventLog {
     return state.batcher.enqueue(line);
   }
 
-  private async writeBatch(agentId: string, lines: string[]): Promise<void> {
+  /**
+   * Writes a batch: into the agent's file, `created` by this batch if it did
+   * not exist; `discarded` when the store's admission refused it a new file.
+   */
+  private async writeBatch(agentId: string, lines: string[]): Promise<'written' | 'created' | 'discarded'> {
     const file = await this.openForAppend(agentId);
+    if (!file) return 'discarded';
+    let created = file.created;
+    file.created = false;
     try {
       let info = await file.handle.stat();
       if (info.nlink === 0) {
@@ -398,12 +432,19 @@ export class FileEventLog {
         // new descriptor takes over the old one's slot.
         this.openFiles.delete(agentId);
         await closeQuietly(file.handle);
+        let reopened: { handle: FileHandle; created: boolean } | undefined;
         try {
-          file.handle = await this.openEventFileForAppend(agentId);
+          reopened = await this.openEventFileForAppend(agentId);
         } catch (error) {
           this.descriptors.release();
           throw error;
         }
+        if (!reopened) {
+          this.descriptors.release();
+          return 'discarded';
+        }
+        file.handle = reopened.handle;
+        created = reopened.created;
         this.openFiles.set(agentId, file);
         file.knownSize = -1;
         info = await file.handle.stat();
@@ -422,6 +463,7 @@ export class FileEventLog {
         throw error;
       }
       file.knownSize = info.size + written.bytes;
+      return created ? 'created' : 'written';
     } finally {
       file.busy--;
       // Someone waits for a descriptor: one kept only for reuse goes now.
@@ -447,20 +489,42 @@ export class FileEventLog {
     }
   }
 
-  /** Calls `registerAgent` after a batch written for an agent not registered yet. */
-  private async register(agentId: string): Promise<void> {
-    if (!this.registerAgent || this.registered.has(agentId)) return;
+  /**
+   * Calls `registerAgent` after a batch written for an agent not registered
+   * yet; false when the store answered that the agent was deleted meanwhile.
+   */
+  private async register(agentId: string): Promise<boolean> {
+    if (!this.registerAgent || this.registered.has(agentId)) return true;
     try {
-      await this.registerAgent(agentId);
+      if ((await this.registerAgent(agentId)) === false) return false;
       this.registered.add(agentId);
     } catch {
       // The batch is on disk and the stores see the agent through its file;
       // its next batch registers it again (see the module comment).
     }
+    return true;
   }
 
-  /** The agent's append descriptor, marked busy (the caller decrements `busy`). */
-  private async openForAppend(agentId: string): Promise<OpenEventFile> {
+  /**
+   * Removes the files of an agent that was deleted while this log wrote its
+   * first batch (a late event of a deleted agent). Runs inside the agent's
+   * batcher, so no other batch of the agent uses its descriptor now.
+   */
+  private async discardFiles(agentId: string): Promise<void> {
+    this.registered.delete(agentId);
+    const file = this.openFiles.get(agentId);
+    if (file) {
+      this.openFiles.delete(agentId);
+      await this.closeFile(file.handle);
+    }
+    await this.withDescriptor(() => rm(this.agentDir(agentId).path, { recursive: true, force: true }));
+  }
+
+  /**
+   * The agent's append descriptor, marked busy (the caller decrements
+   * `busy`); undefined when the store's admission refused to create the file.
+   */
+  private async openForAppend(agentId: string): Promise<OpenEventFile | undefined> {
     const cached = this.openFiles.get(agentId);
     if (cached) {
       this.openFiles.delete(agentId);
@@ -469,32 +533,40 @@ export class FileEventLog {
       return cached;
     }
     await this.descriptors.acquire();
-    let handle: FileHandle;
+    let opened: { handle: FileHandle; created: boolean } | undefined;
     try {
-      handle = await this.openEventFileForAppend(agentId);
+      opened = await this.openEventFileForAppend(agentId);
     } catch (error) {
       this.descriptors.release();
       throw error;
     }
-    const file: OpenEventFile = { handle, knownSize: -1, busy: 1 };
+    if (!opened) {
+      this.descriptors.release();
+      return undefined;
+    }
+    const file: OpenEventFile = { handle: opened.handle, knownSize: -1, busy: 1, created: opened.created };
     this.openFiles.set(agentId, file);
     return file;
   }
 
   /**
-   * Opens (creating it if need be) the agent's event file for appending.
-   * The caller holds one descriptor slot, and every step here has at most one
+   * Opens (creating it if need be, once `admitAgent` agreed) the agent's event
+   * file for appending; undefined when the admission refused. The caller
+   * holds one descriptor slot, and every step here has at most one
    * descriptor open at a time: the new file is created and closed, its
    * directory synced, and only then is it opened for appending.
    */
-  private async openEventFileForAppend(agentId: string): Promise<FileHandle> {
+  private async openEventFileForAppend(
+    agentId: string,
+  ): Promise<{ handle: FileHandle; created: boolean } | undefined> {
     const dir = this.agentDir(agentId);
     const path = join(dir.path, EVENTS_FILE_NAME);
     try {
-      return await open(path, APPEND_FLAGS);
+      return { handle: await open(path, APPEND_FLAGS), created: false };
     } catch (error) {
       if (errorCode(error) !== 'ENOENT') throw error;
     }
+    if (this.admitAgent && !(await this.admitAgent(agentId))) return undefined;
     // A delete by another FileEventLog can remove the directory between our
     // mkdir and open; a few attempts get past that race.
     for (let attempt = 1; ; attempt++) {
@@ -502,7 +574,7 @@ export class FileEventLog {
         await this.createAgentDir(agentId, dir);
         await closeQuietly(await open(path, CREATE_FLAGS, 0o666));
         if (this.fsync) await syncDirectory(dir.path);
-        return await open(path, APPEND_FLAGS);
+        return { handle: await open(path, APPEND_FLAGS), created: true };
       } catch (error) {
         if (errorCode(error) !== 'ENOENT' || attempt >= 3) throw error;
       }

@@ -34,8 +34,12 @@ const mismatch = {
   message: expect.stringContaining('kode-store events'),
 };
 
-function modeRules(open: (mode: 'database' | 'file') => Promise<ExtendedStore>): void {
+type Opener = (mode: 'database' | 'file') => Promise<ExtendedStore>;
+
+/** `place()` gives each test a new database (and event directory) that both modes open. */
+function modeRules(place: () => Promise<Opener>): void {
   it('a database-mode store refuses to read, append to or delete an agent whose events are in files', async () => {
+    const open = await place();
     const hybrid = await open('file');
     await hybrid.saveInfo('filed', {
       agentId: 'filed',
@@ -61,6 +65,27 @@ function modeRules(open: (mode: 'database' | 'file') => Promise<ExtendedStore>):
     await database.appendEvent('plain', event(1));
     expect(await collect(database.readEvents('plain'))).toEqual([event(1)]);
   });
+
+  it('a hybrid store refuses to read or append to an agent whose events are in the database, and deletes it whole', async () => {
+    const open = await place();
+    const database = await open('database');
+    for (let seq = 1; seq <= 38; seq++) await database.appendEvent('rows', event(seq));
+    const hybrid = await open('file');
+    expect(await hybrid.exists('rows')).toBe(true);
+    expect(await hybrid.list('rows')).toEqual(['rows']);
+    // Before: the hybrid store read 1 of 38 events here (the one it appended to a new file).
+    await expect(collect(hybrid.readEvents('rows'))).rejects.toMatchObject(mismatch);
+    await expect(hybrid.appendEvent('rows', event(39))).rejects.toMatchObject(mismatch);
+    const report = await hybrid.checkConsistency('rows');
+    expect(report.consistent).toBe(false);
+    expect(report.issues.join('\n')).toContain('database mode');
+    expect((await collect(database.readEvents('rows'))).map((e) => e.bookmark.seq)).toEqual(
+      Array.from({ length: 38 }, (_, i) => i + 1),
+    );
+    await hybrid.delete('rows');
+    expect(await database.exists('rows')).toBe(false);
+    expect(await collect(database.readEvents('rows'))).toEqual([]);
+  });
 }
 
 describe('event modes on SQLite', () => {
@@ -70,39 +95,43 @@ describe('event modes on SQLite', () => {
     for (const store of stores) await store.close();
     for (const dir of dirs) await rm(dir, { recursive: true, force: true });
   });
-  let dir: string | undefined;
-  modeRules(async (mode) => {
-    if (mode === 'file' || dir === undefined) {
-      dir = await mkdtemp(join(tmpdir(), 'kode-modes-'));
-      dirs.push(dir);
-    }
-    const store = await new SqliteStore({
-      path: join(dir, 'agents.db'),
-      eventStorage: mode,
-      fileStoreBaseDir: mode === 'file' ? join(dir, 'events') : undefined,
-    }).open();
-    stores.push(store);
-    return store;
+  modeRules(async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kode-modes-'));
+    dirs.push(dir);
+    return async (mode) => {
+      const store = await new SqliteStore({
+        path: join(dir, 'agents.db'),
+        eventStorage: mode,
+        fileStoreBaseDir: mode === 'file' ? join(dir, 'events') : undefined,
+      }).open();
+      stores.push(store);
+      return store;
+    };
   });
 });
 
 describePostgres('event modes on PostgreSQL', () => {
   const place = useTestSchema('modes');
   const stores: ExtendedStore[] = [];
-  let dir: string | undefined;
+  const dirs: string[] = [];
   afterAll(async () => {
     for (const store of stores) await store.close();
-    if (dir) await rm(dir, { recursive: true, force: true });
+    for (const dir of dirs) await rm(dir, { recursive: true, force: true });
   });
-  modeRules(async (mode) => {
-    dir ??= await mkdtemp(join(tmpdir(), 'kode-modes-'));
-    const store = await new PostgresStore({
-      connection: place.url,
-      schema: place.schema,
-      eventStorage: mode,
-      fileStoreBaseDir: mode === 'file' ? join(dir, 'events') : undefined,
-    }).open();
-    stores.push(store);
-    return store;
+  let n = 0;
+  modeRules(async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kode-modes-'));
+    dirs.push(dir);
+    const schema = place.also(`${place.schema}_${++n}`);
+    return async (mode) => {
+      const store = await new PostgresStore({
+        connection: place.url,
+        schema,
+        eventStorage: mode,
+        fileStoreBaseDir: mode === 'file' ? join(dir, 'events') : undefined,
+      }).open();
+      stores.push(store);
+      return store;
+    };
   });
 });

@@ -1,5 +1,5 @@
 import { AppendBatcher, type BatchRefusals } from '../../src/append-batcher.js';
-import { DELETED_AGENT_RETENTION_MS } from '../../src/deleted-agents.js';
+import { DELETED_AGENT_RETENTION_MS, tombstoneLive } from '../../src/deleted-agents.js';
 import { wrapDriverError } from '../../src/errors.js';
 import { eventModeMismatch } from '../../src/event-modes.js';
 import { FileEventLog } from '../../src/file-event-log.js';
@@ -262,6 +262,9 @@ export class FileEventStorage implements EventStorage {
   readonly mode = 'file' as const;
   private readonly log: FileEventLog;
   private readonly markSql: Statement;
+  private readonly admitSql: Statement;
+  private readonly rowsSql: Statement;
+  private readonly deleteRowsSql: Statement;
 
   constructor(
     private readonly db: PostgresDatabase,
@@ -271,22 +274,69 @@ export class FileEventStorage implements EventStorage {
     this.log = new FileEventLog({
       baseDir,
       fsync,
-      registerAgent: async (agentId) => {
-        await this.db.query(this.markSql, [agentId], true);
-      },
+      admitAgent: (agentId) => this.admit(agentId),
+      registerAgent: (agentId) => this.mark(agentId),
     });
     const agents = db.table('kode_agents');
+    const events = db.table('kode_events');
+    // Records the event file; a live tombstone (a delete by another store
+    // after `admit`) stays, and is reported so that the log removes the file.
     this.markSql = db.statement(`INSERT INTO ${agents} AS a (agent_id, event_files) VALUES ($1, true)
-      ON CONFLICT (agent_id) DO UPDATE SET event_files = true WHERE NOT a.event_files`);
+      ON CONFLICT (agent_id) DO UPDATE
+        SET event_files = a.event_files OR a.deleted_at_ms IS NULL OR a.deleted_at_ms <= $2,
+          deleted_at_ms = CASE WHEN a.deleted_at_ms > $2 THEN a.deleted_at_ms END
+      RETURNING deleted_at_ms`);
+    this.admitSql =
+      db.statement(`SELECT (SELECT deleted_at_ms FROM ${agents} WHERE agent_id = $1) AS deleted_at_ms,
+      EXISTS (SELECT 1 FROM ${events} WHERE agent_id = $1) AS in_database`);
+    this.rowsSql = db.statement(`SELECT EXISTS (SELECT 1 FROM ${events} WHERE agent_id = $1) AS in_database`);
+    this.deleteRowsSql = db.statement(`DELETE FROM ${events} WHERE agent_id = $1`);
+  }
+
+  /**
+   * Before the agent's file is created: a deleted agent's late events are
+   * discarded, and an agent whose events are in the database is refused (its
+   * stream must not be split across two places).
+   */
+  private async admit(agentId: string): Promise<boolean> {
+    const [row] = await this.db.query<{ deleted_at_ms: number | null; in_database: boolean }>(
+      this.admitSql,
+      [agentId],
+      true,
+    );
+    if (tombstoneLive(row?.deleted_at_ms, Date.now())) return false;
+    if (row?.in_database) {
+      throw eventModeMismatch('database', { backend: 'postgres', operation: 'appendEvent', agentId });
+    }
+    return true;
+  }
+
+  /** Records that the agent's events are in files; false when it is a live tombstone. */
+  private async mark(agentId: string): Promise<boolean> {
+    const [row] = await this.db.query<{ deleted_at_ms: number | null }>(
+      this.markSql,
+      [agentId, Date.now() - DELETED_AGENT_RETENTION_MS],
+      true,
+    );
+    return row?.deleted_at_ms === null;
+  }
+
+  /** True when the agent has rows in the events table (database mode). */
+  private async hasDatabaseEvents(agentId: string): Promise<boolean> {
+    const [row] = await this.db.query<{ in_database: boolean }>(this.rowsSql, [agentId], true);
+    return row?.in_database === true;
   }
 
   append(agentId: string, event: EncodedTimeline): Promise<void> {
     return this.log.appendEncoded(agentId, event.json);
   }
 
-  readPages(agentId: string, opts: ReadEventsOptions): AsyncGenerator<Timeline[]> {
+  async *readPages(agentId: string, opts: ReadEventsOptions): AsyncGenerator<Timeline[]> {
+    if (await this.hasDatabaseEvents(agentId)) {
+      throw eventModeMismatch('database', { backend: 'postgres', operation: 'readEvents', agentId });
+    }
     // The log waits for this agent's appends made so far (their registration included).
-    return this.log.readPages(agentId, opts);
+    yield* this.log.readPages(agentId, opts);
   }
 
   idle(): Promise<void> {
@@ -302,7 +352,10 @@ export class FileEventStorage implements EventStorage {
     return this.log.has(agentId);
   }
 
-  async deleteWithin(): Promise<void> {}
+  /** Rows an agent kept from database mode go with it too (this store refuses to read them). */
+  async deleteWithin(tx: Transaction, agentId: string): Promise<void> {
+    await tx.query(this.deleteRowsSql, [agentId]);
+  }
 
   deleteAfterCommit(agentId: string): Promise<void> {
     return this.log.delete(agentId);
@@ -312,8 +365,15 @@ export class FileEventStorage implements EventStorage {
     return undefined;
   }
 
-  check(agentId: string): Promise<string[]> {
-    return this.log.check(agentId);
+  async check(agentId: string): Promise<string[]> {
+    const issues = await this.log.check(agentId);
+    if (await this.hasDatabaseEvents(agentId)) {
+      issues.push(
+        eventModeMismatch('database', { backend: 'postgres', operation: 'checkConsistency', agentId })
+          .message,
+      );
+    }
+    return issues;
   }
 
   async close(): Promise<void> {

@@ -544,8 +544,10 @@ export class PostgresStore implements ExtendedStore {
   async exists(agentId: string): Promise<boolean> {
     return this.ops.runForAgent('exists', 'load', agentId, async () => {
       await this.writes.settled(agentId);
-      const rows = await this.db.query<{ present: boolean }>(this.sql.exists, [agentId], true);
-      if (rows[0]?.present) return true;
+      const rows = await this.db.query<{ live: boolean | null }>(this.sql.exists, [agentId], true);
+      const live = rows[0]?.live;
+      if (live !== null && live !== undefined) return live;
+      // An agent whose registration failed is seen through its event file; a deleted one's never is.
       await this.events.idle();
       return this.events.hasOutsideRegistry(agentId);
     });
@@ -586,7 +588,7 @@ export class PostgresStore implements ExtendedStore {
       }
       // Agent ids never hold NUL or lone surrogates (assertAgentId), so such a prefix matches nothing.
       if (prefix !== undefined && impossibleAgentFilter(prefix)) return [];
-      const conditions: string[] = [LIVE_AGENT];
+      const conditions: string[] = [];
       const values: unknown[] = [];
       if (prefix) {
         values.push(prefix);
@@ -597,17 +599,20 @@ export class PostgresStore implements ExtendedStore {
           conditions.push(`agent_id < $${values.length}`);
         }
       }
-      const where = `WHERE ${conditions.join(' AND ')}`;
-      const rows = await this.db.query<{ agent_id: string }>(
-        `SELECT agent_id FROM ${this.db.table('kode_agents')} ${where} ORDER BY agent_id`,
+      const where = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '';
+      // Tombstones come too: hybrid mode's list leaves out their files.
+      const rows = await this.db.query<{ agent_id: string; live: boolean }>(
+        `SELECT agent_id, ${LIVE_AGENT} AS live FROM ${this.db.table('kode_agents')} ${where} ORDER BY agent_id`,
         values,
         true,
       );
-      const ids = rows.map((row) => row.agent_id);
+      const ids = rows.filter((row) => row.live).map((row) => row.agent_id);
       await this.events.idle();
       const fromFiles = await this.events.agentIds(prefix || undefined);
       if (fromFiles.length === 0) return ids;
-      return [...new Set([...ids, ...fromFiles])].sort(compareCodePoints);
+      // An agent whose registration failed is listed through its event file; a deleted one's never is.
+      const registered = new Set(rows.map((row) => row.agent_id));
+      return [...ids, ...fromFiles.filter((id) => !registered.has(id))].sort(compareCodePoints);
     });
   }
 
@@ -945,7 +950,8 @@ function statementTexts(db: PostgresDatabase) {
         user_key = excluded.user_key, created_at_ms = excluded.created_at_ms,
         updated_at_ms = excluded.updated_at_ms, message_count = excluded.message_count, deleted_at_ms = NULL`,
     loadInfo: `SELECT info_json AS json FROM ${agents} WHERE agent_id = $1`,
-    exists: `SELECT EXISTS (SELECT 1 FROM ${agents} WHERE agent_id = $1 AND ${LIVE_AGENT}) AS present`,
+    // null: no row; false: a tombstone.
+    exists: `SELECT (SELECT ${LIVE_AGENT} FROM ${agents} WHERE agent_id = $1) AS live`,
     // The row goes (with what cascades from it) and a tombstone row takes its
     // place, all other columns at their defaults; expired tombstones go too.
     deleteAgent: `WITH removed AS (DELETE FROM ${agents} WHERE agent_id = $1)

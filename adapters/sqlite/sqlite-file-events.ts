@@ -1,7 +1,10 @@
+import { DELETED_AGENT_RETENTION_MS, tombstoneLive } from '../../src/deleted-agents.js';
+import { eventModeMismatch } from '../../src/event-modes.js';
 import { FileEventLog } from '../../src/file-event-log.js';
 import type { Timeline } from '../../src/types.js';
 import type { SqliteConnection } from './sqlite-connection.js';
 import type { AgentEventStorage, EventFilter } from './sqlite-event-storage.js';
+import { hasDatabaseEvents } from './sqlite-registry.js';
 
 /**
  * Hybrid mode: events in `FileEventLog` files under `fileStoreBaseDir`,
@@ -20,7 +23,12 @@ export class FileEventStorage implements AgentEventStorage {
     baseDir: string,
     fsync: boolean,
   ) {
-    this.log = new FileEventLog({ baseDir, fsync, registerAgent: (agentId) => this.record(agentId) });
+    this.log = new FileEventLog({
+      baseDir,
+      fsync,
+      admitAgent: (agentId) => this.admit(agentId),
+      registerAgent: (agentId) => this.record(agentId),
+    });
   }
 
   append(agentId: string, encodedTimeline: string): Promise<void> {
@@ -28,19 +36,51 @@ export class FileEventStorage implements AgentEventStorage {
     return this.log.appendEncoded(agentId, encodedTimeline);
   }
 
-  private record(agentId: string): Promise<void> {
+  /**
+   * Before the agent's file is created: a deleted agent's late events are
+   * discarded, and an agent whose events are in the database is refused
+   * (its stream must not be split across two places).
+   */
+  private async admit(agentId: string): Promise<boolean> {
+    const { deleted, inDatabase } = await this.connection.read(() => ({
+      deleted: (
+        this.connection.statement('SELECT deleted_at_ms FROM agents WHERE agent_id = ?').get(agentId) as
+          | { deleted_at_ms: number | null }
+          | undefined
+      )?.deleted_at_ms,
+      inDatabase: hasDatabaseEvents(this.connection, agentId),
+    }));
+    if (tombstoneLive(deleted, Date.now())) return false;
+    if (inDatabase)
+      throw eventModeMismatch('database', { backend: 'sqlite', operation: 'appendEvent', agentId });
+    return true;
+  }
+
+  /**
+   * Records that the agent's events are in files; false when the agent is a
+   * live tombstone (another store deleted it after `admit`), so that the log
+   * removes the file it just wrote. An expired tombstone ends here.
+   */
+  private record(agentId: string): Promise<boolean> {
+    const cutoff = Date.now() - DELETED_AGENT_RETENTION_MS;
     return this.connection.write(() => {
-      this.connection
+      const row = this.connection
         .statement(
           'INSERT INTO agents (agent_id, has_file_events) VALUES (?, 1) ' +
-            'ON CONFLICT (agent_id) DO UPDATE SET has_file_events = 1',
+            'ON CONFLICT (agent_id) DO UPDATE SET has_file_events = 1, ' +
+            'deleted_at_ms = CASE WHEN deleted_at_ms > ? THEN deleted_at_ms END ' +
+            'RETURNING deleted_at_ms',
         )
-        .run(agentId);
+        .get(agentId, cutoff) as { deleted_at_ms: number | null };
+      return row.deleted_at_ms === null;
     });
   }
 
-  readPages(agentId: string, filter: EventFilter): AsyncGenerator<Timeline[]> {
-    return this.log.readPages(agentId, filter);
+  async *readPages(agentId: string, filter: EventFilter): AsyncGenerator<Timeline[]> {
+    if (await this.connection.read(() => hasDatabaseEvents(this.connection, agentId))) {
+      throw eventModeMismatch('database', { backend: 'sqlite', operation: 'readEvents', agentId });
+    }
+    yield* this.log.readPages(agentId, filter);
   }
 
   hasOutsideDatabase(agentId: string): Promise<boolean> {
@@ -58,6 +98,11 @@ export class FileEventStorage implements AgentEventStorage {
 
   async check(agentId: string): Promise<string[]> {
     const issues = await this.log.check(agentId);
+    if (await this.connection.read(() => hasDatabaseEvents(this.connection, agentId))) {
+      issues.push(
+        eventModeMismatch('database', { backend: 'sqlite', operation: 'checkConsistency', agentId }).message,
+      );
+    }
     const row = (await this.connection.read(() =>
       this.connection.statement('SELECT has_file_events FROM agents WHERE agent_id = ?').get(agentId),
     )) as { has_file_events: number } | undefined;

@@ -168,13 +168,12 @@ export function prefixUpperBound(prefix: string): string | undefined {
 /** Agent ids starting with `prefix`, in code-point order. */
 export function listAgentsQuery(prefix = ''): BuiltQuery {
   const upper = prefixUpperBound(prefix);
+  // Tombstones come too (`deleted` = 1): hybrid mode's list leaves out their files.
+  const columns = `agent_id, NOT (${LIVE_AGENT}) AS deleted`;
   return upper === undefined
-    ? {
-        sql: `SELECT agent_id FROM agents WHERE agent_id >= ? AND ${LIVE_AGENT} ORDER BY agent_id`,
-        parameters: [prefix],
-      }
+    ? { sql: `SELECT ${columns} FROM agents WHERE agent_id >= ? ORDER BY agent_id`, parameters: [prefix] }
     : {
-        sql: `SELECT agent_id FROM agents WHERE agent_id >= ? AND agent_id < ? AND ${LIVE_AGENT} ORDER BY agent_id`,
+        sql: `SELECT ${columns} FROM agents WHERE agent_id >= ? AND agent_id < ? ORDER BY agent_id`,
         parameters: [prefix, upper],
       };
 }

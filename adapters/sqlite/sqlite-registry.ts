@@ -52,6 +52,11 @@ export function admitEvents(connection: SqliteConnection, agentId: string, nowMs
   return 'append';
 }
 
+/** True when the agent has events in the database's `events` table (database mode). */
+export function hasDatabaseEvents(connection: SqliteConnection, agentId: string): boolean {
+  return connection.statement('SELECT 1 FROM events WHERE agent_id = ? LIMIT 1').get(agentId) !== undefined;
+}
+
 /** True when the registry records that the (live) agent's events are in files. */
 export function hasFileEvents(connection: SqliteConnection, agentId: string): boolean {
   const row = connection

@@ -661,9 +661,14 @@ export class SqliteStore implements ExtendedStore {
 
   private async agentExists(agentId: string): Promise<boolean> {
     const row = await this.read(() =>
-      this.selectOne(`SELECT 1 AS found FROM agents WHERE agent_id = ? AND ${LIVE_AGENT}`, agentId),
+      this.selectOne<{ deleted: number }>(
+        `SELECT NOT (${LIVE_AGENT}) AS deleted FROM agents WHERE agent_id = ?`,
+        agentId,
+      ),
     );
-    return row !== undefined || (await this.events.hasOutsideDatabase(agentId));
+    if (row !== undefined) return row.deleted === 0;
+    // An agent whose registration failed is seen through its event file; a deleted one's never is.
+    return this.events.hasOutsideDatabase(agentId);
   }
 
   async delete(agentId: string): Promise<void> {
@@ -698,11 +703,13 @@ export class SqliteStore implements ExtendedStore {
       if (prefix !== undefined && typeof prefix !== 'string') {
         throw new ValidationError('prefix must be a string', { backend: BACKEND, operation: 'list' });
       }
-      const rows = await this.rows<{ agent_id: string }>(listAgentsQuery(prefix));
-      const ids = rows.map((row) => row.agent_id);
+      const rows = await this.rows<{ agent_id: string; deleted: number }>(listAgentsQuery(prefix));
+      const ids = rows.filter((row) => row.deleted === 0).map((row) => row.agent_id);
       const fromFiles = await this.events.agentIdsOutsideDatabase(prefix);
       if (fromFiles.length === 0) return ids;
-      return [...new Set([...ids, ...fromFiles])].sort(compareCodePoints);
+      // An agent whose registration failed is listed through its event file; a deleted one's never is.
+      const registered = new Set(rows.map((row) => row.agent_id));
+      return [...ids, ...fromFiles.filter((id) => !registered.has(id))].sort(compareCodePoints);
     });
   }
 
