@@ -36,7 +36,9 @@ Locations:
   json:<dir>                 the KODE SDK's JSONStore directory (read-only)
   memory:                    an empty in-memory store (for trials)
   (none)                     the environment decides, as createExtendedStore() does:
-                             KODE_STORE_TYPE, KODE_SQLITE_PATH, DATABASE_URL, MONGODB_URI, ...`;
+                             KODE_STORE_TYPE, KODE_SQLITE_PATH, DATABASE_URL, MONGODB_URI, ...
+Hybrid mode (events in files) comes from the environment with any location:
+  KODE_STORE_EVENTS=file KODE_STORE_PATH=<dir>`;
 
 /**
  * Everything a command touches outside itself, so that tests run commands

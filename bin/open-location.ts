@@ -6,6 +6,7 @@ import type { JsonStoreEventOrder } from '../src/json-store-events.js';
 import { JsonStoreReader } from '../src/json-store-reader.js';
 import {
   type ExtendedStoreConfig,
+  eventPlacementFromEnv,
   locationBackend,
   storeConfigFromEnv,
   storeConfigFromLocation,
@@ -76,6 +77,20 @@ function parseLocation(location: string): ExtendedStoreConfig {
 }
 
 /**
+ * A location names the database; hybrid mode comes from the environment
+ * (`KODE_STORE_EVENTS=file`, `KODE_STORE_PATH`), as for `createExtendedStore()`,
+ * so that the commands read every agent's events where they are.
+ */
+function withEventPlacement(
+  config: ExtendedStoreConfig,
+  env: Record<string, string | undefined>,
+): ExtendedStoreConfig {
+  const placement = eventPlacementFromEnv(env);
+  if (config.type === 'memory' || placement.eventStorage === undefined) return config;
+  return { ...config, ...placement };
+}
+
+/**
  * Opens `json:<dir>` as a read-only `JsonStoreReader`, anything else through
  * `createExtendedStore`, the package's single way from a location (or the
  * environment) to an open store, so both accept exactly the same locations. A bad location is a
@@ -111,7 +126,10 @@ export async function openLocation(
   // Parse here rather than in the factory so that "no location" reads the
   // environment the command was given (tests pass their own); a malformed
   // location fails with a ConfigError naming it, before any driver loads.
-  const config = location === undefined ? storeConfigFromEnv(options.env) : parseLocation(location);
+  const config =
+    location === undefined
+      ? storeConfigFromEnv(options.env)
+      : withEventPlacement(parseLocation(location), options.env);
   const readOnly = options.readOnly ?? false;
   const store = await createExtendedStore({ ...config, readOnly });
   return {

@@ -4,6 +4,7 @@ import { type CliIo, ExitCode, type ExitCodeValue, processIo } from './cli-io.js
 import { withStandardHelp } from './command-support.js';
 import { conformanceCommand } from './commands/conformance.js';
 import { doctorCommand } from './commands/doctor.js';
+import { eventsCommand } from './commands/events.js';
 import { exportCommand } from './commands/export.js';
 import { importCommand } from './commands/import.js';
 import { inspectCommand } from './commands/inspect.js';
@@ -36,6 +37,7 @@ export async function runCli(argv: string[], io: CliIo = processIo()): Promise<E
     exportCommand(io, setExit),
     importCommand(io, setExit),
     conformanceCommand(io, setExit),
+    eventsCommand(io, setExit),
   ]) {
     // Subcommands inherit neither output nor exitOverride from the program.
     command.configureOutput({

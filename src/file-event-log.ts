@@ -13,7 +13,14 @@ import {
 import { AppendBatcher } from './append-batcher.js';
 import { compareCodePoints } from './code-point-order.js';
 import { DescriptorLimit } from './descriptor-limit.js';
-import { CorruptDataError, StoreClosedError, ValidationError, wrapDriverError } from './errors.js';
+import {
+  ConfigError,
+  CorruptDataError,
+  StoreClosedError,
+  ValidationError,
+  wrapDriverError,
+} from './errors.js';
+import { holdsJsonStore } from './json-store-layout.js';
 import { pagedIterable } from './paged-iterable.js';
 import { eventFilter, isTimeline } from './store-codec.js';
 import { StoreOperations } from './store-operations.js';
@@ -216,6 +223,8 @@ export class FileEventLog {
   private readonly readers = new Set<FileHandle>();
   private readonly closingHandles = new Set<Promise<void>>();
   private closing: Promise<void> | undefined;
+  /** Settles once the base directory was found not to be an SDK JSONStore (asked before the first write). */
+  private layoutChecked: Promise<void> | undefined;
 
   constructor(options: FileEventLogOptions) {
     const baseDir = (options as Partial<FileEventLogOptions> | undefined)?.baseDir;
@@ -384,6 +393,8 @@ export class FileEventLog {
           async (lines) => {
             try {
               if (deletion) await deletion;
+              this.layoutChecked ??= this.refuseJsonStore();
+              await this.layoutChecked;
               const outcome = await this.writeBatch(agentId, lines);
               if (outcome === 'discarded') return;
               // A new file is a new life of the agent (after a delete, maybe
@@ -518,6 +529,21 @@ export class FileEventLog {
       await this.closeFile(file.handle);
     }
     await this.withDescriptor(() => rm(this.agentDir(agentId).path, { recursive: true, force: true }));
+  }
+
+  /**
+   * Refuses to write into an SDK JSONStore directory: our files would mix
+   * with the SDK's, and a later `kode-store migrate --from json:` would read
+   * a directory that is no longer what the SDK wrote.
+   */
+  private async refuseJsonStore(): Promise<void> {
+    if (!(await this.withDescriptor(() => holdsJsonStore(this.baseDir)))) return;
+    throw new ConfigError(
+      `${this.baseDir} holds a KODE SDK JSONStore; hybrid-mode event files must not mix with it: ` +
+        'set fileStoreBaseDir (KODE_STORE_PATH) to another directory, or import the JSONStore with ' +
+        `\`kode-store migrate --from json:${this.baseDir}\``,
+      { backend: BACKEND, operation: 'append', variable: 'fileStoreBaseDir' },
+    );
   }
 
   /**

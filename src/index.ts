@@ -9,6 +9,7 @@
 export { assertAgentId, MAX_AGENT_ID_LENGTH } from './agent-id.js';
 export { createExtendedStore, type KodeStore } from './create-extended-store.js';
 export * from './errors.js';
+export { type EventMode, EventModeError } from './event-modes.js';
 export {
   AGENT_COUNT_KINDS,
   AgentBundle,

@@ -85,6 +85,32 @@ async function visit(dir: string, agentId: string, found: JsonStoreAgentDirector
 }
 
 /**
+ * True when `root` holds what the SDK's JSONStore writes: a `__pool_meta__/`
+ * directory, or among its first `sample` directories one with the JSONStore's
+ * own files (`meta.json`, `runtime/`, `events/`, ...). Cheap on purpose (a
+ * hybrid store asks it once, before its first write). A missing root holds nothing.
+ */
+export async function holdsJsonStore(root: string, sample = 16): Promise<boolean> {
+  let seen = 0;
+  for (const entry of await entriesOf(root)) {
+    if (!entry.isDirectory() || isHidden(entry.name)) continue;
+    if (entry.name === POOL_META_ID) return true;
+    const inside = await entriesOf(join(root, entry.name));
+    if (
+      inside.some(
+        (item) =>
+          (item.isFile() && item.name === JSON_STORE_FILES.info) ||
+          (item.isDirectory() && JSON_STORE_DATA_DIRECTORIES.has(item.name)),
+      )
+    ) {
+      return true;
+    }
+    if (++seen >= sample) return false;
+  }
+  return false;
+}
+
+/**
  * Walks a JSONStore root. Every top-level directory except `__pool_meta__`
  * is an agent; inside an agent directory, every sub-directory other than
  * `runtime`, `events`, `history` and `snapshots` is a nested agent (the SDK

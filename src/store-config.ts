@@ -105,6 +105,18 @@ function eventStorageFrom(env: Env): EventStorage | undefined {
   });
 }
 
+/**
+ * Where the environment puts events: `KODE_STORE_EVENTS` (undefined when
+ * unset) and `KODE_STORE_PATH` (default `./data/store`). The command line
+ * applies it to a location it is given, as `createExtendedStore()` does.
+ */
+export function eventPlacementFromEnv(env: Env): { eventStorage?: EventStorage; fileStoreBaseDir: string } {
+  return {
+    eventStorage: eventStorageFrom(env),
+    fileStoreBaseDir: set(env, 'KODE_STORE_PATH') ?? DEFAULT_FILE_STORE_PATH,
+  };
+}
+
 function booleanFrom(env: Env, variable: string): boolean | undefined {
   const value = set(env, variable);
   if (value === undefined) return undefined;

@@ -1,7 +1,7 @@
 import { AppendBatcher, type BatchRefusals } from '../../src/append-batcher.js';
 import { DELETED_AGENT_RETENTION_MS, tombstoneLive } from '../../src/deleted-agents.js';
 import { wrapDriverError } from '../../src/errors.js';
-import { eventModeMismatch } from '../../src/event-modes.js';
+import { eventModeMismatch, eventModeProblem } from '../../src/event-modes.js';
 import { FileEventLog } from '../../src/file-event-log.js';
 import { decodeJson } from '../../src/json-codec.js';
 import type { ReadEventsOptions, Timeline } from '../../src/types.js';
@@ -229,9 +229,7 @@ export class DatabaseEventStorage implements EventStorage {
 
   async check(agentId: string): Promise<string[]> {
     if (await this.hasFileEvents(agentId)) {
-      return [
-        eventModeMismatch('file', { backend: 'postgres', operation: 'checkConsistency', agentId }).message,
-      ];
+      return [eventModeProblem('file')];
     }
     const rows = await this.db.query<{ id: number }>(
       // Stored text that does not parse as JSON: cheap to find server-side
@@ -368,10 +366,7 @@ export class FileEventStorage implements EventStorage {
   async check(agentId: string): Promise<string[]> {
     const issues = await this.log.check(agentId);
     if (await this.hasDatabaseEvents(agentId)) {
-      issues.push(
-        eventModeMismatch('database', { backend: 'postgres', operation: 'checkConsistency', agentId })
-          .message,
-      );
+      issues.push(eventModeProblem('database'));
     }
     return issues;
   }

@@ -3,6 +3,7 @@ import { compareCodePoints } from '../../src/code-point-order.js';
 import { DELETED_AGENT_RETENTION_MS } from '../../src/deleted-agents.js';
 import { checkDirectoryWritable } from '../../src/directory-health.js';
 import { NotFoundError, redactSecrets, ValidationError, wrapDriverError } from '../../src/errors.js';
+import type { EventRowAccess } from '../../src/event-mode-move.js';
 import { eventModeMismatch } from '../../src/event-modes.js';
 import { createKvStore } from '../../src/kv/kv-store.js';
 import type { KvStore } from '../../src/kv/kv-types.js';
@@ -54,6 +55,7 @@ import {
   resolvePostgresSettings,
 } from './postgres-config.js';
 import { PostgresDatabase, type Statement } from './postgres-database.js';
+import { postgresEventRows } from './postgres-event-rows.js';
 import {
   DatabaseEventStorage,
   type EncodedTimeline,
@@ -701,6 +703,14 @@ export class PostgresStore implements ExtendedStore {
       await this.db.ready();
       return this;
     });
+  }
+
+  /**
+   * The database side of moving events between modes (`kode-store events`).
+   * @internal
+   */
+  eventRows(): EventRowAccess {
+    return postgresEventRows(this.db);
   }
 
   /**

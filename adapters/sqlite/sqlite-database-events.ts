@@ -1,6 +1,6 @@
 import { AppendBatcher, type BatchRefusals } from '../../src/append-batcher.js';
 import { wrapDriverError } from '../../src/errors.js';
-import { eventModeMismatch } from '../../src/event-modes.js';
+import { eventModeMismatch, eventModeProblem } from '../../src/event-modes.js';
 import { decodeJson } from '../../src/json-codec.js';
 import type { Timeline } from '../../src/types.js';
 import type { SqliteConnection } from './sqlite-connection.js';
@@ -79,7 +79,7 @@ export class DatabaseEventStorage implements AgentEventStorage {
 
   async check(agentId: string): Promise<string[]> {
     if (!(await this.connection.read(() => hasFileEvents(this.connection, agentId)))) return [];
-    return [eventModeMismatch('file', { backend: 'sqlite', operation: 'checkConsistency', agentId }).message];
+    return [eventModeProblem('file')];
   }
 
   async count(): Promise<number> {

@@ -1,5 +1,5 @@
 import { DELETED_AGENT_RETENTION_MS, tombstoneLive } from '../../src/deleted-agents.js';
-import { eventModeMismatch } from '../../src/event-modes.js';
+import { eventModeMismatch, eventModeProblem } from '../../src/event-modes.js';
 import { FileEventLog } from '../../src/file-event-log.js';
 import type { Timeline } from '../../src/types.js';
 import type { SqliteConnection } from './sqlite-connection.js';
@@ -99,9 +99,7 @@ export class FileEventStorage implements AgentEventStorage {
   async check(agentId: string): Promise<string[]> {
     const issues = await this.log.check(agentId);
     if (await this.connection.read(() => hasDatabaseEvents(this.connection, agentId))) {
-      issues.push(
-        eventModeMismatch('database', { backend: 'sqlite', operation: 'checkConsistency', agentId }).message,
-      );
+      issues.push(eventModeProblem('database'));
     }
     const row = (await this.connection.read(() =>
       this.connection.statement('SELECT has_file_events FROM agents WHERE agent_id = ?').get(agentId),

@@ -3,6 +3,7 @@ import { newForkId } from '../../src/agent-id.js';
 import { compareCodePoints } from '../../src/code-point-order.js';
 import { checkDirectoryWritable } from '../../src/directory-health.js';
 import { NotFoundError, ValidationError, wrapDriverError } from '../../src/errors.js';
+import type { EventRowAccess } from '../../src/event-mode-move.js';
 import { eventModeMismatch } from '../../src/event-modes.js';
 import { createKvStore } from '../../src/kv/kv-store.js';
 import type { KvStore } from '../../src/kv/kv-types.js';
@@ -57,6 +58,7 @@ import {
 } from './sqlite-config.js';
 import { SqliteConnection } from './sqlite-connection.js';
 import { DatabaseEventStorage } from './sqlite-database-events.js';
+import { sqliteEventRows } from './sqlite-event-rows.js';
 import { type AgentEventStorage, type EventFilter, eventFields } from './sqlite-event-storage.js';
 import { FileEventStorage } from './sqlite-file-events.js';
 import { copyAgentRows, type ForkInfoRow } from './sqlite-fork.js';
@@ -798,6 +800,14 @@ export class SqliteStore implements ExtendedStore {
         checkedAt: Date.now(),
       };
     });
+  }
+
+  /**
+   * The database side of moving events between modes (`kode-store events`).
+   * @internal
+   */
+  eventRows(): EventRowAccess {
+    return sqliteEventRows(this.connection);
   }
 
   /**

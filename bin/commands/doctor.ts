@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { isKodeStoreError, LockTimeoutError } from '../../src/errors.js';
+import { EventModeError, eventModeProblem } from '../../src/event-modes.js';
 import type { AgentInfo, ConsistencyCheckResult, ExtendedStore, StoreHealthStatus } from '../../src/types.js';
 import { countAgent } from '../agent-copy.js';
 import { CliError, type CliIo, ExitCode, type ExitCodeValue, writeLine } from '../cli-io.js';
@@ -86,6 +87,11 @@ async function diagnose(opened: OpenedLocation, agentId: string): Promise<AgentD
   const issues: string[] = [];
   let unreadable = false;
   const unreadableBecause = (error: unknown) => {
+    if (error instanceof EventModeError) {
+      // Readable, in the other mode: the consistency check reported it already.
+      if (!issues.includes(eventModeProblem(error.stored))) issues.push(eventModeProblem(error.stored));
+      return;
+    }
     if (!isDamage(error)) throw error;
     unreadable = true;
     const message = `unreadable: ${describeError(error)}`;
@@ -283,7 +289,19 @@ function adviceFor(report: DoctorReport, repair: boolean): string[] {
         '(`kode-store export --agents <prefix>`).',
     );
   }
-  const fixable = report.agents.filter((d) => !d.unreadable && d.remaining.length > 0);
+  const elsewhere = report.agents.filter((d) =>
+    d.issues.some((issue) => issue.includes('KODE_STORE_EVENTS=')),
+  );
+  if (elsewhere.length > 0) {
+    advice.push(
+      `${elsewhere.length} agent(s) keep their events in the other mode: run doctor with KODE_STORE_EVENTS ` +
+        '(and KODE_STORE_PATH) set as the application has them, or move the events with ' +
+        '`kode-store events <location> --to file|database`.',
+    );
+  }
+  const fixable = report.agents.filter(
+    (d) => !d.unreadable && d.remaining.length > 0 && !elsewhere.includes(d),
+  );
   if (fixable.length > 0 && !repair) {
     advice.push('Run with --repair to fix what can be fixed without losing data.');
   }
