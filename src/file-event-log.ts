@@ -393,7 +393,11 @@ export class FileEventLog {
           async (lines) => {
             try {
               if (deletion) await deletion;
-              this.layoutChecked ??= this.refuseJsonStore();
+              // Asked once; a failure to look (not a refusal) is asked again next time.
+              this.layoutChecked ??= this.refuseJsonStore().catch((error: unknown) => {
+                if (!(error instanceof ConfigError)) this.layoutChecked = undefined;
+                throw error;
+              });
               await this.layoutChecked;
               const outcome = await this.writeBatch(agentId, lines);
               if (outcome === 'discarded') return;

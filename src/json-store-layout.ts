@@ -92,7 +92,15 @@ async function visit(dir: string, agentId: string, found: JsonStoreAgentDirector
  */
 export async function holdsJsonStore(root: string, sample = 16): Promise<boolean> {
   let seen = 0;
-  for (const entry of await entriesOf(root)) {
+  let top: Awaited<ReturnType<typeof entriesOf>>;
+  try {
+    top = await entriesOf(root);
+  } catch (error) {
+    // Not a directory: no JSONStore (the caller's own use of the path reports it).
+    if ((error as NodeJS.ErrnoException).code === 'ENOTDIR') return false;
+    throw error;
+  }
+  for (const entry of top) {
     if (!entry.isDirectory() || isHidden(entry.name)) continue;
     if (entry.name === POOL_META_ID) return true;
     const inside = await entriesOf(join(root, entry.name));
