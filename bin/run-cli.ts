@@ -9,6 +9,7 @@ import { exportCommand } from './commands/export.js';
 import { importCommand } from './commands/import.js';
 import { inspectCommand } from './commands/inspect.js';
 import { migrateCommand } from './commands/migrate.js';
+import { studioCommand } from './commands/studio.js';
 
 /**
  * The `kode-store` command line. `runCli` builds a fresh program per call
@@ -21,7 +22,7 @@ export async function runCli(argv: string[], io: CliIo = processIo()): Promise<E
     exitCode = code;
   };
   const program = new Command('kode-store')
-    .description('Migrate, inspect, check, back up and verify KODE agent stores.')
+    .description('Migrate, inspect, check, back up, verify and browse KODE agent stores.')
     .version(version, '-V, --version', 'print the kode-store version')
     .configureOutput({
       writeOut: (text) => io.stdout.write(text),
@@ -38,6 +39,7 @@ export async function runCli(argv: string[], io: CliIo = processIo()): Promise<E
     importCommand(io, setExit),
     conformanceCommand(io, setExit),
     eventsCommand(io, setExit),
+    studioCommand(io, setExit),
   ]) {
     // Subcommands inherit neither output nor exitOverride from the program.
     command.configureOutput({

@@ -211,7 +211,7 @@ async function inspectMessages(
 // ---- events -----------------------------------------------------------------
 
 /** A short description of an event for the table; the full event is in `--json`. */
-function eventSummary(event: Timeline['event']): string {
+export function eventSummary(event: Timeline['event']): string {
   const e = event as Record<string, unknown>;
   const call = e.call as { name?: string; state?: string } | undefined;
   switch (event.type) {
