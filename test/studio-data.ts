@@ -20,9 +20,13 @@ export const HOSTILE = {
   kvValue: { html: '<script>window.__studioPwned=8</script>' },
 } as const;
 
-/** Copies the SDK fixture into `location` with the real `migrate` command. */
-export async function migrateFixture(location: string, env: Record<string, string> = {}): Promise<void> {
-  const run = await runInProcess(['migrate', '--from', FIXTURE_LOCATION, '--to', location], { env });
+/** Copies the SDK fixture into `location` (or the store `env` names) with the real `migrate` command. */
+export async function migrateFixture(
+  location: string | undefined,
+  env: Record<string, string> = {},
+): Promise<void> {
+  const to = location === undefined ? [] : ['--to', location];
+  const run = await runInProcess(['migrate', '--from', FIXTURE_LOCATION, ...to], { env });
   if (run.code !== 0) throw new Error(`migrate failed (${run.code}): ${run.stderr}`);
 }
 

@@ -47,7 +47,9 @@ function toolUse(block, refs, where) {
   const call = refs.calls.get(block.id);
   return h(
     'div',
-    { class: `block tool-use${result?.isError || call?.error ? ' is-error' : ''}` },
+    {
+      class: `block tool-use${result?.isError || call?.error || call?.state === 'FAILED' ? ' is-error' : ''}`,
+    },
     h(
       'div',
       { class: 'block-head' },

@@ -45,22 +45,18 @@ export function stateClass(state) {
 
 function lineage(agentId, detail) {
   const { ancestors, parent, children } = detail.lineage;
+  // `lineage` names the agents this one came from: forks, and sub-agents an agent started.
   return h(
     'section',
-    { class: 'lineage', 'aria-label': 'Fork lineage' },
+    { class: 'lineage', 'aria-label': 'Lineage' },
     parent
-      ? h(
-          'p',
-          {},
-          'Forked from ',
-          agentLink(parent),
-          ancestors.length > 1 ? h('span', { class: 'muted' }, ` (${ancestors.length} ancestors)`) : null,
-        )
-      : h('p', { class: 'muted' }, 'Not a fork.'),
+      ? h('p', { class: 'parent' }, 'Parent: ', agentLink(parent))
+      : h('p', { class: 'muted' }, 'No parent.'),
     ancestors.length > 1
       ? h(
           'p',
           { class: 'chain' },
+          'Lineage: ',
           ancestors.flatMap((id) => [agentLink(id), ' → ']),
           h('strong', {}, agentId),
         )
@@ -68,7 +64,7 @@ function lineage(agentId, detail) {
     children.length > 0
       ? h(
           'div',
-          {},
+          { class: 'forks' },
           `Forks (${children.length}): `,
           h(
             'ul',
@@ -148,7 +144,7 @@ async function conversationTab(agentId, query) {
 function toolRow(record) {
   return h(
     'details',
-    { class: `tool-call${record.error || record.isError ? ' is-error' : ''}` },
+    { class: `tool-call${record.value.error || record.value.isError ? ' is-error' : ''}` },
     h(
       'summary',
       {},

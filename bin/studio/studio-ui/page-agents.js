@@ -62,7 +62,7 @@ export async function agentsPage({ query, overview }) {
       header: 'Agent',
       cell: (a) => [
         agentLink(a.agentId),
-        a.parent ? h('div', { class: 'muted' }, 'fork of ', agentLink(a.parent)) : null,
+        a.parent ? h('div', { class: 'muted' }, 'child of ', agentLink(a.parent)) : null,
       ],
     },
     {
