@@ -46,7 +46,7 @@ interface InPage {
   document: {
     getElementById(
       id: string,
-    ): { hasAttribute(name: string): boolean; querySelector(selector: string): unknown } | null;
+    ): { hasAttribute(name: string): boolean; dataset: Record<string, string | undefined> } | null;
   };
   location: { hash: string };
 }
@@ -59,9 +59,11 @@ export async function visit(page: Page, base: string, segments: string[], query?
 
 /** Waits until the page navigated to has been drawn (the main element is no longer busy). */
 export async function settled(page: Page): Promise<void> {
+  // Drawn for the address in the location bar, not the page before it.
   await page.waitForFunction(() => {
-    const main = (globalThis as unknown as InPage).document.getElementById('main');
-    return main !== null && !main.hasAttribute('aria-busy') && main.querySelector('.loading') === null;
+    const { document, location } = globalThis as unknown as InPage;
+    const main = document.getElementById('main');
+    return main !== null && !main.hasAttribute('aria-busy') && main.dataset.route === location.hash;
   }, WAIT);
 }
 

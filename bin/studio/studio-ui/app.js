@@ -47,6 +47,7 @@ function navigation(active) {
 
 async function render() {
   const ticket = ++renders;
+  const drawing = location.hash;
   const main = document.getElementById('main');
   const { segments, query } = currentRoute();
   const active = segments[0] === 'agent' || segments.length === 0 ? 'agents' : segments[0];
@@ -67,6 +68,8 @@ async function render() {
   document.title = `${title} · kode-store studio`;
   main.replaceChildren(node);
   main.removeAttribute('aria-busy');
+  // Which address the page shows: a reader (or a test) knows the page is the one asked for.
+  main.dataset.route = drawing;
 }
 
 async function start() {
