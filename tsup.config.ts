@@ -1,3 +1,4 @@
+import { cp } from 'node:fs/promises';
 import { defineConfig } from 'tsup';
 
 // One bundle per public entry point, in both module formats: the KODE SDK is
@@ -23,4 +24,7 @@ export default defineConfig({
   // Lowering class fields for CommonJS renames classes (`_class8`), and ESM renames a class that
   // refers to itself (`_MemoryStore`); error names and stack traces must show the real ones.
   keepNames: true,
+  // The studio's interface is hand-written static files: shipped as they are,
+  // beside the command line, where bin/studio/studio-assets.ts looks for them.
+  onSuccess: () => cp('bin/studio/studio-ui', 'dist/studio-ui', { recursive: true }),
 });

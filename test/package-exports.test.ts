@@ -1,8 +1,9 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FIXTURE_DIR } from './cli-support.js';
 
 /**
  * The package as users get it: `npm pack` (which builds it), unpacked into a
@@ -134,6 +135,38 @@ describe('the packed package', () => {
     for (const flag of ['--version', '-V']) {
       const { stdout } = await run(process.execPath, [cli, flag], { cwd: consumer });
       expect(stdout).toBe(`${version}\n`);
+    }
+  });
+
+  it('ships the studio: its page, scripts and styles are served from the package', async () => {
+    const child = spawn(
+      process.execPath,
+      [
+        join(consumer, 'node_modules', 'kode-store', 'dist', 'cli.cjs'),
+        'studio',
+        `json:${FIXTURE_DIR}`,
+        '--port',
+        '0',
+      ],
+      { cwd: consumer, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        child.stdout.on('data', (chunk: Buffer) => {
+          out += chunk.toString();
+          const found = /(http:\/\/\S+)/.exec(out);
+          if (found) resolve(found[1]!);
+        });
+        child.on('close', (code) => reject(new Error(`studio exited with ${code}`)));
+      });
+      for (const file of ['', 'app.js', 'page-agent.js', 'studio.css']) {
+        expect({ file, status: (await fetch(`${url}${file}`)).status }).toEqual({ file, status: 200 });
+      }
+      const agents = (await (await fetch(`${url}api/agents`)).json()) as { items: unknown[] };
+      expect(agents.items).toHaveLength(10);
+    } finally {
+      child.kill('SIGINT');
     }
   });
 });

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openLocation } from '../bin/open-location.js';
 import { answerApi, LISTED_EVENT_COUNT_CAP } from '../bin/studio/studio-api.js';
+import { loadStudioAssets } from '../bin/studio/studio-assets.js';
 import type { StudioAgents, StudioSource } from '../bin/studio/studio-source.js';
 import { studioSourceOf } from '../bin/studio/studio-source.js';
 import type { ReadEventsOptions, Timeline } from '../src/types.js';
@@ -161,10 +162,29 @@ describe('studio server: headers', () => {
     expect(await head.text()).toBe('');
   });
 
+  it('refuses to start without its interface files, naming where it looked', async () => {
+    const missing = join(scratch.dir, 'no-ui');
+    await expect(loadStudioAssets(missing)).rejects.toThrow(
+      `the studio's interface is missing from ${missing}`,
+    );
+    const empty = join(scratch.dir, 'empty-ui');
+    await mkdir(empty);
+    await writeFile(join(empty, 'app.js'), '');
+    await expect(loadStudioAssets(empty)).rejects.toThrow(
+      `the studio's interface in ${empty} has no index.html`,
+    );
+  });
+
   it('never reaches files outside the interface', async () => {
     // `..` (or `%2e%2e`) resolves out of the token's path before it is sent: a request without the token.
     expect((await get('../package.json')).status).toBe(401);
-    for (const path of ['..%2fpackage.json', '%2e%2e%2fpackage.json', 'studio-api.ts', 'studio-ui/app.js', 'api']) {
+    for (const path of [
+      '..%2fpackage.json',
+      '%2e%2e%2fpackage.json',
+      'studio-api.ts',
+      'studio-ui/app.js',
+      'api',
+    ]) {
       const response = await get(path);
       expect({ path, status: response.status }).toEqual({ path, status: 404 });
     }

@@ -113,7 +113,10 @@ export async function runStudio(
         },
       });
     } catch (error) {
-      throw listenError(error as NodeJS.ErrnoException, options);
+      // Only a refused listen is the user's to fix with --port/--host; anything else is what it is.
+      if ((error as NodeJS.ErrnoException).syscall === 'listen')
+        throw listenError(error as NodeJS.ErrnoException, options);
+      throw error;
     }
     const whenStopped = stopped();
     await writeLine(io.stdout, `kode-store studio: ${source.label} (${source.backend}, read-only)`);
