@@ -1,9 +1,10 @@
-import { join } from 'node:path';
+import { copyFile, mkdir, rm } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { kvOf } from '../bin/kv-copy.js';
 import { POOL_META_ID } from '../src/json-store-layout.js';
-import { FIXTURE_LOCATION, tempDir } from './cli-support.js';
+import { FIXTURE_LOCATION, REPO_ROOT, tempDir } from './cli-support.js';
 import { HOSTILE, migrateFixture, writeHostileAgent, writeKvData, writeLargeAgent } from './studio-data.js';
 import {
   chromiumMissing,
@@ -13,7 +14,7 @@ import {
   watchedPage,
   writableStore,
 } from './studio-support.js';
-import { walkFixture, walkHostile, walkKv, walkLarge } from './studio-walks.js';
+import { visit, walkFixture, walkHostile, walkKv, walkLarge } from './studio-walks.js';
 
 /**
  * The studio in a real browser (Debian's Chromium, driven by playwright-core)
@@ -79,6 +80,27 @@ describeBrowser(`studio in Chromium: SQLite${suffix}`, () => {
       await close();
     }
   });
+
+  // `KODE_STUDIO_README_SHOT=docs/studio.png npx vitest run test/studio-browser.test.ts -t SQLite`
+  // redraws the README's picture: an agent's conversation, from a location named as users name it.
+  const readmeShot = process.env.KODE_STUDIO_README_SHOT;
+  if (readmeShot) {
+    it('draws the README picture', async () => {
+      const copy = join(REPO_ROOT, 'data', 'studio-readme.db');
+      await mkdir(dirname(copy), { recursive: true });
+      await copyFile(location.slice('sqlite:'.length), copy);
+      const { studio, close } = await studioOver('sqlite:./data/studio-readme.db');
+      const { page } = await watchedPage(browser);
+      try {
+        await visit(page, studio.url, ['agent', 'agt-01M81Y5YTSB07WSKPHZV3ZCPY1'], { offset: '2' });
+        await page.screenshot({ path: resolve(REPO_ROOT, readmeShot) });
+      } finally {
+        await page.context().close();
+        await close();
+        await rm(copy, { force: true });
+      }
+    });
+  }
 });
 
 describeBrowser(
