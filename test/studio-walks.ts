@@ -187,6 +187,9 @@ export async function walkFixture(page: Page, base: string, label: string, extra
   // Failed calls are marked.
   expect(await page.locator('.block.tool-use.is-error').count()).toBeGreaterThan(0);
   await screenshot(page, `${label}-agent-conversation`);
+  // The result's link leads to the message holding it, marked.
+  await follow(page, useBlock.locator('.tool-result-inline a', { hasText: 'message #4' }));
+  expect(await page.locator('#message-4.target').count()).toBe(1);
 
   // Fork lineage: the root's fork, then the fork's fork, each linked both ways.
   await follow(page, page.locator('.lineage').getByRole('link', { name: FORK, exact: true }));

@@ -70,6 +70,13 @@ async function render() {
   main.removeAttribute('aria-busy');
   // Which address the page shows: a reader (or a test) knows the page is the one asked for.
   main.dataset.route = drawing;
+  const target = query.at === undefined ? null : document.getElementById(`message-${query.at}`);
+  if (target) {
+    target.scrollIntoView({ block: 'start' });
+    target.classList.add('target');
+  } else {
+    window.scrollTo(0, 0);
+  }
 }
 
 async function start() {

@@ -37,9 +37,9 @@ function errorMark(isError) {
 }
 
 function messageAnchor(agentRoute, index, pageSize) {
-  // The page holding message `index`, for a link to it.
+  // The page holding message `index`, scrolled to it (`at`): the fragment is the route, so no `#message-N`.
   const offset = Math.floor(index / pageSize) * pageSize;
-  return link(`message #${index}`, agentRoute.segments, { ...agentRoute.query, offset });
+  return link(`message #${index}`, agentRoute.segments, { ...agentRoute.query, offset, at: index });
 }
 
 function toolUse(block, refs, where) {
