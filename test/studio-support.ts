@@ -18,10 +18,13 @@ import { REPO_ROOT } from './cli-support.js';
 /** Debian's `chromium` package, unless KODE_TEST_CHROMIUM names another binary. */
 export const CHROMIUM_PATH = process.env.KODE_TEST_CHROMIUM ?? '/usr/bin/chromium';
 
-const chromiumRequired = (process.env.KODE_TEST_REQUIRE ?? '')
-  .split(',')
-  .map((name) => name.trim().toLowerCase())
-  .includes('chromium');
+/** CI (`CI=true`, as .ci/run runs) and `KODE_TEST_REQUIRE=...,chromium` turn a missing browser into a failure. */
+const chromiumRequired =
+  ['true', '1'].includes((process.env.CI ?? '').toLowerCase()) ||
+  (process.env.KODE_TEST_REQUIRE ?? '')
+    .split(',')
+    .map((name) => name.trim().toLowerCase())
+    .includes('chromium');
 
 /** Why the browser tests cannot run here (null when they can). */
 export const chromiumMissing: string | null = existsSync(CHROMIUM_PATH)
@@ -29,7 +32,10 @@ export const chromiumMissing: string | null = existsSync(CHROMIUM_PATH)
   : `no Chromium at ${CHROMIUM_PATH} (apt-get install chromium, or set KODE_TEST_CHROMIUM)`;
 
 if (chromiumMissing) {
-  if (chromiumRequired) throw new Error(`KODE_TEST_REQUIRE names chromium, but there is ${chromiumMissing}.`);
+  if (chromiumRequired)
+    throw new Error(
+      `the studio's browser tests are required (CI or KODE_TEST_REQUIRE), but there is ${chromiumMissing}.`,
+    );
   console.warn(`\n!!! SKIPPING THE STUDIO BROWSER TESTS: ${chromiumMissing}. !!!\n`);
 }
 
