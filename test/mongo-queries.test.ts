@@ -551,15 +551,19 @@ describe('list(prefix) range', () => {
   );
   const text = fc.array(char, { maxLength: 6 }).map((chars) => chars.join(''));
 
-  function inRange(id: string, filter: MongoDocument): boolean {
-    return matches({ _id: id }, filter);
+  /** Whether `list(prefix)` finds `id`: a `null` filter finds nothing. */
+  function inRange(id: string, filter: MongoDocument | null): boolean {
+    return filter !== null && matches({ _id: id }, filter);
   }
+
+  /** What an id can be (assertAgentId): no NUL, no lone surrogate. */
+  const possibleId = (value: string) => !value.includes('\u0000') && value.isWellFormed();
 
   it('matches exactly the ids that start with the prefix, compared as MongoDB does (UTF-8 bytes)', () => {
     fc.assert(
       fc.property(
-        text.filter((p) => p.length > 0),
-        text,
+        text.filter((p) => p.length > 0 && possibleId(p)),
+        text.filter(possibleId),
         fc.boolean(),
         (prefix, tail, extend) => {
           const id = extend ? prefix + tail : tail;
@@ -570,20 +574,36 @@ describe('list(prefix) range', () => {
     );
   });
 
-  it('matches ids through a prefix that ends inside a surrogate pair, as startsWith does', () => {
+  it('a prefix no id can have (NUL, a lone surrogate) matches nothing, as on every backend', () => {
     fc.assert(
-      fc.property(text, fc.constantFrom('😀', '\u{10000}', '\u{10ffff}', '𝄞'), text, (head, astral, tail) => {
-        const prefix = head + astral.slice(0, 1);
-        for (const id of [head + astral + tail, head + tail, `${head}a`, head + '\u{10fffe}'])
-          expect(inRange(id, agentIdPrefixFilter(prefix)), JSON.stringify([id, prefix])).toBe(
-            id.startsWith(prefix),
-          );
+      fc.property(text.filter(possibleId), text.filter((p) => !possibleId(p)), (id, prefix) => {
+        expect(agentIdPrefixFilter(prefix)).toBeNull();
+        expect(inRange(id, agentIdPrefixFilter(prefix))).toBe(false);
       }),
     );
   });
 
-  it('a prefix with a lone low surrogate can match no well-formed id', () => {
-    expect(agentIdPrefixFilter('a\udc00')).toEqual({ _id: { $in: [] } });
+  it('a prefix ending inside a surrogate pair does not match the character it is half of', () => {
+    fc.assert(
+      fc.property(
+        text.filter(possibleId),
+        fc.constantFrom('😀', '\u{10000}', '\u{10ffff}', '𝄞'),
+        text.filter(possibleId),
+        (head, astral, tail) => {
+          const id = head + astral + tail;
+          expect(id.startsWith(head + astral.slice(0, 1))).toBe(true);
+          expect(inRange(id, agentIdPrefixFilter(head + astral.slice(0, 1)))).toBe(false);
+          expect(inRange(id, agentIdPrefixFilter(head + astral))).toBe(true);
+        },
+      ),
+    );
+  });
+
+  it('a prefix with a lone surrogate or NUL anywhere gives no filter at all', () => {
+    expect(agentIdPrefixFilter('a\udc00')).toBeNull();
+    expect(agentIdPrefixFilter('a\ud83d')).toBeNull();
+    expect(agentIdPrefixFilter('\ud83da')).toBeNull();
+    expect(agentIdPrefixFilter('a\u0000')).toBeNull();
   });
 
   it('does not miss ids continuing above U+FFFF (prefix + "\\uffff" would)', () => {

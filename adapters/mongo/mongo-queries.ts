@@ -146,26 +146,18 @@ export { prefixUpperBound };
 /**
  * The filter of `list(prefix)` on `<prefix>agents._id`: a range, so the prefix
  * matches literally (no regex, so `.`, `*`, `%`, `_` are ordinary characters)
- * and the `_id` index serves it. Matches exactly the ids for which
- * `id.startsWith(prefix)` holds, ill-formed prefixes included.
+ * and the `_id` index serves it. `null` when no id can start with the prefix:
+ * ids never hold NUL or lone surrogates (`assertAgentId`), and ids are
+ * compared by code point, so a prefix ending in the first half of a surrogate
+ * pair does not match the character it is half of (as on every backend).
  */
-export function agentIdPrefixFilter(prefix: string | undefined): MongoDocument {
+export function agentIdPrefixFilter(prefix: string | undefined): MongoDocument | null {
   if (prefix === undefined || prefix === '') return {};
   if (typeof prefix !== 'string') {
     throw new ValidationError(`prefix must be a string, got ${typeof prefix}`, { operation: 'list' });
   }
-  if (prefix.isWellFormed()) return codePointRange(prefix, prefixUpperBound(prefix));
-  // Stored ids are well-formed (assertAgentId), so the only ill-formed prefix
-  // an id can start with is a well-formed one followed by a lone high
-  // surrogate: the first half of some character above U+FFFF.
-  const head = prefix.slice(0, -1);
-  const last = prefix.charCodeAt(prefix.length - 1);
-  if (head.isWellFormed() && last >= 0xd800 && last <= 0xdbff) {
-    const lowest = head + String.fromCharCode(last, 0xdc00);
-    const highest = head + String.fromCharCode(last, 0xdfff);
-    return codePointRange(lowest, prefixUpperBound(highest));
-  }
-  return { _id: { $in: [] } };
+  if (prefix.includes('\u0000') || !prefix.isWellFormed()) return null;
+  return codePointRange(prefix, prefixUpperBound(prefix));
 }
 
 function codePointRange(lower: string, upper: string | undefined): MongoDocument {

@@ -645,6 +645,7 @@ export class MongoStore implements ExtendedStore {
   async list(prefix?: string): Promise<string[]> {
     return this.ops.run('list', 'load', async () => {
       const filter = agentIdPrefixFilter(prefix);
+      if (filter === null) return [];
       const open = await this.opened();
       // `_id` strings sort by UTF-8 bytes (simple binary comparison), which is code point order.
       const docs = await open.collections.agents
