@@ -576,10 +576,14 @@ describe('list(prefix) range', () => {
 
   it('a prefix no id can have (NUL, a lone surrogate) matches nothing, as on every backend', () => {
     fc.assert(
-      fc.property(text.filter(possibleId), text.filter((p) => !possibleId(p)), (id, prefix) => {
-        expect(agentIdPrefixFilter(prefix)).toBeNull();
-        expect(inRange(id, agentIdPrefixFilter(prefix))).toBe(false);
-      }),
+      fc.property(
+        text.filter(possibleId),
+        text.filter((p) => !possibleId(p)),
+        (id, prefix) => {
+          expect(agentIdPrefixFilter(prefix)).toBeNull();
+          expect(inRange(id, agentIdPrefixFilter(prefix))).toBe(false);
+        },
+      ),
     );
   });
 
