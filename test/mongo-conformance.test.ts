@@ -2,16 +2,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, it } from 'vitest';
-import { type MongoDeployment, MongoStore } from '../adapters/mongo/index.js';
-import { deploymentFromHello } from '../adapters/mongo/mongo-connection.js';
+import { MongoStore } from '../adapters/mongo/index.js';
 import { allStoreCases, runStoreConformance, type StoreHarness } from '../conformance/index.js';
-import {
-  describeMongo,
-  lockInChildProcess,
-  mongodbUrl,
-  useTestDatabase,
-  withAdminClient,
-} from './helpers/mongo.js';
+import { describeMongo, lockInChildProcess, mongoLacks, useTestDatabase } from './helpers/mongo.js';
 
 /**
  * The public conformance suite against MongoStore, in database mode and in
@@ -25,13 +18,6 @@ import {
 const LEASE_MS = 2_000;
 const PREFIX = 'kode_';
 
-/** The deployment behind the URL, asked once so the skip list below can depend on it. */
-const deployment: MongoDeployment | undefined = mongodbUrl
-  ? await withAdminClient(async (client) =>
-      deploymentFromHello(await client.db('admin').command({ hello: 1 })),
-    )
-  : undefined;
-
 /**
  * Without transactions (a standalone mongod), two store objects that save the
  * same agent's conversation at the same moment can interleave their ordered
@@ -40,9 +26,9 @@ const deployment: MongoDeployment | undefined = mongodbUrl
  */
 const STANDALONE_ONLY_SKIP = 'races.writers-same-agent';
 const standaloneSkips: Record<string, string> =
-  deployment && !deployment.transactions
+  mongoLacks.transactions !== undefined
     ? {
-        [STANDALONE_ONLY_SKIP]: `${deployment.reason}; unlocked concurrent saves of one agent from two store objects are not isolated without transactions`,
+        [STANDALONE_ONLY_SKIP]: `${mongoLacks.transactions}; unlocked concurrent saves of one agent from two store objects are not isolated without transactions`,
       }
     : {};
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MongoStore } from '../adapters/mongo/index.js';
 import { claimLeasePipeline, nextBackoff, renewLeasePipeline } from '../adapters/mongo/mongo-lock.js';
-import { describeMongo, useTestDatabase, withAdminClient } from './helpers/mongo.js';
+import { describeMongo, describeMongoWith, useTestDatabase, withAdminClient } from './helpers/mongo.js';
 
 /**
  * Lease-document locks. The update pipelines and the backoff are plain data
@@ -84,5 +84,31 @@ describeMongo('lease locks against a server', () => {
     );
     expect(indexes.find((index) => index.name === 'locks_expiry')).toMatchObject({ expireAfterSeconds: 0 });
     await store.close();
+  });
+
+  describeMongoWith('ttlMonitor', "the server's TTL monitor", () => {
+    it('removes a lease document that expired and was never released (the monitor runs every 60 s)', async () => {
+      const store = open();
+      await store.open();
+      type Lease = { _id: string; owner: string; expiresAt: Date };
+      const abandoned = async () =>
+        withAdminClient((client) =>
+          client.db(place.dbName).collection<Lease>('kode_locks').countDocuments({ _id: 'abandoned' }),
+        );
+      await withAdminClient((client) =>
+        client
+          .db(place.dbName)
+          .collection<Lease>('kode_locks')
+          .insertOne({ _id: 'abandoned', owner: 'dead-process', expiresAt: new Date(Date.now() - 1_000) }),
+      );
+      // Polls a count, never a duration: up to two monitor passes and a margin.
+      let left = await abandoned();
+      for (let poll = 0; poll < 140 && left > 0; poll++) {
+        await new Promise((resolve) => setTimeout(resolve, 1_000));
+        left = await abandoned();
+      }
+      expect(left).toBe(0);
+      await store.close();
+    }, 160_000);
   });
 });

@@ -18,7 +18,7 @@ import {
   normalizeToolCallFilters,
 } from '../src/query-filters.js';
 import type { Message, Timeline, ToolCallRecord } from '../src/types.js';
-import { describeMongo, useTestDatabase, withAdminClient } from './helpers/mongo.js';
+import { describeMongo, describeMongoWith, useTestDatabase, withAdminClient } from './helpers/mongo.js';
 
 /**
  * MongoStore as a whole. The first block needs no server: it points the store
@@ -277,7 +277,7 @@ describeMongo('MongoStore against a server', () => {
     await hybrid.close();
   });
 
-  describe('queries are answered from indexes, without an in-memory sort', () => {
+  describe('queries over seeded agents', () => {
     beforeAll(async () => {
       for (let a = 0; a < 5; a++) {
         const id = `q-${a}`;
@@ -309,58 +309,60 @@ describeMongo('MongoStore against a server', () => {
       }
     });
 
-    async function explain(collection: string, plan: FindPlan | null): Promise<string[]> {
-      if (!plan) throw new Error('no plan');
-      const output: Document = await withAdminClient((client) =>
-        client
-          .db(place.dbName)
-          .collection(collection)
-          .find(plan.filter)
-          .sort(plan.sort)
-          .skip(plan.skip)
-          .limit(plan.limit)
-          .explain('queryPlanner'),
-      );
-      return planStages(output.queryPlanner);
-    }
+    describeMongoWith('explain', 'are answered from indexes, without an in-memory sort', () => {
+      async function explain(collection: string, plan: FindPlan | null): Promise<string[]> {
+        if (!plan) throw new Error('no plan');
+        const output: Document = await withAdminClient((client) =>
+          client
+            .db(place.dbName)
+            .collection(collection)
+            .find(plan.filter)
+            .sort(plan.sort)
+            .skip(plan.skip)
+            .limit(plan.limit)
+            .explain('queryPlanner'),
+        );
+        return planStages(output.queryPlanner);
+      }
 
-    it.each([
-      {},
-      { agentId: 'q-1' },
-      { agentId: 'q-1', sortOrder: 'asc' as const, createdAfter: 5 },
-      { role: 'user' as const },
-      { contentType: 'text' },
-      { startDate: 0, endDate: Date.now() + 60_000, offset: 3, limit: 5 },
-    ])('queryMessages %j', async (filters) => {
-      const stages = await explain('kode_messages', messageQueryPlan(normalizeMessageFilters(filters)));
-      expect(stages).toContain('IXSCAN');
-      expect(stages).not.toContain('SORT');
-      expect(stages).not.toContain('COLLSCAN');
-    });
+      it.each([
+        {},
+        { agentId: 'q-1' },
+        { agentId: 'q-1', sortOrder: 'asc' as const, createdAfter: 5 },
+        { role: 'user' as const },
+        { contentType: 'text' },
+        { startDate: 0, endDate: Date.now() + 60_000, offset: 3, limit: 5 },
+      ])('queryMessages %j', async (filters) => {
+        const stages = await explain('kode_messages', messageQueryPlan(normalizeMessageFilters(filters)));
+        expect(stages).toContain('IXSCAN');
+        expect(stages).not.toContain('SORT');
+        expect(stages).not.toContain('COLLSCAN');
+      });
 
-    it.each([
-      {},
-      { agentId: 'q-2', sortBy: 'updated_at' as const },
-      { toolName: 'bash' },
-      { state: 'COMPLETED' as const, sortOrder: 'asc' as const },
-      { isError: false, hasApproval: true, sortBy: 'updated_at' as const },
-    ])('queryToolCalls %j', async (filters) => {
-      const stages = await explain('kode_tool_calls', toolCallQueryPlan(normalizeToolCallFilters(filters)));
-      expect(stages).toContain('IXSCAN');
-      expect(stages).not.toContain('SORT');
-      expect(stages).not.toContain('COLLSCAN');
-    });
+      it.each([
+        {},
+        { agentId: 'q-2', sortBy: 'updated_at' as const },
+        { toolName: 'bash' },
+        { state: 'COMPLETED' as const, sortOrder: 'asc' as const },
+        { isError: false, hasApproval: true, sortBy: 'updated_at' as const },
+      ])('queryToolCalls %j', async (filters) => {
+        const stages = await explain('kode_tool_calls', toolCallQueryPlan(normalizeToolCallFilters(filters)));
+        expect(stages).toContain('IXSCAN');
+        expect(stages).not.toContain('SORT');
+        expect(stages).not.toContain('COLLSCAN');
+      });
 
-    it.each([
-      {},
-      { templateId: 't-1' },
-      { userId: 'u-2', sortOrder: 'asc' as const },
-      { sortBy: 'updated_at' as const },
-      { sortBy: 'message_count' as const, templateId: 't-0' },
-    ])('querySessions %j', async (filters) => {
-      const stages = await explain('kode_infos', sessionQueryPlan(normalizeSessionFilters(filters)));
-      expect(stages).not.toContain('SORT');
-      expect(stages).not.toContain('COLLSCAN');
+      it.each([
+        {},
+        { templateId: 't-1' },
+        { userId: 'u-2', sortOrder: 'asc' as const },
+        { sortBy: 'updated_at' as const },
+        { sortBy: 'message_count' as const, templateId: 't-0' },
+      ])('querySessions %j', async (filters) => {
+        const stages = await explain('kode_infos', sessionQueryPlan(normalizeSessionFilters(filters)));
+        expect(stages).not.toContain('SORT');
+        expect(stages).not.toContain('COLLSCAN');
+      });
     });
 
     it('the answers match what was saved', async () => {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { MongoClient } from 'mongodb';
 import { afterAll, describe, inject } from 'vitest';
+import type { MongoServerFeature } from '../setup/global-setup.js';
 import { type ChildLock, startLockHolder } from './lock-holder-process.js';
 
 /**
@@ -17,6 +18,26 @@ export const mongodbUrl: string | null = inject('mongodbUrl');
 export const mongoSkipReason: string | null = mongodbUrl
   ? null
   : (inject('skipReasons').mongodb ?? 'no MongoDB server was found for this run');
+
+export type { MongoServerFeature } from '../setup/global-setup.js';
+
+/**
+ * What the run's server lacks, each with the reason (global-setup asked it:
+ * `explain`, transactions, a TTL monitor). Tests needing one of them go in
+ * `describeMongoWith`, so they run wherever the server has it.
+ */
+export const mongoLacks: Partial<Record<MongoServerFeature, string>> = inject('mongoLacks') ?? {};
+
+/**
+ * A `describe` inside `describeMongo` for tests that need `feature` of the
+ * server: registered as skipped, the server's reason in its name, when the
+ * server lacks it; run (and required to pass) when it has it.
+ */
+export function describeMongoWith(feature: MongoServerFeature, name: string, body: () => void): void {
+  const lacking = mongoLacks[feature];
+  if (lacking === undefined) describe(name, body);
+  else describe.skip(`${name} (skipped: needs ${feature}; ${lacking})`, body);
+}
 
 /**
  * `describe` when a server is available; otherwise the block is registered
