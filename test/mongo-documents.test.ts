@@ -2,7 +2,8 @@ import { BSON } from 'mongodb';
 import { describe, expect, it } from 'vitest';
 import {
   assertFitsInDocument,
-  MAX_JSON_BYTES,
+  bsonSize,
+  MAX_STORED_DOCUMENT_BYTES,
   readJson,
   toEventDocument,
   toInfoDocument,
@@ -203,17 +204,54 @@ describe('extracted fields', () => {
 });
 
 describe('size and corruption', () => {
-  it('JSON up to the limit fits; one byte more is a ValidationError naming the field', () => {
-    expect(() => assertFitsInDocument('x'.repeat(MAX_JSON_BYTES), 'messages[0]')).not.toThrow();
-    expect(() => assertFitsInDocument('x'.repeat(MAX_JSON_BYTES + 1), 'messages[0]')).toThrow(
-      expect.objectContaining({ code: 'KODE_VALIDATION', path: 'messages[0]' }),
+  /** The JSON text that makes `{ _id: 'a', json }` exactly `bytes` long. */
+  const textFor = (bytes: number) => 'x'.repeat(bytes - bsonSize({ _id: 'a', json: '' }));
+
+  it('a document up to the limit fits; one byte more is a ValidationError naming the field and the limit', () => {
+    const fits = textFor(MAX_STORED_DOCUMENT_BYTES);
+    const document = (json: string) => () => ({ _id: 'a', json });
+    expect(() => assertFitsInDocument(fits, 'messages[0]', {}, document(fits))).not.toThrow();
+    const over = `${fits}x`;
+    expect(() => assertFitsInDocument(over, 'messages[0]', {}, document(over))).toThrow(
+      expect.objectContaining({
+        code: 'KODE_VALIDATION',
+        path: 'messages[0]',
+        message: expect.stringMatching(/messages\[0\].*16777216/),
+      }),
     );
   });
 
+  it('counts what the document repeats of the value: a text that fits alone can make a document that does not', () => {
+    const templateId = 'é'.repeat(Math.ceil(MAX_STORED_DOCUMENT_BYTES / 4) + 1);
+    const info = { templateId, createdAt: '2026-01-01T00:00:00Z' } as unknown as AgentInfo;
+    const json = JSON.stringify(info);
+    expect(Buffer.byteLength(json)).toBeLessThan(MAX_STORED_DOCUMENT_BYTES);
+    expect(() =>
+      assertFitsInDocument(json, 'info', {}, () => toInfoDocument('a', json, info, 0)),
+    ).toThrow(expect.objectContaining({ code: 'KODE_VALIDATION', path: 'info' }));
+  });
+
   it('counts UTF-8 bytes, not characters', () => {
-    const chars = Math.floor(MAX_JSON_BYTES / 2) + 1;
-    expect(() => assertFitsInDocument('é'.repeat(chars), 'info')).toThrow(TypeError);
-    expect(() => assertFitsInDocument('é'.repeat(chars - 1), 'info')).not.toThrow();
+    const chars = Math.floor((MAX_STORED_DOCUMENT_BYTES - bsonSize({ _id: 'a', json: '' })) / 2);
+    const document = (json: string) => () => ({ _id: 'a', json });
+    const fits = 'é'.repeat(chars);
+    const over = 'é'.repeat(chars + 1);
+    expect(() => assertFitsInDocument(fits, 'info', {}, document(fits))).not.toThrow();
+    expect(() => assertFitsInDocument(over, 'info', {}, document(over))).toThrow(TypeError);
+  });
+
+  it('measures documents exactly as the driver encodes them', () => {
+    const samples: Array<Record<string, unknown>> = [
+      {},
+      { a: 'é😀\u0000', n: 1, m: -(2 ** 31), big: 2 ** 31, half: 0.5, t: true, z: null, u: undefined },
+      { list: ['x', 1, [2, { y: 'z' }]], nested: { s: '', d: new Date(0) } },
+      toInfoDocument('agent-é', '{}', { templateId: 't', metadata: { userId: 'u' } } as never, 12),
+      toMessageDocument('a', 3, '{"role":"user"}', { role: 'user', content: [{ type: 'text', text: 'é' }] }, 1),
+    ];
+    // The driver sends `undefined` as null (its ignoreUndefined option is off by default).
+    for (const sample of samples) {
+      expect(bsonSize(sample)).toBe(BSON.calculateObjectSize(sample, { ignoreUndefined: false }));
+    }
   });
 
   it('a document without JSON text, or with unreadable text, is CorruptDataError, not a bare SyntaxError', () => {

@@ -6,6 +6,12 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { AGENT_SCHEMA_VERSION, MongoStore } from '../adapters/mongo/index.js';
 import { deploymentFromHello, type MongoDeployment } from '../adapters/mongo/mongo-connection.js';
 import {
+  bsonSize,
+  MAX_DOCUMENT_BYTES,
+  MAX_STORED_DOCUMENT_BYTES,
+  toInfoDocument,
+} from '../adapters/mongo/mongo-documents.js';
+import {
   type FindPlan,
   messageQueryPlan,
   sessionQueryPlan,
@@ -275,6 +281,72 @@ describeMongo('MongoStore against a server', () => {
     expect(report.consistent).toBe(false);
     expect(report.issues.join('\n')).toContain('file is missing');
     await hybrid.close();
+  });
+
+  describe('values over the 16 MiB document limit', () => {
+    /** A string whose JSON text alone is over the limit. */
+    const huge = 'x'.repeat(MAX_DOCUMENT_BYTES + 1);
+    const tooLarge = (path: string) => ({
+      code: 'KODE_VALIDATION',
+      path,
+      message: expect.stringContaining(String(MAX_DOCUMENT_BYTES)),
+    });
+
+    it.each<[string, string, (store: MongoStore, id: string) => Promise<unknown>]>([
+      [
+        'messages[1]',
+        'saveMessages',
+        (s, id) => s.saveMessages(id, [message, { role: 'user', content: huge } as never]),
+      ],
+      [
+        'records[0]',
+        'saveToolCallRecords',
+        (s, id) => s.saveToolCallRecords(id, [{ id: 't', name: huge } as never]),
+      ],
+      ['snapshot', 'saveTodos', (s, id) => s.saveTodos(id, { todos: [huge] } as never)],
+      [
+        'timeline',
+        'appendEvent',
+        (s, id) =>
+          s.appendEvent(id, { ...timeline(1), event: { channel: 'monitor', type: 'x', huge } } as never),
+      ],
+      ['window', 'saveHistoryWindow', (s, id) => s.saveHistoryWindow(id, { huge } as never)],
+      ['record', 'saveCompressionRecord', (s, id) => s.saveCompressionRecord(id, { huge } as never)],
+      ['file', 'saveRecoveredFile', (s, id) => s.saveRecoveredFile(id, { huge } as never)],
+      ['records[0]', 'saveMediaCache', (s, id) => s.saveMediaCache(id, [{ huge } as never])],
+      ['snapshot', 'saveSnapshot', (s, id) => s.saveSnapshot(id, { id: 's', huge } as never)],
+      ['info', 'saveInfo', (s, id) => s.saveInfo(id, { agentId: id, huge } as never)],
+    ])('%s of %s is refused with ValidationError before anything is written', async (path, operation, save) => {
+      const id = `huge-${operation}`;
+      await expect(save(store, id)).rejects.toMatchObject({ ...tooLarge(path), operation });
+      expect(await store.exists(id)).toBe(false);
+      // The connection is still usable: nothing oversized reached the server.
+      await store.saveMessages(id, [message]);
+      expect(await store.loadMessages(id)).toEqual([message]);
+    });
+
+    it('a document that repeats part of the value (info.templateId) counts the repetition', async () => {
+      const templateId = 'é'.repeat(Math.ceil(MAX_DOCUMENT_BYTES / 4));
+      const info = { agentId: 'huge-template', templateId, createdAt: '2026-01-01T00:00:00Z' } as never;
+      await expect(store.saveInfo('huge-template', info)).rejects.toMatchObject(tooLarge('info'));
+      expect(await store.exists('huge-template')).toBe(false);
+    });
+
+    it('batchFork refuses a fork whose info would not fit, before writing any fork', async () => {
+      const id = `fork-source-${'s'.repeat(900)}`;
+      await store.saveMessages(id, [message]);
+      const fill = (bytes: number) => ({ agentId: id, lineage: [], templateId: 't', pad: 'p'.repeat(bytes) });
+      // The largest info that still fits: the fork's lineage (+ the source id) pushes it over.
+      const base = toInfoDocument(id, JSON.stringify(fill(0)), fill(0) as never, 0);
+      const room = MAX_STORED_DOCUMENT_BYTES - bsonSize(base);
+      await store.saveInfo(id, fill(room) as never);
+      const before = await store.list('fork-source-');
+      await expect(store.batchFork(id, 2)).rejects.toMatchObject({
+        ...tooLarge('info'),
+        operation: 'batchFork',
+      });
+      expect(await store.list('fork-source-')).toEqual(before);
+    });
   });
 
   describe('queries over seeded agents', () => {

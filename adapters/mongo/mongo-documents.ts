@@ -26,20 +26,94 @@ import type { AgentInfo, Message, Snapshot, Timeline, ToolCallRecord } from '../
  * field name.
  */
 
-/** BSON's document limit is 16 MiB; the margin covers the extracted fields and the document framing. */
-export const MAX_JSON_BYTES = 16 * 1024 * 1024 - 64 * 1024;
+/** MongoDB's limit on one document (`maxBsonObjectSize`), enforced by the server. */
+export const MAX_DOCUMENT_BYTES = 16 * 1024 * 1024;
 
-/** Refuses a value whose JSON text cannot fit in one MongoDB document, before anything is written. */
-export function assertFitsInDocument(json: string, what: string, ctx: ErrorContext = {}): void {
-  // UTF-8 needs at most 3 bytes per UTF-16 unit; skip the exact count when even that fits.
-  if (json.length * 3 <= MAX_JSON_BYTES) return;
-  const bytes = Buffer.byteLength(json, 'utf8');
-  if (bytes > MAX_JSON_BYTES) {
-    throw new ValidationError(
-      `${what} is ${bytes} bytes of JSON; a MongoDB document holds at most ${MAX_JSON_BYTES}`,
-      { ...ctx, path: what },
-    );
+/**
+ * The largest document the store writes: the limit less room for what a write
+ * command wraps around it (an update's filter and operators, an upsert's copy
+ * of the filter). A server may refuse a document just under 16 MiB in such a
+ * command, and one MongoDB emulator drops the connection instead of answering.
+ */
+export const MAX_STORED_DOCUMENT_BYTES = MAX_DOCUMENT_BYTES - 16 * 1024;
+
+/**
+ * Bound on the bytes a stored document adds to its JSON text: field names,
+ * numbers and the agent id (at most 1024 UTF-16 units, so 3 KiB of UTF-8).
+ * The other fields repeat parts of the value, each at most once.
+ */
+const FIXED_FIELD_BYTES = 8 * 1024;
+
+function cstringBytes(name: string): number {
+  return Buffer.byteLength(name, 'utf8') + 1;
+}
+
+function valueBytes(value: unknown): number {
+  switch (typeof value) {
+    case 'string':
+      return 4 + Buffer.byteLength(value, 'utf8') + 1;
+    case 'number':
+      // The driver sends integers that fit in 32 bits as int32, every other number as a double.
+      return Number.isInteger(value) && value >= -(2 ** 31) && value < 2 ** 31 ? 4 : 8;
+    case 'boolean':
+      return 1;
+    case 'bigint':
+      return 8;
+    case 'undefined':
+      return 0;
+    case 'object': {
+      if (value === null) return 0;
+      if (value instanceof Date) return 8;
+      const bsonType = (value as { _bsontype?: unknown })._bsontype;
+      if (bsonType === 'ObjectId') return 12;
+      if (bsonType === 'Long' || bsonType === 'Double' || bsonType === 'Timestamp') return 8;
+      if (bsonType === 'Int32') return 4;
+      return bsonSize(value as Record<string, unknown>);
+    }
+    default:
+      throw new TypeError(`cannot size a ${typeof value} as BSON`);
   }
+}
+
+/**
+ * The size of a document encoded as BSON, as the driver sends it: the shapes
+ * the store writes (strings, numbers, booleans, null, dates, arrays, nested
+ * documents), so a write can be refused before anything is sent.
+ */
+export function bsonSize(document: Record<string, unknown> | readonly unknown[]): number {
+  let bytes = 4 + 1;
+  const entries = Array.isArray(document)
+    ? document.map((value, index) => [String(index), value] as const)
+    : Object.entries(document);
+  for (const [name, value] of entries) bytes += 1 + cstringBytes(name) + valueBytes(value);
+  return bytes;
+}
+
+/** `ValidationError` for a document over the limit, naming the field and the limit. */
+export function documentTooLarge(what: string, bytes: number, ctx: ErrorContext = {}): ValidationError {
+  return new ValidationError(
+    `${what} needs a ${bytes}-byte MongoDB document; at most ${MAX_STORED_DOCUMENT_BYTES} bytes fit ` +
+      `(MongoDB's 16 MiB document limit, ${MAX_DOCUMENT_BYTES} bytes, less room for the write command)`,
+    { ...ctx, path: what },
+  );
+}
+
+/**
+ * Refuses a value whose document cannot be stored, before anything is
+ * written. `json` is the value's text; `document` builds the document that
+ * would hold it, measured only when the text is large enough to matter (the
+ * document repeats each extracted part of the value at most once).
+ */
+export function assertFitsInDocument(
+  json: string,
+  what: string,
+  ctx: ErrorContext = {},
+  document?: () => object,
+): void {
+  // UTF-8 needs at most 3 bytes per UTF-16 unit: a text this short fits whatever the document repeats of it.
+  if (json.length * 3 * 2 + FIXED_FIELD_BYTES <= MAX_STORED_DOCUMENT_BYTES) return;
+  const bytes = document ? bsonSize(document() as Record<string, unknown>) : Buffer.byteLength(json, 'utf8') + FIXED_FIELD_BYTES;
+  if (bytes > MAX_STORED_DOCUMENT_BYTES) throw documentTooLarge(what, bytes, ctx);
 }
 
 /** Reads the `json` field of a stored document back into a value. */

@@ -58,6 +58,7 @@ import { MongoConnection, type OpenMongo, runAtomically, withSession } from './m
 import {
   assertFitsInDocument,
   readJson,
+  toEventDocument,
   toInfoDocument,
   toMediaCacheDocument,
   toMessageDocument,
@@ -250,24 +251,47 @@ export class MongoStore implements ExtendedStore {
     });
   }
 
-  private encode(value: unknown, mode: EncodeMode, operation: string, agentId: string, what: string): string {
-    const ctx = { backend: BACKEND, operation, agentId };
+  /**
+   * Encodes a value and refuses it (before anything is written) when the
+   * document holding it would not fit in MongoDB; `document` builds that
+   * document from the text.
+   */
+  private encode(
+    value: unknown,
+    mode: EncodeMode,
+    operation: string,
+    agentId: string,
+    what: string,
+    document: (json: string) => object = (json) => ({ _id: agentId, json }),
+  ): string {
     const json = this.codec.value(value, mode, operation, agentId, what);
-    assertFitsInDocument(json, what, ctx);
+    assertFitsInDocument(json, what, { backend: BACKEND, operation, agentId }, () =>
+      document(json),
+    );
     return json;
   }
 
-  private encodeList(list: unknown, operation: string, agentId: string, what: string): string[] {
+  private encodeList<T>(
+    list: T[],
+    operation: string,
+    agentId: string,
+    what: string,
+    document: (json: string, index: number, item: T) => object,
+  ): string[] {
     const items = this.codec.list(list, operation, agentId, what);
     for (const [i, json] of items.entries()) {
-      assertFitsInDocument(json, `${what}[${i}]`, { backend: BACKEND, operation, agentId });
+      assertFitsInDocument(json, `${what}[${i}]`, { backend: BACKEND, operation, agentId }, () =>
+      document(json, i, list[i] as T),
+      );
     }
     return items;
   }
 
-  private encodeTimeline(timeline: unknown, agentId: string): string {
+  private encodeTimeline(timeline: Timeline, agentId: string): string {
     const json = this.codec.timeline(timeline, 'appendEvent', agentId);
-    assertFitsInDocument(json, 'timeline', { backend: BACKEND, operation: 'appendEvent', agentId });
+    assertFitsInDocument(json, 'timeline', { backend: BACKEND, operation: 'appendEvent', agentId }, () =>
+      toEventDocument(agentId, 0, json, timeline),
+    );
     return json;
   }
 
@@ -329,7 +353,9 @@ export class MongoStore implements ExtendedStore {
 
   async saveMessages(agentId: string, messages: Message[]): Promise<void> {
     return this.ops.runForAgent('saveMessages', 'save', agentId, () => {
-      const texts = this.encodeList(messages, 'saveMessages', agentId, 'messages');
+      const texts = this.encodeList(messages, 'saveMessages', agentId, 'messages', (json, i, message) =>
+        toMessageDocument(agentId, i, json, message, 0),
+      );
       return this.writes.run(agentId, async () =>
         this.messageLists.save(await this.opened(), agentId, texts, messages),
       );
@@ -344,7 +370,9 @@ export class MongoStore implements ExtendedStore {
 
   async saveToolCallRecords(agentId: string, records: ToolCallRecord[]): Promise<void> {
     return this.ops.runForAgent('saveToolCallRecords', 'save', agentId, () => {
-      const texts = this.encodeList(records, 'saveToolCallRecords', agentId, 'records');
+      const texts = this.encodeList(records, 'saveToolCallRecords', agentId, 'records', (json, i, record) =>
+        toToolCallDocument(agentId, i, json, record),
+      );
       return this.writes.run(agentId, async () =>
         this.toolCallLists.save(await this.opened(), agentId, texts, records),
       );
@@ -442,7 +470,7 @@ export class MongoStore implements ExtendedStore {
       this.appendPositioned(
         'history_windows',
         agentId,
-        this.encode(window, 'strict', 'saveHistoryWindow', agentId, 'window'),
+        this.encode(window, 'strict', 'saveHistoryWindow', agentId, 'window', positioned(agentId)),
       ),
     );
   }
@@ -458,7 +486,7 @@ export class MongoStore implements ExtendedStore {
       this.appendPositioned(
         'compression_records',
         agentId,
-        this.encode(record, 'strict', 'saveCompressionRecord', agentId, 'record'),
+        this.encode(record, 'strict', 'saveCompressionRecord', agentId, 'record', positioned(agentId)),
       ),
     );
   }
@@ -479,7 +507,7 @@ export class MongoStore implements ExtendedStore {
       this.appendPositioned(
         'recovered_files',
         agentId,
-        this.encode(file, 'strict', 'saveRecoveredFile', agentId, 'file'),
+        this.encode(file, 'strict', 'saveRecoveredFile', agentId, 'file', positioned(agentId)),
       ),
     );
   }
@@ -494,7 +522,9 @@ export class MongoStore implements ExtendedStore {
 
   async saveMediaCache(agentId: string, records: MediaCacheRecord[]): Promise<void> {
     return this.ops.runForAgent('saveMediaCache', 'save', agentId, () => {
-      const texts = this.encodeList(records, 'saveMediaCache', agentId, 'records');
+      const texts = this.encodeList(records, 'saveMediaCache', agentId, 'records', (json, i) =>
+        toMediaCacheDocument(agentId, i, json),
+      );
       return this.writes.run(agentId, async () => {
         const open = await this.opened();
         await runAtomically(open, async (session) => {
@@ -527,7 +557,10 @@ export class MongoStore implements ExtendedStore {
           agentId,
         });
       }
-      const json = this.encode(snapshot, 'strict', 'saveSnapshot', agentId, 'snapshot');
+      const json = this.encode(snapshot, 'strict', 'saveSnapshot', agentId, 'snapshot', (text) => ({
+        ...toSnapshotDocument(agentId, text, snapshot),
+        position: 0,
+      }));
       const { snapshotId } = toSnapshotDocument(agentId, json, snapshot);
       return this.writes.run(agentId, async () => {
         const open = await this.opened();
@@ -575,7 +608,9 @@ export class MongoStore implements ExtendedStore {
   async saveInfo(agentId: string, info: AgentInfo): Promise<void> {
     return this.ops.runForAgent('saveInfo', 'save', agentId, () => {
       this.assertObject(info, 'info', 'saveInfo', agentId);
-      const json = this.encode(info, 'strict', 'saveInfo', agentId, 'info');
+      const json = this.encode(info, 'strict', 'saveInfo', agentId, 'info', (text) =>
+        toInfoDocument(agentId, text, info, 0),
+      );
       return this.writes.run(agentId, async () => {
         const open = await this.opened();
         await runAtomically(open, async (session) => {
@@ -907,7 +942,7 @@ export class MongoStore implements ExtendedStore {
         if (ids.length === 0) return ids;
         if (open.deployment.transactions) {
           await runAtomically(open, async (session) => {
-            const source = await this.readForkSource(open, session, agentId);
+            const source = await this.readForkSource(open, session, agentId, ids);
             for (const forkId of ids) await this.writeFork(open, session, source, forkId);
           });
         } else {
@@ -925,7 +960,7 @@ export class MongoStore implements ExtendedStore {
    * that fails the error names the ids to delete.
    */
   private async forkWithoutTransaction(open: OpenMongo, agentId: string, ids: string[]): Promise<void> {
-    const source = await this.readForkSource(open, undefined, agentId);
+    const source = await this.readForkSource(open, undefined, agentId, ids);
     try {
       for (const forkId of ids) await this.writeFork(open, undefined, source, forkId);
     } catch (error) {
@@ -938,7 +973,13 @@ export class MongoStore implements ExtendedStore {
     }
   }
 
-  private async readForkSource(open: OpenMongo, session: MongoSession | undefined, agentId: string) {
+  /** What every fork copies, with each fork's info already encoded: a fork that cannot be stored fails before any write. */
+  private async readForkSource(
+    open: OpenMongo,
+    session: MongoSession | undefined,
+    agentId: string,
+    forkIds: readonly string[],
+  ) {
     const { collections } = open;
     const options = withSession(session);
     const byIndex = { sort: { index: 1 } };
@@ -950,7 +991,19 @@ export class MongoStore implements ExtendedStore {
     const snapshots = await collections.snapshots
       .find({ agentId }, withSession(session, { sort: { position: 1 } }))
       .toArray();
-    return { agentId, registry, info, todos, messages, toolCalls, snapshots };
+    const infos = new Map<string, MongoDocument>();
+    if (info) {
+      const ctx = { backend: BACKEND, operation: 'batchFork', agentId };
+      const stored = readJson<Partial<AgentInfo>>(info, ctx);
+      const lineage = Array.isArray(stored.lineage) ? stored.lineage : [];
+      for (const forkId of forkIds) {
+        const forkInfo = { ...stored, agentId: forkId, lineage: [...lineage, agentId] };
+        const toDocument = (json: string) => toInfoDocument(forkId, json, forkInfo, Date.now());
+        const json = this.encode(forkInfo, 'strict', 'batchFork', agentId, 'info', toDocument);
+        infos.set(forkId, toDocument(json) as unknown as MongoDocument);
+      }
+    }
+    return { agentId, registry, todos, messages, toolCalls, snapshots, infos };
   }
 
   private async writeFork(
@@ -970,17 +1023,8 @@ export class MongoStore implements ExtendedStore {
     if (source.todos) {
       await collections.todos.insertOne({ _id: forkId, json: source.todos.json }, withSession(session));
     }
-    if (source.info) {
-      const ctx = { backend: BACKEND, operation: 'batchFork', agentId: source.agentId };
-      const info = readJson<Partial<AgentInfo>>(source.info, ctx);
-      const lineage = Array.isArray(info.lineage) ? info.lineage : [];
-      const forkInfo = { ...info, agentId: forkId, lineage: [...lineage, source.agentId] };
-      const json = this.encode(forkInfo, 'strict', 'batchFork', source.agentId, 'info');
-      await collections.infos.insertOne(
-        toInfoDocument(forkId, json, forkInfo, Date.now()) as unknown as MongoDocument,
-        withSession(session),
-      );
-    }
+    const info = source.infos.get(forkId);
+    if (info) await collections.infos.insertOne(info, withSession(session));
     // The counter continues from the source's, so the copied snapshots keep
     // sorting before the fork's own later ones.
     await collections.agents.insertOne(
@@ -1005,6 +1049,11 @@ export class MongoStore implements ExtendedStore {
     })();
     return this.closing;
   }
+}
+
+/** The document of an appended history entry, for measuring before its position is known. */
+function positioned(agentId: string): (json: string) => object {
+  return (json) => toPositionedDocument(agentId, 0, json);
 }
 
 /** Validates `readEvents` options; a bad `since` or `channel` would otherwise silently match nothing. */
