@@ -226,9 +226,9 @@ describe('size and corruption', () => {
     const info = { templateId, createdAt: '2026-01-01T00:00:00Z' } as unknown as AgentInfo;
     const json = JSON.stringify(info);
     expect(Buffer.byteLength(json)).toBeLessThan(MAX_STORED_DOCUMENT_BYTES);
-    expect(() =>
-      assertFitsInDocument(json, 'info', {}, () => toInfoDocument('a', json, info, 0)),
-    ).toThrow(expect.objectContaining({ code: 'KODE_VALIDATION', path: 'info' }));
+    expect(() => assertFitsInDocument(json, 'info', {}, () => toInfoDocument('a', json, info, 0))).toThrow(
+      expect.objectContaining({ code: 'KODE_VALIDATION', path: 'info' }),
+    );
   });
 
   it('counts UTF-8 bytes, not characters', () => {
@@ -241,16 +241,24 @@ describe('size and corruption', () => {
   });
 
   it('measures documents exactly as the driver encodes them', () => {
-    const samples: Array<Record<string, unknown>> = [
+    const samples: object[] = [
       {},
       { a: 'é😀\u0000', n: 1, m: -(2 ** 31), big: 2 ** 31, half: 0.5, t: true, z: null, u: undefined },
       { list: ['x', 1, [2, { y: 'z' }]], nested: { s: '', d: new Date(0) } },
       toInfoDocument('agent-é', '{}', { templateId: 't', metadata: { userId: 'u' } } as never, 12),
-      toMessageDocument('a', 3, '{"role":"user"}', { role: 'user', content: [{ type: 'text', text: 'é' }] }, 1),
+      toMessageDocument(
+        'a',
+        3,
+        '{"role":"user"}',
+        { role: 'user', content: [{ type: 'text', text: 'é' }] },
+        1,
+      ),
     ];
     // The driver sends `undefined` as null (its ignoreUndefined option is off by default).
     for (const sample of samples) {
-      expect(bsonSize(sample)).toBe(BSON.calculateObjectSize(sample, { ignoreUndefined: false }));
+      expect(bsonSize(sample)).toBe(
+        BSON.calculateObjectSize(sample as BSON.Document, { ignoreUndefined: false }),
+      );
     }
   });
 

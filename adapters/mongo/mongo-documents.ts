@@ -68,7 +68,7 @@ function valueBytes(value: unknown): number {
       if (bsonType === 'ObjectId') return 12;
       if (bsonType === 'Long' || bsonType === 'Double' || bsonType === 'Timestamp') return 8;
       if (bsonType === 'Int32') return 4;
-      return bsonSize(value as Record<string, unknown>);
+      return bsonSize(value);
     }
     default:
       throw new TypeError(`cannot size a ${typeof value} as BSON`);
@@ -80,11 +80,11 @@ function valueBytes(value: unknown): number {
  * the store writes (strings, numbers, booleans, null, dates, arrays, nested
  * documents), so a write can be refused before anything is sent.
  */
-export function bsonSize(document: Record<string, unknown> | readonly unknown[]): number {
+export function bsonSize(document: object): number {
   let bytes = 4 + 1;
   const entries = Array.isArray(document)
     ? document.map((value, index) => [String(index), value] as const)
-    : Object.entries(document);
+    : Object.entries(document as Record<string, unknown>);
   for (const [name, value] of entries) bytes += 1 + cstringBytes(name) + valueBytes(value);
   return bytes;
 }
@@ -112,7 +112,7 @@ export function assertFitsInDocument(
 ): void {
   // UTF-8 needs at most 3 bytes per UTF-16 unit: a text this short fits whatever the document repeats of it.
   if (json.length * 3 * 2 + FIXED_FIELD_BYTES <= MAX_STORED_DOCUMENT_BYTES) return;
-  const bytes = document ? bsonSize(document() as Record<string, unknown>) : Buffer.byteLength(json, 'utf8') + FIXED_FIELD_BYTES;
+  const bytes = document ? bsonSize(document()) : Buffer.byteLength(json, 'utf8') + FIXED_FIELD_BYTES;
   if (bytes > MAX_STORED_DOCUMENT_BYTES) throw documentTooLarge(what, bytes, ctx);
 }
 

@@ -265,9 +265,7 @@ export class MongoStore implements ExtendedStore {
     document: (json: string) => object = (json) => ({ _id: agentId, json }),
   ): string {
     const json = this.codec.value(value, mode, operation, agentId, what);
-    assertFitsInDocument(json, what, { backend: BACKEND, operation, agentId }, () =>
-      document(json),
-    );
+    assertFitsInDocument(json, what, { backend: BACKEND, operation, agentId }, () => document(json));
     return json;
   }
 
@@ -281,7 +279,7 @@ export class MongoStore implements ExtendedStore {
     const items = this.codec.list(list, operation, agentId, what);
     for (const [i, json] of items.entries()) {
       assertFitsInDocument(json, `${what}[${i}]`, { backend: BACKEND, operation, agentId }, () =>
-      document(json, i, list[i] as T),
+        document(json, i, list[i] as T),
       );
     }
     return items;
