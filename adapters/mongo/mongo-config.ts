@@ -46,6 +46,11 @@ export interface MongoCollection {
     update: MongoDocument | MongoDocument[],
     options?: MongoOptions,
   ): Promise<{ matchedCount: number; upsertedCount: number }>;
+  updateMany(
+    filter: MongoDocument,
+    update: MongoDocument | MongoDocument[],
+    options?: MongoOptions,
+  ): Promise<{ matchedCount: number; modifiedCount: number }>;
   replaceOne(
     filter: MongoDocument,
     replacement: MongoDocument,
@@ -53,13 +58,21 @@ export interface MongoCollection {
   ): Promise<{ matchedCount: number; upsertedCount: number }>;
   insertMany(documents: readonly MongoDocument[], options?: MongoOptions): Promise<{ insertedCount: number }>;
   insertOne(document: MongoDocument, options?: MongoOptions): Promise<unknown>;
-  bulkWrite(operations: readonly MongoDocument[], options?: MongoOptions): Promise<unknown>;
+  bulkWrite(operations: readonly MongoDocument[], options?: MongoOptions): Promise<MongoBulkWriteResult>;
   deleteMany(filter: MongoDocument, options?: MongoOptions): Promise<{ deletedCount: number }>;
   deleteOne(filter: MongoDocument, options?: MongoOptions): Promise<{ deletedCount: number }>;
   countDocuments(filter: MongoDocument, options?: MongoOptions): Promise<number>;
   estimatedDocumentCount(options?: MongoOptions): Promise<number>;
   aggregate(pipeline: MongoDocument[], options?: MongoOptions): MongoAggregationCursor;
   createIndexes(specs: MongoIndexDescription[], options?: MongoOptions): Promise<string[]>;
+}
+
+/** What the store reads of a bulk write's result. */
+export interface MongoBulkWriteResult {
+  insertedCount: number;
+  matchedCount: number;
+  deletedCount: number;
+  upsertedCount: number;
 }
 
 /** One index for `createIndexes`. */

@@ -89,12 +89,17 @@ export function bsonSize(document: object): number {
   return bytes;
 }
 
-/** `ValidationError` for a document over the limit, naming the field and the limit. */
-export function documentTooLarge(what: string, bytes: number, ctx: ErrorContext = {}): ValidationError {
+/** `ValidationError` for a document over the limit, naming the field (`path`, default `what`) and the limit. */
+export function documentTooLarge(
+  what: string,
+  bytes: number,
+  ctx: ErrorContext = {},
+  path = what,
+): ValidationError {
   return new ValidationError(
     `${what} needs a ${bytes}-byte MongoDB document; at most ${MAX_STORED_DOCUMENT_BYTES} bytes fit ` +
       `(MongoDB's 16 MiB document limit, ${MAX_DOCUMENT_BYTES} bytes, less room for the write command)`,
-    { ...ctx, path: what },
+    { ...ctx, path },
   );
 }
 

@@ -14,6 +14,8 @@ import { viewOfRow } from '../../src/kv/kv-records.js';
 import { prefixUpperBound } from '../../src/kv/kv-strings.js';
 import type { MongoCollection, MongoDocument, MongoSession } from './mongo-config.js';
 import { type OpenMongo, runAtomically, withSession } from './mongo-connection.js';
+import { bsonSize, documentTooLarge, MAX_STORED_DOCUMENT_BYTES } from './mongo-documents.js';
+import { type HeldBatch, KvBatches, lostLease, type UndoEntry } from './mongo-kv-batches.js';
 import { DUPLICATE_KEY } from './mongo-lock.js';
 import {
   assertComponentReadable,
@@ -44,11 +46,15 @@ import {
  *   in a transaction where the deployment has them: a concurrent writer of
  *   the same key makes one transaction fail with a write conflict, and the
  *   driver runs it again with fresh reads. On a standalone server each row
- *   carries a random `rev`; writes are conditional on the `rev` read, a lost
- *   race is undone step by step and the whole mutation retried. A single-key
- *   mutation (set, delete, increment, merge) is then exactly as atomic as with
- *   transactions; a multi-key one (setMany) is undone if it loses a race
- *   part-way, but a reader may glimpse it half-applied meanwhile.
+ *   carries a random `rev`; a single-key write is conditional on the `rev` it
+ *   read and retried when it lost a race, which is exactly as atomic. Writes
+ *   of several records (`setMany`, `deleteNamespace`) follow the batch
+ *   protocol of `mongo-kv-batches.ts` there (an instance lease, an undo log,
+ *   readers that check the lease before and after), so every other
+ *   operation sees them whole or not at all.
+ * - A record's document must fit MongoDB's 16 MiB limit: a value or metadata
+ *   too large for it is refused with `ValidationError` before anything is
+ *   written.
  * - Queries narrow the rows on the server (instance, namespace, liveness, and
  *   the conditions on columns that translate exactly), then run the shared
  *   plain evaluator over what remains, so every answer is the evaluator's
@@ -57,14 +63,16 @@ import {
  */
 
 /** Collections of the KV component, each `<prefix><name>`. */
-export const KV_COLLECTIONS = ['kv_instances', 'kv_records'] as const;
+export const KV_COLLECTIONS = ['kv_instances', 'kv_records', 'kv_undo'] as const;
 
 export const KV_INDEXES: Readonly<Record<(typeof KV_COLLECTIONS)[number], readonly MongoIndexSpec[]>> = {
   kv_instances: [{ name: 'kv_instances_created', key: { createdAt: 1, _id: 1 } }],
   kv_records: [
     { name: 'kv_records_key', key: { instanceId: 1, incarnation: 1, namespace: 1, key: 1 }, unique: true },
     { name: 'kv_records_expiry', key: { expiresAt: 1 } },
+    { name: 'kv_records_batch', key: { batch: 1 }, sparse: true },
   ],
+  kv_undo: [{ name: 'kv_undo_batch', key: { batch: 1 } }],
 };
 
 /** The KV component's schema history in `<prefix>schema_version`. */
@@ -72,6 +80,15 @@ export const KV_MIGRATIONS: readonly MongoMigration[] = [
   {
     version: 1,
     description: 'KV instances and records',
+    async up(db, prefix) {
+      for (const name of ['kv_instances', 'kv_records'] as const) {
+        await ensureCollection(db, `${prefix}${name}`, KV_INDEXES[name]);
+      }
+    },
+  },
+  {
+    version: 2,
+    description: 'undo log and batch marks of multi-record writes without transactions',
     async up(db, prefix) {
       for (const name of KV_COLLECTIONS) await ensureCollection(db, `${prefix}${name}`, KV_INDEXES[name]);
     },
@@ -91,6 +108,24 @@ export interface MongoKvOptions {
   maxAttempts?: number;
   /** Check the KV schema instead of creating or upgrading it (the store is read-only). */
   readOnly?: boolean;
+  /**
+   * Without transactions: how long a multi-record write's lease outlives a
+   * process that died holding it (renewed every third of this while held).
+   * Default 10 000 ms, as the agent store's `lockLeaseMs`.
+   */
+  leaseMs?: number;
+  /**
+   * Without transactions: how long an operation waits for another process's
+   * multi-record write on the same instance before `TimeoutError`. Default 30 000 ms.
+   */
+  lockWaitTimeoutMs?: number;
+}
+
+/** What the backend guarantees, with a reason for each `false` (for the KV conformance harness). */
+export interface MongoKvCapabilities {
+  /** A write of several records is seen whole or not at all by every other operation. */
+  atomicBatches: boolean;
+  reasons: { atomicBatches?: string };
 }
 
 // ---- documents -------------------------------------------------------------
@@ -131,6 +166,8 @@ export interface KvRecordDocument extends KvRecordRow {
   incarnation: string;
   /** Random per write: the standalone server's optimistic concurrency token. */
   rev: string;
+  /** Without transactions: the holder of the multi-record write this row belongs to, while it runs. */
+  batch?: string;
 }
 
 export function toKvRecordDocument(row: KvRecordRow, incarnation: string, rev: string): KvRecordDocument {
@@ -259,12 +296,46 @@ function refKey(namespace: string, key: string): string {
   return JSON.stringify([namespace, key]);
 }
 
+// ---- sizes -------------------------------------------------------------------
+
+/** Stands in for the incarnation and revision ids (random UUIDs) when a record's document is measured. */
+const UUID_SIZED = '00000000-0000-0000-0000-000000000000';
+
+/**
+ * Refuses rows whose document would not fit in MongoDB, before anything is
+ * written, naming the field to shrink: the value, the metadata, or the two
+ * together.
+ */
+export function assertRecordsFit(rows: readonly KvRecordRow[]): void {
+  for (const row of rows) {
+    // Names, keys and ids are short (at most 512 bytes each): only a long value or metadata can matter.
+    if ((row.value.length + row.metadata.length) * 3 + 16 * 1024 <= MAX_STORED_DOCUMENT_BYTES) continue;
+    const size = (record: KvRecordRow) => bsonSize(toKvRecordDocument(record, UUID_SIZED, UUID_SIZED));
+    const bytes = size(row);
+    if (bytes <= MAX_STORED_DOCUMENT_BYTES) continue;
+    const field =
+      size({ ...row, metadata: '' }) > MAX_STORED_DOCUMENT_BYTES
+        ? 'value'
+        : size({ ...row, value: '' }) > MAX_STORED_DOCUMENT_BYTES
+          ? 'metadata'
+          : 'value and metadata';
+    throw documentTooLarge(
+      `${field} of the record ${JSON.stringify(row.namespace)}/${JSON.stringify(row.key)}`,
+      bytes,
+      { backend: 'mongo' },
+      field,
+    );
+  }
+}
+
 // ---- the backend -------------------------------------------------------------
 
 interface Collections {
   connection: MongoKvConnection;
   instances: MongoCollection;
   records: MongoCollection;
+  /** Without transactions: the batch protocol. */
+  batches: KvBatches;
 }
 
 interface InstanceRef {
@@ -281,12 +352,21 @@ interface CurrentRow {
 
 const MAX_BATCH_FIND = 1000;
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A lost race's pause before the next attempt: a little more each time, with jitter. */
+function raceBackoff(attempt: number): Promise<unknown> {
+  return sleep(Math.random() * Math.min(100, 2 * attempt));
+}
+
 /** KV storage in MongoDB; see the module comment. */
 export class MongoKvBackend implements KvBackend {
   readonly name = 'mongo';
   private readonly prefix: string;
   private readonly maxAttempts: number;
   private readonly readOnly: boolean;
+  private readonly leaseMs: number;
+  private readonly lockWaitTimeoutMs: number;
   private opened: Collections | undefined;
 
   constructor(
@@ -296,6 +376,16 @@ export class MongoKvBackend implements KvBackend {
     this.prefix = options.collectionPrefix ?? 'kode_';
     this.maxAttempts = options.maxAttempts ?? 50;
     this.readOnly = options.readOnly ?? false;
+    this.leaseMs = options.leaseMs ?? 10_000;
+    this.lockWaitTimeoutMs = options.lockWaitTimeoutMs ?? 30_000;
+  }
+
+  /**
+   * Writes of several records are atomic for every reader on any deployment:
+   * in transactions, or through the batch protocol without them. Known once open.
+   */
+  get capabilities(): MongoKvCapabilities {
+    return { atomicBatches: true, reasons: {} };
   }
 
   async open(): Promise<void> {
@@ -305,10 +395,17 @@ export class MongoKvBackend implements KvBackend {
     } else {
       await migrateComponent(connection.db, this.prefix, KV_SCHEMA_COMPONENT, KV_MIGRATIONS);
     }
+    const instances = connection.db.collection(`${this.prefix}kv_instances`);
+    const records = connection.db.collection(`${this.prefix}kv_records`);
+    const undo = connection.db.collection(`${this.prefix}kv_undo`);
     this.opened = {
       connection,
-      instances: connection.db.collection(`${this.prefix}kv_instances`),
-      records: connection.db.collection(`${this.prefix}kv_records`),
+      instances,
+      records,
+      batches: new KvBatches(
+        { instances, records, undo },
+        { leaseMs: this.leaseMs, waitMs: this.lockWaitTimeoutMs, readOnly: this.readOnly },
+      ),
     };
   }
 
@@ -317,10 +414,14 @@ export class MongoKvBackend implements KvBackend {
     return this.opened;
   }
 
+  private get transactions(): boolean {
+    return this.collections().connection.deployment.transactions;
+  }
+
   // ---- instances ----------------------------------------------------------
 
   async insertInstance(row: KvInstanceRow): Promise<boolean> {
-    const { instances, records } = this.collections();
+    const { instances, records, batches } = this.collections();
     const incarnation = randomUUID();
     try {
       await instances.insertOne(toKvInstanceDocument(row, incarnation) as unknown as MongoDocument);
@@ -330,9 +431,9 @@ export class MongoKvBackend implements KvBackend {
     }
     // Leftovers of an earlier instance with this id (a delete whose clean-up
     // was interrupted) are invisible already; this only reclaims the space.
-    await records
-      .deleteMany({ instanceId: row.id, incarnation: { $ne: incarnation } })
-      .catch(() => undefined);
+    const older = { instanceId: row.id, incarnation: { $ne: incarnation } };
+    await records.deleteMany(older).catch(() => undefined);
+    await batches.forget(older).catch(() => undefined);
     return true;
   }
 
@@ -362,13 +463,14 @@ export class MongoKvBackend implements KvBackend {
   }
 
   async deleteInstance(id: string): Promise<boolean> {
-    const { instances, records } = this.collections();
+    const { instances, records, batches } = this.collections();
     // Deleting the instance document is the atomic step: from then on its
     // records are unreachable. Removing them can take long for a big
     // instance, so it is not squeezed into a transaction.
     const deleted = await instances.deleteOne({ _id: id });
     if (deleted.deletedCount === 0) return false;
     await records.deleteMany({ instanceId: id });
+    await batches.forget({ instanceId: id });
     return true;
   }
 
@@ -380,6 +482,20 @@ export class MongoKvBackend implements KvBackend {
     return doc ? { incarnation: String(doc.incarnation) } : undefined;
   }
 
+  /**
+   * Runs a read of several records against the instance: as it is where
+   * transactions keep writes whole, and otherwise so that it never sees a
+   * multi-record write in part (`KvBatches.readConsistent`).
+   */
+  private read<T>(
+    instanceId: string,
+    operation: string,
+    body: (instance: InstanceRef) => Promise<T>,
+  ): Promise<T | undefined> {
+    if (!this.transactions) return this.collections().batches.readConsistent(instanceId, operation, body);
+    return this.instance(instanceId).then((instance) => (instance ? body(instance) : undefined));
+  }
+
   // ---- records ------------------------------------------------------------
 
   async getRecords(
@@ -387,10 +503,26 @@ export class MongoKvBackend implements KvBackend {
     refs: KvKeyRef[],
     now: number,
   ): Promise<Array<KvRecordRow | undefined> | undefined> {
-    const instance = await this.instance(instanceId);
-    if (!instance) return undefined;
-    const rows = await this.readRows(instanceId, instance, refs, now);
-    return refs.map((ref) => rows.get(refKey(ref.namespace, ref.key))?.row);
+    const aligned = (rows: Map<string, CurrentRow>) =>
+      refs.map((ref) => rows.get(refKey(ref.namespace, ref.key))?.row);
+    if (this.transactions || refs.length > 1) {
+      return this.read(instanceId, 'kv.getMany', async (instance) =>
+        aligned(await this.readRows(instanceId, instance, refs, now)),
+      );
+    }
+    // One record needs no snapshot, only a row that no running batch may still take back.
+    for (;;) {
+      const instance = await this.instance(instanceId);
+      if (!instance) return undefined;
+      const rows = await this.readRows(instanceId, instance, refs, now);
+      if (!(await this.waitForBatches(instanceId, rows, 'kv.get'))) return aligned(rows);
+    }
+  }
+
+  /** Waits when a row carries the mark of a batch still running; true when it did (read the rows again). */
+  private waitForBatches(instanceId: string, rows: Map<string, CurrentRow>, operation: string) {
+    const marks = [...rows.values()].map((current) => current.doc.batch);
+    return this.collections().batches.waitForMarkedRows(instanceId, marks, operation);
   }
 
   /** The stored rows of `refs` (live at `now`, or all when `now` is undefined), by namespace and key. */
@@ -430,9 +562,8 @@ export class MongoKvBackend implements KvBackend {
     options: { createInstance?: KvInstanceRow },
     mutation: KvMutation,
   ): Promise<boolean> {
-    const { connection } = this.collections();
-    if (connection.deployment.transactions)
-      return this.mutateInTransaction(instanceId, refs, options, mutation);
+    if (this.transactions) return this.mutateInTransaction(instanceId, refs, options, mutation);
+    if (refs.length > 1) return this.mutateInBatch(instanceId, refs, options, mutation);
     return this.mutateOptimistically(instanceId, refs, options, mutation);
   }
 
@@ -458,6 +589,8 @@ export class MongoKvBackend implements KvBackend {
           if (!instance) return false;
           const current = await this.readRows(instanceId, instance, refs, undefined, session);
           const plan = mutation(refs.map((ref) => current.get(refKey(ref.namespace, ref.key))?.row));
+          // Inside the transaction: a refused row takes the instance it created with it.
+          assertRecordsFit(plan.put);
           const operations = planOperations(instanceId, instance.incarnation, plan);
           if (operations.length > 0)
             await records.bulkWrite(operations, withSession(session, { ordered: true }));
@@ -472,31 +605,50 @@ export class MongoKvBackend implements KvBackend {
     }
   }
 
+  /**
+   * Creates the instance for a write that asked for it, after checking that
+   * the write's rows fit (on a new instance every key is absent), so that a
+   * refused write creates nothing either.
+   */
+  private async createFor(
+    options: { createInstance?: KvInstanceRow },
+    refs: KvKeyRef[],
+    mutation: KvMutation,
+  ): Promise<boolean> {
+    if (!options.createInstance) return false;
+    assertRecordsFit(mutation(refs.map(() => undefined)).put);
+    await this.insertInstance(options.createInstance);
+    return true;
+  }
+
   private async mutateOptimistically(
     instanceId: string,
     refs: KvKeyRef[],
     options: { createInstance?: KvInstanceRow },
     mutation: KvMutation,
   ): Promise<boolean> {
-    for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
+    for (let attempt = 1; attempt <= this.maxAttempts; ) {
       let instance = await this.instance(instanceId);
-      if (!instance && options.createInstance) {
-        await this.insertInstance(options.createInstance);
+      if (!instance && (await this.createFor(options, refs, mutation))) {
         instance = await this.instance(instanceId);
       }
       if (!instance) return false;
       const current = await this.readRows(instanceId, instance, refs, undefined);
+      // Never build on a row that a running batch may still take back.
+      if (await this.waitForBatches(instanceId, current, 'kv.mutate')) continue;
       const plan = mutation(refs.map((ref) => current.get(refKey(ref.namespace, ref.key))?.row));
+      assertRecordsFit(plan.put);
       if (await this.applyConditionally(instanceId, instance, current, plan)) return true;
-      // Lost a race: wait a little (more each time, with jitter) and decide again on fresh rows.
-      await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(100, 2 * attempt)));
+      // Lost a race: decide again on fresh rows.
+      await raceBackoff(attempt++);
     }
-    throw new ConflictError(
+    throw this.gaveUp();
+  }
+
+  private gaveUp(): ConflictError {
+    return new ConflictError(
       `gave up after ${this.maxAttempts} attempts: other writers kept changing these keys`,
-      {
-        backend: 'mongo',
-        operation: 'kv.mutate',
-      },
+      { backend: 'mongo', operation: 'kv.mutate' },
     );
   }
 
@@ -558,32 +710,110 @@ export class MongoKvBackend implements KvBackend {
     return true;
   }
 
+  /**
+   * A write of several records without transactions, under the instance's
+   * batch lease (see mongo-kv-batches.ts): undo log first, then every row in
+   * one ordered bulk write, each step conditional on the version read. A
+   * lost race with a single-key writer is undone from the log and tried
+   * again; readers wait until the batch is over.
+   */
+  private async mutateInBatch(
+    instanceId: string,
+    refs: KvKeyRef[],
+    options: { createInstance?: KvInstanceRow },
+    mutation: KvMutation,
+  ): Promise<boolean> {
+    const { batches } = this.collections();
+    let held = await batches.acquire(instanceId, 'put', 'kv.setMany');
+    if (!held && (await this.createFor(options, refs, mutation))) {
+      held = await batches.acquire(instanceId, 'put', 'kv.setMany');
+    }
+    if (!held) return false;
+    try {
+      for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
+        const current = await this.readRows(instanceId, held, refs, undefined);
+        const plan = mutation(refs.map((ref) => current.get(refKey(ref.namespace, ref.key))?.row));
+        assertRecordsFit(plan.put);
+        const steps = batchSteps(held, current, plan);
+        await batches.log(steps.undo);
+        if (await this.applyBatch(steps)) {
+          if (!(await held.renew())) {
+            await batches.undoAttempt(held, steps.undo);
+            throw lostLease(instanceId);
+          }
+          await held.finish();
+          return true;
+        }
+        await batches.undoAttempt(held, steps.undo);
+        await raceBackoff(attempt);
+      }
+      throw this.gaveUp();
+    } catch (error) {
+      await held.abandon();
+      throw error;
+    }
+  }
+
+  /** One ordered bulk write of a batch's steps; false when one of them lost a race. */
+  private async applyBatch(steps: BatchSteps): Promise<boolean> {
+    if (steps.operations.length === 0) return true;
+    try {
+      const result = await this.collections().records.bulkWrite(steps.operations, { ordered: true });
+      return result.matchedCount === steps.replaced && result.deletedCount === steps.removed;
+    } catch (error) {
+      if ((error as { code?: unknown }).code === DUPLICATE_KEY) return false;
+      throw error;
+    }
+  }
+
   async deleteNamespace(instanceId: string, namespace: string, now: number): Promise<number | undefined> {
-    const { connection, records } = this.collections();
-    const instance = await this.instance(instanceId);
-    if (!instance) return undefined;
-    const scope = { instanceId, incarnation: instance.incarnation, namespace };
-    return runAtomically(connection, async (session) => {
-      // Expired rows go first and uncounted; what the second delete removes
-      // is exactly the rows live at `now`.
-      await records.deleteMany({ ...scope, expiresAt: { $lte: now } }, withSession(session));
-      const removed = await records.deleteMany(scope, withSession(session));
-      return removed.deletedCount;
-    });
+    const { connection, records, batches } = this.collections();
+    if (connection.deployment.transactions) {
+      const instance = await this.instance(instanceId);
+      if (!instance) return undefined;
+      const scope = { instanceId, incarnation: instance.incarnation, namespace };
+      return runAtomically(connection, async (session) => {
+        // Expired rows go first and uncounted; what the second delete removes
+        // is exactly the rows live at `now`.
+        await records.deleteMany({ ...scope, expiresAt: { $lte: now } }, withSession(session));
+        const removed = await records.deleteMany(scope, withSession(session));
+        return removed.deletedCount;
+      });
+    }
+    // Without transactions: mark the rows (a new `rev`, so that single-key
+    // writers that read them before retry and then wait), count the live
+    // ones, pass the point of no return, delete the marked rows.
+    const held = await batches.acquire(instanceId, 'delete', 'kv.deleteNamespace');
+    if (!held) return undefined;
+    try {
+      const scope = { instanceId, incarnation: held.incarnation, namespace };
+      await records.updateMany(scope, { $set: { batch: held.owner, rev: randomUUID() } });
+      const live = await records.countDocuments({
+        $and: [{ ...scope, batch: held.owner }, kvLiveFilter(now)],
+      });
+      if (!(await held.commitDelete())) throw lostLease(instanceId);
+      await records.deleteMany({ batch: held.owner });
+      // Past the point of no return a failed release is harmless: the next holder finishes the deletion.
+      await held.release().catch(() => undefined);
+      return live;
+    } catch (error) {
+      await held.abandon();
+      throw error;
+    }
   }
 
   async namespaces(instanceId: string, now: number): Promise<string[] | undefined> {
-    const instance = await this.instance(instanceId);
-    if (!instance) return undefined;
-    const groups = await this.collections()
-      .records.aggregate([
-        { $match: { $and: [{ instanceId, incarnation: instance.incarnation }, kvLiveFilter(now)] } },
-        { $group: { _id: '$namespace' } },
-        // Strings sort by UTF-8 bytes: code point order.
-        { $sort: { _id: 1 } },
-      ])
-      .toArray();
-    return groups.map((group) => String(group._id));
+    return this.read(instanceId, 'kv.getNamespaces', async (instance) => {
+      const groups = await this.collections()
+        .records.aggregate([
+          { $match: { $and: [{ instanceId, incarnation: instance.incarnation }, kvLiveFilter(now)] } },
+          { $group: { _id: '$namespace' } },
+          // Strings sort by UTF-8 bytes: code point order.
+          { $sort: { _id: 1 } },
+        ])
+        .toArray();
+      return groups.map((group) => String(group._id));
+    });
   }
 
   async countRecords(
@@ -591,21 +821,27 @@ export class MongoKvBackend implements KvBackend {
     namespace: string | undefined,
     now: number,
   ): Promise<number | undefined> {
-    const instance = await this.instance(instanceId);
-    if (!instance) return undefined;
-    const scope: MongoDocument = { instanceId, incarnation: instance.incarnation };
-    if (namespace !== undefined) scope.namespace = namespace;
-    return this.collections().records.countDocuments({ $and: [scope, kvLiveFilter(now)] });
+    return this.read(instanceId, 'kv.getRecordCount', (instance) => {
+      const scope: MongoDocument = { instanceId, incarnation: instance.incarnation };
+      if (namespace !== undefined) scope.namespace = namespace;
+      return this.collections().records.countDocuments({ $and: [scope, kvLiveFilter(now)] });
+    });
   }
 
   async query(plan: KvQueryPlan, now: number): Promise<{ rows: KvQueryRow[]; total: number } | undefined> {
-    const instance = await this.instance(plan.instanceId);
-    if (!instance) return undefined;
+    return this.read(plan.instanceId, 'kv.query', (instance) => this.runQuery(plan, instance, now));
+  }
+
+  private async runQuery(
+    plan: KvQueryPlan,
+    instance: InstanceRef,
+    now: number,
+  ): Promise<{ rows: KvQueryRow[]; total: number }> {
     const { records } = this.collections();
     const scope: MongoDocument = { instanceId: plan.instanceId, incarnation: instance.incarnation };
     if (plan.namespace !== undefined) scope.namespace = plan.namespace;
     const read = kvDocumentsRead(plan);
-    const projection: MongoDocument = { rev: 0, incarnation: 0 };
+    const projection: MongoDocument = { rev: 0, incarnation: 0, batch: 0 };
     if (!read.value) projection.value = 0;
     if (!read.metadata) projection.metadata = 0;
     const cursor = records
@@ -635,6 +871,55 @@ export class MongoKvBackend implements KvBackend {
     const removed = await this.collections().records.deleteMany({ expiresAt: { $lte: now } });
     return removed.deletedCount;
   }
+}
+
+/** A batch attempt: its undo log, its ordered steps, and how many replacements and removals must match. */
+interface BatchSteps {
+  undo: UndoEntry[];
+  operations: MongoDocument[];
+  replaced: number;
+  removed: number;
+}
+
+/**
+ * The steps of one batch attempt: removals, then whole-row writes, each
+ * conditional on the version read (`rev`) or on the key being absent (the
+ * unique index), each row marked with the batch's holder; and the undo
+ * entry of each.
+ */
+export function batchSteps(
+  held: Pick<HeldBatch, 'owner' | 'instanceId' | 'incarnation'>,
+  current: ReadonlyMap<string, Pick<CurrentRow, '_id' | 'rev' | 'doc'>>,
+  plan: KvMutationPlan,
+): BatchSteps {
+  const { owner: batch, instanceId, incarnation } = held;
+  const steps: BatchSteps = { undo: [], operations: [], replaced: 0, removed: 0 };
+  const removedKeys = new Set<string>();
+  for (const ref of plan.remove) {
+    const existing = current.get(refKey(ref.namespace, ref.key));
+    removedKeys.add(refKey(ref.namespace, ref.key));
+    if (!existing) continue;
+    steps.undo.push({ batch, instanceId, incarnation, ...ref, rev: null, prev: existing.doc });
+    steps.operations.push({ deleteOne: { filter: { _id: existing._id, rev: existing.rev } } });
+    steps.removed++;
+  }
+  for (const row of plan.put) {
+    const key = refKey(row.namespace, row.key);
+    const rev = randomUUID();
+    const document = { ...toKvRecordDocument(row, incarnation, rev), batch };
+    const existing = removedKeys.has(key) ? undefined : current.get(key);
+    const ref = { namespace: row.namespace, key: row.key };
+    steps.undo.push({ batch, instanceId, incarnation, ...ref, rev, prev: existing?.doc ?? null });
+    if (existing) {
+      steps.operations.push({
+        replaceOne: { filter: { _id: existing._id, rev: existing.rev }, replacement: document },
+      });
+      steps.replaced++;
+    } else {
+      steps.operations.push({ insertOne: { document } });
+    }
+  }
+  return steps;
 }
 
 /** A plan as one ordered bulk write: removals, then whole-row upserts. */

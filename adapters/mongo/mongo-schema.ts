@@ -39,6 +39,8 @@ export interface MongoIndexSpec {
   name: string;
   key: Record<string, 1 | -1>;
   unique?: boolean;
+  /** Only documents that have the field are indexed (marks most documents never carry). */
+  sparse?: boolean;
   expireAfterSeconds?: number;
 }
 
