@@ -1,8 +1,10 @@
 import fc from 'fast-check';
-import { BSON } from 'mongodb';
+import { BSON, type Collection } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MongoStore } from '../adapters/mongo/index.js';
+import { MAX_DOCUMENT_BYTES } from '../adapters/mongo/mongo-documents.js';
 import {
+  batchSteps,
   fromKvInstanceDocument,
   fromKvRecordDocument,
   kvColumnPrefilter,
@@ -10,6 +12,7 @@ import {
   kvKeysFilter,
   kvLiveFilter,
   planOperations,
+  refKey,
   toKvInstanceDocument,
   toKvRecordDocument,
 } from '../adapters/mongo/mongo-kv.js';
@@ -22,7 +25,7 @@ import {
 } from '../src/kv/kv-query.js';
 import { createKvStore } from '../src/kv/kv-store.js';
 import type { KvStore } from '../src/kv/kv-types.js';
-import { describeMongo, useTestDatabase } from './helpers/mongo.js';
+import { describeMongo, startChild, useTestDatabase, withAdminClient } from './helpers/mongo.js';
 import { type Doc, matches } from './helpers/mongo-filter.js';
 
 /**
@@ -325,5 +328,248 @@ describeMongo('MongoKvBackend against a server', () => {
     expect(await kv.deleteInstance(instance.id)).toBe(true);
     await kv.createInstance({ name: 'again', id: 'recycled-id' });
     expect(await kv.getRecordCount('recycled-id')).toBe(0);
+  });
+
+  describe('values over the 16 MiB document limit', () => {
+    const huge = 'x'.repeat(MAX_DOCUMENT_BYTES);
+    const refused = (path: string) => ({
+      code: 'KODE_VALIDATION',
+      path,
+      message: expect.stringContaining(String(MAX_DOCUMENT_BYTES)),
+    });
+
+    it('a value, metadata, or the two together too large for one document are refused, naming the field', async () => {
+      const instance = await kv.createInstance({ name: 'sizes' });
+      await expect(kv.set(instance.id, 'ns', 'k', huge)).rejects.toMatchObject(refused('value'));
+      await expect(kv.set(instance.id, 'ns', 'k', 1, { metadata: { huge } })).rejects.toMatchObject(
+        refused('metadata'),
+      );
+      const half = 'h'.repeat(MAX_DOCUMENT_BYTES / 2);
+      await expect(kv.set(instance.id, 'ns', 'k', half, { metadata: { half } })).rejects.toMatchObject(
+        refused('value and metadata'),
+      );
+      await expect(kv.increment(instance.id, 'ns', 'n', 1, { metadata: { huge } })).rejects.toMatchObject(
+        refused('metadata'),
+      );
+      expect(await kv.getRecordCount(instance.id)).toBe(0);
+      // Nothing oversized reached the server: the connection still works.
+      await kv.set(instance.id, 'ns', 'k', 'small');
+      expect((await kv.get(instance.id, 'ns', 'k')).value).toBe('small');
+    });
+
+    it('setMany with one oversized item writes none of the batch, and an auto-created instance is not created', async () => {
+      const instance = await kv.createInstance({ name: 'sizes-many' });
+      await kv.set(instance.id, 'ns', 'a', 'before');
+      const batch = [
+        { namespace: 'ns', key: 'a', value: 'after' },
+        { namespace: 'ns', key: 'b', value: huge },
+      ];
+      await expect(kv.setMany(instance.id, batch)).rejects.toMatchObject(refused('value'));
+      expect((await kv.get(instance.id, 'ns', 'a')).value).toBe('before');
+      expect(await kv.getRecordCount(instance.id)).toBe(1);
+      const id = `auto-${Date.now()}`;
+      await expect(kv.set(id, 'ns', 'k', huge, { autoCreateInstance: true })).rejects.toMatchObject(
+        refused('value'),
+      );
+      await expect(kv.setMany(id, batch, { autoCreateInstance: true })).rejects.toMatchObject(
+        refused('value'),
+      );
+      expect(await kv.getInstance(id)).toBeUndefined();
+    });
+
+    it('the in-memory backend, which has no such limit, keeps storing the same value', async () => {
+      const memory = createKvStore();
+      const instance = await memory.createInstance({ name: 'big' });
+      await memory.set(instance.id, 'ns', 'k', huge);
+      expect((await memory.get(instance.id, 'ns', 'k')).value).toBe(huge);
+    });
+  });
+
+  describe('multi-record writes without transactions', () => {
+    /** A store whose KV waits at most `waitMs` for another batch, with a short lease. */
+    function shortLeaseKv(waitMs = 2_000): KvStore {
+      const store = new MongoStore({ uri: place.url, dbName: place.dbName });
+      stores.push(store);
+      return createKvStore(store.kvBackend({ leaseMs: 300, lockWaitTimeoutMs: waitMs }), { now });
+    }
+
+    /** Runs `body` on one of the KV collections through a client of its own. */
+    const raw = <T>(name: string, body: (collection: Collection<Doc>) => Promise<T>) =>
+      withAdminClient((client) => body(client.db(place.dbName).collection<Doc>(`kode_${name}`)));
+
+    /** Reads raw record documents of an instance, by key. */
+    async function rawRecords(instanceId: string): Promise<Doc[]> {
+      return withAdminClient((client) =>
+        client
+          .db(place.dbName)
+          .collection('kode_kv_records')
+          .find({ instanceId } as Doc)
+          .sort({ key: 1 })
+          .toArray(),
+      );
+    }
+
+    /**
+     * Leaves the state a batch holder leaves when its process dies after
+     * logging its undo entries and writing the first `written` of its steps:
+     * its expired lease in the instance document, its log, its marked rows.
+     */
+    async function deadPutBatch(instanceId: string, keys: string[], value: string, written: number) {
+      await withAdminClient(async (client) => {
+        const db = client.db(place.dbName);
+        const instance = await db.collection('kode_kv_instances').findOne({ _id: instanceId } as Doc);
+        const held = { owner: 'dead-host:1:put', instanceId, incarnation: String(instance?.incarnation) };
+        const current = new Map(
+          (await rawRecords(instanceId)).map((doc) => [
+            refKey(String(doc.namespace), String(doc.key)),
+            { _id: doc._id, rev: String(doc.rev), doc },
+          ]),
+        );
+        const plan = {
+          remove: [],
+          put: keys.map((key) => ({
+            ...row({ instanceId, namespace: 'ns', key, value: JSON.stringify(value), version: 9 }),
+          })),
+        };
+        const steps = batchSteps(held, current, plan);
+        await db.collection('kode_kv_undo').insertMany(steps.undo as unknown as Doc[]);
+        await db.collection('kode_kv_records').bulkWrite(steps.operations.slice(0, written) as never[]);
+        await db.collection('kode_kv_instances').updateOne({ _id: instanceId } as Doc, {
+          $set: {
+            lease: { owner: held.owner, until: new Date(Date.now() - 1_000), kind: 'put', previous: null },
+          },
+          $inc: { leaseSeq: 1 },
+        });
+      });
+    }
+
+    it('a batch whose process died part-way is undone by the next reader, and its marks and log are gone', async () => {
+      const kvs = shortLeaseKv();
+      const instance = await kvs.createInstance({ name: 'dead-put' });
+      await kvs.setMany(instance.id, [
+        { namespace: 'ns', key: 'a', value: 'old-a' },
+        { namespace: 'ns', key: 'c', value: 'old-c' },
+      ]);
+      await deadPutBatch(instance.id, ['a', 'b', 'c', 'd'], 'new', 3);
+      // Half the dead batch is in the collection: a reader must not see it.
+      expect(await kvs.getRecordCount(instance.id, 'ns')).toBe(2);
+      const found = await kvs.getMany(instance.id, 'ns', ['a', 'b', 'c', 'd']);
+      expect(found.map((record) => [record.key, record.value])).toEqual([
+        ['a', 'old-a'],
+        ['c', 'old-c'],
+      ]);
+      const docs = await rawRecords(instance.id);
+      expect(docs.map((doc) => [doc.key, 'batch' in doc])).toEqual([
+        ['a', false],
+        ['c', false],
+      ]);
+      expect(await raw('kv_undo', (undo) => undo.countDocuments({ instanceId: instance.id }))).toBe(0);
+      const state = await raw('kv_instances', (instances) => instances.findOne({ _id: instance.id } as Doc));
+      expect(state?.lease).toBeUndefined();
+    });
+
+    it('a single-key write waits for the undo of a dead batch instead of building on its value', async () => {
+      const kvs = shortLeaseKv();
+      const instance = await kvs.createInstance({ name: 'dead-put-increment' });
+      await kvs.set(instance.id, 'ns', 'n', 1);
+      await deadPutBatch(instance.id, ['n', 'm'], 'not a number', 1);
+      expect((await kvs.increment(instance.id, 'ns', 'n', 1)).value).toBe(2);
+      expect((await kvs.get(instance.id, 'ns', 'm')).exists).toBe(false);
+    });
+
+    it('a dead deleteNamespace is rolled back before its point of no return, and finished after it', async () => {
+      const kvs = shortLeaseKv();
+      for (const phase of [undefined, 'delete'] as const) {
+        const instance = await kvs.createInstance({ name: `dead-delete-${phase ?? 'marking'}` });
+        await kvs.setMany(instance.id, [
+          { namespace: 'ns', key: 'a', value: 1 },
+          { namespace: 'ns', key: 'b', value: 2 },
+          { namespace: 'other', key: 'c', value: 3 },
+        ]);
+        const owner = `dead-host:1:delete-${phase}`;
+        await withAdminClient(async (client) => {
+          const db = client.db(place.dbName);
+          await db
+            .collection('kode_kv_records')
+            .updateMany({ instanceId: instance.id, namespace: 'ns' } as Doc, {
+              $set: { batch: owner, rev: 'x' },
+            });
+          const lease = { owner, until: new Date(Date.now() - 1_000), kind: 'delete', previous: null };
+          await db
+            .collection('kode_kv_instances')
+            .updateOne({ _id: instance.id } as Doc, { $set: { lease: phase ? { ...lease, phase } : lease } });
+        });
+        expect(await kvs.getRecordCount(instance.id, 'ns')).toBe(phase ? 0 : 2);
+        expect(await kvs.getRecordCount(instance.id, 'other')).toBe(1);
+        expect((await rawRecords(instance.id)).some((doc) => 'batch' in doc)).toBe(false);
+      }
+    });
+
+    it('a writer killed at any moment of its batches leaves each batch whole or absent for every reader', async () => {
+      const kvs = shortLeaseKv(10_000);
+      const keys = 300;
+      // Kill moments spread over one batch (lease, reads, undo log, rows, clean-up), in
+      // fractions of the time the writer's last batch took; the checks are on values only.
+      for (const fraction of [0.15, 0.45, 0.75]) {
+        const instance = await kvs.createInstance({ name: `killed-at-${fraction}` });
+        // Every other key exists before: each batch both replaces and inserts.
+        await kvs.setMany(
+          instance.id,
+          Array.from({ length: keys / 2 }, (_, i) => ({
+            namespace: 'ns',
+            key: `k${String(2 * i).padStart(4, '0')}`,
+            value: 'round-0',
+          })),
+        );
+        const writer = startChild('mongo-kv-batch-writer.ts', [
+          place.url,
+          place.dbName,
+          instance.id,
+          String(keys),
+          '300',
+        ]);
+        await writer.line(/^round 1$/);
+        const started = performance.now();
+        await writer.line(/^round 2$/);
+        const batchMs = performance.now() - started;
+        await new Promise((resolve) => setTimeout(resolve, fraction * batchMs));
+        await writer.kill();
+        const records = (await kvs.query({ from: { instance: instance.id, namespace: 'ns' }, limit: 1000 }))
+          .records;
+        const rounds = new Set(records.map((record) => record.value));
+        expect(rounds.size, `killed at ${fraction} of a batch: values ${[...rounds].join(', ')}`).toBe(1);
+        expect(records).toHaveLength(keys);
+        expect(await kvs.getRecordCount(instance.id, 'ns')).toBe(keys);
+      }
+    }, 180_000);
+
+    it('a batch lease held by a live writer makes readers and writers wait, then fail with TimeoutError', async () => {
+      const kvs = shortLeaseKv(300);
+      const instance = await kvs.createInstance({ name: 'held' });
+      await kvs.set(instance.id, 'ns', 'k', 1);
+      await raw('kv_instances', (instances) =>
+        instances.updateOne({ _id: instance.id } as Doc, {
+          $set: {
+            lease: { owner: 'live', until: new Date(Date.now() + 60_000), kind: 'put', previous: null },
+          },
+        }),
+      );
+      const timeout = { code: 'KODE_TIMEOUT', timeoutMs: 300 };
+      await expect(kvs.getRecordCount(instance.id)).rejects.toMatchObject(timeout);
+      await expect(
+        kvs.setMany(instance.id, [
+          { namespace: 'ns', key: 'a', value: 1 },
+          { namespace: 'ns', key: 'b', value: 2 },
+        ]),
+      ).rejects.toMatchObject(timeout);
+      await expect(kvs.deleteNamespace(instance.id, 'ns')).rejects.toMatchObject(timeout);
+      // A single key needs no lease: it is written and read while the batch runs.
+      await kvs.set(instance.id, 'ns', 'k', 2);
+      expect((await kvs.get(instance.id, 'ns', 'k')).value).toBe(2);
+      await raw('kv_instances', (instances) =>
+        instances.updateOne({ _id: instance.id } as Doc, { $unset: { lease: '' } }),
+      );
+      expect(await kvs.getRecordCount(instance.id)).toBe(1);
+    });
   });
 });

@@ -292,7 +292,8 @@ export function kvDocumentsRead(plan: Pick<KvQueryPlan, 'where' | 'orderBy'>): {
   };
 }
 
-function refKey(namespace: string, key: string): string {
+/** The map key of a record's row: its namespace and key. */
+export function refKey(namespace: string, key: string): string {
   return JSON.stringify([namespace, key]);
 }
 
@@ -894,6 +895,10 @@ export function batchSteps(
 ): BatchSteps {
   const { owner: batch, instanceId, incarnation } = held;
   const steps: BatchSteps = { undo: [], operations: [], replaced: 0, removed: 0 };
+  // Grouped by kind (removals, replacements, insertions), so the driver sends
+  // at most three commands; their order across keys does not matter.
+  const inserts: MongoDocument[] = [];
+  const replaces: MongoDocument[] = [];
   const removedKeys = new Set<string>();
   for (const ref of plan.remove) {
     const existing = current.get(refKey(ref.namespace, ref.key));
@@ -911,14 +916,15 @@ export function batchSteps(
     const ref = { namespace: row.namespace, key: row.key };
     steps.undo.push({ batch, instanceId, incarnation, ...ref, rev, prev: existing?.doc ?? null });
     if (existing) {
-      steps.operations.push({
+      replaces.push({
         replaceOne: { filter: { _id: existing._id, rev: existing.rev }, replacement: document },
       });
-      steps.replaced++;
     } else {
-      steps.operations.push({ insertOne: { document } });
+      inserts.push({ insertOne: { document } });
     }
   }
+  steps.replaced = replaces.length;
+  steps.operations.push(...replaces, ...inserts);
   return steps;
 }
 

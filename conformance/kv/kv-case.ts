@@ -1,5 +1,5 @@
 import type { KvStore } from '../../src/kv/kv-types.js';
-import type { KvHarness } from './kv-harness.js';
+import type { KvCapability, KvHarness } from './kv-harness.js';
 
 /** The suite's clock: it starts at the real time and stands still until a case moves it forward. */
 export interface KvTestClock {
@@ -37,6 +37,8 @@ export interface KvCase {
   title: string;
   /** Needs `harness.createPeer`; skipped (with that reason) without it. */
   needsPeer?: boolean;
+  /** Capabilities the backend must have; skipped with the harness's reason where it declares one `false`. */
+  requires?: KvCapability[];
   /** A longer budget than the default, for races and fuzzing. */
   timeoutMs?: number;
   run(ctx: KvCaseContext): Promise<void>;

@@ -10,6 +10,25 @@ export interface KvHarnessContext {
 }
 
 /**
+ * What a KV backend guarantees beyond the basics every backend must meet;
+ * cases that rely on one are skipped, with the reason, where the harness
+ * declares it `false` (see `KvCase.requires`).
+ */
+export interface KvCapabilities {
+  /**
+   * A write of several records (`setMany`) and `deleteNamespace` are seen
+   * whole or not at all by every other operation, including those of other
+   * store objects and processes.
+   */
+  atomicBatches: boolean;
+  /** Why each missing capability is missing, for skip messages. */
+  reasons?: Partial<Record<Exclude<keyof KvCapabilities, 'reasons'>, string>>;
+}
+
+/** A capability a KV backend may lack. */
+export type KvCapability = Exclude<keyof KvCapabilities, 'reasons'>;
+
+/**
  * How the KV suite reaches a backend.
  *
  * @example
@@ -18,6 +37,7 @@ export interface KvHarnessContext {
  *   create: async ({ now }) => createKvStore(new MyKvBackend(connect()), { now }),
  *   destroy: async (kv) => disconnect(kv),
  *   createPeer: async (kv, { now }) => createKvStore(new MyKvBackend(connect()), { now }),
+ *   capabilities: { atomicBatches: false, reasons: { atomicBatches: 'no multi-record transactions' } },
  * };
  */
 export interface KvHarness {
@@ -29,6 +49,12 @@ export interface KvHarness {
   destroy(kv: KvStore): Promise<void>;
   /** A second, independent store object (its own connection) on the same data as `kv`: race and atomicity cases. */
   createPeer?(kv: KvStore, context: KvHarnessContext): Promise<KvStore>;
+  /**
+   * What the backend guarantees; a capability declared `false` skips the
+   * cases that require it, with `reasons[capability]`. Undeclared ones are
+   * assumed present (the cases then run and must pass).
+   */
+  capabilities?: Partial<KvCapabilities>;
   /** Case ids to skip, each with its reason. An unknown id is an error. */
   skip?: Record<string, string>;
 }

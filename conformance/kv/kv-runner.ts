@@ -124,6 +124,12 @@ export class KvConformanceSession {
     if (c.needsPeer && typeof this.harness.createPeer !== 'function') {
       return result('skipped', { reason: 'the harness has no createPeer (a second store on the same data)' });
     }
+    const capabilities = this.harness.capabilities;
+    const missing = (c.requires ?? []).find((capability) => capabilities?.[capability] === false);
+    if (missing) {
+      const why = capabilities?.reasons?.[missing];
+      return result('skipped', { reason: `the backend does not declare ${missing}${why ? `: ${why}` : ''}` });
+    }
     try {
       const kv = await this.kv();
       const budget = c.timeoutMs ?? this.options.caseTimeoutMs ?? DEFAULT_CASE_TIMEOUT_MS;

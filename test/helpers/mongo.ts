@@ -1,4 +1,6 @@
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import { MongoClient } from 'mongodb';
 import { afterAll, describe, inject } from 'vitest';
 import type { MongoServerFeature } from '../setup/global-setup.js';
@@ -115,4 +117,63 @@ export function lockInChildProcess(
     agentId,
     String(leaseMs),
   ]);
+}
+
+/** A test/child script running in its own process. */
+export interface ChildScript {
+  /** Resolves with the first line of its output that matches (waiting for it); rejects if it exits first. */
+  line(pattern: RegExp): Promise<string>;
+  /** SIGKILLs it (a crash); resolves once it is gone. */
+  kill(): Promise<void>;
+}
+
+/** Starts `test/child/<script>` with `args` under tsx. */
+export function startChild(script: string, args: string[]): ChildScript {
+  const path = fileURLToPath(new URL(`../child/${script}`, import.meta.url));
+  const child = spawn(process.execPath, ['--import', 'tsx', path, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: string[] = [];
+  let partial = '';
+  let stderr = '';
+  const waiting = new Set<() => void>();
+  child.stdout.on('data', (chunk: Buffer) => {
+    const parts = (partial + chunk.toString()).split('\n');
+    partial = parts.pop() ?? '';
+    lines.push(...parts);
+    for (const wake of waiting) wake();
+  });
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  let exitCode: number | null | undefined;
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', (code) => {
+      exitCode = code;
+      for (const wake of waiting) wake();
+      resolve();
+    }),
+  );
+  return {
+    line(pattern) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const found = lines.find((line) => pattern.test(line));
+          if (found !== undefined) {
+            waiting.delete(check);
+            resolve(found);
+          } else if (exitCode !== undefined) {
+            waiting.delete(check);
+            reject(new Error(`${script} exited (${exitCode}) before printing ${pattern}: ${stderr}`));
+          }
+        };
+        waiting.add(check);
+        check();
+      });
+    },
+    async kill() {
+      if (exitCode === undefined) child.kill('SIGKILL');
+      await exited;
+    },
+  };
 }

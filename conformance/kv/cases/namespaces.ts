@@ -1,4 +1,4 @@
-import { check, checkEqual } from '../../assertions.js';
+import { check, checkEqual, sleep } from '../../assertions.js';
 import { defineKvCases } from '../kv-case.js';
 
 /** §6 Operations on namespaces: getNamespaces, deleteNamespace, getRecordCount. */
@@ -142,6 +142,7 @@ export const namespaceCases = defineKvCases('namespaces', [
     id: 'delete-namespace-is-atomic',
     title: 'deleteNamespace racing a 50-item setMany on another store leaves all 50 or none, never part',
     needsPeer: true,
+    requires: ['atomicBatches'],
     async run({ kv, instance, peer }) {
       const other = await peer();
       for (let round = 0; round < 5; round++) {
@@ -155,6 +156,56 @@ export const namespaceCases = defineKvCases('namespaces', [
         const left = await kv.getRecordCount(id, 'ns');
         check(deleted === 50 || deleted === 100, `round ${round}: deleteNamespace removed ${deleted}`);
         checkEqual(left, deleted === 100 ? 0 : 50, `round ${round}: records left after deleting ${deleted}`);
+      }
+    },
+  },
+  {
+    id: 'set-many-is-seen-whole',
+    title:
+      'getRecordCount, getMany and query racing a 50-item setMany (25 replaced, 25 new) on another store see all of it or none',
+    needsPeer: true,
+    requires: ['atomicBatches'],
+    async run({ kv, instance, peer }) {
+      const other = await peer();
+      const keys = Array.from({ length: 50 }, (_, i) => `k${String(i).padStart(2, '0')}`);
+      for (let round = 0; round < 5; round++) {
+        const id = await instance(`round${round}`);
+        // Every other key exists: the batch both replaces and inserts, interleaved.
+        await kv.setMany(
+          id,
+          keys.filter((_, i) => i % 2 === 0).map((key) => ({ namespace: 'ns', key, value: 'old' })),
+        );
+        let writing = true;
+        let reads = 0;
+        const reader = (async () => {
+          do {
+            const count = await kv.getRecordCount(id, 'ns');
+            const many = (await kv.getMany(id, 'ns', keys)).map((record) => record.value ?? null);
+            const listed = (await kv.query({ from: { instance: id, namespace: 'ns' }, limit: 100 })).records;
+            const seen = `round ${round}, read ${reads}`;
+            check(count === 25 || count === 50, `${seen}: getRecordCount saw ${count} records`);
+            const news = many.filter((value) => value === 'new').length;
+            check(news === 0 || news === 50, `${seen}: getMany saw ${news} of 50 new values`);
+            const listedNew = listed.filter((record) => record.value === 'new').length;
+            check(
+              (listed.length === 25 && listedNew === 0) || (listed.length === 50 && listedNew === 50),
+              `${seen}: query saw ${listed.length} records, ${listedNew} of them new`,
+            );
+            reads++;
+            // Lets a writer that waits on a timer run, on a backend that answers without one.
+            await sleep(0);
+          } while (writing);
+        })();
+        try {
+          await other.setMany(
+            id,
+            keys.map((key) => ({ namespace: 'ns', key, value: 'new' })),
+          );
+        } finally {
+          writing = false;
+        }
+        await reader;
+        checkEqual(await kv.getRecordCount(id, 'ns'), 50, `round ${round}: records after the batch`);
       }
     },
   },
