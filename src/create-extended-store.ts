@@ -87,6 +87,9 @@ async function openStore(config: ExtendedStoreConfig): Promise<KodeStore> {
         dbName: config.dbName,
         fileStoreBaseDir: config.fileStoreBaseDir,
         eventStorage: config.eventStorage,
+        connectTimeoutMs: config.connectTimeoutMs,
+        operationTimeoutMs: config.operationTimeoutMs,
+        lockWaitTimeoutMs: config.lockWaitTimeoutMs,
         readOnly: config.readOnly,
       });
     }

@@ -65,6 +65,12 @@ export interface MongoStoreConfig {
   dbName?: string;
   fileStoreBaseDir?: string;
   eventStorage?: EventStorage;
+  /** Bound on reaching the server (MongoStore's `connectTimeoutMs`; env `KODE_MONGO_CONNECT_TIMEOUT_MS`). */
+  connectTimeoutMs?: number;
+  /** Bound on one request's reply (`operationTimeoutMs`; env `KODE_MONGO_OPERATION_TIMEOUT_MS`). */
+  operationTimeoutMs?: number;
+  /** Bound on waiting for another process's KV batch (`lockWaitTimeoutMs`; env `KODE_MONGO_LOCK_WAIT_TIMEOUT_MS`). */
+  lockWaitTimeoutMs?: number;
   /**
    * Read an existing store, changing nothing (default false): nothing is
    * created or migrated, writes reject with `UnsupportedError`, and a
@@ -123,6 +129,21 @@ function booleanFrom(env: Env, variable: string): boolean | undefined {
   if (value === 'true' || value === '1') return true;
   if (value === 'false' || value === '0') return false;
   throw new ConfigError(`${variable} must be true or false, got ${JSON.stringify(value)}`, { variable });
+}
+
+/** A whole number of milliseconds >= 1 from `variable`, or undefined when it is not set. */
+function millisecondsFrom(env: Env, variable: string): number | undefined {
+  const value = set(env, variable);
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value) || Number(value) < 1) {
+    throw new ConfigError(
+      `${variable} must be a whole number of milliseconds >= 1, got ${JSON.stringify(value)}`,
+      {
+        variable,
+      },
+    );
+  }
+  return Number(value);
 }
 
 function portFrom(env: Env): number | undefined {
@@ -202,6 +223,9 @@ function mongoFrom(env: Env): MongoStoreConfig {
     dbName: set(env, 'MONGODB_DB'),
     fileStoreBaseDir: set(env, 'KODE_STORE_PATH') ?? DEFAULT_FILE_STORE_PATH,
     eventStorage: eventStorageFrom(env),
+    connectTimeoutMs: millisecondsFrom(env, 'KODE_MONGO_CONNECT_TIMEOUT_MS'),
+    operationTimeoutMs: millisecondsFrom(env, 'KODE_MONGO_OPERATION_TIMEOUT_MS'),
+    lockWaitTimeoutMs: millisecondsFrom(env, 'KODE_MONGO_LOCK_WAIT_TIMEOUT_MS'),
   };
 }
 
@@ -211,7 +235,7 @@ function mongoFrom(env: Env): MongoStoreConfig {
  * `KODE_SQLITE_PATH`, `KODE_STORE_PATH`, `KODE_STORE_EVENTS`,
  * `DATABASE_URL` or `POSTGRES_HOST/PORT/DB/USER/PASSWORD`, `KODE_POSTGRES_SCHEMA`,
  * `KODE_POSTGRES_PREPARED_STATEMENTS`,
- * `MONGODB_URI` and `MONGODB_DB`. A missing or contradictory setting is a
+ * `MONGODB_URI`, `MONGODB_DB` and `KODE_MONGO_{CONNECT,OPERATION,LOCK_WAIT}_TIMEOUT_MS`. A missing or contradictory setting is a
  * `ConfigError` whose `variable` names the culprit.
  */
 export function storeConfigFromEnv(env: Env = process.env): ExtendedStoreConfig {

@@ -1,5 +1,11 @@
 import { assertAgentId } from './agent-id.js';
-import { StoreClosedError, wrapDriverError } from './errors.js';
+import {
+  type AnyKodeStoreError,
+  type ErrorContext,
+  isKodeStoreError,
+  StoreClosedError,
+  wrapDriverError,
+} from './errors.js';
 import { type OperationKind, OperationMetrics } from './operation-metrics.js';
 import { readOnlyWriteError } from './read-only-errors.js';
 
@@ -7,6 +13,12 @@ import { readOnlyWriteError } from './read-only-errors.js';
 export interface StoreOperationsOptions {
   /** Refuse every write (`save` and `delete` operations, appends, locks) with an `UnsupportedError`. */
   readOnly?: boolean;
+  /**
+   * The backend's own reading of its driver's errors (e.g. which are a
+   * timeout), tried before the generic `wrapDriverError`; `undefined` leaves
+   * an error to it.
+   */
+  classifyError?: (error: unknown, ctx: Omit<ErrorContext, 'cause'>) => AnyKodeStoreError | undefined;
 }
 
 /**
@@ -18,6 +30,7 @@ export interface StoreOperationsOptions {
 export class StoreOperations {
   readonly metrics = new OperationMetrics();
   readonly readOnly: boolean;
+  private readonly classifyError: StoreOperationsOptions['classifyError'];
   private closedAt: number | undefined;
   /** Set while one append's latency is being measured. */
   private timingAppend = false;
@@ -27,6 +40,17 @@ export class StoreOperations {
     options: StoreOperationsOptions = {},
   ) {
     this.readOnly = options.readOnly ?? false;
+    this.classifyError = options.classifyError;
+  }
+
+  /** A typed error for anything thrown inside the frame: ours as it is, a driver's by the backend, then generically. */
+  wrap(error: unknown, ctx: Omit<ErrorContext, 'cause' | 'backend'>): AnyKodeStoreError {
+    const where = { ...ctx, backend: this.backend };
+    if (!isKodeStoreError(error)) {
+      const classified = this.classifyError?.(error, where);
+      if (classified) return classified;
+    }
+    return wrapDriverError(error, where);
   }
 
   get closed(): boolean {
@@ -102,7 +126,7 @@ export class StoreOperations {
       written = body();
     } catch (error) {
       this.metrics.record('save', performance.now() - started);
-      return Promise.reject(wrapDriverError(error, { backend: this.backend, operation, agentId }));
+      return Promise.reject(this.wrap(error, { operation, agentId }));
     }
     if (this.timingAppend) {
       this.metrics.count('save');
@@ -131,7 +155,7 @@ export class StoreOperations {
       if (kind === 'save' || kind === 'delete') this.assertWritable(operation, agentId);
       return await body();
     } catch (error) {
-      throw wrapDriverError(error, { backend: this.backend, operation, agentId });
+      throw this.wrap(error, { operation, agentId });
     } finally {
       if (kind) this.metrics.record(kind, performance.now() - started);
     }

@@ -3,7 +3,10 @@ import { describe, expect, it } from 'vitest';
 import * as mongoEntry from '../adapters/mongo/index.js';
 import { MongoStore } from '../adapters/mongo/index.js';
 import {
+  DEFAULT_CONNECT_TIMEOUT_MS,
   DEFAULT_LOCK_LEASE_MS,
+  DEFAULT_LOCK_WAIT_TIMEOUT_MS,
+  DEFAULT_OPERATION_TIMEOUT_MS,
   databaseNameFromUri,
   type MongoClientLike,
   type MongoStoreOptions,
@@ -11,6 +14,7 @@ import {
 } from '../adapters/mongo/mongo-config.js';
 import { deploymentFromHello, driverLoadError, loadMongoDriver } from '../adapters/mongo/mongo-connection.js';
 import { AGENT_COLLECTIONS, AGENT_INDEXES, agentCollectionNames } from '../adapters/mongo/mongo-schema.js';
+import { storeConfigFromEnv } from '../src/store-config.js';
 
 /** Options, the entry point, driver loading and deployment detection: nothing here needs a server. */
 
@@ -52,7 +56,14 @@ describe('resolveMongoStoreOptions', () => {
       fileStoreBaseDir: undefined,
       lockLeaseMs: DEFAULT_LOCK_LEASE_MS,
       requireTransactions: false,
-      clientOptions: {},
+      clientOptions: {
+        serverSelectionTimeoutMS: DEFAULT_CONNECT_TIMEOUT_MS,
+        connectTimeoutMS: DEFAULT_CONNECT_TIMEOUT_MS,
+        socketTimeoutMS: DEFAULT_OPERATION_TIMEOUT_MS,
+      },
+      connectTimeoutMs: DEFAULT_CONNECT_TIMEOUT_MS,
+      operationTimeoutMs: DEFAULT_OPERATION_TIMEOUT_MS,
+      lockWaitTimeoutMs: DEFAULT_LOCK_WAIT_TIMEOUT_MS,
       readOnly: false,
     });
   });
@@ -82,6 +93,9 @@ describe('resolveMongoStoreOptions', () => {
     [{ uri: 'mongodb://h', fileStoreBaseDir: '' }, 'fileStoreBaseDir'],
     [{ uri: 'mongodb://h', lockLeaseMs: 5 }, 'lockLeaseMs'],
     [{ uri: 'mongodb://h', lockLeaseMs: Number.NaN }, 'lockLeaseMs'],
+    [{ uri: 'mongodb://h', connectTimeoutMs: 0 }, 'connectTimeoutMs'],
+    [{ uri: 'mongodb://h', operationTimeoutMs: 1.5 }, 'operationTimeoutMs'],
+    [{ uri: 'mongodb://h', lockWaitTimeoutMs: '5' }, 'lockWaitTimeoutMs'],
   ])('%j is a ConfigError naming %s', (options, variable) => {
     expect(configError(options)).toMatchObject({ code: 'KODE_CONFIG', variable });
   });
@@ -94,7 +108,34 @@ describe('resolveMongoStoreOptions', () => {
 
   it('keeps the client options it is given for the client it makes', () => {
     const resolved = resolveMongoStoreOptions({ uri: 'mongodb://h', clientOptions: { appName: 'x' } });
-    expect(resolved.clientOptions).toEqual({ appName: 'x' });
+    expect(resolved.clientOptions).toMatchObject({ appName: 'x' });
+  });
+
+  it('bounds become driver timeouts; a given bound wins, else the URI or client options keep theirs', () => {
+    const given = resolveMongoStoreOptions({
+      uri: 'mongodb://h/?serverSelectionTimeoutMS=300',
+      connectTimeoutMs: 1_000,
+      operationTimeoutMs: 2_000,
+      lockWaitTimeoutMs: 3_000,
+    });
+    expect(given.clientOptions).toEqual({
+      serverSelectionTimeoutMS: 1_000,
+      connectTimeoutMS: 1_000,
+      socketTimeoutMS: 2_000,
+    });
+    expect([given.connectTimeoutMs, given.operationTimeoutMs, given.lockWaitTimeoutMs]).toEqual([
+      1_000, 2_000, 3_000,
+    ]);
+    const preset = resolveMongoStoreOptions({
+      uri: 'mongodb://h/?replicaSet=rs0&SERVERSELECTIONTIMEOUTMS=300',
+      clientOptions: { socketTimeoutMS: 700 },
+    });
+    // The URI's value is the driver's to apply (the store names it in errors); the connect timeout follows it.
+    expect(preset.clientOptions).toEqual({
+      socketTimeoutMS: 700,
+      connectTimeoutMS: 300,
+    });
+    expect([preset.connectTimeoutMs, preset.operationTimeoutMs]).toEqual([300, 700]);
   });
 });
 
@@ -183,5 +224,35 @@ describe('loading the optional driver', () => {
     await expect(loadMongoDriver('node:path')).rejects.toMatchObject({ code: 'KODE_CONFIG' });
     const broken = new SyntaxError('Unexpected token');
     expect(driverLoadError(broken)).toBe(broken);
+  });
+});
+
+describe('timeouts from the environment', () => {
+  const base = { KODE_STORE_TYPE: 'mongo', MONGODB_URI: 'mongodb://h:27017' };
+
+  it('KODE_MONGO_*_TIMEOUT_MS reach the store config as milliseconds', () => {
+    expect(
+      storeConfigFromEnv({
+        ...base,
+        KODE_MONGO_CONNECT_TIMEOUT_MS: '1500',
+        KODE_MONGO_OPERATION_TIMEOUT_MS: '2500',
+        KODE_MONGO_LOCK_WAIT_TIMEOUT_MS: '3500',
+      }),
+    ).toMatchObject({ connectTimeoutMs: 1_500, operationTimeoutMs: 2_500, lockWaitTimeoutMs: 3_500 });
+    expect(storeConfigFromEnv(base)).toMatchObject({
+      connectTimeoutMs: undefined,
+      operationTimeoutMs: undefined,
+      lockWaitTimeoutMs: undefined,
+    });
+  });
+
+  it.each([
+    ['KODE_MONGO_CONNECT_TIMEOUT_MS', '0'],
+    ['KODE_MONGO_OPERATION_TIMEOUT_MS', '2s'],
+    ['KODE_MONGO_LOCK_WAIT_TIMEOUT_MS', '1e3'],
+  ])('%s=%s is a ConfigError naming it', (variable, value) => {
+    expect(() => storeConfigFromEnv({ ...base, [variable]: value })).toThrow(
+      expect.objectContaining({ code: 'KODE_CONFIG', variable }),
+    );
   });
 });

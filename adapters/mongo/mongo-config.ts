@@ -161,8 +161,33 @@ export interface MongoStoreOptions {
    * described in the README. Default `false`.
    */
   requireTransactions?: boolean;
-  /** Extra options for the `MongoClient` the store creates from `uri`. */
+  /**
+   * Extra options for the `MongoClient` the store creates from `uri`. The
+   * driver's `serverSelectionTimeoutMS`, `connectTimeoutMS` and
+   * `socketTimeoutMS` set here or in `uri` are used as they are unless the
+   * matching bound below is given.
+   */
   clientOptions?: MongoOptions;
+  /**
+   * How long to wait for a server to connect to and answer its handshake
+   * (the driver's `serverSelectionTimeoutMS` and `connectTimeoutMS`), default
+   * 10 000 ms. A server that does not answer in time fails the operation
+   * with `TimeoutError`; one that refuses connections with `ConnectionError`.
+   */
+  connectTimeoutMs?: number;
+  /**
+   * How long one request may wait for the server's reply (the driver's
+   * `socketTimeoutMS`), default 30 000 ms: a server that stops answering
+   * fails the operation with `TimeoutError` instead of holding it. As with
+   * any lost reply, the operation may or may not have taken effect.
+   */
+  operationTimeoutMs?: number;
+  /**
+   * How long a KV operation waits for another process's multi-record write
+   * on the same instance (without transactions) before `TimeoutError`,
+   * default 30 000 ms. Agent locks take their own `timeoutMs`.
+   */
+  lockWaitTimeoutMs?: number;
   /**
    * Read an existing store without changing anything (default false): no
    * collection or index is created, no migration runs, and every write
@@ -188,7 +213,12 @@ export interface ResolvedMongoStoreOptions {
   fileStoreBaseDir?: string;
   lockLeaseMs: number;
   requireTransactions: boolean;
+  /** With the driver's timeouts filled in from the bounds (unless `uri` or `clientOptions` set them). */
   clientOptions: MongoOptions;
+  /** The bounds in effect, for error messages (the driver's own settings where those decide). */
+  connectTimeoutMs: number;
+  operationTimeoutMs: number;
+  lockWaitTimeoutMs: number;
   readOnly: boolean;
 }
 
@@ -196,6 +226,59 @@ export const DEFAULT_DATABASE_NAME = 'kode';
 export const DEFAULT_COLLECTION_PREFIX = 'kode_';
 export const DEFAULT_LOCK_LEASE_MS = 10_000;
 const MIN_LOCK_LEASE_MS = 100;
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+export const DEFAULT_OPERATION_TIMEOUT_MS = 30_000;
+export const DEFAULT_LOCK_WAIT_TIMEOUT_MS = 30_000;
+
+type TimeoutOption = 'connectTimeoutMs' | 'operationTimeoutMs' | 'lockWaitTimeoutMs';
+
+const TIMEOUT_DEFAULTS: Record<TimeoutOption, number> = {
+  connectTimeoutMs: DEFAULT_CONNECT_TIMEOUT_MS,
+  operationTimeoutMs: DEFAULT_OPERATION_TIMEOUT_MS,
+  lockWaitTimeoutMs: DEFAULT_LOCK_WAIT_TIMEOUT_MS,
+};
+
+/** The driver settings each bound becomes. */
+const DRIVER_TIMEOUTS = [
+  ['serverSelectionTimeoutMS', 'connectTimeoutMs'],
+  ['connectTimeoutMS', 'connectTimeoutMs'],
+  ['socketTimeoutMS', 'operationTimeoutMs'],
+] as const;
+
+/** A numeric option of a connection string's query (names are case-insensitive), or undefined. */
+export function uriNumberOption(uri: string | undefined, name: string): number | undefined {
+  const query = uri?.split('?')[1]?.split('#')[0];
+  if (!query) return undefined;
+  for (const pair of query.split('&')) {
+    const [key, value] = pair.split('=');
+    if (key?.toLowerCase() === name.toLowerCase() && value !== undefined && /^\d+$/.test(value)) {
+      return Number(value);
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Fills the driver's timeouts from the bounds: a bound given as an option
+ * wins; otherwise a driver setting already in `clientOptions` or `uri` stays,
+ * and the default fills what is left. Returns the client options and the
+ * bounds in effect.
+ */
+function resolveTimeouts(
+  given: Partial<Record<TimeoutOption, number>>,
+  uri: string | undefined,
+  clientOptions: MongoOptions,
+): { clientOptions: MongoOptions } & Record<TimeoutOption, number> {
+  const resolved = { ...clientOptions };
+  const effective = { ...TIMEOUT_DEFAULTS, ...given };
+  for (const [driver, bound] of DRIVER_TIMEOUTS) {
+    const preset =
+      typeof resolved[driver] === 'number' ? (resolved[driver] as number) : uriNumberOption(uri, driver);
+    if (given[bound] !== undefined || preset === undefined) resolved[driver] = effective[bound];
+    else if (driver !== 'connectTimeoutMS') effective[bound] = preset;
+  }
+  return { clientOptions: resolved, ...effective };
+}
 
 const BACKEND = 'mongo';
 
@@ -284,6 +367,16 @@ export function resolveMongoStoreOptions(options: MongoStoreOptions): ResolvedMo
   if (options.readOnly !== undefined && typeof options.readOnly !== 'boolean') {
     throw config('readOnly must be true or false', 'readOnly');
   }
+  const given: Partial<Record<TimeoutOption, number>> = {};
+  for (const name of Object.keys(TIMEOUT_DEFAULTS) as TimeoutOption[]) {
+    const value = options[name];
+    if (value === undefined) continue;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+      throw config(`${name} must be a whole number of milliseconds >= 1`, name);
+    }
+    given[name] = value;
+  }
+  const timeouts = resolveTimeouts(given, uri, options.clientOptions ?? {});
   return {
     uri,
     client,
@@ -293,7 +386,7 @@ export function resolveMongoStoreOptions(options: MongoStoreOptions): ResolvedMo
     fileStoreBaseDir,
     lockLeaseMs,
     requireTransactions: options.requireTransactions === true,
-    clientOptions: { ...(options.clientOptions ?? {}) },
+    ...timeouts,
     readOnly: options.readOnly ?? false,
   };
 }

@@ -1,13 +1,7 @@
 import { newForkId } from '../../src/agent-id.js';
 import { compareCodePoints } from '../../src/code-point-order.js';
 import { checkDirectoryWritable } from '../../src/directory-health.js';
-import {
-  KodeStoreError,
-  NotFoundError,
-  redactSecrets,
-  ValidationError,
-  wrapDriverError,
-} from '../../src/errors.js';
+import { KodeStoreError, NotFoundError, redactSecrets, ValidationError } from '../../src/errors.js';
 import { FileEventLog } from '../../src/file-event-log.js';
 import { decodeJson, type EncodeMode } from '../../src/json-codec.js';
 import { createKvStore } from '../../src/kv/kv-store.js';
@@ -66,6 +60,7 @@ import {
   toSnapshotDocument,
   toToolCallDocument,
 } from './mongo-documents.js';
+import { mongoTimeoutError } from './mongo-errors.js';
 import {
   counterValue,
   DatabaseEventStorage,
@@ -158,7 +153,11 @@ export class MongoStore implements ExtendedStore {
   constructor(options: MongoStoreOptions) {
     this.options = resolveMongoStoreOptions(options);
     this.readOnly = this.options.readOnly;
-    this.ops = new StoreOperations(BACKEND, { readOnly: this.readOnly });
+    const bounds = { ...this.options };
+    this.ops = new StoreOperations(BACKEND, {
+      readOnly: this.readOnly,
+      classifyError: (error, ctx) => mongoTimeoutError(error, ctx, bounds),
+    });
     this.connection = new MongoConnection(this.options);
     const open = () => this.connection.open();
     this.events =
@@ -246,6 +245,8 @@ export class MongoStore implements ExtendedStore {
   kvBackend(options: Omit<MongoKvOptions, 'collectionPrefix'> = {}): MongoKvBackend {
     return new MongoKvBackend(() => this.connection.open(), {
       readOnly: this.readOnly,
+      leaseMs: this.options.lockLeaseMs,
+      lockWaitTimeoutMs: this.options.lockWaitTimeoutMs,
       ...options,
       collectionPrefix: this.options.collectionPrefix,
     });
@@ -436,7 +437,7 @@ export class MongoStore implements ExtendedStore {
               store.ops.assertOpen('readEvents');
               step = await entries.next();
             } catch (error) {
-              throw wrapDriverError(error, { backend: BACKEND, operation: 'readEvents', agentId });
+              throw store.ops.wrap(error, { operation: 'readEvents', agentId });
             }
             if (step.done) return;
             yield step.value;
