@@ -1,16 +1,22 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Document } from 'mongodb';
+import { type Document, MongoClient } from 'mongodb';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { AGENT_SCHEMA_VERSION, MongoStore } from '../adapters/mongo/index.js';
-import { deploymentFromHello, type MongoDeployment } from '../adapters/mongo/mongo-connection.js';
+import { resolveMongoStoreOptions } from '../adapters/mongo/mongo-config.js';
+import {
+  deploymentFromHello,
+  MongoConnection,
+  type MongoDeployment,
+} from '../adapters/mongo/mongo-connection.js';
 import {
   bsonSize,
   MAX_DOCUMENT_BYTES,
   MAX_STORED_DOCUMENT_BYTES,
   toInfoDocument,
 } from '../adapters/mongo/mongo-documents.js';
+import { DatabaseEventStorage, nextPageLimit } from '../adapters/mongo/mongo-event-storage.js';
 import {
   type FindPlan,
   messageQueryPlan,
@@ -281,6 +287,72 @@ describeMongo('MongoStore against a server', () => {
     expect(report.consistent).toBe(false);
     expect(report.issues.join('\n')).toContain('file is missing');
     await hybrid.close();
+  });
+
+  describe('readEvents pages', () => {
+    it('pages ask for as many events as fit in pageBytes at the sizes seen, and end on bytes', async () => {
+      const client = new MongoClient(place.url, { monitorCommands: true });
+      const asked: number[] = [];
+      const replies: number[][] = [];
+      client.on('commandStarted', (event) => {
+        if (event.commandName === 'find' && event.command.find === 'kode_events') {
+          asked.push(Number(event.command.limit));
+        }
+      });
+      client.on('commandSucceeded', (event) => {
+        const reply = event.reply as { cursor?: { ns?: string; firstBatch?: Array<{ json?: string }> } };
+        if (event.commandName !== 'find' || !reply.cursor?.ns?.endsWith('.kode_events')) return;
+        replies.push((reply.cursor.firstBatch ?? []).map((doc) => doc.json?.length ?? 0));
+      });
+      const connection = new MongoConnection(resolveMongoStoreOptions({ client, dbName: place.dbName }));
+      const events = new DatabaseEventStorage(() => connection.open(), 50, 20_000);
+      const padded = (seq: number, size: number): Timeline => ({
+        ...timeline(seq),
+        event: {
+          channel: 'monitor',
+          type: 'state_changed',
+          state: 'WORKING',
+          pad: 'p'.repeat(size),
+        } as never,
+      });
+      // Small events, then large ones: the page that meets them ends on bytes, later pages ask for fewer.
+      const sizes = [...Array.from({ length: 60 }, () => 100), ...Array.from({ length: 40 }, () => 3_000)];
+      for (const [i, size] of sizes.entries()) await store.appendEvent('paged', padded(i + 1, size));
+      const read: number[] = [];
+      for await (const entry of events.read('paged', {})) read.push(entry.bookmark.seq);
+      await connection.close();
+      await client.close();
+      // Nothing skipped or repeated across pages that ended on bytes.
+      expect(read).toEqual(sizes.map((_, i) => i + 1));
+      // The first page knows no sizes yet; each later one follows the sizes of the page before.
+      let previous: { events: number; largest: number } | undefined;
+      for (const [i, reply] of replies.entries()) {
+        expect(asked[i]).toBe(nextPageLimit(previous, 50, 20_000));
+        previous = { events: 0, largest: 0 };
+        let bytes = 0;
+        for (const size of reply) {
+          previous.events++;
+          previous.largest = Math.max(previous.largest, size);
+          bytes += size;
+          if (bytes >= 20_000) break;
+        }
+      }
+      expect(asked[0]).toBe(16);
+      // Once only large events are read, a page is at most 20 000 bytes and the event that crossed it.
+      const large = replies.filter((reply) => reply.length > 0 && reply.every((size) => size > 3_000));
+      expect(large.length).toBeGreaterThan(0);
+      for (const reply of large) {
+        expect(reply.reduce((sum, size) => sum + size, 0)).toBeLessThan(20_000 + 3_200);
+      }
+    });
+
+    it("the next page size: 16 first, then as many as fit at the previous page's average size, at least one, at most the page size", () => {
+      expect(nextPageLimit(undefined, 500, 4_000_000)).toBe(16);
+      expect(nextPageLimit({ events: 0, largest: 0 }, 8, 4_000_000)).toBe(8);
+      expect(nextPageLimit({ events: 100, largest: 1_600 }, 500, 4_000_000)).toBe(500);
+      expect(nextPageLimit({ events: 10, largest: 1_000_000 }, 500, 4_000_000)).toBe(4);
+      expect(nextPageLimit({ events: 1, largest: 16_000_000 }, 500, 4_000_000)).toBe(1);
+    });
   });
 
   describe('values over the 16 MiB document limit', () => {

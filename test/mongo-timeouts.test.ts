@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -88,19 +88,21 @@ async function freePort(): Promise<number> {
   });
 }
 
-/** Resolves once nothing accepts connections on `port` any more (a stopped process takes a moment to exit). */
-async function untilRefused(port: number): Promise<void> {
+/** Resolves once process `pid` is gone (a killed JVM still answers its open connections while it shuts down). */
+async function untilGone(pid: number): Promise<void> {
+  while (existsSync(`/proc/${pid}`)) await new Promise((resolve) => setTimeout(resolve, 20));
+}
+
+/** Resolves once every thread of `pid` is stopped (a signal reaches a busy thread on another core a little later). */
+async function untilStopped(pid: number): Promise<void> {
   for (;;) {
-    const refused = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, '127.0.0.1');
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(false);
-      });
-      socket.once('error', () => resolve(true));
-    });
-    if (refused) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    const threads = readdirSync(`/proc/${pid}/task`);
+    // The state follows the command name in parentheses: `pid (name) T ...`.
+    const states = threads.map(
+      (tid) => readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1]?.[0],
+    );
+    if (states.every((state) => state === 'T' || state === 't')) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
 
@@ -117,7 +119,11 @@ describeOwnServer('a MongoDB server that stops answering', () => {
     execFileSync('bash', [emulator as string, String(port)], { env })
       .toString()
       .trim();
-  const stop = () => execFileSync('bash', [script('stop.sh'), String(port)], { env });
+  const stop = async () => {
+    const stopped = pid();
+    execFileSync('bash', [script('stop.sh'), String(port)], { env });
+    await untilGone(stopped);
+  };
   const pid = () => Number(readFileSync(join(run, `${port}.pid`), 'utf8'));
 
   beforeAll(async () => {
@@ -127,15 +133,14 @@ describeOwnServer('a MongoDB server that stops answering', () => {
   }, 60_000);
   afterAll(async () => {
     await store?.close().catch(() => undefined);
-    stop();
+    await stop();
     rmSync(run, { recursive: true, force: true });
   });
 
   it('killed: calls fail with ConnectionError, agent store and KV; after a restart the same store works again', async () => {
     await store.saveMessages('a', [message]);
     const instance = await store.kv.createInstance({ name: 'bounded' });
-    stop();
-    await untilRefused(port);
+    await stop();
     await expect(store.loadMessages('a')).rejects.toMatchObject({
       code: 'KODE_CONNECTION',
       operation: 'loadMessages',
@@ -154,6 +159,7 @@ describeOwnServer('a MongoDB server that stops answering', () => {
     await store.saveMessages('b', [message]);
     const instance = await store.kv.createInstance({ name: 'paused' });
     process.kill(pid(), 'SIGSTOP');
+    await untilStopped(pid());
     try {
       const loading = await store.loadMessages('b').catch((error: unknown) => error);
       expect(loading).toMatchObject({ code: 'KODE_TIMEOUT', operation: 'loadMessages' });

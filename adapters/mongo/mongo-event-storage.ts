@@ -44,8 +44,31 @@ export interface EventFilter {
   channel?: AgentChannel;
 }
 
-/** Events per `find` while reading: enough to amortise the round trip, small enough to stream. */
+/** Most events per `find` while reading: enough to amortise the round trip. */
 export const EVENT_PAGE_SIZE = 500;
+/**
+ * The JSON bytes a page may hold, so that memory stays bounded whatever the
+ * size of the events (one of them may be up to 16 MiB): a page ends at this
+ * many bytes or `EVENT_PAGE_SIZE` events, whichever comes first.
+ */
+export const EVENT_PAGE_BYTES = 4 * 1024 * 1024;
+/** Events asked for by the first page, before any event's size is known. */
+const FIRST_PAGE_SIZE = 16;
+
+/**
+ * How many events the next page asks for: as many as fit in `pageBytes` at
+ * the largest size of the page before (the sizes nearest in the stream; the
+ * largest, so that a page that met bigger events is not followed by one that
+ * fetches many of them), at least 1 and at most `pageSize`.
+ */
+export function nextPageLimit(
+  previous: { events: number; largest: number } | undefined,
+  pageSize: number,
+  pageBytes: number,
+): number {
+  if (!previous || previous.events === 0) return Math.min(FIRST_PAGE_SIZE, pageSize);
+  return Math.max(1, Math.min(pageSize, Math.floor(pageBytes / Math.max(1, previous.largest))));
+}
 /** Appends written by one `insertMany` at most. */
 const MAX_EVENT_BATCH = 1000;
 
@@ -95,6 +118,7 @@ export class DatabaseEventStorage implements MongoEventStorage {
   constructor(
     private readonly connection: () => Promise<OpenMongo>,
     private readonly pageSize = EVENT_PAGE_SIZE,
+    private readonly pageBytes = EVENT_PAGE_BYTES,
   ) {
     this.batcher = new AppendBatcher((batch) => this.writeBatch(batch), MAX_EVENT_BATCH);
   }
@@ -145,24 +169,46 @@ export class DatabaseEventStorage implements MongoEventStorage {
   async *read(agentId: string, filter: EventFilter): AsyncIterable<Timeline> {
     await this.idle();
     const { collections } = await this.connection();
+    const ctx = { backend: 'mongo', operation: 'readEvents', agentId };
     // Keyset paging on the insertion counter: each page is a fresh, short
     // query, so a slow consumer never holds a server cursor (which would time
     // out after ten idle minutes), and entries appended meanwhile are seen once.
+    // A page ends at `pageSize` events or `pageBytes` of JSON, and the next
+    // one asks for as many events as fit at the previous page's largest, so a
+    // stream of large events never brings much more than one page into memory
+    // (where sizes jump, the driver's batch of one page may hold more, never
+    // past the server's 16 MiB per batch).
     let after = 0;
+    let previous: { events: number; largest: number } | undefined;
     for (;;) {
-      const page = await collections.events
+      const limit = nextPageLimit(previous, this.pageSize, this.pageBytes);
+      const cursor = collections.events
         .find(eventPageFilter(agentId, after, { sinceSeq: filter.since?.seq, channel: filter.channel }), {
           projection: { seq: 1, json: 1 },
         })
         .sort(EVENT_SORT)
-        .limit(this.pageSize)
-        .batchSize(this.pageSize)
-        .toArray();
+        .limit(limit)
+        .batchSize(limit);
+      const page: MongoDocument[] = [];
+      let bytes = 0;
+      let largest = 0;
+      try {
+        for await (const doc of cursor) {
+          page.push(doc);
+          const size = typeof doc.json === 'string' ? doc.json.length : 0;
+          bytes += size;
+          largest = Math.max(largest, size);
+          if (bytes >= this.pageBytes) break;
+        }
+      } finally {
+        await cursor.close();
+      }
+      previous = { events: page.length, largest };
       for (const doc of page) {
         after = counterValue(doc.seq);
-        yield readJson<Timeline>(doc, { backend: 'mongo', operation: 'readEvents', agentId });
+        yield readJson<Timeline>(doc, ctx);
       }
-      if (page.length < this.pageSize) return;
+      if (page.length < limit && bytes < this.pageBytes) return;
     }
   }
 
