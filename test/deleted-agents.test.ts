@@ -2,13 +2,16 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import type { Collection } from 'mongodb';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
+import { MongoStore } from '../adapters/mongo/index.js';
 import { PostgresStore } from '../adapters/postgres/index.js';
 import { SqliteStore } from '../adapters/sqlite/index.js';
 import { collect } from '../conformance/assertions.js';
 import { DELETED_AGENT_RETENTION_MS } from '../src/deleted-agents.js';
 import type { ExtendedStore, Timeline } from '../src/types.js';
+import { describeMongo, useTestDatabase, withAdminClient } from './helpers/mongo.js';
 import { adminQuery, describePostgres, useTestSchema } from './helpers/postgres.js';
 
 /**
@@ -120,4 +123,42 @@ describePostgres('tombstones of deleted agents on PostgreSQL', () => {
       rows: async (id) => (await adminQuery(`SELECT 1 FROM ${table} WHERE agent_id = $1`, [id])).length,
     };
   });
+});
+
+describeMongo('tombstones of deleted agents on MongoDB', () => {
+  const place = useTestDatabase('tombstones');
+  const stores: ExtendedStore[] = [];
+  const dirs: string[] = [];
+  afterAll(async () => {
+    for (const store of stores) await store.close();
+    for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+  });
+  let n = 0;
+  for (const hybrid of [false, true]) {
+    describe(hybrid ? 'hybrid mode' : 'database mode', () => {
+      tombstoneRules(async () => {
+        const collectionPrefix = `t${++n}_`;
+        const files = hybrid ? await mkdtemp(join(tmpdir(), 'kode-mongo-tombstones-')) : undefined;
+        if (files) dirs.push(files);
+        const store = await new MongoStore({
+          uri: place.url,
+          dbName: place.dbName,
+          collectionPrefix,
+          ...(files ? { eventStorage: 'file' as const, fileStoreBaseDir: files } : {}),
+        }).open();
+        stores.push(store);
+        const agents = <T>(body: (collection: Collection<{ _id: string }>) => Promise<T>) =>
+          withAdminClient((client) => body(client.db(place.dbName).collection(`${collectionPrefix}agents`)));
+        return {
+          store,
+          age: async (id) => {
+            await agents((collection) =>
+              collection.updateOne({ _id: id }, { $inc: { deletedAt: -(DELETED_AGENT_RETENTION_MS + 1) } }),
+            );
+          },
+          rows: (id) => agents((collection) => collection.countDocuments({ _id: id })),
+        };
+      });
+    });
+  }
 });

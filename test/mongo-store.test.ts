@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Document, MongoClient } from 'mongodb';
@@ -168,14 +168,19 @@ describe('MongoStore hybrid mode without a reachable server', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('events go to the files and read back while the database is down; database reads still fail typed', async () => {
+  it("while the database is down, a new agent's events are refused typed (its registry must say it was not deleted) and no file is made", async () => {
     const store = new MongoStore({ uri: UNREACHABLE, eventStorage: 'file', fileStoreBaseDir: dir });
     expect(store.capabilities.fileEvents).toBe(true);
-    const entries = [timeline(1), timeline(2), timeline(2)];
-    await Promise.all(entries.map((entry) => store.appendEvent('a/b', entry)));
-    const read: Timeline[] = [];
-    for await (const entry of store.readEvents('a/b', { since: { seq: 1, timestamp: 0 } })) read.push(entry);
-    expect(read).toEqual(entries.slice(1));
+    const results = await Promise.allSettled(
+      [timeline(1), timeline(2)].map((entry) => store.appendEvent('a/b', entry)),
+    );
+    for (const result of results) {
+      expect(result).toMatchObject({
+        status: 'rejected',
+        reason: { code: 'KODE_CONNECTION', agentId: 'a/b' },
+      });
+    }
+    expect(await readdir(dir)).toEqual([]);
     await expect(store.exists('a/b')).rejects.toMatchObject({ code: 'KODE_CONNECTION' });
     const health = await store.healthCheck();
     expect(health.fileSystem).toEqual({ writable: true });

@@ -1,11 +1,11 @@
 import { AppendBatcher } from '../../src/append-batcher.js';
-import { KodeStoreError } from '../../src/errors.js';
 import type { FileEventLog } from '../../src/file-event-log.js';
 import type { AgentChannel, Bookmark, Timeline } from '../../src/types.js';
 import type { MongoDocument } from './mongo-config.js';
 import type { OpenMongo } from './mongo-connection.js';
 import { readJson, toEventDocument } from './mongo-documents.js';
 import { EVENT_SORT, eventPageFilter } from './mongo-queries.js';
+import { isLiveTombstone, registerForEvents } from './mongo-registry.js';
 
 /**
  * Where a `MongoStore` keeps the event streams: in the `<prefix>events`
@@ -132,38 +132,58 @@ export class DatabaseEventStorage implements MongoEventStorage {
     const perAgent = new Map<string, number>();
     for (const item of batch) perAgent.set(item.agentId, (perAgent.get(item.agentId) ?? 0) + 1);
     const blocks: ReservedBlock[] = [];
-    // Outside any transaction, so these may run side by side.
+    // Outside any transaction, so these may run side by side. A deleted
+    // agent's late events get no block: they are acknowledged and discarded.
     await Promise.all(
       [...perAgent].map(async ([agentId, count]) => {
-        const agent = await collections.agents.findOneAndUpdate(
-          { _id: agentId },
-          { $inc: { seq: count }, $setOnInsert: { registeredAt: Date.now() } },
-          { upsert: true, returnDocument: 'after', projection: { seq: 1 } },
+        const agent = await registerForEvents(
+          collections.agents,
+          agentId,
+          { $inc: { seq: count } },
+          {
+            projection: { seq: 1 },
+          },
         );
-        if (!agent) throw new KodeStoreError('the server returned no agent document for the event counter');
+        if (!agent) return;
         const to = counterValue(agent.seq);
         blocks.push({ agentId, from: to - count + 1, to });
       }),
     );
+    if (blocks.length === 0) return;
     const next = new Map(blocks.map((block) => [block.agentId, block.from]));
-    const documents = batch.map((item) => {
-      const seq = next.get(item.agentId) ?? 0;
+    const documents = batch.flatMap((item) => {
+      const seq = next.get(item.agentId);
+      if (seq === undefined) return [];
       next.set(item.agentId, seq + 1);
-      return toEventDocument(item.agentId, seq, item.json, item.timeline) as unknown as MongoDocument;
+      return [toEventDocument(item.agentId, seq, item.json, item.timeline) as unknown as MongoDocument];
     });
-    try {
-      await collections.events.insertMany(documents, { ordered: true });
-    } catch (error) {
-      await Promise.allSettled(
-        blocks.map((block) =>
+    const removeBlocks = (of: readonly ReservedBlock[]) =>
+      Promise.allSettled(
+        of.map((block) =>
           collections.events.deleteMany({
             agentId: block.agentId,
             seq: { $gte: block.from, $lte: block.to },
           }),
         ),
       );
+    try {
+      await collections.events.insertMany(documents, { ordered: true });
+    } catch (error) {
+      await removeBlocks(blocks);
       throw error;
     }
+    // A delete that came between the registration and the insert: its
+    // tombstone is there now, and what this batch wrote for the agent goes.
+    const deleted = await collections.agents
+      .find(
+        { _id: { $in: blocks.map((block) => block.agentId) }, deletedAt: { $ne: null } },
+        {
+          projection: { deletedAt: 1 },
+        },
+      )
+      .toArray();
+    const gone = new Set(deleted.filter((doc) => isLiveTombstone(doc)).map((doc) => String(doc._id)));
+    if (gone.size > 0) await removeBlocks(blocks.filter((block) => gone.has(block.agentId)));
   }
 
   async *read(agentId: string, filter: EventFilter): AsyncIterable<Timeline> {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { commonPrefixLength, pairFirstSavedTimes, type SavedTailItem } from '../../src/record-fields.js';
 import type { MongoDocument, MongoSession } from './mongo-config.js';
 import { type OpenMongo, runAtomically, withSession } from './mongo-connection.js';
+import { registration } from './mongo-registry.js';
 
 /**
  * Incremental saves of the lists the SDK re-saves whole after every step
@@ -140,7 +141,7 @@ export class MongoListSaver<T> {
     const revision = randomUUID();
     const before = await open.collections.agents.findOneAndUpdate(
       { _id: agentId },
-      { $set: { [revisionField]: revision }, $setOnInsert: { registeredAt: Date.now() } },
+      { $set: { [revisionField]: revision }, ...registration() },
       withSession(session, { upsert: true, returnDocument: 'before', projection: { [revisionField]: 1 } }),
     );
     const cached = this.cache.get(agentId);

@@ -51,7 +51,8 @@ export interface MongoIndexSpec {
  * direction as the main key, so one index serves `asc` and `desc`.
  */
 export const AGENT_INDEXES: Readonly<Record<AgentCollectionRole, readonly MongoIndexSpec[]>> = {
-  agents: [],
+  // Only tombstones carry deletedAt: later deletes prune the expired ones through it.
+  agents: [{ name: 'agents_deleted', key: { deletedAt: 1 }, sparse: true }],
   infos: [
     { name: 'infos_created', key: { createdAtMs: 1, _id: 1 } },
     { name: 'infos_updated', key: { updatedAt: 1, _id: 1 } },
@@ -152,6 +153,14 @@ export const AGENT_MIGRATIONS: readonly MongoMigration[] = [
   {
     version: 1,
     description: 'collections and indexes of the agent store',
+    async up(db, prefix) {
+      const names = agentCollectionNames(prefix);
+      for (const role of AGENT_COLLECTIONS) await ensureCollection(db, names[role], AGENT_INDEXES[role]);
+    },
+  },
+  {
+    version: 2,
+    description: 'tombstones of deleted agents in the registry (deletedAt), pruned through an index',
     async up(db, prefix) {
       const names = agentCollectionNames(prefix);
       for (const role of AGENT_COLLECTIONS) await ensureCollection(db, names[role], AGENT_INDEXES[role]);

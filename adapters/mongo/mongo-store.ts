@@ -79,6 +79,14 @@ import {
   toolCallStatsFromGroups,
   toolCallStatsPipeline,
 } from './mongo-queries.js';
+import {
+  expiredTombstones,
+  isLiveTombstone,
+  LIVE_AGENT,
+  registerForEvents,
+  registration,
+  tombstone,
+} from './mongo-registry.js';
 import { type AgentCollectionRole, installedVersion } from './mongo-schema.js';
 
 const BACKEND = 'mongo';
@@ -166,6 +174,7 @@ export class MongoStore implements ExtendedStore {
             new FileEventLog({
               baseDir: this.options.fileStoreBaseDir as string,
               registerAgent: (agentId) => this.markEventFile(agentId),
+              admitAgent: (agentId) => this.admitEventFile(agentId),
             }),
           )
         : new DatabaseEventStorage(open);
@@ -300,23 +309,36 @@ export class MongoStore implements ExtendedStore {
     }
   }
 
-  /** Makes sure the agent has its registry document (what `exists` and `list` read). */
+  /** Makes sure the agent has its registry document (what `exists` and `list` read), ending any tombstone. */
   private async register(open: OpenMongo, session: MongoSession | undefined, agentId: string): Promise<void> {
     await open.collections.agents.updateOne(
       { _id: agentId },
-      { $setOnInsert: { registeredAt: Date.now() } },
+      registration(),
       withSession(session, { upsert: true }),
     );
   }
 
-  /** Hybrid mode: records (and registers) that the agent has an event file, for checkConsistency. */
-  private async markEventFile(agentId: string): Promise<void> {
+  /**
+   * Hybrid mode: records (and registers) that the agent has an event file,
+   * for checkConsistency; false when the agent was deleted meanwhile (a live
+   * tombstone), and the log then removes the file.
+   */
+  private async markEventFile(agentId: string): Promise<boolean> {
     const open = await this.opened();
-    await open.collections.agents.updateOne(
-      { _id: agentId },
-      { $set: { eventFiles: true }, $setOnInsert: { registeredAt: Date.now() } },
-      { upsert: true },
+    return (
+      (await registerForEvents(open.collections.agents, agentId, { $set: { eventFiles: true } })) !==
+      undefined
     );
+  }
+
+  /** Hybrid mode: a deleted agent's late events never create its event file again. */
+  private async admitEventFile(agentId: string): Promise<boolean> {
+    const open = await this.opened();
+    const registry = await open.collections.agents.findOne(
+      { _id: agentId },
+      { projection: { deletedAt: 1 } },
+    );
+    return !isLiveTombstone(registry);
   }
 
   /** Reserves the agent's next counter value (registering it), for positions of appended documents. */
@@ -327,7 +349,7 @@ export class MongoStore implements ExtendedStore {
   ): Promise<number> {
     const agent = await open.collections.agents.findOneAndUpdate(
       { _id: agentId },
-      { $inc: { seq: 1 }, $setOnInsert: { registeredAt: Date.now() } },
+      { $inc: { seq: 1 }, ...registration() },
       withSession(session, { upsert: true, returnDocument: 'after', projection: { seq: 1 } }),
     );
     if (!agent) throw new KodeStoreError('the server returned no agent document for the position counter');
@@ -636,9 +658,14 @@ export class MongoStore implements ExtendedStore {
 
   // ---- lifecycle -------------------------------------------------------
 
+  /** A registry document that is no tombstone, or (hybrid mode) an event file of an id never deleted. */
   private async agentExists(open: OpenMongo, agentId: string): Promise<boolean> {
-    const registered = await open.collections.agents.findOne({ _id: agentId }, { projection: { _id: 1 } });
-    return registered !== null || (await this.events.hasOutsideDatabase(agentId));
+    const registry = await open.collections.agents.findOne(
+      { _id: agentId },
+      { projection: { deletedAt: 1 } },
+    );
+    if (registry) return registry.deletedAt === undefined || registry.deletedAt === null;
+    return this.events.hasOutsideDatabase(agentId);
   }
 
   async exists(agentId: string): Promise<boolean> {
@@ -652,9 +679,15 @@ export class MongoStore implements ExtendedStore {
       this.writes.run(agentId, async () => {
         await this.events.idle();
         const open = await this.opened();
+        // The tombstone first: from here on the agent does not exist, its
+        // late events are discarded, and an append that raced this delete
+        // removes what it wrote (mongo-registry.ts). Expired tombstones go.
+        const now = Date.now();
+        await open.collections.agents.updateOne({ _id: agentId }, tombstone(now), { upsert: true });
+        await open.collections.agents.deleteMany(expiredTombstones(now));
         // An event stream has no size bound, so it is not deleted inside the
-        // transaction (which has a time and size limit); deleting it first is
-        // safe to retry: the agent stays registered until the rest is gone.
+        // transaction (which has a time and size limit); a failure part-way is
+        // safe to retry with another delete.
         if (this.events.kind === 'database') await this.events.delete(agentId);
         await this.deleteAgentDocuments(open, agentId);
         if (this.events.kind === 'file') await this.events.delete(agentId);
@@ -664,7 +697,7 @@ export class MongoStore implements ExtendedStore {
     );
   }
 
-  /** Every document of the agent except its events; the registry document goes last. */
+  /** Every document of the agent except its events and its registry document (a tombstone by now, or a fork's). */
   private deleteAgentDocuments(open: OpenMongo, agentId: string): Promise<void> {
     return runAtomically(open, async (session) => {
       for (const role of PER_ITEM_COLLECTIONS) {
@@ -672,7 +705,6 @@ export class MongoStore implements ExtendedStore {
       }
       await open.collections.infos.deleteOne({ _id: agentId }, withSession(session));
       await open.collections.todos.deleteOne({ _id: agentId }, withSession(session));
-      await open.collections.agents.deleteOne({ _id: agentId }, withSession(session));
     });
   }
 
@@ -683,7 +715,7 @@ export class MongoStore implements ExtendedStore {
       const open = await this.opened();
       // `_id` strings sort by UTF-8 bytes (simple binary comparison), which is code point order.
       const docs = await open.collections.agents
-        .find(filter, { projection: { _id: 1 } })
+        .find({ ...filter, ...LIVE_AGENT }, { projection: { _id: 1 } })
         .sort({ _id: 1 })
         .toArray();
       const ids = docs.map((doc) => String(doc._id));
@@ -691,7 +723,16 @@ export class MongoStore implements ExtendedStore {
       const fromFiles = (await this.events.listOutsideDatabase()).filter(
         (id) => prefix === undefined || id.startsWith(prefix),
       );
-      return [...new Set([...ids, ...fromFiles])].sort(compareCodePoints);
+      // A file left behind by a deleted agent does not make it exist.
+      const deleted = new Set(
+        (
+          await open.collections.agents
+            .find({ _id: { $in: fromFiles }, deletedAt: { $ne: null } }, { projection: { _id: 1 } })
+            .toArray()
+        ).map((doc) => String(doc._id)),
+      );
+      const listed = fromFiles.filter((id) => !deleted.has(id));
+      return [...new Set([...ids, ...listed])].sort(compareCodePoints);
     });
   }
 
@@ -900,8 +941,9 @@ export class MongoStore implements ExtendedStore {
       const { collections } = open;
       // Collection metadata counts: exact after normal operation, and they
       // do not scan millions of documents the way countDocuments({}) would.
+      // Agents are counted without their tombstones (one small document each).
       const [totalAgents, totalMessages, totalToolCalls, totalEvents, dbStats] = await Promise.all([
-        collections.agents.estimatedDocumentCount(),
+        collections.agents.countDocuments(LIVE_AGENT),
         collections.messages.estimatedDocumentCount(),
         collections.tool_calls.estimatedDocumentCount(),
         this.events.count(),

@@ -1,0 +1,75 @@
+import { DELETED_AGENT_RETENTION_MS, tombstoneLive } from '../../src/deleted-agents.js';
+import type { MongoCollection, MongoDocument, MongoOptions } from './mongo-config.js';
+import { DUPLICATE_KEY } from './mongo-lock.js';
+
+/**
+ * The registry `<prefix>agents`: one document per agent id, what `exists` and
+ * `list` read, holding the agent's counters (`seq`), the revisions of its
+ * saved lists and, in hybrid mode, `eventFiles`.
+ *
+ * Deleted stays deleted (src/deleted-agents.ts): `delete` turns the document
+ * into a tombstone, `deletedAt` (epoch ms) set and the list revisions and
+ * `eventFiles` removed, before it deletes anything else. While the tombstone
+ * lives, an event for the id is acknowledged and discarded: the append's
+ * registration is an upsert whose filter leaves a live tombstone out, so it
+ * fails on the unique `_id` instead of registering the agent, in one atomic
+ * step; and after its insert the append looks at the registry again and
+ * removes what it wrote if a delete came in between. Any other write
+ * registers the agent with `$unset: { deletedAt }`, ending the tombstone.
+ */
+
+/** The filter of agents that exist: no tombstone (`{ deletedAt: null }` also matches a missing field). */
+export const LIVE_AGENT: MongoDocument = { deletedAt: null };
+
+/** The update part that registers an agent (a new agent under a deleted id ends its tombstone). */
+export function registration(now = Date.now()): MongoDocument {
+  return { $unset: { deletedAt: '' }, $setOnInsert: { registeredAt: now } };
+}
+
+/** The update that makes an agent's registry document a tombstone. */
+export function tombstone(now = Date.now()): MongoDocument {
+  return {
+    $set: { deletedAt: now },
+    $unset: { eventFiles: '', messagesRevision: '', toolCallsRevision: '' },
+  };
+}
+
+/** Tombstones old enough to drop: their agent's late events are long over. */
+export function expiredTombstones(now = Date.now()): MongoDocument {
+  return { deletedAt: { $lte: now - DELETED_AGENT_RETENTION_MS } };
+}
+
+/** Whether a registry document is a tombstone that still discards events. */
+export function isLiveTombstone(doc: MongoDocument | null | undefined, now = Date.now()): boolean {
+  return tombstoneLive(typeof doc?.deletedAt === 'number' ? doc.deletedAt : null, now);
+}
+
+/**
+ * Registers the agent for an event write with `update` ($inc, $set) and
+ * returns its document after the update; `undefined` when a live tombstone
+ * says the events are a deleted agent's late ones, to be discarded.
+ */
+export async function registerForEvents(
+  agents: MongoCollection,
+  agentId: string,
+  update: MongoDocument,
+  options: MongoOptions = {},
+): Promise<MongoDocument | undefined> {
+  for (;;) {
+    const now = Date.now();
+    try {
+      const doc = await agents.findOneAndUpdate(
+        { _id: agentId, $or: [LIVE_AGENT, expiredTombstones(now)] },
+        { ...update, ...registration(now) },
+        { ...options, upsert: true, returnDocument: 'after' },
+      );
+      if (doc) return doc;
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== DUPLICATE_KEY) throw error;
+    }
+    // The upsert met an existing document its filter left out (a live
+    // tombstone), or lost a race with another writer creating the agent.
+    const current = await agents.findOne({ _id: agentId }, { projection: { deletedAt: 1 } });
+    if (isLiveTombstone(current)) return undefined;
+  }
+}
