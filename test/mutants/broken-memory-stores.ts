@@ -313,7 +313,7 @@ export const mutants: Mutant[] = [
       override async saveMessages(agentId: string, messages: Message[]): Promise<void> {
         await super.saveMessages(agentId, messages);
         const now = Date.now();
-        for (const stored of this.agent(agentId)?.messages ?? []) stored.savedAt = now;
+        for (const stored of this.database.agents.get(agentId)?.messages ?? []) stored.savedAt = now;
       }
     },
   ),
@@ -323,9 +323,9 @@ export const mutants: Mutant[] = [
     'saveMessages stamps every message past the common prefix with the current time, though it was stored before',
     class extends MemoryStore {
       override async saveMessages(agentId: string, messages: Message[]): Promise<void> {
-        const old = (this.agent(agentId)?.messages ?? []).map((m) => m.json);
+        const old = (this.database.agents.get(agentId)?.messages ?? []).map((m) => m.json);
         await super.saveMessages(agentId, messages);
-        const stored = this.agent(agentId)?.messages ?? [];
+        const stored = this.database.agents.get(agentId)?.messages ?? [];
         const prefix = commonPrefixLength(
           old,
           stored.map((m) => m.json),
@@ -341,9 +341,9 @@ export const mutants: Mutant[] = [
     'equal messages of a rewritten tail take the stored times of their text in reverse order',
     class extends MemoryStore {
       override async saveMessages(agentId: string, messages: Message[]): Promise<void> {
-        const old = (this.agent(agentId)?.messages ?? []).map((m) => m.json);
+        const old = (this.database.agents.get(agentId)?.messages ?? []).map((m) => m.json);
         await super.saveMessages(agentId, messages);
-        const stored = this.agent(agentId)?.messages ?? [];
+        const stored = this.database.agents.get(agentId)?.messages ?? [];
         const tail = stored.slice(
           commonPrefixLength(
             old,

@@ -1,0 +1,189 @@
+import type { AnyKodeStoreError, ErrorContext } from '../errors.js';
+import type {
+  NormalizedMessageQuery,
+  NormalizedSessionQuery,
+  NormalizedToolCallQuery,
+} from '../query-filters.js';
+import type { SessionFields, ToolCallFields } from '../record-fields.js';
+import type {
+  AgentStats,
+  LockReleaseFn,
+  ReadEventsOptions,
+  StoreCapabilities,
+  StoreHealthStatus,
+  StoreMetrics,
+  Timeline,
+} from '../types.js';
+
+/**
+ * The port between `AgentStore` (every rule of the SDK's `ExtendedStore`
+ * that does not depend on where data lives) and one backend (how it is
+ * stored). `AgentStore` has already checked the store is open, the agent id,
+ * read-only mode and every argument, and encoded every value as JSON text
+ * with `StoreCodec`; a backend stores those texts and hands them back as
+ * they were saved. It decodes nothing but event pages, and throws its
+ * driver's errors as they are (`classifyError` reads them).
+ *
+ * Every method may be called before `open()` has resolved: a backend opens
+ * (connects, creates or upgrades its schema) on first use.
+ */
+export interface AgentBackend {
+  /** The backend's name in errors and metrics (`sqlite`, `postgres`, ...). */
+  readonly name: string;
+  readonly capabilities: StoreCapabilities;
+  /** True when opened read-only: `AgentStore` refuses every write before it reaches the backend. */
+  readonly readOnly: boolean;
+  /** The backend's reading of its driver's errors; `undefined` leaves an error to the generic wrapping. */
+  classifyError?(error: unknown, ctx: Omit<ErrorContext, 'cause'>): AnyKodeStoreError | undefined;
+
+  /** Connects and creates or upgrades the schema. */
+  open(): Promise<void>;
+
+  // ---- lists: the whole list is saved every time ----------------------
+  /**
+   * Replaces the agent's messages. A message whose text was stored before at
+   * a position that changes keeps the time it was first saved (see
+   * `pairFirstSavedTimes`); every other message written now is stamped now.
+   * That time is what `queryMessages` filters and sorts on.
+   */
+  saveMessages(agentId: string, messages: EncodedList<MessageFields>): Promise<void>;
+  saveToolCalls(agentId: string, records: EncodedList<ToolCallRowFields>): Promise<void>;
+  /** The list's texts in order; empty when nothing was saved. */
+  loadList(agentId: string, list: AgentList): Promise<string[]>;
+
+  // ---- documents: one value per agent, replaced on save -----------------
+  saveDocument(agentId: string, document: Exclude<AgentDocument, 'info'>, json: string): Promise<void>;
+  loadDocument(agentId: string, document: AgentDocument): Promise<string | undefined>;
+  /** Saves the info with the fields queries filter on; the store time of the save is `updatedAt`. */
+  saveInfo(agentId: string, json: string, fields: SessionFields): Promise<void>;
+
+  // ---- records: appended, read back in order ----------------------------
+  appendRecord(agentId: string, kind: AgentRecordKind, json: string): Promise<void>;
+  loadRecords(agentId: string, kind: AgentRecordKind): Promise<string[]>;
+
+  // ---- snapshots: by id, listed in first-save order ---------------------
+  saveSnapshot(agentId: string, snapshotId: string, json: string): Promise<void>;
+  loadSnapshot(agentId: string, snapshotId: string): Promise<string | undefined>;
+  listSnapshots(agentId: string): Promise<string[]>;
+
+  // ---- events -----------------------------------------------------------
+  /**
+   * Appends one encoded timeline. Called synchronously in the order of the
+   * store's `appendEvent` calls, which must be the stored order; the promise
+   * resolves once the entry is durable and rejects with typed errors. A late
+   * event of a deleted agent is acknowledged and not stored (deleted-agents.ts).
+   */
+  appendEvent(agentId: string, json: string, fields: EventFields): Promise<void>;
+  /**
+   * The agent's entries in append order, filtered, a page at a time (no
+   * page is empty), decoded. Entries appended while reading are seen,
+   * none twice. `filter` is checked: `since.seq` is a finite number,
+   * `channel` a string.
+   */
+  readEventPages(agentId: string, filter: ReadEventsOptions): AsyncIterator<Timeline[]>;
+
+  // ---- registry ---------------------------------------------------------
+  exists(agentId: string): Promise<boolean>;
+  /** Removes everything of the agent and leaves a tombstone (deleted-agents.ts). */
+  delete(agentId: string): Promise<void>;
+  /**
+   * Ids in code-point order, those starting with `prefix` when given. The
+   * prefix is a string an id can start with (no NUL, no lone surrogate).
+   */
+  list(prefix: string | undefined): Promise<string[]>;
+
+  // ---- queries: rows of stored text, sorted and paged as asked ----------
+  querySessions(query: NormalizedSessionQuery): Promise<StoredRow[]>;
+  queryMessages(query: NormalizedMessageQuery): Promise<StoredRow[]>;
+  queryToolCalls(query: NormalizedToolCallQuery): Promise<StoredRow[]>;
+  /** Counts of one agent (`avgMessagesPerSession` is filled in by the store). */
+  aggregateStats(agentId: string): Promise<Omit<AgentStats, 'avgMessagesPerSession'>>;
+
+  /**
+   * Copies the agent to each of `forkIds` in one atomic write: info (the
+   * text `forkInfo` makes from the source's, read in the same write),
+   * messages with their saved times, tool calls, todos and snapshots; events,
+   * history and media cache are not copied. Returns false, writing nothing,
+   * when the source does not exist.
+   */
+  fork(agentId: string, forkIds: readonly string[], forkInfo: ForkInfoMaker): Promise<boolean>;
+
+  /** Takes the agent's lock (see `ExtendedStore.acquireAgentLock`). */
+  acquireLock(agentId: string, timeoutMs: number): Promise<LockReleaseFn>;
+
+  // ---- observation --------------------------------------------------------
+  /** A round trip to the database; throws when it cannot be made. */
+  ping(): Promise<void>;
+  /** Whether the directories the backend writes (database file, event files) can be written. */
+  fileSystem(): Promise<StoreHealthStatus['fileSystem']>;
+  /** What the store needs to judge one agent's consistency. */
+  inspect(agentId: string): Promise<AgentInspection>;
+  /** Totals across the store. */
+  storage(): Promise<StoreMetrics['storage']>;
+
+  /**
+   * Called once every operation of the store has settled: finishes pending
+   * appends, releases the locks this store holds, and closes what it opened.
+   */
+  close(): Promise<void>;
+}
+
+/**
+ * A list as the store hands it to a backend: each item's text, and the
+ * fields of an item, computed when asked (a save usually writes only the
+ * few items that changed).
+ */
+export interface EncodedList<F> {
+  texts: readonly string[];
+  fields(index: number): F;
+}
+
+/** The fields queries filter messages on. */
+export interface MessageFields {
+  /** `message.role` when a string, else ''. */
+  role: string;
+  contentTypes: string[];
+}
+
+/** The fields queries filter tool calls on, with the call's id (`String(record.id)`). */
+export interface ToolCallRowFields extends ToolCallFields {
+  id: string;
+}
+
+/** Lists an agent keeps, each saved whole. */
+export type AgentList = 'messages' | 'toolCalls';
+
+/** Values an agent keeps one of: the todo snapshot, the media cache (a JSON array) and the info (saved by `saveInfo`). */
+export type AgentDocument = 'todos' | 'mediaCache' | 'info';
+
+/** Records appended to an agent's history. */
+export type AgentRecordKind = 'history_window' | 'compression_record' | 'recovered_file';
+
+/** The fields the database filters events on. */
+export interface EventFields {
+  channel: string | null;
+  seq: number | null;
+}
+
+/** One row of a query: the agent it belongs to and its stored text. */
+export interface StoredRow {
+  agentId: string;
+  json: string;
+}
+
+/** Makes a fork's info from the source's stored info text. */
+export type ForkInfoMaker = (
+  forkId: string,
+  sourceInfoJson: string,
+) => { json: string; fields: SessionFields };
+
+/** One agent's stored shape, for `checkConsistency`. */
+export interface AgentInspection {
+  exists: boolean;
+  /** The stored info text, when there is one. */
+  infoJson?: string;
+  /** Number of stored messages. */
+  messages: number;
+  /** Problems the backend found in how the agent is stored (gaps, unreadable rows, torn event files). */
+  issues: string[];
+}
