@@ -93,7 +93,7 @@ export interface AgentBackend {
   list(prefix: string | undefined): Promise<string[]>;
 
   // ---- queries: rows of stored text, sorted and paged as asked ----------
-  querySessions(query: NormalizedSessionQuery): Promise<StoredRow[]>;
+  querySessions(query: NormalizedSessionQuery): Promise<Array<Required<StoredRow>>>;
   queryMessages(query: NormalizedMessageQuery): Promise<StoredRow[]>;
   queryToolCalls(query: NormalizedToolCallQuery): Promise<StoredRow[]>;
   /** Counts of one agent (`avgMessagesPerSession` is filled in by the store). */
@@ -165,9 +165,9 @@ export interface EventFields {
   seq: number | null;
 }
 
-/** One row of a query: the agent it belongs to and its stored text. */
+/** One row of a query: its stored text and, where the backend read it, the agent it belongs to (for errors). */
 export interface StoredRow {
-  agentId: string;
+  agentId?: string;
   json: string;
 }
 

@@ -281,7 +281,7 @@ export class MemoryBackend implements AgentBackend {
       .sort(compareCodePoints);
   }
 
-  async querySessions(query: NormalizedSessionQuery): Promise<StoredRow[]> {
+  async querySessions(query: NormalizedSessionQuery): Promise<Array<Required<StoredRow>>> {
     const rows: Array<{ agentId: string; info: StoredInfo }> = [];
     for (const [agentId, agent] of this.database.agents) {
       const info = agent.info;

@@ -1,0 +1,566 @@
+import { dirname, resolve } from 'node:path';
+import type {
+  AgentBackend,
+  AgentDocument,
+  AgentInspection,
+  AgentList,
+  AgentRecordKind,
+  EncodedList,
+  EventFields,
+  ForkInfoMaker,
+  MessageFields,
+  StoredRow,
+  ToolCallRowFields,
+} from '../../src/agent/agent-backend.js';
+import { compareCodePoints } from '../../src/code-point-order.js';
+import { checkDirectoryWritable } from '../../src/directory-health.js';
+import { eventModeMismatch } from '../../src/event-modes.js';
+import type {
+  NormalizedMessageQuery,
+  NormalizedSessionQuery,
+  NormalizedToolCallQuery,
+} from '../../src/query-filters.js';
+import type { SessionFields } from '../../src/record-fields.js';
+import type {
+  AgentStats,
+  LockReleaseFn,
+  ReadEventsOptions,
+  StoreCapabilities,
+  StoreHealthStatus,
+  StoreMetrics,
+  Timeline,
+} from '../../src/types.js';
+import type { ResolvedSqliteOptions } from './sqlite-config.js';
+import type { SqliteConnection } from './sqlite-connection.js';
+import { DatabaseEventStorage } from './sqlite-database-events.js';
+import type { AgentEventStorage } from './sqlite-event-storage.js';
+import { FileEventStorage } from './sqlite-file-events.js';
+import { copyAgentRows } from './sqlite-fork.js';
+import { IncrementalListSaver, type ListRow } from './sqlite-list-saver.js';
+import { SqliteAgentLocks } from './sqlite-lock.js';
+import {
+  type BuiltQuery,
+  listAgentsQuery,
+  messageQuery,
+  sessionQuery,
+  toolCallQuery,
+} from './sqlite-queries.js';
+import { hasFileEvents, LIVE_AGENT, REGISTER_AGENT, writeTombstone } from './sqlite-registry.js';
+
+/** Tables holding rows of one agent, all deleted together. */
+const AGENT_TABLES = [
+  'agent_info',
+  'messages',
+  'message_content_types',
+  'tool_calls',
+  'events',
+  'snapshots',
+  'agent_history',
+] as const;
+
+/** Column of `agents` holding each document. */
+const DOCUMENT_COLUMN = { todos: 'todos_json', mediaCache: 'media_cache_json' } as const;
+
+/** Table and column of each list. */
+const LIST_SOURCE = {
+  messages: { table: 'messages', column: 'message_json' },
+  toolCalls: { table: 'tool_calls', column: 'record_json' },
+} as const;
+
+/**
+ * The agent store's data in one SQLite file (better-sqlite3), through one
+ * connection (`SqliteConnection`): writes are short transactions queued in
+ * call order; events in the `events` table or, in hybrid mode, in files.
+ */
+export class SqliteAgentBackend implements AgentBackend {
+  readonly name = 'sqlite';
+  readonly capabilities: StoreCapabilities;
+  readonly readOnly: boolean;
+  private readonly events: AgentEventStorage;
+  private readonly locks: SqliteAgentLocks;
+  private readonly messages: IncrementalListSaver<MessageFields>;
+  private readonly toolCalls: IncrementalListSaver<ToolCallRowFields>;
+
+  constructor(
+    private readonly options: ResolvedSqliteOptions,
+    readonly connection: SqliteConnection,
+  ) {
+    this.readOnly = options.readOnly;
+    this.events =
+      options.eventStorage === 'file' && options.fileStoreBaseDir !== undefined
+        ? new FileEventStorage(connection, options.fileStoreBaseDir, options.durability === 'full')
+        : new DatabaseEventStorage(connection);
+    this.locks = new SqliteAgentLocks(connection, options.lockLeaseMs);
+    this.messages = new IncrementalListSaver(connection, {
+      revisionColumn: 'messages_revision',
+      loadStored: (agentId) => this.storedList('messages', agentId),
+      writeRow: (row) => this.writeMessageRow(row),
+      // message_content_types is keyed by (agent, type, time, position): a
+      // range of positions is one scan of the agent's rows, so clear it once.
+      rewriteFrom: (agentId, from) =>
+        this.execute('DELETE FROM message_content_types WHERE agent_id = ? AND position >= ?', agentId, from),
+      truncate: (agentId, from) => {
+        this.execute('DELETE FROM messages WHERE agent_id = ? AND position >= ?', agentId, from);
+        this.execute('DELETE FROM message_content_types WHERE agent_id = ? AND position >= ?', agentId, from);
+      },
+      loadSavedTimes: (agentId, from) =>
+        this.selectAll<{ t: number }>(
+          'SELECT created_at_ms AS t FROM messages WHERE agent_id = ? AND position >= ? ORDER BY position',
+          agentId,
+          from,
+        ).map((row) => row.t),
+    });
+    this.toolCalls = new IncrementalListSaver(connection, {
+      revisionColumn: 'tool_calls_revision',
+      loadStored: (agentId) => this.storedList('toolCalls', agentId),
+      writeRow: ({ agentId, position, json, fields }) =>
+        this.execute(
+          'INSERT INTO tool_calls (agent_id, position, call_id, record_json, name, state, is_error, has_approval, created_at_ms, updated_at_ms) ' +
+            'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (agent_id, position) DO UPDATE SET ' +
+            'call_id = excluded.call_id, record_json = excluded.record_json, name = excluded.name, ' +
+            'state = excluded.state, is_error = excluded.is_error, has_approval = excluded.has_approval, ' +
+            'created_at_ms = excluded.created_at_ms, updated_at_ms = excluded.updated_at_ms',
+          agentId,
+          position,
+          fields.id,
+          json,
+          fields.name,
+          fields.state,
+          fields.isError ? 1 : 0,
+          fields.hasApproval ? 1 : 0,
+          fields.createdAt,
+          fields.updatedAt,
+        ),
+      truncate: (agentId, from) =>
+        this.execute('DELETE FROM tool_calls WHERE agent_id = ? AND position >= ?', agentId, from),
+    });
+    const inMemory = connection.inMemory;
+    const onlyThisConnection = 'an in-memory SQLite database belongs to one connection';
+    this.capabilities = {
+      crossInstanceLocks: !inMemory,
+      crossProcessLocks: !inMemory,
+      transactions: true,
+      durable: !inMemory,
+      fileEvents: options.eventStorage === 'file',
+      reasons: {
+        ...(inMemory
+          ? {
+              crossInstanceLocks: onlyThisConnection,
+              crossProcessLocks: onlyThisConnection,
+              durable: 'an in-memory SQLite database is lost when it is closed',
+            }
+          : {}),
+        ...(options.eventStorage === 'file'
+          ? {}
+          : { fileEvents: "events are kept in the database (eventStorage: 'database')" }),
+      },
+    };
+  }
+
+  async open(): Promise<void> {
+    await this.connection.database();
+  }
+
+  // ---- statements --------------------------------------------------------
+
+  private execute(sql: string, ...parameters: unknown[]) {
+    return this.connection.statement(sql).run(...parameters);
+  }
+
+  private selectOne<T>(sql: string, ...parameters: unknown[]): T | undefined {
+    return this.connection.statement(sql).get(...parameters) as T | undefined;
+  }
+
+  private selectAll<T>(sql: string, ...parameters: unknown[]): T[] {
+    return this.connection.statement(sql).all(...parameters) as T[];
+  }
+
+  private read<T>(body: () => T, snapshot = false): Promise<T> {
+    return this.connection.read(body, { snapshot });
+  }
+
+  private rows<T>(query: BuiltQuery): Promise<T[]> {
+    return this.read(() => this.selectAll<T>(query.sql, ...query.parameters));
+  }
+
+  /** Runs `body` in a write transaction that first records that the agent exists (ending a tombstone). */
+  private writeForAgent(agentId: string, body: () => void): Promise<void> {
+    return this.connection.write(() => {
+      this.execute(REGISTER_AGENT, agentId);
+      body();
+    });
+  }
+
+  // ---- lists -------------------------------------------------------------
+
+  private storedList(list: AgentList, agentId: string): string[] {
+    const { table, column } = LIST_SOURCE[list];
+    return this.selectAll<{ json: string }>(
+      `SELECT ${column} AS json FROM ${table} WHERE agent_id = ? ORDER BY position`,
+      agentId,
+    ).map((row) => row.json);
+  }
+
+  private writeMessageRow({ agentId, position, json, fields, savedAtMs }: ListRow<MessageFields>) {
+    this.execute(
+      'INSERT INTO messages (agent_id, position, message_json, role, created_at_ms) VALUES (?, ?, ?, ?, ?) ' +
+        'ON CONFLICT (agent_id, position) DO UPDATE SET message_json = excluded.message_json, ' +
+        'role = excluded.role, created_at_ms = excluded.created_at_ms',
+      agentId,
+      position,
+      json,
+      fields.role,
+      savedAtMs,
+    );
+    // The content types of replaced rows were cleared by rewriteFrom.
+    for (const type of fields.contentTypes) {
+      this.execute(
+        'INSERT INTO message_content_types (agent_id, position, content_type, created_at_ms) VALUES (?, ?, ?, ?)',
+        agentId,
+        position,
+        type,
+        savedAtMs,
+      );
+    }
+  }
+
+  async saveMessages(agentId: string, messages: EncodedList<MessageFields>): Promise<void> {
+    await this.messages.save(agentId, messages.texts, messages.fields);
+  }
+
+  async saveToolCalls(agentId: string, records: EncodedList<ToolCallRowFields>): Promise<void> {
+    await this.toolCalls.save(agentId, records.texts, records.fields);
+  }
+
+  loadList(agentId: string, list: AgentList): Promise<string[]> {
+    return this.read(() => this.storedList(list, agentId));
+  }
+
+  // ---- documents, records, snapshots ------------------------------------
+
+  saveDocument(agentId: string, document: Exclude<AgentDocument, 'info'>, json: string): Promise<void> {
+    const column = DOCUMENT_COLUMN[document];
+    return this.connection.write(() => {
+      this.execute(
+        `INSERT INTO agents (agent_id, ${column}) VALUES (?, ?) ` +
+          `ON CONFLICT (agent_id) DO UPDATE SET ${column} = excluded.${column}, deleted_at_ms = NULL`,
+        agentId,
+        json,
+      );
+    });
+  }
+
+  async loadDocument(agentId: string, document: AgentDocument): Promise<string | undefined> {
+    const row = await this.read(() =>
+      document === 'info'
+        ? this.selectOne<{ json: string }>(
+            'SELECT info_json AS json FROM agent_info WHERE agent_id = ?',
+            agentId,
+          )
+        : this.selectOne<{ json: string | null }>(
+            `SELECT ${DOCUMENT_COLUMN[document]} AS json FROM agents WHERE agent_id = ?`,
+            agentId,
+          ),
+    );
+    return row?.json ?? undefined;
+  }
+
+  saveInfo(agentId: string, json: string, fields: SessionFields): Promise<void> {
+    return this.writeForAgent(agentId, () => {
+      this.execute(
+        'INSERT INTO agent_info (agent_id, info_json, template_id, user_id, created_at_ms, updated_at_ms, message_count) ' +
+          'VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (agent_id) DO UPDATE SET info_json = excluded.info_json, ' +
+          'template_id = excluded.template_id, user_id = excluded.user_id, created_at_ms = excluded.created_at_ms, ' +
+          'updated_at_ms = excluded.updated_at_ms, message_count = excluded.message_count',
+        agentId,
+        json,
+        fields.templateId,
+        fields.userId,
+        fields.createdAtMs,
+        Date.now(),
+        fields.messageCount,
+      );
+    });
+  }
+
+  appendRecord(agentId: string, kind: AgentRecordKind, json: string): Promise<void> {
+    return this.writeForAgent(agentId, () => {
+      this.execute(
+        'INSERT INTO agent_history (agent_id, kind, record_json) VALUES (?, ?, ?)',
+        agentId,
+        kind,
+        json,
+      );
+    });
+  }
+
+  loadRecords(agentId: string, kind: AgentRecordKind): Promise<string[]> {
+    return this.read(() =>
+      this.selectAll<{ json: string }>(
+        'SELECT record_json AS json FROM agent_history WHERE agent_id = ? AND kind = ? ORDER BY row_id',
+        agentId,
+        kind,
+      ).map((row) => row.json),
+    );
+  }
+
+  saveSnapshot(agentId: string, snapshotId: string, json: string): Promise<void> {
+    return this.writeForAgent(agentId, () => {
+      this.execute(
+        'INSERT INTO snapshots (agent_id, snapshot_id, snapshot_json) VALUES (?, ?, ?) ' +
+          'ON CONFLICT (agent_id, snapshot_id) DO UPDATE SET snapshot_json = excluded.snapshot_json',
+        agentId,
+        snapshotId,
+        json,
+      );
+    });
+  }
+
+  async loadSnapshot(agentId: string, snapshotId: string): Promise<string | undefined> {
+    const row = await this.read(() =>
+      this.selectOne<{ json: string }>(
+        'SELECT snapshot_json AS json FROM snapshots WHERE agent_id = ? AND snapshot_id = ?',
+        agentId,
+        snapshotId,
+      ),
+    );
+    return row?.json;
+  }
+
+  listSnapshots(agentId: string): Promise<string[]> {
+    return this.read(() =>
+      this.selectAll<{ json: string }>(
+        'SELECT snapshot_json AS json FROM snapshots WHERE agent_id = ? ORDER BY row_id',
+        agentId,
+      ).map((row) => row.json),
+    );
+  }
+
+  // ---- events --------------------------------------------------------------
+
+  appendEvent(agentId: string, json: string, fields: EventFields): Promise<void> {
+    return this.events.append(agentId, json, fields);
+  }
+
+  readEventPages(agentId: string, filter: ReadEventsOptions): AsyncIterator<Timeline[]> {
+    return this.events.readPages(agentId, filter);
+  }
+
+  // ---- registry ------------------------------------------------------------
+
+  async exists(agentId: string): Promise<boolean> {
+    const row = await this.read(() =>
+      this.selectOne<{ deleted: number }>(
+        `SELECT NOT (${LIVE_AGENT}) AS deleted FROM agents WHERE agent_id = ?`,
+        agentId,
+      ),
+    );
+    if (row !== undefined) return row.deleted === 0;
+    // An agent whose registration failed is seen through its event file; a deleted one's never is.
+    return this.events.hasOutsideDatabase(agentId);
+  }
+
+  async delete(agentId: string): Promise<void> {
+    // Appends made before the delete are written first, then removed with the rest.
+    await this.events.idle();
+    // Event files this store cannot reach would outlive the agent.
+    if (this.events.kind === 'database' && (await this.read(() => hasFileEvents(this.connection, agentId)))) {
+      throw eventModeMismatch('file', { backend: this.name, operation: 'delete', agentId });
+    }
+    await this.connection.write(() => {
+      for (const table of AGENT_TABLES) this.execute(`DELETE FROM ${table} WHERE agent_id = ?`, agentId);
+      writeTombstone(this.connection, agentId, Date.now());
+      // A lock row is the holder's, not the agent's data; only a dead holder's expired row goes.
+      this.execute('DELETE FROM agent_locks WHERE agent_id = ? AND expires_at_ms <= ?', agentId, Date.now());
+    });
+    this.messages.forget(agentId);
+    this.toolCalls.forget(agentId);
+    await this.events.deleteOutsideDatabase(agentId);
+  }
+
+  async list(prefix: string | undefined): Promise<string[]> {
+    const rows = await this.rows<{ agent_id: string; deleted: number }>(listAgentsQuery(prefix));
+    const ids = rows.filter((row) => row.deleted === 0).map((row) => row.agent_id);
+    const fromFiles = await this.events.agentIdsOutsideDatabase(prefix);
+    if (fromFiles.length === 0) return ids;
+    // An agent whose registration failed is listed through its event file; a deleted one's never is.
+    const registered = new Set(rows.map((row) => row.agent_id));
+    return [...ids, ...fromFiles.filter((id) => !registered.has(id))].sort(compareCodePoints);
+  }
+
+  // ---- queries -------------------------------------------------------------
+
+  async querySessions(query: NormalizedSessionQuery): Promise<Array<Required<StoredRow>>> {
+    const rows = await this.rows<{ agent_id: string; info_json: string }>(sessionQuery(query));
+    return rows.map((row) => ({ agentId: row.agent_id, json: row.info_json }));
+  }
+
+  async queryMessages(query: NormalizedMessageQuery): Promise<StoredRow[]> {
+    const rows = await this.rows<{ message_json: string }>(messageQuery(query));
+    return rows.map((row) => ({ agentId: query.agentId, json: row.message_json }));
+  }
+
+  async queryToolCalls(query: NormalizedToolCallQuery): Promise<StoredRow[]> {
+    const rows = await this.rows<{ record_json: string }>(toolCallQuery(query));
+    return rows.map((row) => ({ agentId: query.agentId, json: row.record_json }));
+  }
+
+  aggregateStats(agentId: string): Promise<Omit<AgentStats, 'avgMessagesPerSession'>> {
+    return this.read(() => {
+      const count = (table: string) =>
+        this.selectOne<{ n: number }>(`SELECT count(*) AS n FROM ${table} WHERE agent_id = ?`, agentId)!.n;
+      const groups = (column: 'name' | 'state') =>
+        new Map(
+          this.selectAll<{ key: string; n: number }>(
+            `SELECT ${column} AS key, count(*) AS n FROM tool_calls WHERE agent_id = ? GROUP BY ${column}`,
+            agentId,
+          ).map((row) => [row.key, row.n]),
+        );
+      return {
+        totalMessages: count('messages'),
+        totalToolCalls: count('tool_calls'),
+        totalSnapshots: count('snapshots'),
+        toolCallsByName: Object.fromEntries(groups('name')),
+        toolCallsByState: Object.fromEntries(groups('state')),
+      };
+    }, true);
+  }
+
+  async fork(agentId: string, forkIds: readonly string[], forkInfo: ForkInfoMaker): Promise<boolean> {
+    let found = false;
+    await this.connection.write(() => {
+      if (
+        this.selectOne(`SELECT 1 AS found FROM agents WHERE agent_id = ? AND ${LIVE_AGENT}`, agentId) ===
+        undefined
+      ) {
+        return;
+      }
+      found = true;
+      const info = this.selectOne<{ info_json: string }>(
+        'SELECT info_json FROM agent_info WHERE agent_id = ?',
+        agentId,
+      );
+      copyAgentRows(
+        this.connection,
+        agentId,
+        forkIds.map((forkId) => {
+          if (info === undefined) return { forkId, info: undefined };
+          const { json, fields } = forkInfo(forkId, info.info_json);
+          return { forkId, info: { json, ...fields } };
+        }),
+        Date.now(),
+      );
+    });
+    return found;
+  }
+
+  acquireLock(agentId: string, timeoutMs: number): Promise<LockReleaseFn> {
+    return this.locks.acquire(agentId, timeoutMs);
+  }
+
+  // ---- observation -----------------------------------------------------------
+
+  async ping(): Promise<void> {
+    await this.read(() => this.selectOne('SELECT 1 AS ok'));
+  }
+
+  /** Whether the database's directory (and the event files' base directory) can be written. */
+  async fileSystem(): Promise<StoreHealthStatus['fileSystem']> {
+    const dirs: string[] = [];
+    if (!this.connection.inMemory) dirs.push(dirname(resolve(this.options.path)));
+    if (this.options.eventStorage === 'file' && this.options.fileStoreBaseDir !== undefined)
+      dirs.push(this.options.fileStoreBaseDir);
+    for (const dir of dirs) {
+      const health = await checkDirectoryWritable(dir, { probe: !this.readOnly });
+      if (!health.writable) return health;
+    }
+    return { writable: true };
+  }
+
+  async inspect(agentId: string): Promise<AgentInspection> {
+    if (!(await this.exists(agentId))) return { exists: false, messages: 0, issues: [] };
+    const issues: string[] = [];
+    const found = await this.read(() => {
+      const info = this.selectOne<{ info_json: string }>(
+        'SELECT info_json FROM agent_info WHERE agent_id = ?',
+        agentId,
+      );
+      const messages = this.listShape('messages', 'message_json', agentId, issues);
+      this.listShape('tool_calls', 'record_json', agentId, issues);
+      return { infoJson: info?.info_json, messages };
+    }, true);
+    issues.push(...(await this.events.check(agentId)));
+    return { exists: true, ...found, issues };
+  }
+
+  /** Counts a list's rows and reports gaps in its positions or rows whose JSON does not parse. */
+  private listShape(table: string, column: string, agentId: string, issues: string[]): number {
+    const shape = this.selectOne<{ n: number; last: number | null }>(
+      `SELECT count(*) AS n, max(position) AS last FROM ${table} WHERE agent_id = ?`,
+      agentId,
+    )!;
+    if (shape.n > 0 && shape.last !== shape.n - 1) {
+      issues.push(`${table}: ${shape.n} rows but positions run to ${shape.last}`);
+    }
+    // json_valid finds the suspects without shipping every row, but it also
+    // says no to valid JSON nested deeper than SQLite's JSON functions read
+    // (1,000 levels): each suspect is judged by the parser loads use.
+    const suspects = this.selectAll<{ json: string }>(
+      `SELECT ${column} AS json FROM ${table} WHERE agent_id = ? AND NOT json_valid(${column})`,
+      agentId,
+    );
+    const invalid = suspects.filter((row) => !parsesAsJson(row.json)).length;
+    if (invalid > 0) issues.push(`${table}: ${invalid} rows hold JSON that does not parse`);
+    return shape.n;
+  }
+
+  async storage(): Promise<StoreMetrics['storage']> {
+    const storage = await this.read(() => {
+      const count = (table: string) => this.selectOne<{ n: number }>(`SELECT count(*) AS n FROM ${table}`)!.n;
+      const pages = this.selectOne<{ bytes: number }>(
+        'SELECT page_count * page_size AS bytes FROM pragma_page_count(), pragma_page_size()',
+      )!;
+      return {
+        totalAgents: count(`agents WHERE ${LIVE_AGENT}`),
+        totalMessages: count('messages'),
+        totalToolCalls: count('tool_calls'),
+        dbSizeBytes: pages.bytes,
+      };
+    }, true);
+    const totalEvents = await this.events.count();
+    return totalEvents === undefined ? storage : { ...storage, totalEvents };
+  }
+
+  /**
+   * SQLite's own check of the file (`PRAGMA integrity_check`), at most
+   * `maxProblems` lines; empty when the file is sound.
+   */
+  async integrityProblems(maxProblems: number): Promise<string[]> {
+    const lines = await this.read(() =>
+      this.selectAll<{ integrity_check: string }>(`PRAGMA integrity_check(${maxProblems})`).map(
+        (row) => row.integrity_check,
+      ),
+    );
+    return lines.length === 1 && lines[0] === 'ok' ? [] : lines;
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.locks.releaseAll();
+      await this.events.close();
+    } finally {
+      this.messages.clear();
+      this.toolCalls.clear();
+      await this.connection.close();
+    }
+  }
+}
+
+function parsesAsJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
