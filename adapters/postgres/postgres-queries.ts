@@ -103,14 +103,6 @@ function direction(page: NormalizedPage): 'ASC' | 'DESC' {
   return page.order === 'asc' ? 'ASC' : 'DESC';
 }
 
-/**
- * True when a string filter can match nothing stored: agent ids never hold
- * NUL or lone surrogates, so such a filter is answered without a query.
- */
-export function impossibleAgentFilter(agentId: string | undefined): boolean {
-  return agentId !== undefined && (agentId.includes('\u0000') || !agentId.isWellFormed());
-}
-
 export function sessionsQuery(agents: string, query: NormalizedSessionQuery): BuiltQuery {
   const c = new Conditions();
   c.raw('info_json IS NOT NULL');

@@ -460,8 +460,9 @@ export class SqliteAgentBackend implements AgentBackend {
 
   // ---- observation -----------------------------------------------------------
 
-  async ping(): Promise<void> {
+  async ping(): Promise<undefined> {
     await this.read(() => this.selectOne('SELECT 1 AS ok'));
+    return undefined;
   }
 
   /** Whether the database's directory (and the event files' base directory) can be written. */

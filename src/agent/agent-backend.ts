@@ -93,6 +93,7 @@ export interface AgentBackend {
   list(prefix: string | undefined): Promise<string[]>;
 
   // ---- queries: rows of stored text, sorted and paged as asked ----------
+  // A query's `agentId` is one an id can be (no NUL, no lone surrogate); the store answers the others.
   querySessions(query: NormalizedSessionQuery): Promise<Array<Required<StoredRow>>>;
   queryMessages(query: NormalizedMessageQuery): Promise<StoredRow[]>;
   queryToolCalls(query: NormalizedToolCallQuery): Promise<StoredRow[]>;
@@ -112,8 +113,12 @@ export interface AgentBackend {
   acquireLock(agentId: string, timeoutMs: number): Promise<LockReleaseFn>;
 
   // ---- observation --------------------------------------------------------
-  /** A round trip to the database; throws when it cannot be made. */
-  ping(): Promise<void>;
+  /**
+   * A round trip to the database; throws when it cannot be made. Resolves
+   * with what makes a reachable database unusable (its tables are gone), or
+   * undefined when it is sound.
+   */
+  ping(): Promise<string | undefined>;
   /** Whether the directories the backend writes (database file, event files) can be written. */
   fileSystem(): Promise<StoreHealthStatus['fileSystem']>;
   /** What the store needs to judge one agent's consistency. */

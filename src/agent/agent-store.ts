@@ -1,5 +1,5 @@
 import { newForkId } from '../agent-id.js';
-import { NotFoundError, ValidationError } from '../errors.js';
+import { NotFoundError, redactSecrets, ValidationError } from '../errors.js';
 import type { OperationKind } from '../operation-metrics.js';
 import { pagedIterable } from '../paged-iterable.js';
 import {
@@ -382,8 +382,7 @@ export class AgentStore implements ExtendedStore {
   list(prefix?: string): Promise<string[]> {
     return this.runOperation('list', 'load', async () => {
       if (prefix !== undefined && typeof prefix !== 'string') this.fail('prefix must be a string', 'list');
-      // Ids never hold NUL or lone surrogates (agent-id.ts), so such a prefix matches nothing.
-      if (prefix !== undefined && (prefix.includes('\u0000') || !prefix.isWellFormed())) return [];
+      if (!possibleAgentId(prefix)) return [];
       return this.backend.list(prefix);
     });
   }
@@ -393,7 +392,7 @@ export class AgentStore implements ExtendedStore {
   querySessions(filters: SessionFilters): Promise<SessionInfo[]> {
     return this.runOperation('querySessions', 'query', async () => {
       const query = normalizeSessionFilters(filters);
-      if (query.limit === 0) return [];
+      if (query.limit === 0 || !possibleAgentId(query.agentId)) return [];
       return (await this.backend.querySessions(query)).map((row) =>
         toSessionInfo(row.agentId, this.codec.decode<AgentInfo>(row.json, 'querySessions', row.agentId)),
       );
@@ -403,7 +402,7 @@ export class AgentStore implements ExtendedStore {
   queryMessages(filters: MessageFilters): Promise<Message[]> {
     return this.runOperation('queryMessages', 'query', async () => {
       const query = normalizeMessageFilters(filters);
-      if (query.limit === 0) return [];
+      if (query.limit === 0 || !possibleAgentId(query.agentId)) return [];
       return (await this.backend.queryMessages(query)).map((row) =>
         this.codec.decode<Message>(row.json, 'queryMessages', row.agentId),
       );
@@ -413,7 +412,7 @@ export class AgentStore implements ExtendedStore {
   queryToolCalls(filters: ToolCallFilters): Promise<ToolCallRecord[]> {
     return this.runOperation('queryToolCalls', 'query', async () => {
       const query = normalizeToolCallFilters(filters);
-      if (query.limit === 0) return [];
+      if (query.limit === 0 || !possibleAgentId(query.agentId)) return [];
       return (await this.backend.queryToolCalls(query)).map((row) =>
         this.codec.decode<ToolCallRecord>(row.json, 'queryToolCalls', row.agentId),
       );
@@ -447,14 +446,18 @@ export class AgentStore implements ExtendedStore {
       const started = performance.now();
       let database: StoreHealthStatus['database'];
       try {
-        await this.backend.ping();
+        const problem = await this.backend.ping();
         database = { connected: true, latencyMs: performance.now() - started };
+        if (problem !== undefined) database.error = problem;
       } catch (error) {
-        database = { connected: false, error: error instanceof Error ? error.message : String(error) };
+        database = {
+          connected: false,
+          error: redactSecrets(error instanceof Error ? error.message : String(error)),
+        };
       }
       const fileSystem = await this.backend.fileSystem();
       return {
-        healthy: database.connected && fileSystem.writable,
+        healthy: database.connected && database.error === undefined && fileSystem.writable,
         database,
         fileSystem,
         checkedAt: Date.now(),
@@ -474,11 +477,14 @@ export class AgentStore implements ExtendedStore {
       }
       const issues = [...found.issues];
       if (found.infoJson !== undefined) {
-        const { messageCount } = this.codec.decode<Partial<AgentInfo>>(
-          found.infoJson,
-          'checkConsistency',
-          agentId,
-        );
+        // Reported, not thrown: finding what is wrong is this call's job.
+        let info: Partial<AgentInfo> | undefined;
+        try {
+          info = JSON.parse(found.infoJson) as Partial<AgentInfo>;
+        } catch (error) {
+          issues.push(`stored info is not valid JSON (${(error as Error).message})`);
+        }
+        const messageCount = info?.messageCount;
         if (typeof messageCount === 'number' && messageCount !== found.messages) {
           issues.push(`info.messageCount is ${messageCount} but ${found.messages} messages are stored`);
         }
@@ -547,4 +553,13 @@ export class AgentStore implements ExtendedStore {
     })();
     return this.closing;
   }
+}
+
+/**
+ * Ids never hold NUL or lone surrogates (agent-id.ts): a filter or prefix
+ * that does matches nothing, and no backend is asked (a database may refuse
+ * such a string rather than find nothing).
+ */
+function possibleAgentId(text: string | undefined): boolean {
+  return text === undefined || (!text.includes('\u0000') && text.isWellFormed());
 }

@@ -382,7 +382,9 @@ export class MemoryBackend implements AgentBackend {
     });
   }
 
-  async ping(): Promise<void> {}
+  async ping(): Promise<undefined> {
+    return undefined;
+  }
 
   async fileSystem(): Promise<StoreHealthStatus['fileSystem']> {
     return { writable: true };
