@@ -11,7 +11,6 @@ import {
   isHashedDirName,
 } from './agent-path.js';
 import { AppendBatcher } from './append-batcher.js';
-import { compareCodePoints } from './code-point-order.js';
 import { DescriptorLimit } from './descriptor-limit.js';
 import {
   ConfigError,
@@ -24,6 +23,7 @@ import { holdsJsonStore } from './json-store-layout.js';
 import { pagedIterable } from './paged-iterable.js';
 import { eventFilter, isTimeline } from './store-codec.js';
 import { StoreOperations } from './store-operations.js';
+import { compareCodePoints } from './strings.js';
 import type { AgentChannel, Bookmark, Timeline } from './types.js';
 
 /**

@@ -1,7 +1,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { compareCodePoints } from './code-point-order.js';
 import type { JsonStoreProblem } from './json-store-problems.js';
+import { compareCodePoints } from './strings.js';
 import type { Timeline } from './types.js';
 
 /**

@@ -1,6 +1,5 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { compareCodePoints } from './code-point-order.js';
 import { ConfigError } from './errors.js';
 import { type JsonStoreEventOrder, readJsonStoreEvents } from './json-store-events.js';
 import {
@@ -12,6 +11,7 @@ import {
   POOL_META_ID,
 } from './json-store-layout.js';
 import { JsonStoreCorruptFileError, type JsonStoreProblem } from './json-store-problems.js';
+import { compareCodePoints } from './strings.js';
 import type {
   AgentInfo,
   CompressionRecord,

@@ -10,7 +10,7 @@ import {
   sortPosition,
   vectorDirections,
 } from '../src/kv/kv-query.js';
-import { compareCodePoints, prefixUpperBound } from '../src/kv/kv-strings.js';
+import { compareCodePoints, prefixUpperBound } from '../src/strings.js';
 
 const view = (key: string, value: unknown, extra: Partial<KvRecordView> = {}): KvRecordView => ({
   key,

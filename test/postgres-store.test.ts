@@ -9,7 +9,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { PostgresStore } from '../adapters/postgres/index.js';
 import { AGENT_SCHEMA_VERSION, migrateAgentSchema } from '../adapters/postgres/postgres-schema.js';
-import { compareCodePoints } from '../src/code-point-order.js';
+import { compareCodePoints } from '../src/strings.js';
 import type { AgentInfo, Message, ReadEventsOptions, Timeline, ToolCallRecord } from '../src/types.js';
 import {
   adminQuery,

@@ -11,7 +11,7 @@ import type {
 } from '../../src/kv/kv-backend.js';
 import { evaluatePlan, type KvPredicate, type KvQueryPlan } from '../../src/kv/kv-query.js';
 import { viewOfRow } from '../../src/kv/kv-records.js';
-import { prefixUpperBound } from '../../src/kv/kv-strings.js';
+import { prefixUpperBound } from '../../src/strings.js';
 import type { MongoCollection, MongoDocument, MongoSession } from './mongo-config.js';
 import { type OpenMongo, runAtomically, withSession } from './mongo-connection.js';
 import { bsonSize, documentTooLarge, MAX_STORED_DOCUMENT_BYTES } from './mongo-documents.js';

@@ -1,5 +1,4 @@
 import { ValidationError } from '../../src/errors.js';
-import { prefixUpperBound } from '../../src/kv/kv-strings.js';
 import type {
   NormalizedMessageQuery,
   NormalizedPage,
@@ -8,6 +7,7 @@ import type {
   SessionSortKey,
   ToolCallSortKey,
 } from '../../src/query-filters.js';
+import { prefixUpperBound } from '../../src/strings.js';
 import type { AgentChannel } from '../../src/types.js';
 import type { MongoDocument } from './mongo-config.js';
 import type { MongoIndexSpec } from './mongo-schema.js';
@@ -133,7 +133,7 @@ export function eventPageFilter(
 }
 
 /**
- * `prefixUpperBound` (src/kv/kv-strings.ts) is the smallest string greater
+ * `prefixUpperBound` (src/strings.ts) is the smallest string greater
  * than every string that starts with a prefix, in code point order. MongoDB
  * compares strings as UTF-8 bytes ("simple binary comparison" when no
  * collation is set, the manual's "Comparison/Sort Order"), and UTF-8 byte

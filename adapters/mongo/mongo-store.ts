@@ -1,5 +1,4 @@
 import { newForkId } from '../../src/agent-id.js';
-import { compareCodePoints } from '../../src/code-point-order.js';
 import { checkDirectoryWritable } from '../../src/directory-health.js';
 import { KodeStoreError, NotFoundError, redactSecrets, ValidationError } from '../../src/errors.js';
 import { FileEventLog } from '../../src/file-event-log.js';
@@ -16,6 +15,7 @@ import { toSessionInfo } from '../../src/record-fields.js';
 import { assertForkCount, assertLockTimeout } from '../../src/store-arguments.js';
 import { StoreCodec } from '../../src/store-codec.js';
 import { StoreOperations } from '../../src/store-operations.js';
+import { compareCodePoints } from '../../src/strings.js';
 import type {
   AgentInfo,
   AgentStats,

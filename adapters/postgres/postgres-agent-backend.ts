@@ -11,7 +11,6 @@ import type {
   StoredRow,
   ToolCallRowFields,
 } from '../../src/agent/agent-backend.js';
-import { compareCodePoints } from '../../src/code-point-order.js';
 import { DELETED_AGENT_RETENTION_MS } from '../../src/deleted-agents.js';
 import { checkDirectoryWritable } from '../../src/directory-health.js';
 import { redactSecrets } from '../../src/errors.js';
@@ -22,6 +21,7 @@ import type {
   NormalizedToolCallQuery,
 } from '../../src/query-filters.js';
 import type { SessionFields } from '../../src/record-fields.js';
+import { compareCodePoints, prefixUpperBound } from '../../src/strings.js';
 import type {
   AgentStats,
   LockReleaseFn,
@@ -31,7 +31,7 @@ import type {
   StoreMetrics,
   Timeline,
 } from '../../src/types.js';
-import { columnKey, optionalColumnKey, prefixUpperBound } from './postgres-column-keys.js';
+import { columnKey, optionalColumnKey } from './postgres-column-keys.js';
 import type { ResolvedPostgresSettings } from './postgres-config.js';
 import type { PostgresDatabase, Statement } from './postgres-database.js';
 import { DatabaseEventStorage, type EventStorage, FileEventStorage } from './postgres-event-storage.js';

@@ -23,21 +23,3 @@ export function columnKey(value: string): string {
 export function optionalColumnKey(value: unknown): string | null {
   return typeof value === 'string' ? columnKey(value) : null;
 }
-
-/**
- * The smallest string greater than every string starting with `prefix`, in
- * code-point order (the "C" collation on UTF-8), or `undefined` when there is
- * none. `agent_id >= prefix AND agent_id < upper` is then an exact, indexable
- * prefix match, with no LIKE pattern to escape.
- */
-export function prefixUpperBound(prefix: string): string | undefined {
-  const codePoints = Array.from(prefix, (ch) => ch.codePointAt(0) as number);
-  while (codePoints.length > 0) {
-    const last = codePoints.pop() as number;
-    let next = last + 1;
-    // Surrogate code points cannot appear in well-formed text; skip over them.
-    if (next >= 0xd800 && next <= 0xdfff) next = 0xe000;
-    if (next <= 0x10ffff) return String.fromCodePoint(...codePoints, next);
-  }
-  return undefined;
-}

@@ -21,7 +21,7 @@ import {
   vectorDirections,
 } from '../../src/kv/kv-query.js';
 import { viewOfRow } from '../../src/kv/kv-records.js';
-import { prefixUpperBound } from '../../src/kv/kv-strings.js';
+import { prefixUpperBound } from '../../src/strings.js';
 import {
   type PostgresPool,
   type PostgresPoolClient,

@@ -12,7 +12,6 @@ import type {
   StoredRow,
   ToolCallRowFields,
 } from '../../src/agent/agent-backend.js';
-import { compareCodePoints } from '../../src/code-point-order.js';
 import { checkDirectoryWritable } from '../../src/directory-health.js';
 import { eventModeMismatch } from '../../src/event-modes.js';
 import type {
@@ -21,6 +20,7 @@ import type {
   NormalizedToolCallQuery,
 } from '../../src/query-filters.js';
 import type { SessionFields } from '../../src/record-fields.js';
+import { compareCodePoints } from '../../src/strings.js';
 import type {
   AgentStats,
   LockReleaseFn,

@@ -10,7 +10,7 @@ import type {
 } from '../../src/kv/kv-backend.js';
 import type { KvFieldRef, KvPredicate, KvQueryPlan, KvScalar, KvSortKey } from '../../src/kv/kv-query.js';
 import { vectorDirections } from '../../src/kv/kv-query.js';
-import { prefixUpperBound } from '../../src/kv/kv-strings.js';
+import { prefixUpperBound } from '../../src/strings.js';
 import type { SqliteDatabase, SqliteStatement } from './sqlite-config.js';
 import { damagedDatabaseError, isBusyError } from './sqlite-connection.js';
 import { readableJson } from './sqlite-json.js';

@@ -7,6 +7,7 @@ import type {
   TimeBound,
   ToolCallSortKey,
 } from '../../src/query-filters.js';
+import { prefixUpperBound } from '../../src/strings.js';
 import type { EventFilter } from './sqlite-event-storage.js';
 import { LIVE_AGENT } from './sqlite-registry.js';
 
@@ -145,24 +146,6 @@ export function toolCallQuery(query: NormalizedToolCallQuery): BuiltQuery {
     where,
     query,
   );
-}
-
-/**
- * The smallest string greater than every string starting with `prefix`, in
- * code-point order (SQLite's BINARY order on UTF-8 text), or undefined when
- * there is none. With it `list(prefix)` reads one index range and matches
- * the prefix literally (no LIKE, so `%` and `_` are ordinary characters).
- */
-export function prefixUpperBound(prefix: string): string | undefined {
-  const codePoints = [...prefix].map((c) => c.codePointAt(0)!);
-  while (codePoints.length > 0) {
-    const last = codePoints.pop()!;
-    if (last === 0x10ffff) continue;
-    // Lone surrogates are not valid agent ids, so the code point after U+D7FF is U+E000.
-    codePoints.push(last === 0xd7ff ? 0xe000 : last + 1);
-    return String.fromCodePoint(...codePoints);
-  }
-  return undefined;
 }
 
 /** Agent ids starting with `prefix`, in code-point order. */

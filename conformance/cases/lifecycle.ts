@@ -1,4 +1,4 @@
-import { compareCodePoints } from '../../src/code-point-order.js';
+import { compareCodePoints } from '../../src/strings.js';
 import { check, checkEqual, collect } from '../assertions.js';
 import { type CaseContext, defineCases, type StoreCase } from '../case.js';
 import {

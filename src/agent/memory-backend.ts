@@ -1,5 +1,4 @@
 import { AgentLockTable } from '../agent-lock-table.js';
-import { compareCodePoints } from '../code-point-order.js';
 import { tombstoneLive } from '../deleted-agents.js';
 import { StoreClosedError } from '../errors.js';
 import { decodeJson } from '../json-codec.js';
@@ -12,6 +11,7 @@ import {
   withinTimeBounds,
 } from '../query-filters.js';
 import { commonPrefixLength, pairFirstSavedTimes, type SessionFields } from '../record-fields.js';
+import { compareCodePoints } from '../strings.js';
 import type {
   AgentStats,
   LockReleaseFn,

@@ -1,6 +1,6 @@
 import { type ErrorContext, isKodeStoreError, QueryError, ValidationError } from '../errors.js';
+import { utf8Length } from '../strings.js';
 import { assertKvName, KV_NAME_LIMITS } from './kv-records.js';
-import { utf8Length } from './kv-strings.js';
 import type {
   JsonValue,
   KvMetadata,

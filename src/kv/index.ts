@@ -1,5 +1,6 @@
 /** The KV namespace API: the store factory, its backend contract, the envelope facade and the DataStore proxy. */
 
+export { compareCodePoints } from '../strings.js';
 export {
   createDataStore,
   DATA_STORE_INSTANCE_PREFIX,
@@ -36,6 +37,5 @@ export {
 } from './kv-query.js';
 export { KV_NAME_LIMITS } from './kv-records.js';
 export { createKvStore, KV_MAX_BATCH, type KvStoreOptions } from './kv-store.js';
-export { compareCodePoints } from './kv-strings.js';
 export type * from './kv-types.js';
 export { MemoryKvBackend } from './memory-kv.js';

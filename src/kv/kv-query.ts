@@ -1,7 +1,7 @@
 import { QueryError } from '../errors.js';
 import { toEpochMs } from '../query-filters.js';
+import { compareCodePoints } from '../strings.js';
 import type { TimeInput } from '../types.js';
-import { compareCodePoints } from './kv-strings.js';
 import type { KvSelectableField } from './kv-types.js';
 
 /**

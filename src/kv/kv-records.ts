@@ -1,10 +1,10 @@
 import { type ErrorContext, NotFoundError, ValidationError } from '../errors.js';
 import { decodeJson, encodeJson } from '../json-codec.js';
 import { toEpochMs } from '../query-filters.js';
+import { utf8Length } from '../strings.js';
 import type { TimeInput } from '../types.js';
 import type { KvInstanceRow, KvQueryRow, KvRecordRow } from './kv-backend.js';
 import { type KvProjection, type KvRecordView, selectMembers } from './kv-query.js';
-import { utf8Length } from './kv-strings.js';
 import type { JsonValue, KvInstance, KvMetadata, KvRecord, KvSelectableField } from './kv-types.js';
 
 /** A KV instance that does not exist. The words "not found" are what seed 001's callers test for. */

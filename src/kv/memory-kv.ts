@@ -1,3 +1,4 @@
+import { compareCodePoints, sortCodePoints } from '../strings.js';
 import {
   isLive,
   type KvBackend,
@@ -9,7 +10,6 @@ import {
 } from './kv-backend.js';
 import { evaluatePlan, type KvQueryPlan, type KvRecordView } from './kv-query.js';
 import { viewOfRow } from './kv-records.js';
-import { compareCodePoints, sortCodePoints } from './kv-strings.js';
 
 type Namespace = Map<string, KvRecordRow>;
 

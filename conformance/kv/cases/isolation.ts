@@ -1,6 +1,6 @@
 import { createDataStore, type DataStore } from '../../../src/kv/data-store.js';
-import { compareCodePoints } from '../../../src/kv/kv-strings.js';
 import type { KvStore } from '../../../src/kv/kv-types.js';
+import { compareCodePoints } from '../../../src/strings.js';
 import { check, checkEqual, checkRejects } from '../../assertions.js';
 import { defineKvCases } from '../kv-case.js';
 import { SeededRandom } from '../kv-random.js';

@@ -1,4 +1,4 @@
-import { compareCodePoints } from '../../../src/kv/kv-strings.js';
+import { compareCodePoints } from '../../../src/strings.js';
 import { checkEqual, checkRejects } from '../../assertions.js';
 import { defineKvCases } from '../kv-case.js';
 

@@ -1,9 +1,9 @@
 /**
- * String rules shared by every KV backend: code-point order (what SQLite's
- * BINARY collation and PostgreSQL's "C" collation compare on UTF-8 bytes),
- * and the bounds that turn a prefix match into an index range.
+ * String rules shared by every backend, agent store and KV alike: code-point
+ * order (what SQLite's BINARY collation, PostgreSQL's "C" collation and
+ * MongoDB's simple collation compare on UTF-8), and the bounds that turn a
+ * prefix match into an index range.
  */
-
 function isHighSurrogate(unit: number): boolean {
   return unit >= 0xd800 && unit <= 0xdbff;
 }
