@@ -11,6 +11,7 @@ import type {
   StoredRow,
   ToolCallRowFields,
 } from '../../src/agent/agent-backend.js';
+import { AgentWriteQueue } from '../../src/agent/agent-write-queue.js';
 import { DELETED_AGENT_RETENTION_MS } from '../../src/deleted-agents.js';
 import { checkDirectoryWritable } from '../../src/directory-health.js';
 import { redactSecrets } from '../../src/errors.js';
@@ -41,7 +42,6 @@ import { messagesQuery, sessionsQuery, toolCallsQuery } from './postgres-queries
 import { LIVE_AGENT } from './postgres-registry.js';
 import { AGENT_TABLES } from './postgres-schema.js';
 import { buildStatements } from './postgres-statements.js';
-import { AgentWriteQueue } from './postgres-write-queue.js';
 
 /** Kinds of rows in `kode_agent_documents` (one replaceable document each). */
 const DOCUMENT_KIND = { todos: 'todos', mediaCache: 'media_cache' } as const;

@@ -1,3 +1,4 @@
+import type { AgentWriteQueue } from '../../src/agent/agent-write-queue.js';
 import { commonPrefixLength } from '../../src/record-fields.js';
 import {
   isConnectionError,
@@ -5,7 +6,6 @@ import {
   type Queryable,
   type Statement,
 } from './postgres-database.js';
-import type { AgentWriteQueue } from './postgres-write-queue.js';
 
 /**
  * Incremental saves of the lists the SDK re-saves whole after every step

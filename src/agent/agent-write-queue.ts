@@ -1,6 +1,7 @@
 /**
- * Per-agent ordering of one store object's writes. Separate pool connections
- * run statements in whatever order they reach the server, so two writes of
+ * Per-agent ordering of one store object's writes, for backends whose driver
+ * spreads commands over a pool (PostgreSQL, MongoDB). Separate pool
+ * connections run statements in whatever order they reach the server, so two writes of
  * one agent fired without awaiting (the SDK does this) could land out of
  * call order: history windows listed out of order, an older `saveInfo`
  * overwriting a newer one. Writes of one agent therefore run one after
@@ -31,6 +32,11 @@ export class AgentWriteQueue {
   /** Resolves when the writes of `agentId` queued so far have settled (read-your-writes). */
   settled(agentId: string): Promise<void> {
     return this.tails.get(agentId) ?? Promise.resolve();
+  }
+
+  /** Agents with queued or running writes. */
+  get pendingAgents(): number {
+    return this.tails.size;
   }
 
   /** Resolves when every write queued so far, of any agent, has settled (close). */
