@@ -3,6 +3,7 @@ import type {
   PostgresConnectionConfig as SeedConnectionConfig,
   EventStorage as StoreEventStorage,
 } from '../../src/store-config.js';
+import type { PostgresBounds } from './postgres-errors.js';
 
 /**
  * Options of `PostgresStore`, and the few parts of the `pg` driver the store
@@ -118,6 +119,12 @@ export interface PostgresPoolClient {
   removeListener(event: 'error', listener: (error: Error) => void): unknown;
 }
 
+/** What pg-pool reports about its clients (`'connect'` for a new one, `'acquire'` for each checkout). */
+export interface PostgresPoolClientEvents {
+  on(event: 'error', listener: (error: Error) => void): unknown;
+  removeListener(event: 'error', listener: (error: Error) => void): unknown;
+}
+
 /**
  * The subset of `pg.Pool` the store uses. A `pg.Pool` satisfies it.
  * https://node-postgres.com/apis/pool
@@ -127,7 +134,9 @@ export interface PostgresPool {
   query<R = Record<string, unknown>>(config: PostgresQueryConfig): Promise<PostgresQueryResult<R>>;
   end(): Promise<void>;
   on(event: 'error', listener: (error: Error, client?: unknown) => void): unknown;
+  on(event: 'connect' | 'acquire', listener: (client: PostgresPoolClientEvents) => void): unknown;
   removeListener(event: 'error', listener: (error: Error, client?: unknown) => void): unknown;
+  removeListener(event: 'connect' | 'acquire', listener: (client: PostgresPoolClientEvents) => void): unknown;
 }
 
 /** The options the store passes to `new pg.Pool(...)`. */
@@ -163,6 +172,8 @@ export interface ResolvedPostgresSettings {
   fsync: boolean;
   preparedStatements: boolean;
   readOnly: boolean;
+  /** The bounds in effect, named by `TimeoutError`s. */
+  bounds: PostgresBounds;
 }
 
 export const DEFAULT_APPLICATION_NAME = 'kode-store';
@@ -324,8 +335,15 @@ export function resolvePostgresSettings(
     fail('lockLeaseMs must be a number of milliseconds, at least 100', 'lockLeaseMs');
   }
 
+  const poolConfig =
+    options.connection === undefined ? undefined : connectionToPoolConfig(options.connection);
   return {
-    poolConfig: options.connection === undefined ? undefined : connectionToPoolConfig(options.connection),
+    poolConfig,
+    bounds: {
+      connectTimeoutMs: poolConfig?.connectionTimeoutMillis ?? DEFAULT_CONNECTION_TIMEOUT_MS,
+      statementTimeoutMs: 0,
+      lockTimeoutMs: 0,
+    },
     pool: options.pool,
     schema: validateSchema(options.schema),
     eventStorage,

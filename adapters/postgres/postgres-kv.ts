@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { ConfigError } from '../../src/errors.js';
+import { type AnyKodeStoreError, ConfigError, type ErrorContext } from '../../src/errors.js';
 import type {
   KvBackend,
   KvInstanceRow,
@@ -29,6 +29,7 @@ import {
   quoteIdentifier,
 } from './postgres-config.js';
 import { EXACT_TYPES, type Queryable } from './postgres-database.js';
+import { classifyPostgresError, hearPoolErrors, type PostgresBounds } from './postgres-errors.js';
 import { assertSchemaReadable, MIGRATION_LOCK_CLASS } from './postgres-schema.js';
 
 /**
@@ -75,7 +76,12 @@ export interface PostgresKvOptions {
   preparedStatements?: boolean;
   /** Check the KV schema instead of creating or upgrading it (the store is read-only). */
   readOnly?: boolean;
+  /** @internal The owning store's bounds, named by its `TimeoutError`s. */
+  bounds?: PostgresBounds;
 }
+
+/** pg-pool's default `connectionTimeoutMillis` is none; an injected pool's own setting is not ours to read. */
+const UNKNOWN_BOUNDS: PostgresBounds = { connectTimeoutMs: 0, statementTimeoutMs: 0, lockTimeoutMs: 0 };
 
 /** Newest schema version of component `kv`. */
 export const POSTGRES_KV_SCHEMA_VERSION = 1;
@@ -380,11 +386,16 @@ export class PostgresKvBackend implements KvBackend {
   /** Names of the fixed statements, by text, when they run as named prepared statements. */
   private readonly statementNames = new Map<string, string>();
   private readonly readOnly: boolean;
+  private readonly bounds: PostgresBounds;
 
   constructor(
     private readonly source: PostgresKvPoolSource,
     options: PostgresKvOptions = {},
   ) {
+    this.bounds = options.bounds ?? UNKNOWN_BOUNDS;
+    // A pool of the owning store is heard by the store; a pool handed in here
+    // must be heard from now on (see hearPoolErrors).
+    if (typeof source !== 'function') hearPoolErrors(source);
     const schema = options.schema ?? 'public';
     if (typeof schema !== 'string' || schema === '' || schema.includes('\u0000') || !schema.isWellFormed()) {
       throw new ConfigError('schema must be a non-empty string without NUL or lone surrogates', {
@@ -411,6 +422,11 @@ export class PostgresKvBackend implements KvBackend {
         );
       }
     }
+  }
+
+  /** pg's errors read as the agent store reads them: a lost connection is a `ConnectionError` on every path. */
+  classifyError(error: unknown, ctx: Omit<ErrorContext, 'cause'>): AnyKodeStoreError | undefined {
+    return classifyPostgresError(error, ctx, this.bounds);
   }
 
   /** What `pg` is handed: a fixed statement by name when prepared statements are on, any other by text. */

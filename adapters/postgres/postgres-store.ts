@@ -2,7 +2,7 @@ import { newForkId } from '../../src/agent-id.js';
 import { compareCodePoints } from '../../src/code-point-order.js';
 import { DELETED_AGENT_RETENTION_MS } from '../../src/deleted-agents.js';
 import { checkDirectoryWritable } from '../../src/directory-health.js';
-import { NotFoundError, redactSecrets, ValidationError, wrapDriverError } from '../../src/errors.js';
+import { NotFoundError, redactSecrets, ValidationError } from '../../src/errors.js';
 import type { EventRowAccess } from '../../src/event-mode-move.js';
 import { eventModeMismatch } from '../../src/event-modes.js';
 import { createKvStore } from '../../src/kv/kv-store.js';
@@ -144,9 +144,13 @@ export class PostgresStore implements ExtendedStore {
     this.schema = this.settings.schema;
     this.preparedStatements = this.settings.preparedStatements;
     this.readOnly = this.settings.readOnly;
-    this.ops = new StoreOperations(BACKEND, { readOnly: this.readOnly });
     this.fileStoreBaseDir = this.settings.fileStoreBaseDir;
     this.db = new PostgresDatabase(this.settings);
+    const db = this.db;
+    this.ops = new StoreOperations(BACKEND, {
+      readOnly: this.readOnly,
+      classifyError: (error, ctx) => db.classifyError(error, ctx),
+    });
     const fileEvents = this.settings.eventStorage === 'file';
     this.events = fileEvents
       ? new FileEventStorage(this.db, this.settings.fileStoreBaseDir as string, this.settings.fsync)
@@ -156,6 +160,7 @@ export class PostgresStore implements ExtendedStore {
       schema: this.db.schema,
       preparedStatements: this.settings.preparedStatements,
       readOnly: this.readOnly,
+      bounds: this.db.bounds,
     });
     this.kv = createKvStore(
       this.readOnly
@@ -394,7 +399,7 @@ export class PostgresStore implements ExtendedStore {
       // A closed check per entry, not an operation frame: the frame ran once above.
       beforeEach: () => store.ops.assertOpen('readEvents'),
       // Errors thrown while paging arrive outside `ops.run`; give them the same shape.
-      mapError: (error) => wrapDriverError(error, { backend: BACKEND, operation: 'readEvents', agentId }),
+      mapError: (error) => store.db.wrapError(error, { backend: BACKEND, operation: 'readEvents', agentId }),
     });
   }
 
