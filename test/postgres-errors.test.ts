@@ -54,6 +54,7 @@ describePostgres('pg errors as typed errors', () => {
     const heard: Error[] = [];
     client.on('error', (error) => heard.push(error));
     await client.connect();
+    const ended = new Promise<void>((resolve) => client.once('end', () => resolve()));
     const [{ pid }] = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows as [
       { pid: number },
     ];
@@ -67,6 +68,9 @@ describePostgres('pg errors as typed errors', () => {
     await killer.query('SELECT pg_terminate_backend($1)', [pid]);
     await killer.end();
     const killed = await running;
+    // Only once the socket has closed does pg refuse queries up front (until
+    // then a query is queued and fails as the connection ends).
+    await ended;
     const afterwards = await client.query('SELECT 1').catch((error: unknown) => error);
 
     expect((killed as Error).message).not.toBe('');
