@@ -114,7 +114,7 @@ describePostgres('pg errors as typed errors', () => {
       const failure = await kv.get('instance', 'ns', 'key').catch((error: unknown) => error);
       expect(failure).toBeInstanceOf(TimeoutError);
       expect((failure as TimeoutError).message).toMatch(
-        /no PostgreSQL connection within the bound set on the pool/,
+        /no PostgreSQL connection within 200 ms \(the pool's connectionTimeoutMillis\)/,
       );
     } finally {
       await pool.end();

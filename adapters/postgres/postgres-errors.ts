@@ -29,7 +29,18 @@ export interface PostgresBounds {
   connectTimeoutMs: number;
   statementTimeoutMs: number;
   lockTimeoutMs: number;
+  /** Read from a pool handed in (0: not set there): errors name the pool's settings, not the store's options. */
+  fromPool?: boolean;
 }
+
+/** The pool setting behind each bound, named when the bounds are a pool's own. */
+const POOL_SETTING: Record<BoundName, string> = {
+  connectTimeoutMs: 'connectionTimeoutMillis',
+  statementTimeoutMs: 'statement_timeout',
+  lockTimeoutMs: 'lock_timeout',
+};
+
+type BoundName = 'connectTimeoutMs' | 'statementTimeoutMs' | 'lockTimeoutMs';
 
 /** SQLSTATEs of a session the server ended or could not start. */
 const SESSION_ENDED = new Set([
@@ -62,6 +73,13 @@ const LOST_CONNECTION_MESSAGES = [
   /is not queryable$/i,
   /connection.*(closed|ended|reset)/i,
 ];
+
+/** query_canceled: `statement_timeout` ran out (the store never cancels statements itself). */
+const QUERY_CANCELED = '57014';
+/** lock_not_available: `lock_timeout` ran out (the store never uses NOWAIT). */
+const LOCK_NOT_AVAILABLE = '55P03';
+/** pg's message when no answer came within `query_timeout`: the server did not answer at all. */
+const READ_TIMEOUT_MESSAGE = /^Query read timeout$/i;
 
 /** pg-pool's messages when no connection could be made within `connectionTimeoutMillis`. */
 const CONNECT_TIMEOUT_MESSAGES = [
@@ -110,29 +128,34 @@ export function classifyPostgresError(
   if (typeof error !== 'object' || error === null || isKodeStoreError(error)) return undefined;
   const detail = redactSecrets(messageOf(error) || String(error));
   if (CONNECT_TIMEOUT_MESSAGES.some((pattern) => pattern.test(messageOf(error)))) {
-    return timeout(
-      'no PostgreSQL connection',
-      'connectTimeoutMs',
-      bounds.connectTimeoutMs,
-      detail,
-      ctx,
-      error,
-    );
+    return timeout('no PostgreSQL connection', 'connectTimeoutMs', bounds, detail, ctx, error);
+  }
+  const code = codeOf(error);
+  if (code === QUERY_CANCELED) {
+    return timeout('the statement did not finish', 'statementTimeoutMs', bounds, detail, ctx, error);
+  }
+  if (READ_TIMEOUT_MESSAGE.test(messageOf(error))) {
+    return timeout('the PostgreSQL server did not answer', 'statementTimeoutMs', bounds, detail, ctx, error);
+  }
+  if (code === LOCK_NOT_AVAILABLE) {
+    return timeout('a lock was not granted', 'lockTimeoutMs', bounds, detail, ctx, error);
   }
   if (isPostgresConnectionLoss(error)) return new ConnectionError(detail, { ...ctx, cause: error });
   return undefined;
 }
 
-/** A `TimeoutError` naming the bound; a pool handed in by the caller has bounds the store does not know. */
+/** A `TimeoutError` naming the bound (the store's option, or the setting of a pool handed in). */
 function timeout(
   what: string,
-  option: keyof PostgresBounds,
-  bound: number,
+  option: BoundName,
+  bounds: PostgresBounds,
   detail: string,
   ctx: Omit<ErrorContext, 'cause'>,
   cause: unknown,
 ): TimeoutError {
-  const within = bound > 0 ? `within ${bound} ms (${option})` : 'within the bound set on the pool';
+  const bound = bounds[option];
+  const name = bounds.fromPool ? `the pool's ${POOL_SETTING[option]}` : option;
+  const within = bound > 0 ? `within ${bound} ms (${name})` : 'within the bound set on the pool';
   return new TimeoutError(`${what} ${within}: ${detail}`, {
     ...ctx,
     timeoutMs: bound > 0 ? bound : undefined,

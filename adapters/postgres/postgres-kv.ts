@@ -23,6 +23,7 @@ import {
 import { viewOfRow } from '../../src/kv/kv-records.js';
 import { prefixUpperBound } from '../../src/kv/kv-strings.js';
 import {
+  injectedPoolBounds,
   type PostgresPool,
   type PostgresPoolClient,
   type PostgresQueryConfig,
@@ -79,9 +80,6 @@ export interface PostgresKvOptions {
   /** @internal The owning store's bounds, named by its `TimeoutError`s. */
   bounds?: PostgresBounds;
 }
-
-/** pg-pool's default `connectionTimeoutMillis` is none; an injected pool's own setting is not ours to read. */
-const UNKNOWN_BOUNDS: PostgresBounds = { connectTimeoutMs: 0, statementTimeoutMs: 0, lockTimeoutMs: 0 };
 
 /** Newest schema version of component `kv`. */
 export const POSTGRES_KV_SCHEMA_VERSION = 1;
@@ -392,7 +390,10 @@ export class PostgresKvBackend implements KvBackend {
     private readonly source: PostgresKvPoolSource,
     options: PostgresKvOptions = {},
   ) {
-    this.bounds = options.bounds ?? UNKNOWN_BOUNDS;
+    // A pool handed in keeps its own settings; they are only read, to name them in errors.
+    this.bounds =
+      options.bounds ??
+      (typeof source === 'function' ? injectedPoolBounds(undefined) : injectedPoolBounds(source));
     // A pool of the owning store is heard by the store; a pool handed in here
     // must be heard from now on (see hearPoolErrors).
     if (typeof source !== 'function') hearPoolErrors(source);
