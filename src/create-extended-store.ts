@@ -77,6 +77,9 @@ async function openStore(config: ExtendedStoreConfig): Promise<KodeStore> {
         preparedStatements: config.preparedStatements,
         fileStoreBaseDir: config.fileStoreBaseDir,
         eventStorage: config.eventStorage,
+        connectTimeoutMs: config.connectTimeoutMs,
+        statementTimeoutMs: config.statementTimeoutMs,
+        lockTimeoutMs: config.lockTimeoutMs,
         readOnly: config.readOnly,
       });
     }

@@ -49,6 +49,12 @@ export interface PostgresStoreConfig {
   preparedStatements?: boolean;
   fileStoreBaseDir?: string;
   eventStorage?: EventStorage;
+  /** Bound on getting a connection (PostgresStore's `connectTimeoutMs`; env `KODE_POSTGRES_CONNECT_TIMEOUT_MS`). */
+  connectTimeoutMs?: number;
+  /** Bound on one statement (`statementTimeoutMs`; env `KODE_POSTGRES_STATEMENT_TIMEOUT_MS`). */
+  statementTimeoutMs?: number;
+  /** Bound on one statement's lock wait (`lockTimeoutMs`; env `KODE_POSTGRES_LOCK_TIMEOUT_MS`). */
+  lockTimeoutMs?: number;
   /**
    * Read an existing store, changing nothing (default false): nothing is
    * created or migrated, writes reject with `UnsupportedError`, and a
@@ -206,6 +212,9 @@ function postgresFrom(env: Env): PostgresStoreConfig {
     preparedStatements: booleanFrom(env, 'KODE_POSTGRES_PREPARED_STATEMENTS'),
     fileStoreBaseDir: set(env, 'KODE_STORE_PATH') ?? DEFAULT_FILE_STORE_PATH,
     eventStorage: eventStorageFrom(env),
+    connectTimeoutMs: millisecondsFrom(env, 'KODE_POSTGRES_CONNECT_TIMEOUT_MS'),
+    statementTimeoutMs: millisecondsFrom(env, 'KODE_POSTGRES_STATEMENT_TIMEOUT_MS'),
+    lockTimeoutMs: millisecondsFrom(env, 'KODE_POSTGRES_LOCK_TIMEOUT_MS'),
   };
 }
 
@@ -234,7 +243,7 @@ function mongoFrom(env: Env): MongoStoreConfig {
  * `KODE_STORE_TYPE` (`sqlite` default, `postgres`, `mongo`, `memory`),
  * `KODE_SQLITE_PATH`, `KODE_STORE_PATH`, `KODE_STORE_EVENTS`,
  * `DATABASE_URL` or `POSTGRES_HOST/PORT/DB/USER/PASSWORD`, `KODE_POSTGRES_SCHEMA`,
- * `KODE_POSTGRES_PREPARED_STATEMENTS`,
+ * `KODE_POSTGRES_PREPARED_STATEMENTS`, `KODE_POSTGRES_{CONNECT,STATEMENT,LOCK}_TIMEOUT_MS`,
  * `MONGODB_URI`, `MONGODB_DB` and `KODE_MONGO_{CONNECT,OPERATION,LOCK_WAIT}_TIMEOUT_MS`. A missing or contradictory setting is a
  * `ConfigError` whose `variable` names the culprit.
  */

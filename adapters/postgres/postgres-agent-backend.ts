@@ -14,7 +14,7 @@ import type {
 import { AgentWriteQueue } from '../../src/agent/agent-write-queue.js';
 import { DELETED_AGENT_RETENTION_MS } from '../../src/deleted-agents.js';
 import { checkDirectoryWritable } from '../../src/directory-health.js';
-import { redactSecrets } from '../../src/errors.js';
+import { type AnyKodeStoreError, type ErrorContext, redactSecrets } from '../../src/errors.js';
 import { eventModeMismatch } from '../../src/event-modes.js';
 import type {
   NormalizedMessageQuery,
@@ -145,6 +145,10 @@ export class PostgresAgentBackend implements AgentBackend {
 
   async open(): Promise<void> {
     await this.db.ready();
+  }
+
+  classifyError(error: unknown, ctx: Omit<ErrorContext, 'cause'>): AnyKodeStoreError | undefined {
+    return this.db.classifyError(error, ctx);
   }
 
   /**

@@ -3,6 +3,7 @@ import type {
   PostgresConnectionConfig as SeedConnectionConfig,
   EventStorage as StoreEventStorage,
 } from '../../src/store-config.js';
+import type { PostgresBounds } from './postgres-errors.js';
 
 /**
  * Options of `PostgresStore`, and the few parts of the `pg` driver the store
@@ -88,6 +89,33 @@ export interface PostgresStoreOptions {
    * ```
    */
   readOnly?: boolean;
+  /**
+   * How long to wait for a connection (to open one, or for a free one when
+   * the pool is full), default 10 000 ms: `connection.connectionTimeoutMillis`
+   * under its own name (give one of the two). Past it a call fails with
+   * `TimeoutError`; a server that refuses connections fails at once with
+   * `ConnectionError`.
+   * @example
+   * ```ts
+   * new PostgresStore({ connection: process.env.DATABASE_URL, connectTimeoutMs: 5_000 });
+   * ```
+   */
+  connectTimeoutMs?: number;
+  /**
+   * How long one statement may run, default 30 000 ms. The server cancels it
+   * then (`statement_timeout`), and a server that does not answer at all is
+   * given up on half a second later, so a stopped server fails the call with
+   * `TimeoutError` instead of holding it. As with any lost reply, a write
+   * that timed out may or may not have taken effect.
+   */
+  statementTimeoutMs?: number;
+  /**
+   * How long one statement may wait for a row or advisory lock another
+   * session holds (`lock_timeout`), default 30 000 ms; then `TimeoutError`.
+   * The wait is part of the statement, so `statementTimeoutMs` bounds it too.
+   * Agent locks (`acquireAgentLock`) take their own `timeoutMs`.
+   */
+  lockTimeoutMs?: number;
 }
 
 /** A type parser table for one query (`pg`'s `CustomTypesConfig`). */
@@ -118,6 +146,12 @@ export interface PostgresPoolClient {
   removeListener(event: 'error', listener: (error: Error) => void): unknown;
 }
 
+/** What pg-pool reports about its clients (`'connect'` for a new one, `'acquire'` for each checkout). */
+export interface PostgresPoolClientEvents {
+  on(event: 'error', listener: (error: Error) => void): unknown;
+  removeListener(event: 'error', listener: (error: Error) => void): unknown;
+}
+
 /**
  * The subset of `pg.Pool` the store uses. A `pg.Pool` satisfies it.
  * https://node-postgres.com/apis/pool
@@ -127,7 +161,9 @@ export interface PostgresPool {
   query<R = Record<string, unknown>>(config: PostgresQueryConfig): Promise<PostgresQueryResult<R>>;
   end(): Promise<void>;
   on(event: 'error', listener: (error: Error, client?: unknown) => void): unknown;
+  on(event: 'connect' | 'acquire', listener: (client: PostgresPoolClientEvents) => void): unknown;
   removeListener(event: 'error', listener: (error: Error, client?: unknown) => void): unknown;
+  removeListener(event: 'connect' | 'acquire', listener: (client: PostgresPoolClientEvents) => void): unknown;
 }
 
 /** The options the store passes to `new pg.Pool(...)`. */
@@ -143,6 +179,12 @@ export interface PgPoolConfig {
   idleTimeoutMillis?: number;
   connectionTimeoutMillis?: number;
   application_name?: string;
+  /** Server-side bound of each statement (ms). */
+  statement_timeout?: number;
+  /** Server-side bound of each lock wait (ms). */
+  lock_timeout?: number;
+  /** Client-side bound on a statement's answer (ms): what ends the wait on a server that stopped. */
+  query_timeout?: number;
 }
 
 /** The part of the `pg` module the store needs. */
@@ -163,12 +205,23 @@ export interface ResolvedPostgresSettings {
   fsync: boolean;
   preparedStatements: boolean;
   readOnly: boolean;
+  /** The bounds in effect, named by `TimeoutError`s. */
+  bounds: PostgresBounds;
 }
 
 export const DEFAULT_APPLICATION_NAME = 'kode-store';
 export const DEFAULT_LOCK_LEASE_MS = 15_000;
 /** pg waits forever for a connection by default; a store must fail instead (SPEC §3: unreachable server → typed error). */
-const DEFAULT_CONNECTION_TIMEOUT_MS = 10_000;
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+export const DEFAULT_STATEMENT_TIMEOUT_MS = 30_000;
+export const DEFAULT_LOCK_TIMEOUT_MS = 30_000;
+/**
+ * How much longer than `statement_timeout` the client waits for an answer.
+ * A live server cancels the statement first and the connection stays
+ * usable; only a server that does not answer at all runs into the client's
+ * bound (and its connection is discarded).
+ */
+export const CLIENT_TIMEOUT_GRACE_MS = 500;
 /** PostgreSQL truncates identifiers longer than this many bytes (NAMEDATALEN - 1). */
 const MAX_IDENTIFIER_BYTES = 63;
 
@@ -182,6 +235,9 @@ const OPTION_KEYS = new Set([
   'fsync',
   'preparedStatements',
   'readOnly',
+  'connectTimeoutMs',
+  'statementTimeoutMs',
+  'lockTimeoutMs',
 ]);
 const CONNECTION_KEYS = new Set([
   'host',
@@ -238,16 +294,18 @@ function validateSchema(schema: unknown): string {
   return schema;
 }
 
-function connectionToPoolConfig(connection: unknown): PgPoolConfig {
+function connectionToPoolConfig(connection: unknown, bounds: PostgresBounds): PgPoolConfig {
+  const timeouts = {
+    connectionTimeoutMillis: bounds.connectTimeoutMs,
+    statement_timeout: bounds.statementTimeoutMs,
+    lock_timeout: bounds.lockTimeoutMs,
+    query_timeout: bounds.statementTimeoutMs + CLIENT_TIMEOUT_GRACE_MS,
+  };
   if (typeof connection === 'string') {
     if (!/^postgres(ql)?:\/\//i.test(connection)) {
       fail('connection must be a postgres:// or postgresql:// URL', 'connection');
     }
-    return {
-      connectionString: connection,
-      connectionTimeoutMillis: DEFAULT_CONNECTION_TIMEOUT_MS,
-      application_name: DEFAULT_APPLICATION_NAME,
-    };
+    return { connectionString: connection, application_name: DEFAULT_APPLICATION_NAME, ...timeouts };
   }
   if (typeof connection !== 'object' || connection === null || Array.isArray(connection)) {
     fail('connection must be a connection config object or a postgres:// URL', 'connection');
@@ -260,12 +318,55 @@ function connectionToPoolConfig(connection: unknown): PgPoolConfig {
     }
   }
   if (rest.max === 0) fail('connection.max must be at least 1', 'max');
-  const config: PgPoolConfig = {
-    ...rest,
-    connectionTimeoutMillis: rest.connectionTimeoutMillis ?? DEFAULT_CONNECTION_TIMEOUT_MS,
-    application_name: applicationName ?? DEFAULT_APPLICATION_NAME,
+  return { ...rest, application_name: applicationName ?? DEFAULT_APPLICATION_NAME, ...timeouts };
+}
+
+type TimeoutOption = 'connectTimeoutMs' | 'statementTimeoutMs' | 'lockTimeoutMs';
+
+function timeoutOption(options: PostgresStoreOptions, name: TimeoutOption): number | undefined {
+  const value = options[name];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+    fail(`${name} must be a whole number of milliseconds >= 1`, name);
+  }
+  return value;
+}
+
+/**
+ * The bounds of a pool the store opens: the options, `connectionTimeoutMillis`
+ * as the connect bound under its seed name, then the defaults.
+ */
+function ownPoolBounds(options: PostgresStoreOptions): PostgresBounds {
+  const connectTimeoutMs = timeoutOption(options, 'connectTimeoutMs');
+  const connection = options.connection;
+  const seedName =
+    typeof connection === 'object' && connection !== null ? connection.connectionTimeoutMillis : undefined;
+  if (connectTimeoutMs !== undefined && seedName !== undefined && seedName !== connectTimeoutMs) {
+    fail(
+      'connectTimeoutMs and connection.connectionTimeoutMillis are the same bound; give one of them',
+      'connectTimeoutMs',
+    );
+  }
+  return {
+    connectTimeoutMs: connectTimeoutMs ?? seedName ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    statementTimeoutMs: timeoutOption(options, 'statementTimeoutMs') ?? DEFAULT_STATEMENT_TIMEOUT_MS,
+    lockTimeoutMs: timeoutOption(options, 'lockTimeoutMs') ?? DEFAULT_LOCK_TIMEOUT_MS,
   };
-  return config;
+}
+
+/**
+ * The bounds of a pool handed in, read from its settings for error messages
+ * (0: not set). The store never changes another pool's sessions.
+ */
+export function injectedPoolBounds(pool: unknown): PostgresBounds {
+  const settings = (pool as { options?: Record<string, unknown> } | null)?.options ?? {};
+  const number = (value: unknown) => (typeof value === 'number' && value > 0 ? value : 0);
+  return {
+    connectTimeoutMs: number(settings.connectionTimeoutMillis),
+    statementTimeoutMs: number(settings.statement_timeout) || number(settings.query_timeout),
+    lockTimeoutMs: number(settings.lock_timeout),
+    fromPool: true,
+  };
 }
 
 /** Resolves either constructor form into validated settings. Throws `ConfigError`. */
@@ -324,8 +425,23 @@ export function resolvePostgresSettings(
     fail('lockLeaseMs must be a number of milliseconds, at least 100', 'lockLeaseMs');
   }
 
+  if (options.pool !== undefined) {
+    const given = (['connectTimeoutMs', 'statementTimeoutMs', 'lockTimeoutMs'] as const).filter(
+      (name) => options[name] !== undefined,
+    );
+    if (given.length > 0) {
+      // Setting them would change the sessions of a pool the application owns.
+      fail(
+        `${given.join(', ')} apply to a pool the store opens; on a pool you pass, set connectionTimeoutMillis, statement_timeout, lock_timeout and query_timeout yourself`,
+        given[0] as string,
+      );
+    }
+  }
+  const bounds = options.pool === undefined ? ownPoolBounds(options) : injectedPoolBounds(options.pool);
   return {
-    poolConfig: options.connection === undefined ? undefined : connectionToPoolConfig(options.connection),
+    poolConfig:
+      options.connection === undefined ? undefined : connectionToPoolConfig(options.connection, bounds),
+    bounds,
     pool: options.pool,
     schema: validateSchema(options.schema),
     eventStorage,

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { ConnectionError, StoreClosedError, wrapDriverError } from '../../src/errors.js';
+import { type AnyKodeStoreError, type ErrorContext, StoreClosedError } from '../../src/errors.js';
 import {
   loadPgDriver,
   type PostgresPool,
@@ -9,6 +9,13 @@ import {
   quoteIdentifier,
   type ResolvedPostgresSettings,
 } from './postgres-config.js';
+import {
+  classifyPostgresError,
+  hearPoolErrors,
+  isPostgresConnectionLoss,
+  type PostgresBounds,
+  wrapPostgresError,
+} from './postgres-errors.js';
 import { assertSchemaReadable, migrateAgentSchema } from './postgres-schema.js';
 
 const BACKEND = 'postgres';
@@ -69,7 +76,7 @@ export type Transaction = Queryable;
 
 /** True for failures of the connection itself (refused, reset, terminated by the server). */
 export function isConnectionError(error: unknown): boolean {
-  return wrapDriverError(error, {}) instanceof ConnectionError;
+  return isPostgresConnectionLoss(error);
 }
 
 /**
@@ -79,24 +86,24 @@ export function isConnectionError(error: unknown): boolean {
  * transactions with exact type parsing.
  *
  * Connection failures never surface as an `'error'` event nobody listens to
- * (which would crash the process): the pool and every checked-out client get
- * a listener, and failures reach callers as rejected promises.
+ * (which would crash the process): the pool and every client it makes or
+ * hands out get a listener (`hearPoolErrors`), and failures reach callers as
+ * rejected promises.
  */
 export class PostgresDatabase {
   readonly schema: string;
+  /** The bounds in effect, named by `TimeoutError`s. */
+  readonly bounds: PostgresBounds;
   private pool: PostgresPool | undefined;
   private readonly ownsPool: boolean;
   private opening: Promise<PostgresPool> | undefined;
   private migrating: Promise<void> | undefined;
   private closed = false;
-  private readonly onPoolError = () => {
-    // An idle client lost its connection (server restart, pg_terminate_backend).
-    // pg-pool has already discarded it and the next query opens a fresh one;
-    // listening is what keeps the event from crashing the process.
-  };
+  private detachPool: (() => void) | undefined;
 
   constructor(private readonly settings: ResolvedPostgresSettings) {
     this.schema = settings.schema;
+    this.bounds = settings.bounds;
     this.ownsPool = settings.pool === undefined;
     if (settings.pool) this.adoptPool(settings.pool);
   }
@@ -120,8 +127,18 @@ export class PostgresDatabase {
     return `${quoteIdentifier(this.schema)}.${quoteIdentifier(name)}`;
   }
 
+  /** The typed error for a pg error (`undefined`: leave it to the generic reading). */
+  classifyError(error: unknown, ctx: Omit<ErrorContext, 'cause'>): AnyKodeStoreError | undefined {
+    return classifyPostgresError(error, ctx, this.bounds);
+  }
+
+  /** Any error of the adapter as a typed error naming the operation. */
+  wrapError(error: unknown, ctx: Omit<ErrorContext, 'cause'>): AnyKodeStoreError {
+    return wrapPostgresError(error, ctx, this.bounds);
+  }
+
   private adoptPool(pool: PostgresPool): PostgresPool {
-    pool.on('error', this.onPoolError);
+    this.detachPool = hearPoolErrors(pool);
     this.pool = pool;
     return pool;
   }
@@ -261,11 +278,11 @@ export class PostgresDatabase {
     this.pool = undefined;
     if (!pool) return;
     if (this.ownsPool) {
+      // The listeners stay: pg-pool and its clients can still report a
+      // disconnect after end(), and nothing else will ever listen.
       await pool.end();
-      // pg-pool can still report the last idle client's disconnect after end().
-      setTimeout(() => pool.removeListener('error', this.onPoolError), 1000).unref();
     } else {
-      pool.removeListener('error', this.onPoolError);
+      this.detachPool?.();
     }
   }
 }

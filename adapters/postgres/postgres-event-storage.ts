@@ -1,6 +1,5 @@
 import { AppendBatcher, type BatchRefusals } from '../../src/append-batcher.js';
 import { DELETED_AGENT_RETENTION_MS, tombstoneLive } from '../../src/deleted-agents.js';
-import { wrapDriverError } from '../../src/errors.js';
 import { eventModeMismatch, eventModeProblem } from '../../src/event-modes.js';
 import { FileEventLog } from '../../src/file-event-log.js';
 import { decodeJson } from '../../src/json-codec.js';
@@ -110,8 +109,7 @@ export class DatabaseEventStorage implements EventStorage {
     this.batcher = new AppendBatcher(
       (batch) => this.write(batch),
       undefined,
-      (error, { agentId }) =>
-        wrapDriverError(error, { backend: 'postgres', operation: 'appendEvent', agentId }),
+      (error, { agentId }) => db.wrapError(error, { backend: 'postgres', operation: 'appendEvent', agentId }),
     );
   }
 
@@ -272,8 +270,16 @@ export class FileEventStorage implements EventStorage {
     this.log = new FileEventLog({
       baseDir,
       fsync,
-      admitAgent: (agentId) => this.admit(agentId),
-      registerAgent: (agentId) => this.mark(agentId),
+      // The log types errors generically; pg's are typed here first (a lost
+      // connection has shapes only the pg reading knows).
+      admitAgent: (agentId) =>
+        this.admit(agentId).catch((error: unknown) => {
+          throw db.wrapError(error, { backend: 'postgres', operation: 'appendEvent', agentId });
+        }),
+      registerAgent: (agentId) =>
+        this.mark(agentId).catch((error: unknown) => {
+          throw db.wrapError(error, { backend: 'postgres', operation: 'appendEvent', agentId });
+        }),
     });
     const agents = db.table('kode_agents');
     const events = db.table('kode_events');

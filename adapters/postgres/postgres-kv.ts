@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { ConfigError } from '../../src/errors.js';
+import { type AnyKodeStoreError, ConfigError, type ErrorContext } from '../../src/errors.js';
 import type {
   KvBackend,
   KvInstanceRow,
@@ -23,12 +23,14 @@ import {
 import { viewOfRow } from '../../src/kv/kv-records.js';
 import { prefixUpperBound } from '../../src/strings.js';
 import {
+  injectedPoolBounds,
   type PostgresPool,
   type PostgresPoolClient,
   type PostgresQueryConfig,
   quoteIdentifier,
 } from './postgres-config.js';
 import { EXACT_TYPES, type Queryable } from './postgres-database.js';
+import { classifyPostgresError, hearPoolErrors, type PostgresBounds } from './postgres-errors.js';
 import { assertSchemaReadable, MIGRATION_LOCK_CLASS } from './postgres-schema.js';
 
 /**
@@ -75,6 +77,8 @@ export interface PostgresKvOptions {
   preparedStatements?: boolean;
   /** Check the KV schema instead of creating or upgrading it (the store is read-only). */
   readOnly?: boolean;
+  /** @internal The owning store's bounds, named by its `TimeoutError`s. */
+  bounds?: PostgresBounds;
 }
 
 /** Newest schema version of component `kv`. */
@@ -380,11 +384,19 @@ export class PostgresKvBackend implements KvBackend {
   /** Names of the fixed statements, by text, when they run as named prepared statements. */
   private readonly statementNames = new Map<string, string>();
   private readonly readOnly: boolean;
+  private readonly bounds: PostgresBounds;
 
   constructor(
     private readonly source: PostgresKvPoolSource,
     options: PostgresKvOptions = {},
   ) {
+    // A pool handed in keeps its own settings; they are only read, to name them in errors.
+    this.bounds =
+      options.bounds ??
+      (typeof source === 'function' ? injectedPoolBounds(undefined) : injectedPoolBounds(source));
+    // A pool of the owning store is heard by the store; a pool handed in here
+    // must be heard from now on (see hearPoolErrors).
+    if (typeof source !== 'function') hearPoolErrors(source);
     const schema = options.schema ?? 'public';
     if (typeof schema !== 'string' || schema === '' || schema.includes('\u0000') || !schema.isWellFormed()) {
       throw new ConfigError('schema must be a non-empty string without NUL or lone surrogates', {
@@ -411,6 +423,11 @@ export class PostgresKvBackend implements KvBackend {
         );
       }
     }
+  }
+
+  /** pg's errors read as the agent store reads them: a lost connection is a `ConnectionError` on every path. */
+  classifyError(error: unknown, ctx: Omit<ErrorContext, 'cause'>): AnyKodeStoreError | undefined {
+    return classifyPostgresError(error, ctx, this.bounds);
   }
 
   /** What `pg` is handed: a fixed statement by name when prepared statements are on, any other by text. */

@@ -68,6 +68,7 @@ export class PostgresStore extends AgentStore {
       schema: db.schema,
       preparedStatements: settings.preparedStatements,
       readOnly: settings.readOnly,
+      bounds: db.bounds,
     });
     this.kv = createKvStore(
       settings.readOnly

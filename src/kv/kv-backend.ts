@@ -1,3 +1,4 @@
+import type { AnyKodeStoreError, ErrorContext } from '../errors.js';
 import type { KvQueryPlan } from './kv-query.js';
 
 /**
@@ -114,6 +115,13 @@ export interface KvBackend {
   query(plan: KvQueryPlan, now: number): Promise<{ rows: KvQueryRow[]; total: number } | undefined>;
   /** Removes rows with `expiresAt <= now`; how many. */
   sweepExpired(now: number): Promise<number>;
+  /**
+   * Optional: the backend's own reading of its driver's errors (a lost
+   * connection, a bound running out), tried before the generic one; return
+   * `undefined` to leave an error to it. Used when the KV store has no
+   * owning store's operation frame (`createKvStore(backend)`).
+   */
+  classifyError?(error: unknown, ctx: Omit<ErrorContext, 'cause'>): AnyKodeStoreError | undefined;
 }
 
 /** Whether a stored row is visible at `now`. */

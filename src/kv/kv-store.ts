@@ -115,7 +115,13 @@ class BackendKvStore implements KvStore {
     options: KvStoreOptions,
   ) {
     this.backend = storage.name;
-    this.ops = options.operations ?? new StoreOperations(storage.name);
+    this.ops =
+      options.operations ??
+      new StoreOperations(storage.name, {
+        classifyError: storage.classifyError
+          ? (error, ctx) => storage.classifyError?.(error, ctx)
+          : undefined,
+      });
     this.now = options.now ?? Date.now;
   }
 

@@ -1,0 +1,173 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { chown, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+/**
+ * A PostgreSQL server of one test's own, on a spare port, for faults the
+ * shared server must never see: every server process stopped (SIGSTOP) and
+ * resumed, or the server stopped. Built from the local PostgreSQL binaries
+ * (initdb, pg_ctl); as root it runs as the `postgres` user, since PostgreSQL
+ * refuses to run as root.
+ */
+
+const run = promisify(execFile);
+
+/** Where the binaries are looked for (KODE_TEST_PG_BIN first). */
+const BIN_DIRS = [
+  process.env.KODE_TEST_PG_BIN,
+  '/usr/lib/postgresql/17/bin',
+  '/usr/lib/postgresql/16/bin',
+  '/usr/lib/postgresql/15/bin',
+  '/usr/lib/postgresql/14/bin',
+].filter((dir): dir is string => typeof dir === 'string' && dir !== '');
+
+/** The directory holding initdb and pg_ctl, or null. */
+export function postgresBinDir(): string | null {
+  return BIN_DIRS.find((dir) => existsSync(join(dir, 'initdb')) && existsSync(join(dir, 'pg_ctl'))) ?? null;
+}
+
+/** Why a private server cannot be started here (null when it can). */
+export function privatePostgresSkipReason(): string | null {
+  if (process.platform !== 'linux') return 'a private PostgreSQL server is started on Linux only';
+  if (postgresBinDir() === null) {
+    return `no PostgreSQL binaries (initdb, pg_ctl) in ${BIN_DIRS.join(', ')}; set KODE_TEST_PG_BIN`;
+  }
+  return null;
+}
+
+/** A running private server. */
+export interface PrivatePostgres {
+  /** `postgres://postgres@127.0.0.1:<port>/postgres` */
+  readonly url: string;
+  readonly port: number;
+  /** SIGSTOPs the postmaster, then every process it started; resolves once all of them are stopped. */
+  pause(): Promise<void>;
+  /** SIGCONTs every stopped process. */
+  resume(): Promise<void>;
+  /** Resumes if paused, stops the server at once and removes its data directory. */
+  destroy(): Promise<void>;
+}
+
+async function sparePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (address === null || typeof address === 'string') throw new Error('no spare port');
+  return address.port;
+}
+
+/** Runs a PostgreSQL binary as a user PostgreSQL accepts (the `postgres` user when we are root). */
+async function runAsServerUser(binary: string, args: string[]): Promise<void> {
+  const asRoot = process.getuid?.() === 0;
+  const [command, argv] = asRoot ? ['runuser', ['-u', 'postgres', '--', binary, ...args]] : [binary, args];
+  await run(command, argv, { timeout: 60_000 });
+}
+
+/** Processes whose parent is `pid` (from /proc). */
+async function childrenOf(pid: number): Promise<number[]> {
+  const children: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = await readFile(`/proc/${entry}/stat`, 'utf8');
+      // Fields after the parenthesised command name: state, ppid, ...
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[1]) === pid) children.push(Number(entry));
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return children;
+}
+
+/** True once the kernel reports the process stopped (state T), or it is gone. */
+async function isStopped(pid: number): Promise<boolean> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('T');
+  } catch {
+    return true;
+  }
+}
+
+/** Starts a fresh server (initdb, then pg_ctl start) and returns once it accepts connections. */
+export async function startPrivatePostgres(): Promise<PrivatePostgres> {
+  const bin = postgresBinDir();
+  if (bin === null) throw new Error(privatePostgresSkipReason() ?? 'no PostgreSQL binaries');
+  const dir = await mkdtemp(join(tmpdir(), 'kode-private-pg-'));
+  if (process.getuid?.() === 0) {
+    const { stdout } = await run('id', ['-u', 'postgres']);
+    const { stdout: gid } = await run('id', ['-g', 'postgres']);
+    await chown(dir, Number(stdout.trim()), Number(gid.trim()));
+  }
+  const data = join(dir, 'data');
+  const port = await sparePort();
+  await runAsServerUser(join(bin, 'initdb'), [
+    '-D',
+    data,
+    '-U',
+    'postgres',
+    '--auth=trust',
+    '-E',
+    'UTF8',
+    '--no-sync',
+  ]);
+  // The socket directory is the server's own: the system one may belong to another server.
+  const serverOptions = `-p ${port} -h 127.0.0.1 -k ${dir} -c fsync=off -c max_connections=50`;
+  await runAsServerUser(join(bin, 'pg_ctl'), [
+    '-D',
+    data,
+    '-o',
+    serverOptions,
+    '-l',
+    join(dir, 'log'),
+    '-w',
+    'start',
+  ]);
+  const postmaster = Number((await readFile(join(data, 'postmaster.pid'), 'utf8')).split('\n')[0]);
+  let stopped: number[] = [];
+
+  const resume = async () => {
+    for (const pid of stopped) {
+      try {
+        process.kill(pid, 'SIGCONT');
+      } catch {
+        // Already gone.
+      }
+    }
+    stopped = [];
+  };
+
+  return {
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    port,
+    async pause() {
+      // The postmaster first: stopped, it starts no new process while the others are being stopped.
+      process.kill(postmaster, 'SIGSTOP');
+      stopped = [postmaster, ...(await childrenOf(postmaster))];
+      for (const pid of stopped.slice(1)) {
+        try {
+          process.kill(pid, 'SIGSTOP');
+        } catch {
+          // Ended before it could be stopped.
+        }
+      }
+      for (const pid of stopped) {
+        while (!(await isStopped(pid))) await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    },
+    resume,
+    async destroy() {
+      await resume();
+      await runAsServerUser(join(bin, 'pg_ctl'), ['-D', data, '-m', 'immediate', '-w', 'stop']).catch(
+        () => undefined,
+      );
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
