@@ -1,16 +1,17 @@
 import { stat } from 'node:fs/promises';
+import {
+  type ExtendedStoreConfig,
+  eventPlacementFromEnv,
+  locationBackend,
+  locationSyntaxes,
+  storeConfigFromEnv,
+  storeConfigFromLocation,
+} from '../src/config/store-config.js';
 import { createExtendedStore } from '../src/create-extended-store.js';
 import { ConfigError, redactSecrets } from '../src/errors.js';
 import type { ReadableAgentStore } from '../src/export-format.js';
 import type { JsonStoreEventOrder } from '../src/json-store-events.js';
 import { JsonStoreReader } from '../src/json-store-reader.js';
-import {
-  type ExtendedStoreConfig,
-  eventPlacementFromEnv,
-  locationBackend,
-  storeConfigFromEnv,
-  storeConfigFromLocation,
-} from '../src/store-config.js';
 import type { ExtendedStore } from '../src/types.js';
 
 /** How the command line opens a location. */
@@ -69,7 +70,7 @@ function parseLocation(location: string): ExtendedStoreConfig {
   // The shared parser does not know json:, which only the command line reads.
   if (locationBackend(location) === undefined) {
     throw new ConfigError(
-      `unknown store location ${JSON.stringify(redactSecrets(location))}; use sqlite:<path>, postgres://…, mongodb://…, json:<dir> or memory:`,
+      `unknown store location ${JSON.stringify(redactSecrets(location))}; use ${[...locationSyntaxes().slice(0, -1), 'json:<dir>'].join(', ')} or ${locationSyntaxes().at(-1)}`,
       { variable: 'location' },
     );
   }

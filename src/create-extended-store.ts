@@ -1,11 +1,12 @@
-import { ConfigError } from './errors.js';
-import type { KvStore } from './kv/kv-types.js';
+import { backendOfType } from './config/backends.js';
 import {
   type ExtendedStoreConfig,
   storeConfigFromEnv,
   storeConfigFromLocation,
   validateStoreConfig,
-} from './store-config.js';
+} from './config/store-config.js';
+import { ConfigError } from './errors.js';
+import type { KvStore } from './kv/kv-types.js';
 import type { ExtendedStore, StoreCapabilities } from './types.js';
 
 /**
@@ -36,7 +37,7 @@ export interface KodeStore extends ExtendedStore {
  *
  * @example
  * const store = await createExtendedStore();
- * const agent = await Agent.create({ store, template, provider });
+ * const agent = await Agent.create(config, { store, ... });
  */
 export async function createExtendedStore(config?: ExtendedStoreConfig | string): Promise<KodeStore> {
   const resolved =
@@ -57,57 +58,12 @@ export async function createExtendedStore(config?: ExtendedStoreConfig | string)
   return store;
 }
 
-// Backends are imported on demand: an application installs only the driver it uses.
 async function openStore(config: ExtendedStoreConfig): Promise<KodeStore> {
-  switch (config.type) {
-    case 'sqlite': {
-      const { SqliteStore } = await import('../adapters/sqlite/index.js');
-      return new SqliteStore({
-        path: config.dbPath ?? './data/agents.db',
-        fileStoreBaseDir: config.fileStoreBaseDir,
-        eventStorage: config.eventStorage,
-        readOnly: config.readOnly,
-      });
-    }
-    case 'postgres': {
-      const { PostgresStore } = await import('../adapters/postgres/index.js');
-      return new PostgresStore({
-        connection: config.connection,
-        schema: config.schema,
-        preparedStatements: config.preparedStatements,
-        fileStoreBaseDir: config.fileStoreBaseDir,
-        eventStorage: config.eventStorage,
-        connectTimeoutMs: config.connectTimeoutMs,
-        statementTimeoutMs: config.statementTimeoutMs,
-        lockTimeoutMs: config.lockTimeoutMs,
-        readOnly: config.readOnly,
-      });
-    }
-    case 'mongo': {
-      const { MongoStore } = await import('../adapters/mongo/index.js');
-      return new MongoStore({
-        uri: config.uri,
-        dbName: config.dbName,
-        fileStoreBaseDir: config.fileStoreBaseDir,
-        eventStorage: config.eventStorage,
-        connectTimeoutMs: config.connectTimeoutMs,
-        operationTimeoutMs: config.operationTimeoutMs,
-        lockWaitTimeoutMs: config.lockWaitTimeoutMs,
-        readOnly: config.readOnly,
-      });
-    }
-    case 'memory': {
-      if (config.readOnly) {
-        throw new ConfigError('memory: a new in-memory store holds no data to read (readOnly)', {
-          variable: 'readOnly',
-        });
-      }
-      const { MemoryStore } = await import('./memory-store.js');
-      return new MemoryStore();
-    }
-    default:
-      throw new ConfigError(`unknown store type ${JSON.stringify((config as { type?: unknown }).type)}`, {
-        variable: 'type',
-      });
+  const backend = backendOfType(config.type);
+  if (!backend) {
+    throw new ConfigError(`unknown store type ${JSON.stringify((config as { type?: unknown }).type)}`, {
+      variable: 'type',
+    });
   }
+  return backend.open(config as never);
 }

@@ -191,22 +191,28 @@ export function redactSecrets(text: string): string {
 /**
  * Wraps a driver error with the backend, operation and agent id, keeping our
  * own typed errors as they are. The driver error stays reachable as `cause`;
- * its message is copied without credentials.
+ * its message is copied without credentials. Only the operating system's
+ * error codes are read here (a refused or reset connection, a full disk);
+ * each adapter reads its own driver's codes first (`classifyError` of its
+ * backend), so the core knows no SQLSTATE, SQLite code or driver class.
  */
 export function wrapDriverError(error: unknown, ctx: Omit<ErrorContext, 'cause'>): AnyKodeStoreError {
   if (isKodeStoreError(error)) return error;
   const raw = error instanceof Error ? error.message : String(error);
   const message = redactSecrets(raw);
-  if (isConnectionFailure(error)) return new ConnectionError(message, { ...ctx, cause: error });
   const code = (error as { code?: unknown } | null)?.code;
+  const name = (error as { name?: unknown } | null)?.name;
+  if (typeof name === 'string' && /^Mongo(Network|ServerSelection|Topology)/.test(name)) {
+    return new ConnectionError(message, { ...ctx, cause: error });
+  }
   if (typeof code === 'string') {
+    if (CONNECTION_CODES.has(code)) return new ConnectionError(message, { ...ctx, cause: error });
     if (STORAGE_FULL_CODES.has(code)) return new StorageFullError(message, { ...ctx, cause: error });
-    if (BUSY_CODES.has(code)) return new BusyError(message, { ...ctx, cause: error });
-    if (CORRUPT_CODES.has(code)) return new CorruptDataError(message, { ...ctx, cause: error });
   }
   return new KodeStoreError(message, { ...ctx, cause: error });
 }
 
+/** Socket errors of Node's `net` and `dns`: the peer cannot be reached or went away. */
 const CONNECTION_CODES = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
@@ -214,33 +220,7 @@ const CONNECTION_CODES = new Set([
   'ETIMEDOUT',
   'EPIPE',
   'EHOSTUNREACH',
-  '57P01', // admin_shutdown (pg_terminate_backend)
-  '57P02',
-  '57P03',
-  '08000',
-  '08003',
-  '08006',
-  '08001',
-  '08004',
 ]);
 
-const STORAGE_FULL_CODES = new Set([
-  'ENOSPC',
-  'EDQUOT',
-  'SQLITE_FULL',
-  '53100', // PostgreSQL disk_full
-]);
-
-const CORRUPT_CODES = new Set(['SQLITE_CORRUPT', 'SQLITE_NOTADB']);
-
-const BUSY_CODES = new Set(['SQLITE_BUSY', 'SQLITE_BUSY_SNAPSHOT', 'SQLITE_BUSY_TIMEOUT', 'SQLITE_LOCKED']);
-
-function isConnectionFailure(error: unknown): boolean {
-  if (typeof error !== 'object' || error === null) return false;
-  const code = (error as { code?: unknown }).code;
-  if (typeof code === 'string' && CONNECTION_CODES.has(code)) return true;
-  const name = (error as { name?: unknown }).name;
-  if (typeof name === 'string' && /^Mongo(Network|ServerSelection|Topology)/.test(name)) return true;
-  const message = (error as { message?: unknown }).message;
-  return typeof message === 'string' && /Connection terminated|connection.*closed/i.test(message);
-}
+/** File-system errors of a full disk or an exhausted quota. */
+const STORAGE_FULL_CODES = new Set(['ENOSPC', 'EDQUOT']);

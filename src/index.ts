@@ -7,6 +7,18 @@
  */
 
 export { assertAgentId, MAX_AGENT_ID_LENGTH } from './agent-id.js';
+export {
+  DEFAULT_FILE_STORE_PATH,
+  DEFAULT_SQLITE_PATH,
+  type EventStorage,
+  type ExtendedStoreConfig,
+  type MemoryStoreConfig,
+  type MongoStoreConfig,
+  type PostgresStoreConfig,
+  type SqliteStoreConfig,
+  storeConfigFromEnv,
+  storeConfigFromLocation,
+} from './config/store-config.js';
 export { createExtendedStore, type KodeStore } from './create-extended-store.js';
 export * from './errors.js';
 export { type EventMode, EventModeError } from './event-modes.js';
@@ -51,16 +63,4 @@ export {
   normalizeSessionFilters,
   normalizeToolCallFilters,
 } from './query-filters.js';
-export {
-  DEFAULT_FILE_STORE_PATH,
-  DEFAULT_SQLITE_PATH,
-  type EventStorage,
-  type ExtendedStoreConfig,
-  type MemoryStoreConfig,
-  type MongoStoreConfig,
-  type PostgresStoreConfig,
-  type SqliteStoreConfig,
-  storeConfigFromEnv,
-  storeConfigFromLocation,
-} from './store-config.js';
 export * from './types.js';

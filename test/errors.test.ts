@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { wrapPostgresError } from '../adapters/postgres/postgres-errors.js';
+import { wrapSqliteError } from '../adapters/sqlite/sqlite-errors.js';
 import {
   BusyError,
   ConnectionError,
@@ -13,20 +15,24 @@ function driverError(code: string, message = `failed with ${code}`): Error {
   return Object.assign(new Error(message), { code });
 }
 
-describe('wrapDriverError', () => {
+// The core reads the operating system's codes; each adapter reads its driver's first.
+const postgresBounds = { connectTimeoutMs: 1, statementTimeoutMs: 1, lockTimeoutMs: 1, fromPool: false };
+const wrapPostgres = (error: unknown, ctx: object) => wrapPostgresError(error, ctx, postgresBounds);
+
+describe("wrapDriverError and the adapters' readings", () => {
   it.each([
-    ['ENOSPC', StorageFullError, 'KODE_STORAGE_FULL'],
-    ['SQLITE_FULL', StorageFullError, 'KODE_STORAGE_FULL'],
-    ['53100', StorageFullError, 'KODE_STORAGE_FULL'],
-    ['SQLITE_BUSY', BusyError, 'KODE_BUSY'],
-    ['SQLITE_BUSY_SNAPSHOT', BusyError, 'KODE_BUSY'],
-    ['SQLITE_NOTADB', CorruptDataError, 'KODE_CORRUPT'],
-    ['SQLITE_CORRUPT', CorruptDataError, 'KODE_CORRUPT'],
-    ['ECONNRESET', ConnectionError, 'KODE_CONNECTION'],
-    ['57P01', ConnectionError, 'KODE_CONNECTION'],
-  ])('gives a %s driver error its own class', (code, type, stable) => {
+    ['ENOSPC', wrapDriverError, StorageFullError, 'KODE_STORAGE_FULL'],
+    ['SQLITE_FULL', wrapSqliteError, StorageFullError, 'KODE_STORAGE_FULL'],
+    ['53100', wrapPostgres, StorageFullError, 'KODE_STORAGE_FULL'],
+    ['SQLITE_BUSY', wrapSqliteError, BusyError, 'KODE_BUSY'],
+    ['SQLITE_BUSY_SNAPSHOT', wrapSqliteError, BusyError, 'KODE_BUSY'],
+    ['SQLITE_NOTADB', wrapSqliteError, CorruptDataError, 'KODE_CORRUPT'],
+    ['SQLITE_CORRUPT', wrapSqliteError, CorruptDataError, 'KODE_CORRUPT'],
+    ['ECONNRESET', wrapDriverError, ConnectionError, 'KODE_CONNECTION'],
+    ['57P01', wrapPostgres, ConnectionError, 'KODE_CONNECTION'],
+  ])('gives a %s driver error its own class', (code, wrap, type, stable) => {
     const cause = driverError(code);
-    const wrapped = wrapDriverError(cause, { backend: 'sqlite', operation: 'saveMessages', agentId: 'a' });
+    const wrapped = wrap(cause, { backend: 'sqlite', operation: 'saveMessages', agentId: 'a' });
     expect(wrapped).toBeInstanceOf(type);
     expect(wrapped).toMatchObject({
       code: stable,
@@ -36,6 +42,12 @@ describe('wrapDriverError', () => {
       cause,
     });
     expect(wrapped.name).toBe(type.name);
+  });
+
+  it('leaves driver codes to the adapters: the core reads SQLITE_BUSY and 57P01 as plain errors', () => {
+    for (const code of ['SQLITE_BUSY', '57P01', '53100']) {
+      expect(wrapDriverError(driverError(code), {}).constructor).toBe(KodeStoreError);
+    }
   });
 
   it('leaves an unknown driver error a plain KodeStoreError with the driver error as cause', () => {

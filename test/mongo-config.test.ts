@@ -14,7 +14,7 @@ import {
 } from '../adapters/mongo/mongo-config.js';
 import { deploymentFromHello, driverLoadError, loadMongoDriver } from '../adapters/mongo/mongo-connection.js';
 import { AGENT_COLLECTIONS, AGENT_INDEXES, agentCollectionNames } from '../adapters/mongo/mongo-schema.js';
-import { storeConfigFromEnv } from '../src/store-config.js';
+import { storeConfigFromEnv } from '../src/config/store-config.js';
 
 /** Options, the entry point, driver loading and deployment detection: nothing here needs a server. */
 

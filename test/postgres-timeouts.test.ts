@@ -2,9 +2,9 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PostgresStore } from '../adapters/postgres/index.js';
 import { resolvePostgresSettings } from '../adapters/postgres/postgres-config.js';
+import { storeConfigFromEnv } from '../src/config/store-config.js';
 import { createExtendedStore } from '../src/create-extended-store.js';
 import { isKodeStoreError, TimeoutError } from '../src/errors.js';
-import { storeConfigFromEnv } from '../src/store-config.js';
 import type { AgentInfo, Message } from '../src/types.js';
 import { describePostgres, useTestSchema } from './helpers/postgres.js';
 import {

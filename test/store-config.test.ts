@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../src/errors.js';
 import {
   DEFAULT_FILE_STORE_PATH,
   DEFAULT_SQLITE_PATH,
   storeConfigFromEnv,
   storeConfigFromLocation,
   validateStoreConfig,
-} from '../src/store-config.js';
+} from '../src/config/store-config.js';
+import { ConfigError } from '../src/errors.js';
 
 function configError(fn: () => unknown): ConfigError {
   try {

@@ -1,5 +1,5 @@
+import type { EventStorage } from '../../src/config/store-config.js';
 import { ConfigError } from '../../src/errors.js';
-import type { EventStorage } from '../../src/store-config.js';
 
 /**
  * Options of `MongoStore`, and the few shapes of the official `mongodb`

@@ -1,8 +1,8 @@
-import { ConfigError } from '../../src/errors.js';
 import type {
   PostgresConnectionConfig as SeedConnectionConfig,
   EventStorage as StoreEventStorage,
-} from '../../src/store-config.js';
+} from '../../src/config/store-config.js';
+import { ConfigError } from '../../src/errors.js';
 import type { PostgresBounds } from './postgres-errors.js';
 
 /**

@@ -4,6 +4,7 @@ import {
   type ErrorContext,
   isKodeStoreError,
   redactSecrets,
+  StorageFullError,
   TimeoutError,
   wrapDriverError,
 } from '../../src/errors.js';
@@ -140,6 +141,7 @@ export function classifyPostgresError(
   if (code === LOCK_NOT_AVAILABLE) {
     return timeout('a lock was not granted', 'lockTimeoutMs', bounds, detail, ctx, error);
   }
+  if (code === DISK_FULL) return new StorageFullError(detail, { ...ctx, cause: error });
   if (isPostgresConnectionLoss(error)) return new ConnectionError(detail, { ...ctx, cause: error });
   return undefined;
 }
@@ -171,6 +173,9 @@ export function wrapPostgresError(
 ): AnyKodeStoreError {
   return classifyPostgresError(error, ctx, bounds) ?? wrapDriverError(error, ctx);
 }
+
+/** disk_full: the server could not extend a file. */
+const DISK_FULL = '53100';
 
 const heard = new WeakSet<object>();
 const ignoreClientError = () => {

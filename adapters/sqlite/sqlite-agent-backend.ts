@@ -13,6 +13,7 @@ import type {
   ToolCallRowFields,
 } from '../../src/agent/agent-backend.js';
 import { checkDirectoryWritable } from '../../src/directory-health.js';
+import type { AnyKodeStoreError, ErrorContext } from '../../src/errors.js';
 import { eventModeMismatch } from '../../src/event-modes.js';
 import type {
   NormalizedMessageQuery,
@@ -33,6 +34,7 @@ import type {
 import type { ResolvedSqliteOptions } from './sqlite-config.js';
 import type { SqliteConnection } from './sqlite-connection.js';
 import { DatabaseEventStorage } from './sqlite-database-events.js';
+import { classifySqliteError } from './sqlite-errors.js';
 import type { AgentEventStorage } from './sqlite-event-storage.js';
 import { FileEventStorage } from './sqlite-file-events.js';
 import { copyAgentRows } from './sqlite-fork.js';
@@ -159,6 +161,10 @@ export class SqliteAgentBackend implements AgentBackend {
 
   async open(): Promise<void> {
     await this.connection.database();
+  }
+
+  classifyError(error: unknown, ctx: Omit<ErrorContext, 'cause'>): AnyKodeStoreError | undefined {
+    return classifySqliteError(error, ctx);
   }
 
   // ---- statements --------------------------------------------------------

@@ -1,5 +1,5 @@
+import type { EventStorage } from '../../src/config/store-config.js';
 import { ConfigError } from '../../src/errors.js';
-import type { EventStorage } from '../../src/store-config.js';
 
 /**
  * The parts of a better-sqlite3 prepared statement the store uses. Declared

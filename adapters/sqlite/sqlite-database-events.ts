@@ -1,9 +1,9 @@
 import { AppendBatcher, type BatchRefusals } from '../../src/append-batcher.js';
-import { wrapDriverError } from '../../src/errors.js';
 import { eventModeMismatch, eventModeProblem } from '../../src/event-modes.js';
 import { decodeJson } from '../../src/json-codec.js';
 import type { Timeline } from '../../src/types.js';
 import type { SqliteConnection } from './sqlite-connection.js';
+import { wrapSqliteError } from './sqlite-errors.js';
 import type { AgentEventStorage, EventFields, EventFilter } from './sqlite-event-storage.js';
 import { eventPageQuery } from './sqlite-queries.js';
 import { admitEvents, type EventAdmission, hasFileEvents } from './sqlite-registry.js';
@@ -37,7 +37,7 @@ export class DatabaseEventStorage implements AgentEventStorage {
       (batch) => this.writeBatch(batch),
       undefined,
       (error, { agentId }) =>
-        wrapDriverError(error, { backend: 'sqlite', operation: 'appendEvent', agentId }),
+        wrapSqliteError(error, { backend: 'sqlite', operation: 'appendEvent', agentId }),
     );
   }
 

@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { AnyKodeStoreError, ErrorContext } from '../../src/errors.js';
 import type {
   KvBackend,
   KvInstanceRow,
@@ -13,6 +14,7 @@ import { vectorDirections } from '../../src/kv/kv-query.js';
 import { prefixUpperBound } from '../../src/strings.js';
 import type { SqliteDatabase, SqliteStatement } from './sqlite-config.js';
 import { damagedDatabaseError, isBusyError } from './sqlite-connection.js';
+import { classifySqliteError } from './sqlite-errors.js';
 import { readableJson } from './sqlite-json.js';
 import { assertSchemaReadable, migrateSchema, type SqliteMigration } from './sqlite-schema.js';
 
@@ -357,6 +359,10 @@ export class SqliteKvBackend implements KvBackend {
   ) {
     this.busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
     this.readOnly = options.readOnly ?? false;
+  }
+
+  classifyError(error: unknown, ctx: Omit<ErrorContext, 'cause'>): AnyKodeStoreError | undefined {
+    return classifySqliteError(error, ctx);
   }
 
   async open(): Promise<void> {

@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
+import { eventPlacementFromEnv } from '../../src/config/store-config.js';
 import { canMoveEvents, type MovedAgent, moveEvents } from '../../src/event-mode-move.js';
 import type { EventMode } from '../../src/event-modes.js';
-import { eventPlacementFromEnv } from '../../src/store-config.js';
 import { CliError, type CliIo, ExitCode, type ExitCodeValue, writeLine } from '../cli-io.js';
 import { action, openWritable, withLocation, withStandardHelp } from '../command-support.js';
 import { type Column, printJson, renderTable } from '../output.js';
