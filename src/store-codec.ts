@@ -1,3 +1,4 @@
+import type { EventFields } from './agent/agent-backend.js';
 import { type ErrorContext, ValidationError } from './errors.js';
 import { decodeJson, type EncodeMode, encodeJson } from './json-codec.js';
 import type { ReadEventsOptions, Timeline } from './types.js';
@@ -247,6 +248,16 @@ export function isTimeline(value: unknown): value is Timeline {
     event !== null &&
     typeof (event as { channel?: unknown }).channel === 'string'
   );
+}
+
+/** The fields a database filters events on, read from a timeline entry (absent or malformed: null). */
+export function eventFields(timeline: Timeline): EventFields {
+  const channel = (timeline.event as { channel?: unknown } | undefined)?.channel;
+  const seq = timeline.bookmark?.seq;
+  return {
+    channel: typeof channel === 'string' ? channel : null,
+    seq: typeof seq === 'number' && Number.isFinite(seq) ? seq : null,
+  };
 }
 
 /** `readEvents` options checked and reduced to what a backend filters on. */

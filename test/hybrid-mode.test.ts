@@ -170,7 +170,7 @@ describe('hybrid mode on SQLite: the database stays locked while a new agent get
       await unlink(join(baseDir, agentDirName('fresh').name, EVENTS_FILE_NAME));
       const check = await store.checkConsistency('fresh');
       expect(check.consistent).toBe(false);
-      expect(check.issues.join('\n')).toMatch(/event file is missing/);
+      expect(check.issues.join('\n')).toMatch(/event file, but the file is missing/);
     } finally {
       await holder.kill();
       await store.close();

@@ -12,10 +12,12 @@ import type {
   ToolCallRowFields,
 } from '../../src/agent/agent-backend.js';
 import { AgentWriteQueue } from '../../src/agent/agent-write-queue.js';
+import type { EventStorage } from '../../src/agent/event-storage.js';
 import { DELETED_AGENT_RETENTION_MS } from '../../src/deleted-agents.js';
 import { checkDirectoryWritable } from '../../src/directory-health.js';
 import { type AnyKodeStoreError, type ErrorContext, redactSecrets } from '../../src/errors.js';
 import { eventModeMismatch } from '../../src/event-modes.js';
+import { FileEventStorage } from '../../src/hybrid/file-event-storage.js';
 import type {
   NormalizedMessageQuery,
   NormalizedSessionQuery,
@@ -35,11 +37,11 @@ import type {
 import { columnKey, optionalColumnKey } from './postgres-column-keys.js';
 import type { ResolvedPostgresSettings } from './postgres-config.js';
 import type { PostgresDatabase, Statement } from './postgres-database.js';
-import { DatabaseEventStorage, type EventStorage, FileEventStorage } from './postgres-event-storage.js';
+import { DatabaseEventStorage } from './postgres-event-storage.js';
 import { PostgresListWriter } from './postgres-list-writer.js';
 import { PostgresAgentLocks } from './postgres-lock.js';
 import { messagesQuery, sessionsQuery, toolCallsQuery } from './postgres-queries.js';
-import { LIVE_AGENT } from './postgres-registry.js';
+import { LIVE_AGENT, postgresFileEventRegistry } from './postgres-registry.js';
 import { AGENT_TABLES } from './postgres-schema.js';
 import { buildStatements } from './postgres-statements.js';
 
@@ -80,7 +82,12 @@ export class PostgresAgentBackend implements AgentBackend {
     this.readOnly = settings.readOnly;
     const fileEvents = settings.eventStorage === 'file';
     this.events = fileEvents
-      ? new FileEventStorage(db, settings.fileStoreBaseDir as string, settings.fsync)
+      ? new FileEventStorage(
+          postgresFileEventRegistry(db),
+          'postgres',
+          settings.fileStoreBaseDir as string,
+          settings.fsync,
+        )
       : new DatabaseEventStorage(db);
     this.locks = new PostgresAgentLocks(db, settings.lockLeaseMs);
     const agents = db.table('kode_agents');
@@ -275,7 +282,7 @@ export class PostgresAgentBackend implements AgentBackend {
   // ---- events --------------------------------------------------------------
 
   appendEvent(agentId: string, json: string, fields: EventFields): Promise<void> {
-    return this.events.append(agentId, { json, ...fields });
+    return this.events.append(agentId, json, fields);
   }
 
   readEventPages(agentId: string, filter: ReadEventsOptions): AsyncIterator<Timeline[]> {
@@ -290,7 +297,7 @@ export class PostgresAgentBackend implements AgentBackend {
     if (live !== null && live !== undefined) return live;
     // An agent whose registration failed is seen through its event file; a deleted one's never is.
     await this.events.idle();
-    return this.events.hasOutsideRegistry(agentId);
+    return this.events.hasOutsideDatabase(agentId);
   }
 
   delete(agentId: string): Promise<void> {
@@ -311,11 +318,11 @@ export class PostgresAgentBackend implements AgentBackend {
         await tx.query(this.sql.deleteAgent, [agentId, now - DELETED_AGENT_RETENTION_MS]);
         await tx.query(this.sql.writeTombstone, [agentId, now]);
         await tx.query(this.sql.deleteLists, [agentId]);
-        await this.events.deleteWithin(tx, agentId);
+        await tx.query(this.sql.deleteEvents, [agentId]);
       });
       this.messages.forget(agentId);
       this.toolCalls.forget(agentId);
-      await this.events.deleteAfterCommit(agentId);
+      await this.events.deleteOutsideDatabase(agentId);
     });
   }
 
@@ -340,7 +347,7 @@ export class PostgresAgentBackend implements AgentBackend {
     );
     const ids = rows.filter((row) => row.live).map((row) => row.agent_id);
     await this.events.idle();
-    const fromFiles = await this.events.agentIds(prefix || undefined);
+    const fromFiles = await this.events.agentIdsOutsideDatabase(prefix || undefined);
     if (fromFiles.length === 0) return ids;
     // An agent whose registration failed is listed through its event file; a deleted one's never is.
     const registered = new Set(rows.map((row) => row.agent_id));
@@ -399,7 +406,7 @@ export class PostgresAgentBackend implements AgentBackend {
     return this.writes.write(agentId, () =>
       this.db.transaction(async (tx) => {
         const [found] = await tx.query<{ info_json: string | null }>(this.sql.lockSource, [agentId]);
-        if (!found && !(await this.events.hasOutsideRegistry(agentId))) return false;
+        if (!found && !(await this.events.hasOutsideDatabase(agentId))) return false;
         if (forkIds.length === 0) return true;
         const infos = forkIds.map((forkId) => (found?.info_json ? forkInfo(forkId, found.info_json) : null));
         const now = Date.now();
@@ -455,12 +462,11 @@ export class PostgresAgentBackend implements AgentBackend {
     const [row] = await this.db.query<{
       registered: boolean;
       info_json: string | null;
-      event_files: boolean | null;
       messages: number;
       max_position: number | null;
       duplicate_tool_calls: number;
     }>(this.sql.consistency, [agentId], true);
-    const eventsOutside = await this.events.hasOutsideRegistry(agentId);
+    const eventsOutside = await this.events.hasOutsideDatabase(agentId);
     if (row?.registered !== true && !eventsOutside) return { exists: false, messages: 0, issues: [] };
     const messages = row?.messages ?? 0;
     const issues: string[] = [];
@@ -469,9 +475,6 @@ export class PostgresAgentBackend implements AgentBackend {
     }
     if (row && row.duplicate_tool_calls > 0) {
       issues.push(`${row.duplicate_tool_calls} tool-call ids are stored more than once`);
-    }
-    if (row?.event_files && !eventsOutside) {
-      issues.push('events were written to an event file, but the file is missing');
     }
     issues.push(...(await this.events.check(agentId)));
     return { exists: true, infoJson: row?.info_json ?? undefined, messages, issues };
@@ -486,7 +489,7 @@ export class PostgresAgentBackend implements AgentBackend {
         true,
       ),
       this.events.count(),
-      this.events.agentIds(undefined),
+      this.events.agentIdsOutsideDatabase(undefined),
     ]);
     const row = rows[0];
     let totalAgents = row?.agents ?? 0;

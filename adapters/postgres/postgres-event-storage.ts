@@ -1,55 +1,12 @@
+import type { EventFields } from '../../src/agent/agent-backend.js';
+import type { EventStorage } from '../../src/agent/event-storage.js';
 import { AppendBatcher, type BatchRefusals } from '../../src/append-batcher.js';
-import { DELETED_AGENT_RETENTION_MS, tombstoneLive } from '../../src/deleted-agents.js';
+import { DELETED_AGENT_RETENTION_MS } from '../../src/deleted-agents.js';
 import { eventModeMismatch, eventModeProblem } from '../../src/event-modes.js';
-import { FileEventLog } from '../../src/file-event-log.js';
 import { decodeJson } from '../../src/json-codec.js';
 import type { ReadEventsOptions, Timeline } from '../../src/types.js';
 import { columnKey } from './postgres-column-keys.js';
-import type { PostgresDatabase, Statement, Transaction } from './postgres-database.js';
-
-/**
- * Where a `PostgresStore` keeps its event stream: rows in PostgreSQL
- * (`DatabaseEventStorage`) or append-only files (`FileEventStorage`, hybrid
- * mode). The store talks to this one small interface and never to either
- * implementation directly.
- */
-
-/** A timeline already encoded by the store, with the fields reads filter on. */
-export interface EncodedTimeline {
-  json: string;
-  /** `bookmark.seq` when it is a number. */
-  seq: number | null;
-  /** `event.channel` when it is a string. */
-  channel: string | null;
-}
-
-export interface EventStorage {
-  readonly mode: 'database' | 'file';
-  /** Appends in call order; resolves once durable. Must be called synchronously in call order. */
-  append(agentId: string, event: EncodedTimeline): Promise<void>;
-  /**
-   * The agent's entries in append order, filtered, a page at a time (no page
-   * is empty): the store hands them out through `pagedIterable` (one resolved
-   * promise per entry instead of a generator step in each layer). Waits for
-   * the agent's appends made so far.
-   */
-  readPages(agentId: string, opts: ReadEventsOptions): AsyncGenerator<Timeline[]>;
-  /** Resolves when every append made so far has settled (read-your-writes, delete, close). */
-  idle(): Promise<void>;
-  /** Agents with events this storage knows of that the database registry may not (hybrid mode). */
-  agentIds(prefix: string | undefined): Promise<string[]>;
-  /** True if the agent has events kept outside the database registry. */
-  hasOutsideRegistry(agentId: string): Promise<boolean>;
-  /** Removes the agent's events inside the store's delete transaction. */
-  deleteWithin(tx: Transaction, agentId: string): Promise<void>;
-  /** Removes the agent's events after that transaction committed. */
-  deleteAfterCommit(agentId: string): Promise<void>;
-  /** Total number of stored events, when cheap to know. */
-  count(): Promise<number | undefined>;
-  /** Problems with the agent's stored events. */
-  check(agentId: string): Promise<string[]>;
-  close(): Promise<void>;
-}
+import type { PostgresDatabase, Statement } from './postgres-database.js';
 
 /**
  * Rows per `readEvents` page: small first, so a consumer that stops after a
@@ -62,7 +19,8 @@ const MAX_PAGE_SIZE = 4096;
 
 interface PendingAppend {
   agentId: string;
-  event: EncodedTimeline;
+  json: string;
+  fields: EventFields;
 }
 
 /**
@@ -113,8 +71,8 @@ export class DatabaseEventStorage implements EventStorage {
     );
   }
 
-  append(agentId: string, event: EncodedTimeline): Promise<void> {
-    return this.batcher.enqueue({ agentId, event });
+  append(agentId: string, json: string, fields: EventFields): Promise<void> {
+    return this.batcher.enqueue({ agentId, json, fields });
   }
 
   private async write(batch: PendingAppend[]): Promise<BatchRefusals<PendingAppend> | undefined> {
@@ -122,9 +80,9 @@ export class DatabaseEventStorage implements EventStorage {
     // committed is unknown, and a second INSERT could store the batch twice.
     const refused = await this.db.query<{ agent_id: string }>(this.insertSql, [
       batch.map((p) => p.agentId),
-      batch.map((p) => p.event.seq),
-      batch.map((p) => (p.event.channel === null ? null : columnKey(p.event.channel))),
-      batch.map((p) => p.event.json),
+      batch.map((p) => p.fields.seq),
+      batch.map((p) => (p.fields.channel === null ? null : columnKey(p.fields.channel))),
+      batch.map((p) => p.json),
       Date.now() - DELETED_AGENT_RETENTION_MS,
     ]);
     if (refused.length === 0) return undefined;
@@ -205,20 +163,16 @@ export class DatabaseEventStorage implements EventStorage {
     return this.batcher.idle();
   }
 
-  async agentIds(): Promise<string[]> {
+  async agentIdsOutsideDatabase(): Promise<string[]> {
     return [];
   }
 
-  async hasOutsideRegistry(): Promise<boolean> {
+  async hasOutsideDatabase(): Promise<boolean> {
     // Appends register their agent in the same statement.
     return false;
   }
 
-  async deleteWithin(tx: Transaction, agentId: string): Promise<void> {
-    await tx.query(`DELETE FROM ${this.events} WHERE agent_id = $1`, [agentId]);
-  }
-
-  async deleteAfterCommit(): Promise<void> {}
+  async deleteOutsideDatabase(): Promise<void> {}
 
   async count(): Promise<number> {
     const rows = await this.db.query<{ n: number }>(`SELECT count(*) AS n FROM ${this.events}`, [], true);
@@ -241,144 +195,5 @@ export class DatabaseEventStorage implements EventStorage {
 
   async close(): Promise<void> {
     await this.batcher.idle();
-  }
-}
-
-/**
- * Hybrid mode: events in per-agent append-only files (`FileEventLog`), which
- * batches concurrent appends into one write and one fsync per agent.
- *
- * The agent is also registered in the database with `event_files` set, so
- * that `checkConsistency` can tell a missing file from an agent that never
- * had one; the log does it after the agent's first written batch, and a
- * failed registration neither rejects the appends nor hides the agent
- * (`list`/`exists` read the files too). See `FileEventLog`.
- */
-export class FileEventStorage implements EventStorage {
-  readonly mode = 'file' as const;
-  private readonly log: FileEventLog;
-  private readonly markSql: Statement;
-  private readonly admitSql: Statement;
-  private readonly rowsSql: Statement;
-  private readonly deleteRowsSql: Statement;
-
-  constructor(
-    private readonly db: PostgresDatabase,
-    baseDir: string,
-    fsync: boolean,
-  ) {
-    this.log = new FileEventLog({
-      baseDir,
-      fsync,
-      // The log types errors generically; pg's are typed here first (a lost
-      // connection has shapes only the pg reading knows).
-      admitAgent: (agentId) =>
-        this.admit(agentId).catch((error: unknown) => {
-          throw db.wrapError(error, { backend: 'postgres', operation: 'appendEvent', agentId });
-        }),
-      registerAgent: (agentId) =>
-        this.mark(agentId).catch((error: unknown) => {
-          throw db.wrapError(error, { backend: 'postgres', operation: 'appendEvent', agentId });
-        }),
-    });
-    const agents = db.table('kode_agents');
-    const events = db.table('kode_events');
-    // Records the event file; a live tombstone (a delete by another store
-    // after `admit`) stays, and is reported so that the log removes the file.
-    this.markSql = db.statement(`INSERT INTO ${agents} AS a (agent_id, event_files) VALUES ($1, true)
-      ON CONFLICT (agent_id) DO UPDATE
-        SET event_files = a.event_files OR a.deleted_at_ms IS NULL OR a.deleted_at_ms <= $2,
-          deleted_at_ms = CASE WHEN a.deleted_at_ms > $2 THEN a.deleted_at_ms END
-      RETURNING deleted_at_ms`);
-    this.admitSql =
-      db.statement(`SELECT (SELECT deleted_at_ms FROM ${agents} WHERE agent_id = $1) AS deleted_at_ms,
-      EXISTS (SELECT 1 FROM ${events} WHERE agent_id = $1) AS in_database`);
-    this.rowsSql = db.statement(`SELECT EXISTS (SELECT 1 FROM ${events} WHERE agent_id = $1) AS in_database`);
-    this.deleteRowsSql = db.statement(`DELETE FROM ${events} WHERE agent_id = $1`);
-  }
-
-  /**
-   * Before the agent's file is created: a deleted agent's late events are
-   * discarded, and an agent whose events are in the database is refused (its
-   * stream must not be split across two places).
-   */
-  private async admit(agentId: string): Promise<boolean> {
-    const [row] = await this.db.query<{ deleted_at_ms: number | null; in_database: boolean }>(
-      this.admitSql,
-      [agentId],
-      true,
-    );
-    if (tombstoneLive(row?.deleted_at_ms, Date.now())) return false;
-    if (row?.in_database) {
-      throw eventModeMismatch('database', { backend: 'postgres', operation: 'appendEvent', agentId });
-    }
-    return true;
-  }
-
-  /** Records that the agent's events are in files; false when it is a live tombstone. */
-  private async mark(agentId: string): Promise<boolean> {
-    const [row] = await this.db.query<{ deleted_at_ms: number | null }>(
-      this.markSql,
-      [agentId, Date.now() - DELETED_AGENT_RETENTION_MS],
-      true,
-    );
-    return row?.deleted_at_ms === null;
-  }
-
-  /** True when the agent has rows in the events table (database mode). */
-  private async hasDatabaseEvents(agentId: string): Promise<boolean> {
-    const [row] = await this.db.query<{ in_database: boolean }>(this.rowsSql, [agentId], true);
-    return row?.in_database === true;
-  }
-
-  append(agentId: string, event: EncodedTimeline): Promise<void> {
-    return this.log.appendEncoded(agentId, event.json);
-  }
-
-  async *readPages(agentId: string, opts: ReadEventsOptions): AsyncGenerator<Timeline[]> {
-    if (await this.hasDatabaseEvents(agentId)) {
-      throw eventModeMismatch('database', { backend: 'postgres', operation: 'readEvents', agentId });
-    }
-    // The log waits for this agent's appends made so far (their registration included).
-    yield* this.log.readPages(agentId, opts);
-  }
-
-  idle(): Promise<void> {
-    return this.log.idle();
-  }
-
-  async agentIds(prefix: string | undefined): Promise<string[]> {
-    const ids = await this.log.listAgentIds();
-    return prefix === undefined ? ids : ids.filter((id) => id.startsWith(prefix));
-  }
-
-  hasOutsideRegistry(agentId: string): Promise<boolean> {
-    return this.log.has(agentId);
-  }
-
-  /** Rows an agent kept from database mode go with it too (this store refuses to read them). */
-  async deleteWithin(tx: Transaction, agentId: string): Promise<void> {
-    await tx.query(this.deleteRowsSql, [agentId]);
-  }
-
-  deleteAfterCommit(agentId: string): Promise<void> {
-    return this.log.delete(agentId);
-  }
-
-  async count(): Promise<undefined> {
-    return undefined;
-  }
-
-  async check(agentId: string): Promise<string[]> {
-    const issues = await this.log.check(agentId);
-    if (await this.hasDatabaseEvents(agentId)) {
-      issues.push(eventModeProblem('database'));
-    }
-    return issues;
-  }
-
-  async close(): Promise<void> {
-    await this.idle();
-    await this.log.close();
   }
 }

@@ -1,3 +1,7 @@
+import { DELETED_AGENT_RETENTION_MS } from '../../src/deleted-agents.js';
+import type { FileEventRegistry } from '../../src/hybrid/file-event-storage.js';
+import type { PostgresDatabase } from './postgres-database.js';
+
 /**
  * `kode_agents` is the registry behind `exists()` and `list()` (and holds the
  * info columns). `delete` replaces an agent's row with a tombstone
@@ -19,3 +23,50 @@ export const LIVE_AGENT = 'deleted_at_ms IS NULL';
 /** The ON CONFLICT clause with which a write that is not an event registers its agent (alias `a`). */
 export const REGISTER_ON_CONFLICT =
   'ON CONFLICT (agent_id) DO UPDATE SET deleted_at_ms = NULL WHERE a.deleted_at_ms IS NOT NULL';
+
+/** Hybrid mode's questions to the registry (src/hybrid/file-event-storage.ts), answered by `kode_agents`. */
+export function postgresFileEventRegistry(db: PostgresDatabase): FileEventRegistry {
+  const agents = db.table('kode_agents');
+  const events = db.table('kode_events');
+  const admission =
+    db.statement(`SELECT (SELECT deleted_at_ms FROM ${agents} WHERE agent_id = $1) AS deleted_at_ms,
+    EXISTS (SELECT 1 FROM ${events} WHERE agent_id = $1) AS in_database`);
+  // Records the event file; a live tombstone (a delete by another store
+  // after admission) stays, and is reported so that the log removes the file.
+  const record = db.statement(`INSERT INTO ${agents} AS a (agent_id, event_files) VALUES ($1, true)
+    ON CONFLICT (agent_id) DO UPDATE
+      SET event_files = a.event_files OR a.deleted_at_ms IS NULL OR a.deleted_at_ms <= $2,
+        deleted_at_ms = CASE WHEN a.deleted_at_ms > $2 THEN a.deleted_at_ms END
+    RETURNING deleted_at_ms`);
+  const rows = db.statement(`SELECT EXISTS (SELECT 1 FROM ${events} WHERE agent_id = $1) AS in_database`);
+  const recorded = db.statement(
+    `SELECT EXISTS (SELECT 1 FROM ${agents} WHERE agent_id = $1 AND event_files AND ${LIVE_AGENT}) AS files`,
+  );
+  return {
+    async admission(agentId) {
+      const [row] = await db.query<{ deleted_at_ms: number | null; in_database: boolean }>(
+        admission,
+        [agentId],
+        true,
+      );
+      return { deletedAtMs: row?.deleted_at_ms, inDatabase: row?.in_database === true };
+    },
+    async recordFile(agentId) {
+      const [row] = await db.query<{ deleted_at_ms: number | null }>(
+        record,
+        [agentId, Date.now() - DELETED_AGENT_RETENTION_MS],
+        true,
+      );
+      return row?.deleted_at_ms === null;
+    },
+    async hasDatabaseEvents(agentId) {
+      const [row] = await db.query<{ in_database: boolean }>(rows, [agentId], true);
+      return row?.in_database === true;
+    },
+    async recordsFile(agentId) {
+      const [row] = await db.query<{ files: boolean }>(recorded, [agentId], true);
+      return row?.files === true;
+    },
+    wrapError: (error, ctx) => db.wrapError(error, ctx),
+  };
+}

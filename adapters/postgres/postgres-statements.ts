@@ -23,6 +23,7 @@ function statementTexts(db: PostgresDatabase) {
   const snapshots = db.table('kode_snapshots');
   const records = db.table('kode_agent_records');
   const documents = db.table('kode_agent_documents');
+  const events = db.table('kode_events');
   const revisions = db.table('kode_revision_seq');
   const register = `WITH registered AS (INSERT INTO ${agents} AS a (agent_id) VALUES ($1) ${REGISTER_ON_CONFLICT})`;
   return {
@@ -51,6 +52,8 @@ function statementTexts(db: PostgresDatabase) {
     deleteAgent: `WITH removed AS (DELETE FROM ${agents} WHERE agent_id = $1)
       DELETE FROM ${agents} WHERE deleted_at_ms < $2`,
     writeTombstone: `INSERT INTO ${agents} (agent_id, deleted_at_ms) VALUES ($1, $2)`,
+    // Event rows go in every mode: an agent may keep rows from database mode that hybrid mode refuses to read.
+    deleteEvents: `DELETE FROM ${events} WHERE agent_id = $1`,
     deleteLists: `WITH removed_messages AS (DELETE FROM ${messages} WHERE agent_id = $1)
       DELETE FROM ${toolCalls} WHERE agent_id = $1`,
     // One row of scalar subqueries, not a UNION ALL of the four counts: on
@@ -70,7 +73,6 @@ function statementTexts(db: PostgresDatabase) {
     consistency: `
       SELECT EXISTS (SELECT 1 FROM ${agents} WHERE agent_id = $1 AND ${LIVE_AGENT}) AS registered,
         (SELECT info_json FROM ${agents} WHERE agent_id = $1) AS info_json,
-        (SELECT event_files FROM ${agents} WHERE agent_id = $1) AS event_files,
         (SELECT count(*) FROM ${messages} WHERE agent_id = $1) AS messages,
         (SELECT max(position) FROM ${messages} WHERE agent_id = $1) AS max_position,
         (SELECT count(*) FROM (SELECT tool_call_key FROM ${toolCalls} WHERE agent_id = $1

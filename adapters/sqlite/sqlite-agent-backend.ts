@@ -12,9 +12,11 @@ import type {
   StoredRow,
   ToolCallRowFields,
 } from '../../src/agent/agent-backend.js';
+import type { EventStorage } from '../../src/agent/event-storage.js';
 import { checkDirectoryWritable } from '../../src/directory-health.js';
 import type { AnyKodeStoreError, ErrorContext } from '../../src/errors.js';
 import { eventModeMismatch } from '../../src/event-modes.js';
+import { FileEventStorage } from '../../src/hybrid/file-event-storage.js';
 import type {
   NormalizedMessageQuery,
   NormalizedSessionQuery,
@@ -35,8 +37,6 @@ import type { ResolvedSqliteOptions } from './sqlite-config.js';
 import type { SqliteConnection } from './sqlite-connection.js';
 import { DatabaseEventStorage } from './sqlite-database-events.js';
 import { classifySqliteError } from './sqlite-errors.js';
-import type { AgentEventStorage } from './sqlite-event-storage.js';
-import { FileEventStorage } from './sqlite-file-events.js';
 import { copyAgentRows } from './sqlite-fork.js';
 import { IncrementalListSaver, type ListRow } from './sqlite-list-saver.js';
 import { SqliteAgentLocks } from './sqlite-lock.js';
@@ -47,7 +47,13 @@ import {
   sessionQuery,
   toolCallQuery,
 } from './sqlite-queries.js';
-import { hasFileEvents, LIVE_AGENT, REGISTER_AGENT, writeTombstone } from './sqlite-registry.js';
+import {
+  hasFileEvents,
+  LIVE_AGENT,
+  REGISTER_AGENT,
+  sqliteFileEventRegistry,
+  writeTombstone,
+} from './sqlite-registry.js';
 
 /** Tables holding rows of one agent, all deleted together. */
 const AGENT_TABLES = [
@@ -78,7 +84,7 @@ export class SqliteAgentBackend implements AgentBackend {
   readonly name = 'sqlite';
   readonly capabilities: StoreCapabilities;
   readonly readOnly: boolean;
-  private readonly events: AgentEventStorage;
+  private readonly events: EventStorage;
   private readonly locks: SqliteAgentLocks;
   private readonly messages: IncrementalListSaver<MessageFields>;
   private readonly toolCalls: IncrementalListSaver<ToolCallRowFields>;
@@ -90,7 +96,12 @@ export class SqliteAgentBackend implements AgentBackend {
     this.readOnly = options.readOnly;
     this.events =
       options.eventStorage === 'file' && options.fileStoreBaseDir !== undefined
-        ? new FileEventStorage(connection, options.fileStoreBaseDir, options.durability === 'full')
+        ? new FileEventStorage(
+            sqliteFileEventRegistry(connection),
+            'sqlite',
+            options.fileStoreBaseDir,
+            options.durability === 'full',
+          )
         : new DatabaseEventStorage(connection);
     this.locks = new SqliteAgentLocks(connection, options.lockLeaseMs);
     this.messages = new IncrementalListSaver(connection, {
@@ -370,7 +381,7 @@ export class SqliteAgentBackend implements AgentBackend {
     // Appends made before the delete are written first, then removed with the rest.
     await this.events.idle();
     // Event files this store cannot reach would outlive the agent.
-    if (this.events.kind === 'database' && (await this.read(() => hasFileEvents(this.connection, agentId)))) {
+    if (this.events.mode === 'database' && (await this.read(() => hasFileEvents(this.connection, agentId)))) {
       throw eventModeMismatch('file', { backend: this.name, operation: 'delete', agentId });
     }
     await this.connection.write(() => {

@@ -1,10 +1,11 @@
+import type { EventFields } from '../../src/agent/agent-backend.js';
+import type { EventStorage } from '../../src/agent/event-storage.js';
 import { AppendBatcher, type BatchRefusals } from '../../src/append-batcher.js';
 import { eventModeMismatch, eventModeProblem } from '../../src/event-modes.js';
 import { decodeJson } from '../../src/json-codec.js';
-import type { Timeline } from '../../src/types.js';
+import type { ReadEventsOptions, Timeline } from '../../src/types.js';
 import type { SqliteConnection } from './sqlite-connection.js';
 import { wrapSqliteError } from './sqlite-errors.js';
-import type { AgentEventStorage, EventFields, EventFilter } from './sqlite-event-storage.js';
 import { eventPageQuery } from './sqlite-queries.js';
 import { admitEvents, type EventAdmission, hasFileEvents } from './sqlite-registry.js';
 
@@ -28,8 +29,8 @@ interface PendingEvent {
  * burst of streamed chunks costs one commit (and one fsync) rather than one
  * each, and the rowid order is the call order.
  */
-export class DatabaseEventStorage implements AgentEventStorage {
-  readonly kind = 'database' as const;
+export class DatabaseEventStorage implements EventStorage {
+  readonly mode = 'database' as const;
   private readonly batcher: AppendBatcher<PendingEvent>;
 
   constructor(private readonly connection: SqliteConnection) {
@@ -45,7 +46,7 @@ export class DatabaseEventStorage implements AgentEventStorage {
     return this.batcher.enqueue({ agentId, json, fields });
   }
 
-  async *readPages(agentId: string, filter: EventFilter): AsyncGenerator<Timeline[]> {
+  async *readPages(agentId: string, filter: ReadEventsOptions): AsyncGenerator<Timeline[]> {
     await this.batcher.idle();
     if (await this.connection.read(() => hasFileEvents(this.connection, agentId))) {
       throw eventModeMismatch('file', { backend: 'sqlite', operation: 'readEvents', agentId });

@@ -1,7 +1,7 @@
 import type { EventRowAccess } from '../../src/event-mode-move.js';
 import type { EventMode } from '../../src/event-modes.js';
+import { eventFields } from '../../src/store-codec.js';
 import type { SqliteConnection } from './sqlite-connection.js';
-import { eventFields } from './sqlite-event-storage.js';
 import { hasDatabaseEvents, LIVE_AGENT, REGISTER_AGENT } from './sqlite-registry.js';
 
 const PAGE_ROWS = 1024;

@@ -8,7 +8,7 @@ import type {
   ToolCallSortKey,
 } from '../../src/query-filters.js';
 import { prefixUpperBound } from '../../src/strings.js';
-import type { EventFilter } from './sqlite-event-storage.js';
+import type { ReadEventsOptions } from '../../src/types.js';
 import { LIVE_AGENT } from './sqlite-registry.js';
 
 /**
@@ -165,7 +165,7 @@ export function listAgentsQuery(prefix = ''): BuiltQuery {
 export function eventPageQuery(
   agentId: string,
   afterId: number,
-  filter: EventFilter,
+  filter: ReadEventsOptions,
   pageSize: number,
 ): BuiltQuery {
   const where = new WhereClause().equals('agent_id', agentId).equals('channel', filter.channel);

@@ -1,5 +1,7 @@
 import { DELETED_AGENT_RETENTION_MS, tombstoneLive } from '../../src/deleted-agents.js';
+import type { FileEventRegistry } from '../../src/hybrid/file-event-storage.js';
 import type { SqliteConnection } from './sqlite-connection.js';
+import { wrapSqliteError } from './sqlite-errors.js';
 
 /**
  * The `agents` table is the registry behind `exists()` and `list()`: one row
@@ -63,4 +65,35 @@ export function hasFileEvents(connection: SqliteConnection, agentId: string): bo
     .statement(`SELECT has_file_events FROM agents WHERE agent_id = ? AND ${LIVE_AGENT}`)
     .get(agentId) as { has_file_events: number } | undefined;
   return row?.has_file_events === 1;
+}
+
+/** Hybrid mode's questions to the registry (src/hybrid/file-event-storage.ts), answered by `agents`. */
+export function sqliteFileEventRegistry(connection: SqliteConnection): FileEventRegistry {
+  return {
+    admission: (agentId) =>
+      connection.read(() => ({
+        deletedAtMs: (
+          connection.statement('SELECT deleted_at_ms FROM agents WHERE agent_id = ?').get(agentId) as
+            | { deleted_at_ms: number | null }
+            | undefined
+        )?.deleted_at_ms,
+        inDatabase: hasDatabaseEvents(connection, agentId),
+      })),
+    // An expired tombstone ends here; a live one stays and is reported, so that the log removes the file.
+    recordFile: (agentId) =>
+      connection.write(() => {
+        const row = connection
+          .statement(
+            'INSERT INTO agents (agent_id, has_file_events) VALUES (?, 1) ' +
+              'ON CONFLICT (agent_id) DO UPDATE SET has_file_events = 1, ' +
+              'deleted_at_ms = CASE WHEN deleted_at_ms > ? THEN deleted_at_ms END ' +
+              'RETURNING deleted_at_ms',
+          )
+          .get(agentId, Date.now() - DELETED_AGENT_RETENTION_MS) as { deleted_at_ms: number | null };
+        return row.deleted_at_ms === null;
+      }),
+    hasDatabaseEvents: (agentId) => connection.read(() => hasDatabaseEvents(connection, agentId)),
+    recordsFile: (agentId) => connection.read(() => hasFileEvents(connection, agentId)),
+    wrapError: wrapSqliteError,
+  };
 }

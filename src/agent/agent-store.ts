@@ -9,7 +9,7 @@ import {
 } from '../query-filters.js';
 import { messageContentTypes, sessionFields, toolCallFields, toSessionInfo } from '../record-fields.js';
 import { assertForkCount, assertLockTimeout } from '../store-arguments.js';
-import { eventFilter, StoreCodec } from '../store-codec.js';
+import { eventFields, eventFilter, StoreCodec } from '../store-codec.js';
 import { StoreOperations } from '../store-operations.js';
 import type {
   AgentInfo,
@@ -228,12 +228,7 @@ export class AgentStore implements ExtendedStore {
       if (this.configError !== undefined) throw this.configError;
       this.requireObject(timeline, 'timeline', 'appendEvent', agentId);
       const json = this.codec.timeline(timeline, 'appendEvent', agentId);
-      const channel = timeline.event?.channel;
-      const seq = timeline.bookmark?.seq;
-      return this.backend.appendEvent(agentId, json, {
-        channel: typeof channel === 'string' ? channel : null,
-        seq: typeof seq === 'number' && Number.isFinite(seq) ? seq : null,
-      });
+      return this.backend.appendEvent(agentId, json, eventFields(timeline));
     });
   }
 
