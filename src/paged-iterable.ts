@@ -93,3 +93,79 @@ class PagedIterator<T> implements AsyncIterator<T> {
     throw this.options.mapError ? this.options.mapError(error) : error;
   }
 }
+
+/** Most events one `readEvents` page holds: enough to amortise a round trip. */
+export const EVENT_PAGE_SIZE = 500;
+/**
+ * The JSON a `readEvents` page may hold (in string length or bytes, as the
+ * backend measures it), so that memory stays bounded whatever the size of
+ * the events: a page ends at this much or `EVENT_PAGE_SIZE` events,
+ * whichever comes first.
+ */
+export const EVENT_PAGE_BYTES = 4 * 1024 * 1024;
+/** Events asked for by the first page, before any event's size is known (a resume often wants only the tail). */
+const FIRST_PAGE_SIZE = 16;
+
+/** What one page held, for sizing the next. */
+export interface PageMeasure {
+  events: number;
+  largest: number;
+}
+
+/**
+ * How many events the next page asks for: as many as fit in `pageBytes` at
+ * the largest size of the page before (the sizes nearest in the stream; the
+ * largest, so that a page that met bigger events is not followed by one that
+ * fetches many of them), at least 1 and at most `pageSize`.
+ */
+export function nextPageLimit(
+  previous: PageMeasure | undefined,
+  pageSize: number = EVENT_PAGE_SIZE,
+  pageBytes: number = EVENT_PAGE_BYTES,
+): number {
+  if (!previous || previous.events === 0) return Math.min(FIRST_PAGE_SIZE, pageSize);
+  return Math.max(1, Math.min(pageSize, Math.floor(pageBytes / Math.max(1, previous.largest))));
+}
+
+/**
+ * The sizing of a stream read in keyset pages bounded by count and by bytes,
+ * the same on every backend: `start()` gives the number of events to ask
+ * for, `add(size)` measures each event read and says when the page is full
+ * by bytes (stop reading; the event that filled it is part of the page), and
+ * `end()` says whether another page may follow.
+ */
+export class EventPageSizer {
+  private previous: PageMeasure | undefined;
+  private limit = 0;
+  private events = 0;
+  private bytes = 0;
+  private largest = 0;
+
+  constructor(
+    readonly pageSize: number = EVENT_PAGE_SIZE,
+    readonly pageBytes: number = EVENT_PAGE_BYTES,
+  ) {}
+
+  /** Begins a page; the number of events to ask for. */
+  start(): number {
+    this.limit = nextPageLimit(this.previous, this.pageSize, this.pageBytes);
+    this.events = 0;
+    this.bytes = 0;
+    this.largest = 0;
+    return this.limit;
+  }
+
+  /** Counts one event of `size`; true when the page is full by bytes. */
+  add(size: number): boolean {
+    this.events++;
+    this.bytes += size;
+    if (size > this.largest) this.largest = size;
+    return this.bytes >= this.pageBytes;
+  }
+
+  /** Ends the page; true when the stream may hold more (the page was full by count or by bytes). */
+  end(): boolean {
+    this.previous = { events: this.events, largest: this.largest };
+    return this.events >= this.limit || this.bytes >= this.pageBytes;
+  }
+}

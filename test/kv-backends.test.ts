@@ -238,6 +238,24 @@ describe('KV messages and counters at the edges', () => {
     expect(() => createDataStore(kv, { userId: 'u', agentName: '' })).toThrow(/agentName must not be empty/);
   });
 
+  it('a DataStore proxy has no property, own or inherited, that reaches the KV store holding every user', async () => {
+    const kv = createKvStore();
+    await kv.set('kode-datastore:bob', 'default', 'secret', 'bob only', { autoCreateInstance: true });
+    const data = createDataStore(kv, { userId: 'alice', agentName: 'agent' });
+    for (const proxy of [data, data.useNamespace('other')]) {
+      const reachable = new Set<unknown>();
+      for (let target: object | null = proxy; target !== null; target = Object.getPrototypeOf(target)) {
+        for (const name of Reflect.ownKeys(target)) {
+          const descriptor = Object.getOwnPropertyDescriptor(target, name);
+          if (descriptor && 'value' in descriptor) reachable.add(descriptor.value);
+        }
+      }
+      expect(reachable.has(kv)).toBe(false);
+      expect((proxy as unknown as { kv?: unknown }).kv).toBeUndefined();
+    }
+    expect(await data.get('secret')).toBeUndefined();
+  });
+
   it('suggests autoCreateInstance only to writes that take it', async () => {
     const kv = createKvStore();
     await expect(kv.set('nope', 'ns', 'k', 1)).rejects.toThrow(/autoCreateInstance/);

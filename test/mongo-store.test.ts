@@ -16,7 +16,7 @@ import {
   MAX_STORED_DOCUMENT_BYTES,
   toInfoDocument,
 } from '../adapters/mongo/mongo-documents.js';
-import { DatabaseEventStorage, nextPageLimit } from '../adapters/mongo/mongo-event-storage.js';
+import { DatabaseEventStorage } from '../adapters/mongo/mongo-event-storage.js';
 import {
   type FindPlan,
   messageQueryPlan,
@@ -24,6 +24,7 @@ import {
   toolCallQueryPlan,
 } from '../adapters/mongo/mongo-queries.js';
 import { encodeJson } from '../src/json-codec.js';
+import { nextPageLimit } from '../src/paged-iterable.js';
 import {
   normalizeMessageFilters,
   normalizeSessionFilters,
@@ -349,14 +350,6 @@ describeMongo('MongoStore against a server', () => {
       for (const reply of large) {
         expect(reply.reduce((sum, size) => sum + size, 0)).toBeLessThan(20_000 + 3_200);
       }
-    });
-
-    it("the next page size: 16 first, then as many as fit at the previous page's average size, at least one, at most the page size", () => {
-      expect(nextPageLimit(undefined, 500, 4_000_000)).toBe(16);
-      expect(nextPageLimit({ events: 0, largest: 0 }, 8, 4_000_000)).toBe(8);
-      expect(nextPageLimit({ events: 100, largest: 1_600 }, 500, 4_000_000)).toBe(500);
-      expect(nextPageLimit({ events: 10, largest: 1_000_000 }, 500, 4_000_000)).toBe(4);
-      expect(nextPageLimit({ events: 1, largest: 16_000_000 }, 500, 4_000_000)).toBe(1);
     });
   });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { pagedIterable } from '../src/paged-iterable.js';
+import { EventPageSizer, nextPageLimit, pagedIterable } from '../src/paged-iterable.js';
 
 /** A page source that records what happened to it. */
 function source(pages: number[][], options: { failAt?: number } = {}) {
@@ -89,5 +89,31 @@ describe('pagedIterable', () => {
     await expect(iterator.next()).rejects.toThrow('closed');
     expect(log.closed).toBe(1);
     expect(await iterator.next()).toEqual({ value: undefined, done: true });
+  });
+});
+
+describe('event pages bounded by count and bytes', () => {
+  it("asks for 16 first, then as many as fit at the previous page's largest event, at least one, at most the page size", () => {
+    expect(nextPageLimit(undefined, 500, 4_000_000)).toBe(16);
+    expect(nextPageLimit({ events: 0, largest: 0 }, 8, 4_000_000)).toBe(8);
+    expect(nextPageLimit({ events: 100, largest: 1_600 }, 500, 4_000_000)).toBe(500);
+    expect(nextPageLimit({ events: 10, largest: 1_000_000 }, 500, 4_000_000)).toBe(4);
+    expect(nextPageLimit({ events: 1, largest: 16_000_000 }, 500, 4_000_000)).toBe(1);
+  });
+
+  it('ends a page at the event that reaches the byte bound, and says whether more may follow', () => {
+    const sizer = new EventPageSizer(50, 1_000);
+    expect(sizer.start()).toBe(16);
+    // Full by bytes at the fourth 300-byte event: that event is the page's last.
+    expect([300, 300, 300, 300].map((size) => sizer.add(size))).toEqual([false, false, false, true]);
+    expect(sizer.end()).toBe(true);
+    expect(sizer.start()).toBe(3);
+    sizer.add(10);
+    // Fewer than asked for and under the bound: the stream is finished.
+    expect(sizer.end()).toBe(false);
+    expect(sizer.start()).toBe(50);
+    for (let i = 0; i < 50; i++) sizer.add(1);
+    // As many as asked for: more may follow.
+    expect(sizer.end()).toBe(true);
   });
 });

@@ -1,5 +1,6 @@
 import { AppendBatcher } from '../../src/append-batcher.js';
 import type { FileEventLog } from '../../src/file-event-log.js';
+import { EVENT_PAGE_BYTES, EVENT_PAGE_SIZE, EventPageSizer } from '../../src/paged-iterable.js';
 import type { AgentChannel, Bookmark, Timeline } from '../../src/types.js';
 import type { MongoDocument } from './mongo-config.js';
 import type { OpenMongo } from './mongo-connection.js';
@@ -44,31 +45,6 @@ export interface EventFilter {
   channel?: AgentChannel;
 }
 
-/** Most events per `find` while reading: enough to amortise the round trip. */
-export const EVENT_PAGE_SIZE = 500;
-/**
- * The JSON bytes a page may hold, so that memory stays bounded whatever the
- * size of the events (one of them may be up to 16 MiB): a page ends at this
- * many bytes or `EVENT_PAGE_SIZE` events, whichever comes first.
- */
-export const EVENT_PAGE_BYTES = 4 * 1024 * 1024;
-/** Events asked for by the first page, before any event's size is known. */
-const FIRST_PAGE_SIZE = 16;
-
-/**
- * How many events the next page asks for: as many as fit in `pageBytes` at
- * the largest size of the page before (the sizes nearest in the stream; the
- * largest, so that a page that met bigger events is not followed by one that
- * fetches many of them), at least 1 and at most `pageSize`.
- */
-export function nextPageLimit(
-  previous: { events: number; largest: number } | undefined,
-  pageSize: number,
-  pageBytes: number,
-): number {
-  if (!previous || previous.events === 0) return Math.min(FIRST_PAGE_SIZE, pageSize);
-  return Math.max(1, Math.min(pageSize, Math.floor(pageBytes / Math.max(1, previous.largest))));
-}
 /** Appends written by one `insertMany` at most. */
 const MAX_EVENT_BATCH = 1000;
 
@@ -199,9 +175,9 @@ export class DatabaseEventStorage implements MongoEventStorage {
     // (where sizes jump, the driver's batch of one page may hold more, never
     // past the server's 16 MiB per batch).
     let after = 0;
-    let previous: { events: number; largest: number } | undefined;
+    const sizer = new EventPageSizer(this.pageSize, this.pageBytes);
     for (;;) {
-      const limit = nextPageLimit(previous, this.pageSize, this.pageBytes);
+      const limit = sizer.start();
       const cursor = collections.events
         .find(eventPageFilter(agentId, after, { sinceSeq: filter.since?.seq, channel: filter.channel }), {
           projection: { seq: 1, json: 1 },
@@ -210,25 +186,20 @@ export class DatabaseEventStorage implements MongoEventStorage {
         .limit(limit)
         .batchSize(limit);
       const page: MongoDocument[] = [];
-      let bytes = 0;
-      let largest = 0;
       try {
         for await (const doc of cursor) {
           page.push(doc);
-          const size = typeof doc.json === 'string' ? doc.json.length : 0;
-          bytes += size;
-          largest = Math.max(largest, size);
-          if (bytes >= this.pageBytes) break;
+          if (sizer.add(typeof doc.json === 'string' ? doc.json.length : 0)) break;
         }
       } finally {
         await cursor.close();
       }
-      previous = { events: page.length, largest };
+      const more = sizer.end();
       for (const doc of page) {
         after = counterValue(doc.seq);
         yield readJson<Timeline>(doc, ctx);
       }
-      if (page.length < limit && bytes < this.pageBytes) return;
+      if (!more) return;
     }
   }
 

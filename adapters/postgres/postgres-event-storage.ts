@@ -4,18 +4,10 @@ import { AppendBatcher, type BatchRefusals } from '../../src/append-batcher.js';
 import { DELETED_AGENT_RETENTION_MS } from '../../src/deleted-agents.js';
 import { eventModeMismatch, eventModeProblem } from '../../src/event-modes.js';
 import { decodeJson } from '../../src/json-codec.js';
+import { EVENT_PAGE_BYTES, EVENT_PAGE_SIZE, EventPageSizer } from '../../src/paged-iterable.js';
 import type { ReadEventsOptions, Timeline } from '../../src/types.js';
 import { columnKey } from './postgres-column-keys.js';
 import type { PostgresDatabase, Statement } from './postgres-database.js';
-
-/**
- * Rows per `readEvents` page: small first, so a consumer that stops after a
- * few entries costs little, then four times larger each page, so a full read
- * of a long stream takes few round trips (7 for 20,000 entries); the cap
- * bounds what one page holds in memory.
- */
-const FIRST_PAGE_SIZE = 256;
-const MAX_PAGE_SIZE = 4096;
 
 interface PendingAppend {
   agentId: string;
@@ -40,7 +32,11 @@ export class DatabaseEventStorage implements EventStorage {
   private readonly fileEventsSql: Statement;
   private readonly events: string;
 
-  constructor(private readonly db: PostgresDatabase) {
+  constructor(
+    private readonly db: PostgresDatabase,
+    private readonly pageSize = EVENT_PAGE_SIZE,
+    private readonly pageBytes = EVENT_PAGE_BYTES,
+  ) {
     this.events = db.table('kode_events');
     const agents = db.table('kode_agents');
     this.insertSql = db.statement(`
@@ -144,18 +140,33 @@ export class DatabaseEventStorage implements EventStorage {
     // and read at once), it estimates a handful of rows per agent and picks
     // a bitmap scan plus a sort, which reads and sorts the agent's whole
     // remaining stream for every page.
-    const pageSql = this.db.statement(`SELECT id, timeline_json FROM ${this.events}
-      WHERE ${where} AND id > $${cursorParam} ORDER BY id LIMIT (SELECT $${cursorParam + 1}::int)`);
+    //
+    // A page also ends at the event that brings it to `pageBytes` of JSON:
+    // the running sum over the page's rows is taken by the server (from the
+    // stored size, without reading the values), so no more than that is sent.
+    // The next page asks for as many rows as fit at the largest event of the
+    // one before (src/paged-iterable.ts).
+    const pageSql = this.db.statement(`SELECT id, timeline_json, size FROM (
+        SELECT id, timeline_json, octet_length(timeline_json) AS size,
+          sum(octet_length(timeline_json)) OVER (ORDER BY id) AS running
+        FROM ${this.events}
+        WHERE ${where} AND id > $${cursorParam} ORDER BY id LIMIT (SELECT $${cursorParam + 1}::int)
+      ) AS page
+      WHERE running - size < $${cursorParam + 2} ORDER BY id`);
     const context = { backend: 'postgres', operation: 'readEvents', agentId } as const;
-    for (let pageSize = FIRST_PAGE_SIZE; ; pageSize = Math.min(pageSize * 4, MAX_PAGE_SIZE)) {
-      const rows = await this.db.query<{ id: number; timeline_json: string }>(
+    const sizer = new EventPageSizer(this.pageSize, this.pageBytes);
+    for (;;) {
+      const rows = await this.db.query<{ id: number; timeline_json: string; size: number }>(
         pageSql,
-        [...params, lastId, pageSize],
+        [...params, lastId, sizer.start(), this.pageBytes],
         true,
       );
-      yield rows.map((row) => decodeJson<Timeline>(row.timeline_json, context));
-      if (rows.length < pageSize) return;
+      for (const row of rows) sizer.add(row.size);
+      const more = sizer.end();
+      if (rows.length === 0) return;
       lastId = (rows[rows.length - 1] as { id: number }).id;
+      yield rows.map((row) => decodeJson<Timeline>(row.timeline_json, context));
+      if (!more) return;
     }
   }
 

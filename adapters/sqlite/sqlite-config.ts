@@ -12,6 +12,11 @@ export interface SqliteStatement {
   run(...parameters: unknown[]): SqliteRunResult;
   get(...parameters: unknown[]): unknown;
   all(...parameters: unknown[]): unknown[];
+  /**
+   * Rows one at a time (better-sqlite3 has it): `readEvents` stops reading a
+   * page once it holds its bytes. Without it a page is read whole with `all`.
+   */
+  iterate?(...parameters: unknown[]): IterableIterator<unknown>;
 }
 
 /** What `SqliteStatement.run` reports. */

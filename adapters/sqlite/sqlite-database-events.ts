@@ -3,19 +3,33 @@ import type { EventStorage } from '../../src/agent/event-storage.js';
 import { AppendBatcher, type BatchRefusals } from '../../src/append-batcher.js';
 import { eventModeMismatch, eventModeProblem } from '../../src/event-modes.js';
 import { decodeJson } from '../../src/json-codec.js';
+import { EVENT_PAGE_BYTES, EVENT_PAGE_SIZE, EventPageSizer } from '../../src/paged-iterable.js';
 import type { ReadEventsOptions, Timeline } from '../../src/types.js';
+import type { SqliteStatement } from './sqlite-config.js';
 import type { SqliteConnection } from './sqlite-connection.js';
 import { wrapSqliteError } from './sqlite-errors.js';
 import { eventPageQuery } from './sqlite-queries.js';
 import { admitEvents, type EventAdmission, hasFileEvents } from './sqlite-registry.js';
 
-/**
- * Rows fetched per page by `readEvents`: the first page is small (a resume
- * often wants only the tail), later ones grow fourfold up to the cap, so a
- * long stream costs few queries and memory stays bounded.
- */
-const FIRST_PAGE_SIZE = 256;
-const MAX_PAGE_SIZE = 4096;
+/** A row of an event page. */
+interface EventRow {
+  id: number;
+  timeline_json: string;
+}
+
+/** The rows of one page, read one at a time until they hold `pageBytes` of JSON (all of them without `iterate`). */
+function readEventPage(statement: SqliteStatement, parameters: unknown[], pageBytes: number): EventRow[] {
+  if (!statement.iterate) return statement.all(...parameters) as EventRow[];
+  const rows: EventRow[] = [];
+  let bytes = 0;
+  for (const row of statement.iterate(...parameters) as IterableIterator<EventRow>) {
+    rows.push(row);
+    bytes += row.timeline_json.length;
+    // Leaving the loop resets the statement: SQLite reads no further.
+    if (bytes >= pageBytes) break;
+  }
+  return rows;
+}
 
 interface PendingEvent {
   agentId: string;
@@ -33,7 +47,11 @@ export class DatabaseEventStorage implements EventStorage {
   readonly mode = 'database' as const;
   private readonly batcher: AppendBatcher<PendingEvent>;
 
-  constructor(private readonly connection: SqliteConnection) {
+  constructor(
+    private readonly connection: SqliteConnection,
+    private readonly pageSize = EVENT_PAGE_SIZE,
+    private readonly pageBytes = EVENT_PAGE_BYTES,
+  ) {
     this.batcher = new AppendBatcher(
       (batch) => this.writeBatch(batch),
       undefined,
@@ -52,19 +70,27 @@ export class DatabaseEventStorage implements EventStorage {
       throw eventModeMismatch('file', { backend: 'sqlite', operation: 'readEvents', agentId });
     }
     let lastId = 0;
-    for (let pageSize = FIRST_PAGE_SIZE; ; pageSize = Math.min(pageSize * 4, MAX_PAGE_SIZE)) {
-      // Keyset paging: each page is its own short read, so writers are never
-      // held up by a slow consumer and memory stays bounded.
-      const page = eventPageQuery(agentId, lastId, filter, pageSize);
-      const rows = (await this.connection.read(() =>
-        this.connection.statement(page.sql).all(...page.parameters),
-      )) as Array<{ id: number; timeline_json: string }>;
+    // Keyset paging: each page is its own short read, so writers are never
+    // held up by a slow consumer. A page ends at `pageSize` events or
+    // `pageBytes` of JSON (rows are read one at a time and the read stops
+    // there), and the next asks for as many as fit at the largest event of
+    // the page before (src/paged-iterable.ts), so memory stays bounded
+    // whatever the size of the events.
+    const sizer = new EventPageSizer(this.pageSize, this.pageBytes);
+    for (;;) {
+      const page = eventPageQuery(agentId, lastId, filter, sizer.start());
+      // Measured after the read: a busy database runs the read again.
+      const rows = await this.connection.read(() =>
+        readEventPage(this.connection.statement(page.sql), page.parameters, this.pageBytes),
+      );
+      for (const row of rows) sizer.add(row.timeline_json.length);
+      const more = sizer.end();
       if (rows.length === 0) return;
       lastId = rows[rows.length - 1]!.id;
       yield rows.map((row) =>
         decodeJson<Timeline>(row.timeline_json, { backend: 'sqlite', operation: 'readEvents', agentId }),
       );
-      if (rows.length < pageSize) return;
+      if (!more) return;
     }
   }
 

@@ -93,13 +93,20 @@ async function orWhenNoData<T>(read: Promise<T>, empty: T): Promise<T> {
 
 class DataStoreProxy implements DataStore {
   private readonly instanceId: string;
+  /**
+   * The whole KV store, which reads every user's data: a true private field,
+   * so that agent code handed this proxy cannot reach it (a TypeScript
+   * `private` is an ordinary property at run time).
+   */
+  readonly #kv: KvStore;
 
   constructor(
-    private readonly kv: KvStore,
+    kv: KvStore,
     readonly userId: string,
     readonly agentName: string,
     readonly namespace: string,
   ) {
+    this.#kv = kv;
     this.instanceId = DATA_STORE_INSTANCE_PREFIX + userId;
   }
 
@@ -114,16 +121,16 @@ class DataStoreProxy implements DataStore {
   get<V = JsonValue>(key: string): Promise<V | undefined>;
   get<V = JsonValue>(key: string, defaultValue: V): Promise<V>;
   async get<V = JsonValue>(key: string, defaultValue?: V): Promise<V | undefined> {
-    const result = await orWhenNoData(this.kv.get<V>(this.instanceId, this.namespace, key), undefined);
+    const result = await orWhenNoData(this.#kv.get<V>(this.instanceId, this.namespace, key), undefined);
     return result?.exists ? result.value : defaultValue;
   }
 
   async set(key: string, value: unknown, metadata?: KvMetadata): Promise<void> {
-    await this.kv.set(this.instanceId, this.namespace, key, value as JsonValue, this.writeOptions(metadata));
+    await this.#kv.set(this.instanceId, this.namespace, key, value as JsonValue, this.writeOptions(metadata));
   }
 
   delete(key: string): Promise<boolean> {
-    return orWhenNoData(this.kv.delete(this.instanceId, this.namespace, key), false);
+    return orWhenNoData(this.#kv.delete(this.instanceId, this.namespace, key), false);
   }
 
   async listKeys(prefix?: string): Promise<string[]> {
@@ -132,7 +139,7 @@ class DataStoreProxy implements DataStore {
     }
     const where = prefix ? [{ field: 'key', operator: 'startsWith' as const, value: prefix }] : [];
     const result = await orWhenNoData(
-      this.kv.query({
+      this.#kv.query({
         from: { instance: this.instanceId, namespace: this.namespace },
         where,
         select: ['key'],
@@ -144,20 +151,20 @@ class DataStoreProxy implements DataStore {
   }
 
   listNamespaces(): Promise<string[]> {
-    return orWhenNoData(this.kv.getNamespaces(this.instanceId), []);
+    return orWhenNoData(this.#kv.getNamespaces(this.instanceId), []);
   }
 
   useNamespace(namespace: string): DataStore {
     assertKvName(namespace, 'namespace', { operation: 'DataStore.useNamespace' });
-    return new DataStoreProxy(this.kv, this.userId, this.agentName, namespace);
+    return new DataStoreProxy(this.#kv, this.userId, this.agentName, namespace);
   }
 
   clear(): Promise<number> {
-    return orWhenNoData(this.kv.deleteNamespace(this.instanceId, this.namespace), 0);
+    return orWhenNoData(this.#kv.deleteNamespace(this.instanceId, this.namespace), 0);
   }
 
   async getMany<V = JsonValue>(keys: string[]): Promise<Record<string, V>> {
-    const records = await orWhenNoData(this.kv.getMany<V>(this.instanceId, this.namespace, keys), []);
+    const records = await orWhenNoData(this.#kv.getMany<V>(this.instanceId, this.namespace, keys), []);
     // fromEntries defines own properties, so a key named "__proto__" stays a key.
     return Object.fromEntries(records.map((record) => [record.key, record.value]));
   }
@@ -175,12 +182,12 @@ class DataStoreProxy implements DataStore {
       Symbol.iterator in items ? [...(items as Iterable<readonly [string, unknown]>)] : Object.entries(items);
     if (entries.length === 0) return 0;
     const batch: KvSetManyItem[] = entries.map(([key, value]) => ({ namespace: this.namespace, key, value }));
-    await this.kv.setMany(this.instanceId, batch, this.writeOptions(metadata));
+    await this.#kv.setMany(this.instanceId, batch, this.writeOptions(metadata));
     return entries.length;
   }
 
   async getRecord<V = JsonValue>(key: string): Promise<KvRecord<V> | undefined> {
-    const result = await orWhenNoData(this.kv.get<V>(this.instanceId, this.namespace, key), undefined);
+    const result = await orWhenNoData(this.#kv.get<V>(this.instanceId, this.namespace, key), undefined);
     return result?.record;
   }
 
@@ -195,7 +202,7 @@ class DataStoreProxy implements DataStore {
       );
     }
     return orWhenNoData(
-      this.kv.query({ ...query, from: { instance: this.instanceId, namespace: this.namespace } }),
+      this.#kv.query({ ...query, from: { instance: this.instanceId, namespace: this.namespace } }),
       { records: [], total: 0 },
     );
   }
