@@ -97,6 +97,13 @@ class PagedIterator<T> implements AsyncIterator<T> {
 /** Most events one `readEvents` page holds: enough to amortise a round trip. */
 export const EVENT_PAGE_SIZE = 500;
 /**
+ * Most events a page holds on a backend that stops reading at the byte bound
+ * itself (PostgreSQL cuts the page on the server, SQLite reads row by row):
+ * memory is bounded by bytes whatever the count, so the count only has to
+ * amortise round trips over a stream of small events.
+ */
+export const BYTE_CUT_PAGE_SIZE = 4096;
+/**
  * The JSON a `readEvents` page may hold (in string length or bytes, as the
  * backend measures it), so that memory stays bounded whatever the size of
  * the events: a page ends at this much or `EVENT_PAGE_SIZE` events,

@@ -706,10 +706,10 @@ describePostgres('PostgresStore on PostgreSQL', () => {
       statements.length = 0;
       const all = await collect(recorded.readEvents(id));
       expect(all.map((t) => t.cursor)).toEqual(timelines.map((t) => t.cursor));
-      // 700 entries in pages (a small first one, then as many as fit the byte bound,
-      // capped at 500): the stream is never read in one go.
+      // 700 entries in pages (a small first one, then as many as the byte bound
+      // allows, at most 4096): the stream is never read in one go.
       const pages = statements.filter((s) => s.text.includes('ORDER BY id LIMIT'));
-      expect(pages.map((s) => s.values.at(-2))).toEqual([16, 500, 500]);
+      expect(pages.map((s) => s.values.at(-2))).toEqual([16, 4096]);
 
       const since = await collect(
         recorded.readEvents(id, { since: { seq: 97, timestamp: 0 }, channel: 'monitor' }),

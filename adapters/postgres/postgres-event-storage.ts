@@ -4,7 +4,7 @@ import { AppendBatcher, type BatchRefusals } from '../../src/append-batcher.js';
 import { DELETED_AGENT_RETENTION_MS } from '../../src/deleted-agents.js';
 import { eventModeMismatch, eventModeProblem } from '../../src/event-modes.js';
 import { decodeJson } from '../../src/json-codec.js';
-import { EVENT_PAGE_BYTES, EVENT_PAGE_SIZE, EventPageSizer } from '../../src/paged-iterable.js';
+import { BYTE_CUT_PAGE_SIZE, EVENT_PAGE_BYTES, EventPageSizer } from '../../src/paged-iterable.js';
 import type { ReadEventsOptions, Timeline } from '../../src/types.js';
 import { columnKey } from './postgres-column-keys.js';
 import type { PostgresDatabase, Statement } from './postgres-database.js';
@@ -34,7 +34,7 @@ export class DatabaseEventStorage implements EventStorage {
 
   constructor(
     private readonly db: PostgresDatabase,
-    private readonly pageSize = EVENT_PAGE_SIZE,
+    private readonly pageSize = BYTE_CUT_PAGE_SIZE,
     private readonly pageBytes = EVENT_PAGE_BYTES,
   ) {
     this.events = db.table('kode_events');

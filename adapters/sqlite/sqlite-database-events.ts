@@ -3,7 +3,7 @@ import type { EventStorage } from '../../src/agent/event-storage.js';
 import { AppendBatcher, type BatchRefusals } from '../../src/append-batcher.js';
 import { eventModeMismatch, eventModeProblem } from '../../src/event-modes.js';
 import { decodeJson } from '../../src/json-codec.js';
-import { EVENT_PAGE_BYTES, EVENT_PAGE_SIZE, EventPageSizer } from '../../src/paged-iterable.js';
+import { BYTE_CUT_PAGE_SIZE, EVENT_PAGE_BYTES, EventPageSizer } from '../../src/paged-iterable.js';
 import type { ReadEventsOptions, Timeline } from '../../src/types.js';
 import type { SqliteStatement } from './sqlite-config.js';
 import type { SqliteConnection } from './sqlite-connection.js';
@@ -49,7 +49,7 @@ export class DatabaseEventStorage implements EventStorage {
 
   constructor(
     private readonly connection: SqliteConnection,
-    private readonly pageSize = EVENT_PAGE_SIZE,
+    private readonly pageSize = BYTE_CUT_PAGE_SIZE,
     private readonly pageBytes = EVENT_PAGE_BYTES,
   ) {
     this.batcher = new AppendBatcher(
