@@ -1,9 +1,9 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { handWrittenCases } from '../conformance/cases/index.js';
 import { allStoreCases, runStoreConformance, verifyStore } from '../conformance/index.js';
-import { queryGridCases } from '../conformance/query-grid/query-grid-cases.js';
+import { handWrittenCases } from '../conformance/store/cases/index.js';
+import { queryGridCases } from '../conformance/store/query-grid/query-grid-cases.js';
 import { memoryHarness } from './mutants/memory-harness.js';
 
 // The whole suite, one test per case, on the reference store.

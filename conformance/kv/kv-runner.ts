@@ -1,5 +1,5 @@
 import type { KvStore } from '../../src/kv/kv-types.js';
-import { describeError } from '../assertions.js';
+import { describeError } from '../runner/assertions.js';
 import type { KvCase, KvCaseContext, KvSharedFixture, KvTestClock } from './kv-case.js';
 import type { KvHarness } from './kv-harness.js';
 

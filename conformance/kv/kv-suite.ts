@@ -4,7 +4,7 @@ import {
   runSuite,
   type SuiteResult,
   type TestApi,
-} from '../suite-runner.js';
+} from '../runner/suite-runner.js';
 import { allKvCases } from './cases/index.js';
 import type { KvCase } from './kv-case.js';
 import type { KvHarness } from './kv-harness.js';

@@ -1,6 +1,5 @@
-import type { MessageFilters, SessionFilters, ToolCallFilters } from '../../src/types.js';
-import { check, checkEqual, checkRejects, sleep, waitPast } from '../assertions.js';
-import { type CaseContext, defineCases, type StoreCase } from '../case.js';
+import type { MessageFilters, SessionFilters, ToolCallFilters } from '../../../src/types.js';
+import { check, checkEqual, checkRejects, sleep, waitPast } from '../../runner/assertions.js';
 import {
   agentInfo,
   conversation,
@@ -9,6 +8,7 @@ import {
   toolResultMessage,
   toolUseMessage,
 } from '../sample-data.js';
+import { type CaseContext, defineCases, type StoreCase } from '../store-case.js';
 
 type QueryMethod = 'querySessions' | 'queryMessages' | 'queryToolCalls';
 const METHODS: QueryMethod[] = ['querySessions', 'queryMessages', 'queryToolCalls'];

@@ -1,7 +1,7 @@
-import type { Message } from '../../src/types.js';
-import { checkEqual } from '../assertions.js';
-import { type CaseContext, defineCases, type StoreCase } from '../case.js';
+import type { Message } from '../../../src/types.js';
+import { checkEqual } from '../../runner/assertions.js';
 import { conversation, mediaRecord, textMessage, todoSnapshot, toolCall } from '../sample-data.js';
+import { type CaseContext, defineCases, type StoreCase } from '../store-case.js';
 
 /** Saves each list in turn (as the SDK does after every step) and checks the store holds exactly the last. */
 async function saveSequence(ctx: CaseContext, lists: Message[][], what: string): Promise<void> {

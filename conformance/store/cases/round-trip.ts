@@ -1,6 +1,5 @@
-import type { Message, ToolCallRecord } from '../../src/types.js';
-import { check, checkEqual, collect, errorCode } from '../assertions.js';
-import { type CaseContext, defineCases, type StoreCase } from '../case.js';
+import type { Message, ToolCallRecord } from '../../../src/types.js';
+import { check, checkEqual, collect, errorCode } from '../../runner/assertions.js';
 import {
   agentInfo,
   asJson,
@@ -13,6 +12,7 @@ import {
   toolResultMessage,
   toolUseMessage,
 } from '../sample-data.js';
+import { type CaseContext, defineCases, type StoreCase } from '../store-case.js';
 
 /** Saves `messages` and checks they load back exactly. */
 async function roundTripMessages(ctx: CaseContext, messages: Message[], what: string): Promise<void> {

@@ -1,4 +1,4 @@
-import type { ExtendedStore, StoreCapabilities } from '../src/types.js';
+import type { ExtendedStore, StoreCapabilities } from '../../src/types.js';
 
 /**
  * A lock held by another process on the same database, for the cross-process

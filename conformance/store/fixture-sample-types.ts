@@ -9,7 +9,7 @@ import type {
   Timeline,
   TodoSnapshot,
   ToolCallRecord,
-} from '../src/types.js';
+} from '../../src/types.js';
 
 /** One agent of the SDK-written fixture, as its JSONStore left it. */
 export interface FixtureAgent {

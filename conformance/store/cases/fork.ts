@@ -1,6 +1,5 @@
-import type { AgentInfo } from '../../src/types.js';
-import { check, checkEqual, checkRejects } from '../assertions.js';
-import { type CaseContext, defineCases, type StoreCase } from '../case.js';
+import type { AgentInfo } from '../../../src/types.js';
+import { check, checkEqual, checkRejects } from '../../runner/assertions.js';
 import {
   agentInfo,
   fixture,
@@ -10,6 +9,7 @@ import {
   toolResultMessage,
   toolUseMessage,
 } from '../sample-data.js';
+import { type CaseContext, defineCases, type StoreCase } from '../store-case.js';
 
 async function seedSource(ctx: CaseContext) {
   const source = ctx.agentId('src');

@@ -1,6 +1,6 @@
-import { checkEqual, collect, sleep, waitPast } from '../assertions.js';
-import { defineCases, type StoreCase } from '../case.js';
+import { checkEqual, collect, sleep, waitPast } from '../../runner/assertions.js';
 import { conversation, timeline } from '../sample-data.js';
+import { defineCases, type StoreCase } from '../store-case.js';
 import { checkEverything, saveEverything } from './lifecycle.js';
 
 /** Close and open again on the same data: everything is still there. */

@@ -7,7 +7,7 @@ import type {
   TimeInput,
   ToolCallFilters,
   ToolCallRecord,
-} from '../../src/types.js';
+} from '../../../src/types.js';
 
 /**
  * The plain model the query grid's expected answers come from: arrays,

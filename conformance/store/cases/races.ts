@@ -1,7 +1,7 @@
-import type { ExtendedStore, Message, Timeline } from '../../src/types.js';
-import { check, checkEqual, collect, sleep } from '../assertions.js';
-import { defineCases, type StoreCase } from '../case.js';
+import type { ExtendedStore, Message, Timeline } from '../../../src/types.js';
+import { check, checkEqual, collect, sleep } from '../../runner/assertions.js';
 import { agentInfo, conversation, timeline } from '../sample-data.js';
+import { defineCases, type StoreCase } from '../store-case.js';
 import { checkEverything, saveEverything } from './lifecycle.js';
 
 /** Marks each entry with the writer that appended it, so order can be checked per writer. */

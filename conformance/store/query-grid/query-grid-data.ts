@@ -5,8 +5,8 @@ import type {
   Message,
   ToolCallRecord,
   ToolCallState,
-} from '../../src/types.js';
-import { waitPast } from '../assertions.js';
+} from '../../../src/types.js';
+import { waitPast } from '../../runner/assertions.js';
 import type { ModelData } from './query-model.js';
 
 /**

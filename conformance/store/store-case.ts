@@ -1,5 +1,5 @@
-import type { ExtendedStore, StoreCapabilities } from '../src/types.js';
-import type { StoreHarness } from './harness.js';
+import type { ExtendedStore, StoreCapabilities } from '../../src/types.js';
+import type { StoreHarness } from './store-harness.js';
 
 /** A capability a store declares (see `StoreCapabilities`). */
 export type Capability = Exclude<keyof StoreCapabilities, 'reasons'>;

@@ -1,7 +1,7 @@
-import type { ExtendedStore } from '../../src/types.js';
-import { checkRejects, collect } from '../assertions.js';
-import { defineCases, type StoreCase } from '../case.js';
+import type { ExtendedStore } from '../../../src/types.js';
+import { checkRejects, collect } from '../../runner/assertions.js';
 import { agentInfo, conversation, snapshot, timeline, todoSnapshot, toolCall } from '../sample-data.js';
+import { defineCases, type StoreCase } from '../store-case.js';
 
 /** Every public method, called on `store` for `id`. */
 function everyCall(store: ExtendedStore, id: string): Array<[string, () => Promise<unknown>]> {

@@ -1,6 +1,6 @@
-import type { ExtendedStore, MessageFilters, SessionFilters, ToolCallFilters } from '../../src/types.js';
-import { checkEqual } from '../assertions.js';
-import type { SharedFixture, StoreCase } from '../case.js';
+import type { ExtendedStore, MessageFilters, SessionFilters, ToolCallFilters } from '../../../src/types.js';
+import { checkEqual } from '../../runner/assertions.js';
+import type { SharedFixture, StoreCase } from '../store-case.js';
 import { type GridScope, gridData, gridScope } from './query-grid-data.js';
 import { expectedMessages, expectedSessions, expectedToolCalls, type ModelData } from './query-model.js';
 

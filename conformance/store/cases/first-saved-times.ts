@@ -1,7 +1,7 @@
-import type { Message } from '../../src/types.js';
-import { checkEqual, sleep, waitPast } from '../assertions.js';
-import { type CaseContext, defineCases, type StoreCase } from '../case.js';
+import type { Message } from '../../../src/types.js';
+import { checkEqual, sleep, waitPast } from '../../runner/assertions.js';
 import { conversation, textMessage } from '../sample-data.js';
+import { type CaseContext, defineCases, type StoreCase } from '../store-case.js';
 
 /**
  * A message keeps the time it was first saved even when the save rewrites

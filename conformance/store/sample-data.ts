@@ -11,7 +11,7 @@ import type {
   TodoSnapshot,
   ToolCallRecord,
   ToolCallState,
-} from '../src/types.js';
+} from '../../src/types.js';
 import { fixtureSample } from './fixture-sample.js';
 import type { FixtureAgent } from './fixture-sample-types.js';
 

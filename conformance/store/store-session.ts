@@ -1,7 +1,7 @@
-import type { ExtendedStore, StoreCapabilities } from '../src/types.js';
-import { describeError } from './assertions.js';
-import type { Capability, CaseContext, HarnessFeature, SharedFixture, StoreCase } from './case.js';
-import type { StoreHarness } from './harness.js';
+import type { ExtendedStore, StoreCapabilities } from '../../src/types.js';
+import { describeError } from '../runner/assertions.js';
+import type { Capability, CaseContext, HarnessFeature, SharedFixture, StoreCase } from './store-case.js';
+import type { StoreHarness } from './store-harness.js';
 
 /** The outcome of one case. */
 export interface CaseResult {

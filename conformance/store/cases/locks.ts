@@ -1,7 +1,7 @@
-import type { ExtendedStore, LockReleaseFn } from '../../src/types.js';
-import { check, checkEqual, checkRejects, sleep } from '../assertions.js';
-import { defineCases, type StoreCase } from '../case.js';
+import type { ExtendedStore, LockReleaseFn } from '../../../src/types.js';
+import { check, checkEqual, checkRejects, sleep } from '../../runner/assertions.js';
 import { agentInfo } from '../sample-data.js';
+import { defineCases, type StoreCase } from '../store-case.js';
 
 /** Resolves to true if `promise` settles within `ms`, false otherwise (it keeps running). */
 async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {

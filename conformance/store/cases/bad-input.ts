@@ -1,7 +1,6 @@
-import { MAX_JSON_DEPTH } from '../../src/json-codec.js';
-import type { ExtendedStore, Message, Timeline } from '../../src/types.js';
-import { checkEqual, checkRejects, collect } from '../assertions.js';
-import { type CaseContext, defineCases, type StoreCase } from '../case.js';
+import { MAX_JSON_DEPTH } from '../../../src/json-codec.js';
+import type { ExtendedStore, Message, Timeline } from '../../../src/types.js';
+import { checkEqual, checkRejects, collect } from '../../runner/assertions.js';
 import {
   agentInfo,
   compressionRecord,
@@ -16,6 +15,7 @@ import {
   todoSnapshot,
   toolCall,
 } from '../sample-data.js';
+import { type CaseContext, defineCases, type StoreCase } from '../store-case.js';
 
 function cyclic(): unknown {
   const a: Record<string, unknown> = { name: 'a' };

@@ -1,7 +1,7 @@
-import type { ExtendedStore } from '../../src/types.js';
-import { check, checkEqual, collect } from '../assertions.js';
-import { type CaseContext, defineCases, type StoreCase } from '../case.js';
+import type { ExtendedStore } from '../../../src/types.js';
+import { check, checkEqual, collect } from '../../runner/assertions.js';
 import { agentInfo, conversation, timeline } from '../sample-data.js';
+import { type CaseContext, defineCases, type StoreCase } from '../store-case.js';
 import { saveEverything } from './lifecycle.js';
 
 /**

@@ -1,7 +1,7 @@
-import type { Timeline } from '../../src/types.js';
-import { check, checkEqual, checkRejects, collect } from '../assertions.js';
-import { defineCases, type StoreCase } from '../case.js';
+import type { Timeline } from '../../../src/types.js';
+import { check, checkEqual, checkRejects, collect } from '../../runner/assertions.js';
 import { timeline } from '../sample-data.js';
+import { defineCases, type StoreCase } from '../store-case.js';
 
 const CHANNELS = ['progress', 'monitor', 'control'] as const;
 

@@ -1,6 +1,6 @@
-import { checkEqual, sleep } from '../assertions.js';
-import { defineCases, type StoreCase } from '../case.js';
+import { checkEqual, sleep } from '../../runner/assertions.js';
 import { compressionRecord, conversation, historyWindow, recoveredFile, snapshot } from '../sample-data.js';
+import { defineCases, type StoreCase } from '../store-case.js';
 
 export const historyCases: StoreCase[] = defineCases('history', [
   {

@@ -1,7 +1,7 @@
-import type { StoreMetrics } from '../../src/types.js';
-import { check, checkEqual } from '../assertions.js';
-import { defineCases, type StoreCase } from '../case.js';
+import type { StoreMetrics } from '../../../src/types.js';
+import { check, checkEqual } from '../../runner/assertions.js';
 import { agentInfo, conversation, snapshot, timeline, toolCall } from '../sample-data.js';
+import { defineCases, type StoreCase } from '../store-case.js';
 
 function checkLatencies(performance: StoreMetrics['performance']): void {
   const { minLatencyMs: min, avgLatencyMs: avg, maxLatencyMs: max } = performance;

@@ -1,6 +1,5 @@
-import { compareCodePoints } from '../../src/strings.js';
-import { check, checkEqual, collect } from '../assertions.js';
-import { type CaseContext, defineCases, type StoreCase } from '../case.js';
+import { compareCodePoints } from '../../../src/strings.js';
+import { check, checkEqual, collect } from '../../runner/assertions.js';
 import {
   agentInfo,
   compressionRecord,
@@ -13,6 +12,7 @@ import {
   todoSnapshot,
   toolCall,
 } from '../sample-data.js';
+import { type CaseContext, defineCases, type StoreCase } from '../store-case.js';
 
 /** Saves one of everything for `id`. */
 export async function saveEverything(ctx: CaseContext, id: string, store = ctx.store): Promise<void> {

@@ -1,6 +1,5 @@
-import type { AgentInfo } from '../../src/types.js';
-import { check, checkEqual, collect } from '../assertions.js';
-import { defineCases, type StoreCase } from '../case.js';
+import type { AgentInfo } from '../../../src/types.js';
+import { check, checkEqual, collect } from '../../runner/assertions.js';
 import {
   agentInfo,
   compressionRecord,
@@ -14,6 +13,7 @@ import {
   todoSnapshot,
   toolCall,
 } from '../sample-data.js';
+import { defineCases, type StoreCase } from '../store-case.js';
 
 /** The SDK saves messages before it saves info; nothing may depend on info existing first. */
 export const orderingTrapCases: StoreCase[] = defineCases('no-ordering-trap', [

@@ -1,5 +1,5 @@
-import type { StoreCase } from '../case.js';
 import { queryGridCases } from '../query-grid/query-grid-cases.js';
+import type { StoreCase } from '../store-case.js';
 import { agentIdCases } from './agent-ids.js';
 import { badInputCases } from './bad-input.js';
 import { closeCases } from './close.js';

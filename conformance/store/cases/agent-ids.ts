@@ -1,6 +1,6 @@
-import { check, checkEqual, checkRejects, collect } from '../assertions.js';
-import { type CaseContext, defineCases, type StoreCase } from '../case.js';
+import { check, checkEqual, checkRejects, collect } from '../../runner/assertions.js';
 import { agentInfo, conversation, historyWindow, snapshot, timeline, toolCall } from '../sample-data.js';
+import { type CaseContext, defineCases, type StoreCase } from '../store-case.js';
 
 /** Saves every kind of record for `id` and checks it all comes back, is listed, and goes away on delete. */
 async function fullLifecycle(ctx: CaseContext, id: string): Promise<void> {
