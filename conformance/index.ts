@@ -19,7 +19,12 @@ export {
   checkEqual,
   checkRejects,
   collect,
+  fail,
   firstDifference,
 } from './runner/assertions.js';
-export type { SuiteCaseResult, SuiteResult, TestApi } from './runner/suite-runner.js';
+export type { CaseError } from './runner/case-error.js';
+export { currentProfile } from './runner/profile-scope.js';
+export { matchesPattern } from './runner/selection.js';
+export { PROFILES, type Profile, type SuiteOptions } from './runner/suite-options.js';
+export type { RunLevel, SuiteCaseResult, SuiteResult, Tally, TestApi } from './runner/suite-runner.js';
 export * from './store/index.js';

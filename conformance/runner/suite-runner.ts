@@ -1,4 +1,5 @@
-import { describeError } from './assertions.js';
+import { type CaseError, fromCaseError } from './case-error.js';
+import { PROFILES, type Profile } from './suite-options.js';
 
 /**
  * What the agent-store suite and the KV suite share: registering cases with a
@@ -17,14 +18,32 @@ export interface TestApi {
   afterAll?: (fn: () => Promise<void>, timeoutMs?: number) => unknown;
 }
 
-/** What running one case produced. */
+/** What running one case produced: plain data. */
 export interface SuiteCaseResult {
   id: string;
+  /** The level the case needs. */
+  level: string;
+  /** The weakest profile the case belongs to. */
+  profile: Profile;
   status: 'passed' | 'failed' | 'skipped';
   /** Why a case was skipped. */
   reason?: string;
   /** Why a case failed. */
-  error?: unknown;
+  error?: CaseError;
+}
+
+/** Counts of one slice of a run. */
+export interface Tally {
+  passed: number;
+  failed: number;
+  skipped: number;
+}
+
+/** The level a run found the backend at. */
+export interface RunLevel {
+  level: string;
+  /** `declared` by the harness, `detected` from the store's methods, or `only` for a suite of one level. */
+  source: 'declared' | 'detected' | 'only';
 }
 
 /** What a run without a test runner found. */
@@ -32,6 +51,14 @@ export interface SuiteResult<R extends SuiteCaseResult = SuiteCaseResult> {
   passed: number;
   failed: number;
   skipped: number;
+  /** The profile the run judged by. */
+  profile: Profile;
+  /** The backend's level, when the run got far enough to know it. */
+  level?: RunLevel;
+  /** Tallies per level, for every level of the suite, lowest first. */
+  byLevel: Record<string, Tally>;
+  /** Tallies per profile: `sdk` counts the cases of the sdk profile, `strict` every case. */
+  byProfile: Record<Profile, Tally>;
   results: R[];
 }
 
@@ -39,6 +66,9 @@ export interface SuiteResult<R extends SuiteCaseResult = SuiteCaseResult> {
 export interface SuiteSession<C, R extends SuiteCaseResult> {
   runCase(c: C): Promise<R>;
   tearDown(): Promise<void>;
+  /** The backend's level as far as known after the run. */
+  runLevel(): Promise<RunLevel | undefined>;
+  readonly profile: Profile;
 }
 
 interface RegisteredCase {
@@ -95,7 +125,9 @@ export function registerSuite<C extends RegisteredCase, R extends SuiteCaseResul
             `${c.id}: ${c.title}`,
             async function (this: unknown, context?: unknown) {
               const result = await suite.session.runCase(c);
-              if (result.status === 'failed') throw result.error;
+              if (result.status === 'failed') {
+                throw result.error ? fromCaseError(result.error) : new Error('failed without an error');
+              }
               if (result.status === 'skipped') {
                 skipRunningTest(this, context, result.reason ?? 'no reason given', suite.title);
               }
@@ -110,10 +142,17 @@ export function registerSuite<C extends RegisteredCase, R extends SuiteCaseResul
   });
 }
 
+/** Counts results by status. */
+function tally(results: SuiteCaseResult[]): Tally {
+  const count = (status: SuiteCaseResult['status']) => results.filter((r) => r.status === status).length;
+  return { passed: count('passed'), failed: count('failed'), skipped: count('skipped') };
+}
+
 /** Runs every case one after another, without a test runner. */
 export async function runSuite<C, R extends SuiteCaseResult>(
   cases: C[],
   session: SuiteSession<C, R>,
+  levels: readonly string[],
   onResult?: (result: R) => void,
 ): Promise<SuiteResult<R>> {
   const results: R[] = [];
@@ -126,17 +165,62 @@ export async function runSuite<C, R extends SuiteCaseResult>(
   } finally {
     await session.tearDown();
   }
-  const count = (status: SuiteCaseResult['status']) => results.filter((r) => r.status === status).length;
-  return { passed: count('passed'), failed: count('failed'), skipped: count('skipped'), results };
+  const level = await session.runLevel().catch(() => undefined);
+  return {
+    ...tally(results),
+    profile: session.profile,
+    ...(level ? { level } : {}),
+    byLevel: Object.fromEntries(levels.map((l) => [l, tally(results.filter((r) => r.level === l))])),
+    byProfile: {
+      sdk: tally(results.filter((r) => r.profile === 'sdk')),
+      strict: tally(results),
+    },
+    results,
+  };
 }
 
-/** One line per failed or skipped case, then the totals. */
+function score(t: Tally): string {
+  return `${t.passed}/${t.passed + t.failed}`;
+}
+
+/**
+ * The failures one per line, the skips grouped by reason, then which
+ * profile and level were run, the score of each profile and level (passed
+ * out of run), and the totals.
+ */
 export function formatSuiteResult(result: SuiteResult): string {
   const lines = result.results
-    .filter((r) => r.status !== 'passed')
-    .map((r) =>
-      r.status === 'skipped' ? `SKIP ${r.id}: ${r.reason}` : `FAIL ${r.id}: ${describeError(r.error)}`,
+    .filter((r) => r.status === 'failed')
+    .map(
+      (r) =>
+        `FAIL ${r.id}: ${r.error ? `${r.error.name}${r.error.code ? ` [${r.error.code}]` : ''}: ${r.error.message}` : ''}`,
     );
+  const skips = new Map<string, string[]>();
+  for (const r of result.results) {
+    if (r.status !== 'skipped') continue;
+    const reason = r.reason ?? 'no reason given';
+    skips.set(reason, [...(skips.get(reason) ?? []), r.id]);
+  }
+  for (const [reason, ids] of skips) {
+    const named =
+      ids.length <= 3 ? ids.join(', ') : `${ids.slice(0, 2).join(', ')} and ${ids.length - 2} more`;
+    lines.push(`SKIP ${named}: ${reason}`);
+  }
+  const level = result.level ? `, level ${result.level.level} (${result.level.source})` : '';
+  lines.push(`profile ${result.profile}${level}`);
+  const profiles = PROFILES.map((p) => {
+    const t = result.byProfile[p];
+    const ran = t.passed + t.failed;
+    if (ran === 0) return `${p}: not run`;
+    return `${p}: ${score(t)}`;
+  });
+  lines.push(profiles.join(', '));
+  const levels = Object.entries(result.byLevel);
+  if (levels.length > 1) {
+    lines.push(
+      levels.map(([l, t]) => (t.passed + t.failed === 0 ? `${l}: not run` : `${l}: ${score(t)}`)).join(', '),
+    );
+  }
   lines.push(`${result.passed} passed, ${result.failed} failed, ${result.skipped} skipped`);
   return lines.join('\n');
 }

@@ -1,5 +1,7 @@
 import type { ExtendedStore, StoreCapabilities } from '../../src/types.js';
+import type { Profile } from '../runner/suite-options.js';
 import type { StoreHarness } from './store-harness.js';
+import type { StoreLevel } from './store-levels.js';
 
 /** A capability a store declares (see `StoreCapabilities`). */
 export type Capability = Exclude<keyof StoreCapabilities, 'reasons'>;
@@ -16,8 +18,16 @@ export interface SharedFixture<T> {
 
 /** What a case gets to work with. */
 export interface CaseContext {
-  /** A fresh, open store from `harness.create()` (replaced by `reopen()`). */
+  /**
+   * A fresh, open store from `harness.create()` (replaced by `reopen()`).
+   * Typed as the whole interface; only the methods of the case's level (and
+   * of `level`, when a case checks more where the store has it) may be used.
+   */
   readonly store: ExtendedStore;
+  /** The level the store implements (declared by the harness or detected). */
+  readonly level: StoreLevel;
+  /** Whether the store implements `level`: for the parts of a case that need a higher level than the case's own. */
+  implements(level: StoreLevel): boolean;
   /** The harness under test. */
   readonly harness: StoreHarness;
   /** The store's capabilities, with the harness's overrides applied. */
@@ -41,6 +51,14 @@ export interface StoreCase {
   id: string;
   /** The rule, in words. */
   title: string;
+  /** The lowest interface level the case needs (default `store`); skipped, with that reason, on a store below it. */
+  level?: StoreLevel;
+  /**
+   * The weakest profile the case belongs to (default `strict`): `sdk` for a
+   * rule the KODE SDK relies on (it then runs in both profiles), `strict`
+   * for a rule of kode-store's own.
+   */
+  profile?: Profile;
   /** Capabilities the store must declare; otherwise the case is skipped with the store's reason. */
   requires?: Capability[];
   /** Harness features the case needs; otherwise it is skipped, saying which is missing. */
@@ -52,7 +70,14 @@ export interface StoreCase {
   run(ctx: CaseContext): Promise<void>;
 }
 
-/** Shorthand for declaring cases of one area with a common id prefix. */
-export function defineCases(area: string, cases: Array<Omit<StoreCase, 'id'> & { id: string }>): StoreCase[] {
-  return cases.map((c) => ({ ...c, id: `${area}.${c.id}` }));
+/**
+ * Shorthand for declaring cases of one area with a common id prefix and the
+ * area's level and profile (a case may say otherwise for itself).
+ */
+export function defineCases(
+  area: string,
+  cases: StoreCase[],
+  defaults: { level?: StoreLevel; profile?: Profile } = {},
+): StoreCase[] {
+  return cases.map((c) => ({ ...defaults, ...c, id: `${area}.${c.id}` }));
 }

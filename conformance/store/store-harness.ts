@@ -1,4 +1,5 @@
-import type { ExtendedStore, StoreCapabilities } from '../../src/types.js';
+import type { Store, StoreCapabilities } from '../../src/types.js';
+import type { StoreLevel } from './store-levels.js';
 
 /**
  * A lock held by another process on the same database, for the cross-process
@@ -25,7 +26,7 @@ export interface OtherProcessLock {
  *   createPeer: async (store) => new SqliteStore(store.path),
  * };
  */
-export interface StoreHarness<S extends ExtendedStore = ExtendedStore> {
+export interface StoreHarness<S extends Store = Store> {
   /** Shown in test names and results. */
   name: string;
   /** A fresh, open store. Several may be open at once; every case uses fresh unique agent ids, so stores may share one database. */
@@ -42,8 +43,19 @@ export interface StoreHarness<S extends ExtendedStore = ExtendedStore> {
    * `crossProcessLocks`).
    */
   lockInOtherProcess?(store: S, agentId: string): Promise<OtherProcessLock>;
+  /**
+   * The highest level the store implements: `store` (the SDK's `Store`),
+   * `queryable` (`QueryableStore`) or `extended` (`ExtendedStore`). Detected
+   * from the methods of the first store when absent. Cases of a higher level
+   * are skipped with that reason, never failed.
+   */
+  level?: StoreLevel;
   /** Overrides of store.capabilities (see src/types.ts StoreCapabilities). */
   capabilities?: Partial<StoreCapabilities>;
-  /** Case ids to skip, each with its reason. An unknown id is an error. */
+  /**
+   * Cases the backend cannot pass, each with its reason: exact ids, group
+   * prefixes (`locks.cross-process`, `query-grid.*`) or globs
+   * (`*.hostile-*`). A pattern matching no case is an error.
+   */
   skip?: Record<string, string>;
 }

@@ -1,61 +1,51 @@
-import type { ExtendedStore, StoreCapabilities } from '../../src/types.js';
+import type { ExtendedStore, Store, StoreCapabilities } from '../../src/types.js';
 import { describeError } from '../runner/assertions.js';
+import { type CaseError, toCaseError } from '../runner/case-error.js';
+import { withProfile } from '../runner/profile-scope.js';
+import { plannedSkipReason, selectCases as selectSuiteCases } from '../runner/selection.js';
+import { DEFAULT_CASE_TIMEOUT_MS, type Profile, type SuiteOptions } from '../runner/suite-options.js';
 import type { Capability, CaseContext, HarnessFeature, SharedFixture, StoreCase } from './store-case.js';
 import type { StoreHarness } from './store-harness.js';
+import {
+  detectLevel,
+  LEVEL_INTERFACE,
+  levelIncludes,
+  missingMethods,
+  STORE_LEVELS,
+  type StoreLevel,
+} from './store-levels.js';
 
-/** The outcome of one case. */
+/** The outcome of one case: plain data (`JSON.stringify` keeps all of it). */
 export interface CaseResult {
   id: string;
   title: string;
+  /** The level the case needs. */
+  level: StoreLevel;
+  /** The weakest profile the case belongs to. */
+  profile: Profile;
   status: 'passed' | 'failed' | 'skipped';
   /** Why a case was skipped. */
   reason?: string;
   /** Why a case failed. */
-  error?: unknown;
+  error?: CaseError;
   durationMs: number;
 }
 
-/** Options shared by `runStoreConformance` and `verifyStore`. */
-export interface ConformanceOptions {
-  /** Run only these cases: exact ids, or id prefixes such as `events` or `locks.cross-instance`. Unknown entries are an error. */
-  only?: string[];
-  /** Budget of one case, in ms (default 30 000). */
-  caseTimeoutMs?: number;
-}
+/** Options shared by `runStoreConformance` and `verifyStore` (the KV suite takes the same). */
+export type ConformanceOptions = SuiteOptions<StoreLevel>;
 
-const DEFAULT_CASE_TIMEOUT_MS = 30_000;
-
-function matches(id: string, selector: string): boolean {
-  return id === selector || id.startsWith(`${selector}.`);
-}
-
-/** Checks the case list, the harness's skip list and `only`; returns the cases to run. Throws on any mistake. */
+/** Checks the case list, the skip lists, `only`, `exclude`, `levels` and `profile`; returns the cases to run. Throws on any mistake. */
 export function selectCases(
   cases: StoreCase[],
   harness: StoreHarness,
   options: ConformanceOptions,
 ): StoreCase[] {
-  const ids = new Set<string>();
-  for (const c of cases) {
-    if (ids.has(c.id)) throw new Error(`conformance: duplicate case id ${c.id}`);
-    ids.add(c.id);
-  }
-  const unknownSkips = Object.keys(harness.skip ?? {}).filter((id) => !ids.has(id));
-  if (unknownSkips.length > 0) {
+  if (harness.level !== undefined && !STORE_LEVELS.includes(harness.level)) {
     throw new Error(
-      `conformance: harness ${harness.name} skips unknown case ids: ${unknownSkips.join(', ')}`,
+      `conformance: harness ${harness.name} declares level ${String(harness.level)}, not one of ${STORE_LEVELS.join(', ')}`,
     );
   }
-  for (const [id, reason] of Object.entries(harness.skip ?? {})) {
-    if (typeof reason !== 'string' || reason.trim() === '') {
-      throw new Error(`conformance: harness ${harness.name} skips ${id} without a reason`);
-    }
-  }
-  if (!options.only) return cases;
-  const unknownOnly = options.only.filter((sel) => !cases.some((c) => matches(c.id, sel)));
-  if (unknownOnly.length > 0)
-    throw new Error(`conformance: 'only' names unknown cases: ${unknownOnly.join(', ')}`);
-  return cases.filter((c) => options.only?.some((sel) => matches(c.id, sel)));
+  return selectSuiteCases('conformance', STORE_LEVELS, cases, harness, options);
 }
 
 const FEATURE_TEXT: Record<HarnessFeature, string> = {
@@ -65,7 +55,7 @@ const FEATURE_TEXT: Record<HarnessFeature, string> = {
 };
 
 /** The store's capabilities with the harness's overrides applied. */
-function effectiveCapabilities(store: ExtendedStore, harness: StoreHarness): StoreCapabilities {
+function effectiveCapabilities(store: Store, harness: StoreHarness): StoreCapabilities {
   const declared = (store as { capabilities?: StoreCapabilities }).capabilities;
   const base: StoreCapabilities = declared ?? {
     crossInstanceLocks: false,
@@ -83,9 +73,13 @@ function effectiveCapabilities(store: ExtendedStore, harness: StoreHarness): Sto
 }
 
 /** Why `c` cannot run before any store exists, or undefined. */
-function staticSkipReason(c: StoreCase, harness: StoreHarness): string | undefined {
-  const listed = harness.skip?.[c.id];
-  if (listed !== undefined) return `skipped by the harness: ${listed}`;
+function staticSkipReason(
+  c: StoreCase,
+  harness: StoreHarness,
+  options: ConformanceOptions,
+): string | undefined {
+  const planned = plannedSkipReason(c, harness, options);
+  if (planned) return planned;
   for (const capability of c.requires ?? []) {
     if (harness.capabilities?.[capability] === false)
       return capabilityReason(capability, harness.capabilities);
@@ -112,9 +106,16 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
+/** How the session knows the store's level. */
+export interface LevelFinding {
+  level: StoreLevel;
+  source: 'declared' | 'detected';
+}
+
 /**
  * One run of the suite against one harness: hands out unique agent ids,
- * creates and destroys each case's stores, and keeps the shared fixtures.
+ * creates and destroys each case's stores, keeps the shared fixtures, and
+ * knows the store's level.
  */
 export class ConformanceSession {
   /** Distinguishes this run's agent ids from any other run on the same database. */
@@ -123,11 +124,50 @@ export class ConformanceSession {
     .padStart(6, '0');
   private caseCounter = 0;
   private readonly fixtures = new Map<string, Promise<{ value: unknown; tearDown(): Promise<void> }>>();
+  private levelFinding: Promise<LevelFinding> | undefined;
 
   constructor(
     readonly harness: StoreHarness,
     readonly options: ConformanceOptions = {},
   ) {}
+
+  get profile(): Profile {
+    return this.options.profile ?? 'strict';
+  }
+
+  /**
+   * The store's level: the harness's declaration, or the highest level whose
+   * methods the first store created has all of (a store is created for
+   * that when no case has made one yet).
+   */
+  level(store?: Store): Promise<LevelFinding> {
+    if (this.harness.level !== undefined) {
+      this.levelFinding ??= Promise.resolve({ level: this.harness.level, source: 'declared' });
+    }
+    this.levelFinding ??= this.detect(store);
+    return this.levelFinding;
+  }
+
+  private async detect(given: Store | undefined): Promise<LevelFinding> {
+    const store = given ?? (await this.harness.create());
+    try {
+      const level = detectLevel(store);
+      if (level === undefined) {
+        throw new Error(
+          `conformance: the stores of harness ${this.harness.name} lack methods of the SDK's Store: ` +
+            missingMethods(store, 'store').join(', '),
+        );
+      }
+      return { level, source: 'detected' };
+    } finally {
+      if (!given) await this.harness.destroy(store);
+    }
+  }
+
+  /** The level found, once a case (or the detection) has made a store. */
+  async runLevel(): Promise<LevelFinding | undefined> {
+    return this.levelFinding;
+  }
 
   /** Runs one case to its result; never throws. */
   async runCase(c: StoreCase): Promise<CaseResult> {
@@ -135,11 +175,13 @@ export class ConformanceSession {
     const result = (status: CaseResult['status'], extra: Partial<CaseResult> = {}): CaseResult => ({
       id: c.id,
       title: c.title,
+      level: c.level ?? 'store',
+      profile: c.profile ?? 'strict',
       status,
       durationMs: performance.now() - started,
       ...extra,
     });
-    const staticReason = staticSkipReason(c, this.harness);
+    const staticReason = staticSkipReason(c, this.harness, this.options);
     if (staticReason) return result('skipped', { reason: staticReason });
 
     const caseNo = String(++this.caseCounter).padStart(4, '0');
@@ -149,7 +191,7 @@ export class ConformanceSession {
       const budget = c.timeoutMs ?? this.options.caseTimeoutMs ?? DEFAULT_CASE_TIMEOUT_MS;
       const ctx = await this.context(c, caseNo, cleanups);
       if (typeof ctx === 'string') return result('skipped', { reason: ctx });
-      await withTimeout(c.run(ctx), budget, `case ${c.id}`);
+      await withProfile(this.profile, () => withTimeout(c.run(ctx), budget, `case ${c.id}`));
     } catch (error) {
       failure = error;
     } finally {
@@ -161,7 +203,7 @@ export class ConformanceSession {
         }
       }
     }
-    return failure === undefined ? result('passed') : result('failed', { error: failure });
+    return failure === undefined ? result('passed') : result('failed', { error: toCaseError(failure) });
   }
 
   /** Builds the case's context, or returns the reason it must be skipped. */
@@ -171,13 +213,26 @@ export class ConformanceSession {
     cleanups: Array<() => Promise<void>>,
   ): Promise<CaseContext | string> {
     const harness = this.harness;
-    let store: ExtendedStore | undefined;
-    let capabilities: StoreCapabilities = effectiveCapabilities({} as ExtendedStore, harness);
+    let store: Store | undefined;
+    let capabilities: StoreCapabilities = effectiveCapabilities({} as Store, harness);
+    let finding: LevelFinding;
     if (c.freshStore !== false) {
       const created = await harness.create();
       store = created;
-      cleanups.push(() => harness.destroy(store as ExtendedStore));
+      cleanups.push(() => harness.destroy(store as Store));
+      finding = await this.level(created);
       capabilities = effectiveCapabilities(created, harness);
+    } else {
+      finding = await this.level();
+    }
+    const needed = c.level ?? 'store';
+    if (!levelIncludes(finding.level, needed)) {
+      return (
+        `the store implements ${LEVEL_INTERFACE[finding.level]} (${finding.source}), ` +
+        `not ${LEVEL_INTERFACE[needed]}, which this case needs`
+      );
+    }
+    if (store) {
       const missing = (c.requires ?? []).find((cap) => !capabilities[cap]);
       if (missing) return capabilityReason(missing, capabilities);
     }
@@ -189,10 +244,12 @@ export class ConformanceSession {
     const ctx: CaseContext = {
       get store(): ExtendedStore {
         if (!store) throw new Error(`case ${c.id} declared freshStore: false but used ctx.store`);
-        return store;
+        return store as ExtendedStore;
       },
       harness,
       capabilities,
+      level: finding.level,
+      implements: (level) => levelIncludes(finding.level, level),
       agentId(label = 'agent', suffix = '') {
         idCounter++;
         return `cf-${session.runToken}-${caseNo}-${String(idCounter).padStart(3, '0')}-${label}${suffix}`;
@@ -200,13 +257,17 @@ export class ConformanceSession {
       async peer() {
         if (!store || !harness.createPeer) throw new Error('peer() needs a store and harness.createPeer');
         const peer = await harness.createPeer(store);
-        cleanups.push(() => peer.close());
-        return peer;
+        // Closed, not destroyed: destroy may remove the data the case's own store still uses.
+        cleanups.push(async () => {
+          if (typeof (peer as Partial<ExtendedStore>).close === 'function')
+            await (peer as ExtendedStore).close();
+        });
+        return peer as ExtendedStore;
       },
       async reopen() {
         if (!store || !harness.reopen) throw new Error('reopen() needs a store and harness.reopen');
         store = await harness.reopen(store);
-        return store;
+        return store as ExtendedStore;
       },
       shared: <T>(fixture: SharedFixture<T>) => this.shared(fixture),
     };

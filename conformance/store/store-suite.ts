@@ -10,6 +10,7 @@ import {
 import { allStoreCases } from './cases/index.js';
 import type { StoreCase } from './store-case.js';
 import type { StoreHarness } from './store-harness.js';
+import { STORE_LEVELS } from './store-levels.js';
 import {
   type CaseResult,
   type ConformanceOptions,
@@ -57,10 +58,10 @@ export async function verifyStore(
   options: VerifyStoreOptions = {},
 ): Promise<VerifyStoreResult> {
   const cases = selectCases([...allStoreCases(), ...(options.extraCases ?? [])], harness, options);
-  return runSuite(cases, new ConformanceSession(harness, options), options.onResult);
+  return runSuite(cases, new ConformanceSession(harness, options), STORE_LEVELS, options.onResult);
 }
 
-/** One line per failed or skipped case, then the totals: for printing a `verifyStore` result. */
+/** The failures, the skips by reason, the profile and level run, the scores and the totals: for printing a `verifyStore` result. */
 export function formatResults(result: VerifyStoreResult): string {
   return formatSuiteResult(result);
 }

@@ -19,7 +19,8 @@ interface GridFixture {
 const gridFixture: SharedFixture<GridFixture> = {
   name: 'query-grid',
   async setUp(harness) {
-    const store = await harness.create();
+    // Only queryable cases use the grid, and they run only on stores of that level or above.
+    const store = (await harness.create()) as ExtendedStore;
     const token = Math.floor(Math.random() * 36 ** 6).toString(36);
     const scope = gridScope(token, Math.floor(Math.random() * 100_000));
     const model = await gridData(scope).write(store);
