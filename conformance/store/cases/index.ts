@@ -9,6 +9,7 @@ import { eventCases } from './events.js';
 import { firstSavedTimeCases } from './first-saved-times.js';
 import { forkCases } from './fork.js';
 import { historyCases, snapshotCases } from './history-snapshots.js';
+import { withLevelAndProfile } from './levels-and-profiles.js';
 import { lifecycleCases } from './lifecycle.js';
 import { lockCases } from './locks.js';
 import { observabilityCases } from './observability.js';
@@ -20,7 +21,7 @@ import { roundTripCases } from './round-trip.js';
 
 /** The hand-written cases, one or more per rule of the contract. */
 export function handWrittenCases(): StoreCase[] {
-  return [
+  const cases = [
     ...roundTripCases,
     ...orderingTrapCases,
     ...agentIdCases,
@@ -40,9 +41,10 @@ export function handWrittenCases(): StoreCase[] {
     ...raceCases,
     ...durabilityCases,
   ];
+  return cases.map(withLevelAndProfile);
 }
 
 /** Every hand-written case and the generated query grid, in run order. */
 export function allStoreCases(): StoreCase[] {
-  return [...handWrittenCases(), ...queryGridCases()];
+  return [...handWrittenCases(), ...queryGridCases().map(withLevelAndProfile)];
 }
