@@ -114,7 +114,7 @@ export class KvConformanceSession {
         `the store does not use the clock the suite hands the harness (a record written at suite time ` +
         `${new Date(this.clock.now()).toISOString()} got updatedAt ${record.updatedAt}): ` +
         'pass it on, create: async ({ now }) => createKvStore(backend, { now }) ' +
-        '(and createPeer: async (kv, { now }) => ... the same); cases that move the clock are not judged until then'
+        '(and createPeer: async (kv, { now }) => ... the same); cases that read or move the clock are not judged until then'
       );
     })();
     return this.clockProbe;
@@ -147,33 +147,36 @@ export class KvConformanceSession {
       const why = capabilities?.reasons?.[missing];
       return result('skipped', { reason: `the backend does not declare ${missing}${why ? `: ${why}` : ''}` });
     }
-    const moved = { clock: false };
+    const timed = { clock: false };
     try {
       const kv = await this.kv();
       const budget = c.timeoutMs ?? this.options.caseTimeoutMs ?? DEFAULT_CASE_TIMEOUT_MS;
       await withProfile(this.profile, () =>
-        withTimeout(c.run(this.context(c, kv, moved)), budget, `case ${c.id}`),
+        withTimeout(c.run(this.context(c, kv, timed)), budget, `case ${c.id}`),
       );
       return result('passed');
     } catch (error) {
-      // A store on the wrong clock fails every case that moves time, all for the one reason
+      // A store on the wrong clock fails every case that reads or moves time, all for the one reason
       // kv.harness.uses-suite-clock reports: those are left unjudged rather than failed a dozen times.
-      const problem = moved.clock ? await this.clockProblem().catch(() => undefined) : undefined;
+      const problem = timed.clock ? await this.clockProblem().catch(() => undefined) : undefined;
       if (problem) return result('skipped', { reason: `not judged: ${problem}` });
       return result('failed', { error: toCaseError(error) });
     }
   }
 
-  private context(c: KvCase, kv: KvStore, moved: { clock: boolean }): KvCaseContext {
+  private context(c: KvCase, kv: KvStore, timed: { clock: boolean }): KvCaseContext {
     const session = this;
     const label = c.id.split('.').slice(1).join('-');
     return {
       kv,
       harness: this.harness,
       clock: {
-        now: () => session.clock.now(),
+        now: () => {
+          timed.clock = true;
+          return session.clock.now();
+        },
         advance: (ms: number) => {
-          moved.clock = true;
+          timed.clock = true;
           session.clock.advance(ms);
         },
       },
