@@ -24,7 +24,7 @@ export {
 } from './runner/assertions.js';
 export type { CaseError } from './runner/case-error.js';
 export { currentProfile } from './runner/profile-scope.js';
-export { matchesPattern } from './runner/selection.js';
+export { matchesPattern, SelectionError } from './runner/selection.js';
 export { PROFILES, type Profile, type SuiteOptions } from './runner/suite-options.js';
 export type { RunLevel, SuiteCaseResult, SuiteResult, Tally, TestApi } from './runner/suite-runner.js';
 export * from './store/index.js';

@@ -105,40 +105,55 @@ const importNative = new Function('url', 'return import(url)') as (
   url: string,
 ) => Promise<Record<string, unknown>>;
 
-/** TypeScript files, which Node 20 cannot import without a loader. */
+/** TypeScript files, which Node 20 cannot load without a loader. */
 const TYPESCRIPT = /\.[cm]?tsx?$/;
+/** Files that are CommonJS whatever the project says: loaded with require, which a loader also hooks. */
+const COMMONJS = /\.c[jt]s$/;
 
 /**
- * Imports a TypeScript module through tsx's programmatic API, found in the
- * project being tested (the working directory) or beside this package, so
- * that `kode-store conformance harness.ts` works without `node --import tsx`.
- * Undefined when tsx is not installed.
+ * Requires a TypeScript module through tsx's programmatic API (it compiles
+ * .ts, .mts and .cts alike), found in the project being tested (the working
+ * directory) or beside this package, so that `kode-store conformance
+ * harness.ts` works without `node --import tsx`. Undefined when tsx is not
+ * installed.
  */
-async function importTypeScript(url: string): Promise<Record<string, unknown> | undefined> {
+function requireTypeScript(path: string): Record<string, unknown> | undefined {
   for (const base of [join(process.cwd(), 'noop.js'), fileURLToPath(import.meta.url)]) {
+    const from = createRequire(base);
     let api: string;
     try {
-      api = createRequire(base).resolve('tsx/esm/api');
+      api = from.resolve('tsx/cjs/api');
     } catch {
       continue;
     }
-    const { tsImport } = (await importNative(pathToFileURL(api).href)) as {
-      tsImport(specifier: string, parentURL: string): Promise<Record<string, unknown>>;
-    };
-    return tsImport(url, pathToFileURL(base).href);
+    const tsx = from(api) as { require(id: string, parent: string): Record<string, unknown> };
+    return tsx.require(path, base);
   }
   return undefined;
+}
+
+/** Whether `error` says Node could not read a TypeScript file by itself. */
+function needsLoader(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  return code === 'ERR_UNKNOWN_FILE_EXTENSION' || error instanceof SyntaxError;
+}
+
+function loadFailure(specifier: string, error: unknown): CliError {
+  return new CliError(
+    `module ${JSON.stringify(specifier)} could not be loaded: ${(error as Error).message}`,
+    ExitCode.usage,
+  );
 }
 
 /** Imports a module by path (relative to the working directory) or package name. */
 async function loadModule(specifier: string): Promise<Record<string, unknown>> {
   const asPath = resolve(specifier);
-  let url: string;
+  let path: string;
   if (existsSync(asPath)) {
-    url = pathToFileURL(asPath).href;
+    path = asPath;
   } else {
     try {
-      url = pathToFileURL(createRequire(join(process.cwd(), 'noop.js')).resolve(specifier)).href;
+      path = createRequire(join(process.cwd(), 'noop.js')).resolve(specifier);
     } catch {
       throw new CliError(
         `module ${JSON.stringify(specifier)} not found (a path or an installed package)`,
@@ -147,25 +162,20 @@ async function loadModule(specifier: string): Promise<Record<string, unknown>> {
     }
   }
   try {
-    return await importNative(url);
+    if (COMMONJS.test(path)) return createRequire(path)(path) as Record<string, unknown>;
+    return await importNative(pathToFileURL(path).href);
   } catch (error) {
-    const code = (error as { code?: unknown }).code;
-    if (TYPESCRIPT.test(specifier) && code === 'ERR_UNKNOWN_FILE_EXTENSION') {
-      const loaded = await importTypeScript(url).catch((tsError: unknown) => {
-        throw new CliError(
-          `module ${JSON.stringify(specifier)} could not be loaded: ${(tsError as Error).message}`,
-          ExitCode.usage,
-        );
-      });
-      if (loaded) return loaded;
-      throw new CliError(
-        `module ${JSON.stringify(specifier)} is TypeScript and no TypeScript loader was found: ` +
-          'install tsx in the project (npm install --save-dev tsx), or compile the harness to JavaScript',
-        ExitCode.usage,
-      );
+    if (!TYPESCRIPT.test(path) || !needsLoader(error)) throw loadFailure(specifier, error);
+    let loaded: Record<string, unknown> | undefined;
+    try {
+      loaded = requireTypeScript(path);
+    } catch (tsError) {
+      throw loadFailure(specifier, tsError);
     }
+    if (loaded) return loaded;
     throw new CliError(
-      `module ${JSON.stringify(specifier)} could not be loaded: ${(error as Error).message}`,
+      `module ${JSON.stringify(specifier)} is TypeScript and no TypeScript loader was found: ` +
+        'install tsx in the project (npm install --save-dev tsx), or compile the harness to JavaScript',
       ExitCode.usage,
     );
   }
@@ -222,9 +232,13 @@ export async function runConformance(
       ExitCode.usage,
     );
   }
+  // Lines are written one after another: hundreds of writes at once would pile up listeners on a slow pipe.
+  let written: Promise<void> = Promise.resolve();
   const onResult = options.json
     ? undefined
-    : (result: AnyResult['results'][number]) => void writeLine(io.stdout, caseLine(result));
+    : (result: AnyResult['results'][number]) => {
+        written = written.then(() => writeLine(io.stdout, caseLine(result)));
+      };
   const storeLevels = (options.level ?? []).filter((l) => l !== 'kv');
   const kvLevels = (options.level ?? []).filter((l) => l === 'kv');
   const report: Record<string, AnyResult | string> = {};
@@ -254,7 +268,14 @@ export async function runConformance(
       profile: options.profile,
       caseTimeoutMs: options.caseTimeout,
       onResult,
+    }).catch((error: unknown) => {
+      // What was asked for names no case (or the harness's own skip list does): a usage mistake.
+      if ((error as { code?: unknown }).code === 'KODE_CONFORMANCE_SELECTION') {
+        throw new CliError((error as Error).message, ExitCode.usage);
+      }
+      throw error;
     });
+    await written;
     failed += result.failed;
     report[suite] = result;
     if (!options.json) for (const line of summaryLines(suite, result)) await writeLine(io.stdout, line);

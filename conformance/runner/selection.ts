@@ -1,5 +1,19 @@
 import { PROFILES, type Profile, type SuiteOptions } from './suite-options.js';
 
+/**
+ * A mistake in what a run asks for (a pattern that names no case, a skip
+ * without a reason, an unknown level or profile), found before any case
+ * runs. Its `code` lets a caller (the CLI) tell it from a failure of the
+ * store.
+ */
+export class SelectionError extends Error {
+  readonly code = 'KODE_CONFORMANCE_SELECTION';
+  constructor(message: string) {
+    super(message);
+    this.name = 'SelectionError';
+  }
+}
+
 /** What selection needs to know of a case. */
 export interface SelectableCase {
   id: string;
@@ -33,13 +47,14 @@ export function matchesPattern(id: string, pattern: string): boolean {
 
 function checkPatterns(suite: string, what: string, patterns: string[], ids: string[]): void {
   const unknown = patterns.filter((p) => !ids.some((id) => matchesPattern(id, p)));
-  if (unknown.length > 0) throw new Error(`${suite}: ${what} names unknown cases: ${unknown.join(', ')}`);
+  if (unknown.length > 0)
+    throw new SelectionError(`${suite}: ${what} names unknown cases: ${unknown.join(', ')}`);
 }
 
 function checkReasons(suite: string, what: string, skip: Record<string, string>): void {
   for (const [pattern, reason] of Object.entries(skip)) {
     if (typeof reason !== 'string' || reason.trim() === '') {
-      throw new Error(`${suite}: ${what} skips ${pattern} without a reason`);
+      throw new SelectionError(`${suite}: ${what} skips ${pattern} without a reason`);
     }
   }
 }
@@ -59,10 +74,12 @@ export function selectCases<C extends SelectableCase>(
 ): C[] {
   const ids = new Set<string>();
   for (const c of cases) {
-    if (ids.has(c.id)) throw new Error(`${suite}: duplicate case id ${c.id}`);
+    if (ids.has(c.id)) throw new SelectionError(`${suite}: duplicate case id ${c.id}`);
     ids.add(c.id);
     if (c.level !== undefined && !levels.includes(c.level)) {
-      throw new Error(`${suite}: case ${c.id} has level ${c.level}, not one of ${levels.join(', ')}`);
+      throw new SelectionError(
+        `${suite}: case ${c.id} has level ${c.level}, not one of ${levels.join(', ')}`,
+      );
     }
   }
   const all = [...ids];
@@ -74,10 +91,12 @@ export function selectCases<C extends SelectableCase>(
   checkPatterns(suite, "'exclude'", options.exclude ?? [], all);
   const unknownLevels = (options.levels ?? []).filter((l) => !levels.includes(l));
   if (unknownLevels.length > 0) {
-    throw new Error(`${suite}: unknown levels ${unknownLevels.join(', ')} (levels: ${levels.join(', ')})`);
+    throw new SelectionError(
+      `${suite}: unknown levels ${unknownLevels.join(', ')} (levels: ${levels.join(', ')})`,
+    );
   }
   if (options.profile !== undefined && !PROFILES.includes(options.profile)) {
-    throw new Error(
+    throw new SelectionError(
       `${suite}: unknown profile ${String(options.profile)} (profiles: ${PROFILES.join(', ')})`,
     );
   }

@@ -2,7 +2,7 @@ import type { ExtendedStore, Store, StoreCapabilities } from '../../src/types.js
 import { describeError } from '../runner/assertions.js';
 import { type CaseError, toCaseError } from '../runner/case-error.js';
 import { withProfile } from '../runner/profile-scope.js';
-import { plannedSkipReason, selectCases as selectSuiteCases } from '../runner/selection.js';
+import { plannedSkipReason, SelectionError, selectCases as selectSuiteCases } from '../runner/selection.js';
 import { DEFAULT_CASE_TIMEOUT_MS, type Profile, type SuiteOptions } from '../runner/suite-options.js';
 import type { Capability, CaseContext, HarnessFeature, SharedFixture, StoreCase } from './store-case.js';
 import type { StoreHarness } from './store-harness.js';
@@ -41,7 +41,7 @@ export function selectCases(
   options: ConformanceOptions,
 ): StoreCase[] {
   if (harness.level !== undefined && !STORE_LEVELS.includes(harness.level)) {
-    throw new Error(
+    throw new SelectionError(
       `conformance: harness ${harness.name} declares level ${String(harness.level)}, not one of ${STORE_LEVELS.join(', ')}`,
     );
   }
