@@ -26,5 +26,12 @@ export type { CaseError } from './runner/case-error.js';
 export { currentProfile } from './runner/profile-scope.js';
 export { matchesPattern, SelectionError } from './runner/selection.js';
 export { PROFILES, type Profile, type SuiteOptions } from './runner/suite-options.js';
-export type { RunLevel, SuiteCaseResult, SuiteResult, Tally, TestApi } from './runner/suite-runner.js';
+export {
+  formatSummary,
+  type RunLevel,
+  type SuiteCaseResult,
+  type SuiteResult,
+  type Tally,
+  type TestApi,
+} from './runner/suite-runner.js';
 export * from './store/index.js';

@@ -33,7 +33,7 @@ describe("the walkthrough's Map-backed store (the SDK guide's shape)", () => {
     const text = formatResults(result);
     expect(text).toContain('profile sdk, level store (detected)');
     expect(text).toContain(`sdk: ${result.passed}/${result.passed}, strict: not run`);
-    expect(text).toMatch(/store: \d+\/\d+, queryable: not run, extended: not run/);
+    expect(text).toMatch(/^levels: store (\d+)\/\1, queryable not run, extended not run$/m);
     // Levels it lacks are skipped with the reason, never failed.
     const grid = result.results.find((r) => r.id.startsWith('query-grid.'));
     expect(grid).toMatchObject({ status: 'skipped', level: 'queryable' });
@@ -332,5 +332,16 @@ describe('the KV suite and its clock', () => {
     expect(result.failed).toBe(0);
     expect(result.skipped).toBe(0);
     expect(result.level).toEqual({ level: 'kv', source: 'only' });
+  });
+});
+
+describe('the walkthrough document', () => {
+  it('shows the store the tests run, word for word', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const { join } = await import('node:path');
+    const root = join(import.meta.dirname, '..');
+    const doc = await readFile(join(root, 'docs/conformance.md'), 'utf8');
+    const store = await readFile(join(root, 'test/fixtures/walkthrough/map-store.ts'), 'utf8');
+    expect(doc).toContain(store.replace("'../../../src/types.js'", "'kode-store'").trimEnd());
   });
 });

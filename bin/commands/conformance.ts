@@ -208,11 +208,8 @@ function caseLine(result: AnyResult['results'][number]): string {
 
 /** The lines after a suite's cases: profile and level, the score of each, the totals. */
 function summaryLines(suite: string, result: AnyResult): string[] {
-  const all = conformance.formatResults(result as never).split('\n');
-  // The FAIL and SKIP lines were printed case by case already.
-  const summary = all.filter((line) => !/^(FAIL|SKIP) /.test(line)).slice(0, -1);
   return [
-    ...summary.map((line) => `${suite}: ${line}`),
+    ...conformance.formatSummary(result).map((line) => `${suite}: ${line}`),
     `${suite}: ${result.passed} passed, ${result.failed} failed, ${result.skipped} skipped`,
   ];
 }

@@ -212,6 +212,14 @@ export function formatSuiteResult(result: SuiteResult): string {
       ids.length <= 3 ? ids.join(', ') : `${ids.slice(0, 2).join(', ')} and ${ids.length - 2} more`;
     lines.push(`SKIP ${named}: ${reason}`);
   }
+  lines.push(...formatSummary(result));
+  lines.push(`${result.passed} passed, ${result.failed} failed, ${result.skipped} skipped`);
+  return lines.join('\n');
+}
+
+/** The profile and level a run judged by, and the score of each profile and level (passed out of run). */
+export function formatSummary(result: SuiteResult): string[] {
+  const lines: string[] = [];
   const level = result.level ? `, level ${result.level.level} (${result.level.source})` : '';
   lines.push(`profile ${result.profile}${level}`);
   const profiles = PROFILES.map((p) => {
@@ -225,9 +233,8 @@ export function formatSuiteResult(result: SuiteResult): string {
   const levels = Object.entries(result.byLevel);
   if (levels.length > 1) {
     lines.push(
-      levels.map(([l, t]) => (t.passed + t.failed === 0 ? `${l}: not run` : `${l}: ${score(t)}`)).join(', '),
+      `levels: ${levels.map(([l, t]) => (t.passed + t.failed === 0 ? `${l} not run` : `${l} ${score(t)}`)).join(', ')}`,
     );
   }
-  lines.push(`${result.passed} passed, ${result.failed} failed, ${result.skipped} skipped`);
-  return lines.join('\n');
+  return lines;
 }
