@@ -1,5 +1,5 @@
-import { fixtureSample } from '../conformance/fixture-sample.js';
-import type { FixtureAgent } from '../conformance/fixture-sample-types.js';
+import { fixtureSample } from '../conformance/store/fixture-sample.js';
+import type { FixtureAgent } from '../conformance/store/fixture-sample-types.js';
 import type {
   AgentChannel,
   AgentInfo,

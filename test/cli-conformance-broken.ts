@@ -9,7 +9,7 @@ class DropsLastMessage extends MemoryStore {
   }
 }
 
-export const harness: StoreHarness = {
+export const harness: StoreHarness<DropsLastMessage> = {
   name: 'drops-last-message',
   create: async () => new DropsLastMessage(),
   destroy: async (store) => {

@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { MongoStore } from '../adapters/mongo/index.js';
 import { PostgresStore } from '../adapters/postgres/index.js';
 import { SqliteStore } from '../adapters/sqlite/index.js';
-import { collect } from '../conformance/assertions.js';
+import { collect } from '../conformance/runner/assertions.js';
 import { DELETED_AGENT_RETENTION_MS } from '../src/deleted-agents.js';
 import type { ExtendedStore, Timeline } from '../src/types.js';
 import { describeMongo, useTestDatabase, withAdminClient } from './helpers/mongo.js';

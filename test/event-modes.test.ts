@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PostgresStore } from '../adapters/postgres/index.js';
 import { SqliteStore } from '../adapters/sqlite/index.js';
-import { collect } from '../conformance/assertions.js';
+import { collect } from '../conformance/runner/assertions.js';
 import type { ExtendedStore, Timeline } from '../src/types.js';
 import { describePostgres, useTestSchema } from './helpers/postgres.js';
 

@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { PostgresStore } from '../adapters/postgres/index.js';
 import { SqliteStore } from '../adapters/sqlite/index.js';
 import { SQLITE_JSON_MAX_DEPTH } from '../adapters/sqlite/sqlite-json.js';
-import { nestedValue } from '../conformance/sample-data.js';
+import { nestedValue } from '../conformance/store/sample-data.js';
 import type { KodeStore } from '../src/create-extended-store.js';
 import { MAX_JSON_DEPTH } from '../src/json-codec.js';
 import { MemoryStore } from '../src/memory-store.js';

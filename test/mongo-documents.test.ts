@@ -13,7 +13,7 @@ import {
   toSnapshotDocument,
   toToolCallDocument,
 } from '../adapters/mongo/mongo-documents.js';
-import { fixtureSample } from '../conformance/fixture-sample.js';
+import { fixtureSample } from '../conformance/store/fixture-sample.js';
 import { encodeJson } from '../src/json-codec.js';
 import type { AgentInfo, Message, Timeline, ToolCallRecord } from '../src/types.js';
 

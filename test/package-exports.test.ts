@@ -129,6 +129,30 @@ describe('the packed package', () => {
     expect(stdout).toMatch(/migrate/);
   });
 
+  it('runs the conformance suite on a .ts harness in a CommonJS project, with no loader on the command line', async () => {
+    // A project as `npm init -y` makes it (no "type"), with tsx installed (here: found in this repository's node_modules).
+    const app = join(consumer, 'cjs-app');
+    await mkdir(app, { recursive: true });
+    await writeFile(join(app, 'package.json'), JSON.stringify({ name: 'cjs-app', version: '1.0.0' }));
+    await writeFile(
+      join(app, 'map-store.ts'),
+      await readFile(join(root, 'test/fixtures/walkthrough/map-store.ts'), 'utf8'),
+    );
+    await writeFile(
+      join(app, 'harness.ts'),
+      "import { MapStore } from './map-store';\n" +
+        "export const harness = { name: 'map-store', create: async () => new MapStore(), destroy: async () => {} };\n",
+    );
+    const cli = join(consumer, 'node_modules', 'kode-store', 'dist', 'cli.cjs');
+    const { stdout } = await run(process.execPath, [cli, 'conformance', 'harness.ts', '--profile', 'sdk'], {
+      cwd: app,
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    expect(stdout).toContain('store: profile sdk, level store (detected)');
+    expect(stdout).toMatch(/^store: sdk: (\d+)\/\1, strict: not run$/m);
+    expect(stdout).toContain('kv: not run: harness.ts exports no `kvHarness`');
+  });
+
   it('prints the package version with kode-store --version', async () => {
     const { version } = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as { version: string };
     const cli = join(consumer, 'node_modules', 'kode-store', 'dist', 'cli.cjs');

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SqliteStore } from '../adapters/sqlite/index.js';
-import { fixtureSample } from '../conformance/fixture-sample.js';
+import { fixtureSample } from '../conformance/store/fixture-sample.js';
 import type { Message, ToolCallRecord } from '../src/types.js';
 
 /**

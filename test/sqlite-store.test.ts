@@ -16,7 +16,7 @@ import {
   toolCallQuery,
 } from '../adapters/sqlite/sqlite-queries.js';
 import { AGENT_SCHEMA_MIGRATIONS, latestVersion } from '../adapters/sqlite/sqlite-schema.js';
-import { fixtureSample } from '../conformance/fixture-sample.js';
+import { fixtureSample } from '../conformance/store/fixture-sample.js';
 import { agentDirName } from '../src/agent-path.js';
 import {
   normalizeMessageFilters,

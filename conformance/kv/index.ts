@@ -15,7 +15,7 @@ export { allKvCases, handWrittenKvCases } from './cases/index.js';
 export type { KvCase, KvCaseContext, KvSharedFixture, KvTestClock } from './kv-case.js';
 export { defineKvCases } from './kv-case.js';
 export type { KvCapabilities, KvCapability, KvHarness, KvHarnessContext } from './kv-harness.js';
-export type { KvCaseResult, KvConformanceOptions } from './kv-runner.js';
+export { KV_LEVELS, type KvCaseResult, type KvConformanceOptions, type KvLevel } from './kv-runner.js';
 export {
   formatKvResults,
   type KvTestApi,

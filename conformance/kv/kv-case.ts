@@ -1,4 +1,5 @@
 import type { KvStore } from '../../src/kv/kv-types.js';
+import type { Profile } from '../runner/suite-options.js';
 import type { KvCapability, KvHarness } from './kv-harness.js';
 
 /** The suite's clock: it starts at the real time and stands still until a case moves it forward. */
@@ -27,6 +28,8 @@ export interface KvCaseContext {
   /** A second store object on the same data (`harness.createPeer`). */
   peer(): Promise<KvStore>;
   shared<T>(fixture: KvSharedFixture<T>): Promise<T>;
+  /** Undefined when the store keeps time by the suite's clock, else what is wrong and the fix. */
+  clockProblem(): Promise<string | undefined>;
 }
 
 /** One conformance case: a rule of SPEC §6, checked against a KV store. */
@@ -39,6 +42,12 @@ export interface KvCase {
   needsPeer?: boolean;
   /** Capabilities the backend must have; skipped with the harness's reason where it declares one `false`. */
   requires?: KvCapability[];
+  /**
+   * The weakest profile the case belongs to (default `sdk`: the KV layer
+   * above a backend is kode-store's own, so its errors are ours in both
+   * profiles).
+   */
+  profile?: Profile;
   /** A longer budget than the default, for races and fuzzing. */
   timeoutMs?: number;
   run(ctx: KvCaseContext): Promise<void>;

@@ -43,7 +43,13 @@ export type KvCapability = Exclude<keyof KvCapabilities, 'reasons'>;
 export interface KvHarness {
   /** Shown in test names and results. */
   name: string;
-  /** A KV store on an empty or shared database (every case works in fresh instances). */
+  /**
+   * A KV store on an empty or shared database (every case works in fresh
+   * instances). **Pass `context.now` to the store** (`createKvStore(backend,
+   * { now })`): the suite moves that clock to test expiry without waiting. A
+   * store on the real clock fails `kv.harness.uses-suite-clock`, and the
+   * cases that move time are left unjudged.
+   */
   create(context: KvHarnessContext): Promise<KvStore>;
   /** Releases what `create` or `createPeer` made. Called once for every store they returned. */
   destroy(kv: KvStore): Promise<void>;
@@ -55,6 +61,10 @@ export interface KvHarness {
    * assumed present (the cases then run and must pass).
    */
   capabilities?: Partial<KvCapabilities>;
-  /** Case ids to skip, each with its reason. An unknown id is an error. */
+  /**
+   * Cases the backend cannot pass, each with its reason: exact ids, group
+   * prefixes (`kv.races`, `kv.query-grid.*`) or globs. A pattern matching no
+   * case is an error.
+   */
   skip?: Record<string, string>;
 }

@@ -1,64 +1,42 @@
 import type { KvStore } from '../../src/kv/kv-types.js';
-import { describeError } from '../assertions.js';
+import { describeError } from '../runner/assertions.js';
+import { type CaseError, toCaseError } from '../runner/case-error.js';
+import { withProfile } from '../runner/profile-scope.js';
+import { plannedSkipReason, selectCases } from '../runner/selection.js';
+import { DEFAULT_CASE_TIMEOUT_MS, type Profile, type SuiteOptions } from '../runner/suite-options.js';
 import type { KvCase, KvCaseContext, KvSharedFixture, KvTestClock } from './kv-case.js';
 import type { KvHarness } from './kv-harness.js';
 
-/** The outcome of one case. */
+/** The outcome of one case: plain data (`JSON.stringify` keeps all of it). */
 export interface KvCaseResult {
   id: string;
   title: string;
+  /** The KV suite has one level, `kv`. */
+  level: KvLevel;
+  /** The weakest profile the case belongs to. */
+  profile: Profile;
   status: 'passed' | 'failed' | 'skipped';
   /** Why a case was skipped. */
   reason?: string;
   /** Why a case failed. */
-  error?: unknown;
+  error?: CaseError;
   durationMs: number;
 }
 
-/** Options shared by `runKvConformance` and `verifyKvStore`. */
-export interface KvConformanceOptions {
-  /** Run only these cases: exact ids or id prefixes (`kv.ttl`). Unknown entries are an error. */
-  only?: string[];
-  /**
-   * Leave these cases out of this run (exact ids or prefixes), e.g. to run
-   * the long race cases in a test file of their own. Unknown entries are an
-   * error. Unlike `harness.skip`, this says nothing about the backend.
-   */
-  exclude?: string[];
-  /** Budget of one case in ms (default 30 000; races and fuzzing have their own). */
-  caseTimeoutMs?: number;
-}
+/** The KV suite's one level: a backend implements the whole `KvBackend` port or is not a KV backend. */
+export type KvLevel = 'kv';
+export const KV_LEVELS: readonly KvLevel[] = ['kv'];
 
-const DEFAULT_CASE_TIMEOUT_MS = 30_000;
+/** Options shared by `runKvConformance` and `verifyKvStore`: the same as the agent-store suite's. */
+export type KvConformanceOptions = SuiteOptions<KvLevel>;
 
-function matches(id: string, selector: string): boolean {
-  return id === selector || id.startsWith(`${selector}.`);
-}
-
-/** Checks ids, the harness's skip list, `only` and `exclude`; returns the cases to run. Throws on any mistake. */
+/** Checks ids, the skip lists, `only`, `exclude`, `levels` and `profile`; returns the cases to run. Throws on any mistake. */
 export function selectKvCases(cases: KvCase[], harness: KvHarness, options: KvConformanceOptions): KvCase[] {
-  const ids = new Set<string>();
-  for (const c of cases) {
-    if (ids.has(c.id)) throw new Error(`kv conformance: duplicate case id ${c.id}`);
-    ids.add(c.id);
-  }
-  for (const [id, reason] of Object.entries(harness.skip ?? {})) {
-    if (!ids.has(id)) throw new Error(`kv conformance: harness ${harness.name} skips unknown case id ${id}`);
-    if (typeof reason !== 'string' || reason.trim() === '') {
-      throw new Error(`kv conformance: harness ${harness.name} skips ${id} without a reason`);
-    }
-  }
-  for (const option of ['only', 'exclude'] as const) {
-    const unknown = (options[option] ?? []).filter((selector) => !cases.some((c) => matches(c.id, selector)));
-    if (unknown.length > 0)
-      throw new Error(`kv conformance: '${option}' names unknown cases: ${unknown.join(', ')}`);
-  }
-  return cases.filter(
-    (c) =>
-      (!options.only || options.only.some((selector) => matches(c.id, selector))) &&
-      !(options.exclude ?? []).some((selector) => matches(c.id, selector)),
-  );
+  return selectCases('kv conformance', KV_LEVELS, cases, harness, options);
 }
+
+/** How far apart the store's clock and the suite's may be before the store is taken to ignore the suite's. */
+const CLOCK_TOLERANCE_MS = 30_000;
 
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -87,6 +65,7 @@ export class KvConformanceSession {
   private store: Promise<KvStore> | undefined;
   private peerStore: Promise<KvStore> | undefined;
   private readonly fixtures = new Map<string, Promise<unknown>>();
+  private clockProbe: Promise<string | undefined> | undefined;
   readonly clock: KvTestClock = {
     now: () => this.time,
     advance: (ms: number) => {
@@ -109,18 +88,56 @@ export class KvConformanceSession {
     return `kvc-${this.runToken}-${String(++this.counter).padStart(5, '0')}-${label}`;
   }
 
+  get profile(): Profile {
+    return this.options.profile ?? 'strict';
+  }
+
+  async runLevel(): Promise<{ level: KvLevel; source: 'only' }> {
+    return { level: 'kv', source: 'only' };
+  }
+
+  /**
+   * Undefined when the store keeps time by the suite's clock, else what is
+   * wrong and how to fix it. Found once per run: the suite's clock is moved a
+   * minute ahead of the real time and a record written; a store on the real
+   * clock stamps it a minute early.
+   */
+  clockProblem(): Promise<string | undefined> {
+    this.clockProbe ??= (async () => {
+      const kv = await this.kv();
+      const { id } = await kv.createInstance({ name: 'conformance clock probe', id: this.unique('clock') });
+      this.clock.advance(60_000);
+      const record = await kv.set(id, 'probe', 'k', 1);
+      const drift = Date.parse(record.updatedAt) - this.clock.now();
+      if (Math.abs(drift) <= CLOCK_TOLERANCE_MS) return undefined;
+      return (
+        `the store does not use the clock the suite hands the harness (a record written at suite time ` +
+        `${new Date(this.clock.now()).toISOString()} got updatedAt ${record.updatedAt}): ` +
+        'pass it on, create: async ({ now }) => createKvStore(backend, { now }) ' +
+        '(and createPeer: async (kv, { now }) => ... the same); cases that read or move the clock are not judged until then'
+      );
+    })();
+    return this.clockProbe;
+  }
+
   /** Runs one case to its result; never throws. */
   async runCase(c: KvCase): Promise<KvCaseResult> {
     const started = performance.now();
     const result = (status: KvCaseResult['status'], extra: Partial<KvCaseResult> = {}): KvCaseResult => ({
       id: c.id,
       title: c.title,
+      level: 'kv',
+      profile: c.profile ?? 'sdk',
       status,
       durationMs: performance.now() - started,
       ...extra,
     });
-    const listed = this.harness.skip?.[c.id];
-    if (listed !== undefined) return result('skipped', { reason: `skipped by the harness: ${listed}` });
+    const planned = plannedSkipReason(
+      { ...c, level: 'kv', profile: c.profile ?? 'sdk' },
+      this.harness,
+      this.options,
+    );
+    if (planned) return result('skipped', { reason: planned });
     if (c.needsPeer && typeof this.harness.createPeer !== 'function') {
       return result('skipped', { reason: 'the harness has no createPeer (a second store on the same data)' });
     }
@@ -130,23 +147,40 @@ export class KvConformanceSession {
       const why = capabilities?.reasons?.[missing];
       return result('skipped', { reason: `the backend does not declare ${missing}${why ? `: ${why}` : ''}` });
     }
+    const timed = { clock: false };
     try {
       const kv = await this.kv();
       const budget = c.timeoutMs ?? this.options.caseTimeoutMs ?? DEFAULT_CASE_TIMEOUT_MS;
-      await withTimeout(c.run(this.context(c, kv)), budget, `case ${c.id}`);
+      await withProfile(this.profile, () =>
+        withTimeout(c.run(this.context(c, kv, timed)), budget, `case ${c.id}`),
+      );
       return result('passed');
     } catch (error) {
-      return result('failed', { error });
+      // A store on the wrong clock fails every case that reads or moves time, all for the one reason
+      // kv.harness.uses-suite-clock reports: those are left unjudged rather than failed a dozen times.
+      const problem = timed.clock ? await this.clockProblem().catch(() => undefined) : undefined;
+      if (problem) return result('skipped', { reason: `not judged: ${problem}` });
+      return result('failed', { error: toCaseError(error) });
     }
   }
 
-  private context(c: KvCase, kv: KvStore): KvCaseContext {
+  private context(c: KvCase, kv: KvStore, timed: { clock: boolean }): KvCaseContext {
     const session = this;
     const label = c.id.split('.').slice(1).join('-');
     return {
       kv,
       harness: this.harness,
-      clock: this.clock,
+      clock: {
+        now: () => {
+          timed.clock = true;
+          return session.clock.now();
+        },
+        advance: (ms: number) => {
+          timed.clock = true;
+          session.clock.advance(ms);
+        },
+      },
+      clockProblem: () => session.clockProblem(),
       unique: (suffix = label) => session.unique(suffix),
       async instance(suffix = label) {
         const created = await kv.createInstance({ name: `conformance ${c.id}`, id: session.unique(suffix) });

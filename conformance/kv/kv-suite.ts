@@ -4,11 +4,12 @@ import {
   runSuite,
   type SuiteResult,
   type TestApi,
-} from '../suite-runner.js';
+} from '../runner/suite-runner.js';
 import { allKvCases } from './cases/index.js';
 import type { KvCase } from './kv-case.js';
 import type { KvHarness } from './kv-harness.js';
 import {
+  KV_LEVELS,
   type KvCaseResult,
   type KvConformanceOptions,
   KvConformanceSession,
@@ -63,7 +64,7 @@ export async function verifyKvStore(
   options: VerifyKvStoreOptions = {},
 ): Promise<VerifyKvStoreResult> {
   const cases = selectKvCases([...allKvCases(), ...(options.extraCases ?? [])], harness, options);
-  return runSuite(cases, new KvConformanceSession(harness, options), options.onResult);
+  return runSuite(cases, new KvConformanceSession(harness, options), KV_LEVELS, options.onResult);
 }
 
 /** One line per failed or skipped case, then the totals: for printing a `verifyKvStore` result. */

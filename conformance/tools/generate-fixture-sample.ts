@@ -1,5 +1,5 @@
 /**
- * Writes conformance/fixture-sample.ts: a compact selection of real data the
+ * Writes conformance/store/fixture-sample.ts: a compact selection of real data the
  * KODE SDK v2.7.5 wrote (test/fixtures/kode-jsonstore-v2.7.5), so that the
  * suite round-trips the shapes the SDK really produces and still runs from the
  * installed package, without the fixture directory.
@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const fixtureDir = process.argv[2] ?? join(here, '../../test/fixtures/kode-jsonstore-v2.7.5');
-const output = join(here, '../fixture-sample.ts');
+const output = join(here, '../store/fixture-sample.ts');
 
 const readJson = (path: string): unknown => JSON.parse(readFileSync(join(fixtureDir, path), 'utf8'));
 const maybeJson = (path: string): unknown =>

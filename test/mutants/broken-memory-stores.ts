@@ -64,12 +64,17 @@ async function drain<T>(iterable: AsyncIterable<T>): Promise<T[]> {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** The one table of tool calls by call id that `tool-calls-keyed-by-call-id` shares between agents. */
+const toolCallsByCallId = new Map<string, ToolCallRecord>();
+
 /** A broken store and the bug it has. */
 export interface Mutant {
   name: string;
   /** A case that must fail for this mutant: the rule the bug breaks. */
   caughtBy: string;
   bug: string;
+  /** The bug is only against kode-store's error classes and codes, which the sdk profile does not judge. */
+  codesOnly?: boolean;
   make(database?: MemoryDatabase): MemoryStore;
 }
 
@@ -83,6 +88,32 @@ function mutant(
 }
 
 export const mutants: Mutant[] = [
+  mutant(
+    'delete-leaves-messages',
+    'delete.removes-everything',
+    'delete removes every record but the conversation',
+    class extends MemoryStore {
+      override async delete(agentId: string): Promise<void> {
+        const kept = await this.loadMessages(agentId);
+        await super.delete(agentId);
+        if (kept.length > 0) await this.saveMessages(agentId, kept);
+      }
+    },
+  ),
+  mutant(
+    'tool-calls-keyed-by-call-id',
+    'ids.per-agent.tool-calls',
+    'tool-call records are kept by their id alone, so two agents with the same call ids share them',
+    class extends MemoryStore {
+      override async saveToolCallRecords(agentId: string, records: ToolCallRecord[]): Promise<void> {
+        for (const record of records) toolCallsByCallId.set(record.id, record);
+        return super.saveToolCallRecords(agentId, records);
+      }
+      override async loadToolCallRecords(agentId: string): Promise<ToolCallRecord[]> {
+        return (await super.loadToolCallRecords(agentId)).map((r) => toolCallsByCallId.get(r.id) ?? r);
+      }
+    },
+  ),
   mutant(
     'drops-last-event',
     'events.append-order.awaited',
@@ -214,20 +245,23 @@ export const mutants: Mutant[] = [
       }
     },
   ),
-  mutant(
-    'untyped-lock-timeout',
-    'locks.timeout',
-    'a lock timeout is a plain Error without the KODE_LOCK_TIMEOUT code',
-    class extends MemoryStore {
-      override async acquireAgentLock(agentId: string, timeoutMs?: number): Promise<LockReleaseFn> {
-        try {
-          return await super.acquireAgentLock(agentId, timeoutMs);
-        } catch {
-          throw new Error('could not get the lock');
+  {
+    ...mutant(
+      'untyped-lock-timeout',
+      'locks.timeout',
+      'a lock timeout is a plain Error without the KODE_LOCK_TIMEOUT code',
+      class extends MemoryStore {
+        override async acquireAgentLock(agentId: string, timeoutMs?: number): Promise<LockReleaseFn> {
+          try {
+            return await super.acquireAgentLock(agentId, timeoutMs);
+          } catch {
+            throw new Error('could not get the lock');
+          }
         }
-      }
-    },
-  ),
+      },
+    ),
+    codesOnly: true,
+  },
   mutant(
     'one-lock-for-all-forks',
     'locks.prefix-ids-separate',

@@ -1,4 +1,4 @@
-import { check, checkEqual, checkRejects } from '../../assertions.js';
+import { check, checkEqual, checkRejects } from '../../runner/assertions.js';
 import { defineKvCases } from '../kv-case.js';
 
 /** §6 Beyond the seeds: conditional writes `ifAbsent` / `ifVersion` failing with ConflictError. */

@@ -1,5 +1,5 @@
 import type { KvQuery, KvStore } from '../../../src/kv/kv-types.js';
-import { check, checkEqual } from '../../assertions.js';
+import { check, checkEqual } from '../../runner/assertions.js';
 import { defineKvCases } from '../kv-case.js';
 import { keysOf } from './helpers.js';
 

@@ -1,6 +1,6 @@
 import { createDataStore, type DataStore } from '../../../src/kv/data-store.js';
 import type { KvStore } from '../../../src/kv/kv-types.js';
-import { check, checkEqual, checkRejects } from '../../assertions.js';
+import { check, checkEqual, checkRejects } from '../../runner/assertions.js';
 import { defineKvCases } from '../kv-case.js';
 
 function store(kv: KvStore, userId: string, agentName = 'agent'): DataStore {

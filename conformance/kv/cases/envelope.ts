@@ -1,5 +1,5 @@
 import { createKvEnvelopeApi, type KvEnvelope } from '../../../src/kv/kv-envelope.js';
-import { check, checkEqual } from '../../assertions.js';
+import { check, checkEqual } from '../../runner/assertions.js';
 import { defineKvCases } from '../kv-case.js';
 import { checkIso } from './helpers.js';
 

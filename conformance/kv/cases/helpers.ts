@@ -1,5 +1,5 @@
 import type { KvQueryResult, KvRecord, KvStore } from '../../../src/kv/kv-types.js';
-import { check } from '../../assertions.js';
+import { check } from '../../runner/assertions.js';
 
 /** `namespace/key` of each record, in order: the identity a query answer is compared by. */
 export function keysOf(result: KvQueryResult | Array<Partial<KvRecord>>): string[] {

@@ -4,6 +4,7 @@ import { conditionalCases } from './conditional.js';
 import { cursorCases } from './cursor.js';
 import { dataStoreCases } from './datastore.js';
 import { envelopeCases } from './envelope.js';
+import { harnessCases } from './harness.js';
 import { incrementCases } from './increment.js';
 import { instanceCases } from './instances.js';
 import { isolationCases } from './isolation.js';
@@ -20,6 +21,7 @@ import { valueCases } from './values.js';
 /** The hand-written cases, one or more per rule of SPEC §6. */
 export function handWrittenKvCases(): KvCase[] {
   return [
+    ...harnessCases,
     ...instanceCases,
     ...recordCases,
     ...valueCases,

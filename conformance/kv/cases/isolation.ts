@@ -1,7 +1,7 @@
 import { createDataStore, type DataStore } from '../../../src/kv/data-store.js';
 import type { KvStore } from '../../../src/kv/kv-types.js';
 import { compareCodePoints } from '../../../src/strings.js';
-import { check, checkEqual, checkRejects } from '../../assertions.js';
+import { check, checkEqual, checkRejects } from '../../runner/assertions.js';
 import { defineKvCases } from '../kv-case.js';
 import { SeededRandom } from '../kv-random.js';
 

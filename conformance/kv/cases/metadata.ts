@@ -1,4 +1,4 @@
-import { checkEqual, checkRejects } from '../../assertions.js';
+import { checkEqual, checkRejects } from '../../runner/assertions.js';
 import { defineKvCases } from '../kv-case.js';
 
 /** §6 "Metadata merges shallowly, inside the database (no lost update between two writers)". */

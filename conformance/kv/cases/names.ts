@@ -1,5 +1,5 @@
 import { compareCodePoints } from '../../../src/strings.js';
-import { checkEqual, checkRejects } from '../../assertions.js';
+import { checkEqual, checkRejects } from '../../runner/assertions.js';
 import { defineKvCases } from '../kv-case.js';
 
 /** Characters that break naive stores: LIKE wildcards, quotes, escapes, separators, emoji. */

@@ -1,4 +1,4 @@
-import { check, checkEqual, sleep } from '../../assertions.js';
+import { check, checkEqual, sleep } from '../../runner/assertions.js';
 import { defineKvCases } from '../kv-case.js';
 
 /** §6 Operations on namespaces: getNamespaces, deleteNamespace, getRecordCount. */

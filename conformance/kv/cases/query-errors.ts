@@ -1,4 +1,4 @@
-import { check, checkRejects } from '../../assertions.js';
+import { check, checkRejects } from '../../runner/assertions.js';
 import { defineKvCases, type KvCase } from '../kv-case.js';
 
 /** Malformed queries: each a QueryError (code KODE_QUERY) whose message names the problem. */

@@ -1,5 +1,5 @@
 import type { KvStore } from '../../../src/kv/kv-types.js';
-import { check, checkEqual, sleep } from '../../assertions.js';
+import { check, checkEqual, sleep } from '../../runner/assertions.js';
 import { defineKvCases } from '../kv-case.js';
 
 const WRITERS = 8;

@@ -1,4 +1,4 @@
-import { check, checkEqual, checkRejects } from '../../assertions.js';
+import { check, checkEqual, checkRejects } from '../../runner/assertions.js';
 import { defineKvCases } from '../kv-case.js';
 import { checkIso, PLAIN_RECORD_FIELDS } from './helpers.js';
 

@@ -1,5 +1,5 @@
 import type { KvStore } from '../../../src/kv/kv-types.js';
-import { check, checkEqual, checkRejects } from '../../assertions.js';
+import { check, checkEqual, checkRejects } from '../../runner/assertions.js';
 import { defineKvCases } from '../kv-case.js';
 
 /** An instance with a live key `live`, and a key `short` that expires in 1 s, in namespace `ns`; `only-short` holds just an expiring key. */

@@ -1,6 +1,6 @@
 import { MAX_JSON_DEPTH } from '../../../src/json-codec.js';
-import { checkEqual, checkRejects } from '../../assertions.js';
-import { nestedValue } from '../../sample-data.js';
+import { checkEqual, checkRejects } from '../../runner/assertions.js';
+import { nestedValue } from '../../store/sample-data.js';
 import { defineKvCases, type KvCase } from '../kv-case.js';
 
 /** §6 "Values are any JSON": each kind of value round-trips exactly (types, key order, bytes). */

@@ -1,6 +1,6 @@
 import { evaluatePlan, type KvRecordView, normalizeKvQuery } from '../../../src/kv/kv-query.js';
 import type { KvOrderBy, KvQuery, KvWhereItem } from '../../../src/kv/kv-types.js';
-import { check, checkEqual } from '../../assertions.js';
+import { check, checkEqual } from '../../runner/assertions.js';
 import { keysOf } from '../cases/helpers.js';
 import type { KvCase, KvSharedFixture } from '../kv-case.js';
 import { GRID_NAMESPACES, gridRecords } from './kv-grid-data.js';
