@@ -44,7 +44,11 @@ export interface BenchProfile {
     getConcurrency: number;
     queryRepeats: number;
   };
-  readonly eventMemory: { events: number };
+  readonly eventMemory: {
+    events: number;
+    /** JSON size of each event (streamed text chunks): issue 21's memory target is for ~1.5 KB events. */
+    eventBytes: number;
+  };
 }
 
 const FULL: BenchProfile = {
@@ -72,7 +76,7 @@ const FULL: BenchProfile = {
     getConcurrency: 8,
     queryRepeats: 20,
   },
-  eventMemory: { events: 1_000_000 },
+  eventMemory: { events: 1_000_000, eventBytes: 1_536 },
 };
 
 const QUICK: BenchProfile = {
@@ -100,7 +104,7 @@ const QUICK: BenchProfile = {
     getConcurrency: 8,
     queryRepeats: 3,
   },
-  eventMemory: { events: 5_000 },
+  eventMemory: { events: 5_000, eventBytes: 1_536 },
 };
 
 const LARGE: BenchProfile = {

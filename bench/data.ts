@@ -199,6 +199,30 @@ export function timeline(n: number): Timeline {
   return { cursor: n, bookmark, event };
 }
 
+/** Text of each length asked for, made once: a million events must not each build their own. */
+const chunkTexts = new Map<number, string>();
+
+/**
+ * The `n`-th event of a stream of streamed text chunks, each `bytes` of JSON
+ * (to within a few bytes): the kind of event a long answer emits by the
+ * thousand, and the size issue 21's memory target is stated for.
+ */
+export function textChunkTimeline(n: number, bytes: number): Timeline {
+  const bookmark = { seq: n, timestamp: BASE_MS + n };
+  const shell = {
+    cursor: n,
+    bookmark,
+    event: { channel: 'progress', type: 'text_chunk', step: n, delta: '', bookmark },
+  };
+  const length = Math.max(0, bytes - JSON.stringify(shell).length);
+  let delta = chunkTexts.get(length);
+  if (delta === undefined) {
+    delta = prose(0, length);
+    chunkTexts.set(length, delta);
+  }
+  return { ...shell, event: { ...shell.event, delta } } as unknown as Timeline;
+}
+
 /** Events `from` .. `from + count - 1`. */
 export function timelines(count: number, from = 0): Timeline[] {
   return Array.from({ length: count }, (_, i) => timeline(from + i));

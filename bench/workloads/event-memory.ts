@@ -1,14 +1,15 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Measurement } from '../bench-result.js';
-import { timelines } from '../data.js';
+import { textChunkTimeline } from '../data.js';
 import { median } from '../measure.js';
 import { type Workload, withFreshBackend } from '../workload.js';
 import type { EventMemoryChildInput, EventMemoryChildOutput } from './event-memory-child.js';
 
 /**
  * (h) Streaming: `readEvents` over a very long stream must page through the
- * backend, never hold the stream in memory. The stream is written through
+ * backend, never hold the stream in memory, whatever the size of the events
+ * (pages are bounded by bytes as well as by count). The stream is written through
  * the store, then read by fresh child processes (one per run) that sample
  * their own RSS; the figure is the peak growth over the RSS before the read.
  */
@@ -50,7 +51,8 @@ export const eventMemoryWorkload: Workload = {
   title: 'readEvents over a very long stream: peak RSS growth',
   touchesEvents: true,
   async run(context) {
-    const total = context.profile.eventMemory.events;
+    const { events: total, eventBytes } = context.profile.eventMemory;
+    const size = eventBytes >= 1024 ? `${(eventBytes / 1024).toFixed(1)} KB` : `${eventBytes} bytes`;
     const agentId = 'long-stream';
 
     if (context.backend.family === 'memory') {
@@ -62,8 +64,12 @@ export const eventMemoryWorkload: Workload = {
     return withFreshBackend(context, 'event_memory', async ({ store, location }) => {
       for (let from = 0; from < total; from += POPULATE_CHUNK) {
         if (from % 100_000 === 0) context.phase(`appending ${total} events: ${from}`);
-        const chunk = timelines(Math.min(POPULATE_CHUNK, total - from), from);
-        await Promise.all(chunk.map((entry) => store.appendEvent(agentId, entry)));
+        const count = Math.min(POPULATE_CHUNK, total - from);
+        await Promise.all(
+          Array.from({ length: count }, (_, i) =>
+            store.appendEvent(agentId, textChunkTimeline(from + i, eventBytes)),
+          ),
+        );
       }
       // The readers open the data on their own.
       await store.close();
@@ -78,7 +84,7 @@ export const eventMemoryWorkload: Workload = {
       }
       const results: Measurement[] = [
         {
-          metric: `peak RSS growth reading ${total} events`,
+          metric: `peak RSS growth reading ${total} events of ~${size}`,
           value: median(outputs.map((o) => (o.peakRssBytes - o.rssBeforeBytes) / MIB)),
           unit: 'MiB',
           target: { kind: 'max', limit: 64, unit: 'MiB' },
@@ -87,7 +93,7 @@ export const eventMemoryWorkload: Workload = {
             `V8 heap growth ${median(outputs.map((o) => (o.peakHeapBytes - o.heapBeforeBytes) / MIB)).toFixed(1)} MiB`,
         },
         {
-          metric: `readEvents rate over ${total} events`,
+          metric: `readEvents rate over ${total} events of ~${size}`,
           value: median(outputs.map((o) => (o.events / o.readMs) * 1000)),
           unit: 'events/s',
         },
