@@ -63,6 +63,11 @@ export interface StoreCase {
   requires?: Capability[];
   /** Harness features the case needs; otherwise it is skipped, saying which is missing. */
   needs?: HarnessFeature[];
+  /**
+   * Why the created store cannot run this case (it lacks an optional API,
+   * such as `prune`), or undefined; the case is then skipped with that reason.
+   */
+  unsupported?(store: object): string | undefined;
   /** False for cases that only use a shared fixture (no fresh store is created for them). */
   freshStore?: boolean;
   /** Longer budget than the default, for cases that wait on purpose. */

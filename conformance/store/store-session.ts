@@ -235,6 +235,8 @@ export class ConformanceSession {
     if (store) {
       const missing = (c.requires ?? []).find((cap) => !capabilities[cap]);
       if (missing) return capabilityReason(missing, capabilities);
+      const unsupported = c.unsupported?.(store);
+      if (unsupported) return unsupported;
     }
     // Checked after the capabilities, so a store that lacks a capability says so rather than "no harness hook".
     const noFeature = missingFeature(c, harness);

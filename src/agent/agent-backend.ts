@@ -5,6 +5,7 @@ import type {
   NormalizedToolCallQuery,
 } from '../query-filters.js';
 import type { SessionFields, ToolCallFields } from '../record-fields.js';
+import type { CompactOptions, CompactResult } from '../retention.js';
 import type {
   AgentStats,
   LockReleaseFn,
@@ -109,6 +110,36 @@ export interface AgentBackend {
    */
   fork(agentId: string, forkIds: readonly string[], forkInfo: ForkInfoMaker): Promise<boolean>;
 
+  // ---- retention (src/retention.ts; the rules are applied by agent-prune.ts) ----
+  /**
+   * Live agents (no tombstones) in code-point order of id, those after
+   * `after`, at most `limit`, with the time of their last write of any kind:
+   * every write sets it (an event append once per batch), and hybrid mode
+   * also reads the event file's modification time.
+   */
+  scanAgents(query: AgentScanQuery): Promise<AgentActivity[]>;
+  /**
+   * Deletes the agent exactly as `delete` does (tombstone included), but only
+   * if its last write is still before `before`, checked inside the delete's
+   * own transaction (an agent written since is kept). With `dryRun`, counts
+   * what the delete would remove and changes nothing. Returns what was (or
+   * would be) removed, or undefined when the agent was kept or is gone.
+   */
+  deleteIfInactive(agentId: string, before: number, dryRun: boolean): Promise<RemovedAgent | undefined>;
+  /**
+   * Removes, in one short transaction, at most `limit` of the agent's events
+   * that `rule` names (oldest first) and returns how many; with `dryRun`,
+   * counts every event it names and removes nothing. An event's time is
+   * when it was stored (for events stored before the store recorded that:
+   * its `bookmark.timestamp`, and none when it has none). Throws
+   * `UnsupportedError` where events cannot be pruned (hybrid mode's files).
+   */
+  pruneEvents(agentId: string, rule: EventPruneRule, dryRun: boolean): Promise<number>;
+  /** Removes all but the newest `keepNewest` snapshots (first-save order); returns how many (or would). */
+  pruneSnapshots(agentId: string, keepNewest: number, dryRun: boolean): Promise<number>;
+  /** Gives space back to the file system where the backend can (see `CompactOptions`). */
+  compact(options: CompactOptions): Promise<CompactResult>;
+
   /** Takes the agent's lock (see `ExtendedStore.acquireAgentLock`). */
   acquireLock(agentId: string, timeoutMs: number): Promise<LockReleaseFn>;
 
@@ -191,4 +222,45 @@ export interface AgentInspection {
   messages: number;
   /** Problems the backend found in how the agent is stored (gaps, unreadable rows, torn event files). */
   issues: string[];
+}
+
+/** `scanAgents`'s question. */
+export interface AgentScanQuery {
+  /** Only ids starting with it (a string an id can start with). */
+  prefix?: string;
+  /** Only agents whose info has this template id. */
+  templateId?: string;
+  /** Only ids after this one (the last id of the previous page). */
+  after?: string;
+  limit: number;
+}
+
+/** One agent as `scanAgents` sees it. */
+export interface AgentActivity {
+  agentId: string;
+  /** Epoch ms of the agent's last write; null when not known (the agent is then never judged inactive). */
+  lastWriteMs: number | null;
+}
+
+/** What deleting one agent removed. */
+export interface RemovedAgent {
+  messages: number;
+  toolCalls: number;
+  /** Events in the database (events in a hybrid mode file are not counted). */
+  events: number;
+  snapshots: number;
+  /** Event files removed (hybrid mode). */
+  files: number;
+}
+
+/** Which of an agent's events `pruneEvents` removes: those matching every given field. */
+export interface EventPruneRule {
+  /** Events stored before this time (epoch ms). */
+  olderThan?: number;
+  /** Events that are not among the newest N (append order, within `channels`). */
+  keepNewest?: number;
+  /** Only events of these channels. */
+  channels?: string[];
+  /** At most this many per call (ignored by a dry run). */
+  limit: number;
 }

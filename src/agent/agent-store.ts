@@ -8,6 +8,15 @@ import {
   normalizeToolCallFilters,
 } from '../query-filters.js';
 import { messageContentTypes, sessionFields, toolCallFields, toSessionInfo } from '../record-fields.js';
+import {
+  type CompactOptions,
+  type CompactResult,
+  noPruneCounts,
+  normalizePrunePolicy,
+  type PruneOptions,
+  type PrunePolicy,
+  type PruneResult,
+} from '../retention.js';
 import { assertForkCount, assertLockTimeout } from '../store-arguments.js';
 import { eventFields, eventFilter, StoreCodec } from '../store-codec.js';
 import { StoreOperations } from '../store-operations.js';
@@ -36,6 +45,7 @@ import type {
   ToolCallRecord,
 } from '../types.js';
 import type { AgentBackend, AgentRecordKind, MessageFields, ToolCallRowFields } from './agent-backend.js';
+import { pruneAgents } from './agent-prune.js';
 
 /** Options of `AgentStore`. */
 export interface AgentStoreOptions {
@@ -531,6 +541,44 @@ export class AgentStore implements ExtendedStore {
         });
       }
       return forkIds;
+    });
+  }
+
+  // ---- retention -------------------------------------------------------
+
+  /**
+   * Removes what `policy` names: inactive agents (as `delete` does), old
+   * events and snapshots of the agents that stay; see `PrunePolicy`. Works
+   * in short transactions, can be stopped (`signal`) and run again, never
+   * removes what was written after it started, and with `dryRun` only
+   * counts. Resolves with what was (or would be) removed.
+   *
+   * @example
+   * const result = await store.prune({ inactiveBefore: Date.now() - 90 * 86_400_000 }, { dryRun: true });
+   */
+  prune(policy: PrunePolicy, options: PruneOptions = {}): Promise<PruneResult> {
+    return this.runOperation('prune', null, async () => {
+      const normalized = normalizePrunePolicy(policy, this.backend.name);
+      if (options === null || typeof options !== 'object') this.fail('options must be an object', 'prune');
+      if (!options.dryRun) this.ops.assertWritable('prune');
+      if (normalized.prefix !== undefined && !possibleAgentId(normalized.prefix)) {
+        return { ...noPruneCounts(), dryRun: options.dryRun === true, scannedAgents: 0, keptActive: 0 };
+      }
+      return pruneAgents(this.backend, normalized, options);
+    });
+  }
+
+  /**
+   * Gives freed space back where the backend can: SQLite returns free pages
+   * to the file system (files made before incremental auto-vacuum need
+   * `{ full: true }` once), PostgreSQL vacuums the store's tables, memory
+   * does nothing. Resolves with the sizes before and after, where known.
+   */
+  compact(options: CompactOptions = {}): Promise<CompactResult> {
+    return this.runOperation('compact', null, async () => {
+      if (options === null || typeof options !== 'object') this.fail('options must be an object', 'compact');
+      this.ops.assertWritable('compact');
+      return this.backend.compact({ full: options.full === true });
     });
   }
 

@@ -21,16 +21,21 @@ import type {
   StoreMetrics,
   Timeline,
 } from '../types.js';
+import type { CompactResult } from '../retention.js';
 import type {
+  AgentActivity,
   AgentBackend,
   AgentDocument,
   AgentInspection,
   AgentList,
   AgentRecordKind,
+  AgentScanQuery,
   EncodedList,
   EventFields,
+  EventPruneRule,
   ForkInfoMaker,
   MessageFields,
+  RemovedAgent,
   StoredRow,
   ToolCallRowFields,
 } from './agent-backend.js';
@@ -53,6 +58,8 @@ interface StoredToolCall {
 
 interface StoredEvent extends EventFields {
   json: string;
+  /** When it was appended (epoch ms): what `events.olderThan` compares. */
+  at: number;
 }
 
 interface StoredInfo {
@@ -72,10 +79,13 @@ interface MemoryAgent {
   records: Record<AgentRecordKind, string[]>;
   /** Map keeps first-insertion order, so snapshots list oldest first and an upsert keeps its place. */
   snapshots: Map<string, string>;
+  /** Time of the agent's last write of any kind (epoch ms). */
+  lastWriteMs: number;
 }
 
 function emptyAgent(): MemoryAgent {
   return {
+    lastWriteMs: Date.now(),
     messages: [],
     toolCalls: [],
     documents: new Map(),
@@ -165,6 +175,7 @@ export class MemoryBackend implements AgentBackend {
       this.database.agents.set(agentId, agent);
       this.database.deleted.delete(agentId);
     }
+    agent.lastWriteMs = Date.now();
     return agent;
   }
 
@@ -235,7 +246,9 @@ export class MemoryBackend implements AgentBackend {
       if (tombstoneLive(this.database.deleted.get(agentId), Date.now())) return Promise.resolve();
       agent = this.agentForWrite(agentId);
     }
-    agent.events.push({ json, ...fields });
+    const now = Date.now();
+    agent.lastWriteMs = now;
+    agent.events.push({ json, ...fields, at: now });
     return Promise.resolve();
   }
 
@@ -373,6 +386,68 @@ export class MemoryBackend implements AgentBackend {
     });
     for (const [forkId, fork] of forks) this.database.agents.set(forkId, fork);
     return true;
+  }
+
+  // ---- retention -----------------------------------------------------------
+
+  async scanAgents(query: AgentScanQuery): Promise<AgentActivity[]> {
+    const rows: AgentActivity[] = [];
+    for (const [agentId, agent] of this.database.agents) {
+      if (query.prefix !== undefined && !agentId.startsWith(query.prefix)) continue;
+      if (query.after !== undefined && compareCodePoints(agentId, query.after) <= 0) continue;
+      if (query.templateId !== undefined && agent.info?.fields.templateId !== query.templateId) continue;
+      rows.push({ agentId, lastWriteMs: agent.lastWriteMs });
+    }
+    return rows.sort((a, b) => compareCodePoints(a.agentId, b.agentId)).slice(0, query.limit);
+  }
+
+  async deleteIfInactive(agentId: string, before: number, dryRun: boolean): Promise<RemovedAgent | undefined> {
+    const agent = this.agent(agentId);
+    if (!agent || agent.lastWriteMs >= before) return undefined;
+    const removed = {
+      messages: agent.messages.length,
+      toolCalls: agent.toolCalls.length,
+      events: agent.events.length,
+      snapshots: agent.snapshots.size,
+      files: 0,
+    };
+    if (!dryRun) await this.delete(agentId);
+    return removed;
+  }
+
+  async pruneEvents(agentId: string, rule: EventPruneRule, dryRun: boolean): Promise<number> {
+    const agent = this.agent(agentId);
+    if (!agent) return 0;
+    const inChannels = (event: StoredEvent) =>
+      rule.channels === undefined || (event.channel !== null && rule.channels.includes(event.channel));
+    // Positions of the events the rule considers, oldest first; the newest N of them are kept.
+    const considered: number[] = [];
+    agent.events.forEach((event, i) => {
+      if (inChannels(event)) considered.push(i);
+    });
+    const candidates = considered.slice(0, Math.max(0, considered.length - (rule.keepNewest ?? 0)));
+    const doomed = candidates.filter((i) => {
+      if (rule.olderThan === undefined) return true;
+      const at = (agent.events[i] as StoredEvent).at;
+      return at < rule.olderThan;
+    });
+    if (dryRun) return doomed.length;
+    const removed = new Set(doomed.slice(0, rule.limit));
+    agent.events = agent.events.filter((_, i) => !removed.has(i));
+    return removed.size;
+  }
+
+  async pruneSnapshots(agentId: string, keepNewest: number, dryRun: boolean): Promise<number> {
+    const agent = this.agent(agentId);
+    if (!agent) return 0;
+    const ids = [...agent.snapshots.keys()];
+    const doomed = ids.slice(0, Math.max(0, ids.length - keepNewest));
+    if (!dryRun) for (const id of doomed) agent.snapshots.delete(id);
+    return doomed.length;
+  }
+
+  async compact(): Promise<CompactResult> {
+    return { action: 'nothing to do: memory is freed as data is removed' };
   }
 
   acquireLock(agentId: string, timeoutMs: number): Promise<LockReleaseFn> {

@@ -17,6 +17,7 @@ import { orderingTrapCases } from './ordering-trap.js';
 import { queryCases } from './queries.js';
 import { raceCases } from './races.js';
 import { replaceListCases } from './replace-lists.js';
+import { retentionCases } from './retention.js';
 import { roundTripCases } from './round-trip.js';
 
 /** The hand-written cases, one or more per rule of the contract. */
@@ -40,6 +41,7 @@ export function handWrittenCases(): StoreCase[] {
     ...badInputCases,
     ...raceCases,
     ...durabilityCases,
+    ...retentionCases,
   ];
   return cases.map(withLevelAndProfile);
 }

@@ -26,6 +26,8 @@ const LEVELS: Array<[pattern: string, level: StoreLevel]> = [
   ['locks', 'extended'],
   ['fork', 'extended'],
   ['close', 'extended'],
+  // prune and compact are above the interface; the cases also fork.
+  ['retention', 'extended'],
 ];
 
 /**
@@ -59,6 +61,7 @@ const STRICT_ONLY: Array<[pattern: string, why: string]> = [
   ['messages.first-saved-time', "kode-store's rule for the time queryMessages reports for a message"],
   ['reopen.message-times-survive', "kode-store's rule for the time queryMessages reports for a message"],
   ['metrics', "what getMetrics counts is kode-store's definition"],
+  ['retention', "prune and compact are kode-store's own API, which the SDK never calls"],
 ];
 
 /** `c` with its level and profile filled in from the tables, where the case does not say them itself. */

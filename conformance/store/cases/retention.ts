@@ -1,0 +1,403 @@
+import {
+  type PrunePolicy,
+  type PruneResult,
+  type RetentionStore,
+  supportsRetention,
+} from '../../../src/retention.js';
+import type { AgentChannel, ExtendedStore, Timeline } from '../../../src/types.js';
+import { check, checkEqual, checkRejects, collect, errorCode, waitPast } from '../../runner/assertions.js';
+import { agentInfo, conversation, snapshot, timeline, toolCall } from '../sample-data.js';
+import { type CaseContext, defineCases, type StoreCase } from '../store-case.js';
+
+/**
+ * Retention (`store.prune`, issue 17): exactly what a policy names goes, a
+ * dry run changes nothing, a write made while the prune runs survives, and
+ * the events that stay read back in order. Every policy of these cases is
+ * narrowed to ids of its own case (`prefix`), so other agents in a shared
+ * database are never touched. A store without `prune` skips them.
+ *
+ * Times: a policy's dates are compared with the store's write times, so the
+ * cases wait for the clock to pass a boundary (`boundary()`) between writes
+ * that must fall on either side of it; nothing asserts how long anything took.
+ */
+
+type PruningStore = ExtendedStore & RetentionStore;
+
+function pruning(ctx: CaseContext): PruningStore {
+  const store = ctx.store;
+  if (!supportsRetention(store)) throw new Error('unreachable: the case is skipped for stores without prune');
+  return store;
+}
+
+function unsupported(store: object): string | undefined {
+  return supportsRetention(store) ? undefined : 'the store has no prune() and compact() (optional API)';
+}
+
+/**
+ * A time strictly after every write made so far and strictly before every
+ * write made after it resolves (the clock is read at millisecond steps).
+ */
+async function boundary(): Promise<number> {
+  const start = Date.now();
+  await waitPast(start);
+  const at = Date.now();
+  await waitPast(at);
+  return at;
+}
+
+/** Events pruned from files (hybrid mode) are refused; the cases check that instead. */
+function fileEvents(ctx: CaseContext): boolean {
+  return ctx.capabilities.fileEvents;
+}
+
+async function saveAgent(
+  store: ExtendedStore,
+  id: string,
+  templateId: string,
+  events: Array<[number, AgentChannel]>,
+  snapshots = 2,
+): Promise<void> {
+  await store.saveInfo(id, agentInfo(id, { templateId, messageCount: 2 }));
+  await store.saveMessages(id, conversation(2));
+  await store.saveToolCallRecords(id, [toolCall(`${id}-call`)]);
+  for (const [seq, channel] of events) await store.appendEvent(id, timeline(seq, channel));
+  for (let i = 0; i < snapshots; i++) {
+    await store.saveSnapshot(id, snapshot(`snap-${i}`, `2026-11-22T15:3${i}:00.000Z`));
+  }
+}
+
+/** Everything the cases compare, per agent. */
+async function dump(store: ExtendedStore, ids: string[]): Promise<unknown> {
+  const out: Record<string, unknown> = {};
+  for (const id of ids) {
+    out[id] = {
+      exists: await store.exists(id),
+      info: await store.loadInfo(id),
+      messages: await store.loadMessages(id),
+      toolCalls: await store.loadToolCallRecords(id),
+      events: await collect(store.readEvents(id)),
+      snapshots: (await store.listSnapshots(id)).map((s) => s.id),
+    };
+  }
+  return out;
+}
+
+function seqs(events: Timeline[]): number[] {
+  return events.map((e) => e.bookmark?.seq as number);
+}
+
+function counts(result: PruneResult) {
+  const { agents, messages, toolCalls, events, snapshots, files } = result;
+  return { agents, messages, toolCalls, events, snapshots, files };
+}
+
+/**
+ * Agents under one prefix (and one outside it): `old` and `oldOther` are
+ * written before the boundary, `fresh` on both sides of it.
+ */
+async function retentionScene(ctx: CaseContext) {
+  const store = ctx.store;
+  const base = ctx.agentId('scope');
+  const ids = {
+    old: `${base}-old`,
+    oldOther: `${base}-old-other-template`,
+    fresh: `${base}-fresh`,
+    outside: ctx.agentId('outside'),
+  };
+  await saveAgent(store, ids.old, 'tpl-prune', [
+    [1, 'progress'],
+    [2, 'monitor'],
+    [3, 'progress'],
+  ]);
+  await saveAgent(store, ids.oldOther, 'tpl-keep', [[1, 'progress']]);
+  await saveAgent(store, ids.outside, 'tpl-prune', [[1, 'progress']]);
+  await saveAgent(
+    store,
+    ids.fresh,
+    'tpl-prune',
+    [
+      [1, 'progress'],
+      [2, 'monitor'],
+      [3, 'progress'],
+      [4, 'progress'],
+    ],
+    3,
+  );
+  const at = await boundary();
+  await store.appendEvent(ids.fresh, timeline(5, 'progress'));
+  await store.appendEvent(ids.fresh, timeline(6, 'monitor'));
+  const policy: PrunePolicy = {
+    prefix: base,
+    templateId: 'tpl-prune',
+    inactiveBefore: at,
+    snapshots: { keepNewest: 1 },
+    ...(fileEvents(ctx) ? {} : { events: { olderThan: at, keepNewest: 1 } }),
+  };
+  return { ids, policy, at };
+}
+
+/** What the scene's policy removes. */
+function expectedSceneCounts(ctx: CaseContext) {
+  return fileEvents(ctx)
+    ? // Hybrid: the deleted agent's event file goes (its lines are not counted).
+      { agents: 1, messages: 2, toolCalls: 1, events: 0, snapshots: 2 + 2, files: 1 }
+    : // 3 events of the deleted agent, the 4 of `fresh` from before the boundary.
+      { agents: 1, messages: 2, toolCalls: 1, events: 3 + 4, snapshots: 2 + 2, files: 0 };
+}
+
+export const retentionCases: StoreCase[] = defineCases('retention', [
+  {
+    id: 'exact-policy',
+    title:
+      'prune removes exactly what the policy names (inactive agents, old events, extra snapshots) and nothing else',
+    unsupported,
+    run: async (ctx) => {
+      const store = pruning(ctx);
+      const { ids, policy } = await retentionScene(ctx);
+      const before = (await dump(store, [ids.oldOther, ids.outside, ids.fresh])) as Record<
+        string,
+        Record<string, unknown>
+      >;
+      const result = await store.prune(policy);
+      checkEqual(counts(result), expectedSceneCounts(ctx), 'counts of what was removed');
+      checkEqual(result.dryRun, false, 'result.dryRun');
+      checkEqual(result.scannedAgents, 2, 'agents under the prefix with the template');
+
+      check(!(await store.exists(ids.old)), 'the inactive agent still exists');
+      check(!(await store.list(ids.old)).includes(ids.old), 'the inactive agent is still listed');
+      checkEqual(await store.loadInfo(ids.old), undefined, 'info of the pruned agent');
+      checkEqual(await collect(store.readEvents(ids.old)), [], 'events of the pruned agent');
+      checkEqual(await store.listSnapshots(ids.old), [], 'snapshots of the pruned agent');
+
+      const after = (await dump(store, [ids.oldOther, ids.outside, ids.fresh])) as Record<
+        string,
+        Record<string, unknown>
+      >;
+      checkEqual(after[ids.oldOther], before[ids.oldOther], 'agent of another template');
+      checkEqual(after[ids.outside], before[ids.outside], 'agent outside the prefix');
+      const fresh = after[ids.fresh] as Record<string, unknown>;
+      const freshBefore = before[ids.fresh] as Record<string, unknown>;
+      for (const part of ['exists', 'info', 'messages', 'toolCalls']) {
+        checkEqual(fresh[part], freshBefore[part], `${part} of the active agent`);
+      }
+      checkEqual(fresh.snapshots, ['snap-2'], 'snapshots of the active agent (the newest one kept)');
+      checkEqual(
+        seqs(fresh.events as Timeline[]),
+        fileEvents(ctx) ? [1, 2, 3, 4, 5, 6] : [5, 6],
+        'events of the active agent (those stored after the date)',
+      );
+    },
+  },
+  {
+    id: 'keep-newest-and-channels',
+    title: 'events: all but the newest N of the named channels go; other channels and the newest N stay',
+    unsupported,
+    run: async (ctx) => {
+      const store = pruning(ctx);
+      const id = ctx.agentId('channels');
+      const channels: AgentChannel[] = ['progress', 'monitor', 'progress', 'control', 'progress', 'monitor'];
+      await saveAgent(
+        store,
+        id,
+        'tpl',
+        channels.map((c, i) => [i + 1, c]),
+        0,
+      );
+      const policy: PrunePolicy = {
+        prefix: id,
+        events: { keepNewest: 1, channels: ['progress', 'monitor'] },
+      };
+      if (fileEvents(ctx)) {
+        await checkRejects(store.prune(policy), 'KODE_UNSUPPORTED', 'pruning events kept in files');
+        checkEqual(seqs(await collect(store.readEvents(id))), [1, 2, 3, 4, 5, 6], 'events after the refusal');
+        return;
+      }
+      const result = await store.prune(policy);
+      // progress/monitor events 1,2,3,5,6 considered; the newest (6) stays.
+      checkEqual(result.events, 4, 'events removed');
+      checkEqual(seqs(await collect(store.readEvents(id))), [4, 6], 'events that stay');
+      checkEqual((await store.loadMessages(id)).length, 2, 'messages are not events');
+    },
+  },
+  {
+    id: 'dry-run',
+    title: 'a dry run reports what the prune would remove and changes nothing',
+    unsupported,
+    run: async (ctx) => {
+      const store = pruning(ctx);
+      const { ids, policy } = await retentionScene(ctx);
+      const all = [ids.old, ids.oldOther, ids.outside, ids.fresh];
+      const before = await dump(store, all);
+      const dry = await store.prune(policy, { dryRun: true });
+      checkEqual(dry.dryRun, true, 'result.dryRun');
+      checkEqual(await dump(store, all), before, 'the store after a dry run');
+      checkEqual(counts(dry), expectedSceneCounts(ctx), 'counts of the dry run');
+      const real = await store.prune(policy);
+      checkEqual(counts(real), counts(dry), 'the real run removes what the dry run reported');
+    },
+  },
+  {
+    id: 'write-during-prune',
+    title:
+      'an agent written after the prune scanned it (and before its delete) is kept with everything it has',
+    unsupported,
+    run: async (ctx) => {
+      const store = pruning(ctx);
+      const base = ctx.agentId('race');
+      const doomed = `${base}-a`;
+      const revived = `${base}-b`;
+      await saveAgent(store, doomed, 'tpl', [[1, 'progress']]);
+      await saveAgent(store, revived, 'tpl', [[1, 'progress']]);
+      const at = await boundary();
+      let wrote = false;
+      const result = await store.prune(
+        { prefix: base, inactiveBefore: at },
+        {
+          onProgress: async (progress) => {
+            // Both agents were scanned as inactive; the late append comes before either delete.
+            if (progress.phase !== 'scanned' || wrote) return;
+            wrote = true;
+            await store.appendEvent(revived, timeline(2, 'monitor'));
+          },
+        },
+      );
+      check(wrote, 'onProgress was called after the scan');
+      checkEqual(result.agents, 1, 'agents removed');
+      checkEqual(result.keptActive, 1, 'agents kept because they were written during the prune');
+      check(!(await store.exists(doomed)), 'the inactive agent still exists');
+      check(await store.exists(revived), 'the agent written during the prune was removed');
+      checkEqual(seqs(await collect(store.readEvents(revived))), [1, 2], 'events of the kept agent');
+      checkEqual((await store.loadMessages(revived)).length, 2, 'messages of the kept agent');
+      checkEqual((await store.listSnapshots(revived)).length, 2, 'snapshots of the kept agent');
+    },
+  },
+  {
+    id: 'read-since-after-prune',
+    title: 'readEvents with since (and channel) after a prune returns what remains, in append order',
+    unsupported,
+    run: async (ctx) => {
+      const store = pruning(ctx);
+      const id = ctx.agentId('since');
+      const first: Array<[number, AgentChannel]> = [
+        [1, 'progress'],
+        [2, 'monitor'],
+        [3, 'progress'],
+        [4, 'control'],
+      ];
+      await saveAgent(store, id, 'tpl', first, 0);
+      const at = await boundary();
+      for (const [seq, channel] of [
+        [5, 'progress'],
+        [6, 'monitor'],
+        [7, 'progress'],
+      ] as Array<[number, AgentChannel]>) {
+        await store.appendEvent(id, timeline(seq, channel));
+      }
+      const policy: PrunePolicy = { prefix: id, events: { olderThan: at } };
+      if (fileEvents(ctx)) {
+        const error = await store.prune(policy).catch((e: unknown) => e);
+        checkEqual(errorCode(error), 'KODE_UNSUPPORTED', 'pruning events kept in files');
+        return;
+      }
+      checkEqual((await store.prune(policy)).events, 4, 'events removed');
+      checkEqual(seqs(await collect(store.readEvents(id))), [5, 6, 7], 'all events');
+      checkEqual(
+        seqs(await collect(store.readEvents(id, { since: { seq: 2, timestamp: 0 } }))),
+        [5, 6, 7],
+        'since 2',
+      );
+      checkEqual(
+        seqs(await collect(store.readEvents(id, { since: { seq: 5, timestamp: 0 } }))),
+        [6, 7],
+        'since 5',
+      );
+      checkEqual(
+        seqs(await collect(store.readEvents(id, { since: { seq: 4, timestamp: 0 }, channel: 'progress' }))),
+        [5, 7],
+        'since 4 on progress',
+      );
+      await store.appendEvent(id, timeline(8, 'progress'));
+      checkEqual(
+        seqs(await collect(store.readEvents(id, { since: { seq: 6, timestamp: 0 } }))),
+        [7, 8],
+        'since 6 after a new append',
+      );
+    },
+  },
+  {
+    id: 'interrupt-and-rerun',
+    title: 'a prune stopped by its signal keeps what it did, and running it again finishes the work',
+    unsupported,
+    run: async (ctx) => {
+      const store = pruning(ctx);
+      const base = ctx.agentId('stop');
+      const ids = [`${base}-1`, `${base}-2`, `${base}-3`];
+      for (const id of ids) await saveAgent(store, id, 'tpl', [[1, 'progress']], 0);
+      const at = await boundary();
+      const controller = new AbortController();
+      const reason = new Error('stop here');
+      const error = await store
+        .prune(
+          { prefix: base, inactiveBefore: at },
+          {
+            batchSize: 1,
+            onProgress: (p) => {
+              if (p.phase === 'removed' && p.removed.agents === 1) controller.abort(reason);
+            },
+            signal: controller.signal,
+          },
+        )
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+      check(error !== undefined, 'the stopped prune resolved');
+      checkEqual(
+        (error as { cause?: unknown }).cause === reason,
+        true,
+        'the error carries the signal reason as cause',
+      );
+      checkEqual(await store.exists(ids[0] as string), false, 'the agent removed before the stop');
+      checkEqual(await store.exists(ids[1] as string), true, 'an agent after the stop');
+      const rest = await store.prune({ prefix: base, inactiveBefore: at });
+      checkEqual(rest.agents, 2, 'agents removed by the second run');
+      checkEqual(await store.list(base), [], 'agents left');
+    },
+  },
+  {
+    id: 'bad-policy',
+    title: 'prune refuses a malformed policy with a ValidationError and removes nothing',
+    unsupported,
+    run: async (ctx) => {
+      const store = pruning(ctx);
+      const id = ctx.agentId('bad');
+      await saveAgent(store, id, 'tpl', [[1, 'progress']], 1);
+      const bad: unknown[] = [
+        null,
+        { inactiveBefore: 'yesterday' },
+        { inactiveBefore: Number.NaN },
+        { events: {} },
+        { events: { keepNewest: -1 } },
+        { events: { keepNewest: 1.5 } },
+        { events: { olderThan: 1, channels: [] } },
+        { events: { olderThan: 1, channels: [1] } },
+        { snapshots: {} },
+        { prefix: 7 },
+        { templateId: 7 },
+      ];
+      for (const policy of bad) {
+        await checkRejects(
+          () => store.prune(policy as PrunePolicy),
+          'KODE_VALIDATION',
+          `prune(${JSON.stringify(policy)})`,
+        );
+      }
+      await checkRejects(
+        () => store.prune({ prefix: id }, { batchSize: 0 }),
+        'KODE_VALIDATION',
+        'batchSize 0',
+      );
+      check(await store.exists(id), 'the agent is still there');
+    },
+  },
+]);

@@ -1,0 +1,114 @@
+import { KodeStoreError, ValidationError } from '../errors.js';
+import {
+  type NormalizedPrunePolicy,
+  noPruneCounts,
+  type PruneCounts,
+  type PruneOptions,
+  type PruneResult,
+} from '../retention.js';
+import type { AgentBackend, EventPruneRule } from './agent-backend.js';
+
+const DEFAULT_BATCH = 500;
+
+/**
+ * Applies a retention policy through the backend's retention methods, the
+ * same way for every backend.
+ *
+ * Bounded work: agents are scanned a page at a time in id order (a keyset,
+ * so a re-run after an interruption simply starts again and finds less),
+ * and every removal is its own short transaction: one agent's delete, one
+ * batch of one agent's events, one agent's snapshots. Nothing holds a lock
+ * on more than one agent.
+ *
+ * Nothing written after the prune decided is removed: the times of the
+ * policy are capped at the moment the prune started, so a later write is
+ * never "older"; an inactive agent's delete re-checks its last write inside
+ * its transaction; and an event batch only removes events older than a time
+ * or beyond the newest N, which a later append never is.
+ */
+export async function pruneAgents(
+  backend: AgentBackend,
+  policy: NormalizedPrunePolicy,
+  options: PruneOptions,
+): Promise<PruneResult> {
+  const dryRun = options.dryRun === true;
+  const batch = options.batchSize ?? DEFAULT_BATCH;
+  if (!Number.isSafeInteger(batch) || batch < 1) {
+    throw new ValidationError('batchSize must be a positive integer', {
+      backend: backend.name,
+      operation: 'prune',
+    });
+  }
+  if (options.onProgress !== undefined && typeof options.onProgress !== 'function') {
+    throw new ValidationError('onProgress must be a function', { backend: backend.name, operation: 'prune' });
+  }
+  const signal = options.signal;
+  // Typed like every error of the store; the signal's reason is the cause.
+  const stopIfAborted = () => {
+    if (signal?.aborted) {
+      throw new KodeStoreError('prune was stopped by its signal; run it again to finish', {
+        backend: backend.name,
+        operation: 'prune',
+        cause: signal.reason,
+      });
+    }
+  };
+  stopIfAborted();
+  const decidedAt = Date.now();
+  const capped = (time: number | undefined) => (time === undefined ? undefined : Math.min(time, decidedAt));
+  const inactiveBefore = capped(policy.inactiveBefore);
+  const eventRule: EventPruneRule | undefined = policy.events && {
+    ...policy.events,
+    ...(policy.events.olderThan === undefined ? {} : { olderThan: capped(policy.events.olderThan) }),
+    limit: batch,
+  };
+  const keepSnapshots = policy.snapshots?.keepNewest;
+
+  const removed: PruneCounts = noPruneCounts();
+  let scannedAgents = 0;
+  let keptActive = 0;
+  let after: string | undefined;
+  for (;;) {
+    stopIfAborted();
+    const page = await backend.scanAgents({
+      ...(policy.prefix === undefined ? {} : { prefix: policy.prefix }),
+      ...(policy.templateId === undefined ? {} : { templateId: policy.templateId }),
+      ...(after === undefined ? {} : { after }),
+      limit: batch,
+    });
+    if (page.length === 0) break;
+    await options.onProgress?.({ phase: 'scanned', scannedAgents, removed: { ...removed } });
+    for (const { agentId, lastWriteMs } of page) {
+      stopIfAborted();
+      scannedAgents++;
+      if (inactiveBefore !== undefined && lastWriteMs !== null && lastWriteMs < inactiveBefore) {
+        const gone = await backend.deleteIfInactive(agentId, inactiveBefore, dryRun);
+        if (gone) {
+          removed.agents++;
+          removed.messages += gone.messages;
+          removed.toolCalls += gone.toolCalls;
+          removed.events += gone.events;
+          removed.snapshots += gone.snapshots;
+          removed.files += gone.files;
+          continue;
+        }
+        keptActive++;
+      }
+      if (eventRule) {
+        for (;;) {
+          const n = await backend.pruneEvents(agentId, eventRule, dryRun);
+          removed.events += n;
+          if (dryRun || n < batch) break;
+          stopIfAborted();
+        }
+      }
+      if (keepSnapshots !== undefined) {
+        removed.snapshots += await backend.pruneSnapshots(agentId, keepSnapshots, dryRun);
+      }
+    }
+    after = page[page.length - 1]?.agentId;
+    await options.onProgress?.({ phase: 'removed', scannedAgents, removed: { ...removed } });
+    if (page.length < batch) break;
+  }
+  return { ...removed, dryRun, scannedAgents, keptActive };
+}
