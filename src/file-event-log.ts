@@ -297,6 +297,19 @@ export class FileEventLog {
   }
 
   /**
+   * When the agent's event file was last written (its modification time,
+   * epoch ms), after this object's pending appends; undefined when the agent
+   * has no events on disk. Retention judges a hybrid agent's activity by it.
+   */
+  modifiedAt(agentId: string): Promise<number | undefined> {
+    return this.ops.runForAgent('modifiedAt', null, agentId, async () => {
+      await this.settled(agentId);
+      const info = await statOrUndefined(join(this.agentDir(agentId).path, EVENTS_FILE_NAME));
+      return holdsEvents(info) ? info.mtimeMs : undefined;
+    });
+  }
+
+  /**
    * Removes the agent's directory and everything in it. Appends made before
    * the call are written first and removed with the rest; appends made after
    * it wait for the removal and start a new file.

@@ -152,23 +152,23 @@ export interface NormalizedPrunePolicy {
 }
 
 /** Checks a policy and its options; throws `ValidationError` naming the bad field. */
-export function normalizePrunePolicy(
-  policy: PrunePolicy,
-  backend: string,
-): NormalizedPrunePolicy {
+export function normalizePrunePolicy(policy: PrunePolicy, backend: string): NormalizedPrunePolicy {
   const fail = (message: string): never => {
     throw new ValidationError(message, { backend, operation: 'prune' });
   };
-  if (typeof policy !== 'object' || policy === null || Array.isArray(policy)) fail('policy must be an object');
+  if (typeof policy !== 'object' || policy === null || Array.isArray(policy))
+    fail('policy must be an object');
   const time = (value: unknown, field: string): number | undefined => {
     if (value === undefined) return undefined;
     const ms = value instanceof Date ? value.getTime() : value;
-    if (typeof ms !== 'number' || !Number.isFinite(ms)) fail(`${field} must be a Date or finite epoch milliseconds`);
+    if (typeof ms !== 'number' || !Number.isFinite(ms))
+      fail(`${field} must be a Date or finite epoch milliseconds`);
     return ms as number;
   };
   const count = (value: unknown, field: string): number | undefined => {
     if (value === undefined) return undefined;
-    if (!Number.isSafeInteger(value) || (value as number) < 0) fail(`${field} must be a non-negative integer`);
+    if (!Number.isSafeInteger(value) || (value as number) < 0)
+      fail(`${field} must be a non-negative integer`);
     return value as number;
   };
   const text = (value: unknown, field: string): string | undefined => {

@@ -1,13 +1,17 @@
 import type {
+  AgentActivity,
   AgentBackend,
   AgentDocument,
   AgentInspection,
   AgentList,
   AgentRecordKind,
+  AgentScanQuery,
   EncodedList,
   EventFields,
+  EventPruneRule,
   ForkInfoMaker,
   MessageFields,
+  RemovedAgent,
   StoredRow,
   ToolCallRowFields,
 } from '../../src/agent/agent-backend.js';
@@ -15,7 +19,12 @@ import { AgentWriteQueue } from '../../src/agent/agent-write-queue.js';
 import type { EventStorage } from '../../src/agent/event-storage.js';
 import { DELETED_AGENT_RETENTION_MS } from '../../src/deleted-agents.js';
 import { checkDirectoryWritable } from '../../src/directory-health.js';
-import { type AnyKodeStoreError, type ErrorContext, redactSecrets } from '../../src/errors.js';
+import {
+  type AnyKodeStoreError,
+  type ErrorContext,
+  redactSecrets,
+  UnsupportedError,
+} from '../../src/errors.js';
 import { eventModeMismatch } from '../../src/event-modes.js';
 import { FileEventStorage } from '../../src/hybrid/file-event-storage.js';
 import type {
@@ -24,6 +33,7 @@ import type {
   NormalizedToolCallQuery,
 } from '../../src/query-filters.js';
 import type { SessionFields } from '../../src/record-fields.js';
+import type { CompactResult } from '../../src/retention.js';
 import { compareCodePoints, prefixUpperBound } from '../../src/strings.js';
 import type {
   AgentStats,
@@ -54,6 +64,19 @@ const FOREIGN_KEY_VIOLATION = '23503';
 /** The inverse of `columnKey`, for keys returned to callers (tool names and states in stats). */
 function fromColumnKey(key: string): string {
   return key.startsWith('"') ? (JSON.parse(key) as string) : key;
+}
+
+/** Conditions on `agent_id` for ids starting with `prefix` (none without one), their values pushed onto `values`. */
+function prefixConditions(prefix: string | undefined, values: unknown[]): string[] {
+  if (!prefix) return [];
+  values.push(prefix);
+  const conditions = [`agent_id >= $${values.length}`];
+  const upper = prefixUpperBound(prefix);
+  if (upper !== undefined) {
+    values.push(upper);
+    conditions.push(`agent_id < $${values.length}`);
+  }
+  return conditions;
 }
 
 /**
@@ -326,18 +349,186 @@ export class PostgresAgentBackend implements AgentBackend {
     });
   }
 
-  async list(prefix: string | undefined): Promise<string[]> {
-    const conditions: string[] = [];
+  // ---- retention -------------------------------------------------------------
+
+  async scanAgents(query: AgentScanQuery): Promise<AgentActivity[]> {
     const values: unknown[] = [];
-    if (prefix) {
-      values.push(prefix);
-      conditions.push(`agent_id >= $${values.length}`);
-      const upper = prefixUpperBound(prefix);
-      if (upper !== undefined) {
-        values.push(upper);
-        conditions.push(`agent_id < $${values.length}`);
-      }
+    const conditions = [LIVE_AGENT, ...prefixConditions(query.prefix, values)];
+    if (query.templateId !== undefined) {
+      values.push(columnKey(query.templateId));
+      conditions.push(`info_json IS NOT NULL AND template_key = $${values.length}`);
     }
+    if (query.after !== undefined) {
+      values.push(query.after);
+      conditions.push(`agent_id > $${values.length}`);
+    }
+    values.push(query.limit);
+    const rows = await this.db.query<{ agent_id: string; last_write_ms: number | null }>(
+      `SELECT agent_id, last_write_ms FROM ${this.db.table('kode_agents')}
+        WHERE ${conditions.join(' AND ')} ORDER BY agent_id LIMIT $${values.length}`,
+      values,
+      true,
+    );
+    const activity: AgentActivity[] = [];
+    for (const row of rows) {
+      const fileWrittenAt = await this.events.lastWriteOutsideDatabase(row.agent_id);
+      const known = row.last_write_ms;
+      activity.push({
+        agentId: row.agent_id,
+        lastWriteMs:
+          fileWrittenAt === undefined
+            ? known
+            : known === null
+              ? fileWrittenAt
+              : Math.max(known, fileWrittenAt),
+      });
+    }
+    return activity;
+  }
+
+  deleteIfInactive(agentId: string, before: number, dryRun: boolean): Promise<RemovedAgent | undefined> {
+    // In the agent's write queue, as delete: writes and appends made before land first.
+    return this.writes.write(agentId, async () => {
+      await this.events.idle();
+      const fileWrittenAt = await this.events.lastWriteOutsideDatabase(agentId);
+      if (fileWrittenAt !== undefined && fileWrittenAt >= before) return undefined;
+      if (this.events instanceof DatabaseEventStorage && (await this.events.hasFileEvents(agentId))) {
+        throw eventModeMismatch('file', { backend: this.name, operation: 'prune', agentId });
+      }
+      const removed = await this.db.transaction(async (tx) => {
+        // The row lock makes a save or an append in flight commit first (its
+        // last_write_ms is then read here) or wait and find the tombstone.
+        const [row] = await tx.query<{ last_write_ms: number | null }>(
+          `SELECT last_write_ms FROM ${this.db.table('kode_agents')} WHERE agent_id = $1 AND ${LIVE_AGENT}${dryRun ? '' : ' FOR UPDATE'}`,
+          [agentId],
+        );
+        if (row === undefined || row.last_write_ms === null || row.last_write_ms >= before) return undefined;
+        const [counts] = await tx.query<{
+          messages: number;
+          tool_calls: number;
+          events: number;
+          snapshots: number;
+        }>(this.sql.removalCounts, [agentId]);
+        if (!dryRun) {
+          const now = Date.now();
+          await tx.query(this.sql.deleteAgent, [agentId, now - DELETED_AGENT_RETENTION_MS]);
+          await tx.query(this.sql.writeTombstone, [agentId, now]);
+          await tx.query(this.sql.deleteLists, [agentId]);
+          await tx.query(this.sql.deleteEvents, [agentId]);
+        }
+        return {
+          messages: counts?.messages ?? 0,
+          toolCalls: counts?.tool_calls ?? 0,
+          events: counts?.events ?? 0,
+          snapshots: counts?.snapshots ?? 0,
+          files: fileWrittenAt === undefined ? 0 : 1,
+        };
+      });
+      if (removed && !dryRun) {
+        this.messages.forget(agentId);
+        this.toolCalls.forget(agentId);
+        await this.events.deleteOutsideDatabase(agentId);
+      }
+      return removed;
+    });
+  }
+
+  async pruneEvents(agentId: string, rule: EventPruneRule, dryRun: boolean): Promise<number> {
+    if (this.events.mode === 'file') {
+      throw new UnsupportedError(
+        'prune cannot remove events kept in hybrid-mode event files (they are append-only); ' +
+          'prune agents and snapshots only, or move the events into the database (kode-store events --to database)',
+        { backend: this.name, operation: 'prune', agentId },
+      );
+    }
+    await this.events.idle();
+    const events = this.db.table('kode_events');
+    const values: unknown[] = [agentId];
+    const conditions = ['agent_id = $1'];
+    if (rule.channels !== undefined) {
+      values.push(rule.channels.map(columnKey));
+      conditions.push(`channel_key = ANY($${values.length}::text[])`);
+    }
+    if (rule.keepNewest !== undefined && rule.keepNewest > 0) {
+      values.push(rule.keepNewest - 1);
+      // The id of the Nth newest event the rule considers; none when there are fewer.
+      conditions.push(
+        `id < (SELECT id FROM ${events} WHERE ${conditions.join(' AND ')} ORDER BY id DESC OFFSET $${values.length} LIMIT 1)`,
+      );
+    }
+    if (rule.olderThan !== undefined) {
+      values.push(rule.olderThan);
+      conditions.push(
+        `coalesce(appended_at_ms, CASE WHEN json_typeof(timeline_json::json #> '{bookmark,timestamp}') = 'number' ` +
+          `THEN (timeline_json::json #>> '{bookmark,timestamp}')::double precision END) < $${values.length}`,
+      );
+    }
+    const where = conditions.join(' AND ');
+    if (dryRun) {
+      const [row] = await this.db.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM ${events} WHERE ${where}`,
+        values,
+        true,
+      );
+      return row?.n ?? 0;
+    }
+    values.push(rule.limit);
+    const rows = await this.db.query<{ id: number }>(
+      `DELETE FROM ${events} WHERE agent_id = $1 AND id IN (
+        SELECT id FROM ${events} WHERE ${where} ORDER BY id LIMIT $${values.length}) RETURNING id`,
+      values,
+    );
+    return rows.length;
+  }
+
+  async pruneSnapshots(agentId: string, keepNewest: number, dryRun: boolean): Promise<number> {
+    await this.writes.settled(agentId);
+    const snapshots = this.db.table('kode_snapshots');
+    const where =
+      keepNewest === 0
+        ? 'agent_id = $1'
+        : `agent_id = $1 AND created_seq < (SELECT created_seq FROM ${snapshots} WHERE agent_id = $1 ORDER BY created_seq DESC OFFSET $2 LIMIT 1)`;
+    const values = keepNewest === 0 ? [agentId] : [agentId, keepNewest - 1];
+    if (dryRun) {
+      const [row] = await this.db.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM ${snapshots} WHERE ${where}`,
+        values,
+        true,
+      );
+      return row?.n ?? 0;
+    }
+    const rows = await this.db.query(`DELETE FROM ${snapshots} WHERE ${where} RETURNING 1`, values);
+    return rows.length;
+  }
+
+  /**
+   * PostgreSQL reuses the space of removed rows itself (autovacuum); a plain
+   * VACUUM of the store's tables makes it reusable now without locking out
+   * readers or writers. It gives the OS back only empty pages at a table's
+   * end: the sizes say what was returned.
+   */
+  async compact(): Promise<CompactResult> {
+    await this.events.idle();
+    const size = async () => {
+      const [row] = await this.db.query<{ size: number | null }>(this.sql.tableSizes, [
+        this.settings.schema,
+        [...AGENT_TABLES],
+      ]);
+      return row?.size ?? undefined;
+    };
+    const bytesBefore = await size();
+    for (const table of AGENT_TABLES) await this.db.query(`VACUUM ${this.db.table(table)}`);
+    const bytesAfter = await size();
+    return {
+      ...(bytesBefore === undefined ? {} : { bytesBefore }),
+      ...(bytesAfter === undefined ? {} : { bytesAfter }),
+      action: "VACUUM of the store's tables: freed space is reusable by new rows",
+    };
+  }
+
+  async list(prefix: string | undefined): Promise<string[]> {
+    const values: unknown[] = [];
+    const conditions = prefixConditions(prefix, values);
     const where = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '';
     // Tombstones come too: hybrid mode's list leaves out their files.
     const rows = await this.db.query<{ agent_id: string; live: boolean }>(

@@ -44,7 +44,8 @@ export class DatabaseEventStorage implements EventStorage {
         INSERT INTO ${agents} AS a (agent_id)
         SELECT DISTINCT id FROM unnest($1::text[]) AS id ORDER BY id
         ON CONFLICT (agent_id) DO UPDATE
-          SET deleted_at_ms = CASE WHEN a.deleted_at_ms > $5 THEN a.deleted_at_ms END
+          SET deleted_at_ms = CASE WHEN a.deleted_at_ms > $5 THEN a.deleted_at_ms END,
+            last_write_ms = excluded.last_write_ms
         RETURNING agent_id, deleted_at_ms, event_files
       ),
       appended AS (
@@ -184,6 +185,10 @@ export class DatabaseEventStorage implements EventStorage {
   }
 
   async deleteOutsideDatabase(): Promise<void> {}
+
+  async lastWriteOutsideDatabase(): Promise<undefined> {
+    return undefined;
+  }
 
   async count(): Promise<number> {
     const rows = await this.db.query<{ n: number }>(`SELECT count(*) AS n FROM ${this.events}`, [], true);

@@ -6,6 +6,7 @@ import {
   type Queryable,
   type Statement,
 } from './postgres-database.js';
+import { NOW_MS } from './postgres-registry.js';
 
 /**
  * Incremental saves of the lists the SDK re-saves whole after every step
@@ -123,7 +124,7 @@ export class PostgresListWriter {
     const source = firstSavedColumn ? 'paired AS n' : `unnest(${unnestArgs.join(', ')}) AS ${unnestAs}`;
     this.writeSql = db.statement(`
       WITH rev AS (
-        UPDATE ${agentsTable} SET ${revisionColumn} = nextval('${revisionSequence}')
+        UPDATE ${agentsTable} SET ${revisionColumn} = nextval('${revisionSequence}'), last_write_ms = ${NOW_MS}
         WHERE agent_id = $1 AND ${revisionColumn} = $2
         RETURNING ${revisionColumn} AS revision
       ),${pairing}
@@ -155,7 +156,8 @@ export class PostgresListWriter {
     this.firstWriteSql = db.statement(`
       WITH rev AS (
         INSERT INTO ${agentsTable} AS a (agent_id, ${revisionColumn}) VALUES ($1, nextval('${revisionSequence}'))
-        ON CONFLICT (agent_id) DO UPDATE SET ${revisionColumn} = excluded.${revisionColumn}, deleted_at_ms = NULL
+        ON CONFLICT (agent_id) DO UPDATE SET ${revisionColumn} = excluded.${revisionColumn}, deleted_at_ms = NULL,
+          last_write_ms = excluded.last_write_ms
         WHERE a.${revisionColumn} = 0
         RETURNING ${revisionColumn} AS revision
       ),
@@ -170,7 +172,8 @@ export class PostgresListWriter {
     // Registers the agent if needed and locks its row, returning the revision.
     this.lockSql = db.statement(`
       INSERT INTO ${agentsTable} (agent_id) VALUES ($1)
-      ON CONFLICT (agent_id) DO UPDATE SET ${revisionColumn} = ${agentsTable}.${revisionColumn}, deleted_at_ms = NULL
+      ON CONFLICT (agent_id) DO UPDATE SET ${revisionColumn} = ${agentsTable}.${revisionColumn}, deleted_at_ms = NULL,
+        last_write_ms = excluded.last_write_ms
       RETURNING ${revisionColumn} AS revision`);
     this.readSql = db.statement(
       `SELECT ${jsonColumn} AS json FROM ${table} WHERE agent_id = $1 ORDER BY position`,

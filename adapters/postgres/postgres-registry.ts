@@ -20,9 +20,20 @@ import type { PostgresDatabase } from './postgres-database.js';
 /** The condition, on `kode_agents`, of an agent that exists (not a tombstone). */
 export const LIVE_AGENT = 'deleted_at_ms IS NULL';
 
-/** The ON CONFLICT clause with which a write that is not an event registers its agent (alias `a`). */
+/**
+ * The ON CONFLICT clause with which a write that is not an event registers
+ * its agent (alias `a`). It also sets `last_write_ms` (the column's default,
+ * the database clock), the time retention judges inactivity by.
+ */
 export const REGISTER_ON_CONFLICT =
-  'ON CONFLICT (agent_id) DO UPDATE SET deleted_at_ms = NULL WHERE a.deleted_at_ms IS NOT NULL';
+  'ON CONFLICT (agent_id) DO UPDATE SET deleted_at_ms = NULL, last_write_ms = excluded.last_write_ms';
+
+/**
+ * The database's clock in epoch milliseconds: the time of every write that
+ * retention reads (`kode_agents.last_write_ms`, `kode_events.appended_at_ms`).
+ * One clock for a whole fleet of processes.
+ */
+export const NOW_MS = '(extract(epoch from clock_timestamp()) * 1000)::double precision';
 
 /** Hybrid mode's questions to the registry (src/hybrid/file-event-storage.ts), answered by `kode_agents`. */
 export function postgresFileEventRegistry(db: PostgresDatabase): FileEventRegistry {
@@ -36,7 +47,8 @@ export function postgresFileEventRegistry(db: PostgresDatabase): FileEventRegist
   const record = db.statement(`INSERT INTO ${agents} AS a (agent_id, event_files) VALUES ($1, true)
     ON CONFLICT (agent_id) DO UPDATE
       SET event_files = a.event_files OR a.deleted_at_ms IS NULL OR a.deleted_at_ms <= $2,
-        deleted_at_ms = CASE WHEN a.deleted_at_ms > $2 THEN a.deleted_at_ms END
+        deleted_at_ms = CASE WHEN a.deleted_at_ms > $2 THEN a.deleted_at_ms END,
+        last_write_ms = excluded.last_write_ms
     RETURNING deleted_at_ms`);
   const rows = db.statement(`SELECT EXISTS (SELECT 1 FROM ${events} WHERE agent_id = $1) AS in_database`);
   const recorded = db.statement(

@@ -2,6 +2,7 @@ import { ConfigError } from '../../src/errors.js';
 import { noStoreDataError, olderSchemaError } from '../../src/read-only-errors.js';
 import { quoteIdentifier } from './postgres-config.js';
 import type { Queryable, Transaction } from './postgres-database.js';
+import { NOW_MS } from './postgres-registry.js';
 
 /**
  * The agent store's tables and their versioned migrations.
@@ -28,7 +29,7 @@ import type { Queryable, Transaction } from './postgres-database.js';
  */
 
 /** Newest schema version of component `agent` this code knows. */
-export const AGENT_SCHEMA_VERSION = 3;
+export const AGENT_SCHEMA_VERSION = 4;
 
 /**
  * First key of the advisory lock that serialises migrations (the second is
@@ -227,6 +228,21 @@ const MIGRATIONS: Migration[] = [
   (t) => [
     `ALTER TABLE ${t('kode_agents')} ADD COLUMN deleted_at_ms double precision`,
     `CREATE INDEX kode_agents_deleted ON ${t('kode_agents')} (deleted_at_ms) WHERE deleted_at_ms IS NOT NULL`,
+  ],
+  // Version 4: write times for retention (src/retention.ts). Every write
+  // sets kode_agents.last_write_ms (an event batch once per agent, in the
+  // upsert it already makes), every event gets appended_at_ms; both default
+  // to the database clock, so inserts need not name them. Adding a column
+  // without a default and then setting one rewrites no table. Agents from
+  // before start at their last saveInfo, or at the upgrade when they have no
+  // info; older events keep no time and are judged by bookmark.timestamp.
+  // No index: prune walks the registry in id order.
+  (t) => [
+    `ALTER TABLE ${t('kode_agents')} ADD COLUMN last_write_ms double precision`,
+    `UPDATE ${t('kode_agents')} SET last_write_ms = coalesce(updated_at_ms, ${NOW_MS}) WHERE deleted_at_ms IS NULL`,
+    `ALTER TABLE ${t('kode_agents')} ALTER COLUMN last_write_ms SET DEFAULT ${NOW_MS}`,
+    `ALTER TABLE ${t('kode_events')} ADD COLUMN appended_at_ms double precision`,
+    `ALTER TABLE ${t('kode_events')} ALTER COLUMN appended_at_ms SET DEFAULT ${NOW_MS}`,
   ],
 ];
 

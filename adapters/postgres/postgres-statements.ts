@@ -43,7 +43,8 @@ function statementTexts(db: PostgresDatabase) {
       VALUES ($1, $2, $3, $4, $5, $6, $7)
       ON CONFLICT (agent_id) DO UPDATE SET info_json = excluded.info_json, template_key = excluded.template_key,
         user_key = excluded.user_key, created_at_ms = excluded.created_at_ms,
-        updated_at_ms = excluded.updated_at_ms, message_count = excluded.message_count, deleted_at_ms = NULL`,
+        updated_at_ms = excluded.updated_at_ms, message_count = excluded.message_count, deleted_at_ms = NULL,
+        last_write_ms = excluded.last_write_ms`,
     loadInfo: `SELECT info_json AS json FROM ${agents} WHERE agent_id = $1`,
     // null: no row; false: a tombstone.
     exists: `SELECT (SELECT ${LIVE_AGENT} FROM ${agents} WHERE agent_id = $1) AS live`,
@@ -84,6 +85,16 @@ function statementTexts(db: PostgresDatabase) {
         (SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c
            JOIN pg_namespace n ON n.oid = c.relnamespace
           WHERE n.nspname = $1 AND c.relname = ANY($2::text[]) AND c.relkind = 'r') AS size`,
+    // What deleting one agent removes (prune's report).
+    removalCounts: `
+      SELECT (SELECT count(*)::int FROM ${messages} WHERE agent_id = $1) AS messages,
+        (SELECT count(*)::int FROM ${toolCalls} WHERE agent_id = $1) AS tool_calls,
+        (SELECT count(*)::int FROM ${db.table('kode_events')} WHERE agent_id = $1) AS events,
+        (SELECT count(*)::int FROM ${snapshots} WHERE agent_id = $1) AS snapshots`,
+    tableSizes: `
+      SELECT sum(pg_total_relation_size(c.oid))::float8 AS size FROM pg_class c
+        JOIN pg_namespace n ON n.oid = c.relnamespace
+       WHERE n.nspname = $1 AND c.relname = ANY($2::text[]) AND c.relkind = 'r'`,
     countUnregistered: `SELECT count(*) AS n FROM unnest($1::text[]) AS f(id)
       WHERE NOT EXISTS (SELECT 1 FROM ${agents} WHERE agent_id = f.id AND ${LIVE_AGENT})`,
     // FOR SHARE: saves of the source wait until the copies are made, so all copies are of one state.

@@ -1,20 +1,24 @@
 import { dirname, resolve } from 'node:path';
 import type {
+  AgentActivity,
   AgentBackend,
   AgentDocument,
   AgentInspection,
   AgentList,
   AgentRecordKind,
+  AgentScanQuery,
   EncodedList,
   EventFields,
+  EventPruneRule,
   ForkInfoMaker,
   MessageFields,
+  RemovedAgent,
   StoredRow,
   ToolCallRowFields,
 } from '../../src/agent/agent-backend.js';
 import type { EventStorage } from '../../src/agent/event-storage.js';
 import { checkDirectoryWritable } from '../../src/directory-health.js';
-import type { AnyKodeStoreError, ErrorContext } from '../../src/errors.js';
+import { type AnyKodeStoreError, type ErrorContext, UnsupportedError } from '../../src/errors.js';
 import { eventModeMismatch } from '../../src/event-modes.js';
 import { FileEventStorage } from '../../src/hybrid/file-event-storage.js';
 import type {
@@ -23,7 +27,8 @@ import type {
   NormalizedToolCallQuery,
 } from '../../src/query-filters.js';
 import type { SessionFields } from '../../src/record-fields.js';
-import { compareCodePoints } from '../../src/strings.js';
+import type { CompactOptions, CompactResult } from '../../src/retention.js';
+import { compareCodePoints, prefixUpperBound } from '../../src/strings.js';
 import type {
   AgentStats,
   LockReleaseFn,
@@ -38,6 +43,7 @@ import type { SqliteConnection } from './sqlite-connection.js';
 import { DatabaseEventStorage } from './sqlite-database-events.js';
 import { classifySqliteError } from './sqlite-errors.js';
 import { copyAgentRows } from './sqlite-fork.js';
+import { readableJson } from './sqlite-json.js';
 import { IncrementalListSaver, type ListRow } from './sqlite-list-saver.js';
 import { SqliteAgentLocks } from './sqlite-lock.js';
 import {
@@ -203,7 +209,7 @@ export class SqliteAgentBackend implements AgentBackend {
   /** Runs `body` in a write transaction that first records that the agent exists (ending a tombstone). */
   private writeForAgent(agentId: string, body: () => void): Promise<void> {
     return this.connection.write(() => {
-      this.execute(REGISTER_AGENT, agentId);
+      this.execute(REGISTER_AGENT, agentId, Date.now());
       body();
     });
   }
@@ -259,10 +265,12 @@ export class SqliteAgentBackend implements AgentBackend {
     const column = DOCUMENT_COLUMN[document];
     return this.connection.write(() => {
       this.execute(
-        `INSERT INTO agents (agent_id, ${column}) VALUES (?, ?) ` +
-          `ON CONFLICT (agent_id) DO UPDATE SET ${column} = excluded.${column}, deleted_at_ms = NULL`,
+        `INSERT INTO agents (agent_id, ${column}, last_write_ms) VALUES (?, ?, ?) ` +
+          `ON CONFLICT (agent_id) DO UPDATE SET ${column} = excluded.${column}, deleted_at_ms = NULL, ` +
+          'last_write_ms = excluded.last_write_ms',
         agentId,
         json,
+        Date.now(),
       );
     });
   }
@@ -384,15 +392,188 @@ export class SqliteAgentBackend implements AgentBackend {
     if (this.events.mode === 'database' && (await this.read(() => hasFileEvents(this.connection, agentId)))) {
       throw eventModeMismatch('file', { backend: this.name, operation: 'delete', agentId });
     }
-    await this.connection.write(() => {
-      for (const table of AGENT_TABLES) this.execute(`DELETE FROM ${table} WHERE agent_id = ?`, agentId);
-      writeTombstone(this.connection, agentId, Date.now());
-      // A lock row is the holder's, not the agent's data; only a dead holder's expired row goes.
-      this.execute('DELETE FROM agent_locks WHERE agent_id = ? AND expires_at_ms <= ?', agentId, Date.now());
-    });
+    await this.connection.write(() => this.removeAgentRows(agentId));
     this.messages.forget(agentId);
     this.toolCalls.forget(agentId);
     await this.events.deleteOutsideDatabase(agentId);
+  }
+
+  /** The delete's transaction body: every row of the agent, then the tombstone. */
+  private removeAgentRows(agentId: string): void {
+    for (const table of AGENT_TABLES) this.execute(`DELETE FROM ${table} WHERE agent_id = ?`, agentId);
+    writeTombstone(this.connection, agentId, Date.now());
+    // A lock row is the holder's, not the agent's data; only a dead holder's expired row goes.
+    this.execute('DELETE FROM agent_locks WHERE agent_id = ? AND expires_at_ms <= ?', agentId, Date.now());
+  }
+
+  // ---- retention -------------------------------------------------------------
+
+  async scanAgents(query: AgentScanQuery): Promise<AgentActivity[]> {
+    const conditions = [`a.${LIVE_AGENT}`];
+    const parameters: unknown[] = [];
+    let join = '';
+    if (query.templateId !== undefined) {
+      join = 'JOIN agent_info AS i ON i.agent_id = a.agent_id AND i.template_id = ?';
+      parameters.push(query.templateId);
+    }
+    if (query.prefix !== undefined && query.prefix !== '') {
+      conditions.push('a.agent_id >= ?');
+      parameters.push(query.prefix);
+      const upper = prefixUpperBound(query.prefix);
+      if (upper !== undefined) {
+        conditions.push('a.agent_id < ?');
+        parameters.push(upper);
+      }
+    }
+    if (query.after !== undefined) {
+      conditions.push('a.agent_id > ?');
+      parameters.push(query.after);
+    }
+    parameters.push(query.limit);
+    const rows = await this.read(() =>
+      this.selectAll<{ agent_id: string; last_write_ms: number | null }>(
+        `SELECT a.agent_id, a.last_write_ms FROM agents AS a ${join} WHERE ${conditions.join(' AND ')} ` +
+          'ORDER BY a.agent_id LIMIT ?',
+        ...parameters,
+      ),
+    );
+    const activity: AgentActivity[] = [];
+    for (const row of rows) {
+      activity.push({
+        agentId: row.agent_id,
+        lastWriteMs: latest(row.last_write_ms, await this.events.lastWriteOutsideDatabase(row.agent_id)),
+      });
+    }
+    return activity;
+  }
+
+  async deleteIfInactive(
+    agentId: string,
+    before: number,
+    dryRun: boolean,
+  ): Promise<RemovedAgent | undefined> {
+    // As delete: appends made so far land first (and count as writes).
+    await this.events.idle();
+    const fileWrittenAt = await this.events.lastWriteOutsideDatabase(agentId);
+    if (fileWrittenAt !== undefined && fileWrittenAt >= before) return undefined;
+    if (this.events.mode === 'database' && (await this.read(() => hasFileEvents(this.connection, agentId)))) {
+      throw eventModeMismatch('file', { backend: this.name, operation: 'prune', agentId });
+    }
+    const judge = (): RemovedAgent | undefined => {
+      // Re-read inside the transaction: a write since the scan keeps the agent.
+      const row = this.selectOne<{ last_write_ms: number | null }>(
+        `SELECT last_write_ms FROM agents WHERE agent_id = ? AND ${LIVE_AGENT}`,
+        agentId,
+      );
+      if (row?.last_write_ms === null || row === undefined || row.last_write_ms >= before) return undefined;
+      const count = (table: string) =>
+        this.selectOne<{ n: number }>(`SELECT count(*) AS n FROM ${table} WHERE agent_id = ?`, agentId)!.n;
+      const removed: RemovedAgent = {
+        messages: count('messages'),
+        toolCalls: count('tool_calls'),
+        events: count('events'),
+        snapshots: count('snapshots'),
+        files: fileWrittenAt === undefined ? 0 : 1,
+      };
+      if (!dryRun) this.removeAgentRows(agentId);
+      return removed;
+    };
+    const removed = dryRun ? await this.read(judge, true) : await this.connection.write(judge);
+    if (removed && !dryRun) {
+      this.messages.forget(agentId);
+      this.toolCalls.forget(agentId);
+      await this.events.deleteOutsideDatabase(agentId);
+    }
+    return removed;
+  }
+
+  async pruneEvents(agentId: string, rule: EventPruneRule, dryRun: boolean): Promise<number> {
+    if (this.events.mode === 'file') throw filePruneUnsupported(this.name, agentId);
+    const { where, parameters } = eventPruneCondition(agentId, rule);
+    if (dryRun) {
+      return this.read(
+        () =>
+          this.selectOne<{ n: number }>(`SELECT count(*) AS n FROM events WHERE ${where}`, ...parameters)!.n,
+      );
+    }
+    return this.connection.write(
+      () =>
+        this.execute(
+          `DELETE FROM events WHERE id IN (SELECT id FROM events WHERE ${where} ORDER BY id LIMIT ?)`,
+          ...parameters,
+          rule.limit,
+        ).changes,
+    );
+  }
+
+  async pruneSnapshots(agentId: string, keepNewest: number, dryRun: boolean): Promise<number> {
+    // Rows older (by first save) than the newest N; none when the agent has N or fewer.
+    const where =
+      keepNewest === 0
+        ? 'agent_id = ?'
+        : 'agent_id = ? AND row_id < (SELECT row_id FROM snapshots WHERE agent_id = ? ORDER BY row_id DESC LIMIT 1 OFFSET ?)';
+    const parameters = keepNewest === 0 ? [agentId] : [agentId, agentId, keepNewest - 1];
+    if (dryRun) {
+      return this.read(
+        () =>
+          this.selectOne<{ n: number }>(`SELECT count(*) AS n FROM snapshots WHERE ${where}`, ...parameters)!
+            .n,
+      );
+    }
+    return this.connection.write(
+      () => this.execute(`DELETE FROM snapshots WHERE ${where}`, ...parameters).changes,
+    );
+  }
+
+  async compact(options: CompactOptions): Promise<CompactResult> {
+    if (this.connection.inMemory) {
+      return { action: 'nothing to do: an in-memory database gives its pages back as rows are removed' };
+    }
+    await this.events.idle();
+    const measure = () =>
+      this.selectOne<{ pages: number; free: number; size: number; mode: number }>(
+        'SELECT p.page_count AS pages, f.freelist_count AS free, s.page_size AS size, v.auto_vacuum AS mode ' +
+          'FROM pragma_page_count() AS p, pragma_freelist_count() AS f, pragma_page_size() AS s, pragma_auto_vacuum() AS v',
+      )!;
+    const before = await this.read(measure);
+    let action: string;
+    if (before.mode === INCREMENTAL_VACUUM) {
+      // A bounded number of pages per write transaction, so writers wait
+      // for one short step at a time, not for the whole file. exec() runs
+      // the pragma to its end (a prepared statement's step frees one page).
+      const db = await this.connection.database();
+      for (let free = before.free; free > 0; ) {
+        const left = await this.connection.write(() => {
+          db.exec(`PRAGMA incremental_vacuum(${VACUUM_PAGES_PER_STEP})`);
+          return db.pragma('freelist_count', { simple: true }) as number;
+        });
+        if (left >= free) break;
+        free = left;
+      }
+      action = 'incremental vacuum: free pages returned to the file system';
+    } else if (options.full) {
+      await this.connection.outsideTransaction((db) => {
+        db.pragma('auto_vacuum = INCREMENTAL');
+        db.exec('VACUUM');
+      });
+      action = 'full vacuum: the file was rewritten and now uses incremental auto-vacuum';
+    } else {
+      return {
+        bytesBefore: before.pages * before.size,
+        bytesAfter: before.pages * before.size,
+        reclaimableBytes: before.free * before.size,
+        action:
+          'nothing done: this file was created without incremental auto-vacuum; ' +
+          'compact with { full: true } (kode-store compact --full) converts it once, rewriting the whole file',
+      };
+    }
+    const after = await this.read(measure);
+    return {
+      bytesBefore: before.pages * before.size,
+      bytesAfter: after.pages * after.size,
+      reclaimableBytes: after.free * after.size,
+      action,
+    };
   }
 
   async list(prefix: string | undefined): Promise<string[]> {
@@ -572,6 +753,58 @@ export class SqliteAgentBackend implements AgentBackend {
       await this.connection.close();
     }
   }
+}
+
+/** Pages `compact` frees per write transaction (16 MB at 4 KB pages). */
+const VACUUM_PAGES_PER_STEP = 4096;
+
+/** `PRAGMA auto_vacuum` of a file that gives free pages back on `PRAGMA incremental_vacuum`. */
+const INCREMENTAL_VACUUM = 2;
+
+/** The later of two times, either of which may be unknown. */
+function latest(a: number | null, b: number | undefined): number | null {
+  if (b === undefined) return a;
+  return a === null ? b : Math.max(a, b);
+}
+
+/**
+ * The events of one agent a prune rule names: in `channels`, older than the
+ * newest `keepNewest` of those (by rowid, the append order), stored before
+ * `olderThan`. Events stored before the store recorded append times are
+ * judged by their `bookmark.timestamp`; an event with neither is kept.
+ */
+function eventPruneCondition(
+  agentId: string,
+  rule: EventPruneRule,
+): { where: string; parameters: unknown[] } {
+  const inChannels = rule.channels === undefined ? '' : ' AND channel IN (SELECT value FROM json_each(?))';
+  const channelParameters = rule.channels === undefined ? [] : [JSON.stringify(rule.channels)];
+  const conditions = [`agent_id = ?${inChannels}`];
+  const parameters: unknown[] = [agentId, ...channelParameters];
+  if (rule.keepNewest !== undefined && rule.keepNewest > 0) {
+    conditions.push(
+      `id < (SELECT id FROM events WHERE agent_id = ?${inChannels} ORDER BY id DESC LIMIT 1 OFFSET ?)`,
+    );
+    parameters.push(agentId, ...channelParameters, rule.keepNewest - 1);
+  }
+  if (rule.olderThan !== undefined) {
+    const json = readableJson('timeline_json');
+    conditions.push(
+      `coalesce(appended_at_ms, CASE WHEN json_type(${json}, '$.bookmark.timestamp') IN ('integer', 'real') ` +
+        `THEN json_extract(${json}, '$.bookmark.timestamp') END) < ?`,
+    );
+    parameters.push(rule.olderThan);
+  }
+  return { where: conditions.join(' AND '), parameters };
+}
+
+/** Hybrid mode keeps events in append-only files, which prune does not rewrite. */
+function filePruneUnsupported(backend: string, agentId: string): UnsupportedError {
+  return new UnsupportedError(
+    'prune cannot remove events kept in hybrid-mode event files (they are append-only); ' +
+      'prune agents and snapshots only, or move the events into the database (kode-store events --to database)',
+    { backend, operation: 'prune', agentId },
+  );
 }
 
 function parsesAsJson(text: string): boolean {

@@ -182,6 +182,18 @@ export class SqliteConnection {
     });
   }
 
+  /**
+   * Runs `body` with the database outside any transaction (what `VACUUM`
+   * needs), after the writes queued so far, retrying while it is busy.
+   * Every transaction of this connection runs synchronously, so none is
+   * open while `body` runs.
+   */
+  async outsideTransaction<T>(body: (db: SqliteDatabase) => T): Promise<T> {
+    const db = await this.database();
+    await this.idle();
+    return this.retryWhileBusy(() => body(db), this.options.busyTimeoutMs);
+  }
+
   /** The version of every schema component the database records (`agent`, `kv`). */
   async schemaVersions(): Promise<Map<string, number>> {
     const db = await this.database();
@@ -407,6 +419,10 @@ export class SqliteConnection {
         );
         return db;
       }
+      // A new file gives freed pages back on `PRAGMA incremental_vacuum`
+      // (store.compact()). It can only be chosen before the first table;
+      // an existing file is converted on request only (compact --full).
+      if ((db.pragma('page_count', { simple: true }) as number) === 0) db.pragma('auto_vacuum = INCREMENTAL');
       // Switching to WAL needs a moment of exclusive access; another process may be mid-transaction.
       await this.retryWhileBusy(() => db.pragma('journal_mode = WAL'), options.busyTimeoutMs);
       db.pragma(`synchronous = ${options.durability === 'full' ? 'FULL' : 'NORMAL'}`);

@@ -100,6 +100,10 @@ export class DatabaseEventStorage implements EventStorage {
 
   async deleteOutsideDatabase(): Promise<void> {}
 
+  async lastWriteOutsideDatabase(): Promise<undefined> {
+    return undefined;
+  }
+
   async agentIdsOutsideDatabase(): Promise<string[]> {
     return [];
   }
@@ -133,7 +137,7 @@ export class DatabaseEventStorage implements EventStorage {
     await connection.write(() => {
       admissions.clear(); // a group commit lost as a whole runs this body again
       const insert = connection.statement(
-        'INSERT INTO events (agent_id, channel, seq, timeline_json) VALUES (?, ?, ?, ?)',
+        'INSERT INTO events (agent_id, channel, seq, timeline_json, appended_at_ms) VALUES (?, ?, ?, ?, ?)',
       );
       for (const { agentId, json, fields } of batch) {
         let admission = admissions.get(agentId);
@@ -141,7 +145,7 @@ export class DatabaseEventStorage implements EventStorage {
           admission = admitEvents(connection, agentId, now);
           admissions.set(agentId, admission);
         }
-        if (admission === 'append') insert.run(agentId, fields.channel, fields.seq, json);
+        if (admission === 'append') insert.run(agentId, fields.channel, fields.seq, json, now);
       }
     });
     if (![...admissions.values()].includes('refuse')) return undefined;

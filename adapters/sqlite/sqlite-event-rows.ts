@@ -57,7 +57,7 @@ export function sqliteEventRows(connection: SqliteConnection): EventRowAccess {
     },
     async recordMode(agentId, mode) {
       await connection.write(() => {
-        connection.statement(REGISTER_AGENT).run(agentId);
+        connection.statement(REGISTER_AGENT).run(agentId, Date.now());
         connection
           .statement('UPDATE agents SET has_file_events = ? WHERE agent_id = ?')
           .run(mode === 'file' ? 1 : 0, agentId);

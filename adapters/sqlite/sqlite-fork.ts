@@ -68,8 +68,9 @@ export function copyAgentRows(
   }
   for (const { forkId, info } of forks) {
     run(
-      'INSERT INTO agents (agent_id, todos_json) SELECT ?, todos_json FROM agents WHERE agent_id = ?',
+      'INSERT INTO agents (agent_id, todos_json, last_write_ms) SELECT ?, todos_json, ? FROM agents WHERE agent_id = ?',
       forkId,
+      now,
       sourceId,
     );
     if (info) {

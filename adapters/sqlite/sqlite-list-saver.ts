@@ -94,7 +94,7 @@ export class IncrementalListSaver<F> {
       }
       const savedTimes = this.firstSavedTimes(agentId, stored, items, prefix);
       let written = 0;
-      connection.statement(REGISTER_AGENT).run(agentId);
+      connection.statement(REGISTER_AGENT).run(agentId, Date.now());
       if (prefix < stored.length && prefix < items.length) table.rewriteFrom?.(agentId, prefix);
       // Everything past the common prefix is (re)written; items that were
       // stored before keep their first-saved time (see firstSavedTimes).

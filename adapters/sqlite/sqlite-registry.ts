@@ -12,10 +12,14 @@ import { wrapSqliteError } from './sqlite-errors.js';
  * tombstone.
  */
 
-/** Registers an agent for a write that is not an event; a tombstone ends here. */
+/**
+ * Registers an agent for a write (parameters: the id, the time of the
+ * write); a tombstone ends here. Every write sets `last_write_ms`, the time
+ * retention judges inactivity by (src/retention.ts).
+ */
 export const REGISTER_AGENT =
-  'INSERT INTO agents (agent_id) VALUES (?) ' +
-  'ON CONFLICT (agent_id) DO UPDATE SET deleted_at_ms = NULL WHERE deleted_at_ms IS NOT NULL';
+  'INSERT INTO agents (agent_id, last_write_ms) VALUES (?, ?) ' +
+  'ON CONFLICT (agent_id) DO UPDATE SET deleted_at_ms = NULL, last_write_ms = excluded.last_write_ms';
 
 /** The condition, on `agents`, of an agent that exists (not a tombstone). */
 export const LIVE_AGENT = 'deleted_at_ms IS NULL';
@@ -48,9 +52,14 @@ export function admitEvents(connection: SqliteConnection, agentId: string, nowMs
   const row = connection
     .statement('SELECT deleted_at_ms, has_file_events FROM agents WHERE agent_id = ?')
     .get(agentId) as { deleted_at_ms: number | null; has_file_events: number } | undefined;
-  if (row?.deleted_at_ms === null) return row.has_file_events === 1 ? 'refuse' : 'append';
+  if (row?.deleted_at_ms === null) {
+    if (row.has_file_events === 1) return 'refuse';
+    // Once per agent per batch, not per event: the batch is the hot path's unit.
+    connection.statement('UPDATE agents SET last_write_ms = ? WHERE agent_id = ?').run(nowMs, agentId);
+    return 'append';
+  }
   if (tombstoneLive(row?.deleted_at_ms, nowMs)) return 'discard';
-  connection.statement(REGISTER_AGENT).run(agentId);
+  connection.statement(REGISTER_AGENT).run(agentId, nowMs);
   return 'append';
 }
 
@@ -84,12 +93,14 @@ export function sqliteFileEventRegistry(connection: SqliteConnection): FileEvent
       connection.write(() => {
         const row = connection
           .statement(
-            'INSERT INTO agents (agent_id, has_file_events) VALUES (?, 1) ' +
-              'ON CONFLICT (agent_id) DO UPDATE SET has_file_events = 1, ' +
+            'INSERT INTO agents (agent_id, has_file_events, last_write_ms) VALUES (?, 1, ?) ' +
+              'ON CONFLICT (agent_id) DO UPDATE SET has_file_events = 1, last_write_ms = excluded.last_write_ms, ' +
               'deleted_at_ms = CASE WHEN deleted_at_ms > ? THEN deleted_at_ms END ' +
               'RETURNING deleted_at_ms',
           )
-          .get(agentId, Date.now() - DELETED_AGENT_RETENTION_MS) as { deleted_at_ms: number | null };
+          .get(agentId, Date.now(), Date.now() - DELETED_AGENT_RETENTION_MS) as {
+          deleted_at_ms: number | null;
+        };
         return row.deleted_at_ms === null;
       }),
     hasDatabaseEvents: (agentId) => connection.read(() => hasDatabaseEvents(connection, agentId)),

@@ -211,6 +211,26 @@ export const AGENT_SCHEMA_MIGRATIONS: readonly SqliteMigration[] = [
       CREATE INDEX agents_deleted ON agents (deleted_at_ms) WHERE deleted_at_ms IS NOT NULL;
     `,
   },
+  {
+    version: 5,
+    description: 'write times for retention',
+    // Retention (src/retention.ts) judges an agent by its last write of any
+    // kind, and an event by when it was stored: every write sets
+    // agents.last_write_ms (an event batch once per agent), every append
+    // events.appended_at_ms. Adding the columns rewrites nothing. Agents
+    // from before start at their last saveInfo, or at the upgrade when they
+    // have no info (never older than they may be); older events keep no
+    // time and are judged by their bookmark.timestamp. No index: prune
+    // walks the registry in id order.
+    sql: `
+      ALTER TABLE agents ADD COLUMN last_write_ms INTEGER;
+      UPDATE agents SET last_write_ms = coalesce(
+        (SELECT i.updated_at_ms FROM agent_info AS i WHERE i.agent_id = agents.agent_id),
+        CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))
+      WHERE deleted_at_ms IS NULL;
+      ALTER TABLE events ADD COLUMN appended_at_ms INTEGER;
+    `,
+  },
 ];
 
 /** The newest version of `migrations`. */

@@ -28,6 +28,13 @@ export interface EventStorage {
    * (which removes the agent's rows, event rows included) has committed.
    */
   deleteOutsideDatabase(agentId: string): Promise<void>;
+  /**
+   * A time no earlier than the last write of events kept outside the
+   * database (`FileEventLog.lastWriteBound`), undefined when there are none:
+   * appends to a file do not touch the registry, so retention reads their
+   * time here.
+   */
+  lastWriteOutsideDatabase(agentId: string): Promise<number | undefined>;
   /** Total number of stored events, when cheap to know. */
   count(): Promise<number | undefined>;
   /** Problems found in the agent's stored events (torn or missing files, events in the other place). */

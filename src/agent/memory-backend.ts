@@ -11,6 +11,7 @@ import {
   withinTimeBounds,
 } from '../query-filters.js';
 import { commonPrefixLength, pairFirstSavedTimes, type SessionFields } from '../record-fields.js';
+import type { CompactResult } from '../retention.js';
 import { compareCodePoints } from '../strings.js';
 import type {
   AgentStats,
@@ -21,7 +22,6 @@ import type {
   StoreMetrics,
   Timeline,
 } from '../types.js';
-import type { CompactResult } from '../retention.js';
 import type {
   AgentActivity,
   AgentBackend,
@@ -401,7 +401,11 @@ export class MemoryBackend implements AgentBackend {
     return rows.sort((a, b) => compareCodePoints(a.agentId, b.agentId)).slice(0, query.limit);
   }
 
-  async deleteIfInactive(agentId: string, before: number, dryRun: boolean): Promise<RemovedAgent | undefined> {
+  async deleteIfInactive(
+    agentId: string,
+    before: number,
+    dryRun: boolean,
+  ): Promise<RemovedAgent | undefined> {
     const agent = this.agent(agentId);
     if (!agent || agent.lastWriteMs >= before) return undefined;
     const removed = {

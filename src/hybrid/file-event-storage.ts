@@ -94,6 +94,10 @@ export class FileEventStorage implements EventStorage {
     return this.log.delete(agentId);
   }
 
+  lastWriteOutsideDatabase(agentId: string): Promise<number | undefined> {
+    return this.log.modifiedAt(agentId);
+  }
+
   async count(): Promise<undefined> {
     // Counting would mean reading every file; metrics leave the total out instead.
     return undefined;
