@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { version } from '../package.json';
 import { type CliIo, ExitCode, type ExitCodeValue, processIo } from './cli-io.js';
 import { withStandardHelp } from './command-support.js';
+import { compactCommand } from './commands/compact.js';
 import { conformanceCommand } from './commands/conformance.js';
 import { doctorCommand } from './commands/doctor.js';
 import { eventsCommand } from './commands/events.js';
@@ -9,6 +10,7 @@ import { exportCommand } from './commands/export.js';
 import { importCommand } from './commands/import.js';
 import { inspectCommand } from './commands/inspect.js';
 import { migrateCommand } from './commands/migrate.js';
+import { pruneCommand } from './commands/prune.js';
 import { studioCommand } from './commands/studio.js';
 
 /**
@@ -39,6 +41,8 @@ export async function runCli(argv: string[], io: CliIo = processIo()): Promise<E
     importCommand(io, setExit),
     conformanceCommand(io, setExit),
     eventsCommand(io, setExit),
+    pruneCommand(io, setExit),
+    compactCommand(io, setExit),
     studioCommand(io, setExit),
   ]) {
     // Subcommands inherit neither output nor exitOverride from the program.

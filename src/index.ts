@@ -63,4 +63,17 @@ export {
   normalizeSessionFilters,
   normalizeToolCallFilters,
 } from './query-filters.js';
+export {
+  type CompactOptions,
+  type CompactResult,
+  type EventRetention,
+  type PruneCounts,
+  type PruneOptions,
+  type PrunePolicy,
+  type PruneProgress,
+  type PruneResult,
+  type RetentionStore,
+  type SnapshotRetention,
+  supportsRetention,
+} from './retention.js';
 export * from './types.js';
