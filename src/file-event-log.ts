@@ -158,6 +158,13 @@ const MAX_APPEND_BATCH = 20_000;
  */
 export const DEFAULT_MAX_OPEN_FILES = 64;
 
+/**
+ * How far a file's modification time may lag the write that set it: Linux
+ * stamps files from a coarse clock (one scheduler tick, up to 10 ms behind),
+ * and some file systems keep whole seconds (ext3, HFS+).
+ */
+export const FILE_TIME_SLACK_MS = 1000;
+
 /** Written after a torn last line, before the next batch; a line ending with it is a repaired torn write. */
 export const TORN_LINE_TERMINATOR = '\t#torn-write-repaired';
 
@@ -297,15 +304,17 @@ export class FileEventLog {
   }
 
   /**
-   * When the agent's event file was last written (its modification time,
-   * epoch ms), after this object's pending appends; undefined when the agent
-   * has no events on disk. Retention judges a hybrid agent's activity by it.
+   * A time (epoch ms) no earlier than the last write to the agent's event
+   * file, after this object's pending appends: its modification time plus
+   * `FILE_TIME_SLACK_MS`; undefined when the agent has no events on disk.
+   * Retention judges a hybrid agent's activity by it (appends never touch
+   * the database).
    */
-  modifiedAt(agentId: string): Promise<number | undefined> {
-    return this.ops.runForAgent('modifiedAt', null, agentId, async () => {
+  lastWriteBound(agentId: string): Promise<number | undefined> {
+    return this.ops.runForAgent('lastWriteBound', null, agentId, async () => {
       await this.settled(agentId);
       const info = await statOrUndefined(join(this.agentDir(agentId).path, EVENTS_FILE_NAME));
-      return holdsEvents(info) ? info.mtimeMs : undefined;
+      return holdsEvents(info) ? info.mtimeMs + FILE_TIME_SLACK_MS : undefined;
     });
   }
 

@@ -3,8 +3,9 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SqliteStore } from '../adapters/sqlite/index.js';
 import { parseTimeArgument } from '../bin/commands/prune.js';
-import { collect, waitPast } from '../conformance/assertions.js';
-import { agentInfo, conversation, snapshot, timeline } from '../conformance/sample-data.js';
+import { collect, waitPast } from '../conformance/runner/assertions.js';
+import { agentInfo, conversation, snapshot, timeline } from '../conformance/store/sample-data.js';
+import { FILE_TIME_SLACK_MS } from '../src/file-event-log.js';
 import { MemoryStore } from '../src/memory-store.js';
 import type { ExtendedStore } from '../src/types.js';
 import { runInProcess, tempDir } from './cli-support.js';
@@ -172,6 +173,8 @@ describe('kode-store prune', () => {
     const store = new SqliteStore({ path, eventStorage: 'file', fileStoreBaseDir: events });
     await seed(store, 'old', 3);
     await store.close();
+    // Appends are judged by the event file's time, trusted to within FILE_TIME_SLACK_MS.
+    await waitPast(Date.now() + FILE_TIME_SLACK_MS);
     const at = await boundary();
     const refused = await runInProcess(['prune', `sqlite:${path}`, '--keep-events', '1'], { env });
     expect(refused.code).toBe(2);

@@ -95,7 +95,7 @@ export class FileEventStorage implements EventStorage {
   }
 
   lastWriteOutsideDatabase(agentId: string): Promise<number | undefined> {
-    return this.log.modifiedAt(agentId);
+    return this.log.lastWriteBound(agentId);
   }
 
   async count(): Promise<undefined> {

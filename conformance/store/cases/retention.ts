@@ -1,3 +1,4 @@
+import { FILE_TIME_SLACK_MS } from '../../../src/file-event-log.js';
 import {
   type PrunePolicy,
   type PruneResult,
@@ -6,7 +7,18 @@ import {
 } from '../../../src/retention.js';
 import type { AgentChannel, ExtendedStore, Timeline } from '../../../src/types.js';
 import { check, checkEqual, checkRejects, collect, errorCode, waitPast } from '../../runner/assertions.js';
-import { agentInfo, conversation, snapshot, timeline, toolCall } from '../sample-data.js';
+import {
+  agentInfo,
+  compressionRecord,
+  conversation,
+  historyWindow,
+  mediaRecord,
+  recoveredFile,
+  snapshot,
+  timeline,
+  todoSnapshot,
+  toolCall,
+} from '../sample-data.js';
 import { type CaseContext, defineCases, type StoreCase } from '../store-case.js';
 
 /**
@@ -36,9 +48,12 @@ function unsupported(store: object): string | undefined {
 /**
  * A time strictly after every write made so far and strictly before every
  * write made after it resolves (the clock is read at millisecond steps).
+ * Hybrid mode judges appends by the event file's modification time, which a
+ * store may only trust to within `FILE_TIME_SLACK_MS`: the boundary is then
+ * that much later than the writes before it.
  */
-async function boundary(): Promise<number> {
-  const start = Date.now();
+async function boundary(ctx: CaseContext): Promise<number> {
+  const start = Date.now() + (ctx.capabilities.fileEvents ? FILE_TIME_SLACK_MS : 0);
   await waitPast(start);
   const at = Date.now();
   await waitPast(at);
@@ -123,7 +138,7 @@ async function retentionScene(ctx: CaseContext) {
     ],
     3,
   );
-  const at = await boundary();
+  const at = await boundary(ctx);
   await store.appendEvent(ids.fresh, timeline(5, 'progress'));
   await store.appendEvent(ids.fresh, timeline(6, 'monitor'));
   const policy: PrunePolicy = {
@@ -189,6 +204,41 @@ export const retentionCases: StoreCase[] = defineCases('retention', [
     },
   },
   {
+    id: 'any-write-is-activity',
+    title: 'every kind of write keeps an agent active; a fork is judged by its own writes, not its source',
+    unsupported,
+    run: async (ctx) => {
+      const store = pruning(ctx);
+      const base = ctx.agentId('kinds');
+      const writes: Record<string, (id: string) => Promise<unknown>> = {
+        info: (id) => store.saveInfo(id, agentInfo(id, { messageCount: 1 })),
+        messages: (id) => store.saveMessages(id, conversation(3)),
+        toolCalls: (id) => store.saveToolCallRecords(id, [toolCall(`${id}-late`)]),
+        todos: (id) => store.saveTodos(id, todoSnapshot(2)),
+        mediaCache: (id) => store.saveMediaCache(id, [mediaRecord('late')]),
+        history: (id) => store.saveHistoryWindow(id, historyWindow('late')),
+        compression: (id) => store.saveCompressionRecord(id, compressionRecord('late')),
+        recovered: (id) => store.saveRecoveredFile(id, recoveredFile('src/late.ts')),
+        snapshot: (id) => store.saveSnapshot(id, snapshot('late', '2026-11-22T16:00:00.000Z')),
+        event: (id) => store.appendEvent(id, timeline(9, 'monitor')),
+      };
+      for (const kind of [...Object.keys(writes), 'idle', 'source']) {
+        await saveAgent(store, `${base}-${kind}`, 'tpl', [[1, 'progress']], 1);
+      }
+      const at = await boundary(ctx);
+      for (const [kind, write] of Object.entries(writes)) await write(`${base}-${kind}`);
+      const [forkId] = await store.batchFork(`${base}-source`, 1);
+      const result = await store.prune({ prefix: base, inactiveBefore: at });
+      checkEqual(result.agents, 2, 'agents removed (the untouched one and the fork source)');
+      const left = await store.list(base);
+      checkEqual(
+        left,
+        [...Object.keys(writes).map((kind) => `${base}-${kind}`), forkId as string].sort(),
+        'agents that stay',
+      );
+    },
+  },
+  {
     id: 'keep-newest-and-channels',
     title: 'events: all but the newest N of the named channels go; other channels and the newest N stay',
     unsupported,
@@ -248,7 +298,7 @@ export const retentionCases: StoreCase[] = defineCases('retention', [
       const revived = `${base}-b`;
       await saveAgent(store, doomed, 'tpl', [[1, 'progress']]);
       await saveAgent(store, revived, 'tpl', [[1, 'progress']]);
-      const at = await boundary();
+      const at = await boundary(ctx);
       let wrote = false;
       const result = await store.prune(
         { prefix: base, inactiveBefore: at },
@@ -285,7 +335,7 @@ export const retentionCases: StoreCase[] = defineCases('retention', [
         [4, 'control'],
       ];
       await saveAgent(store, id, 'tpl', first, 0);
-      const at = await boundary();
+      const at = await boundary(ctx);
       for (const [seq, channel] of [
         [5, 'progress'],
         [6, 'monitor'],
@@ -333,7 +383,7 @@ export const retentionCases: StoreCase[] = defineCases('retention', [
       const base = ctx.agentId('stop');
       const ids = [`${base}-1`, `${base}-2`, `${base}-3`];
       for (const id of ids) await saveAgent(store, id, 'tpl', [[1, 'progress']], 0);
-      const at = await boundary();
+      const at = await boundary(ctx);
       const controller = new AbortController();
       const reason = new Error('stop here');
       const error = await store
