@@ -4,6 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { allStoreCases, runStoreConformance, verifyStore } from '../conformance/index.js';
 import { handWrittenCases } from '../conformance/store/cases/index.js';
 import { queryGridCases } from '../conformance/store/query-grid/query-grid-cases.js';
+import { MemoryStore } from '../src/memory-store.js';
 import { memoryHarness } from './mutants/memory-harness.js';
 
 // The whole suite, one test per case, on the reference store.
@@ -23,6 +24,27 @@ describe('the conformance suite on MemoryStore, without a test runner', () => {
     ]);
     for (const r of skipped) expect(r.reason).toMatch(/crossProcessLocks: MemoryStore keeps/);
     expect(result.passed).toBe(allStoreCases().length - 2);
+  });
+
+  it('skips the retention cases, each with its reason, for a store without prune and compact', async () => {
+    // A user's own store: every ExtendedStore method, no retention API.
+    const withoutRetention = (store: MemoryStore) =>
+      new Proxy(store, {
+        get: (target, key, receiver) =>
+          key === 'prune' || key === 'compact' ? undefined : Reflect.get(target, key, receiver),
+      });
+    const harness = memoryHarness('memory-without-prune', (database) =>
+      withoutRetention(new MemoryStore({ database })),
+    );
+    const result = await verifyStore(harness, { only: ['retention'] });
+    expect(result.results.length).toBeGreaterThanOrEqual(7);
+    for (const r of result.results) {
+      expect({ id: r.id, status: r.status, reason: r.reason }).toEqual({
+        id: r.id,
+        status: 'skipped',
+        reason: 'the store has no prune() and compact() (optional API)',
+      });
+    }
   });
 
   it('has at least 150 hand-written and 200 generated cases, with unique ids', () => {

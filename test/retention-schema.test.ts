@@ -3,8 +3,8 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SqliteStore } from '../adapters/sqlite/index.js';
 import { AGENT_SCHEMA_MIGRATIONS, migrateSchema } from '../adapters/sqlite/sqlite-schema.js';
-import { collect } from '../conformance/assertions.js';
-import { BASE_MS, timeline } from '../conformance/sample-data.js';
+import { collect } from '../conformance/runner/assertions.js';
+import { BASE_MS, timeline } from '../conformance/store/sample-data.js';
 import { tempDir } from './cli-support.js';
 
 /**
