@@ -87,6 +87,11 @@ export interface PruneCounts {
   snapshots: number;
   /** Event files removed (hybrid mode: one per deleted agent that had one). */
   files: number;
+  /**
+   * UTF-8 bytes of the stored JSON texts removed (what the rows held; the
+   * database's own overhead and hybrid-mode event files are not counted).
+   */
+  bytes: number;
 }
 
 /** Progress of a running prune. */
@@ -217,5 +222,5 @@ export function normalizePrunePolicy(policy: PrunePolicy, backend: string): Norm
 
 /** Zero counts. */
 export function noPruneCounts(): PruneCounts {
-  return { agents: 0, messages: 0, toolCalls: 0, events: 0, snapshots: 0, files: 0 };
+  return { agents: 0, messages: 0, toolCalls: 0, events: 0, snapshots: 0, files: 0, bytes: 0 };
 }

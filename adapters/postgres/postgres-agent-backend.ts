@@ -11,6 +11,7 @@ import type {
   EventPruneRule,
   ForkInfoMaker,
   MessageFields,
+  PrunedRows,
   RemovedAgent,
   StoredRow,
   ToolCallRowFields,
@@ -64,6 +65,13 @@ const FOREIGN_KEY_VIOLATION = '23503';
 /** The inverse of `columnKey`, for keys returned to callers (tool names and states in stats). */
 function fromColumnKey(key: string): string {
   return key.startsWith('"') ? (JSON.parse(key) as string) : key;
+}
+
+/** What rows returned by a DELETE ... RETURNING of their sizes held. */
+function removedRows(rows: ReadonlyArray<{ bytes: number }>): PrunedRows {
+  let bytes = 0;
+  for (const row of rows) bytes += row.bytes;
+  return { count: rows.length, bytes };
 }
 
 /** Conditions on `agent_id` for ids starting with `prefix` (none without one), their values pushed onto `values`. */
@@ -408,6 +416,7 @@ export class PostgresAgentBackend implements AgentBackend {
           tool_calls: number;
           events: number;
           snapshots: number;
+          bytes: number;
         }>(this.sql.removalCounts, [agentId]);
         if (!dryRun) {
           const now = Date.now();
@@ -422,6 +431,7 @@ export class PostgresAgentBackend implements AgentBackend {
           events: counts?.events ?? 0,
           snapshots: counts?.snapshots ?? 0,
           files: fileWrittenAt === undefined ? 0 : 1,
+          bytes: counts?.bytes ?? 0,
         };
       });
       if (removed && !dryRun) {
@@ -433,7 +443,7 @@ export class PostgresAgentBackend implements AgentBackend {
     });
   }
 
-  async pruneEvents(agentId: string, rule: EventPruneRule, dryRun: boolean): Promise<number> {
+  async pruneEvents(agentId: string, rule: EventPruneRule, dryRun: boolean): Promise<PrunedRows> {
     if (this.events.mode === 'file') {
       throw new UnsupportedError(
         'prune cannot remove events kept in hybrid-mode event files (they are append-only); ' +
@@ -464,24 +474,34 @@ export class PostgresAgentBackend implements AgentBackend {
       );
     }
     const where = conditions.join(' AND ');
-    if (dryRun) {
-      const [row] = await this.db.query<{ n: number }>(
-        `SELECT count(*)::int AS n FROM ${events} WHERE ${where}`,
-        values,
-        true,
-      );
-      return row?.n ?? 0;
-    }
+    if (dryRun) return this.countRows(events, 'timeline_json', where, values);
     values.push(rule.limit);
-    const rows = await this.db.query<{ id: number }>(
+    const rows = await this.db.query<{ bytes: number }>(
       `DELETE FROM ${events} WHERE agent_id = $1 AND id IN (
-        SELECT id FROM ${events} WHERE ${where} ORDER BY id LIMIT $${values.length}) RETURNING id`,
+        SELECT id FROM ${events} WHERE ${where} ORDER BY id LIMIT $${values.length})
+        RETURNING octet_length(timeline_json) AS bytes`,
       values,
     );
-    return rows.length;
+    return removedRows(rows);
   }
 
-  async pruneSnapshots(agentId: string, keepNewest: number, dryRun: boolean): Promise<number> {
+  /** How many rows `where` names and the UTF-8 bytes of their `column`. */
+  private async countRows(
+    table: string,
+    column: string,
+    where: string,
+    values: unknown[],
+  ): Promise<PrunedRows> {
+    const [row] = await this.db.query<PrunedRows>(
+      `SELECT count(*)::int AS count, coalesce(sum(octet_length(${column})), 0)::float8 AS bytes
+        FROM ${table} WHERE ${where}`,
+      values,
+      true,
+    );
+    return row ?? { count: 0, bytes: 0 };
+  }
+
+  async pruneSnapshots(agentId: string, keepNewest: number, dryRun: boolean): Promise<PrunedRows> {
     await this.writes.settled(agentId);
     const snapshots = this.db.table('kode_snapshots');
     const where =
@@ -489,16 +509,12 @@ export class PostgresAgentBackend implements AgentBackend {
         ? 'agent_id = $1'
         : `agent_id = $1 AND created_seq < (SELECT created_seq FROM ${snapshots} WHERE agent_id = $1 ORDER BY created_seq DESC OFFSET $2 LIMIT 1)`;
     const values = keepNewest === 0 ? [agentId] : [agentId, keepNewest - 1];
-    if (dryRun) {
-      const [row] = await this.db.query<{ n: number }>(
-        `SELECT count(*)::int AS n FROM ${snapshots} WHERE ${where}`,
-        values,
-        true,
-      );
-      return row?.n ?? 0;
-    }
-    const rows = await this.db.query(`DELETE FROM ${snapshots} WHERE ${where} RETURNING 1`, values);
-    return rows.length;
+    if (dryRun) return this.countRows(snapshots, 'snapshot_json', where, values);
+    const rows = await this.db.query<{ bytes: number }>(
+      `DELETE FROM ${snapshots} WHERE ${where} RETURNING octet_length(snapshot_json) AS bytes`,
+      values,
+    );
+    return removedRows(rows);
   }
 
   /**

@@ -86,11 +86,21 @@ function statementTexts(db: PostgresDatabase) {
            JOIN pg_namespace n ON n.oid = c.relnamespace
           WHERE n.nspname = $1 AND c.relname = ANY($2::text[]) AND c.relkind = 'r') AS size`,
     // What deleting one agent removes (prune's report).
+    // and the UTF-8 bytes of the JSON texts it held.
     removalCounts: `
-      SELECT (SELECT count(*)::int FROM ${messages} WHERE agent_id = $1) AS messages,
-        (SELECT count(*)::int FROM ${toolCalls} WHERE agent_id = $1) AS tool_calls,
-        (SELECT count(*)::int FROM ${db.table('kode_events')} WHERE agent_id = $1) AS events,
-        (SELECT count(*)::int FROM ${snapshots} WHERE agent_id = $1) AS snapshots`,
+      WITH m AS (SELECT count(*)::int AS n, coalesce(sum(octet_length(message_json)), 0) AS b
+                   FROM ${messages} WHERE agent_id = $1),
+        t AS (SELECT count(*)::int AS n, coalesce(sum(octet_length(record_json)), 0) AS b
+                FROM ${toolCalls} WHERE agent_id = $1),
+        e AS (SELECT count(*)::int AS n, coalesce(sum(octet_length(timeline_json)), 0) AS b
+                FROM ${db.table('kode_events')} WHERE agent_id = $1),
+        s AS (SELECT count(*)::int AS n, coalesce(sum(octet_length(snapshot_json)), 0) AS b
+                FROM ${snapshots} WHERE agent_id = $1),
+        r AS (SELECT coalesce(sum(octet_length(record_json)), 0) AS b FROM ${records} WHERE agent_id = $1),
+        i AS (SELECT coalesce(sum(octet_length(info_json)), 0) AS b FROM ${agents} WHERE agent_id = $1)
+      SELECT m.n AS messages, t.n AS tool_calls, e.n AS events, s.n AS snapshots,
+        (m.b + t.b + e.b + s.b + r.b + i.b)::float8 AS bytes
+      FROM m, t, e, s, r, i`,
     tableSizes: `
       SELECT sum(pg_total_relation_size(c.oid))::float8 AS size FROM pg_class c
         JOIN pg_namespace n ON n.oid = c.relnamespace

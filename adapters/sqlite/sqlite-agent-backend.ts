@@ -12,6 +12,7 @@ import type {
   EventPruneRule,
   ForkInfoMaker,
   MessageFields,
+  PrunedRows,
   RemovedAgent,
   StoredRow,
   ToolCallRowFields,
@@ -466,15 +467,26 @@ export class SqliteAgentBackend implements AgentBackend {
         agentId,
       );
       if (row?.last_write_ms === null || row === undefined || row.last_write_ms >= before) return undefined;
-      const count = (table: string) =>
-        this.selectOne<{ n: number }>(`SELECT count(*) AS n FROM ${table} WHERE agent_id = ?`, agentId)!.n;
-      const removed: RemovedAgent = {
-        messages: count('messages'),
-        toolCalls: count('tool_calls'),
-        events: count('events'),
-        snapshots: count('snapshots'),
-        files: fileWrittenAt === undefined ? 0 : 1,
+      let bytes = 0;
+      const count = (table: string, column: string) => {
+        const rows = this.selectOne<{ n: number; bytes: number }>(
+          `SELECT count(*) AS n, coalesce(sum(octet_length(${column})), 0) AS bytes FROM ${table} WHERE agent_id = ?`,
+          agentId,
+        )!;
+        bytes += rows.bytes;
+        return rows.n;
       };
+      const removed: RemovedAgent = {
+        messages: count('messages', 'message_json'),
+        toolCalls: count('tool_calls', 'record_json'),
+        events: count('events', 'timeline_json'),
+        snapshots: count('snapshots', 'snapshot_json'),
+        files: fileWrittenAt === undefined ? 0 : 1,
+        bytes: 0,
+      };
+      count('agent_info', 'info_json');
+      count('agent_history', 'record_json');
+      removed.bytes = bytes;
       if (!dryRun) this.removeAgentRows(agentId);
       return removed;
     };
@@ -487,41 +499,45 @@ export class SqliteAgentBackend implements AgentBackend {
     return removed;
   }
 
-  async pruneEvents(agentId: string, rule: EventPruneRule, dryRun: boolean): Promise<number> {
+  async pruneEvents(agentId: string, rule: EventPruneRule, dryRun: boolean): Promise<PrunedRows> {
     if (this.events.mode === 'file') throw filePruneUnsupported(this.name, agentId);
     const { where, parameters } = eventPruneCondition(agentId, rule);
-    if (dryRun) {
-      return this.read(
-        () =>
-          this.selectOne<{ n: number }>(`SELECT count(*) AS n FROM events WHERE ${where}`, ...parameters)!.n,
-      );
-    }
-    return this.connection.write(
-      () =>
-        this.execute(
-          `DELETE FROM events WHERE id IN (SELECT id FROM events WHERE ${where} ORDER BY id LIMIT ?)`,
+    if (dryRun) return this.read(() => this.countRows('events', 'timeline_json', where, parameters));
+    return this.connection.write(() =>
+      removedRows(
+        this.selectAll<{ bytes: number }>(
+          `DELETE FROM events WHERE id IN (SELECT id FROM events WHERE ${where} ORDER BY id LIMIT ?) ` +
+            'RETURNING octet_length(timeline_json) AS bytes',
           ...parameters,
           rule.limit,
-        ).changes,
+        ),
+      ),
     );
   }
 
-  async pruneSnapshots(agentId: string, keepNewest: number, dryRun: boolean): Promise<number> {
+  /** How many rows `where` names and the UTF-8 bytes of their `column`. */
+  private countRows(table: string, column: string, where: string, parameters: unknown[]): PrunedRows {
+    return this.selectOne<PrunedRows>(
+      `SELECT count(*) AS count, coalesce(sum(octet_length(${column})), 0) AS bytes FROM ${table} WHERE ${where}`,
+      ...parameters,
+    )!;
+  }
+
+  async pruneSnapshots(agentId: string, keepNewest: number, dryRun: boolean): Promise<PrunedRows> {
     // Rows older (by first save) than the newest N; none when the agent has N or fewer.
     const where =
       keepNewest === 0
         ? 'agent_id = ?'
         : 'agent_id = ? AND row_id < (SELECT row_id FROM snapshots WHERE agent_id = ? ORDER BY row_id DESC LIMIT 1 OFFSET ?)';
     const parameters = keepNewest === 0 ? [agentId] : [agentId, agentId, keepNewest - 1];
-    if (dryRun) {
-      return this.read(
-        () =>
-          this.selectOne<{ n: number }>(`SELECT count(*) AS n FROM snapshots WHERE ${where}`, ...parameters)!
-            .n,
-      );
-    }
-    return this.connection.write(
-      () => this.execute(`DELETE FROM snapshots WHERE ${where}`, ...parameters).changes,
+    if (dryRun) return this.read(() => this.countRows('snapshots', 'snapshot_json', where, parameters));
+    return this.connection.write(() =>
+      removedRows(
+        this.selectAll<{ bytes: number }>(
+          `DELETE FROM snapshots WHERE ${where} RETURNING octet_length(snapshot_json) AS bytes`,
+          ...parameters,
+        ),
+      ),
     );
   }
 
@@ -760,6 +776,13 @@ const VACUUM_PAGES_PER_STEP = 4096;
 
 /** `PRAGMA auto_vacuum` of a file that gives free pages back on `PRAGMA incremental_vacuum`. */
 const INCREMENTAL_VACUUM = 2;
+
+/** What rows returned by a DELETE ... RETURNING of their sizes held. */
+function removedRows(rows: ReadonlyArray<{ bytes: number }>): PrunedRows {
+  let bytes = 0;
+  for (const row of rows) bytes += row.bytes;
+  return { count: rows.length, bytes };
+}
 
 /** The later of two times, either of which may be unknown. */
 function latest(a: number | null, b: number | undefined): number | null {

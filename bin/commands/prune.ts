@@ -142,6 +142,7 @@ export async function runPrune(
           [`events ${verb}`, result.events],
           [`snapshots ${verb}`, result.snapshots],
           [`event files ${verb}`, result.files],
+          [`JSON bytes ${verb}`, result.bytes],
         ]),
       );
     }

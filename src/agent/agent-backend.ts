@@ -131,12 +131,13 @@ export interface AgentBackend {
    * that `rule` names (oldest first) and returns how many; with `dryRun`,
    * counts every event it names and removes nothing. An event's time is
    * when it was stored (for events stored before the store recorded that:
-   * its `bookmark.timestamp`, and none when it has none). Throws
+   * its `bookmark.timestamp`, and none when it has none). Returns how many
+   * went and their stored JSON's UTF-8 bytes. Throws
    * `UnsupportedError` where events cannot be pruned (hybrid mode's files).
    */
-  pruneEvents(agentId: string, rule: EventPruneRule, dryRun: boolean): Promise<number>;
-  /** Removes all but the newest `keepNewest` snapshots (first-save order); returns how many (or would). */
-  pruneSnapshots(agentId: string, keepNewest: number, dryRun: boolean): Promise<number>;
+  pruneEvents(agentId: string, rule: EventPruneRule, dryRun: boolean): Promise<PrunedRows>;
+  /** Removes all but the newest `keepNewest` snapshots (first-save order); returns what went (or would). */
+  pruneSnapshots(agentId: string, keepNewest: number, dryRun: boolean): Promise<PrunedRows>;
   /** Gives space back to the file system where the backend can (see `CompactOptions`). */
   compact(options: CompactOptions): Promise<CompactResult>;
 
@@ -251,6 +252,18 @@ export interface RemovedAgent {
   snapshots: number;
   /** Event files removed (hybrid mode). */
   files: number;
+  /**
+   * UTF-8 bytes of the stored JSON texts removed: info, messages, tool calls,
+   * events, snapshots, history records (not an event file's size).
+   */
+  bytes: number;
+}
+
+/** What one `pruneEvents` or `pruneSnapshots` call removed. */
+export interface PrunedRows {
+  count: number;
+  /** UTF-8 bytes of their stored JSON texts. */
+  bytes: number;
 }
 
 /** Which of an agent's events `pruneEvents` removes: those matching every given field. */

@@ -90,20 +90,24 @@ export async function pruneAgents(
           removed.events += gone.events;
           removed.snapshots += gone.snapshots;
           removed.files += gone.files;
+          removed.bytes += gone.bytes;
           continue;
         }
         keptActive++;
       }
       if (eventRule) {
         for (;;) {
-          const n = await backend.pruneEvents(agentId, eventRule, dryRun);
-          removed.events += n;
-          if (dryRun || n < batch) break;
+          const pruned = await backend.pruneEvents(agentId, eventRule, dryRun);
+          removed.events += pruned.count;
+          removed.bytes += pruned.bytes;
+          if (dryRun || pruned.count < batch) break;
           stopIfAborted();
         }
       }
       if (keepSnapshots !== undefined) {
-        removed.snapshots += await backend.pruneSnapshots(agentId, keepSnapshots, dryRun);
+        const pruned = await backend.pruneSnapshots(agentId, keepSnapshots, dryRun);
+        removed.snapshots += pruned.count;
+        removed.bytes += pruned.bytes;
       }
     }
     after = page[page.length - 1]?.agentId;

@@ -35,6 +35,7 @@ import type {
   EventPruneRule,
   ForkInfoMaker,
   MessageFields,
+  PrunedRows,
   RemovedAgent,
   StoredRow,
   ToolCallRowFields,
@@ -113,6 +114,13 @@ const NAME = 'memory';
 
 /** Entries handed out per page of `readEventPages`. */
 const EVENT_PAGE = 256;
+
+/** UTF-8 bytes of texts, as a database stores them. */
+function utf8Bytes(texts: readonly string[]): number {
+  let bytes = 0;
+  for (const text of texts) bytes += Buffer.byteLength(text, 'utf8');
+  return bytes;
+}
 
 /** Compares two sort keys field by field; strings by code point. */
 function compareKeys(a: ReadonlyArray<number | string>, b: ReadonlyArray<number | string>): number {
@@ -408,20 +416,29 @@ export class MemoryBackend implements AgentBackend {
   ): Promise<RemovedAgent | undefined> {
     const agent = this.agent(agentId);
     if (!agent || agent.lastWriteMs >= before) return undefined;
+    const texts = [
+      agent.info?.json ?? '',
+      ...agent.messages.map((m) => m.json),
+      ...agent.toolCalls.map((t) => t.json),
+      ...agent.events.map((e) => e.json),
+      ...agent.snapshots.values(),
+      ...Object.values(agent.records).flat(),
+    ];
     const removed = {
       messages: agent.messages.length,
       toolCalls: agent.toolCalls.length,
       events: agent.events.length,
       snapshots: agent.snapshots.size,
       files: 0,
+      bytes: utf8Bytes(texts),
     };
     if (!dryRun) await this.delete(agentId);
     return removed;
   }
 
-  async pruneEvents(agentId: string, rule: EventPruneRule, dryRun: boolean): Promise<number> {
+  async pruneEvents(agentId: string, rule: EventPruneRule, dryRun: boolean): Promise<PrunedRows> {
     const agent = this.agent(agentId);
-    if (!agent) return 0;
+    if (!agent) return { count: 0, bytes: 0 };
     const inChannels = (event: StoredEvent) =>
       rule.channels === undefined || (event.channel !== null && rule.channels.includes(event.channel));
     // Positions of the events the rule considers, oldest first; the newest N of them are kept.
@@ -435,19 +452,23 @@ export class MemoryBackend implements AgentBackend {
       const at = (agent.events[i] as StoredEvent).at;
       return at < rule.olderThan;
     });
-    if (dryRun) return doomed.length;
-    const removed = new Set(doomed.slice(0, rule.limit));
-    agent.events = agent.events.filter((_, i) => !removed.has(i));
-    return removed.size;
+    const taken = dryRun ? doomed : doomed.slice(0, rule.limit);
+    const bytes = utf8Bytes(taken.map((i) => (agent.events[i] as StoredEvent).json));
+    if (!dryRun) {
+      const removed = new Set(taken);
+      agent.events = agent.events.filter((_, i) => !removed.has(i));
+    }
+    return { count: taken.length, bytes };
   }
 
-  async pruneSnapshots(agentId: string, keepNewest: number, dryRun: boolean): Promise<number> {
+  async pruneSnapshots(agentId: string, keepNewest: number, dryRun: boolean): Promise<PrunedRows> {
     const agent = this.agent(agentId);
-    if (!agent) return 0;
+    if (!agent) return { count: 0, bytes: 0 };
     const ids = [...agent.snapshots.keys()];
     const doomed = ids.slice(0, Math.max(0, ids.length - keepNewest));
+    const bytes = utf8Bytes(doomed.map((id) => agent.snapshots.get(id) as string));
     if (!dryRun) for (const id of doomed) agent.snapshots.delete(id);
-    return doomed.length;
+    return { count: doomed.length, bytes };
   }
 
   async compact(): Promise<CompactResult> {

@@ -265,6 +265,10 @@ export const retentionCases: StoreCase[] = defineCases('retention', [
       const result = await store.prune(policy);
       // progress/monitor events 1,2,3,5,6 considered; the newest (6) stays.
       checkEqual(result.events, 4, 'events removed');
+      const removedBytes = [1, 2, 3, 5]
+        .map((seq) => Buffer.byteLength(JSON.stringify(timeline(seq, channels[seq - 1])), 'utf8'))
+        .reduce((a, b) => a + b, 0);
+      checkEqual(result.bytes, removedBytes, 'bytes removed (the UTF-8 JSON of the removed events)');
       checkEqual(seqs(await collect(store.readEvents(id))), [4, 6], 'events that stay');
       checkEqual((await store.loadMessages(id)).length, 2, 'messages are not events');
     },
@@ -284,6 +288,8 @@ export const retentionCases: StoreCase[] = defineCases('retention', [
       checkEqual(counts(dry), expectedSceneCounts(ctx), 'counts of the dry run');
       const real = await store.prune(policy);
       checkEqual(counts(real), counts(dry), 'the real run removes what the dry run reported');
+      check(dry.bytes > 0, 'the dry run reports the bytes it would remove');
+      checkEqual(real.bytes, dry.bytes, 'bytes removed, as the dry run reported');
     },
   },
   {
