@@ -143,8 +143,10 @@ export interface RetentionStore {
 
 /** True when `store` offers `prune` and `compact`. */
 export function supportsRetention<T extends object>(store: T): store is T & RetentionStore {
-  const s = store as Partial<RetentionStore>;
-  return typeof s.prune === 'function' && typeof s.compact === 'function';
+  const s = store as Partial<RetentionStore> & { capabilities?: { retention?: boolean } };
+  return (
+    typeof s.prune === 'function' && typeof s.compact === 'function' && s.capabilities?.retention !== false
+  );
 }
 
 /** A policy after validation: times as epoch milliseconds. */

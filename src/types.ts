@@ -514,6 +514,8 @@ export interface StoreCapabilities {
   durable: boolean;
   /** Events live in append-only files (hybrid mode). */
   fileEvents: boolean;
+  /** `prune()` and `compact()` work (stores built on `AgentStore`; absent for other stores). */
+  retention?: boolean;
   /** Why each missing capability is missing, for skip messages. */
   reasons?: Partial<Record<Exclude<keyof StoreCapabilities, 'reasons'>, string>>;
 }

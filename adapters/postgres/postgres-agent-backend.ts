@@ -13,6 +13,7 @@ import type {
   MessageFields,
   PrunedRows,
   RemovedAgent,
+  RetentionBackend,
   StoredRow,
   ToolCallRowFields,
 } from '../../src/agent/agent-backend.js';
@@ -95,7 +96,7 @@ function prefixConditions(prefix: string | undefined, values: unknown[]): string
  * pool connections would otherwise race), and reads wait for the writes
  * queued before them. The SDK's hot paths cost one round trip each.
  */
-export class PostgresAgentBackend implements AgentBackend {
+export class PostgresAgentBackend implements AgentBackend, RetentionBackend {
   readonly name = 'postgres';
   readonly capabilities: StoreCapabilities;
   readonly readOnly: boolean;

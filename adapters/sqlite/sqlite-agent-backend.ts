@@ -14,6 +14,7 @@ import type {
   MessageFields,
   PrunedRows,
   RemovedAgent,
+  RetentionBackend,
   StoredRow,
   ToolCallRowFields,
 } from '../../src/agent/agent-backend.js';
@@ -87,7 +88,7 @@ const LIST_SOURCE = {
  * connection (`SqliteConnection`): writes are short transactions queued in
  * call order; events in the `events` table or, in hybrid mode, in files.
  */
-export class SqliteAgentBackend implements AgentBackend {
+export class SqliteAgentBackend implements AgentBackend, RetentionBackend {
   readonly name = 'sqlite';
   readonly capabilities: StoreCapabilities;
   readonly readOnly: boolean;

@@ -110,7 +110,36 @@ export interface AgentBackend {
    */
   fork(agentId: string, forkIds: readonly string[], forkInfo: ForkInfoMaker): Promise<boolean>;
 
-  // ---- retention (src/retention.ts; the rules are applied by agent-prune.ts) ----
+  /** Takes the agent's lock (see `ExtendedStore.acquireAgentLock`). */
+  acquireLock(agentId: string, timeoutMs: number): Promise<LockReleaseFn>;
+
+  // ---- observation --------------------------------------------------------
+  /**
+   * A round trip to the database; throws when it cannot be made. Resolves
+   * with what makes a reachable database unusable (its tables are gone), or
+   * undefined when it is sound.
+   */
+  ping(): Promise<string | undefined>;
+  /** Whether the directories the backend writes (database file, event files) can be written. */
+  fileSystem(): Promise<StoreHealthStatus['fileSystem']>;
+  /** What the store needs to judge one agent's consistency. */
+  inspect(agentId: string): Promise<AgentInspection>;
+  /** Totals across the store. */
+  storage(): Promise<StoreMetrics['storage']>;
+
+  /**
+   * Called once every operation of the store has settled: finishes pending
+   * appends, releases the locks this store holds, and closes what it opened.
+   */
+  close(): Promise<void>;
+}
+
+/**
+ * What a backend offers for retention (`store.prune`, `store.compact`;
+ * src/retention.ts, with the rules applied once by agent-prune.ts). Optional:
+ * a backend without it gives a store whose `capabilities.retention` is false.
+ */
+export interface RetentionBackend {
   /**
    * Live agents (no tombstones) in code-point order of id, those after
    * `after`, at most `limit`, with the time of their last write of any kind:
@@ -140,29 +169,18 @@ export interface AgentBackend {
   pruneSnapshots(agentId: string, keepNewest: number, dryRun: boolean): Promise<PrunedRows>;
   /** Gives space back to the file system where the backend can (see `CompactOptions`). */
   compact(options: CompactOptions): Promise<CompactResult>;
+}
 
-  /** Takes the agent's lock (see `ExtendedStore.acquireAgentLock`). */
-  acquireLock(agentId: string, timeoutMs: number): Promise<LockReleaseFn>;
-
-  // ---- observation --------------------------------------------------------
-  /**
-   * A round trip to the database; throws when it cannot be made. Resolves
-   * with what makes a reachable database unusable (its tables are gone), or
-   * undefined when it is sound.
-   */
-  ping(): Promise<string | undefined>;
-  /** Whether the directories the backend writes (database file, event files) can be written. */
-  fileSystem(): Promise<StoreHealthStatus['fileSystem']>;
-  /** What the store needs to judge one agent's consistency. */
-  inspect(agentId: string): Promise<AgentInspection>;
-  /** Totals across the store. */
-  storage(): Promise<StoreMetrics['storage']>;
-
-  /**
-   * Called once every operation of the store has settled: finishes pending
-   * appends, releases the locks this store holds, and closes what it opened.
-   */
-  close(): Promise<void>;
+/** True when the backend offers retention. */
+export function hasRetention(backend: AgentBackend): backend is AgentBackend & RetentionBackend {
+  const b = backend as Partial<RetentionBackend>;
+  return (
+    typeof b.scanAgents === 'function' &&
+    typeof b.deleteIfInactive === 'function' &&
+    typeof b.pruneEvents === 'function' &&
+    typeof b.pruneSnapshots === 'function' &&
+    typeof b.compact === 'function'
+  );
 }
 
 /**

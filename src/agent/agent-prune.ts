@@ -6,7 +6,7 @@ import {
   type PruneOptions,
   type PruneResult,
 } from '../retention.js';
-import type { AgentBackend, EventPruneRule } from './agent-backend.js';
+import type { AgentBackend, EventPruneRule, RetentionBackend } from './agent-backend.js';
 
 const DEFAULT_BATCH = 500;
 
@@ -27,7 +27,7 @@ const DEFAULT_BATCH = 500;
  * or beyond the newest N, which a later append never is.
  */
 export async function pruneAgents(
-  backend: AgentBackend,
+  backend: AgentBackend & RetentionBackend,
   policy: NormalizedPrunePolicy,
   options: PruneOptions,
 ): Promise<PruneResult> {

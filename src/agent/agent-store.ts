@@ -1,5 +1,5 @@
 import { newForkId } from '../agent-id.js';
-import { NotFoundError, redactSecrets, ValidationError } from '../errors.js';
+import { NotFoundError, redactSecrets, UnsupportedError, ValidationError } from '../errors.js';
 import type { OperationKind } from '../operation-metrics.js';
 import { pagedIterable } from '../paged-iterable.js';
 import {
@@ -44,7 +44,14 @@ import type {
   ToolCallFilters,
   ToolCallRecord,
 } from '../types.js';
-import type { AgentBackend, AgentRecordKind, MessageFields, ToolCallRowFields } from './agent-backend.js';
+import {
+  type AgentBackend,
+  type AgentRecordKind,
+  hasRetention,
+  type MessageFields,
+  type RetentionBackend,
+  type ToolCallRowFields,
+} from './agent-backend.js';
 import { pruneAgents } from './agent-prune.js';
 
 /** Options of `AgentStore`. */
@@ -66,7 +73,6 @@ export interface AgentStoreOptions {
  */
 export class AgentStore implements ExtendedStore {
   /** What this store guarantees; see `StoreCapabilities`. */
-  readonly capabilities: StoreCapabilities;
   /** The frame every operation runs in; the KV API of the store shares it. */
   protected readonly ops: StoreOperations;
   protected readonly codec: StoreCodec;
@@ -79,13 +85,27 @@ export class AgentStore implements ExtendedStore {
     protected readonly backend: AgentBackend,
     options: AgentStoreOptions = {},
   ) {
-    this.capabilities = backend.capabilities;
     this.configError = options.configError;
     this.ops = new StoreOperations(backend.name, {
       readOnly: backend.readOnly,
       classifyError: backend.classifyError?.bind(backend),
     });
     this.codec = new StoreCodec(backend.name);
+  }
+
+  /**
+   * What this store guarantees; see `StoreCapabilities`. Read from the
+   * backend each time (a backend may learn some only once connected), with
+   * `retention` saying whether `prune` and `compact` work.
+   */
+  get capabilities(): StoreCapabilities {
+    const capabilities = this.backend.capabilities;
+    if (hasRetention(this.backend)) return { ...capabilities, retention: true };
+    return {
+      ...capabilities,
+      retention: false,
+      reasons: { ...capabilities.reasons, retention: `${this.backend.name} has no prune() or compact() yet` },
+    };
   }
 
   /** Operations running now (the backend's idle connections may close under none). @internal */
@@ -564,7 +584,7 @@ export class AgentStore implements ExtendedStore {
       if (normalized.prefix !== undefined && !possibleAgentId(normalized.prefix)) {
         return { ...noPruneCounts(), dryRun: options.dryRun === true, scannedAgents: 0, keptActive: 0 };
       }
-      return pruneAgents(this.backend, normalized, options);
+      return pruneAgents(this.retention('prune'), normalized, options);
     });
   }
 
@@ -578,7 +598,16 @@ export class AgentStore implements ExtendedStore {
     return this.runOperation('compact', null, async () => {
       if (options === null || typeof options !== 'object') this.fail('options must be an object', 'compact');
       this.ops.assertWritable('compact');
-      return this.backend.compact({ full: options.full === true });
+      return this.retention('compact').compact({ full: options.full === true });
+    });
+  }
+
+  /** The backend's retention, or `UnsupportedError` for a backend without it. */
+  private retention(operation: string): AgentBackend & RetentionBackend {
+    if (hasRetention(this.backend)) return this.backend;
+    throw new UnsupportedError(`${this.backend.name} has no ${operation}() yet`, {
+      backend: this.backend.name,
+      operation,
     });
   }
 

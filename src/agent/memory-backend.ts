@@ -37,6 +37,7 @@ import type {
   MessageFields,
   PrunedRows,
   RemovedAgent,
+  RetentionBackend,
   StoredRow,
   ToolCallRowFields,
 } from './agent-backend.js';
@@ -150,7 +151,7 @@ function page<T>(
  * this process's memory. Every method does its work synchronously, so
  * operations land in call order.
  */
-export class MemoryBackend implements AgentBackend {
+export class MemoryBackend implements AgentBackend, RetentionBackend {
   readonly name = NAME;
   readonly readOnly = false;
   readonly capabilities: StoreCapabilities = {
