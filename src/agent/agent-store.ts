@@ -55,8 +55,6 @@ export interface AgentStoreOptions {
  * backend, plus what only that backend offers.
  */
 export class AgentStore implements ExtendedStore {
-  /** What this store guarantees; see `StoreCapabilities`. */
-  readonly capabilities: StoreCapabilities;
   /** The frame every operation runs in; the KV API of the store shares it. */
   protected readonly ops: StoreOperations;
   protected readonly codec: StoreCodec;
@@ -69,13 +67,21 @@ export class AgentStore implements ExtendedStore {
     protected readonly backend: AgentBackend,
     options: AgentStoreOptions = {},
   ) {
-    this.capabilities = backend.capabilities;
     this.configError = options.configError;
     this.ops = new StoreOperations(backend.name, {
       readOnly: backend.readOnly,
       classifyError: backend.classifyError?.bind(backend),
     });
     this.codec = new StoreCodec(backend.name);
+  }
+
+  /**
+   * What this store guarantees; see `StoreCapabilities`. Asked of the
+   * backend each time: some are known only once it has connected (MongoDB's
+   * transactions depend on the deployment).
+   */
+  get capabilities(): StoreCapabilities {
+    return this.backend.capabilities;
   }
 
   /** Operations running now (the backend's idle connections may close under none). @internal */
