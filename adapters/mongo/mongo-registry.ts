@@ -1,6 +1,8 @@
 import { DELETED_AGENT_RETENTION_MS, tombstoneLive } from '../../src/deleted-agents.js';
+import { compareCodePoints } from '../../src/strings.js';
 import type { MongoCollection, MongoDocument, MongoOptions } from './mongo-config.js';
 import { DUPLICATE_KEY } from './mongo-lock.js';
+import { agentIdPrefixFilter } from './mongo-queries.js';
 
 /**
  * The registry `<prefix>agents`: one document per agent id, what `exists` and
@@ -72,4 +74,33 @@ export async function registerForEvents(
     const current = await agents.findOne({ _id: agentId }, { projection: { deletedAt: 1 } });
     if (isLiveTombstone(current)) return undefined;
   }
+}
+
+/**
+ * The ids `list(prefix)` answers, in code point order: registered agents
+ * that are no tombstone, and (hybrid mode) `fromFiles`, the agents with an
+ * event file under that prefix, unless deleted.
+ */
+export async function listAgents(
+  agents: MongoCollection,
+  prefix: string | undefined,
+  fromFiles: readonly string[],
+): Promise<string[]> {
+  // `_id` strings sort by UTF-8 bytes (simple binary comparison), which is code point order.
+  const docs = await agents
+    .find({ ...agentIdPrefixFilter(prefix), ...LIVE_AGENT }, { projection: { _id: 1 } })
+    .sort({ _id: 1 })
+    .toArray();
+  const ids = docs.map((doc) => String(doc._id));
+  if (fromFiles.length === 0) return ids;
+  // A file left behind by a deleted agent does not make it exist.
+  const deleted = new Set(
+    (
+      await agents
+        .find({ _id: { $in: [...fromFiles] }, deletedAt: { $ne: null } }, { projection: { _id: 1 } })
+        .toArray()
+    ).map((doc) => String(doc._id)),
+  );
+  const listed = fromFiles.filter((id) => !deleted.has(id));
+  return [...new Set([...ids, ...listed])].sort(compareCodePoints);
 }

@@ -1,0 +1,191 @@
+import type { EventFields } from '../../src/agent/agent-backend.js';
+import { AppendBatcher } from '../../src/append-batcher.js';
+import { EVENT_PAGE_BYTES, EVENT_PAGE_SIZE, EventPageSizer } from '../../src/paged-iterable.js';
+import type { Timeline } from '../../src/types.js';
+import type { MongoDocument } from './mongo-config.js';
+import type { OpenMongo } from './mongo-connection.js';
+import { readJson, toEventDocument } from './mongo-documents.js';
+import { counterValue, type EventFilter, type MongoEventStorage } from './mongo-event-storage.js';
+import { EVENT_SORT, eventPageFilter } from './mongo-queries.js';
+import { isLiveTombstone, registerForEvents } from './mongo-registry.js';
+
+/** Appends written by one `insertMany` at most. */
+const MAX_EVENT_BATCH = 1000;
+
+interface PendingEvent {
+  agentId: string;
+  json: string;
+  fields: EventFields;
+}
+
+/** A block of insertion counters reserved for one agent in one batch: `from` ..= `to`. */
+interface ReservedBlock {
+  agentId: string;
+  from: number;
+  to: number;
+}
+
+/**
+ * Events as documents in `<prefix>events`, ordered by a per-agent insertion
+ * counter kept in the agent's `<prefix>agents` document (`seq`).
+ *
+ * Un-awaited appends go through one `AppendBatcher`: each batch reserves one
+ * block of counter values per agent with a single `findOneAndUpdate` `$inc`
+ * (which also registers the agent, for `exists` and `list`), numbers its
+ * events in call order, and writes them with one ordered `insertMany`. The
+ * counter is unique across processes because the server applies each `$inc`
+ * atomically; client clocks and ObjectIds play no part in the order (an
+ * ObjectId's counter wraps and its timestamp follows the wall clock, neither
+ * of which is an order).
+ *
+ * A batch is all or nothing: if `insertMany` fails part-way, the documents it
+ * did insert are deleted again (they are exactly the reserved counter values),
+ * so no rejected append stays stored. This needs no transaction, so appends
+ * never contend with the transactions of other writes.
+ */
+export class DatabaseEventStorage implements MongoEventStorage {
+  readonly kind = 'database' as const;
+  private readonly batcher: AppendBatcher<PendingEvent>;
+
+  constructor(
+    private readonly connection: () => Promise<OpenMongo>,
+    private readonly pageSize = EVENT_PAGE_SIZE,
+    private readonly pageBytes = EVENT_PAGE_BYTES,
+  ) {
+    this.batcher = new AppendBatcher((batch) => this.writeBatch(batch), MAX_EVENT_BATCH);
+  }
+
+  append(agentId: string, encodedTimeline: string, fields: EventFields): Promise<void> {
+    return this.batcher.enqueue({ agentId, json: encodedTimeline, fields });
+  }
+
+  private async writeBatch(batch: PendingEvent[]): Promise<void> {
+    const { collections } = await this.connection();
+    const perAgent = new Map<string, number>();
+    for (const item of batch) perAgent.set(item.agentId, (perAgent.get(item.agentId) ?? 0) + 1);
+    const blocks: ReservedBlock[] = [];
+    // Outside any transaction, so these may run side by side. A deleted
+    // agent's late events get no block: they are acknowledged and discarded.
+    await Promise.all(
+      [...perAgent].map(async ([agentId, count]) => {
+        const agent = await registerForEvents(
+          collections.agents,
+          agentId,
+          { $inc: { seq: count } },
+          {
+            projection: { seq: 1 },
+          },
+        );
+        if (!agent) return;
+        const to = counterValue(agent.seq);
+        blocks.push({ agentId, from: to - count + 1, to });
+      }),
+    );
+    if (blocks.length === 0) return;
+    const next = new Map(blocks.map((block) => [block.agentId, block.from]));
+    const documents = batch.flatMap((item) => {
+      const seq = next.get(item.agentId);
+      if (seq === undefined) return [];
+      next.set(item.agentId, seq + 1);
+      return [toEventDocument(item.agentId, seq, item.json, item.fields) as unknown as MongoDocument];
+    });
+    const removeBlocks = (of: readonly ReservedBlock[]) =>
+      Promise.allSettled(
+        of.map((block) =>
+          collections.events.deleteMany({
+            agentId: block.agentId,
+            seq: { $gte: block.from, $lte: block.to },
+          }),
+        ),
+      );
+    try {
+      await collections.events.insertMany(documents, { ordered: true });
+    } catch (error) {
+      await removeBlocks(blocks);
+      throw error;
+    }
+    // A delete that came between the registration and the insert: its
+    // tombstone is there now, and what this batch wrote for the agent goes.
+    const deleted = await collections.agents
+      .find(
+        { _id: { $in: blocks.map((block) => block.agentId) }, deletedAt: { $ne: null } },
+        {
+          projection: { deletedAt: 1 },
+        },
+      )
+      .toArray();
+    const gone = new Set(deleted.filter((doc) => isLiveTombstone(doc)).map((doc) => String(doc._id)));
+    if (gone.size > 0) await removeBlocks(blocks.filter((block) => gone.has(block.agentId)));
+  }
+
+  async *readPages(agentId: string, filter: EventFilter): AsyncGenerator<Timeline[]> {
+    await this.idle();
+    const { collections } = await this.connection();
+    const ctx = { backend: 'mongo', operation: 'readEvents', agentId };
+    // Keyset paging on the insertion counter: each page is a fresh, short
+    // query, so a slow consumer never holds a server cursor (which would time
+    // out after ten idle minutes), and entries appended meanwhile are seen once.
+    // A page ends at `pageSize` events or `pageBytes` of JSON, and the next
+    // one asks for as many events as fit at the previous page's largest, so a
+    // stream of large events never brings much more than one page into memory
+    // (where sizes jump, the driver's batch of one page may hold more, never
+    // past the server's 16 MiB per batch).
+    let after = 0;
+    const sizer = new EventPageSizer(this.pageSize, this.pageBytes);
+    for (;;) {
+      const limit = sizer.start();
+      const cursor = collections.events
+        .find(eventPageFilter(agentId, after, { sinceSeq: filter.since?.seq, channel: filter.channel }), {
+          projection: { seq: 1, json: 1 },
+        })
+        .sort(EVENT_SORT)
+        .limit(limit)
+        .batchSize(limit);
+      const page: MongoDocument[] = [];
+      try {
+        for await (const doc of cursor) {
+          page.push(doc);
+          if (sizer.add(typeof doc.json === 'string' ? doc.json.length : 0)) break;
+        }
+      } finally {
+        await cursor.close();
+      }
+      const more = sizer.end();
+      if (page.length === 0) return;
+      after = counterValue(page[page.length - 1]?.seq);
+      yield page.map((doc) => readJson<Timeline>(doc, ctx));
+      if (!more) return;
+    }
+  }
+
+  async hasOutsideDatabase(): Promise<boolean> {
+    return false;
+  }
+
+  async listOutsideDatabase(): Promise<string[]> {
+    return [];
+  }
+
+  async delete(agentId: string): Promise<void> {
+    await this.idle();
+    const { collections } = await this.connection();
+    await collections.events.deleteMany({ agentId });
+  }
+
+  async check(): Promise<string[]> {
+    return [];
+  }
+
+  async count(): Promise<number | undefined> {
+    const { collections } = await this.connection();
+    return collections.events.estimatedDocumentCount();
+  }
+
+  idle(): Promise<void> {
+    return this.batcher.idle();
+  }
+
+  async close(): Promise<void> {
+    await this.idle();
+  }
+}
