@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import {
   assertFitsInDocument,
   bsonSize,
+  jsonArrayItems,
   MAX_STORED_DOCUMENT_BYTES,
   readJson,
   toEventDocument,
@@ -300,5 +301,32 @@ describe('size and corruption', () => {
     expect(() => readJson({ json: '{"half": ' }, { operation: 'loadInfo', agentId: 'a' })).toThrow(
       expect.objectContaining({ code: 'KODE_CORRUPT', agentId: 'a' }),
     );
+  });
+});
+
+describe('media cache entries from the array text AgentStore hands over', () => {
+  it("splits only at the commas between items, giving each item's text exactly as it was", () => {
+    const items = [
+      '{"a":"x,y","b":[1,2,{"c":"]"}]}',
+      '"quote \\" and backslash \\\\, comma"',
+      '[[],{},"{[,"]',
+      '-0',
+      '{"k":"\\u0000,"}',
+    ];
+    expect(jsonArrayItems(`[${items.join(',')}]`)).toEqual(items);
+    // -0 stays -0: parsing and re-encoding would have made it 0.
+    expect(JSON.stringify(JSON.parse('-0'))).toBe('0');
+  });
+
+  it('an empty array has no items; JSON whitespace around items is left out', () => {
+    expect(jsonArrayItems('[]')).toEqual([]);
+    expect(jsonArrayItems(' [ ] ')).toEqual([]);
+    expect(jsonArrayItems('[ 1 , {"a" : 2} ]')).toEqual(['1', '{"a" : 2}']);
+  });
+
+  it('encoded media cache records come back one by one', () => {
+    const records = [{ key: 'a,b', url: 'https://x/"y"', meta: { n: [1, 2] } }, { key: 'z' }];
+    const texts = records.map((record) => encodeJson(record, 'strict'));
+    expect(jsonArrayItems(`[${texts.join(',')}]`)).toEqual(texts);
   });
 });
