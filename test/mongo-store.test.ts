@@ -23,6 +23,7 @@ import {
   sessionQueryPlan,
   toolCallQueryPlan,
 } from '../adapters/mongo/mongo-queries.js';
+import { wrapDriverError } from '../src/errors.js';
 import { encodeJson } from '../src/json-codec.js';
 import { nextPageLimit } from '../src/paged-iterable.js';
 import {
@@ -313,7 +314,7 @@ describeMongo('MongoStore against a server', () => {
         replies.push((reply.cursor.firstBatch ?? []).map((doc) => doc.json?.length ?? 0));
       });
       const connection = new MongoConnection(resolveMongoStoreOptions({ client, dbName: place.dbName }));
-      const events = new DatabaseEventStorage(() => connection.open(), 50, 20_000);
+      const events = new DatabaseEventStorage(() => connection.open(), wrapDriverError, 50, 20_000);
       const padded = (seq: number, size: number): Timeline => ({
         ...timeline(seq),
         event: {

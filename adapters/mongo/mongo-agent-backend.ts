@@ -12,15 +12,10 @@ import type {
   ToolCallRowFields,
 } from '../../src/agent/agent-backend.js';
 import { AgentWriteQueue } from '../../src/agent/agent-write-queue.js';
+import type { EventStorage } from '../../src/agent/event-storage.js';
 import { checkDirectoryWritable } from '../../src/directory-health.js';
-import {
-  type AnyKodeStoreError,
-  type ErrorContext,
-  isKodeStoreError,
-  KodeStoreError,
-  wrapDriverError,
-} from '../../src/errors.js';
-import { FileEventLog } from '../../src/file-event-log.js';
+import { type AnyKodeStoreError, type ErrorContext, KodeStoreError } from '../../src/errors.js';
+import { FileEventStorage } from '../../src/hybrid/file-event-storage.js';
 import type {
   NormalizedMessageQuery,
   NormalizedSessionQuery,
@@ -51,9 +46,7 @@ import {
   toSnapshotDocument,
   toToolCallDocument,
 } from './mongo-documents.js';
-import { mongoTimeoutError } from './mongo-errors.js';
-import { counterValue, type MongoEventStorage } from './mongo-event-storage.js';
-import { FileEventStorage } from './mongo-file-events.js';
+import { classifyMongoError, wrapMongoError } from './mongo-errors.js';
 import { writeForks } from './mongo-fork.js';
 import { inspectStoredAgent } from './mongo-inspect.js';
 import { MongoListSaver } from './mongo-list-saver.js';
@@ -67,15 +60,15 @@ import {
   toolCallStatsPipeline,
 } from './mongo-queries.js';
 import {
+  counterValue,
   expiredTombstones,
-  isLiveTombstone,
   LIVE_AGENT,
   listAgents,
-  registerForEvents,
+  mongoFileEventRegistry,
   registration,
   tombstone,
 } from './mongo-registry.js';
-import type { AgentCollectionRole } from './mongo-schema.js';
+import { type AgentCollectionRole, agentCollectionNames } from './mongo-schema.js';
 
 const BACKEND = 'mongo';
 
@@ -128,7 +121,7 @@ function where(operation: string, agentId: string): ErrorContext {
 export class MongoAgentBackend implements AgentBackend {
   readonly name = BACKEND;
   readonly readOnly: boolean;
-  private readonly events: MongoEventStorage;
+  private readonly events: EventStorage;
   private readonly locks: MongoLeaseLocks;
   private readonly messageLists = new MongoListSaver<MessageFields>({
     collection: 'messages',
@@ -151,16 +144,20 @@ export class MongoAgentBackend implements AgentBackend {
     readonly connection: MongoConnection,
   ) {
     this.readOnly = options.readOnly;
+    const wrapError = (error: unknown, ctx: Omit<ErrorContext, 'cause'>) =>
+      wrapMongoError(error, ctx, this.options);
+    // Hybrid mode: the registry records each agent's event file (eventFiles),
+    // so that checkConsistency tells a missing file from an agent that never
+    // had events; its tombstones keep a deleted agent's late events out.
     this.events =
       options.eventStorage === 'file'
         ? new FileEventStorage(
-            new FileEventLog({
-              baseDir: options.fileStoreBaseDir as string,
-              registerAgent: (agentId) => this.markEventFile(agentId),
-              admitAgent: (agentId) => this.admitEventFile(agentId),
-            }),
+            mongoFileEventRegistry(() => this.opened(), wrapError),
+            BACKEND,
+            options.fileStoreBaseDir as string,
+            true,
           )
-        : new DatabaseEventStorage(() => this.opened());
+        : new DatabaseEventStorage(() => this.opened(), wrapError);
     this.locks = new MongoLeaseLocks(
       async () => (await this.opened()).collections.locks,
       options.lockLeaseMs,
@@ -197,9 +194,9 @@ export class MongoAgentBackend implements AgentBackend {
     };
   }
 
-  /** A bound running out is a `TimeoutError` naming it (mongo-errors.ts). */
+  /** The driver's errors (mongo-errors.ts): a bound running out, an unreachable server, a lost connection. */
   classifyError(error: unknown, ctx: Omit<ErrorContext, 'cause'>): AnyKodeStoreError | undefined {
-    return mongoTimeoutError(error, ctx, this.options);
+    return classifyMongoError(error, ctx, this.options);
   }
 
   async open(): Promise<void> {
@@ -237,29 +234,6 @@ export class MongoAgentBackend implements AgentBackend {
     );
     if (!agent) throw new KodeStoreError('the server returned no agent document for the position counter');
     return counterValue(agent.seq);
-  }
-
-  /**
-   * Hybrid mode: records (and registers) that the agent has an event file,
-   * for checkConsistency; false when the agent was deleted meanwhile (a live
-   * tombstone), and the log then removes the file.
-   */
-  private async markEventFile(agentId: string): Promise<boolean> {
-    const open = await this.opened();
-    return (
-      (await registerForEvents(open.collections.agents, agentId, { $set: { eventFiles: true } })) !==
-      undefined
-    );
-  }
-
-  /** Hybrid mode: a deleted agent's late events never create its event file again. */
-  private async admitEventFile(agentId: string): Promise<boolean> {
-    const open = await this.opened();
-    const registry = await open.collections.agents.findOne(
-      { _id: agentId },
-      { projection: { deletedAt: 1 } },
-    );
-    return !isLiveTombstone(registry);
   }
 
   /** The stored texts of the agent's documents in `role`, in `order`. */
@@ -428,13 +402,8 @@ export class MongoAgentBackend implements AgentBackend {
     assertFitsInDocument(json, 'timeline', where('appendEvent', agentId), () =>
       toEventDocument(agentId, 0, json, fields),
     );
-    // The frame of an append does not wrap what its promise rejects with.
-    return this.events.append(agentId, json, fields).catch((error: unknown) => {
-      const ctx = where('appendEvent', agentId);
-      throw (
-        (isKodeStoreError(error) ? undefined : this.classifyError(error, ctx)) ?? wrapDriverError(error, ctx)
-      );
-    });
+    // The event storage types what a rejected append's promise rejects with (the frame does not).
+    return this.events.append(agentId, json, fields);
   }
 
   readEventPages(agentId: string, filter: ReadEventsOptions): AsyncIterator<Timeline[]> {
@@ -470,9 +439,9 @@ export class MongoAgentBackend implements AgentBackend {
       // An event stream has no size bound, so it is not deleted inside the
       // transaction (which has a time and size limit); a failure part-way is
       // safe to retry with another delete.
-      if (this.events.kind === 'database') await this.events.delete(agentId);
+      await open.collections.events.deleteMany({ agentId });
       await this.deleteAgentDocuments(open, agentId);
-      if (this.events.kind === 'file') await this.events.delete(agentId);
+      await this.events.deleteOutsideDatabase(agentId);
       this.messageLists.forget(agentId);
       this.toolCallLists.forget(agentId);
     });
@@ -491,12 +460,7 @@ export class MongoAgentBackend implements AgentBackend {
 
   async list(prefix: string | undefined): Promise<string[]> {
     const open = await this.opened();
-    const fromFiles =
-      this.events.kind === 'file'
-        ? (await this.events.listOutsideDatabase()).filter(
-            (id) => prefix === undefined || id.startsWith(prefix),
-          )
-        : [];
+    const fromFiles = await this.events.agentIdsOutsideDatabase(prefix);
     return listAgents(open.collections.agents, prefix, fromFiles);
   }
 
@@ -559,9 +523,26 @@ export class MongoAgentBackend implements AgentBackend {
 
   // ---- observation -------------------------------------------------------------
 
-  async ping(): Promise<undefined> {
-    await (await this.opened()).db.command({ ping: 1 });
-    return undefined;
+  /**
+   * The server answers, and the store's collections are there: they are
+   * created once per connection, so a database dropped since then is only
+   * seen by looking (one `listCollections` of names).
+   */
+  async ping(): Promise<string | undefined> {
+    const { db } = await this.opened();
+    await db.command({ ping: 1 });
+    const expected = Object.values(agentCollectionNames(this.options.collectionPrefix));
+    // A dozen names: they all come in the first batch.
+    const reply = await db.command({
+      listCollections: 1,
+      filter: { name: { $in: expected } },
+      nameOnly: true,
+    });
+    const batch = (reply.cursor as { firstBatch?: MongoDocument[] } | undefined)?.firstBatch ?? [];
+    const present = new Set(batch.map((collection) => String(collection.name)));
+    const missing = expected.filter((name) => !present.has(name));
+    if (missing.length === 0) return undefined;
+    return `the store's collections are missing from database ${JSON.stringify(db.databaseName)}: ${missing.join(', ')}`;
   }
 
   /**

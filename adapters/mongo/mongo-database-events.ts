@@ -1,13 +1,14 @@
 import type { EventFields } from '../../src/agent/agent-backend.js';
+import type { EventStorage } from '../../src/agent/event-storage.js';
 import { AppendBatcher } from '../../src/append-batcher.js';
+import type { AnyKodeStoreError, ErrorContext } from '../../src/errors.js';
 import { EVENT_PAGE_BYTES, EVENT_PAGE_SIZE, EventPageSizer } from '../../src/paged-iterable.js';
-import type { Timeline } from '../../src/types.js';
+import type { ReadEventsOptions, Timeline } from '../../src/types.js';
 import type { MongoDocument } from './mongo-config.js';
 import type { OpenMongo } from './mongo-connection.js';
 import { readJson, toEventDocument } from './mongo-documents.js';
-import { counterValue, type EventFilter, type MongoEventStorage } from './mongo-event-storage.js';
 import { EVENT_SORT, eventPageFilter } from './mongo-queries.js';
-import { isLiveTombstone, registerForEvents } from './mongo-registry.js';
+import { counterValue, isLiveTombstone, registerForEvents } from './mongo-registry.js';
 
 /** Appends written by one `insertMany` at most. */
 const MAX_EVENT_BATCH = 1000;
@@ -43,20 +44,28 @@ interface ReservedBlock {
  * so no rejected append stays stored. This needs no transaction, so appends
  * never contend with the transactions of other writes.
  */
-export class DatabaseEventStorage implements MongoEventStorage {
-  readonly kind = 'database' as const;
+export class DatabaseEventStorage implements EventStorage {
+  readonly mode = 'database' as const;
   private readonly batcher: AppendBatcher<PendingEvent>;
 
+  /**
+   * `wrapError` types the driver's errors of a rejected append (the store's
+   * frame does not wrap what an append's promise rejects with); `pageSize`
+   * stays `EVENT_PAGE_SIZE`: a page is fetched whole before it is measured.
+   */
   constructor(
     private readonly connection: () => Promise<OpenMongo>,
+    private readonly wrapError: (error: unknown, ctx: Omit<ErrorContext, 'cause'>) => AnyKodeStoreError,
     private readonly pageSize = EVENT_PAGE_SIZE,
     private readonly pageBytes = EVENT_PAGE_BYTES,
   ) {
     this.batcher = new AppendBatcher((batch) => this.writeBatch(batch), MAX_EVENT_BATCH);
   }
 
-  append(agentId: string, encodedTimeline: string, fields: EventFields): Promise<void> {
-    return this.batcher.enqueue({ agentId, json: encodedTimeline, fields });
+  append(agentId: string, json: string, fields: EventFields): Promise<void> {
+    return this.batcher.enqueue({ agentId, json, fields }).catch((error: unknown) => {
+      throw this.wrapError(error, { backend: 'mongo', operation: 'appendEvent', agentId });
+    });
   }
 
   private async writeBatch(batch: PendingEvent[]): Promise<void> {
@@ -118,7 +127,7 @@ export class DatabaseEventStorage implements MongoEventStorage {
     if (gone.size > 0) await removeBlocks(blocks.filter((block) => gone.has(block.agentId)));
   }
 
-  async *readPages(agentId: string, filter: EventFilter): AsyncGenerator<Timeline[]> {
+  async *readPages(agentId: string, filter: ReadEventsOptions): AsyncGenerator<Timeline[]> {
     await this.idle();
     const { collections } = await this.connection();
     const ctx = { backend: 'mongo', operation: 'readEvents', agentId };
@@ -158,18 +167,16 @@ export class DatabaseEventStorage implements MongoEventStorage {
     }
   }
 
+  async agentIdsOutsideDatabase(): Promise<string[]> {
+    return [];
+  }
+
   async hasOutsideDatabase(): Promise<boolean> {
     return false;
   }
 
-  async listOutsideDatabase(): Promise<string[]> {
-    return [];
-  }
-
-  async delete(agentId: string): Promise<void> {
-    await this.idle();
-    const { collections } = await this.connection();
-    await collections.events.deleteMany({ agentId });
+  async deleteOutsideDatabase(): Promise<void> {
+    // The delete removes the event documents with the agent's others.
   }
 
   async check(): Promise<string[]> {

@@ -3,7 +3,7 @@ import { KodeStoreError } from '../../src/errors.js';
 import type { MongoDocument, MongoSession } from './mongo-config.js';
 import { type OpenMongo, runAtomically, withSession } from './mongo-connection.js';
 import { assertFitsInDocument, jsonText, toInfoDocument } from './mongo-documents.js';
-import { counterValue } from './mongo-event-storage.js';
+import { counterValue } from './mongo-registry.js';
 
 /**
  * `batchFork` on MongoDB: every fork gets a copy of the source's info (made

@@ -1,31 +1,23 @@
 import type { AgentInspection } from '../../src/agent/agent-backend.js';
+import type { EventStorage } from '../../src/agent/event-storage.js';
 import { decodeJson } from '../../src/json-codec.js';
 import type { OpenMongo } from './mongo-connection.js';
 import { jsonText } from './mongo-documents.js';
-import type { MongoEventStorage } from './mongo-event-storage.js';
 
 /**
  * What `checkConsistency` needs of an agent that exists, read from its
  * documents: the info's text, the number of messages, and the problems
  * found in how it is stored (gaps in a list an interrupted save left,
- * unreadable items, a missing event file).
+ * unreadable items; a missing event file, which the event storage checks).
  */
 export async function inspectStoredAgent(
   open: OpenMongo,
   agentId: string,
-  events: MongoEventStorage,
+  events: EventStorage,
 ): Promise<Omit<AgentInspection, 'exists'>> {
   const issues: string[] = [];
-  if (events.kind === 'file') {
-    await events.idle();
-    const registry = await open.collections.agents.findOne(
-      { _id: agentId },
-      { projection: { eventFiles: 1 } },
-    );
-    if (registry?.eventFiles === true && !(await events.hasOutsideDatabase(agentId))) {
-      issues.push('events were written to an event file, but the file is missing');
-    }
-  }
+  // Waits for the agent's appends (and the registration of its event file).
+  await events.idle();
   const infoJson = await readableText(open, 'infos', agentId, issues);
   const messages = await checkList(open, 'messages', agentId, issues, (value, i) => {
     if (typeof (value as { role?: unknown } | null)?.role !== 'string')

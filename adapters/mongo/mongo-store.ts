@@ -89,6 +89,10 @@ export class MongoStore extends AgentStore {
       readOnly: this.readOnly,
       leaseMs: this.options.lockLeaseMs,
       lockWaitTimeoutMs: this.options.lockWaitTimeoutMs,
+      bounds: {
+        connectTimeoutMs: this.options.connectTimeoutMs,
+        operationTimeoutMs: this.options.operationTimeoutMs,
+      },
       ...options,
       collectionPrefix: this.options.collectionPrefix,
     });
