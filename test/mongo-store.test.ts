@@ -226,6 +226,22 @@ describeMongo('MongoStore against a server', () => {
     expect(store.capabilities.transactions).toBe(deployment.transactions);
   });
 
+  it('healthCheck reports unhealthy, naming the database and collections, when the collections were dropped under a running store', async () => {
+    const dbName = place.also(`${place.dbName}_health`);
+    const dropped = await new MongoStore({ uri: place.url, dbName }).open();
+    try {
+      expect((await dropped.healthCheck()).healthy).toBe(true);
+      await withAdminClient((client) => client.db(dbName).dropDatabase());
+      const health = await dropped.healthCheck();
+      expect(health.healthy).toBe(false);
+      expect(health.database.connected).toBe(true);
+      expect(health.database.error).toContain(dbName);
+      expect(health.database.error).toContain('kode_agents');
+    } finally {
+      await dropped.close();
+    }
+  });
+
   it('records its schema version, and refuses a database written by a newer version', async () => {
     const versions = await withAdminClient((client) =>
       client.db(place.dbName).collection('kode_schema_version').find().toArray(),

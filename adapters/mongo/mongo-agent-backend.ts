@@ -15,6 +15,7 @@ import { AgentWriteQueue } from '../../src/agent/agent-write-queue.js';
 import type { EventStorage } from '../../src/agent/event-storage.js';
 import { checkDirectoryWritable } from '../../src/directory-health.js';
 import { type AnyKodeStoreError, type ErrorContext, KodeStoreError } from '../../src/errors.js';
+import { eventModeMismatch } from '../../src/event-modes.js';
 import { FileEventStorage } from '../../src/hybrid/file-event-storage.js';
 import type {
   NormalizedMessageQuery,
@@ -429,6 +430,10 @@ export class MongoAgentBackend implements AgentBackend {
   delete(agentId: string): Promise<void> {
     return this.writes.write(agentId, async () => {
       await this.events.idle();
+      // Event files this store cannot reach would outlive the agent.
+      if (this.events instanceof DatabaseEventStorage && (await this.events.hasFileEvents(agentId))) {
+        throw eventModeMismatch('file', { backend: BACKEND, operation: 'delete', agentId });
+      }
       const open = await this.opened();
       // The tombstone first: from here on the agent does not exist, its
       // late events are discarded, and an append that raced this delete

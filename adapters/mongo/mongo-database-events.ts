@@ -1,14 +1,15 @@
 import type { EventFields } from '../../src/agent/agent-backend.js';
 import type { EventStorage } from '../../src/agent/event-storage.js';
-import { AppendBatcher } from '../../src/append-batcher.js';
+import { AppendBatcher, type BatchRefusals } from '../../src/append-batcher.js';
 import type { AnyKodeStoreError, ErrorContext } from '../../src/errors.js';
+import { eventModeMismatch, eventModeProblem } from '../../src/event-modes.js';
 import { EVENT_PAGE_BYTES, EVENT_PAGE_SIZE, EventPageSizer } from '../../src/paged-iterable.js';
 import type { ReadEventsOptions, Timeline } from '../../src/types.js';
 import type { MongoDocument } from './mongo-config.js';
 import type { OpenMongo } from './mongo-connection.js';
 import { readJson, toEventDocument } from './mongo-documents.js';
 import { EVENT_SORT, eventPageFilter } from './mongo-queries.js';
-import { counterValue, isLiveTombstone, registerForEvents } from './mongo-registry.js';
+import { counterValue, isLiveTombstone, LIVE_AGENT, registerForEvents } from './mongo-registry.js';
 
 /** Appends written by one `insertMany` at most. */
 const MAX_EVENT_BATCH = 1000;
@@ -68,13 +69,17 @@ export class DatabaseEventStorage implements EventStorage {
     });
   }
 
-  private async writeBatch(batch: PendingEvent[]): Promise<void> {
+  private async writeBatch(batch: PendingEvent[]): Promise<BatchRefusals<PendingEvent> | undefined> {
     const { collections } = await this.connection();
     const perAgent = new Map<string, number>();
     for (const item of batch) perAgent.set(item.agentId, (perAgent.get(item.agentId) ?? 0) + 1);
     const blocks: ReservedBlock[] = [];
+    const inFiles = new Set<string>();
     // Outside any transaction, so these may run side by side. A deleted
     // agent's late events get no block: they are acknowledged and discarded.
+    // An agent whose events are in files (hybrid mode) gets none either: its
+    // events are refused, never split across two places (the counter values
+    // it reserved are a gap, which keyset reads step over).
     await Promise.all(
       [...perAgent].map(async ([agentId, count]) => {
         const agent = await registerForEvents(
@@ -82,15 +87,26 @@ export class DatabaseEventStorage implements EventStorage {
           agentId,
           { $inc: { seq: count } },
           {
-            projection: { seq: 1 },
+            projection: { seq: 1, eventFiles: 1 },
           },
         );
         if (!agent) return;
+        if (agent.eventFiles === true) {
+          inFiles.add(agentId);
+          return;
+        }
         const to = counterValue(agent.seq);
         blocks.push({ agentId, from: to - count + 1, to });
       }),
     );
-    if (blocks.length === 0) return;
+    const refusals: BatchRefusals<PendingEvent> | undefined =
+      inFiles.size === 0
+        ? undefined
+        : ({ agentId }) =>
+            inFiles.has(agentId)
+              ? eventModeMismatch('file', { backend: 'mongo', operation: 'appendEvent', agentId })
+              : undefined;
+    if (blocks.length === 0) return refusals;
     const next = new Map(blocks.map((block) => [block.agentId, block.from]));
     const documents = batch.flatMap((item) => {
       const seq = next.get(item.agentId);
@@ -125,12 +141,24 @@ export class DatabaseEventStorage implements EventStorage {
       .toArray();
     const gone = new Set(deleted.filter((doc) => isLiveTombstone(doc)).map((doc) => String(doc._id)));
     if (gone.size > 0) await removeBlocks(blocks.filter((block) => gone.has(block.agentId)));
+    return refusals;
+  }
+
+  /** True when the registry records that the (live) agent's events are in files (hybrid mode). */
+  async hasFileEvents(agentId: string): Promise<boolean> {
+    const { collections } = await this.connection();
+    const doc = await collections.agents.findOne(
+      { _id: agentId, eventFiles: true, ...LIVE_AGENT },
+      { projection: { _id: 1 } },
+    );
+    return doc !== null;
   }
 
   async *readPages(agentId: string, filter: ReadEventsOptions): AsyncGenerator<Timeline[]> {
     await this.idle();
     const { collections } = await this.connection();
     const ctx = { backend: 'mongo', operation: 'readEvents', agentId };
+    if (await this.hasFileEvents(agentId)) throw eventModeMismatch('file', ctx);
     // Keyset paging on the insertion counter: each page is a fresh, short
     // query, so a slow consumer never holds a server cursor (which would time
     // out after ten idle minutes), and entries appended meanwhile are seen once.
@@ -179,8 +207,8 @@ export class DatabaseEventStorage implements EventStorage {
     // The delete removes the event documents with the agent's others.
   }
 
-  async check(): Promise<string[]> {
-    return [];
+  async check(agentId: string): Promise<string[]> {
+    return (await this.hasFileEvents(agentId)) ? [eventModeProblem('file')] : [];
   }
 
   async count(): Promise<number | undefined> {
