@@ -201,10 +201,6 @@ export function wrapDriverError(error: unknown, ctx: Omit<ErrorContext, 'cause'>
   const raw = error instanceof Error ? error.message : String(error);
   const message = redactSecrets(raw);
   const code = (error as { code?: unknown } | null)?.code;
-  const name = (error as { name?: unknown } | null)?.name;
-  if (typeof name === 'string' && /^Mongo(Network|ServerSelection|Topology)/.test(name)) {
-    return new ConnectionError(message, { ...ctx, cause: error });
-  }
   if (typeof code === 'string') {
     if (CONNECTION_CODES.has(code)) return new ConnectionError(message, { ...ctx, cause: error });
     if (STORAGE_FULL_CODES.has(code)) return new StorageFullError(message, { ...ctx, cause: error });

@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { classifyMongoError, wrapMongoError } from '../adapters/mongo/mongo-errors.js';
+import { MongoKvBackend } from '../adapters/mongo/mongo-kv.js';
 import { wrapPostgresError } from '../adapters/postgres/postgres-errors.js';
 import { wrapSqliteError } from '../adapters/sqlite/sqlite-errors.js';
 import {
@@ -48,6 +50,44 @@ describe("wrapDriverError and the adapters' readings", () => {
     for (const code of ['SQLITE_BUSY', '57P01', '53100']) {
       expect(wrapDriverError(driverError(code), {}).constructor).toBe(KodeStoreError);
     }
+  });
+
+  it.each([
+    'MongoNetworkError',
+    'MongoServerSelectionError',
+    'MongoTopologyClosedError',
+  ])('MongoDB: a %s is a ConnectionError read by the adapter, a plain error to the core', (name) => {
+    // A server that refused: a selection failure naming it is no timeout (see mongo-errors.ts).
+    const refused = Object.assign(new Error('connect ECONNREFUSED'), { name: 'MongoNetworkError' });
+    const cause = Object.assign(new Error('connect ECONNREFUSED mongodb://u:hunter2@db'), {
+      name,
+      reason: { servers: new Map([['db:27017', { error: refused }]]) },
+    });
+    const ctx = { backend: 'mongo', operation: 'loadInfo', agentId: 'a' };
+    const bounds = { connectTimeoutMs: 1, operationTimeoutMs: 1 };
+    for (const wrapped of [
+      wrapMongoError(cause, ctx, bounds),
+      wrapMongoError(cause, ctx),
+      new MongoKvBackend(async () => {
+        throw new Error('not opened');
+      }).classifyError(cause, ctx),
+    ]) {
+      expect(wrapped).toBeInstanceOf(ConnectionError);
+      expect(wrapped).toMatchObject({ code: 'KODE_CONNECTION', backend: 'mongo', agentId: 'a', cause });
+      expect(wrapped?.message).not.toContain('hunter2');
+    }
+    expect(wrapDriverError(cause, ctx).constructor).toBe(KodeStoreError);
+  });
+
+  it('MongoDB: a timeout with bounds is a TimeoutError naming the bound; other errors are left to the core', () => {
+    const cause = Object.assign(new Error('timed out'), { name: 'MongoNetworkTimeoutError' });
+    const wrapped = classifyMongoError(cause, {}, { connectTimeoutMs: 1, operationTimeoutMs: 250 });
+    expect(wrapped).toMatchObject({ code: 'KODE_TIMEOUT', timeoutMs: 250 });
+    expect(classifyMongoError(driverError('ECONNRESET'), {})).toBeUndefined();
+    expect(
+      classifyMongoError(Object.assign(new Error('dup'), { name: 'MongoServerError', code: 11000 }), {}),
+    ).toBeUndefined();
+    expect(wrapMongoError(driverError('ECONNRESET'), {})).toBeInstanceOf(ConnectionError);
   });
 
   it('leaves an unknown driver error a plain KodeStoreError with the driver error as cause', () => {

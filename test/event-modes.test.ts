@@ -2,10 +2,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { MongoStore } from '../adapters/mongo/index.js';
 import { PostgresStore } from '../adapters/postgres/index.js';
 import { SqliteStore } from '../adapters/sqlite/index.js';
 import { collect } from '../conformance/runner/assertions.js';
 import type { ExtendedStore, Timeline } from '../src/types.js';
+import { describeMongo, useTestDatabase } from './helpers/mongo.js';
 import { describePostgres, useTestSchema } from './helpers/postgres.js';
 
 /**
@@ -127,6 +129,34 @@ describePostgres('event modes on PostgreSQL', () => {
       const store = await new PostgresStore({
         connection: place.url,
         schema,
+        eventStorage: mode,
+        fileStoreBaseDir: mode === 'file' ? join(dir, 'events') : undefined,
+      }).open();
+      stores.push(store);
+      return store;
+    };
+  });
+});
+
+describeMongo('event modes on MongoDB', () => {
+  const place = useTestDatabase('modes');
+  const stores: ExtendedStore[] = [];
+  const dirs: string[] = [];
+  afterAll(async () => {
+    for (const store of stores) await store.close();
+    for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+  });
+  let n = 0;
+  modeRules(async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kode-modes-'));
+    dirs.push(dir);
+    // Each test its own collection prefix: a new store in the same database.
+    const collectionPrefix = `m${++n}_`;
+    return async (mode) => {
+      const store = await new MongoStore({
+        uri: place.url,
+        dbName: place.dbName,
+        collectionPrefix,
         eventStorage: mode,
         fileStoreBaseDir: mode === 'file' ? join(dir, 'events') : undefined,
       }).open();

@@ -100,10 +100,16 @@ describe('resolveMongoStoreOptions', () => {
     expect(configError(options)).toMatchObject({ code: 'KODE_CONFIG', variable });
   });
 
-  it('the MongoStore constructor refuses bad options at once, naming the option', () => {
-    expect(() => new MongoStore({ uri: 'mongodb://h', eventStorage: 'file' })).toThrow(
-      expect.objectContaining({ code: 'KODE_CONFIG', variable: 'fileStoreBaseDir' }),
-    );
+  it('bad options never throw from the constructor: every operation, KV ones too, rejects with the ConfigError naming the option', async () => {
+    const store = new MongoStore({ uri: 'mongodb://h', eventStorage: 'file' });
+    const refused = { code: 'KODE_CONFIG', variable: 'fileStoreBaseDir' };
+    await expect(store.open()).rejects.toMatchObject(refused);
+    await expect(store.loadMessages('a')).rejects.toMatchObject(refused);
+    await expect(
+      store.appendEvent('a', { cursor: 1, bookmark: { seq: 1, timestamp: 1 } } as never),
+    ).rejects.toMatchObject(refused);
+    await expect(store.kv.listInstances()).rejects.toMatchObject(refused);
+    await store.close();
   });
 
   it('keeps the client options it is given for the client it makes', () => {

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import {
   assertFitsInDocument,
   bsonSize,
+  jsonArrayItems,
   MAX_STORED_DOCUMENT_BYTES,
   readJson,
   toEventDocument,
@@ -15,7 +16,9 @@ import {
 } from '../adapters/mongo/mongo-documents.js';
 import { fixtureSample } from '../conformance/store/fixture-sample.js';
 import { encodeJson } from '../src/json-codec.js';
+import { sessionFields } from '../src/record-fields.js';
 import type { AgentInfo, Message, Timeline, ToolCallRecord } from '../src/types.js';
+import { eventFieldsOf, messageFieldsOf, toolCallFieldsOf } from './helpers/record-fields.js';
 
 /**
  * The document mapping, checked without a server: values go through
@@ -64,7 +67,9 @@ describe('values round-trip exactly through a document and BSON', () => {
       content: [{ type: 'tool_use', id: 't', name: 'n', input: value }],
     } as Message;
     const json = encodeJson(message, 'strict');
-    const back = readJson<Message>(throughBson(toMessageDocument('agent', 0, json, message, 1)));
+    const back = readJson<Message>(
+      throughBson(toMessageDocument('agent', 0, json, messageFieldsOf(message), 1)),
+    );
     expectExactly(back, message);
     const input = (back.content[0] as { input: Record<string, unknown> }).input;
     expect(Object.hasOwn(input, '__proto__')).toBe(true);
@@ -84,30 +89,46 @@ describe('values round-trip exactly through a document and BSON', () => {
     const text = 'x🙂\u0000'.repeat(349_526).slice(0, 1024 * 1024);
     const message = { role: 'assistant', content: [{ type: 'text', text }] } as Message;
     const json = encodeJson(message, 'strict');
-    const back = readJson<Message>(throughBson(toMessageDocument('a', 0, json, message, 1)));
+    const back = readJson<Message>(throughBson(toMessageDocument('a', 0, json, messageFieldsOf(message), 1)));
     expect((back.content[0] as { text: string }).text).toBe(text);
   });
 
   it('real SDK data (messages, tool calls, info, events, snapshot, history) round-trips unchanged', () => {
     for (const agent of fixtureSample.agents) {
       agent.messages.forEach((message, i) => {
-        const doc = toMessageDocument(agent.agentId, i, encodeJson(message, 'strict'), message, 1);
+        const doc = toMessageDocument(
+          agent.agentId,
+          i,
+          encodeJson(message, 'strict'),
+          messageFieldsOf(message),
+          1,
+        );
         expectExactly(readJson(throughBson(doc)), message);
       });
       agent.toolCalls.forEach((record, i) => {
-        const doc = toToolCallDocument(agent.agentId, i, encodeJson(record, 'strict'), record);
+        const doc = toToolCallDocument(
+          agent.agentId,
+          i,
+          encodeJson(record, 'strict'),
+          toolCallFieldsOf(record),
+        );
         expectExactly(readJson(throughBson(doc)), record);
       });
-      const infoDoc = toInfoDocument(agent.agentId, encodeJson(agent.info, 'strict'), agent.info, 5);
+      const infoDoc = toInfoDocument(
+        agent.agentId,
+        encodeJson(agent.info, 'strict'),
+        sessionFields(agent.info),
+        5,
+      );
       expectExactly(readJson(throughBson(infoDoc)), agent.info);
       for (const timeline of agent.events) {
-        const doc = toEventDocument(agent.agentId, 1, encodeJson(timeline, 'event'), timeline);
+        const doc = toEventDocument(agent.agentId, 1, encodeJson(timeline, 'event'), eventFieldsOf(timeline));
         expectExactly(readJson(throughBson(doc)), timeline);
       }
     }
     const { snapshot, historyWindow } = fixtureSample;
     expectExactly(
-      readJson(throughBson(toSnapshotDocument('a', encodeJson(snapshot, 'strict'), snapshot))),
+      readJson(throughBson(toSnapshotDocument('a', snapshot.id, encodeJson(snapshot, 'strict')))),
       snapshot,
     );
     expectExactly(
@@ -134,7 +155,7 @@ describe('extracted fields', () => {
         { type: 'text', text: 'b' },
       ],
     };
-    expect(toMessageDocument('ag', 3, '{}', message, 1234)).toEqual({
+    expect(toMessageDocument('ag', 3, '{}', messageFieldsOf(message), 1234)).toEqual({
       agentId: 'ag',
       index: 3,
       createdAt: 1234,
@@ -142,12 +163,15 @@ describe('extracted fields', () => {
       contentTypes: ['text', 'tool_use'],
       json: '{}',
     });
-    expect(toMessageDocument('ag', 0, '{}', { content: 'odd' } as unknown as Message, 1).role).toBeNull();
+    // A role that is not a string is '' (AgentStore's MessageFields), as on every backend.
+    expect(
+      toMessageDocument('ag', 0, '{}', messageFieldsOf({ content: 'odd' } as unknown as Message), 1).role,
+    ).toBe('');
   });
 
   it('a tool-call document carries the record id, name, state, error and approval flags and both times', () => {
     const record = fixtureSample.agents[0]?.toolCalls[1] as ToolCallRecord;
-    expect(toToolCallDocument('ag', 1, '{}', record)).toEqual({
+    expect(toToolCallDocument('ag', 1, '{}', toolCallFieldsOf(record))).toEqual({
       agentId: 'ag',
       index: 1,
       toolCallId: record.id,
@@ -160,7 +184,7 @@ describe('extracted fields', () => {
       json: '{}',
     });
     const bare = { id: 'x', name: 'n', state: 'PENDING', createdAt: 5 } as unknown as ToolCallRecord;
-    expect(toToolCallDocument('ag', 0, '{}', bare)).toMatchObject({
+    expect(toToolCallDocument('ag', 0, '{}', toolCallFieldsOf(bare))).toMatchObject({
       isError: false,
       hasApproval: false,
       updatedAt: 5,
@@ -175,7 +199,7 @@ describe('extracted fields', () => {
       messageCount: 4,
       metadata: { userId: 'u-1' },
     };
-    expect(toInfoDocument('ag', '{}', info, 99)).toEqual({
+    expect(toInfoDocument('ag', '{}', sessionFields(info), 99)).toEqual({
       _id: 'ag',
       templateId: 'tpl',
       createdAtMs: Date.parse('2026-11-22T13:32:17.342Z'),
@@ -184,19 +208,23 @@ describe('extracted fields', () => {
       updatedAt: 99,
       json: '{}',
     });
-    expect(toInfoDocument('ag', '{}', {}, 1)).toMatchObject({ templateId: '', createdAtMs: 0, userId: null });
+    expect(toInfoDocument('ag', '{}', sessionFields({}), 1)).toMatchObject({
+      templateId: '',
+      createdAtMs: 0,
+      userId: null,
+    });
   });
 
   it('an event document carries the insertion counter, bookmark.seq and channel (null when absent)', () => {
     const timeline = fixtureSample.agents[0]?.events[3] as Timeline;
-    expect(toEventDocument('ag', 17, '{}', timeline)).toEqual({
+    expect(toEventDocument('ag', 17, '{}', eventFieldsOf(timeline))).toEqual({
       agentId: 'ag',
       seq: 17,
       bookmarkSeq: timeline.bookmark.seq,
       channel: timeline.event.channel,
       json: '{}',
     });
-    expect(toEventDocument('ag', 1, '{}', {} as Timeline)).toMatchObject({
+    expect(toEventDocument('ag', 1, '{}', eventFieldsOf({} as Timeline))).toMatchObject({
       bookmarkSeq: null,
       channel: null,
     });
@@ -226,9 +254,9 @@ describe('size and corruption', () => {
     const info = { templateId, createdAt: '2026-01-01T00:00:00Z' } as unknown as AgentInfo;
     const json = JSON.stringify(info);
     expect(Buffer.byteLength(json)).toBeLessThan(MAX_STORED_DOCUMENT_BYTES);
-    expect(() => assertFitsInDocument(json, 'info', {}, () => toInfoDocument('a', json, info, 0))).toThrow(
-      expect.objectContaining({ code: 'KODE_VALIDATION', path: 'info' }),
-    );
+    expect(() =>
+      assertFitsInDocument(json, 'info', {}, () => toInfoDocument('a', json, sessionFields(info), 0)),
+    ).toThrow(expect.objectContaining({ code: 'KODE_VALIDATION', path: 'info' }));
   });
 
   it('counts UTF-8 bytes, not characters', () => {
@@ -245,12 +273,17 @@ describe('size and corruption', () => {
       {},
       { a: 'é😀\u0000', n: 1, m: -(2 ** 31), big: 2 ** 31, half: 0.5, t: true, z: null, u: undefined },
       { list: ['x', 1, [2, { y: 'z' }]], nested: { s: '', d: new Date(0) } },
-      toInfoDocument('agent-é', '{}', { templateId: 't', metadata: { userId: 'u' } } as never, 12),
+      toInfoDocument(
+        'agent-é',
+        '{}',
+        sessionFields({ templateId: 't', metadata: { userId: 'u' } } as never),
+        12,
+      ),
       toMessageDocument(
         'a',
         3,
         '{"role":"user"}',
-        { role: 'user', content: [{ type: 'text', text: 'é' }] },
+        messageFieldsOf({ role: 'user', content: [{ type: 'text', text: 'é' }] }),
         1,
       ),
     ];
@@ -268,5 +301,32 @@ describe('size and corruption', () => {
     expect(() => readJson({ json: '{"half": ' }, { operation: 'loadInfo', agentId: 'a' })).toThrow(
       expect.objectContaining({ code: 'KODE_CORRUPT', agentId: 'a' }),
     );
+  });
+});
+
+describe('media cache entries from the array text AgentStore hands over', () => {
+  it("splits only at the commas between items, giving each item's text exactly as it was", () => {
+    const items = [
+      '{"a":"x,y","b":[1,2,{"c":"]"}]}',
+      '"quote \\" and backslash \\\\, comma"',
+      '[[],{},"{[,"]',
+      '-0',
+      '{"k":"\\u0000,"}',
+    ];
+    expect(jsonArrayItems(`[${items.join(',')}]`)).toEqual(items);
+    // -0 stays -0: parsing and re-encoding would have made it 0.
+    expect(JSON.stringify(JSON.parse('-0'))).toBe('0');
+  });
+
+  it('an empty array has no items; JSON whitespace around items is left out', () => {
+    expect(jsonArrayItems('[]')).toEqual([]);
+    expect(jsonArrayItems(' [ ] ')).toEqual([]);
+    expect(jsonArrayItems('[ 1 , {"a" : 2} ]')).toEqual(['1', '{"a" : 2}']);
+  });
+
+  it('encoded media cache records come back one by one', () => {
+    const records = [{ key: 'a,b', url: 'https://x/"y"', meta: { n: [1, 2] } }, { key: 'z' }];
+    const texts = records.map((record) => encodeJson(record, 'strict'));
+    expect(jsonArrayItems(`[${texts.join(',')}]`)).toEqual(texts);
   });
 });

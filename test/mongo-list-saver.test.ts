@@ -1,7 +1,6 @@
 import { MongoClient } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MongoStore } from '../adapters/mongo/index.js';
-import { AgentWriteQueue } from '../adapters/mongo/mongo-agent-queue.js';
 import { SavedListCache, savedTailItems } from '../adapters/mongo/mongo-list-saver.js';
 import { pairFirstSavedTimes } from '../src/record-fields.js';
 import type { Message } from '../src/types.js';
@@ -125,66 +124,6 @@ describe('savedTailItems (stored tail documents as the pairing takes them)', () 
       { index: 2, createdAt: 8 },
     ];
     expect(savedTailItems(stored, docs, 'createdAt')).toEqual([{ json: 'm2', savedAt: 8 }]);
-  });
-});
-
-describe('AgentWriteQueue', () => {
-  const tick = () => new Promise((resolve) => setImmediate(resolve));
-
-  it('runs the writes of one agent one at a time, in call order, even when later ones are quicker', async () => {
-    const queue = new AgentWriteQueue();
-    const log: string[] = [];
-    let running = 0;
-    const task = (name: string, ticks: number) => async () => {
-      running++;
-      expect(running).toBe(1);
-      for (let i = 0; i < ticks; i++) await tick();
-      log.push(name);
-      running--;
-      return name;
-    };
-    const results = await Promise.all([
-      queue.run('a', task('1', 3)),
-      queue.run('a', task('2', 0)),
-      queue.run('a', task('3', 1)),
-    ]);
-    expect(results).toEqual(['1', '2', '3']);
-    expect(log).toEqual(['1', '2', '3']);
-  });
-
-  it('runs writes of different agents side by side', async () => {
-    const queue = new AgentWriteQueue();
-    let releaseA: () => void = () => undefined;
-    const a = queue.run('a', () => new Promise<void>((resolve) => (releaseA = resolve)));
-    // Agent b finishes while agent a's write is still open.
-    await queue.run('b', async () => undefined);
-    releaseA();
-    await a;
-  });
-
-  it('a failed write rejects its own caller only; the next write of the agent still runs', async () => {
-    const queue = new AgentWriteQueue();
-    const failed = queue.run('a', async () => {
-      throw new Error('boom');
-    });
-    const next = queue.run('a', async () => 'ran');
-    await expect(failed).rejects.toThrow('boom');
-    await expect(next).resolves.toBe('ran');
-  });
-
-  it('idle waits for everything queued, and finished agents are forgotten', async () => {
-    const queue = new AgentWriteQueue();
-    let done = 0;
-    for (const id of ['a', 'b', 'a']) {
-      void queue.run(id, async () => {
-        await tick();
-        done++;
-      });
-    }
-    await queue.idle();
-    expect(done).toBe(3);
-    await tick();
-    expect(queue.pendingAgents).toBe(0);
   });
 });
 

@@ -27,6 +27,7 @@ import {
   normalizeToolCallFilters,
   withinTimeBounds,
 } from '../src/query-filters.js';
+import { sessionFields } from '../src/record-fields.js';
 import type {
   AgentInfo,
   Message,
@@ -36,6 +37,7 @@ import type {
   ToolCallRecord,
 } from '../src/types.js';
 import { compareScalars, matches, sortDocuments } from './helpers/mongo-filter.js';
+import { messageFieldsOf, toolCallFieldsOf } from './helpers/record-fields.js';
 
 /**
  * The translation of query filters into MongoDB filters and sorts, checked
@@ -48,8 +50,7 @@ import { compareScalars, matches, sortDocuments } from './helpers/mongo-filter.j
 
 // ---- running a plan with the reference evaluator ---------------------------
 
-function execute(docs: MongoDocument[], plan: FindPlan | null): MongoDocument[] {
-  if (!plan) return [];
+function execute(docs: MongoDocument[], plan: FindPlan): MongoDocument[] {
   return sortDocuments(
     docs.filter((doc) => matches(doc, plan.filter)),
     plan.sort,
@@ -67,7 +68,8 @@ const timeInput = fc.oneof(
   time.map((ms) => new Date(ms).toISOString()),
 );
 const page = {
-  limit: fc.option(fc.integer({ min: 0, max: 8 }), { nil: undefined }),
+  // AgentStore answers `limit: 0` itself (MongoDB reads limit(0) as no limit): a plan always has one.
+  limit: fc.option(fc.integer({ min: 1, max: 8 }), { nil: undefined }),
   offset: fc.option(fc.integer({ min: 0, max: 5 }), { nil: undefined }),
   sortOrder: fc.option(fc.constantFrom('asc' as const, 'desc' as const), { nil: undefined }),
   startDate: fc.option(timeInput, { nil: undefined }),
@@ -297,7 +299,9 @@ describe('query translation gives the answers of a plain model of the contract',
     fc.assert(
       fc.property(messageRows, messageFilters, (rows, filters) => {
         const query = normalizeMessageFilters(filters);
-        const docs = rows.map((r) => toMessageDocument(r.agentId, r.index, '{}', r.message, r.createdAt));
+        const docs = rows.map((r) =>
+          toMessageDocument(r.agentId, r.index, '{}', messageFieldsOf(r.message), r.createdAt),
+        );
         const got = execute(docs as unknown as MongoDocument[], messageQueryPlan(query)).map(
           (d) => `${d.agentId}#${d.index}`,
         );
@@ -311,7 +315,9 @@ describe('query translation gives the answers of a plain model of the contract',
     fc.assert(
       fc.property(toolCallRows, toolCallFilters, (rows, filters) => {
         const query = normalizeToolCallFilters(filters);
-        const docs = rows.map((r) => toToolCallDocument(r.agentId, r.index, '{}', r.record));
+        const docs = rows.map((r) =>
+          toToolCallDocument(r.agentId, r.index, '{}', toolCallFieldsOf(r.record)),
+        );
         const got = execute(docs as unknown as MongoDocument[], toolCallQueryPlan(query)).map(
           (d) => `${d.agentId}#${d.index}`,
         );
@@ -325,7 +331,7 @@ describe('query translation gives the answers of a plain model of the contract',
     fc.assert(
       fc.property(sessionRows, sessionFilters, (rows, filters) => {
         const query = normalizeSessionFilters(filters);
-        const docs = rows.map((r) => toInfoDocument(r.agentId, '{}', r.info, r.updatedAt));
+        const docs = rows.map((r) => toInfoDocument(r.agentId, '{}', sessionFields(r.info), r.updatedAt));
         const got = execute(docs as unknown as MongoDocument[], sessionQueryPlan(query)).map((d) => d._id);
         expect(got).toEqual(modelSessions(rows, query));
       }),
@@ -335,12 +341,6 @@ describe('query translation gives the answers of a plain model of the contract',
 });
 
 describe('query plans', () => {
-  it('limit 0 yields no plan at all, because MongoDB reads limit(0) as "no limit"', () => {
-    expect(messageQueryPlan(normalizeMessageFilters({ limit: 0 }))).toBeNull();
-    expect(toolCallQueryPlan(normalizeToolCallFilters({ limit: 0 }))).toBeNull();
-    expect(sessionQueryPlan(normalizeSessionFilters({ limit: 0 }))).toBeNull();
-  });
-
   it('defaults to newest first, 100 results, no offset', () => {
     expect(messageQueryPlan(normalizeMessageFilters({}))).toEqual({
       filter: {},
@@ -412,9 +412,8 @@ describe('every query shape is served by an index', () => {
           for (const sortOrder of ['asc' as const, 'desc' as const])
             messageShapes.push({ agentId: agent, role, contentType, startDate, sortOrder });
 
-  function expectCovered(indexes: readonly MongoIndexSpec[], plan: FindPlan | null, mustPin?: string) {
-    expect(plan).not.toBeNull();
-    const covering = findCoveringIndex(indexes, plan?.filter ?? {}, plan?.sort ?? {});
+  function expectCovered(indexes: readonly MongoIndexSpec[], plan: FindPlan, mustPin?: string) {
+    const covering = findCoveringIndex(indexes, plan.filter, plan.sort);
     expect(covering, `no index serves ${JSON.stringify(plan)}`).toBeDefined();
     if (mustPin) expect(covering?.pinnedPrefix, JSON.stringify(plan)).toContain(mustPin);
   }
@@ -551,12 +550,16 @@ describe('list(prefix) range', () => {
   );
   const text = fc.array(char, { maxLength: 6 }).map((chars) => chars.join(''));
 
-  /** Whether `list(prefix)` finds `id`: a `null` filter finds nothing. */
-  function inRange(id: string, filter: MongoDocument | null): boolean {
-    return filter !== null && matches({ _id: id }, filter);
+  /** Whether `list(prefix)` finds `id`. */
+  function inRange(id: string, filter: MongoDocument): boolean {
+    return matches({ _id: id }, filter);
   }
 
-  /** What an id can be (assertAgentId): no NUL, no lone surrogate. */
+  /**
+   * What an id can be (assertAgentId): no NUL, no lone surrogate. AgentStore
+   * answers a prefix no id can start with itself (conformance), so the
+   * filter is asked only for possible ones.
+   */
   const possibleId = (value: string) => !value.includes('\u0000') && value.isWellFormed();
 
   it('matches exactly the ids that start with the prefix, compared as MongoDB does (UTF-8 bytes)', () => {
@@ -574,42 +577,6 @@ describe('list(prefix) range', () => {
     );
   });
 
-  it('a prefix no id can have (NUL, a lone surrogate) matches nothing, as on every backend', () => {
-    fc.assert(
-      fc.property(
-        text.filter(possibleId),
-        text.filter((p) => !possibleId(p)),
-        (id, prefix) => {
-          expect(agentIdPrefixFilter(prefix)).toBeNull();
-          expect(inRange(id, agentIdPrefixFilter(prefix))).toBe(false);
-        },
-      ),
-    );
-  });
-
-  it('a prefix ending inside a surrogate pair does not match the character it is half of', () => {
-    fc.assert(
-      fc.property(
-        text.filter(possibleId),
-        fc.constantFrom('😀', '\u{10000}', '\u{10ffff}', '𝄞'),
-        text.filter(possibleId),
-        (head, astral, tail) => {
-          const id = head + astral + tail;
-          expect(id.startsWith(head + astral.slice(0, 1))).toBe(true);
-          expect(inRange(id, agentIdPrefixFilter(head + astral.slice(0, 1)))).toBe(false);
-          expect(inRange(id, agentIdPrefixFilter(head + astral))).toBe(true);
-        },
-      ),
-    );
-  });
-
-  it('a prefix with a lone surrogate or NUL anywhere gives no filter at all', () => {
-    expect(agentIdPrefixFilter('a\udc00')).toBeNull();
-    expect(agentIdPrefixFilter('a\ud83d')).toBeNull();
-    expect(agentIdPrefixFilter('\ud83da')).toBeNull();
-    expect(agentIdPrefixFilter('a\u0000')).toBeNull();
-  });
-
   it('does not miss ids continuing above U+FFFF (prefix + "\\uffff" would)', () => {
     const filter = agentIdPrefixFilter('agent-');
     expect(inRange('agent-😀', filter)).toBe(true);
@@ -625,12 +592,9 @@ describe('list(prefix) range', () => {
     expect(agentIdPrefixFilter('\u{10ffff}')).toEqual({ _id: { $gte: '\u{10ffff}' } });
   });
 
-  it('no prefix (or an empty one) lists everything; a non-string prefix is a ValidationError', () => {
+  it('no prefix (or an empty one) lists everything', () => {
     expect(agentIdPrefixFilter(undefined)).toEqual({});
     expect(agentIdPrefixFilter('')).toEqual({});
-    expect(() => agentIdPrefixFilter(7 as unknown as string)).toThrow(
-      expect.objectContaining({ code: 'KODE_VALIDATION' }),
-    );
   });
 });
 

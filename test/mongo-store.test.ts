@@ -10,19 +10,20 @@ import {
   MongoConnection,
   type MongoDeployment,
 } from '../adapters/mongo/mongo-connection.js';
+import { DatabaseEventStorage } from '../adapters/mongo/mongo-database-events.js';
 import {
   bsonSize,
   MAX_DOCUMENT_BYTES,
   MAX_STORED_DOCUMENT_BYTES,
   toInfoDocument,
 } from '../adapters/mongo/mongo-documents.js';
-import { DatabaseEventStorage } from '../adapters/mongo/mongo-event-storage.js';
 import {
   type FindPlan,
   messageQueryPlan,
   sessionQueryPlan,
   toolCallQueryPlan,
 } from '../adapters/mongo/mongo-queries.js';
+import { wrapDriverError } from '../src/errors.js';
 import { encodeJson } from '../src/json-codec.js';
 import { nextPageLimit } from '../src/paged-iterable.js';
 import {
@@ -30,6 +31,7 @@ import {
   normalizeSessionFilters,
   normalizeToolCallFilters,
 } from '../src/query-filters.js';
+import { sessionFields } from '../src/record-fields.js';
 import type { Message, Timeline, ToolCallRecord } from '../src/types.js';
 import { describeMongo, describeMongoWith, useTestDatabase, withAdminClient } from './helpers/mongo.js';
 
@@ -123,7 +125,8 @@ describe('MongoStore without a reachable server', () => {
     await expect(store.appendEvent('agent', null as never)).rejects.toMatchObject(validation);
     await expect(store.saveInfo('agent', [] as never)).rejects.toMatchObject(validation);
     await expect(store.saveSnapshot('agent', { id: 7 } as never)).rejects.toMatchObject(validation);
-    await expect(store.loadSnapshot('agent', { $ne: null } as never)).rejects.toMatchObject(validation);
+    // Never reaches a filter, where an object would be read as query operators: no such snapshot.
+    await expect(store.loadSnapshot('agent', { $ne: null } as never)).resolves.toBeUndefined();
     await expect(store.loadMessages(undefined as never)).rejects.toMatchObject(validation);
     await expect(store.loadMessages('a\u0000b')).rejects.toMatchObject(validation);
     await expect(store.list(5 as never)).rejects.toMatchObject(validation);
@@ -223,6 +226,22 @@ describeMongo('MongoStore against a server', () => {
     expect(store.capabilities.transactions).toBe(deployment.transactions);
   });
 
+  it('healthCheck reports unhealthy, naming the database and collections, when the collections were dropped under a running store', async () => {
+    const dbName = place.also(`${place.dbName}_health`);
+    const dropped = await new MongoStore({ uri: place.url, dbName }).open();
+    try {
+      expect((await dropped.healthCheck()).healthy).toBe(true);
+      await withAdminClient((client) => client.db(dbName).dropDatabase());
+      const health = await dropped.healthCheck();
+      expect(health.healthy).toBe(false);
+      expect(health.database.connected).toBe(true);
+      expect(health.database.error).toContain(dbName);
+      expect(health.database.error).toContain('kode_agents');
+    } finally {
+      await dropped.close();
+    }
+  });
+
   it('records its schema version, and refuses a database written by a newer version', async () => {
     const versions = await withAdminClient((client) =>
       client.db(place.dbName).collection('kode_schema_version').find().toArray(),
@@ -311,7 +330,7 @@ describeMongo('MongoStore against a server', () => {
         replies.push((reply.cursor.firstBatch ?? []).map((doc) => doc.json?.length ?? 0));
       });
       const connection = new MongoConnection(resolveMongoStoreOptions({ client, dbName: place.dbName }));
-      const events = new DatabaseEventStorage(() => connection.open(), 50, 20_000);
+      const events = new DatabaseEventStorage(() => connection.open(), wrapDriverError, 50, 20_000);
       const padded = (seq: number, size: number): Timeline => ({
         ...timeline(seq),
         event: {
@@ -325,7 +344,8 @@ describeMongo('MongoStore against a server', () => {
       const sizes = [...Array.from({ length: 60 }, () => 100), ...Array.from({ length: 40 }, () => 3_000)];
       for (const [i, size] of sizes.entries()) await store.appendEvent('paged', padded(i + 1, size));
       const read: number[] = [];
-      for await (const entry of events.read('paged', {})) read.push(entry.bookmark.seq);
+      for await (const page of events.readPages('paged', {}))
+        read.push(...page.map((entry) => entry.bookmark.seq));
       await connection.close();
       await client.close();
       // Nothing skipped or repeated across pages that ended on bytes.
@@ -407,7 +427,7 @@ describeMongo('MongoStore against a server', () => {
       await store.saveMessages(id, [message]);
       const fill = (bytes: number) => ({ agentId: id, lineage: [], templateId: 't', pad: 'p'.repeat(bytes) });
       // The largest info that still fits: the fork's lineage (+ the source id) pushes it over.
-      const base = toInfoDocument(id, JSON.stringify(fill(0)), fill(0) as never, 0);
+      const base = toInfoDocument(id, JSON.stringify(fill(0)), sessionFields(fill(0) as never), 0);
       const room = MAX_STORED_DOCUMENT_BYTES - bsonSize(base);
       await store.saveInfo(id, fill(room) as never);
       const before = await store.list('fork-source-');

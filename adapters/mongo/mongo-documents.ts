@@ -1,7 +1,7 @@
+import type { EventFields, MessageFields, ToolCallRowFields } from '../../src/agent/agent-backend.js';
 import { CorruptDataError, type ErrorContext, ValidationError } from '../../src/errors.js';
 import { decodeJson } from '../../src/json-codec.js';
-import { messageContentTypes, sessionFields, toolCallFields } from '../../src/record-fields.js';
-import type { AgentInfo, Message, Snapshot, Timeline, ToolCallRecord } from '../../src/types.js';
+import type { SessionFields } from '../../src/record-fields.js';
 
 /**
  * How values become MongoDB documents.
@@ -21,7 +21,7 @@ import type { AgentInfo, Message, Snapshot, Timeline, ToolCallRecord } from '../
  *   string is valid UTF-8, which BSON requires.
  *
  * Beside `json`, each document carries the fields that queries filter and sort
- * on, extracted by `record-fields.ts` exactly as every other backend does.
+ * on, as `AgentStore` extracted them (`record-fields.ts`) for every backend.
  * All field names are fixed here; no user-supplied string ever becomes a
  * field name.
  */
@@ -121,13 +121,50 @@ export function assertFitsInDocument(
   if (bytes > MAX_STORED_DOCUMENT_BYTES) throw documentTooLarge(what, bytes, ctx);
 }
 
-/** Reads the `json` field of a stored document back into a value. */
-export function readJson<T>(doc: Record<string, unknown> | null | undefined, ctx: ErrorContext = {}): T {
+/** The `json` field of a stored document: the text as it was saved. */
+export function jsonText(doc: Record<string, unknown> | null | undefined, ctx: ErrorContext = {}): string {
   const json = doc?.json;
   if (typeof json !== 'string') {
     throw new CorruptDataError('stored document has no JSON text', ctx);
   }
-  return decodeJson<T>(json, ctx);
+  return json;
+}
+
+/** Reads the `json` field of a stored document back into a value. */
+export function readJson<T>(doc: Record<string, unknown> | null | undefined, ctx: ErrorContext = {}): T {
+  return decodeJson<T>(jsonText(doc, ctx), ctx);
+}
+
+/**
+ * The texts of the items of a JSON array text, as they appear in it: the
+ * media cache reaches the backend as one array text (`[a,b]`) and is stored
+ * one document per item, each under the 16 MiB limit on its own. Splits at
+ * the commas outside strings and nested values, so no item is re-encoded
+ * (which could change it: `-0` would come back as `0`); JSON whitespace
+ * around an item is left out.
+ */
+export function jsonArrayItems(text: string): string[] {
+  const inner = text.trim().slice(1, -1);
+  if (inner.trim() === '') return [];
+  const items: string[] = [];
+  let depth = 0;
+  let start = 0;
+  let inString = false;
+  for (let i = 0; i < inner.length; i++) {
+    const c = inner[i];
+    if (inString) {
+      if (c === '\\') i++;
+      else if (c === '"') inString = false;
+    } else if (c === '"') inString = true;
+    else if (c === '{' || c === '[') depth++;
+    else if (c === '}' || c === ']') depth--;
+    else if (c === ',' && depth === 0) {
+      items.push(inner.slice(start, i).trim());
+      start = i + 1;
+    }
+  }
+  items.push(inner.slice(start).trim());
+  return items;
 }
 
 /** `<prefix>messages`: one document per message, `index` = position in the conversation. */
@@ -136,7 +173,8 @@ export interface MessageDocument {
   index: number;
   /** Epoch ms when this message was first saved; re-saving the conversation keeps it. */
   createdAt: number;
-  role: string | null;
+  /** `message.role`; '' when it is not a string (earlier versions of the store wrote null). */
+  role: string;
   /** Distinct block types, for `contentType` filters (multikey index). */
   contentTypes: string[];
   json: string;
@@ -146,15 +184,15 @@ export function toMessageDocument(
   agentId: string,
   index: number,
   json: string,
-  message: Message,
+  fields: MessageFields,
   createdAt: number,
 ): MessageDocument {
   return {
     agentId,
     index,
     createdAt,
-    role: typeof message?.role === 'string' ? message.role : null,
-    contentTypes: messageContentTypes(message),
+    role: fields.role,
+    contentTypes: fields.contentTypes,
     json,
   };
 }
@@ -177,13 +215,12 @@ export function toToolCallDocument(
   agentId: string,
   index: number,
   json: string,
-  record: ToolCallRecord,
+  fields: ToolCallRowFields,
 ): ToolCallDocument {
-  const fields = toolCallFields(record);
   return {
     agentId,
     index,
-    toolCallId: typeof record?.id === 'string' ? record.id : '',
+    toolCallId: fields.id,
     name: fields.name,
     state: fields.state,
     isError: fields.isError,
@@ -210,10 +247,9 @@ export interface InfoDocument {
 export function toInfoDocument(
   agentId: string,
   json: string,
-  info: Partial<AgentInfo>,
+  fields: SessionFields,
   updatedAt: number,
 ): InfoDocument {
-  const fields = sessionFields(info);
   return {
     _id: agentId,
     templateId: fields.templateId,
@@ -241,17 +277,9 @@ export function toEventDocument(
   agentId: string,
   seq: number,
   json: string,
-  timeline: Timeline,
+  fields: EventFields,
 ): EventDocument {
-  const bookmarkSeq = timeline?.bookmark?.seq;
-  const channel = (timeline?.event as { channel?: unknown } | undefined)?.channel;
-  return {
-    agentId,
-    seq,
-    bookmarkSeq: typeof bookmarkSeq === 'number' && Number.isFinite(bookmarkSeq) ? bookmarkSeq : null,
-    channel: typeof channel === 'string' ? channel : null,
-    json,
-  };
+  return { agentId, seq, bookmarkSeq: fields.seq, channel: fields.channel, json };
 }
 
 /** `<prefix>snapshots`: upserted by (agentId, snapshotId); `position` fixed at first save (oldest first). */
@@ -261,8 +289,8 @@ export interface SnapshotDocument {
   json: string;
 }
 
-export function toSnapshotDocument(agentId: string, json: string, snapshot: Snapshot): SnapshotDocument {
-  return { agentId, snapshotId: snapshot.id, json };
+export function toSnapshotDocument(agentId: string, snapshotId: string, json: string): SnapshotDocument {
+  return { agentId, snapshotId, json };
 }
 
 /** History windows, compression records and recovered files: appended, read back by `position`. */

@@ -1,8 +1,21 @@
-import { type AnyKodeStoreError, type ErrorContext, redactSecrets, TimeoutError } from '../../src/errors.js';
+import {
+  type AnyKodeStoreError,
+  ConnectionError,
+  type ErrorContext,
+  isKodeStoreError,
+  redactSecrets,
+  TimeoutError,
+  wrapDriverError,
+} from '../../src/errors.js';
 
 /**
- * What the MongoDB driver's errors mean for the store, beyond the generic
- * reading of `wrapDriverError`: which of them are a bound running out.
+ * What the MongoDB driver's errors mean for the store, read here, in the
+ * adapter, so that the core (`wrapDriverError`) knows no driver class:
+ *
+ * - a bound running out is a `TimeoutError` naming it (below);
+ * - any other `MongoNetwork*`, `MongoServerSelection*` or `MongoTopology*`
+ *   error is a `ConnectionError`: the server cannot be reached, went away,
+ *   or the client was closed under the operation.
  *
  * - `MongoNetworkTimeoutError`: a reply did not come within the socket
  *   timeout (`operationTimeoutMs`), or a connection's handshake within the
@@ -60,4 +73,38 @@ export function mongoTimeoutError(
     );
   }
   return undefined;
+}
+
+/** The driver's classes of an unreachable server, a lost connection or a closed client. */
+const CONNECTION_CLASSES = /^Mongo(Network|ServerSelection|Topology)/;
+
+/**
+ * The typed error for a MongoDB driver error, or `undefined` for any other
+ * error (left to `wrapDriverError`). `bounds` name the timeout in effect;
+ * without them (a KV backend built without its store's options) only the
+ * connection classes are read, a network timeout among them.
+ */
+export function classifyMongoError(
+  error: unknown,
+  ctx: Omit<ErrorContext, 'cause'>,
+  bounds?: MongoBounds,
+): AnyKodeStoreError | undefined {
+  if (typeof error !== 'object' || error === null || isKodeStoreError(error)) return undefined;
+  const timeout = bounds ? mongoTimeoutError(error, ctx, bounds) : undefined;
+  if (timeout) return timeout;
+  const name = (error as { name?: unknown }).name;
+  if (typeof name === 'string' && CONNECTION_CLASSES.test(name)) {
+    const message = redactSecrets(error instanceof Error ? error.message : String(error));
+    return new ConnectionError(message, { ...ctx, cause: error });
+  }
+  return undefined;
+}
+
+/** `wrapDriverError` with the MongoDB driver's classes read first; a typed error stays as it is. */
+export function wrapMongoError(
+  error: unknown,
+  ctx: Omit<ErrorContext, 'cause'>,
+  bounds?: MongoBounds,
+): AnyKodeStoreError {
+  return classifyMongoError(error, ctx, bounds) ?? wrapDriverError(error, ctx);
 }

@@ -1,5 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { ConflictError, KodeStoreError } from '../../src/errors.js';
+import {
+  type AnyKodeStoreError,
+  ConflictError,
+  type ErrorContext,
+  KodeStoreError,
+} from '../../src/errors.js';
 import type {
   KvBackend,
   KvInstanceRow,
@@ -15,6 +20,7 @@ import { prefixUpperBound } from '../../src/strings.js';
 import type { MongoCollection, MongoDocument, MongoSession } from './mongo-config.js';
 import { type OpenMongo, runAtomically, withSession } from './mongo-connection.js';
 import { bsonSize, documentTooLarge, MAX_STORED_DOCUMENT_BYTES } from './mongo-documents.js';
+import { classifyMongoError, type MongoBounds } from './mongo-errors.js';
 import { type HeldBatch, KvBatches, lostLease, type UndoEntry } from './mongo-kv-batches.js';
 import { DUPLICATE_KEY } from './mongo-lock.js';
 import {
@@ -119,6 +125,8 @@ export interface MongoKvOptions {
    * multi-record write on the same instance before `TimeoutError`. Default 30 000 ms.
    */
   lockWaitTimeoutMs?: number;
+  /** The connection's timeouts, named by a `TimeoutError` (a `MongoStore` passes its own). */
+  bounds?: MongoBounds;
 }
 
 /** What the backend guarantees, with a reason for each `false` (for the KV conformance harness). */
@@ -368,6 +376,7 @@ export class MongoKvBackend implements KvBackend {
   private readonly readOnly: boolean;
   private readonly leaseMs: number;
   private readonly lockWaitTimeoutMs: number;
+  private readonly bounds: MongoBounds | undefined;
   private opened: Collections | undefined;
 
   constructor(
@@ -379,6 +388,12 @@ export class MongoKvBackend implements KvBackend {
     this.readOnly = options.readOnly ?? false;
     this.leaseMs = options.leaseMs ?? 10_000;
     this.lockWaitTimeoutMs = options.lockWaitTimeoutMs ?? 30_000;
+    this.bounds = options.bounds;
+  }
+
+  /** The driver's errors read as the agent store reads them (mongo-errors.ts): a lost connection is a `ConnectionError`. */
+  classifyError(error: unknown, ctx: Omit<ErrorContext, 'cause'>): AnyKodeStoreError | undefined {
+    return classifyMongoError(error, ctx, this.bounds);
   }
 
   /**

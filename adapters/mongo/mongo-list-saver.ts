@@ -32,8 +32,8 @@ import { registration } from './mongo-registry.js';
  * one saver never runs two saves of the same agent at once.
  */
 
-/** How one list maps onto its collection. */
-export interface ListSpec<T> {
+/** How one list maps onto its collection; `F` is the fields of an item (`EncodedList`). */
+export interface ListSpec<F> {
   collection: 'messages' | 'tool_calls';
   /** Field of the agent document holding the list's revision. */
   revisionField: string;
@@ -43,7 +43,7 @@ export interface ListSpec<T> {
    * as `savedAt`. Without it `savedAt` is always the time of this save.
    */
   firstSavedField?: string;
-  toDocument(agentId: string, index: number, json: string, item: T, savedAt: number): MongoDocument;
+  toDocument(agentId: string, index: number, json: string, fields: F, savedAt: number): MongoDocument;
 }
 
 interface CachedList {
@@ -106,16 +106,21 @@ export class SavedListCache {
 }
 
 /** Saves one kind of list incrementally; see the module comment. */
-export class MongoListSaver<T> {
+export class MongoListSaver<F> {
   readonly cache = new SavedListCache();
 
-  constructor(private readonly spec: ListSpec<T>) {}
+  constructor(private readonly spec: ListSpec<F>) {}
 
-  /** Replaces the agent's stored list with `items` (already encoded as `texts`). */
-  async save(open: OpenMongo, agentId: string, texts: readonly string[], items: readonly T[]): Promise<void> {
+  /** Replaces the agent's stored list with `texts`; `fields(i)` is asked only for the items written. */
+  async save(
+    open: OpenMongo,
+    agentId: string,
+    texts: readonly string[],
+    fields: (index: number) => F,
+  ): Promise<void> {
     try {
       const revision = await runAtomically(open, (session) =>
-        this.write(open, session, agentId, texts, items),
+        this.write(open, session, agentId, texts, fields),
       );
       this.cache.set(agentId, revision, texts);
     } catch (error) {
@@ -134,7 +139,7 @@ export class MongoListSaver<T> {
     session: MongoSession | undefined,
     agentId: string,
     texts: readonly string[],
-    items: readonly T[],
+    fields: (index: number) => F,
   ): Promise<string> {
     const { revisionField } = this.spec;
     const collection = open.collections[this.spec.collection];
@@ -162,7 +167,7 @@ export class MongoListSaver<T> {
     const operations: MongoDocument[] = [{ deleteMany: { filter: { agentId, index: { $gte: keep } } } }];
     for (let i = keep; i < texts.length; i++) {
       const savedAt = savedTimes[i - keep] as number;
-      const document = this.spec.toDocument(agentId, i, texts[i] as string, items[i] as T, savedAt);
+      const document = this.spec.toDocument(agentId, i, texts[i] as string, fields(i), savedAt);
       operations.push({ insertOne: { document } });
     }
     await collection.bulkWrite(operations, withSession(session, { ordered: true }));

@@ -1,4 +1,3 @@
-import { ValidationError } from '../../src/errors.js';
 import type {
   NormalizedMessageQuery,
   NormalizedPage,
@@ -24,7 +23,10 @@ import type { MongoIndexSpec } from './mongo-schema.js';
 
 export type SortSpec = Record<string, 1 | -1>;
 
-/** One `find`: filter, sort, and the page (`limit` is always > 0; a zero limit yields no plan at all). */
+/**
+ * One `find`: filter, sort, and the page. `AgentStore` answers `limit: 0`
+ * itself, so `limit` is always > 0 here (MongoDB reads `limit(0)` as "no limit").
+ */
 export interface FindPlan {
   filter: MongoDocument;
   sort: SortSpec;
@@ -44,9 +46,7 @@ function direction(page: NormalizedPage): 1 | -1 {
   return page.order === 'asc' ? 1 : -1;
 }
 
-function plan(filter: MongoDocument, fields: readonly string[], page: NormalizedPage): FindPlan | null {
-  // MongoDB reads `limit(0)` as "no limit"; the contract says `limit: 0` returns nothing.
-  if (page.limit === 0) return null;
+function plan(filter: MongoDocument, fields: readonly string[], page: NormalizedPage): FindPlan {
   const dir = direction(page);
   const sort: SortSpec = {};
   for (const field of fields) sort[field] = dir;
@@ -61,7 +61,7 @@ export const SESSION_SORT_FIELDS: Readonly<Record<SessionSortKey, string>> = {
 };
 
 /** `querySessions` over `<prefix>infos`; ties broken by agent id (`_id`) in the same direction. */
-export function sessionQueryPlan(query: NormalizedSessionQuery): FindPlan | null {
+export function sessionQueryPlan(query: NormalizedSessionQuery): FindPlan {
   const filter: MongoDocument = {};
   if (query.agentId !== undefined) filter._id = query.agentId;
   if (query.templateId !== undefined) filter.templateId = query.templateId;
@@ -76,7 +76,7 @@ export function sessionQueryPlan(query: NormalizedSessionQuery): FindPlan | null
  * then position. With an agent id filter the agent id is constant, so it is
  * left out of the sort and the `(agentId, createdAt, index)` index serves it.
  */
-export function messageQueryPlan(query: NormalizedMessageQuery): FindPlan | null {
+export function messageQueryPlan(query: NormalizedMessageQuery): FindPlan {
   const filter: MongoDocument = {};
   if (query.agentId !== undefined) filter.agentId = query.agentId;
   if (query.role !== undefined) filter.role = query.role;
@@ -95,7 +95,7 @@ export const TOOL_CALL_SORT_FIELDS: Readonly<Record<ToolCallSortKey, string>> = 
 };
 
 /** `queryToolCalls` over `<prefix>tool_calls`: the sort key, then agent id, tool call id, position. */
-export function toolCallQueryPlan(query: NormalizedToolCallQuery): FindPlan | null {
+export function toolCallQueryPlan(query: NormalizedToolCallQuery): FindPlan {
   const filter: MongoDocument = {};
   if (query.agentId !== undefined) filter.agentId = query.agentId;
   if (query.toolName !== undefined) filter.name = query.toolName;
@@ -146,17 +146,11 @@ export { prefixUpperBound };
 /**
  * The filter of `list(prefix)` on `<prefix>agents._id`: a range, so the prefix
  * matches literally (no regex, so `.`, `*`, `%`, `_` are ordinary characters)
- * and the `_id` index serves it. `null` when no id can start with the prefix:
- * ids never hold NUL or lone surrogates (`assertAgentId`), and ids are
- * compared by code point, so a prefix ending in the first half of a surrogate
- * pair does not match the character it is half of (as on every backend).
+ * and the `_id` index serves it. `AgentStore` passes only prefixes an id can
+ * start with (no NUL, no lone surrogate), so the range is exact.
  */
-export function agentIdPrefixFilter(prefix: string | undefined): MongoDocument | null {
+export function agentIdPrefixFilter(prefix: string | undefined): MongoDocument {
   if (prefix === undefined || prefix === '') return {};
-  if (typeof prefix !== 'string') {
-    throw new ValidationError(`prefix must be a string, got ${typeof prefix}`, { operation: 'list' });
-  }
-  if (prefix.includes('\u0000') || !prefix.isWellFormed()) return null;
   return codePointRange(prefix, prefixUpperBound(prefix));
 }
 

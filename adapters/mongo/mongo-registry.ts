@@ -1,6 +1,11 @@
 import { DELETED_AGENT_RETENTION_MS, tombstoneLive } from '../../src/deleted-agents.js';
+import type { AnyKodeStoreError, ErrorContext } from '../../src/errors.js';
+import type { FileEventRegistry } from '../../src/hybrid/file-event-storage.js';
+import { compareCodePoints } from '../../src/strings.js';
 import type { MongoCollection, MongoDocument, MongoOptions } from './mongo-config.js';
+import type { OpenMongo } from './mongo-connection.js';
 import { DUPLICATE_KEY } from './mongo-lock.js';
+import { agentIdPrefixFilter } from './mongo-queries.js';
 
 /**
  * The registry `<prefix>agents`: one document per agent id, what `exists` and
@@ -17,6 +22,14 @@ import { DUPLICATE_KEY } from './mongo-lock.js';
  * removes what it wrote if a delete came in between. Any other write
  * registers the agent with `$unset: { deletedAt }`, ending the tombstone.
  */
+
+/** Reads a counter the server returned (a number; a `Long` if it ever passed 2^31 with promoteLongs off). */
+export function counterValue(value: unknown): number {
+  if (typeof value === 'number') return value;
+  const toNumber = (value as { toNumber?: () => number } | null)?.toNumber;
+  if (typeof toNumber === 'function') return toNumber.call(value);
+  return 0;
+}
 
 /** The filter of agents that exist: no tombstone (`{ deletedAt: null }` also matches a missing field). */
 export const LIVE_AGENT: MongoDocument = { deletedAt: null };
@@ -72,4 +85,76 @@ export async function registerForEvents(
     const current = await agents.findOne({ _id: agentId }, { projection: { deletedAt: 1 } });
     if (isLiveTombstone(current)) return undefined;
   }
+}
+
+/**
+ * The ids `list(prefix)` answers, in code point order: registered agents
+ * that are no tombstone, and (hybrid mode) `fromFiles`, the agents with an
+ * event file under that prefix, unless deleted.
+ */
+export async function listAgents(
+  agents: MongoCollection,
+  prefix: string | undefined,
+  fromFiles: readonly string[],
+): Promise<string[]> {
+  // `_id` strings sort by UTF-8 bytes (simple binary comparison), which is code point order.
+  const docs = await agents
+    .find({ ...agentIdPrefixFilter(prefix), ...LIVE_AGENT }, { projection: { _id: 1 } })
+    .sort({ _id: 1 })
+    .toArray();
+  const ids = docs.map((doc) => String(doc._id));
+  if (fromFiles.length === 0) return ids;
+  // A file left behind by a deleted agent does not make it exist.
+  const deleted = new Set(
+    (
+      await agents
+        .find({ _id: { $in: [...fromFiles] }, deletedAt: { $ne: null } }, { projection: { _id: 1 } })
+        .toArray()
+    ).map((doc) => String(doc._id)),
+  );
+  const listed = fromFiles.filter((id) => !deleted.has(id));
+  return [...new Set([...ids, ...listed])].sort(compareCodePoints);
+}
+
+/**
+ * Hybrid mode's questions to the registry (src/hybrid/file-event-storage.ts),
+ * answered by `<prefix>agents` (its tombstones and `eventFiles`) and, for
+ * event documents written in database mode, `<prefix>events`.
+ */
+export function mongoFileEventRegistry(
+  opened: () => Promise<OpenMongo>,
+  wrapError: (error: unknown, ctx: Omit<ErrorContext, 'cause'>) => AnyKodeStoreError,
+): FileEventRegistry {
+  const hasDatabaseEvents = async (agentId: string) =>
+    (await (await opened()).collections.events.findOne({ agentId }, { projection: { _id: 1 } })) !== null;
+  return {
+    async admission(agentId) {
+      const { collections } = await opened();
+      const [registry, inDatabase] = await Promise.all([
+        collections.agents.findOne({ _id: agentId }, { projection: { deletedAt: 1 } }),
+        hasDatabaseEvents(agentId),
+      ]);
+      const deletedAt = registry?.deletedAt;
+      return { deletedAtMs: typeof deletedAt === 'number' ? deletedAt : null, inDatabase };
+    },
+    // Registers the agent (an expired tombstone ends); a live tombstone, a
+    // delete by another store after admission, stays and is reported, so
+    // that the log removes the file.
+    async recordFile(agentId) {
+      const { collections } = await opened();
+      return (
+        (await registerForEvents(collections.agents, agentId, { $set: { eventFiles: true } })) !== undefined
+      );
+    },
+    hasDatabaseEvents,
+    async recordsFile(agentId) {
+      const { collections } = await opened();
+      const doc = await collections.agents.findOne(
+        { _id: agentId, eventFiles: true, ...LIVE_AGENT },
+        { projection: { _id: 1 } },
+      );
+      return doc !== null;
+    },
+    wrapError,
+  };
 }

@@ -72,7 +72,6 @@ export interface AgentStoreOptions {
  * backend, plus what only that backend offers.
  */
 export class AgentStore implements ExtendedStore {
-  /** What this store guarantees; see `StoreCapabilities`. */
   /** The frame every operation runs in; the KV API of the store shares it. */
   protected readonly ops: StoreOperations;
   protected readonly codec: StoreCodec;
@@ -95,7 +94,8 @@ export class AgentStore implements ExtendedStore {
 
   /**
    * What this store guarantees; see `StoreCapabilities`. Read from the
-   * backend each time (a backend may learn some only once connected), with
+   * backend each time (some are known only once it has connected: MongoDB's
+   * transactions), with
    * `retention` saying whether `prune` and `compact` work.
    */
   get capabilities(): StoreCapabilities {

@@ -1,49 +1,15 @@
-import { AppendBatcher } from '../../src/append-batcher.js';
-import type { FileEventLog } from '../../src/file-event-log.js';
+import type { EventFields } from '../../src/agent/agent-backend.js';
+import type { EventStorage } from '../../src/agent/event-storage.js';
+import { AppendBatcher, type BatchRefusals } from '../../src/append-batcher.js';
+import type { AnyKodeStoreError, ErrorContext } from '../../src/errors.js';
+import { eventModeMismatch, eventModeProblem } from '../../src/event-modes.js';
 import { EVENT_PAGE_BYTES, EVENT_PAGE_SIZE, EventPageSizer } from '../../src/paged-iterable.js';
-import type { AgentChannel, Bookmark, Timeline } from '../../src/types.js';
+import type { ReadEventsOptions, Timeline } from '../../src/types.js';
 import type { MongoDocument } from './mongo-config.js';
 import type { OpenMongo } from './mongo-connection.js';
 import { readJson, toEventDocument } from './mongo-documents.js';
 import { EVENT_SORT, eventPageFilter } from './mongo-queries.js';
-import { isLiveTombstone, registerForEvents } from './mongo-registry.js';
-
-/**
- * Where a `MongoStore` keeps the event streams: in the `<prefix>events`
- * collection (default) or in append-only files (hybrid mode). The store
- * validates, encodes and frames every call; an implementation only stores
- * and reads.
- */
-export interface MongoEventStorage {
-  readonly kind: 'database' | 'file';
-  /**
-   * Appends one encoded timeline. Called synchronously in the order of the
-   * store's `appendEvent` calls, which is the stored order; resolves once the
-   * entry is stored, rejects if it is not (nothing of a rejected append stays).
-   */
-  append(agentId: string, encodedTimeline: string, timeline: Timeline): Promise<void>;
-  /** The agent's entries in append order, filtered, fetched page by page. Waits for pending appends first. */
-  read(agentId: string, filter: EventFilter): AsyncIterable<Timeline>;
-  /** True when the agent has events kept outside the database (hybrid mode). */
-  hasOutsideDatabase(agentId: string): Promise<boolean>;
-  /** Agents with events kept outside the database, for `list()`. */
-  listOutsideDatabase(): Promise<string[]>;
-  /** Removes the agent's events. */
-  delete(agentId: string): Promise<void>;
-  /** Problems found in the agent's stored events (torn or unreadable files). */
-  check(agentId: string): Promise<string[]>;
-  /** Number of stored events across all agents, when it can be counted cheaply. */
-  count(): Promise<number | undefined>;
-  /** Resolves when every append made so far has been written. */
-  idle(): Promise<void>;
-  close(): Promise<void>;
-}
-
-/** `readEvents` options after validation. */
-export interface EventFilter {
-  since?: Bookmark;
-  channel?: AgentChannel;
-}
+import { counterValue, isLiveTombstone, LIVE_AGENT, registerForEvents } from './mongo-registry.js';
 
 /** Appends written by one `insertMany` at most. */
 const MAX_EVENT_BATCH = 1000;
@@ -51,7 +17,7 @@ const MAX_EVENT_BATCH = 1000;
 interface PendingEvent {
   agentId: string;
   json: string;
-  timeline: Timeline;
+  fields: EventFields;
 }
 
 /** A block of insertion counters reserved for one agent in one batch: `from` ..= `to`. */
@@ -59,14 +25,6 @@ interface ReservedBlock {
   agentId: string;
   from: number;
   to: number;
-}
-
-/** Reads a counter the server returned (a number; a `Long` if it ever passed 2^31 with promoteLongs off). */
-export function counterValue(value: unknown): number {
-  if (typeof value === 'number') return value;
-  const toNumber = (value as { toNumber?: () => number } | null)?.toNumber;
-  if (typeof toNumber === 'function') return toNumber.call(value);
-  return 0;
 }
 
 /**
@@ -87,29 +45,41 @@ export function counterValue(value: unknown): number {
  * so no rejected append stays stored. This needs no transaction, so appends
  * never contend with the transactions of other writes.
  */
-export class DatabaseEventStorage implements MongoEventStorage {
-  readonly kind = 'database' as const;
+export class DatabaseEventStorage implements EventStorage {
+  readonly mode = 'database' as const;
   private readonly batcher: AppendBatcher<PendingEvent>;
 
+  /**
+   * `wrapError` types the driver's errors of a rejected append (the store's
+   * frame does not wrap what an append's promise rejects with); `pageSize`
+   * stays `EVENT_PAGE_SIZE`: a page is fetched whole before it is measured.
+   */
   constructor(
     private readonly connection: () => Promise<OpenMongo>,
+    private readonly wrapError: (error: unknown, ctx: Omit<ErrorContext, 'cause'>) => AnyKodeStoreError,
     private readonly pageSize = EVENT_PAGE_SIZE,
     private readonly pageBytes = EVENT_PAGE_BYTES,
   ) {
     this.batcher = new AppendBatcher((batch) => this.writeBatch(batch), MAX_EVENT_BATCH);
   }
 
-  append(agentId: string, encodedTimeline: string, timeline: Timeline): Promise<void> {
-    return this.batcher.enqueue({ agentId, json: encodedTimeline, timeline });
+  append(agentId: string, json: string, fields: EventFields): Promise<void> {
+    return this.batcher.enqueue({ agentId, json, fields }).catch((error: unknown) => {
+      throw this.wrapError(error, { backend: 'mongo', operation: 'appendEvent', agentId });
+    });
   }
 
-  private async writeBatch(batch: PendingEvent[]): Promise<void> {
+  private async writeBatch(batch: PendingEvent[]): Promise<BatchRefusals<PendingEvent> | undefined> {
     const { collections } = await this.connection();
     const perAgent = new Map<string, number>();
     for (const item of batch) perAgent.set(item.agentId, (perAgent.get(item.agentId) ?? 0) + 1);
     const blocks: ReservedBlock[] = [];
+    const inFiles = new Set<string>();
     // Outside any transaction, so these may run side by side. A deleted
     // agent's late events get no block: they are acknowledged and discarded.
+    // An agent whose events are in files (hybrid mode) gets none either: its
+    // events are refused, never split across two places (the counter values
+    // it reserved are a gap, which keyset reads step over).
     await Promise.all(
       [...perAgent].map(async ([agentId, count]) => {
         const agent = await registerForEvents(
@@ -117,21 +87,32 @@ export class DatabaseEventStorage implements MongoEventStorage {
           agentId,
           { $inc: { seq: count } },
           {
-            projection: { seq: 1 },
+            projection: { seq: 1, eventFiles: 1 },
           },
         );
         if (!agent) return;
+        if (agent.eventFiles === true) {
+          inFiles.add(agentId);
+          return;
+        }
         const to = counterValue(agent.seq);
         blocks.push({ agentId, from: to - count + 1, to });
       }),
     );
-    if (blocks.length === 0) return;
+    const refusals: BatchRefusals<PendingEvent> | undefined =
+      inFiles.size === 0
+        ? undefined
+        : ({ agentId }) =>
+            inFiles.has(agentId)
+              ? eventModeMismatch('file', { backend: 'mongo', operation: 'appendEvent', agentId })
+              : undefined;
+    if (blocks.length === 0) return refusals;
     const next = new Map(blocks.map((block) => [block.agentId, block.from]));
     const documents = batch.flatMap((item) => {
       const seq = next.get(item.agentId);
       if (seq === undefined) return [];
       next.set(item.agentId, seq + 1);
-      return [toEventDocument(item.agentId, seq, item.json, item.timeline) as unknown as MongoDocument];
+      return [toEventDocument(item.agentId, seq, item.json, item.fields) as unknown as MongoDocument];
     });
     const removeBlocks = (of: readonly ReservedBlock[]) =>
       Promise.allSettled(
@@ -160,12 +141,24 @@ export class DatabaseEventStorage implements MongoEventStorage {
       .toArray();
     const gone = new Set(deleted.filter((doc) => isLiveTombstone(doc)).map((doc) => String(doc._id)));
     if (gone.size > 0) await removeBlocks(blocks.filter((block) => gone.has(block.agentId)));
+    return refusals;
   }
 
-  async *read(agentId: string, filter: EventFilter): AsyncIterable<Timeline> {
+  /** True when the registry records that the (live) agent's events are in files (hybrid mode). */
+  async hasFileEvents(agentId: string): Promise<boolean> {
+    const { collections } = await this.connection();
+    const doc = await collections.agents.findOne(
+      { _id: agentId, eventFiles: true, ...LIVE_AGENT },
+      { projection: { _id: 1 } },
+    );
+    return doc !== null;
+  }
+
+  async *readPages(agentId: string, filter: ReadEventsOptions): AsyncGenerator<Timeline[]> {
     await this.idle();
     const { collections } = await this.connection();
     const ctx = { backend: 'mongo', operation: 'readEvents', agentId };
+    if (await this.hasFileEvents(agentId)) throw eventModeMismatch('file', ctx);
     // Keyset paging on the insertion counter: each page is a fresh, short
     // query, so a slow consumer never holds a server cursor (which would time
     // out after ten idle minutes), and entries appended meanwhile are seen once.
@@ -195,30 +188,31 @@ export class DatabaseEventStorage implements MongoEventStorage {
         await cursor.close();
       }
       const more = sizer.end();
-      for (const doc of page) {
-        after = counterValue(doc.seq);
-        yield readJson<Timeline>(doc, ctx);
-      }
+      if (page.length === 0) return;
+      after = counterValue(page[page.length - 1]?.seq);
+      yield page.map((doc) => readJson<Timeline>(doc, ctx));
       if (!more) return;
     }
+  }
+
+  async agentIdsOutsideDatabase(): Promise<string[]> {
+    return [];
+  }
+
+  async lastWriteOutsideDatabase(): Promise<undefined> {
+    return undefined;
   }
 
   async hasOutsideDatabase(): Promise<boolean> {
     return false;
   }
 
-  async listOutsideDatabase(): Promise<string[]> {
-    return [];
+  async deleteOutsideDatabase(): Promise<void> {
+    // The delete removes the event documents with the agent's others.
   }
 
-  async delete(agentId: string): Promise<void> {
-    await this.idle();
-    const { collections } = await this.connection();
-    await collections.events.deleteMany({ agentId });
-  }
-
-  async check(): Promise<string[]> {
-    return [];
+  async check(agentId: string): Promise<string[]> {
+    return (await this.hasFileEvents(agentId)) ? [eventModeProblem('file')] : [];
   }
 
   async count(): Promise<number | undefined> {
@@ -232,58 +226,5 @@ export class DatabaseEventStorage implements MongoEventStorage {
 
   async close(): Promise<void> {
     await this.idle();
-  }
-}
-
-/**
- * Hybrid mode: events in the shared `FileEventLog` (one append-only file per
- * agent, fsynced batches). The store gives the log its `registerAgent`
- * (which marks the agent document `eventFiles: true`), so that
- * `checkConsistency` can tell a missing file from an agent that never had
- * events; the log calls it after the agent's first written batch, and a
- * failed mark neither rejects the appends nor hides the agent (`list` and
- * `exists` read the files too). See `FileEventLog`.
- */
-export class FileEventStorage implements MongoEventStorage {
-  readonly kind = 'file' as const;
-
-  constructor(private readonly log: FileEventLog) {}
-
-  append(agentId: string, encodedTimeline: string): Promise<void> {
-    return this.log.appendEncoded(agentId, encodedTimeline);
-  }
-
-  read(agentId: string, filter: EventFilter): AsyncIterable<Timeline> {
-    return this.log.read(agentId, filter);
-  }
-
-  hasOutsideDatabase(agentId: string): Promise<boolean> {
-    return this.log.has(agentId);
-  }
-
-  listOutsideDatabase(): Promise<string[]> {
-    return this.log.listAgentIds();
-  }
-
-  delete(agentId: string): Promise<void> {
-    return this.log.delete(agentId);
-  }
-
-  check(agentId: string): Promise<string[]> {
-    return this.log.check(agentId);
-  }
-
-  async count(): Promise<number | undefined> {
-    // The files are not indexed by entry; counting would read them all.
-    return undefined;
-  }
-
-  idle(): Promise<void> {
-    // Covers the marks too: the log makes them inside the agent's batch.
-    return this.log.idle();
-  }
-
-  close(): Promise<void> {
-    return this.log.close();
   }
 }

@@ -1,0 +1,602 @@
+import type {
+  AgentBackend,
+  AgentDocument,
+  AgentInspection,
+  AgentList,
+  AgentRecordKind,
+  EncodedList,
+  EventFields,
+  ForkInfoMaker,
+  MessageFields,
+  StoredRow,
+  ToolCallRowFields,
+} from '../../src/agent/agent-backend.js';
+import { AgentWriteQueue } from '../../src/agent/agent-write-queue.js';
+import type { EventStorage } from '../../src/agent/event-storage.js';
+import { checkDirectoryWritable } from '../../src/directory-health.js';
+import { type AnyKodeStoreError, type ErrorContext, KodeStoreError } from '../../src/errors.js';
+import { eventModeMismatch } from '../../src/event-modes.js';
+import { FileEventStorage } from '../../src/hybrid/file-event-storage.js';
+import type {
+  NormalizedMessageQuery,
+  NormalizedSessionQuery,
+  NormalizedToolCallQuery,
+} from '../../src/query-filters.js';
+import type { SessionFields } from '../../src/record-fields.js';
+import type {
+  AgentStats,
+  LockReleaseFn,
+  ReadEventsOptions,
+  StoreCapabilities,
+  StoreHealthStatus,
+  StoreMetrics,
+  Timeline,
+} from '../../src/types.js';
+import type { MongoDocument, MongoSession, ResolvedMongoStoreOptions } from './mongo-config.js';
+import { type MongoConnection, type OpenMongo, runAtomically, withSession } from './mongo-connection.js';
+import { DatabaseEventStorage } from './mongo-database-events.js';
+import {
+  assertFitsInDocument,
+  jsonArrayItems,
+  jsonText,
+  toEventDocument,
+  toInfoDocument,
+  toMediaCacheDocument,
+  toMessageDocument,
+  toPositionedDocument,
+  toSnapshotDocument,
+  toToolCallDocument,
+} from './mongo-documents.js';
+import { classifyMongoError, wrapMongoError } from './mongo-errors.js';
+import { writeForks } from './mongo-fork.js';
+import { inspectStoredAgent } from './mongo-inspect.js';
+import { MongoListSaver } from './mongo-list-saver.js';
+import { MongoLeaseLocks } from './mongo-lock.js';
+import {
+  type FindPlan,
+  messageQueryPlan,
+  sessionQueryPlan,
+  toolCallQueryPlan,
+  toolCallStatsFromGroups,
+  toolCallStatsPipeline,
+} from './mongo-queries.js';
+import {
+  counterValue,
+  expiredTombstones,
+  LIVE_AGENT,
+  listAgents,
+  mongoFileEventRegistry,
+  registration,
+  tombstone,
+} from './mongo-registry.js';
+import { type AgentCollectionRole, agentCollectionNames } from './mongo-schema.js';
+
+const BACKEND = 'mongo';
+
+/** Collections holding one document per item, keyed by `agentId` (deleted and forked per agent). */
+const PER_ITEM_COLLECTIONS = [
+  'messages',
+  'tool_calls',
+  'snapshots',
+  'history_windows',
+  'compression_records',
+  'recovered_files',
+  'media_cache',
+] as const satisfies readonly AgentCollectionRole[];
+
+/** Appended lists read back by `position`. */
+type PositionedRole = 'history_windows' | 'compression_records' | 'recovered_files';
+
+/** Collection of each appended record kind, and the operation and argument that name a value too large. */
+const RECORDS: Readonly<Record<AgentRecordKind, { role: PositionedRole; operation: string; what: string }>> =
+  {
+    history_window: { role: 'history_windows', operation: 'saveHistoryWindow', what: 'window' },
+    compression_record: { role: 'compression_records', operation: 'saveCompressionRecord', what: 'record' },
+    recovered_file: { role: 'recovered_files', operation: 'saveRecoveredFile', what: 'file' },
+  };
+
+/** Collection of each list. */
+const LISTS = { messages: 'messages', toolCalls: 'tool_calls' } as const;
+
+/** Where the size check of a write names it. */
+function where(operation: string, agentId: string): ErrorContext {
+  return { backend: BACKEND, operation, agentId };
+}
+
+/**
+ * The agent store's data in MongoDB, with the official `mongodb` driver.
+ *
+ * Every value is stored as the JSON text `AgentStore` encoded, beside the
+ * fields queries use (see `mongo-documents.ts`), one document per message,
+ * tool call, event, snapshot, history entry and media-cache entry; a value
+ * whose document would pass MongoDB's 16 MiB limit is refused before
+ * anything is written. Collections and indexes are created on first connect
+ * and versioned in `<prefix>schema_version`.
+ *
+ * On a replica set or sharded cluster every multi-document write runs in a
+ * transaction (`capabilities.transactions`). On a standalone server there are
+ * none; writes are then ordered so that a failure leaves nothing half-visible
+ * that a retry would not repair (see the README's MongoDB section). The
+ * writes of one agent run in call order (`AgentWriteQueue`).
+ */
+export class MongoAgentBackend implements AgentBackend {
+  readonly name = BACKEND;
+  readonly readOnly: boolean;
+  private readonly events: EventStorage;
+  private readonly locks: MongoLeaseLocks;
+  private readonly messageLists = new MongoListSaver<MessageFields>({
+    collection: 'messages',
+    revisionField: 'messagesRevision',
+    firstSavedField: 'createdAt',
+    toDocument: (agentId, index, json, fields, savedAt) =>
+      toMessageDocument(agentId, index, json, fields, savedAt) as unknown as MongoDocument,
+  });
+  private readonly toolCallLists = new MongoListSaver<ToolCallRowFields>({
+    collection: 'tool_calls',
+    revisionField: 'toolCallsRevision',
+    toDocument: (agentId, index, json, fields) =>
+      toToolCallDocument(agentId, index, json, fields) as unknown as MongoDocument,
+  });
+  /** Writes of one agent run in call order (see AgentWriteQueue). */
+  private readonly writes = new AgentWriteQueue();
+
+  constructor(
+    private readonly options: ResolvedMongoStoreOptions,
+    readonly connection: MongoConnection,
+  ) {
+    this.readOnly = options.readOnly;
+    const wrapError = (error: unknown, ctx: Omit<ErrorContext, 'cause'>) =>
+      wrapMongoError(error, ctx, this.options);
+    // Hybrid mode: the registry records each agent's event file (eventFiles),
+    // so that checkConsistency tells a missing file from an agent that never
+    // had events; its tombstones keep a deleted agent's late events out.
+    this.events =
+      options.eventStorage === 'file'
+        ? new FileEventStorage(
+            mongoFileEventRegistry(() => this.opened(), wrapError),
+            BACKEND,
+            options.fileStoreBaseDir as string,
+            true,
+          )
+        : new DatabaseEventStorage(() => this.opened(), wrapError);
+    this.locks = new MongoLeaseLocks(
+      async () => (await this.opened()).collections.locks,
+      options.lockLeaseMs,
+      {
+        backend: BACKEND,
+      },
+    );
+  }
+
+  /**
+   * Transactions depend on the deployment, known once the store has
+   * connected (`await store.open()`); before that they are reported missing.
+   */
+  get capabilities(): StoreCapabilities {
+    const deployment = this.connection.current?.deployment;
+    const transactions = deployment?.transactions ?? false;
+    const fileEvents = this.options.eventStorage === 'file';
+    const reasons: StoreCapabilities['reasons'] = {};
+    if (!transactions) {
+      reasons.transactions = deployment
+        ? `${deployment.reason}; multi-document writes are ordered so that a failure is safe to retry instead`
+        : 'not known until the store has connected (await store.open())';
+    }
+    if (!fileEvents) reasons.fileEvents = "events are stored in the database (eventStorage: 'database')";
+    return {
+      crossInstanceLocks: true,
+      crossProcessLocks: true,
+      transactions,
+      // A write resolves once the server acknowledged it; how many members
+      // must have it on disk is the connection string's write concern.
+      durable: true,
+      fileEvents,
+      reasons,
+    };
+  }
+
+  /** The driver's errors (mongo-errors.ts): a bound running out, an unreachable server, a lost connection. */
+  classifyError(error: unknown, ctx: Omit<ErrorContext, 'cause'>): AnyKodeStoreError | undefined {
+    return classifyMongoError(error, ctx, this.options);
+  }
+
+  async open(): Promise<void> {
+    await this.connection.open();
+  }
+
+  private opened(): Promise<OpenMongo> {
+    return this.connection.open();
+  }
+
+  /** Runs `body` after the agent's queued writes, with the connection open. */
+  private write<T>(agentId: string, body: (open: OpenMongo) => Promise<T>): Promise<T> {
+    return this.writes.write(agentId, async () => body(await this.opened()));
+  }
+
+  /** Makes sure the agent has its registry document (what `exists` and `list` read), ending any tombstone. */
+  private async register(open: OpenMongo, session: MongoSession | undefined, agentId: string): Promise<void> {
+    await open.collections.agents.updateOne(
+      { _id: agentId },
+      registration(),
+      withSession(session, { upsert: true }),
+    );
+  }
+
+  /** Reserves the agent's next counter value (registering it), for positions of appended documents. */
+  private async reservePosition(
+    open: OpenMongo,
+    session: MongoSession | undefined,
+    agentId: string,
+  ): Promise<number> {
+    const agent = await open.collections.agents.findOneAndUpdate(
+      { _id: agentId },
+      { $inc: { seq: 1 }, ...registration() },
+      withSession(session, { upsert: true, returnDocument: 'after', projection: { seq: 1 } }),
+    );
+    if (!agent) throw new KodeStoreError('the server returned no agent document for the position counter');
+    return counterValue(agent.seq);
+  }
+
+  /** The stored texts of the agent's documents in `role`, in `order`. */
+  private async loadTexts(
+    role: AgentCollectionRole,
+    agentId: string,
+    order: string,
+    operation: string,
+  ): Promise<string[]> {
+    const open = await this.opened();
+    const docs = await open.collections[role]
+      .find({ agentId }, { projection: { json: 1 } })
+      .sort({ [order]: 1 })
+      .toArray();
+    return docs.map((doc) => jsonText(doc, where(operation, agentId)));
+  }
+
+  // ---- lists -------------------------------------------------------------
+
+  async saveMessages(agentId: string, messages: EncodedList<MessageFields>): Promise<void> {
+    const ctx = where('saveMessages', agentId);
+    for (const [i, json] of messages.texts.entries()) {
+      assertFitsInDocument(json, `messages[${i}]`, ctx, () =>
+        toMessageDocument(agentId, i, json, messages.fields(i), 0),
+      );
+    }
+    await this.write(agentId, (open) =>
+      this.messageLists.save(open, agentId, messages.texts, messages.fields),
+    );
+  }
+
+  async saveToolCalls(agentId: string, records: EncodedList<ToolCallRowFields>): Promise<void> {
+    const ctx = where('saveToolCallRecords', agentId);
+    for (const [i, json] of records.texts.entries()) {
+      assertFitsInDocument(json, `records[${i}]`, ctx, () =>
+        toToolCallDocument(agentId, i, json, records.fields(i)),
+      );
+    }
+    await this.write(agentId, (open) =>
+      this.toolCallLists.save(open, agentId, records.texts, records.fields),
+    );
+  }
+
+  loadList(agentId: string, list: AgentList): Promise<string[]> {
+    const operation = list === 'messages' ? 'loadMessages' : 'loadToolCallRecords';
+    return this.loadTexts(LISTS[list], agentId, 'index', operation);
+  }
+
+  // ---- documents, records, snapshots --------------------------------------
+
+  async saveDocument(agentId: string, document: 'todos' | 'mediaCache', json: string): Promise<void> {
+    if (document === 'mediaCache') return this.saveMediaCache(agentId, json);
+    assertFitsInDocument(json, 'snapshot', where('saveTodos', agentId), () => ({ _id: agentId, json }));
+    await this.write(agentId, (open) =>
+      runAtomically(open, async (session) => {
+        await this.register(open, session, agentId);
+        await open.collections.todos.replaceOne(
+          { _id: agentId },
+          { _id: agentId, json },
+          withSession(session, { upsert: true }),
+        );
+      }),
+    );
+  }
+
+  /** The media cache is stored one document per entry, each within the document limit on its own. */
+  private async saveMediaCache(agentId: string, json: string): Promise<void> {
+    const texts = jsonArrayItems(json);
+    const ctx = where('saveMediaCache', agentId);
+    for (const [i, text] of texts.entries()) {
+      assertFitsInDocument(text, `records[${i}]`, ctx, () => toMediaCacheDocument(agentId, i, text));
+    }
+    await this.write(agentId, (open) =>
+      runAtomically(open, async (session) => {
+        await this.register(open, session, agentId);
+        const operations: MongoDocument[] = [{ deleteMany: { filter: { agentId } } }];
+        texts.forEach((text, index) => {
+          operations.push({ insertOne: { document: toMediaCacheDocument(agentId, index, text) } });
+        });
+        await open.collections.media_cache.bulkWrite(operations, withSession(session, { ordered: true }));
+      }),
+    );
+  }
+
+  async loadDocument(agentId: string, document: AgentDocument): Promise<string | undefined> {
+    if (document === 'mediaCache') {
+      const texts = await this.loadTexts('media_cache', agentId, 'index', 'loadMediaCache');
+      return texts.length === 0 ? undefined : `[${texts.join(',')}]`;
+    }
+    const open = await this.opened();
+    const collection = document === 'info' ? open.collections.infos : open.collections.todos;
+    const doc = await collection.findOne({ _id: agentId }, { projection: { json: 1 } });
+    const operation = document === 'info' ? 'loadInfo' : 'loadTodos';
+    return doc ? jsonText(doc, where(operation, agentId)) : undefined;
+  }
+
+  async saveInfo(agentId: string, json: string, fields: SessionFields): Promise<void> {
+    assertFitsInDocument(json, 'info', where('saveInfo', agentId), () =>
+      toInfoDocument(agentId, json, fields, 0),
+    );
+    await this.write(agentId, (open) =>
+      runAtomically(open, async (session) => {
+        await this.register(open, session, agentId);
+        await open.collections.infos.replaceOne(
+          { _id: agentId },
+          toInfoDocument(agentId, json, fields, Date.now()) as unknown as MongoDocument,
+          withSession(session, { upsert: true }),
+        );
+      }),
+    );
+  }
+
+  async appendRecord(agentId: string, kind: AgentRecordKind, json: string): Promise<void> {
+    const { role, operation, what } = RECORDS[kind];
+    assertFitsInDocument(json, what, where(operation, agentId), () => toPositionedDocument(agentId, 0, json));
+    await this.write(agentId, (open) =>
+      runAtomically(open, async (session) => {
+        const position = await this.reservePosition(open, session, agentId);
+        await open.collections[role].insertOne(
+          toPositionedDocument(agentId, position, json) as unknown as MongoDocument,
+          withSession(session),
+        );
+      }),
+    );
+  }
+
+  loadRecords(agentId: string, kind: AgentRecordKind): Promise<string[]> {
+    const { role, operation } = RECORDS[kind];
+    return this.loadTexts(role, agentId, 'position', operation.replace(/^save/, 'load'));
+  }
+
+  async saveSnapshot(agentId: string, snapshotId: string, json: string): Promise<void> {
+    assertFitsInDocument(json, 'snapshot', where('saveSnapshot', agentId), () => ({
+      ...toSnapshotDocument(agentId, snapshotId, json),
+      position: 0,
+    }));
+    await this.write(agentId, (open) =>
+      runAtomically(open, async (session) => {
+        // A re-saved snapshot keeps its first position: listSnapshots is oldest first.
+        const position = await this.reservePosition(open, session, agentId);
+        await open.collections.snapshots.updateOne(
+          { agentId, snapshotId },
+          { $set: { json }, $setOnInsert: { position } },
+          withSession(session, { upsert: true }),
+        );
+      }),
+    );
+  }
+
+  async loadSnapshot(agentId: string, snapshotId: string): Promise<string | undefined> {
+    const doc = await (await this.opened()).collections.snapshots.findOne(
+      { agentId, snapshotId },
+      { projection: { json: 1 } },
+    );
+    return doc ? jsonText(doc, where('loadSnapshot', agentId)) : undefined;
+  }
+
+  listSnapshots(agentId: string): Promise<string[]> {
+    return this.loadTexts('snapshots', agentId, 'position', 'listSnapshots');
+  }
+
+  // ---- events --------------------------------------------------------------
+
+  appendEvent(agentId: string, json: string, fields: EventFields): Promise<void> {
+    // Thrown, not returned: the store's frame turns it into the append's rejection, and nothing is queued.
+    assertFitsInDocument(json, 'timeline', where('appendEvent', agentId), () =>
+      toEventDocument(agentId, 0, json, fields),
+    );
+    // The event storage types what a rejected append's promise rejects with (the frame does not).
+    return this.events.append(agentId, json, fields);
+  }
+
+  readEventPages(agentId: string, filter: ReadEventsOptions): AsyncIterator<Timeline[]> {
+    return this.events.readPages(agentId, filter);
+  }
+
+  // ---- registry --------------------------------------------------------------
+
+  /** A registry document that is no tombstone, or (hybrid mode) an event file of an id never deleted. */
+  private async agentExists(open: OpenMongo, agentId: string): Promise<boolean> {
+    const registry = await open.collections.agents.findOne(
+      { _id: agentId },
+      { projection: { deletedAt: 1 } },
+    );
+    if (registry) return registry.deletedAt === undefined || registry.deletedAt === null;
+    return this.events.hasOutsideDatabase(agentId);
+  }
+
+  async exists(agentId: string): Promise<boolean> {
+    return this.agentExists(await this.opened(), agentId);
+  }
+
+  delete(agentId: string): Promise<void> {
+    return this.writes.write(agentId, async () => {
+      await this.events.idle();
+      // Event files this store cannot reach would outlive the agent.
+      if (this.events instanceof DatabaseEventStorage && (await this.events.hasFileEvents(agentId))) {
+        throw eventModeMismatch('file', { backend: BACKEND, operation: 'delete', agentId });
+      }
+      const open = await this.opened();
+      // The tombstone first: from here on the agent does not exist, its
+      // late events are discarded, and an append that raced this delete
+      // removes what it wrote (mongo-registry.ts). Expired tombstones go.
+      const now = Date.now();
+      await open.collections.agents.updateOne({ _id: agentId }, tombstone(now), { upsert: true });
+      await open.collections.agents.deleteMany(expiredTombstones(now));
+      // An event stream has no size bound, so it is not deleted inside the
+      // transaction (which has a time and size limit); a failure part-way is
+      // safe to retry with another delete.
+      await open.collections.events.deleteMany({ agentId });
+      await this.deleteAgentDocuments(open, agentId);
+      await this.events.deleteOutsideDatabase(agentId);
+      this.messageLists.forget(agentId);
+      this.toolCallLists.forget(agentId);
+    });
+  }
+
+  /** Every document of the agent except its events and its registry document (a tombstone by now, or a fork's). */
+  private deleteAgentDocuments(open: OpenMongo, agentId: string): Promise<void> {
+    return runAtomically(open, async (session) => {
+      for (const role of PER_ITEM_COLLECTIONS) {
+        await open.collections[role].deleteMany({ agentId }, withSession(session));
+      }
+      await open.collections.infos.deleteOne({ _id: agentId }, withSession(session));
+      await open.collections.todos.deleteOne({ _id: agentId }, withSession(session));
+    });
+  }
+
+  async list(prefix: string | undefined): Promise<string[]> {
+    const open = await this.opened();
+    const fromFiles = await this.events.agentIdsOutsideDatabase(prefix);
+    return listAgents(open.collections.agents, prefix, fromFiles);
+  }
+
+  // ---- queries ---------------------------------------------------------------
+
+  /** One page of a query: each document's text, with the agent it belongs to. */
+  private async findRows(
+    role: 'infos' | 'messages' | 'tool_calls',
+    plan: FindPlan,
+    operation: string,
+  ): Promise<Array<Required<StoredRow>>> {
+    const agentField = role === 'infos' ? '_id' : 'agentId';
+    const docs = await (await this.opened()).collections[role]
+      .find(plan.filter, { projection: { json: 1, [agentField]: 1 } })
+      .sort(plan.sort)
+      .skip(plan.skip)
+      .limit(plan.limit)
+      .toArray();
+    return docs.map((doc) => {
+      const agentId = String(doc[agentField]);
+      return { agentId, json: jsonText(doc, where(operation, agentId)) };
+    });
+  }
+
+  querySessions(query: NormalizedSessionQuery): Promise<Array<Required<StoredRow>>> {
+    return this.findRows('infos', sessionQueryPlan(query), 'querySessions');
+  }
+
+  queryMessages(query: NormalizedMessageQuery): Promise<StoredRow[]> {
+    return this.findRows('messages', messageQueryPlan(query), 'queryMessages');
+  }
+
+  queryToolCalls(query: NormalizedToolCallQuery): Promise<StoredRow[]> {
+    return this.findRows('tool_calls', toolCallQueryPlan(query), 'queryToolCalls');
+  }
+
+  async aggregateStats(agentId: string): Promise<Omit<AgentStats, 'avgMessagesPerSession'>> {
+    const { collections } = await this.opened();
+    const [totalMessages, totalToolCalls, totalSnapshots, groups] = await Promise.all([
+      collections.messages.countDocuments({ agentId }),
+      collections.tool_calls.countDocuments({ agentId }),
+      collections.snapshots.countDocuments({ agentId }),
+      collections.tool_calls.aggregate(toolCallStatsPipeline(agentId)).toArray(),
+    ]);
+    return { totalMessages, totalToolCalls, totalSnapshots, ...toolCallStatsFromGroups(groups) };
+  }
+
+  fork(agentId: string, forkIds: readonly string[], forkInfo: ForkInfoMaker): Promise<boolean> {
+    // Queued behind the source's pending writes, so the forks copy what was saved before the call.
+    return this.write(agentId, async (open) => {
+      if (!(await this.agentExists(open, agentId))) return false;
+      await writeForks(open, agentId, forkIds, forkInfo, (forkId) => this.deleteAgentDocuments(open, forkId));
+      return true;
+    });
+  }
+
+  acquireLock(agentId: string, timeoutMs: number): Promise<LockReleaseFn> {
+    return this.locks.acquire(agentId, timeoutMs);
+  }
+
+  // ---- observation -------------------------------------------------------------
+
+  /**
+   * The server answers, and the store's collections are there: they are
+   * created once per connection, so a database dropped since then is only
+   * seen by looking (one `listCollections` of names).
+   */
+  async ping(): Promise<string | undefined> {
+    const { db } = await this.opened();
+    await db.command({ ping: 1 });
+    const expected = Object.values(agentCollectionNames(this.options.collectionPrefix));
+    // A dozen names: they all come in the first batch.
+    const reply = await db.command({
+      listCollections: 1,
+      filter: { name: { $in: expected } },
+      nameOnly: true,
+    });
+    const batch = (reply.cursor as { firstBatch?: MongoDocument[] } | undefined)?.firstBatch ?? [];
+    const present = new Set(batch.map((collection) => String(collection.name)));
+    const missing = expected.filter((name) => !present.has(name));
+    if (missing.length === 0) return undefined;
+    return `the store's collections are missing from database ${JSON.stringify(db.databaseName)}: ${missing.join(', ')}`;
+  }
+
+  /**
+   * Whether the event files' directory can be written, without creating it
+   * (it is created on the first append): the directory itself when it
+   * exists, else its nearest existing ancestor. Nothing to check when events
+   * live in the database.
+   */
+  async fileSystem(): Promise<StoreHealthStatus['fileSystem']> {
+    if (this.options.eventStorage !== 'file') return { writable: true };
+    return checkDirectoryWritable(this.options.fileStoreBaseDir as string, { probe: !this.readOnly });
+  }
+
+  async inspect(agentId: string): Promise<AgentInspection> {
+    const open = await this.opened();
+    if (!(await this.agentExists(open, agentId))) return { exists: false, messages: 0, issues: [] };
+    return { exists: true, ...(await inspectStoredAgent(open, agentId, this.events)) };
+  }
+
+  async storage(): Promise<StoreMetrics['storage']> {
+    const open = await this.opened();
+    const { collections } = open;
+    // Collection metadata counts: exact after normal operation, and they
+    // do not scan millions of documents the way countDocuments({}) would.
+    // Agents are counted without their tombstones (one small document each).
+    const [totalAgents, totalMessages, totalToolCalls, totalEvents, dbStats] = await Promise.all([
+      collections.agents.countDocuments(LIVE_AGENT),
+      collections.messages.estimatedDocumentCount(),
+      collections.tool_calls.estimatedDocumentCount(),
+      this.events.count(),
+      open.db.command({ dbStats: 1 }).catch(() => undefined),
+    ]);
+    const storage: StoreMetrics['storage'] = { totalAgents, totalMessages, totalToolCalls };
+    if (totalEvents !== undefined) storage.totalEvents = totalEvents;
+    const size = Number(dbStats?.storageSize ?? Number.NaN) + Number(dbStats?.indexSize ?? 0);
+    if (Number.isFinite(size)) storage.dbSizeBytes = size;
+    return storage;
+  }
+
+  /**
+   * Waits for queued writes and pending appends, releases this store's
+   * locks, closes the event files and the client the store made (an
+   * injected client stays open).
+   */
+  async close(): Promise<void> {
+    await this.writes.settledAll();
+    await this.events.idle().catch(() => undefined);
+    await this.locks.releaseAll();
+    await this.events.close().catch(() => undefined);
+    await this.connection.close();
+  }
+}
