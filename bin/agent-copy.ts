@@ -3,7 +3,7 @@ import {
   type AgentCounts,
   emptyAgentCounts,
   type ReadableAgentStore,
-} from '../src/export-format.js';
+} from '../src/transfer/export-format.js';
 import type { Store, Timeline } from '../src/types.js';
 
 /** Events appended per batch when copying; the appends of a batch are in flight together. */

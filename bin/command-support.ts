@@ -1,6 +1,6 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { isKodeStoreError } from '../src/errors.js';
-import { describeJsonStoreProblem } from '../src/json-store-problems.js';
+import { describeJsonStoreProblem } from '../src/transfer/json-store-problems.js';
 import {
   CliError,
   type CliIo,

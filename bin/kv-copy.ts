@@ -1,5 +1,5 @@
-import type { ExportItem, ExportRecord, KvExportValue } from '../src/export-format.js';
 import type { KvInstance, KvRecord, KvStore } from '../src/kv/kv-types.js';
+import type { ExportItem, ExportRecord, KvExportValue } from '../src/transfer/export-format.js';
 import { CliError, ExitCode } from './cli-io.js';
 import type { OpenedLocation } from './open-location.js';
 

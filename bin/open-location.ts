@@ -1,4 +1,5 @@
 import { stat } from 'node:fs/promises';
+import { createExtendedStore } from '../src/config/create-extended-store.js';
 import {
   type ExtendedStoreConfig,
   eventPlacementFromEnv,
@@ -7,11 +8,10 @@ import {
   storeConfigFromEnv,
   storeConfigFromLocation,
 } from '../src/config/store-config.js';
-import { createExtendedStore } from '../src/create-extended-store.js';
 import { ConfigError, redactSecrets } from '../src/errors.js';
-import type { ReadableAgentStore } from '../src/export-format.js';
-import type { JsonStoreEventOrder } from '../src/json-store-events.js';
-import { JsonStoreReader } from '../src/json-store-reader.js';
+import type { ReadableAgentStore } from '../src/transfer/export-format.js';
+import type { JsonStoreEventOrder } from '../src/transfer/json-store-events.js';
+import { JsonStoreReader } from '../src/transfer/json-store-reader.js';
 import type { ExtendedStore } from '../src/types.js';
 
 /** How the command line opens a location. */

@@ -6,7 +6,28 @@
  * only the driver it uses; this entry point holds what they share.
  */
 
-export { assertAgentId, MAX_AGENT_ID_LENGTH } from './agent-id.js';
+export { assertAgentId, MAX_AGENT_ID_LENGTH } from './agent/agent-id.js';
+export { MemoryDatabase, MemoryStore, type MemoryStoreOptions } from './agent/memory-store.js';
+export {
+  DEFAULT_QUERY_LIMIT,
+  normalizeMessageFilters,
+  normalizeSessionFilters,
+  normalizeToolCallFilters,
+} from './agent/query-filters.js';
+export {
+  type CompactOptions,
+  type CompactResult,
+  type EventRetention,
+  type PruneCounts,
+  type PruneOptions,
+  type PrunePolicy,
+  type PruneProgress,
+  type PruneResult,
+  type RetentionStore,
+  type SnapshotRetention,
+  supportsRetention,
+} from './agent/retention.js';
+export { createExtendedStore, type KodeStore } from './config/create-extended-store.js';
 export {
   DEFAULT_FILE_STORE_PATH,
   DEFAULT_SQLITE_PATH,
@@ -19,9 +40,11 @@ export {
   storeConfigFromEnv,
   storeConfigFromLocation,
 } from './config/store-config.js';
-export { createExtendedStore, type KodeStore } from './create-extended-store.js';
 export * from './errors.js';
-export { type EventMode, EventModeError } from './event-modes.js';
+export { type EventMode, EventModeError } from './hybrid/event-modes.js';
+export { DEFAULT_MAX_OPEN_FILES, FileEventLog, type FileEventLogOptions } from './hybrid/file-event-log.js';
+export { decodeJson, type EncodeMode, encodeJson, MAX_JSON_DEPTH } from './json-codec.js';
+export * from './kv/index.js';
 export {
   AGENT_COUNT_KINDS,
   AgentBundle,
@@ -39,41 +62,18 @@ export {
   parseExportRecord,
   type ReadableAgentStore,
   readExport,
-} from './export-format.js';
-export { DEFAULT_MAX_OPEN_FILES, FileEventLog, type FileEventLogOptions } from './file-event-log.js';
-export { decodeJson, type EncodeMode, encodeJson, MAX_JSON_DEPTH } from './json-codec.js';
-export type { JsonStoreEventOrder } from './json-store-events.js';
-export { POOL_META_ID } from './json-store-layout.js';
+} from './transfer/export-format.js';
+export type { JsonStoreEventOrder } from './transfer/json-store-events.js';
+export { POOL_META_ID } from './transfer/json-store-layout.js';
 export {
   describeJsonStoreProblem,
   JsonStoreCorruptFileError,
   type JsonStoreProblem,
   type JsonStoreProblemKind,
-} from './json-store-problems.js';
+} from './transfer/json-store-problems.js';
 export {
   type JsonStoreAgentSummary,
   JsonStoreReader,
   type JsonStoreReaderOptions,
-} from './json-store-reader.js';
-export * from './kv/index.js';
-export { MemoryDatabase, MemoryStore, type MemoryStoreOptions } from './memory-store.js';
-export {
-  DEFAULT_QUERY_LIMIT,
-  normalizeMessageFilters,
-  normalizeSessionFilters,
-  normalizeToolCallFilters,
-} from './query-filters.js';
-export {
-  type CompactOptions,
-  type CompactResult,
-  type EventRetention,
-  type PruneCounts,
-  type PruneOptions,
-  type PrunePolicy,
-  type PruneProgress,
-  type PruneResult,
-  type RetentionStore,
-  type SnapshotRetention,
-  supportsRetention,
-} from './retention.js';
+} from './transfer/json-store-reader.js';
 export * from './types.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AppendBatcher } from '../src/append-batcher.js';
+import { AppendBatcher } from '../src/agent/append-batcher.js';
 
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
 

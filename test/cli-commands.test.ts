@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MemoryStore } from '../src/memory-store.js';
+import { MemoryStore } from '../src/agent/memory-store.js';
 import { copyFixture, FIXTURE_LOCATION, runInProcess, spawnCli, tempDir } from './cli-support.js';
 import {
   adminQuery,

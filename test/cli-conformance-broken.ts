@@ -1,5 +1,5 @@
 import type { StoreHarness } from '../conformance/index.js';
-import { MemoryStore } from '../src/memory-store.js';
+import { MemoryStore } from '../src/agent/memory-store.js';
 import type { Message } from '../src/types.js';
 
 /** A store with a bug (it loses the last message), for `kode-store conformance` to catch. */

@@ -281,7 +281,7 @@ describePostgres('an agent whose rows do not decode, on PostgreSQL', () => {
     url.searchParams.set('schema', schema);
     const location = url.toString();
     expect((await runInProcess(['import', location], { stdin: exported })).code).toBe(0);
-    const store = await import('../src/create-extended-store.js').then((m) =>
+    const store = await import('../src/config/create-extended-store.js').then((m) =>
       m.createExtendedStore({ type: 'postgres', connection: requirePostgresUrl(), schema }),
     );
     await store.saveMessages(DAMAGED, [{ role: 'user', content: [{ type: 'text', text: 'soon torn' }] }]);
@@ -303,7 +303,7 @@ describeMongo('an agent whose documents do not decode, on MongoDB', () => {
     url.pathname = `/${dbName}`;
     const location = url.toString();
     expect((await runInProcess(['import', location], { stdin: exported })).code).toBe(0);
-    const store = await import('../src/create-extended-store.js').then((m) =>
+    const store = await import('../src/config/create-extended-store.js').then((m) =>
       m.createExtendedStore(location),
     );
     await store.saveMessages(DAMAGED, [{ role: 'user', content: [{ type: 'text', text: 'soon torn' }] }]);

@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { PostgresStore } from '../adapters/postgres/index.js';
 import { SqliteStore } from '../adapters/sqlite/index.js';
 import { collect } from '../conformance/runner/assertions.js';
-import { FileEventLog } from '../src/file-event-log.js';
+import { FileEventLog } from '../src/hybrid/file-event-log.js';
 import type { ExtendedStore, Timeline } from '../src/types.js';
 import { FIXTURE_DIR, runInProcess } from './cli-support.js';
 import { describePostgres, useTestSchema } from './helpers/postgres.js';

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { MemoryStore } from '../src/agent/memory-store.js';
 import {
   type AgentBundle,
   EXPORT_FORMAT_VERSION,
@@ -9,9 +10,8 @@ import {
   formatExportLine,
   parseExportHeader,
   readExport,
-} from '../src/export-format.js';
-import { JsonStoreReader } from '../src/json-store-reader.js';
-import { MemoryStore } from '../src/memory-store.js';
+} from '../src/transfer/export-format.js';
+import { JsonStoreReader } from '../src/transfer/json-store-reader.js';
 import { FIXTURE_DIR } from './cli-support.js';
 
 const COMPRESS = 'agt-01M81Y5ZGM5G6FSHPDFFH1SCM2';

@@ -5,8 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SqliteStore } from '../adapters/sqlite/index.js';
 import { compareAgents, countAgent } from '../bin/agent-copy.js';
 import { compareKv } from '../bin/kv-copy.js';
-import { JsonStoreReader } from '../src/json-store-reader.js';
-import { MemoryStore } from '../src/memory-store.js';
+import { MemoryStore } from '../src/agent/memory-store.js';
+import { JsonStoreReader } from '../src/transfer/json-store-reader.js';
 import { FIXTURE_DIR, FIXTURE_LOCATION, runInProcess, spawnCli, tempDir } from './cli-support.js';
 import { describePostgres, dropSchema, requirePostgresUrl, uniqueSchemaName } from './helpers/postgres.js';
 

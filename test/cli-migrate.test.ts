@@ -4,8 +4,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SqliteStore } from '../adapters/sqlite/index.js';
 import { compareAgents, countAgent } from '../bin/agent-copy.js';
-import { JsonStoreReader } from '../src/json-store-reader.js';
-import { MemoryStore } from '../src/memory-store.js';
+import { MemoryStore } from '../src/agent/memory-store.js';
+import { JsonStoreReader } from '../src/transfer/json-store-reader.js';
 import type { ExtendedStore, Timeline } from '../src/types.js';
 import {
   copyFixture,

@@ -5,8 +5,8 @@ import { SqliteStore } from '../adapters/sqlite/index.js';
 import { parseTimeArgument } from '../bin/commands/prune.js';
 import { collect, waitPast } from '../conformance/runner/assertions.js';
 import { agentInfo, conversation, snapshot, timeline } from '../conformance/store/sample-data.js';
-import { FILE_TIME_SLACK_MS } from '../src/file-event-log.js';
-import { MemoryStore } from '../src/memory-store.js';
+import { MemoryStore } from '../src/agent/memory-store.js';
+import { FILE_TIME_SLACK_MS } from '../src/hybrid/file-event-log.js';
 import type { ExtendedStore } from '../src/types.js';
 import { runInProcess, tempDir } from './cli-support.js';
 

@@ -9,7 +9,7 @@ import type { CliIo } from '../bin/cli-io.js';
 import type { OpenedLocation, OpenLocationOptions } from '../bin/open-location.js';
 import { openLocation } from '../bin/open-location.js';
 import { runCli } from '../bin/run-cli.js';
-import type { AgentCounts } from '../src/export-format.js';
+import type { AgentCounts } from '../src/transfer/export-format.js';
 import type { ExtendedStore } from '../src/types.js';
 
 /** Helpers shared by the command-line tests: run the CLI in-process or as a child, and the fixture with its manifest. */

@@ -10,9 +10,9 @@ import {
   verifyKvStore,
   verifyStore,
 } from '../conformance/index.js';
+import { MemoryStore } from '../src/agent/memory-store.js';
 import { createKvStore } from '../src/kv/kv-store.js';
 import { MemoryKvBackend } from '../src/kv/memory-kv.js';
-import { MemoryStore } from '../src/memory-store.js';
 import type { Message, ReadEventsOptions, Snapshot, Timeline } from '../src/types.js';
 import { MapStore } from './fixtures/walkthrough/map-store.js';
 

@@ -4,7 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { allStoreCases, runStoreConformance, verifyStore } from '../conformance/index.js';
 import { handWrittenCases } from '../conformance/store/cases/index.js';
 import { queryGridCases } from '../conformance/store/query-grid/query-grid-cases.js';
-import { MemoryStore } from '../src/memory-store.js';
+import { MemoryStore } from '../src/agent/memory-store.js';
 import { memoryHarness } from './mutants/memory-harness.js';
 
 // The whole suite, one test per case, on the reference store.

@@ -1,7 +1,7 @@
 import { afterAll, expect, it } from 'vitest';
 import { PostgresStore } from '../adapters/postgres/index.js';
+import { createExtendedStore } from '../src/config/create-extended-store.js';
 import { storeConfigFromEnv } from '../src/config/store-config.js';
-import { createExtendedStore } from '../src/create-extended-store.js';
 import { describePostgres, dropSchema, requirePostgresUrl, uniqueSchemaName } from './helpers/postgres.js';
 
 /** createExtendedStore() hands every PostgreSQL setting it reads on to the store it opens. */

@@ -9,13 +9,13 @@ import { MongoStore } from '../adapters/mongo/index.js';
 import { PostgresStore } from '../adapters/postgres/index.js';
 import { SqliteStore } from '../adapters/sqlite/index.js';
 import { collect } from '../conformance/runner/assertions.js';
-import { DELETED_AGENT_RETENTION_MS } from '../src/deleted-agents.js';
+import { DELETED_AGENT_RETENTION_MS } from '../src/agent/deleted-agents.js';
 import type { ExtendedStore, Timeline } from '../src/types.js';
 import { describeMongo, useTestDatabase, withAdminClient } from './helpers/mongo.js';
 import { adminQuery, describePostgres, useTestSchema } from './helpers/postgres.js';
 
 /**
- * The tombstone's bounded life (src/deleted-agents.ts), which the conformance
+ * The tombstone's bounded life (src/agent/deleted-agents.ts), which the conformance
  * suite cannot reach without waiting an hour: tombstones are aged in the
  * database by hand, then the store is asked again.
  */

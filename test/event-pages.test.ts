@@ -3,12 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PostgresStore } from '../adapters/postgres/index.js';
-import { DatabaseEventStorage as PostgresEvents } from '../adapters/postgres/postgres-event-storage.js';
+import { DatabaseEventStorage as PostgresEvents } from '../adapters/postgres/postgres-database-events.js';
 import { SqliteStore } from '../adapters/sqlite/index.js';
 import { resolveSqliteOptions } from '../adapters/sqlite/sqlite-config.js';
 import { SqliteConnection } from '../adapters/sqlite/sqlite-connection.js';
 import { DatabaseEventStorage as SqliteEvents } from '../adapters/sqlite/sqlite-database-events.js';
-import { nextPageLimit } from '../src/paged-iterable.js';
+import { nextPageLimit } from '../src/agent/paged-iterable.js';
 import type { Timeline } from '../src/types.js';
 import { describePostgres, useTestSchema } from './helpers/postgres.js';
 

@@ -1,10 +1,10 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { agentDirName } from '../src/agent-path.js';
-import { checkDirectoryWritable } from '../src/directory-health.js';
 import { StorageFullError } from '../src/errors.js';
-import { EVENTS_FILE_NAME, FileEventLog } from '../src/file-event-log.js';
+import { agentDirName } from '../src/hybrid/agent-path.js';
+import { checkDirectoryWritable } from '../src/hybrid/directory-health.js';
+import { EVENTS_FILE_NAME, FileEventLog } from '../src/hybrid/file-event-log.js';
 import { encodeJson } from '../src/json-codec.js';
 import type { Timeline } from '../src/types.js';
 import { SmallDisk, smallDiskUnavailable } from './helpers/small-disk.js';

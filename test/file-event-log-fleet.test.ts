@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DEFAULT_MAX_OPEN_FILES, FileEventLog } from '../src/file-event-log.js';
+import { DEFAULT_MAX_OPEN_FILES, FileEventLog } from '../src/hybrid/file-event-log.js';
 import {
   type FleetConfig,
   type FleetReport,

@@ -16,20 +16,20 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { KodeStoreError, StoreClosedError, ValidationError } from '../src/errors.js';
 import {
   AGENT_ID_SIDECAR,
   agentDirName,
   agentIdFromDirName,
   MAX_DIRECT_DIR_NAME_LENGTH,
-} from '../src/agent-path.js';
-import { KodeStoreError, StoreClosedError, ValidationError } from '../src/errors.js';
+} from '../src/hybrid/agent-path.js';
 import {
   DEFAULT_MAX_OPEN_FILES,
   EVENTS_FILE_NAME,
   FileEventLog,
   type FileEventLogOptions,
   TORN_LINE_TERMINATOR,
-} from '../src/file-event-log.js';
+} from '../src/hybrid/file-event-log.js';
 import { encodeJson } from '../src/json-codec.js';
 import type { AgentChannel, Timeline } from '../src/types.js';
 import type { AppenderConfig } from './child/file-event-log-appender.js';

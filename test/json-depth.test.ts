@@ -7,9 +7,9 @@ import { PostgresStore } from '../adapters/postgres/index.js';
 import { SqliteStore } from '../adapters/sqlite/index.js';
 import { SQLITE_JSON_MAX_DEPTH } from '../adapters/sqlite/sqlite-json.js';
 import { nestedValue } from '../conformance/store/sample-data.js';
-import type { KodeStore } from '../src/create-extended-store.js';
+import { MemoryStore } from '../src/agent/memory-store.js';
+import type { KodeStore } from '../src/config/create-extended-store.js';
 import { MAX_JSON_DEPTH } from '../src/json-codec.js';
-import { MemoryStore } from '../src/memory-store.js';
 import type { Message } from '../src/types.js';
 import {
   adminQuery,

@@ -2,8 +2,8 @@ import { appendFile, mkdir, readFile, rm, truncate, writeFile } from 'node:fs/pr
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countAgent } from '../bin/agent-copy.js';
-import { JsonStoreCorruptFileError } from '../src/json-store-problems.js';
-import { JsonStoreReader } from '../src/json-store-reader.js';
+import { JsonStoreCorruptFileError } from '../src/transfer/json-store-problems.js';
+import { JsonStoreReader } from '../src/transfer/json-store-reader.js';
 import type { Timeline } from '../src/types.js';
 import {
   copyFixture,

@@ -6,10 +6,10 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { POSTGRES_KV_SCHEMA_VERSION, PostgresKvBackend } from '../adapters/postgres/postgres-kv.js';
 import { SqliteKvBackend } from '../adapters/sqlite/sqlite-kv.js';
+import { StoreOperations } from '../src/agent/store-operations.js';
 import { createDataStore } from '../src/kv/data-store.js';
 import { createKvStore } from '../src/kv/kv-store.js';
 import { MemoryKvBackend } from '../src/kv/memory-kv.js';
-import { StoreOperations } from '../src/store-operations.js';
 import { describePostgres, useTestSchema } from './helpers/postgres.js';
 
 const directory = mkdtempSync(join(tmpdir(), 'kode-kv-backends-'));

@@ -15,8 +15,8 @@ import {
   toToolCallDocument,
 } from '../adapters/mongo/mongo-documents.js';
 import { fixtureSample } from '../conformance/store/fixture-sample.js';
+import { sessionFields } from '../src/agent/record-fields.js';
 import { encodeJson } from '../src/json-codec.js';
-import { sessionFields } from '../src/record-fields.js';
 import type { AgentInfo, Message, Timeline, ToolCallRecord } from '../src/types.js';
 import { eventFieldsOf, messageFieldsOf, toolCallFieldsOf } from './helpers/record-fields.js';
 

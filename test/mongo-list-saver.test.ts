@@ -2,7 +2,7 @@ import { MongoClient } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MongoStore } from '../adapters/mongo/index.js';
 import { SavedListCache, savedTailItems } from '../adapters/mongo/mongo-list-saver.js';
-import { pairFirstSavedTimes } from '../src/record-fields.js';
+import { pairFirstSavedTimes } from '../src/agent/record-fields.js';
 import type { Message } from '../src/types.js';
 import { describeMongo, requireMongoUrl, useTestDatabase } from './helpers/mongo.js';
 

@@ -26,8 +26,8 @@ import {
   normalizeSessionFilters,
   normalizeToolCallFilters,
   withinTimeBounds,
-} from '../src/query-filters.js';
-import { sessionFields } from '../src/record-fields.js';
+} from '../src/agent/query-filters.js';
+import { sessionFields } from '../src/agent/record-fields.js';
 import type {
   AgentInfo,
   Message,

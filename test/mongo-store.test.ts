@@ -23,15 +23,15 @@ import {
   sessionQueryPlan,
   toolCallQueryPlan,
 } from '../adapters/mongo/mongo-queries.js';
-import { wrapDriverError } from '../src/errors.js';
-import { encodeJson } from '../src/json-codec.js';
-import { nextPageLimit } from '../src/paged-iterable.js';
+import { nextPageLimit } from '../src/agent/paged-iterable.js';
 import {
   normalizeMessageFilters,
   normalizeSessionFilters,
   normalizeToolCallFilters,
-} from '../src/query-filters.js';
-import { sessionFields } from '../src/record-fields.js';
+} from '../src/agent/query-filters.js';
+import { sessionFields } from '../src/agent/record-fields.js';
+import { wrapDriverError } from '../src/errors.js';
+import { encodeJson } from '../src/json-codec.js';
 import type { Message, Timeline, ToolCallRecord } from '../src/types.js';
 import { describeMongo, describeMongoWith, useTestDatabase, withAdminClient } from './helpers/mongo.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EventPageSizer, nextPageLimit, pagedIterable } from '../src/paged-iterable.js';
+import { EventPageSizer, nextPageLimit, pagedIterable } from '../src/agent/paged-iterable.js';
 
 /** A page source that records what happened to it. */
 function source(pages: number[][], options: { failAt?: number } = {}) {

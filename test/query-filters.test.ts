@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { normalizeSessionFilters, parseIsoTime, toEpochMs } from '../src/query-filters.js';
-import { sessionFields } from '../src/record-fields.js';
+import { normalizeSessionFilters, parseIsoTime, toEpochMs } from '../src/agent/query-filters.js';
+import { sessionFields } from '../src/agent/record-fields.js';
 
 describe('times in filters and sessions never depend on the process time zone', () => {
   // Node applies a change of TZ at once; a zone far from UTC makes a local-time reading visible.

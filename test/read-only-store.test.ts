@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MongoStore } from '../adapters/mongo/index.js';
 import { PostgresStore } from '../adapters/postgres/index.js';
 import { SqliteStore } from '../adapters/sqlite/index.js';
-import { createExtendedStore } from '../src/create-extended-store.js';
+import { createExtendedStore } from '../src/config/create-extended-store.js';
 import type { ExtendedStore, Message, Timeline } from '../src/types.js';
 import { tempDir } from './cli-support.js';
 import { describeMongo, useTestDatabase, withAdminClient } from './helpers/mongo.js';

@@ -17,12 +17,12 @@ import {
 } from '../adapters/sqlite/sqlite-queries.js';
 import { AGENT_SCHEMA_MIGRATIONS, latestVersion } from '../adapters/sqlite/sqlite-schema.js';
 import { fixtureSample } from '../conformance/store/fixture-sample.js';
-import { agentDirName } from '../src/agent-path.js';
 import {
   normalizeMessageFilters,
   normalizeSessionFilters,
   normalizeToolCallFilters,
-} from '../src/query-filters.js';
+} from '../src/agent/query-filters.js';
+import { agentDirName } from '../src/hybrid/agent-path.js';
 import type { Message, Timeline, ToolCallRecord } from '../src/types.js';
 import { ChildScript } from './child/sqlite-child-process.js';
 

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { StoreCodec } from '../src/store-codec.js';
+import { StoreCodec } from '../src/agent/store-codec.js';
 
 /**
  * `StoreCodec.list` reuses the text of items equal to those it last encoded

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PostgresStore } from '../adapters/postgres/index.js';
 import { SqliteStore } from '../adapters/sqlite/index.js';
-import type { KodeStore } from '../src/create-extended-store.js';
-import { MemoryStore } from '../src/memory-store.js';
+import { MemoryStore } from '../src/agent/memory-store.js';
+import type { KodeStore } from '../src/config/create-extended-store.js';
 import { describePostgres, dropSchema, requirePostgresUrl, uniqueSchemaName } from './helpers/postgres.js';
 
 /**

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { StoreOperations } from '../src/agent/store-operations.js';
 import { KodeStoreError, StoreClosedError, ValidationError } from '../src/errors.js';
-import { StoreOperations } from '../src/store-operations.js';
 
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
 

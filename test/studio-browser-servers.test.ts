@@ -1,7 +1,7 @@
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { kvOf } from '../bin/kv-copy.js';
-import { POOL_META_ID } from '../src/json-store-layout.js';
+import { POOL_META_ID } from '../src/transfer/json-store-layout.js';
 import { mongodbUrl, mongoSkipReason, useTestDatabase } from './helpers/mongo.js';
 import { postgresSkipReason, postgresUrl, useTestSchema } from './helpers/postgres.js';
 import { HOSTILE, migrateFixture, writeHostileAgent, writeKvData } from './studio-data.js';

@@ -3,7 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { kvOf } from '../bin/kv-copy.js';
-import { POOL_META_ID } from '../src/json-store-layout.js';
+import { POOL_META_ID } from '../src/transfer/json-store-layout.js';
 import { FIXTURE_LOCATION, REPO_ROOT, tempDir } from './cli-support.js';
 import { HOSTILE, migrateFixture, writeHostileAgent, writeKvData, writeLargeAgent } from './studio-data.js';
 import {

@@ -1,9 +1,9 @@
 import type { EventFields } from '../../src/agent/agent-backend.js';
+import { AppendBatcher, type BatchRefusals } from '../../src/agent/append-batcher.js';
 import type { EventStorage } from '../../src/agent/event-storage.js';
-import { AppendBatcher, type BatchRefusals } from '../../src/append-batcher.js';
+import { EVENT_PAGE_BYTES, EVENT_PAGE_SIZE, EventPageSizer } from '../../src/agent/paged-iterable.js';
 import type { AnyKodeStoreError, ErrorContext } from '../../src/errors.js';
-import { eventModeMismatch, eventModeProblem } from '../../src/event-modes.js';
-import { EVENT_PAGE_BYTES, EVENT_PAGE_SIZE, EventPageSizer } from '../../src/paged-iterable.js';
+import { eventModeMismatch, eventModeProblem } from '../../src/hybrid/event-modes.js';
 import type { ReadEventsOptions, Timeline } from '../../src/types.js';
 import type { MongoDocument } from './mongo-config.js';
 import type { OpenMongo } from './mongo-connection.js';

@@ -1,7 +1,7 @@
 import type { EventFields, MessageFields, ToolCallRowFields } from '../../src/agent/agent-backend.js';
+import type { SessionFields } from '../../src/agent/record-fields.js';
 import { CorruptDataError, type ErrorContext, ValidationError } from '../../src/errors.js';
 import { decodeJson } from '../../src/json-codec.js';
-import type { SessionFields } from '../../src/record-fields.js';
 
 /**
  * How values become MongoDB documents.

@@ -1,5 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { commonPrefixLength, pairFirstSavedTimes, type SavedTailItem } from '../../src/record-fields.js';
+import {
+  commonPrefixLength,
+  pairFirstSavedTimes,
+  type SavedTailItem,
+} from '../../src/agent/record-fields.js';
 import type { MongoDocument, MongoSession } from './mongo-config.js';
 import { type OpenMongo, runAtomically, withSession } from './mongo-connection.js';
 import { registration } from './mongo-registry.js';

@@ -5,14 +5,14 @@ import type {
   NormalizedToolCallQuery,
   SessionSortKey,
   ToolCallSortKey,
-} from '../../src/query-filters.js';
+} from '../../src/agent/query-filters.js';
 import { prefixUpperBound } from '../../src/strings.js';
 import type { AgentChannel } from '../../src/types.js';
 import type { MongoDocument } from './mongo-config.js';
 import type { MongoIndexSpec } from './mongo-schema.js';
 
 /**
- * Translation of the normalised query filters (`src/query-filters.ts`) into
+ * Translation of the normalised query filters (`src/agent/query-filters.ts`) into
  * MongoDB filters, sorts and pages. Pure functions: the unit tests check every
  * filter combination and that each resulting filter + sort is served by an
  * index of `mongo-schema.ts`, without a server.

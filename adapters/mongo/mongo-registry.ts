@@ -1,4 +1,4 @@
-import { DELETED_AGENT_RETENTION_MS, tombstoneLive } from '../../src/deleted-agents.js';
+import { DELETED_AGENT_RETENTION_MS, tombstoneLive } from '../../src/agent/deleted-agents.js';
 import type { AnyKodeStoreError, ErrorContext } from '../../src/errors.js';
 import type { FileEventRegistry } from '../../src/hybrid/file-event-storage.js';
 import { compareCodePoints } from '../../src/strings.js';
@@ -12,7 +12,7 @@ import { agentIdPrefixFilter } from './mongo-queries.js';
  * `list` read, holding the agent's counters (`seq`), the revisions of its
  * saved lists and, in hybrid mode, `eventFiles`.
  *
- * Deleted stays deleted (src/deleted-agents.ts): `delete` turns the document
+ * Deleted stays deleted (src/agent/deleted-agents.ts): `delete` turns the document
  * into a tombstone, `deletedAt` (epoch ms) set and the list revisions and
  * `eventFiles` removed, before it deletes anything else. While the tombstone
  * lives, an event for the id is acknowledged and discarded: the append's

@@ -1,5 +1,5 @@
+import { noStoreDataError, olderSchemaError } from '../../src/agent/read-only-errors.js';
 import { ConfigError } from '../../src/errors.js';
-import { noStoreDataError, olderSchemaError } from '../../src/read-only-errors.js';
 import type { MongoCollection, MongoDatabase } from './mongo-config.js';
 
 /**

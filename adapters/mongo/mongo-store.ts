@@ -1,7 +1,7 @@
 import { AgentStore } from '../../src/agent/agent-store.js';
 import { createKvStore } from '../../src/kv/kv-store.js';
 import type { KvStore } from '../../src/kv/kv-types.js';
-import { ReadOnlyKvBackend } from '../../src/read-only-kv-backend.js';
+import { ReadOnlyKvBackend } from '../../src/kv/read-only-kv-backend.js';
 import { MongoAgentBackend } from './mongo-agent-backend.js';
 import {
   type MongoStoreOptions,

@@ -18,24 +18,24 @@ import type {
   ToolCallRowFields,
 } from '../../src/agent/agent-backend.js';
 import { AgentWriteQueue } from '../../src/agent/agent-write-queue.js';
+import { DELETED_AGENT_RETENTION_MS } from '../../src/agent/deleted-agents.js';
 import type { EventStorage } from '../../src/agent/event-storage.js';
-import { DELETED_AGENT_RETENTION_MS } from '../../src/deleted-agents.js';
-import { checkDirectoryWritable } from '../../src/directory-health.js';
+import type {
+  NormalizedMessageQuery,
+  NormalizedSessionQuery,
+  NormalizedToolCallQuery,
+} from '../../src/agent/query-filters.js';
+import type { SessionFields } from '../../src/agent/record-fields.js';
+import type { CompactResult } from '../../src/agent/retention.js';
 import {
   type AnyKodeStoreError,
   type ErrorContext,
   redactSecrets,
   UnsupportedError,
 } from '../../src/errors.js';
-import { eventModeMismatch } from '../../src/event-modes.js';
+import { checkDirectoryWritable } from '../../src/hybrid/directory-health.js';
+import { eventModeMismatch } from '../../src/hybrid/event-modes.js';
 import { FileEventStorage } from '../../src/hybrid/file-event-storage.js';
-import type {
-  NormalizedMessageQuery,
-  NormalizedSessionQuery,
-  NormalizedToolCallQuery,
-} from '../../src/query-filters.js';
-import type { SessionFields } from '../../src/record-fields.js';
-import type { CompactResult } from '../../src/retention.js';
 import { compareCodePoints, prefixUpperBound } from '../../src/strings.js';
 import type {
   AgentStats,
@@ -49,8 +49,8 @@ import type {
 import { columnKey, optionalColumnKey } from './postgres-column-keys.js';
 import type { ResolvedPostgresSettings } from './postgres-config.js';
 import type { PostgresDatabase, Statement } from './postgres-database.js';
-import { DatabaseEventStorage } from './postgres-event-storage.js';
-import { PostgresListWriter } from './postgres-list-writer.js';
+import { DatabaseEventStorage } from './postgres-database-events.js';
+import { PostgresListSaver } from './postgres-list-saver.js';
 import { PostgresAgentLocks } from './postgres-lock.js';
 import { messagesQuery, sessionsQuery, toolCallsQuery } from './postgres-queries.js';
 import { LIVE_AGENT, postgresFileEventRegistry } from './postgres-registry.js';
@@ -103,8 +103,8 @@ export class PostgresAgentBackend implements AgentBackend, RetentionBackend {
   private readonly writes = new AgentWriteQueue();
   private readonly events: EventStorage;
   private readonly locks: PostgresAgentLocks;
-  private readonly messages: PostgresListWriter;
-  private readonly toolCalls: PostgresListWriter;
+  private readonly messages: PostgresListSaver;
+  private readonly toolCalls: PostgresListSaver;
   private readonly sql: ReturnType<typeof buildStatements>;
 
   constructor(
@@ -124,7 +124,7 @@ export class PostgresAgentBackend implements AgentBackend, RetentionBackend {
     this.locks = new PostgresAgentLocks(db, settings.lockLeaseMs);
     const agents = db.table('kode_agents');
     const revisions = db.table('kode_revision_seq');
-    this.messages = new PostgresListWriter(
+    this.messages = new PostgresListSaver(
       db,
       this.writes,
       {
@@ -146,7 +146,7 @@ export class PostgresAgentBackend implements AgentBackend, RetentionBackend {
       agents,
       revisions,
     );
-    this.toolCalls = new PostgresListWriter(
+    this.toolCalls = new PostgresListSaver(
       db,
       this.writes,
       {

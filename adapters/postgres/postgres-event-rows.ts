@@ -1,5 +1,5 @@
-import type { EventRowAccess } from '../../src/event-mode-move.js';
-import type { EventMode } from '../../src/event-modes.js';
+import type { EventMode } from '../../src/hybrid/event-modes.js';
+import type { EventRowAccess } from '../../src/transfer/event-mode-move.js';
 import { optionalColumnKey } from './postgres-column-keys.js';
 import type { PostgresDatabase } from './postgres-database.js';
 import { LIVE_AGENT } from './postgres-registry.js';

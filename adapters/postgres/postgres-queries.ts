@@ -5,7 +5,7 @@ import type {
   NormalizedToolCallQuery,
   SessionSortKey,
   ToolCallSortKey,
-} from '../../src/query-filters.js';
+} from '../../src/agent/query-filters.js';
 import { columnKey } from './postgres-column-keys.js';
 import { COMMON_ROLES, COMMON_STATE, RARE_ROLE, RARE_STATE } from './postgres-schema.js';
 

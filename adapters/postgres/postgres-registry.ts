@@ -1,4 +1,4 @@
-import { DELETED_AGENT_RETENTION_MS } from '../../src/deleted-agents.js';
+import { DELETED_AGENT_RETENTION_MS } from '../../src/agent/deleted-agents.js';
 import type { FileEventRegistry } from '../../src/hybrid/file-event-storage.js';
 import type { PostgresDatabase } from './postgres-database.js';
 
@@ -6,7 +6,7 @@ import type { PostgresDatabase } from './postgres-database.js';
  * `kode_agents` is the registry behind `exists()` and `list()` (and holds the
  * info columns). `delete` replaces an agent's row with a tombstone
  * (`deleted_at_ms` set, every other column at its default) so that late
- * events of the deleted agent are discarded (src/deleted-agents.ts); any
+ * events of the deleted agent are discarded (src/agent/deleted-agents.ts); any
  * other write ends the tombstone as it registers the agent.
  *
  * Why the tombstone is the registry row itself and not a row elsewhere: an

@@ -1,5 +1,5 @@
+import { noStoreDataError, olderSchemaError } from '../../src/agent/read-only-errors.js';
 import { ConfigError } from '../../src/errors.js';
-import { noStoreDataError, olderSchemaError } from '../../src/read-only-errors.js';
 import { quoteIdentifier } from './postgres-config.js';
 import type { Queryable, Transaction } from './postgres-database.js';
 import { NOW_MS } from './postgres-registry.js';
@@ -223,13 +223,13 @@ const MIGRATIONS: Migration[] = [
   ],
   // Version 3: a deleted agent's registry row stays behind for a while as a
   // tombstone (deleted_at_ms set, nothing else), so that its late events do
-  // not register it again (src/deleted-agents.ts, postgres-registry.ts). The
+  // not register it again (src/agent/deleted-agents.ts, postgres-registry.ts). The
   // partial index finds expired tombstones without touching live rows.
   (t) => [
     `ALTER TABLE ${t('kode_agents')} ADD COLUMN deleted_at_ms double precision`,
     `CREATE INDEX kode_agents_deleted ON ${t('kode_agents')} (deleted_at_ms) WHERE deleted_at_ms IS NOT NULL`,
   ],
-  // Version 4: write times for retention (src/retention.ts). Every write
+  // Version 4: write times for retention (src/agent/retention.ts). Every write
   // sets kode_agents.last_write_ms (an event batch once per agent, in the
   // upsert it already makes), every event gets appended_at_ms; both default
   // to the database clock, so inserts need not name them. Adding a column

@@ -1,8 +1,8 @@
 import { AgentStore } from '../../src/agent/agent-store.js';
-import type { EventRowAccess } from '../../src/event-mode-move.js';
 import { createKvStore } from '../../src/kv/kv-store.js';
 import type { KvStore } from '../../src/kv/kv-types.js';
-import { ReadOnlyKvBackend } from '../../src/read-only-kv-backend.js';
+import { ReadOnlyKvBackend } from '../../src/kv/read-only-kv-backend.js';
+import type { EventRowAccess } from '../../src/transfer/event-mode-move.js';
 import { PostgresAgentBackend } from './postgres-agent-backend.js';
 import {
   type PostgresConnectionConfig,

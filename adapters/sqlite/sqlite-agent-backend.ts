@@ -19,17 +19,17 @@ import type {
   ToolCallRowFields,
 } from '../../src/agent/agent-backend.js';
 import type { EventStorage } from '../../src/agent/event-storage.js';
-import { checkDirectoryWritable } from '../../src/directory-health.js';
-import { type AnyKodeStoreError, type ErrorContext, UnsupportedError } from '../../src/errors.js';
-import { eventModeMismatch } from '../../src/event-modes.js';
-import { FileEventStorage } from '../../src/hybrid/file-event-storage.js';
 import type {
   NormalizedMessageQuery,
   NormalizedSessionQuery,
   NormalizedToolCallQuery,
-} from '../../src/query-filters.js';
-import type { SessionFields } from '../../src/record-fields.js';
-import type { CompactOptions, CompactResult } from '../../src/retention.js';
+} from '../../src/agent/query-filters.js';
+import type { SessionFields } from '../../src/agent/record-fields.js';
+import type { CompactOptions, CompactResult } from '../../src/agent/retention.js';
+import { type AnyKodeStoreError, type ErrorContext, UnsupportedError } from '../../src/errors.js';
+import { checkDirectoryWritable } from '../../src/hybrid/directory-health.js';
+import { eventModeMismatch } from '../../src/hybrid/event-modes.js';
+import { FileEventStorage } from '../../src/hybrid/file-event-storage.js';
 import { compareCodePoints, prefixUpperBound } from '../../src/strings.js';
 import type {
   AgentStats,

@@ -1,9 +1,9 @@
 import type { EventFields } from '../../src/agent/agent-backend.js';
+import { AppendBatcher, type BatchRefusals } from '../../src/agent/append-batcher.js';
 import type { EventStorage } from '../../src/agent/event-storage.js';
-import { AppendBatcher, type BatchRefusals } from '../../src/append-batcher.js';
-import { eventModeMismatch, eventModeProblem } from '../../src/event-modes.js';
+import { BYTE_CUT_PAGE_SIZE, EVENT_PAGE_BYTES, EventPageSizer } from '../../src/agent/paged-iterable.js';
+import { eventModeMismatch, eventModeProblem } from '../../src/hybrid/event-modes.js';
 import { decodeJson } from '../../src/json-codec.js';
-import { BYTE_CUT_PAGE_SIZE, EVENT_PAGE_BYTES, EventPageSizer } from '../../src/paged-iterable.js';
 import type { ReadEventsOptions, Timeline } from '../../src/types.js';
 import type { SqliteStatement } from './sqlite-config.js';
 import type { SqliteConnection } from './sqlite-connection.js';
@@ -74,7 +74,7 @@ export class DatabaseEventStorage implements EventStorage {
     // held up by a slow consumer. A page ends at `pageSize` events or
     // `pageBytes` of JSON (rows are read one at a time and the read stops
     // there), and the next asks for as many as fit at the largest event of
-    // the page before (src/paged-iterable.ts), so memory stays bounded
+    // the page before (src/agent/paged-iterable.ts), so memory stays bounded
     // whatever the size of the events.
     const sizer = new EventPageSizer(this.pageSize, this.pageBytes);
     for (;;) {

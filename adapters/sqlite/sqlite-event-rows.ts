@@ -1,6 +1,6 @@
-import type { EventRowAccess } from '../../src/event-mode-move.js';
-import type { EventMode } from '../../src/event-modes.js';
-import { eventFields } from '../../src/store-codec.js';
+import { eventFields } from '../../src/agent/store-codec.js';
+import type { EventMode } from '../../src/hybrid/event-modes.js';
+import type { EventRowAccess } from '../../src/transfer/event-mode-move.js';
 import type { SqliteConnection } from './sqlite-connection.js';
 import { hasDatabaseEvents, LIVE_AGENT, REGISTER_AGENT } from './sqlite-registry.js';
 

@@ -1,5 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { commonPrefixLength, pairFirstSavedTimes, type SavedTailItem } from '../../src/record-fields.js';
+import {
+  commonPrefixLength,
+  pairFirstSavedTimes,
+  type SavedTailItem,
+} from '../../src/agent/record-fields.js';
 import type { SqliteConnection } from './sqlite-connection.js';
 import { LIVE_AGENT, REGISTER_AGENT } from './sqlite-registry.js';
 

@@ -6,7 +6,7 @@ import type {
   SessionSortKey,
   TimeBound,
   ToolCallSortKey,
-} from '../../src/query-filters.js';
+} from '../../src/agent/query-filters.js';
 import { prefixUpperBound } from '../../src/strings.js';
 import type { ReadEventsOptions } from '../../src/types.js';
 import { LIVE_AGENT } from './sqlite-registry.js';

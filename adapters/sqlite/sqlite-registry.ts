@@ -1,4 +1,4 @@
-import { DELETED_AGENT_RETENTION_MS, tombstoneLive } from '../../src/deleted-agents.js';
+import { DELETED_AGENT_RETENTION_MS, tombstoneLive } from '../../src/agent/deleted-agents.js';
 import type { FileEventRegistry } from '../../src/hybrid/file-event-storage.js';
 import type { SqliteConnection } from './sqlite-connection.js';
 import { wrapSqliteError } from './sqlite-errors.js';
@@ -7,7 +7,7 @@ import { wrapSqliteError } from './sqlite-errors.js';
  * The `agents` table is the registry behind `exists()` and `list()`: one row
  * per agent that has anything stored. `delete` leaves the row behind as a
  * tombstone (`deleted_at_ms` set, everything else cleared) so that late
- * events of the deleted agent are discarded (src/deleted-agents.ts); any
+ * events of the deleted agent are discarded (src/agent/deleted-agents.ts); any
  * other write registers the agent through `REGISTER_AGENT`, which ends the
  * tombstone.
  */
@@ -15,7 +15,7 @@ import { wrapSqliteError } from './sqlite-errors.js';
 /**
  * Registers an agent for a write (parameters: the id, the time of the
  * write); a tombstone ends here. Every write sets `last_write_ms`, the time
- * retention judges inactivity by (src/retention.ts).
+ * retention judges inactivity by (src/agent/retention.ts).
  */
 export const REGISTER_AGENT =
   'INSERT INTO agents (agent_id, last_write_ms) VALUES (?, ?) ' +

@@ -1,5 +1,5 @@
+import { noStoreDataError, olderSchemaError } from '../../src/agent/read-only-errors.js';
 import { UnsupportedError } from '../../src/errors.js';
-import { noStoreDataError, olderSchemaError } from '../../src/read-only-errors.js';
 import type { SqliteDatabase } from './sqlite-config.js';
 import { readableJson } from './sqlite-json.js';
 
@@ -214,7 +214,7 @@ export const AGENT_SCHEMA_MIGRATIONS: readonly SqliteMigration[] = [
   {
     version: 5,
     description: 'write times for retention',
-    // Retention (src/retention.ts) judges an agent by its last write of any
+    // Retention (src/agent/retention.ts) judges an agent by its last write of any
     // kind, and an event by when it was stored: every write sets
     // agents.last_write_ms (an event batch once per agent), every append
     // events.appended_at_ms. Adding the columns rewrites nothing. Agents

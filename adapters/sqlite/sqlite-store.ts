@@ -1,10 +1,10 @@
 import { AgentStore } from '../../src/agent/agent-store.js';
 import type { EventStorage } from '../../src/config/store-config.js';
 import { ValidationError } from '../../src/errors.js';
-import type { EventRowAccess } from '../../src/event-mode-move.js';
 import { createKvStore } from '../../src/kv/kv-store.js';
 import type { KvStore } from '../../src/kv/kv-types.js';
-import { ReadOnlyKvBackend } from '../../src/read-only-kv-backend.js';
+import { ReadOnlyKvBackend } from '../../src/kv/read-only-kv-backend.js';
+import type { EventRowAccess } from '../../src/transfer/event-mode-move.js';
 import { SqliteAgentBackend } from './sqlite-agent-backend.js';
 import {
   type ResolvedSqliteOptions,

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { supportsRetention } from '../../src/retention.js';
+import { supportsRetention } from '../../src/agent/retention.js';
 import { CliError, type CliIo, ExitCode, type ExitCodeValue, writeLine } from '../cli-io.js';
 import { action, openWritable, withLocation, withStandardHelp } from '../command-support.js';
 import { printJson, renderKeyValues } from '../output.js';

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { isKodeStoreError, LockTimeoutError } from '../../src/errors.js';
-import { EventModeError, eventModeProblem } from '../../src/event-modes.js';
+import { EventModeError, eventModeProblem } from '../../src/hybrid/event-modes.js';
 import type { AgentInfo, ConsistencyCheckResult, ExtendedStore, StoreHealthStatus } from '../../src/types.js';
 import { countAgent } from '../agent-copy.js';
 import { CliError, type CliIo, ExitCode, type ExitCodeValue, writeLine } from '../cli-io.js';

@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { eventPlacementFromEnv } from '../../src/config/store-config.js';
-import { canMoveEvents, type MovedAgent, moveEvents } from '../../src/event-mode-move.js';
-import type { EventMode } from '../../src/event-modes.js';
+import type { EventMode } from '../../src/hybrid/event-modes.js';
+import { canMoveEvents, type MovedAgent, moveEvents } from '../../src/transfer/event-mode-move.js';
 import { CliError, type CliIo, ExitCode, type ExitCodeValue, writeLine } from '../cli-io.js';
 import { action, openWritable, withLocation, withStandardHelp } from '../command-support.js';
 import { type Column, printJson, renderTable } from '../output.js';

@@ -5,8 +5,8 @@ import { basename, dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { Command } from 'commander';
-import { exportAgentRecords, exportHeader, formatExportLine } from '../../src/export-format.js';
-import { POOL_META_ID } from '../../src/json-store-layout.js';
+import { exportAgentRecords, exportHeader, formatExportLine } from '../../src/transfer/export-format.js';
+import { POOL_META_ID } from '../../src/transfer/json-store-layout.js';
 import { CliError, type CliIo, ExitCode, type ExitCodeValue, write, writeLine } from '../cli-io.js';
 import {
   action,

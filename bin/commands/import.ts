@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { pipeline } from 'node:stream/promises';
 import { Command } from 'commander';
-import { type AgentCounts, ExportFormatError, readExport } from '../../src/export-format.js';
+import { type AgentCounts, ExportFormatError, readExport } from '../../src/transfer/export-format.js';
 import { type CopyOutcome, copyAgent, countAgent, diffCounts } from '../agent-copy.js';
 import { CliError, type CliIo, ExitCode, type ExitCodeValue, writeLine } from '../cli-io.js';
 import { action, openWritable, reportError, withLocation, withStandardHelp } from '../command-support.js';

@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { AGENT_COUNT_KINDS, type AgentCounts } from '../../src/export-format.js';
+import { AGENT_COUNT_KINDS, type AgentCounts } from '../../src/transfer/export-format.js';
 import type {
   AgentChannel,
   AgentInfo,

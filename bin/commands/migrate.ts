@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
-import type { AgentCounts } from '../../src/export-format.js';
-import type { JsonStoreEventOrder } from '../../src/json-store-events.js';
-import { POOL_META_ID } from '../../src/json-store-layout.js';
+import type { AgentCounts } from '../../src/transfer/export-format.js';
+import type { JsonStoreEventOrder } from '../../src/transfer/json-store-events.js';
+import { POOL_META_ID } from '../../src/transfer/json-store-layout.js';
 import { type CopyOutcome, compareAgents, copyAgent, countAgent, diffCounts } from '../agent-copy.js';
 import { CliError, type CliIo, ExitCode, type ExitCodeValue, writeLine } from '../cli-io.js';
 import {

@@ -1,5 +1,5 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { type PrunePolicy, type PruneResult, supportsRetention } from '../../src/retention.js';
+import { type PrunePolicy, type PruneResult, supportsRetention } from '../../src/agent/retention.js';
 import { CliError, type CliIo, ExitCode, type ExitCodeValue, writeLine } from '../cli-io.js';
 import {
   action,

@@ -1,6 +1,6 @@
+import { MemoryStore } from '../../src/agent/memory-store.js';
 import { QueryError } from '../../src/errors.js';
-import type { JsonStoreReader } from '../../src/json-store-reader.js';
-import { MemoryStore } from '../../src/memory-store.js';
+import type { JsonStoreReader } from '../../src/transfer/json-store-reader.js';
 import type {
   AgentStats,
   ReadEventsOptions,

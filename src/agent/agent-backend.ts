@@ -1,12 +1,5 @@
 import type { AnyKodeStoreError, ErrorContext } from '../errors.js';
 import type {
-  NormalizedMessageQuery,
-  NormalizedSessionQuery,
-  NormalizedToolCallQuery,
-} from '../query-filters.js';
-import type { SessionFields, ToolCallFields } from '../record-fields.js';
-import type { CompactOptions, CompactResult } from '../retention.js';
-import type {
   AgentStats,
   LockReleaseFn,
   ReadEventsOptions,
@@ -15,6 +8,13 @@ import type {
   StoreMetrics,
   Timeline,
 } from '../types.js';
+import type {
+  NormalizedMessageQuery,
+  NormalizedSessionQuery,
+  NormalizedToolCallQuery,
+} from './query-filters.js';
+import type { SessionFields, ToolCallFields } from './record-fields.js';
+import type { CompactOptions, CompactResult } from './retention.js';
 
 /**
  * The port between `AgentStore` (every rule of the SDK's `ExtendedStore`
@@ -136,7 +136,7 @@ export interface AgentBackend {
 
 /**
  * What a backend offers for retention (`store.prune`, `store.compact`;
- * src/retention.ts, with the rules applied once by agent-prune.ts). Optional:
+ * src/agent/retention.ts, with the rules applied once by agent-prune.ts). Optional:
  * a backend without it gives a store whose `capabilities.retention` is false.
  */
 export interface RetentionBackend {

@@ -1,12 +1,12 @@
 import { KodeStoreError, ValidationError } from '../errors.js';
+import type { AgentBackend, EventPruneRule, RetentionBackend } from './agent-backend.js';
 import {
   type NormalizedPrunePolicy,
   noPruneCounts,
   type PruneCounts,
   type PruneOptions,
   type PruneResult,
-} from '../retention.js';
-import type { AgentBackend, EventPruneRule, RetentionBackend } from './agent-backend.js';
+} from './retention.js';
 
 const DEFAULT_BATCH = 500;
 

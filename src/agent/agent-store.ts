@@ -1,25 +1,4 @@
-import { newForkId } from '../agent-id.js';
 import { NotFoundError, redactSecrets, UnsupportedError, ValidationError } from '../errors.js';
-import type { OperationKind } from '../operation-metrics.js';
-import { pagedIterable } from '../paged-iterable.js';
-import {
-  normalizeMessageFilters,
-  normalizeSessionFilters,
-  normalizeToolCallFilters,
-} from '../query-filters.js';
-import { messageContentTypes, sessionFields, toolCallFields, toSessionInfo } from '../record-fields.js';
-import {
-  type CompactOptions,
-  type CompactResult,
-  noPruneCounts,
-  normalizePrunePolicy,
-  type PruneOptions,
-  type PrunePolicy,
-  type PruneResult,
-} from '../retention.js';
-import { assertForkCount, assertLockTimeout } from '../store-arguments.js';
-import { eventFields, eventFilter, StoreCodec } from '../store-codec.js';
-import { StoreOperations } from '../store-operations.js';
 import type {
   AgentInfo,
   AgentStats,
@@ -52,7 +31,28 @@ import {
   type RetentionBackend,
   type ToolCallRowFields,
 } from './agent-backend.js';
+import { newForkId } from './agent-id.js';
 import { pruneAgents } from './agent-prune.js';
+import type { OperationKind } from './operation-metrics.js';
+import { pagedIterable } from './paged-iterable.js';
+import {
+  normalizeMessageFilters,
+  normalizeSessionFilters,
+  normalizeToolCallFilters,
+} from './query-filters.js';
+import { messageContentTypes, sessionFields, toolCallFields, toSessionInfo } from './record-fields.js';
+import {
+  type CompactOptions,
+  type CompactResult,
+  noPruneCounts,
+  normalizePrunePolicy,
+  type PruneOptions,
+  type PrunePolicy,
+  type PruneResult,
+} from './retention.js';
+import { assertForkCount, assertLockTimeout } from './store-arguments.js';
+import { eventFields, eventFilter, StoreCodec } from './store-codec.js';
+import { StoreOperations } from './store-operations.js';
 
 /** Options of `AgentStore`. */
 export interface AgentStoreOptions {

@@ -1,4 +1,4 @@
-import type { EventMode } from '../event-modes.js';
+import type { EventMode } from '../hybrid/event-modes.js';
 import type { ReadEventsOptions, Timeline } from '../types.js';
 import type { EventFields } from './agent-backend.js';
 

@@ -1,17 +1,6 @@
-import { AgentLockTable } from '../agent-lock-table.js';
-import { tombstoneLive } from '../deleted-agents.js';
 import { StoreClosedError } from '../errors.js';
 import { decodeJson } from '../json-codec.js';
 import { MemoryKvBackend } from '../kv/memory-kv.js';
-import {
-  type NormalizedMessageQuery,
-  type NormalizedSessionQuery,
-  type NormalizedToolCallQuery,
-  type SortOrder,
-  withinTimeBounds,
-} from '../query-filters.js';
-import { commonPrefixLength, pairFirstSavedTimes, type SessionFields } from '../record-fields.js';
-import type { CompactResult } from '../retention.js';
 import { compareCodePoints } from '../strings.js';
 import type {
   AgentStats,
@@ -41,6 +30,17 @@ import type {
   StoredRow,
   ToolCallRowFields,
 } from './agent-backend.js';
+import { AgentLockTable } from './agent-lock-table.js';
+import { tombstoneLive } from './deleted-agents.js';
+import {
+  type NormalizedMessageQuery,
+  type NormalizedSessionQuery,
+  type NormalizedToolCallQuery,
+  type SortOrder,
+  withinTimeBounds,
+} from './query-filters.js';
+import { commonPrefixLength, pairFirstSavedTimes, type SessionFields } from './record-fields.js';
+import type { CompactResult } from './retention.js';
 
 /**
  * Everything is kept as the JSON text the store encoded and decoded on every

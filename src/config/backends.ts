@@ -1,5 +1,5 @@
-import type { KodeStore } from '../create-extended-store.js';
 import { ConfigError } from '../errors.js';
+import type { KodeStore } from './create-extended-store.js';
 import {
   booleanFrom,
   DEFAULT_FILE_STORE_PATH,
@@ -239,7 +239,7 @@ const memory: BackendEntry<MemoryStoreConfig> = {
         variable: 'readOnly',
       });
     }
-    const { MemoryStore } = await import('../memory-store.js');
+    const { MemoryStore } = await import('../agent/memory-store.js');
     return new MemoryStore();
   },
 };

@@ -1,10 +1,10 @@
 import type { EventFields } from '../agent/agent-backend.js';
+import { tombstoneLive } from '../agent/deleted-agents.js';
 import type { EventStorage } from '../agent/event-storage.js';
-import { tombstoneLive } from '../deleted-agents.js';
 import type { AnyKodeStoreError, ErrorContext } from '../errors.js';
-import { eventModeMismatch, eventModeProblem } from '../event-modes.js';
-import { FileEventLog } from '../file-event-log.js';
 import type { ReadEventsOptions, Timeline } from '../types.js';
+import { eventModeMismatch, eventModeProblem } from './event-modes.js';
+import { FileEventLog } from './file-event-log.js';
 
 /**
  * What hybrid mode asks of a backend's registry, the one rule for every

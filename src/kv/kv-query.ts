@@ -1,5 +1,5 @@
+import { toEpochMs } from '../agent/query-filters.js';
 import { QueryError } from '../errors.js';
-import { toEpochMs } from '../query-filters.js';
 import { compareCodePoints } from '../strings.js';
 import type { TimeInput } from '../types.js';
 import type { KvSelectableField } from './kv-types.js';

@@ -1,6 +1,6 @@
+import { toEpochMs } from '../agent/query-filters.js';
 import { type ErrorContext, NotFoundError, ValidationError } from '../errors.js';
 import { decodeJson, encodeJson } from '../json-codec.js';
-import { toEpochMs } from '../query-filters.js';
 import { utf8Length } from '../strings.js';
 import type { TimeInput } from '../types.js';
 import type { KvInstanceRow, KvQueryRow, KvRecordRow } from './kv-backend.js';

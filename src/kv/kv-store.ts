@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import type { OperationKind } from '../agent/operation-metrics.js';
+import { StoreOperations } from '../agent/store-operations.js';
 import { ConflictError, type ErrorContext, ValidationError } from '../errors.js';
 import { decodeJson, encodeJson } from '../json-codec.js';
-import type { OperationKind } from '../operation-metrics.js';
-import { StoreOperations } from '../store-operations.js';
 import { isLive, type KvBackend, type KvInstanceRow, type KvKeyRef, type KvRecordRow } from './kv-backend.js';
 import { decodeCursor, encodeCursor, queryFingerprint } from './kv-cursor.js';
 import { normalizeKvQuery, sortPosition, vectorDirections } from './kv-query.js';

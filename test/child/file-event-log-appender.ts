@@ -7,7 +7,7 @@
  *
  * Usage: node --import tsx test/child/file-event-log-appender.ts '<json config>'
  */
-import { FileEventLog } from '../../src/file-event-log.js';
+import { FileEventLog } from '../../src/hybrid/file-event-log.js';
 import { encodeJson } from '../../src/json-codec.js';
 import type { AgentChannel, Timeline } from '../../src/types.js';
 

@@ -10,7 +10,7 @@
  */
 import { readdirSync, readlinkSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import { FileEventLog } from '../../src/file-event-log.js';
+import { FileEventLog } from '../../src/hybrid/file-event-log.js';
 import { encodeJson } from '../../src/json-codec.js';
 import type { Timeline } from '../../src/types.js';
 

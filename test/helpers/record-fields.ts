@@ -1,5 +1,5 @@
 import type { EventFields, MessageFields, ToolCallRowFields } from '../../src/agent/agent-backend.js';
-import { messageContentTypes, toolCallFields } from '../../src/record-fields.js';
+import { messageContentTypes, toolCallFields } from '../../src/agent/record-fields.js';
 import type { Message, Timeline, ToolCallRecord } from '../../src/types.js';
 
 /**

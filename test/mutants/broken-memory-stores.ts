@@ -1,5 +1,5 @@
-import { type MemoryDatabase, MemoryStore } from '../../src/memory-store.js';
-import { commonPrefixLength } from '../../src/record-fields.js';
+import { type MemoryDatabase, MemoryStore } from '../../src/agent/memory-store.js';
+import { commonPrefixLength } from '../../src/agent/record-fields.js';
 import type {
   AgentInfo,
   AgentStats,

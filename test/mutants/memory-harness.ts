@@ -1,5 +1,5 @@
 import type { StoreHarness } from '../../conformance/index.js';
-import { type MemoryDatabase, MemoryStore } from '../../src/memory-store.js';
+import { type MemoryDatabase, MemoryStore } from '../../src/agent/memory-store.js';
 
 /**
  * A conformance harness for MemoryStore or any subclass of it: peers and

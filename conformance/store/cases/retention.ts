@@ -1,10 +1,10 @@
-import { FILE_TIME_SLACK_MS } from '../../../src/file-event-log.js';
 import {
   type PrunePolicy,
   type PruneResult,
   type RetentionStore,
   supportsRetention,
-} from '../../../src/retention.js';
+} from '../../../src/agent/retention.js';
+import { FILE_TIME_SLACK_MS } from '../../../src/hybrid/file-event-log.js';
 import type { AgentChannel, ExtendedStore, Timeline } from '../../../src/types.js';
 import { check, checkEqual, checkRejects, collect, errorCode, waitPast } from '../../runner/assertions.js';
 import {

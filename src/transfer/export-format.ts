@@ -1,4 +1,4 @@
-import { CorruptDataError } from './errors.js';
+import { CorruptDataError } from '../errors.js';
 import type {
   AgentInfo,
   CompressionRecord,
@@ -12,7 +12,7 @@ import type {
   Timeline,
   TodoSnapshot,
   ToolCallRecord,
-} from './types.js';
+} from '../types.js';
 
 /**
  * The portable export format of kode-store (version 1): JSON Lines, one

@@ -1,7 +1,7 @@
-import type { EventFields } from './agent/agent-backend.js';
-import { type ErrorContext, ValidationError } from './errors.js';
-import { decodeJson, type EncodeMode, encodeJson } from './json-codec.js';
-import type { ReadEventsOptions, Timeline } from './types.js';
+import { type ErrorContext, ValidationError } from '../errors.js';
+import { decodeJson, type EncodeMode, encodeJson } from '../json-codec.js';
+import type { ReadEventsOptions, Timeline } from '../types.js';
+import type { EventFields } from './agent-backend.js';
 
 /**
  * Turns what a caller hands a store into stored JSON text, and back, with

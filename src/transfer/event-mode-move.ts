@@ -1,7 +1,7 @@
-import { ConfigError, CorruptDataError } from './errors.js';
-import type { EventMode } from './event-modes.js';
-import { FileEventLog } from './file-event-log.js';
-import { encodeJson } from './json-codec.js';
+import { ConfigError, CorruptDataError } from '../errors.js';
+import type { EventMode } from '../hybrid/event-modes.js';
+import { FileEventLog } from '../hybrid/file-event-log.js';
+import { encodeJson } from '../json-codec.js';
 
 /**
  * Moving an agent's events between the two modes (`kode-store events`): the

@@ -1,4 +1,4 @@
-import { QueryError } from './errors.js';
+import { QueryError } from '../errors.js';
 import type {
   MessageFilters,
   PageFilters,
@@ -6,7 +6,7 @@ import type {
   TimeInput,
   ToolCallFilters,
   ToolCallState,
-} from './types.js';
+} from '../types.js';
 
 /**
  * Query filters reduced to one canonical form that every backend translates

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { assertAgentId } from './agent-id.js';
+import { assertAgentId } from '../agent/agent-id.js';
 
 /**
  * How an agent id becomes one directory name inside a base directory.

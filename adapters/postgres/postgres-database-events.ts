@@ -1,10 +1,10 @@
 import type { EventFields } from '../../src/agent/agent-backend.js';
+import { AppendBatcher, type BatchRefusals } from '../../src/agent/append-batcher.js';
+import { DELETED_AGENT_RETENTION_MS } from '../../src/agent/deleted-agents.js';
 import type { EventStorage } from '../../src/agent/event-storage.js';
-import { AppendBatcher, type BatchRefusals } from '../../src/append-batcher.js';
-import { DELETED_AGENT_RETENTION_MS } from '../../src/deleted-agents.js';
-import { eventModeMismatch, eventModeProblem } from '../../src/event-modes.js';
+import { BYTE_CUT_PAGE_SIZE, EVENT_PAGE_BYTES, EventPageSizer } from '../../src/agent/paged-iterable.js';
+import { eventModeMismatch, eventModeProblem } from '../../src/hybrid/event-modes.js';
 import { decodeJson } from '../../src/json-codec.js';
-import { BYTE_CUT_PAGE_SIZE, EVENT_PAGE_BYTES, EventPageSizer } from '../../src/paged-iterable.js';
 import type { ReadEventsOptions, Timeline } from '../../src/types.js';
 import { columnKey } from './postgres-column-keys.js';
 import type { PostgresDatabase, Statement } from './postgres-database.js';
@@ -146,7 +146,7 @@ export class DatabaseEventStorage implements EventStorage {
     // the running sum over the page's rows is taken by the server (from the
     // stored size, without reading the values), so no more than that is sent.
     // The next page asks for as many rows as fit at the largest event of the
-    // one before (src/paged-iterable.ts).
+    // one before (src/agent/paged-iterable.ts).
     const pageSql = this.db.statement(`SELECT id, timeline_json, size FROM (
         SELECT id, timeline_json, octet_length(timeline_json) AS size,
           sum(octet_length(timeline_json)) OVER (ORDER BY id) AS running

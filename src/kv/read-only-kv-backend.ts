@@ -1,4 +1,5 @@
-import { UnsupportedError } from './errors.js';
+import { readOnlyWriteError } from '../agent/read-only-errors.js';
+import { UnsupportedError } from '../errors.js';
 import type {
   KvBackend,
   KvInstanceRow,
@@ -6,10 +7,9 @@ import type {
   KvMutation,
   KvQueryRow,
   KvRecordRow,
-} from './kv/kv-backend.js';
-import type { KvQueryPlan } from './kv/kv-query.js';
-import { MemoryKvBackend } from './kv/memory-kv.js';
-import { readOnlyWriteError } from './read-only-errors.js';
+} from './kv-backend.js';
+import type { KvQueryPlan } from './kv-query.js';
+import { MemoryKvBackend } from './memory-kv.js';
 
 /**
  * The KV backend of a store opened read-only. KV tables are created on first

@@ -1,8 +1,8 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { compareCodePoints } from '../strings.js';
+import type { Timeline } from '../types.js';
 import type { JsonStoreProblem } from './json-store-problems.js';
-import { compareCodePoints } from './strings.js';
-import type { Timeline } from './types.js';
 
 /**
  * How the per-channel logs of one agent are merged into one stream.

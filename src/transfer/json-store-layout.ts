@@ -1,6 +1,6 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { compareCodePoints } from './strings.js';
+import { compareCodePoints } from '../strings.js';
 
 /**
  * Where the KODE SDK's `JSONStore` keeps things inside one agent's directory

@@ -1,11 +1,11 @@
-import { assertAgentId } from './agent-id.js';
 import {
   type AnyKodeStoreError,
   type ErrorContext,
   isKodeStoreError,
   StoreClosedError,
   wrapDriverError,
-} from './errors.js';
+} from '../errors.js';
+import { assertAgentId } from './agent-id.js';
 import { type OperationKind, OperationMetrics } from './operation-metrics.js';
 import { readOnlyWriteError } from './read-only-errors.js';
 

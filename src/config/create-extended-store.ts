@@ -1,13 +1,13 @@
-import { backendOfType } from './config/backends.js';
+import { ConfigError } from '../errors.js';
+import type { KvStore } from '../kv/kv-types.js';
+import type { ExtendedStore, StoreCapabilities } from '../types.js';
+import { backendOfType } from './backends.js';
 import {
   type ExtendedStoreConfig,
   storeConfigFromEnv,
   storeConfigFromLocation,
   validateStoreConfig,
-} from './config/store-config.js';
-import { ConfigError } from './errors.js';
-import type { KvStore } from './kv/kv-types.js';
-import type { ExtendedStore, StoreCapabilities } from './types.js';
+} from './store-config.js';
 
 /**
  * What every store of this package is: the SDK's `ExtendedStore`, plus

@@ -1,5 +1,5 @@
 import type { AgentWriteQueue } from '../../src/agent/agent-write-queue.js';
-import { commonPrefixLength } from '../../src/record-fields.js';
+import { commonPrefixLength } from '../../src/agent/record-fields.js';
 import {
   isConnectionError,
   type PostgresDatabase,
@@ -74,7 +74,7 @@ interface CachedList {
 const MAX_CACHED_AGENTS = 256;
 const MAX_CACHED_CHARS = 64 * 1024 * 1024;
 
-export class PostgresListWriter {
+export class PostgresListSaver {
   private readonly cache = new Map<string, CachedList>();
   private cachedChars = 0;
   private readonly writeSql: Statement;

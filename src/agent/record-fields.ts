@@ -1,5 +1,5 @@
+import type { AgentInfo, Message, SessionInfo, ToolCallRecord } from '../types.js';
 import { parseIsoTime } from './query-filters.js';
-import type { AgentInfo, Message, SessionInfo, ToolCallRecord } from './types.js';
 
 /**
  * The fields every backend extracts from stored JSON into indexed columns (or

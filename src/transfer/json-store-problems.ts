@@ -1,4 +1,4 @@
-import { CorruptDataError } from './errors.js';
+import { CorruptDataError } from '../errors.js';
 
 /** What is wrong with a file of a JSONStore directory. */
 export type JsonStoreProblemKind =

@@ -1,4 +1,4 @@
-import { ValidationError } from './errors.js';
+import { ValidationError } from '../errors.js';
 
 /**
  * Retention (issue 17): what `store.prune(policy)` removes, what it reports,
@@ -23,7 +23,7 @@ export interface PrunePolicy {
   /**
    * Deletes agents whose last write of any kind (info, messages, tool calls,
    * events, snapshots, history, todos, media cache) was before this time, as
-   * `delete` does (a tombstone is left, see src/deleted-agents.ts). A fork is
+   * `delete` does (a tombstone is left, see src/agent/deleted-agents.ts). A fork is
    * judged by its own writes. Epoch milliseconds or a `Date`.
    */
   inactiveBefore?: number | Date;

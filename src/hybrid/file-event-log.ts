@@ -3,6 +3,20 @@ import { randomBytes } from 'node:crypto';
 import { type Dirent, constants as fsConstants, type Stats } from 'node:fs';
 import { type FileHandle, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
+import { AppendBatcher } from '../agent/append-batcher.js';
+import { pagedIterable } from '../agent/paged-iterable.js';
+import { eventFilter, isTimeline } from '../agent/store-codec.js';
+import { StoreOperations } from '../agent/store-operations.js';
+import {
+  ConfigError,
+  CorruptDataError,
+  StoreClosedError,
+  ValidationError,
+  wrapDriverError,
+} from '../errors.js';
+import { compareCodePoints } from '../strings.js';
+import { holdsJsonStore } from '../transfer/json-store-layout.js';
+import type { AgentChannel, Bookmark, Timeline } from '../types.js';
 import {
   AGENT_ID_SIDECAR,
   agentDirName,
@@ -10,21 +24,7 @@ import {
   agentIdFromSidecar,
   isHashedDirName,
 } from './agent-path.js';
-import { AppendBatcher } from './append-batcher.js';
 import { DescriptorLimit } from './descriptor-limit.js';
-import {
-  ConfigError,
-  CorruptDataError,
-  StoreClosedError,
-  ValidationError,
-  wrapDriverError,
-} from './errors.js';
-import { holdsJsonStore } from './json-store-layout.js';
-import { pagedIterable } from './paged-iterable.js';
-import { eventFilter, isTimeline } from './store-codec.js';
-import { StoreOperations } from './store-operations.js';
-import { compareCodePoints } from './strings.js';
-import type { AgentChannel, Bookmark, Timeline } from './types.js';
 
 /**
  * The hybrid mode's append-only event files (SPEC §4).
@@ -85,7 +85,7 @@ import type { AgentChannel, Bookmark, Timeline } from './types.js';
  * after the file was deleted, by this log or another), the log asks the
  * store's `admitAgent`: a deleted agent's late events are discarded (the
  * appends resolve, nothing is written), and an agent whose events live in
- * the database is refused (src/deleted-agents.ts, src/event-modes.ts). A
+ * the database is refused (src/agent/deleted-agents.ts, src/hybrid/event-modes.ts). A
  * delete by another process between that question and the file's creation
  * is caught by the registration that follows: `registerAgent` answers
  * `false`, and the log removes the file it just made.

@@ -1,5 +1,5 @@
-import { LockTimeoutError } from './errors.js';
-import type { LockReleaseFn } from './types.js';
+import { LockTimeoutError } from '../errors.js';
+import type { LockReleaseFn } from '../types.js';
 
 interface Waiter {
   owner: object;

@@ -1,4 +1,4 @@
-import { ValidationError } from './errors.js';
+import { ValidationError } from '../errors.js';
 
 /** Longest agent id accepted. Forks append `/fork-<ms>-<n>` to their parent's id, so this leaves room for nesting. */
 export const MAX_AGENT_ID_LENGTH = 1024;

@@ -1,4 +1,4 @@
-import type { LatencySummary, StoreMetrics } from './types.js';
+import type { LatencySummary, StoreMetrics } from '../types.js';
 
 export type OperationKind = 'save' | 'load' | 'query' | 'delete';
 

@@ -1,7 +1,7 @@
-import { AgentStore } from './agent/agent-store.js';
-import { MemoryBackend, MemoryDatabase } from './agent/memory-backend.js';
-import { createKvStore } from './kv/kv-store.js';
-import type { KvStore } from './kv/kv-types.js';
+import { createKvStore } from '../kv/kv-store.js';
+import type { KvStore } from '../kv/kv-types.js';
+import { AgentStore } from './agent-store.js';
+import { MemoryBackend, MemoryDatabase } from './memory-backend.js';
 
 export { MemoryDatabase };
 

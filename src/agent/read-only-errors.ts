@@ -1,4 +1,4 @@
-import { ConfigError, type ErrorContext, UnsupportedError } from './errors.js';
+import { ConfigError, type ErrorContext, UnsupportedError } from '../errors.js';
 
 /**
  * The errors of a store opened read-only (`readOnly: true`), worded once for

@@ -1,17 +1,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ConfigError } from './errors.js';
-import { type JsonStoreEventOrder, readJsonStoreEvents } from './json-store-events.js';
-import {
-  findJsonStoreAgents,
-  JSON_STORE_DATA_DIRECTORIES,
-  JSON_STORE_FILES,
-  type JsonStoreAgentDirectory,
-  type JsonStoreLayout,
-  POOL_META_ID,
-} from './json-store-layout.js';
-import { JsonStoreCorruptFileError, type JsonStoreProblem } from './json-store-problems.js';
-import { compareCodePoints } from './strings.js';
+import { ConfigError } from '../errors.js';
+import { compareCodePoints } from '../strings.js';
 import type {
   AgentInfo,
   CompressionRecord,
@@ -26,7 +16,17 @@ import type {
   Timeline,
   TodoSnapshot,
   ToolCallRecord,
-} from './types.js';
+} from '../types.js';
+import { type JsonStoreEventOrder, readJsonStoreEvents } from './json-store-events.js';
+import {
+  findJsonStoreAgents,
+  JSON_STORE_DATA_DIRECTORIES,
+  JSON_STORE_FILES,
+  type JsonStoreAgentDirectory,
+  type JsonStoreLayout,
+  POOL_META_ID,
+} from './json-store-layout.js';
+import { JsonStoreCorruptFileError, type JsonStoreProblem } from './json-store-problems.js';
 
 /** Options of `new JsonStoreReader(root, options)`. */
 export interface JsonStoreReaderOptions {

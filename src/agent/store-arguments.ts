@@ -1,4 +1,4 @@
-import { type ErrorContext, ValidationError } from './errors.js';
+import { type ErrorContext, ValidationError } from '../errors.js';
 
 /**
  * Checks of the plain-number arguments of `ExtendedStore` methods, shared so
