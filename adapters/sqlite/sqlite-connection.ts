@@ -436,7 +436,7 @@ export class SqliteConnection {
       this.statements.clear();
       if (db !== options.database && db.open) db.close();
       this.removeCreatedWalFiles();
-      throw error;
+      throw damagedDatabaseError(error, this.location);
     }
   }
 
