@@ -108,8 +108,16 @@ export const BYTE_CUT_PAGE_SIZE = 4096;
  * backend measures it), so that memory stays bounded whatever the size of
  * the events: a page ends at this much or `EVENT_PAGE_SIZE` events,
  * whichever comes first.
+ *
+ * Small on purpose. A page's rows stay alive until it is consumed, and
+ * whatever is alive at a scavenge is promoted to the old generation, which
+ * V8 lets grow to tens of MiB before a full collection: with 4 MiB pages a
+ * reader of 1,000,000 events of ~1.5 KB on PostgreSQL grew by 93–150 MiB,
+ * with 256 KiB by ~70 MiB, close to what the pg driver alone needs to read
+ * the same rows (62–78 MiB, bench/workloads/event-memory.ts). A round trip
+ * still carries ~170 such events, and small events are bounded by the count.
  */
-export const EVENT_PAGE_BYTES = 4 * 1024 * 1024;
+export const EVENT_PAGE_BYTES = 256 * 1024;
 /** Events asked for by the first page, before any event's size is known (a resume often wants only the tail). */
 const FIRST_PAGE_SIZE = 16;
 
