@@ -1,0 +1,110 @@
+import { randomBytes } from 'node:crypto';
+import type { Dirent } from 'node:fs';
+import { mkdir, open, readdir, readFile, rename } from 'node:fs/promises';
+import { dirname, join, relative, sep } from 'node:path';
+import { CorruptDataError } from '../errors.js';
+import {
+  AGENT_ID_SIDECAR,
+  agentDirName,
+  agentIdFromDirName,
+  agentIdFromSidecar,
+  isHashedDirName,
+} from './agent-path.js';
+import { closeQuietly, errorCode, syncDirectory } from './event-file-io.js';
+
+/**
+ * The agent directories of a hybrid-mode base directory: where an agent's
+ * directory is, creating it durably (with its `agent-id` sidecar when its
+ * name is a hash), and listing the directories back as agent ids. Each step
+ * opens at most one descriptor at a time.
+ */
+
+const BACKEND = 'file-event-log';
+
+/** One agent's directory under the base directory. */
+export interface AgentDir {
+  name: string;
+  path: string;
+  hashed: boolean;
+}
+
+export function agentDir(baseDir: string, agentId: string): AgentDir {
+  const { name, hashed } = agentDirName(agentId);
+  return { name, hashed, path: join(baseDir, name) };
+}
+
+/** The agent directories under baseDir, with their ids; directories that are not ours are ignored. */
+export async function readAgentDirs(baseDir: string): Promise<Array<{ agentId: string; path: string }>> {
+  let entries: Dirent[];
+  try {
+    entries = await readdir(baseDir, { withFileTypes: true });
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT') return [];
+    throw error;
+  }
+  const dirs: Array<{ agentId: string; path: string }> = [];
+  for (const entry of entries) {
+    if (!entry.isDirectory()) continue;
+    const path = join(baseDir, entry.name);
+    let agentId = agentIdFromDirName(entry.name);
+    if (agentId === undefined && isHashedDirName(entry.name)) {
+      const sidecar = await readFile(join(path, AGENT_ID_SIDECAR), 'utf8').catch(() => undefined);
+      if (sidecar !== undefined) agentId = agentIdFromSidecar(sidecar, entry.name);
+    }
+    if (agentId !== undefined) dirs.push({ agentId, path });
+  }
+  return dirs;
+}
+
+/** Creates the base directory (with its parents) and the agent's directory, synced when `fsync`. */
+export async function createAgentDir(
+  baseDir: string,
+  agentId: string,
+  dir: AgentDir,
+  fsync: boolean,
+): Promise<void> {
+  const firstCreated = await mkdir(baseDir, { recursive: true });
+  if (firstCreated !== undefined && fsync) {
+    // A new directory survives a power loss only once its parent's entry is
+    // synced: sync the parent of every directory mkdir just created.
+    let parent = dirname(firstCreated);
+    await syncDirectory(parent);
+    for (const segment of relative(parent, baseDir).split(sep).slice(0, -1)) {
+      parent = join(parent, segment);
+      await syncDirectory(parent);
+    }
+  }
+  try {
+    await mkdir(dir.path);
+    if (fsync) await syncDirectory(baseDir);
+  } catch (error) {
+    if (errorCode(error) !== 'EEXIST') throw error;
+  }
+  if (dir.hashed) await ensureSidecar(agentId, dir, fsync);
+}
+
+/** Writes the `agent-id` file of a hashed directory (atomically, via rename), or checks the one there. */
+async function ensureSidecar(agentId: string, dir: AgentDir, fsync: boolean): Promise<void> {
+  const path = join(dir.path, AGENT_ID_SIDECAR);
+  const existing = await readFile(path, 'utf8').catch((error: unknown) => {
+    if (errorCode(error) === 'ENOENT') return undefined;
+    throw error;
+  });
+  if (existing === agentId) return;
+  if (existing !== undefined) {
+    throw new CorruptDataError(`directory ${dir.name} holds the events of another agent id`, {
+      backend: BACKEND,
+      operation: 'append',
+      agentId,
+    });
+  }
+  const temporary = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  const handle = await open(temporary, 'wx');
+  try {
+    await handle.writeFile(agentId, 'utf8');
+    if (fsync) await handle.sync();
+  } finally {
+    await closeQuietly(handle);
+  }
+  await rename(temporary, path);
+}
