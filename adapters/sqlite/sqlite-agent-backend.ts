@@ -68,8 +68,8 @@ import {
 } from './sqlite-registry.js';
 import { SqliteRetention } from './sqlite-retention.js';
 
-/** Tables holding rows of one agent, all deleted together. */
-const AGENT_TABLES = [
+/** Tables holding rows of one agent, all deleted together (the registry row `agents` stays as a tombstone). */
+export const AGENT_TABLES = [
   'agent_info',
   'messages',
   'message_content_types',

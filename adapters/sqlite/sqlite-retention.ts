@@ -171,6 +171,15 @@ export class SqliteRetention implements RetentionBackend {
     );
   }
 
+  /**
+   * Gives freed pages back to the file system. An incremental auto-vacuum
+   * file gets them back a bounded step at a time, unless removing rows left
+   * its pages so empty that a rewrite gives back clearly more (see
+   * `REWRITE_ABOVE`): free pages are only the pages nothing is left on, and
+   * rows of many agents share a page, so a prune that keeps one agent in ten
+   * leaves most pages holding a little. `full` rewrites the file (`VACUUM`),
+   * converting one made without incremental auto-vacuum.
+   */
   async compact(options: CompactOptions): Promise<CompactResult> {
     if (this.connection.inMemory) {
       return { action: 'nothing to do: an in-memory database gives its pages back as rows are removed' };
@@ -182,8 +191,31 @@ export class SqliteRetention implements RetentionBackend {
           'FROM pragma_page_count() AS p, pragma_freelist_count() AS f, pragma_page_size() AS s, pragma_auto_vacuum() AS v',
       )!;
     const before = await this.connection.read(measure);
+    const incremental = before.mode === INCREMENTAL_VACUUM;
+    if (!incremental && !options.full) {
+      return {
+        bytesBefore: before.pages * before.size,
+        bytesAfter: before.pages * before.size,
+        reclaimableBytes: before.free * before.size,
+        action:
+          'nothing done: this file was created without incremental auto-vacuum; ' +
+          'compact with { full: true } (kode-store compact --full) converts it once, rewriting the whole file',
+      };
+    }
+    const packing = incremental && !options.full ? await this.packing() : undefined;
     let action: string;
-    if (before.mode === INCREMENTAL_VACUUM) {
+    if (!incremental || options.full || (packing && packing.pages > packing.packed * REWRITE_ABOVE)) {
+      await this.connection.outsideTransaction((db) => {
+        db.pragma('auto_vacuum = INCREMENTAL');
+        db.exec('VACUUM');
+      });
+      action = !incremental
+        ? 'full vacuum: the file was rewritten and now uses incremental auto-vacuum'
+        : packing === undefined
+          ? 'full vacuum: the file was rewritten'
+          : `rewritten (VACUUM): the ${packing.pages} pages in use held what about ${packing.packed} pages ` +
+            'hold when packed, so a rewrite gave back more than freeing pages would';
+    } else {
       // A bounded number of pages per write transaction, so writers wait
       // for one short step at a time, not for the whole file. exec() runs
       // the pragma to its end (a prepared statement's step frees one page).
@@ -197,22 +229,12 @@ export class SqliteRetention implements RetentionBackend {
         free = left;
       }
       action = 'incremental vacuum: free pages returned to the file system';
-    } else if (options.full) {
-      await this.connection.outsideTransaction((db) => {
-        db.pragma('auto_vacuum = INCREMENTAL');
-        db.exec('VACUUM');
-      });
-      action = 'full vacuum: the file was rewritten and now uses incremental auto-vacuum';
-    } else {
-      return {
-        bytesBefore: before.pages * before.size,
-        bytesAfter: before.pages * before.size,
-        reclaimableBytes: before.free * before.size,
-        action:
-          'nothing done: this file was created without incremental auto-vacuum; ' +
-          'compact with { full: true } (kode-store compact --full) converts it once, rewriting the whole file',
-      };
     }
+    // The pages a vacuum moved or wrote went through the WAL: copy them into
+    // the database file and empty the WAL, so the disk space goes back now
+    // rather than at the last connection's close. A reader still on an
+    // older snapshot makes this a no-op, not an error.
+    await this.connection.outsideTransaction((db) => db.pragma('wal_checkpoint(TRUNCATE)'));
     const after = await this.connection.read(measure);
     return {
       bytesBefore: before.pages * before.size,
@@ -221,7 +243,68 @@ export class SqliteRetention implements RetentionBackend {
       action,
     };
   }
+
+  /**
+   * The pages the file's tables and indexes use, and about how many they
+   * would use packed as a rewrite packs them: per b-tree, its leaf cells at
+   * their mean size, as many whole cells per page as fit, with interior
+   * pages in proportion and overflow pages as they are. Read with SQLite's
+   * `dbstat` (every page); `undefined` when the SQLite build lacks it.
+   */
+  private async packing(): Promise<{ pages: number; packed: number } | undefined> {
+    let trees: PackingRow[];
+    try {
+      trees = await this.connection.read(() =>
+        this.connection.all<PackingRow>(
+          "SELECT sum(pagetype = 'leaf') AS leaves, sum(pagetype = 'internal') AS interior, " +
+            "sum(pagetype = 'overflow') AS overflow, sum(CASE WHEN pagetype = 'leaf' THEN ncell END) AS cells, " +
+            "sum(CASE WHEN pagetype = 'leaf' THEN pgsize - unused END) AS used, max(pgsize) AS size " +
+            'FROM dbstat GROUP BY name',
+        ),
+      );
+    } catch (error) {
+      if (/no such table: dbstat/.test((error as Error).message)) return undefined;
+      throw error;
+    }
+    let pages = 0;
+    let packed = 0;
+    for (const tree of trees) {
+      pages += tree.leaves + tree.interior + tree.overflow;
+      const cells = tree.cells ?? 0;
+      if (tree.leaves === 0 || cells === 0) {
+        packed += tree.leaves + tree.interior + tree.overflow;
+        continue;
+      }
+      // A leaf page has an 8-byte header; `used` counts it, the cells and their 2-byte pointers.
+      const cellBytes = Math.max(1, ((tree.used ?? 0) - LEAF_HEADER_BYTES * tree.leaves) / cells);
+      const perPage = Math.max(1, Math.floor((tree.size - LEAF_HEADER_BYTES) / cellBytes));
+      const leaves = Math.ceil(cells / perPage);
+      packed += leaves + Math.ceil((tree.interior * leaves) / tree.leaves) + tree.overflow;
+    }
+    return { pages, packed };
+  }
 }
+
+/** One b-tree's pages as `dbstat` counts them. */
+interface PackingRow {
+  leaves: number;
+  interior: number;
+  overflow: number;
+  cells: number | null;
+  used: number | null;
+  size: number;
+}
+
+const LEAF_HEADER_BYTES = 8;
+
+/**
+ * A file whose pages in use are more than this many times what they would
+ * be packed is rewritten by `compact`. Pages filled by appends are packed
+ * already; the margin leaves alone the slack of indexes written in no
+ * particular order, and keeps a file that is not rewritten within 5 % of
+ * one that is.
+ */
+const REWRITE_ABOVE = 1.05;
 
 /** Pages `compact` frees per write transaction (16 MB at 4 KB pages). */
 const VACUUM_PAGES_PER_STEP = 4096;
