@@ -29,6 +29,7 @@ const WORKLOADS = [
   'f-batch-fork',
   'g-kv',
   'h-event-memory',
+  'r-retention',
 ];
 
 interface BenchRun {

@@ -2,13 +2,19 @@ import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigError, CorruptDataError, KodeStoreError, StoreClosedError } from '../../src/errors.js';
-import type { ResolvedSqliteOptions, SqliteDatabase, SqliteStatement } from './sqlite-config.js';
+import type {
+  ResolvedSqliteOptions,
+  SqliteDatabase,
+  SqliteRunResult,
+  SqliteStatement,
+} from './sqlite-config.js';
 import { loadBetterSqlite3 } from './sqlite-driver.js';
 import {
   AGENT_SCHEMA_MIGRATIONS,
   assertSchemaReadable,
   installedVersions,
   migrateSchema,
+  type SqliteMigration,
 } from './sqlite-schema.js';
 
 /**
@@ -65,6 +71,9 @@ interface QueuedWrite {
 
 type WriteOutcome = { failed: false; value: unknown } | { failed: true; error: unknown };
 
+/** A database its owner opened, or a function that returns it once the owner has opened it. */
+export type SqliteDatabaseSource = SqliteDatabase | (() => SqliteDatabase | Promise<SqliteDatabase>);
+
 /**
  * One SQLite connection shared by a store's parts (tables, events, locks):
  * opened lazily on first use, set up (WAL, durability, migrations), with a
@@ -96,6 +105,29 @@ export class SqliteConnection {
   /** Set while writes are queued or running; settles when the queue is empty. */
   private draining: Promise<void> | undefined;
   private closed = false;
+  /** Set by `over`: the database comes from its owner, who set it up and closes it. */
+  private source: SqliteDatabaseSource | undefined;
+
+  /**
+   * A connection over a database its owner opened and set up (the KV
+   * backend on a caller's better-sqlite3 database): no pragma is changed,
+   * only the schema components asked for (`ensureSchema`) are installed,
+   * and `close()` leaves the database open.
+   */
+  static over(
+    source: SqliteDatabaseSource,
+    options: { busyTimeoutMs: number; readOnly: boolean },
+  ): SqliteConnection {
+    const connection = new SqliteConnection({
+      path: ':memory:',
+      eventStorage: 'database',
+      durability: 'full',
+      lockLeaseMs: 0,
+      ...options,
+    });
+    connection.source = source;
+    return connection;
+  }
 
   /**
    * @param runningOperations how many operations of the owner are running.
@@ -140,6 +172,29 @@ export class SqliteConnection {
     return statement;
   }
 
+  /** Runs a cached statement (an insert, update or delete). Call inside `read` / `write`. */
+  run(sql: string, ...parameters: unknown[]): SqliteRunResult {
+    return this.statement(sql).run(...parameters);
+  }
+
+  /** The first row of a cached statement, if any. Call inside `read` / `write`. */
+  get<T>(sql: string, ...parameters: unknown[]): T | undefined {
+    return this.statement(sql).get(...parameters) as T | undefined;
+  }
+
+  /** Every row of a cached statement. Call inside `read` / `write`. */
+  all<T>(sql: string, ...parameters: unknown[]): T[] {
+    return this.statement(sql).all(...parameters) as T[];
+  }
+
+  /**
+   * A statement prepared for one use and not cached: dynamic SQL whose
+   * shapes have no bound (KV queries), which would otherwise fill the cache.
+   */
+  prepareOnce(sql: string): SqliteStatement {
+    return this.openDatabase().prepare(sql);
+  }
+
   /**
    * Runs `body` (synchronous SQLite calls) outside any explicit transaction,
    * retrying while the database is busy. Single statements are atomic;
@@ -148,18 +203,10 @@ export class SqliteConnection {
    */
   async read<T>(body: () => T, options: { snapshot?: boolean } = {}): Promise<T> {
     await this.database();
-    return this.retryWhileBusy(() => {
-      if (!options.snapshot) return body();
-      this.statement('BEGIN DEFERRED').run();
-      try {
-        const result = body();
-        this.statement('COMMIT').run();
-        return result;
-      } catch (error) {
-        this.rollback();
-        throw error;
-      }
-    }, this.options.busyTimeoutMs);
+    return this.retryWhileBusy(
+      () => (options.snapshot ? this.transaction('BEGIN DEFERRED', body) : body()),
+      this.options.busyTimeoutMs,
+    );
   }
 
   /**
@@ -194,6 +241,21 @@ export class SqliteConnection {
     return this.retryWhileBusy(() => body(db), this.options.busyTimeoutMs);
   }
 
+  /**
+   * Installs or upgrades a schema component the connection does not open
+   * with (the KV layer's `kv`, created on first use), in a write queued
+   * after the others; on a read-only connection, checks it is there at the
+   * newest version instead. The agent component is installed on open.
+   */
+  async ensureSchema(component: string, migrations: readonly SqliteMigration[]): Promise<void> {
+    const db = await this.database();
+    if (this.options.readOnly) {
+      await this.read(() => assertSchemaReadable(db, component, migrations, this.location));
+    } else {
+      await this.write(() => migrateSchema(db, component, migrations));
+    }
+  }
+
   /** The version of every schema component the database records (`agent`, `kv`). */
   async schemaVersions(): Promise<Map<string, number>> {
     const db = await this.database();
@@ -215,12 +277,13 @@ export class SqliteConnection {
     this.db = undefined;
     this.ready = false;
     this.statements.clear();
-    if (db && db !== this.options.database && db.open) db.close();
+    if (db && !this.source && db !== this.options.database && db.open) db.close();
     this.removeCreatedWalFiles();
   }
 
   /** The file as named in messages. */
   get location(): string {
+    if (this.source) return this.db ? resolve(this.db.name) : 'the SQLite database';
     return this.options.database?.name ?? resolve(this.options.path);
   }
 
@@ -255,8 +318,13 @@ export class SqliteConnection {
     return this.db;
   }
 
-  private transaction<T>(body: () => T): T {
-    this.statement('BEGIN IMMEDIATE').run();
+  /**
+   * `body` in one transaction: `BEGIN IMMEDIATE` for writes (the write lock
+   * from the first statement), `BEGIN DEFERRED` for reads that must see one
+   * state (a read transaction is a snapshot in WAL mode).
+   */
+  private transaction<T>(begin: 'BEGIN IMMEDIATE' | 'BEGIN DEFERRED', body: () => T): T {
+    this.statement(begin).run();
     try {
       const result = body();
       this.statement('COMMIT').run();
@@ -315,7 +383,9 @@ export class SqliteConnection {
     if (group.length === 1) {
       const [write] = group as [QueuedWrite];
       try {
-        write.resolve(await this.retryWhileBusy(() => this.transaction(write.body), timeoutMs));
+        write.resolve(
+          await this.retryWhileBusy(() => this.transaction('BEGIN IMMEDIATE', write.body), timeoutMs),
+        );
       } catch (error) {
         write.reject(error);
       }
@@ -323,7 +393,10 @@ export class SqliteConnection {
     }
     let outcomes: WriteOutcome[];
     try {
-      outcomes = await this.retryWhileBusy(() => this.transaction(() => this.savepoints(group)), timeoutMs);
+      outcomes = await this.retryWhileBusy(
+        () => this.transaction('BEGIN IMMEDIATE', () => this.savepoints(group)),
+        timeoutMs,
+      );
     } catch (error) {
       if (isBusyError(error)) {
         for (const write of group) write.reject(error);
@@ -397,6 +470,12 @@ export class SqliteConnection {
   }
 
   private async open(): Promise<SqliteDatabase> {
+    if (this.source) {
+      const db = typeof this.source === 'function' ? await this.source() : this.source;
+      if (db !== this.db) this.statements.clear();
+      this.db = db;
+      return db;
+    }
     const { options } = this;
     let db = options.database;
     if (!db) {
@@ -427,7 +506,7 @@ export class SqliteConnection {
       await this.retryWhileBusy(() => db.pragma('journal_mode = WAL'), options.busyTimeoutMs);
       db.pragma(`synchronous = ${options.durability === 'full' ? 'FULL' : 'NORMAL'}`);
       await this.retryWhileBusy(
-        () => this.transaction(() => migrateSchema(db, 'agent', AGENT_SCHEMA_MIGRATIONS)),
+        () => this.transaction('BEGIN IMMEDIATE', () => migrateSchema(db, 'agent', AGENT_SCHEMA_MIGRATIONS)),
         options.busyTimeoutMs,
       );
       return db;

@@ -1,5 +1,3 @@
-import { resolve } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { AnyKodeStoreError, ErrorContext } from '../../src/errors.js';
 import type {
   KvBackend,
@@ -9,14 +7,12 @@ import type {
   KvQueryRow,
   KvRecordRow,
 } from '../../src/kv/kv-backend.js';
-import type { KvFieldRef, KvPredicate, KvQueryPlan, KvScalar, KvSortKey } from '../../src/kv/kv-query.js';
-import { vectorDirections } from '../../src/kv/kv-query.js';
-import { prefixUpperBound } from '../../src/strings.js';
-import type { SqliteDatabase, SqliteStatement } from './sqlite-config.js';
-import { damagedDatabaseError, isBusyError } from './sqlite-connection.js';
+import type { KvQueryPlan } from '../../src/kv/kv-query.js';
+import { DEFAULT_SQLITE_BUSY_TIMEOUT_MS } from './sqlite-config.js';
+import { SqliteConnection, type SqliteDatabaseSource } from './sqlite-connection.js';
 import { classifySqliteError } from './sqlite-errors.js';
-import { readableJson } from './sqlite-json.js';
-import { assertSchemaReadable, migrateSchema, type SqliteMigration } from './sqlite-schema.js';
+import { buildKvQuery, RECORD_COLUMNS } from './sqlite-kv-query.js';
+import { SQLITE_KV_MIGRATIONS } from './sqlite-schema.js';
 
 /**
  * The KV backend on SQLite (better-sqlite3), in the agent store's database.
@@ -25,22 +21,21 @@ import { assertSchemaReadable, migrateSchema, type SqliteMigration } from './sql
  *   (instance_id, namespace, key) is the index every lookup uses. SQLite's
  *   BINARY collation compares UTF-8 bytes, which is code-point order.
  * - Value and metadata are the JSON text `encodeJson` made, returned byte for
- *   byte; queries read into it with `json_type` / `json_extract` and a JSON
- *   path that is a bound parameter (every segment JSON-quoted, so `"`, `.`,
- *   `\`, NUL and emoji in member names need no escaping rules of ours).
+ *   byte; queries read into it (`sqlite-kv-query.ts`).
  * - `kode_kv_namespaces` counts the stored rows of each namespace, kept in
  *   the same transaction as every insert and delete, so record counts and
  *   namespace lists read a counter, minus the expired rows not yet swept
  *   (found through a partial index on `expires_at`), instead of scanning.
- * - Writes run in `BEGIN IMMEDIATE`: the write lock is taken before the
- *   rows are read, so a read-modify-write (merge, increment, compare-and-set)
- *   cannot interleave with another connection's. better-sqlite3 is
- *   synchronous, so a busy database is retried with timers rather than
- *   SQLite's blocking busy handler, and the event loop never stalls.
+ * - Statements, transactions, busy retries and the schema go through a
+ *   `SqliteConnection`: the store's own (`SqliteStore.kv`), so KV writes
+ *   queue and commit with the agent store's, or one over a database the
+ *   caller opened. Writes run in `BEGIN IMMEDIATE`: the write lock is taken
+ *   before the rows are read, so a read-modify-write (merge, increment,
+ *   compare-and-set) cannot interleave with another connection's.
  */
 
 /** The database, or a function that returns it once the owning store has opened it. */
-export type SqliteKvDatabaseSource = SqliteDatabase | (() => SqliteDatabase | Promise<SqliteDatabase>);
+export type SqliteKvDatabaseSource = SqliteDatabaseSource;
 
 /** Options of `new SqliteKvBackend(db, options)`. */
 export interface SqliteKvOptions {
@@ -49,55 +44,6 @@ export interface SqliteKvOptions {
   /** Check the KV schema instead of creating or upgrading it (the database is open read-only). */
   readOnly?: boolean;
 }
-
-/** The KV component's schema history in `kode_schema_version`. */
-export const SQLITE_KV_MIGRATIONS: readonly SqliteMigration[] = [
-  {
-    version: 1,
-    description: 'KV instances, records and namespace counters',
-    sql: `
-      CREATE TABLE kode_kv_instances (
-        id TEXT PRIMARY KEY,
-        name TEXT NOT NULL,
-        description TEXT NOT NULL,
-        created_at INTEGER NOT NULL,
-        updated_at INTEGER NOT NULL
-      );
-      CREATE INDEX kode_kv_instances_by_created ON kode_kv_instances (created_at, id);
-      CREATE TABLE kode_kv_records (
-        instance_id TEXT NOT NULL,
-        namespace TEXT NOT NULL,
-        key TEXT NOT NULL,
-        id TEXT NOT NULL,
-        value TEXT NOT NULL,
-        metadata TEXT NOT NULL,
-        version INTEGER NOT NULL,
-        created_at INTEGER NOT NULL,
-        updated_at INTEGER NOT NULL,
-        expires_at INTEGER,
-        created_by TEXT,
-        updated_by TEXT,
-        PRIMARY KEY (instance_id, namespace, key)
-      );
-      CREATE INDEX kode_kv_records_expiring ON kode_kv_records (instance_id, namespace, expires_at)
-        WHERE expires_at IS NOT NULL;
-      CREATE INDEX kode_kv_records_by_expiry ON kode_kv_records (expires_at) WHERE expires_at IS NOT NULL;
-      CREATE TABLE kode_kv_namespaces (
-        instance_id TEXT NOT NULL,
-        namespace TEXT NOT NULL,
-        record_count INTEGER NOT NULL,
-        PRIMARY KEY (instance_id, namespace)
-      ) WITHOUT ROWID;
-    `,
-  },
-];
-
-const DEFAULT_BUSY_TIMEOUT_MS = 5000;
-const MAX_RETRY_DELAY_MS = 50;
-
-const RECORD_COLUMNS = `r.instance_id AS instanceId, r.namespace AS namespace, r.key AS key, r.id AS id,
-  r.version AS version, r.created_at AS createdAt, r.updated_at AS updatedAt, r.expires_at AS expiresAt,
-  r.created_by AS createdBy, r.updated_by AS updatedBy`;
 
 const INSTANCE_COLUMNS = 'id, name, description, created_at AS createdAt, updated_at AS updatedAt';
 
@@ -149,197 +95,6 @@ const SQL = {
 } as const;
 
 /**
- * Collects bound parameters while a statement is built. Parameters are named
- * (`@p1`, `@p2`, ...), so an expression may appear twice in the text (a range
- * test, a cursor condition) and still bind its values once, in any order.
- */
-class Parameters {
-  readonly values: Record<string, unknown> = {};
-  private next = 1;
-  add(value: unknown): string {
-    const name = `p${this.next++}`;
-    this.values[name] = value;
-    return `@${name}`;
-  }
-}
-
-/** A JSON path for SQLite's JSON functions: each member name JSON-quoted, so any character is literal. */
-function jsonPath(path: string[]): string {
-  return `$${path.map((segment) => `.${JSON.stringify(segment)}`).join('')}`;
-}
-
-const COLUMN_SQL = {
-  key: 'r.key',
-  namespace: 'r.namespace',
-  version: 'r.version',
-  createdAt: 'r.created_at',
-  updatedAt: 'r.updated_at',
-} as const;
-
-const NUMBER_TYPES = "('integer', 'real')";
-
-/** SQL for one JSON field: its type (NULL when missing), its SQL value, its document and bound path. */
-function jsonField(field: Extract<KvFieldRef, { kind: 'json' }>, params: Parameters) {
-  const document = readableJson(field.document === 'value' ? 'r.value' : 'r.metadata');
-  const path = jsonPath(field.path);
-  return {
-    type: () => `json_type(${document}, ${params.add(path)})`,
-    value: () => `json_extract(${document}, ${params.add(path)})`,
-    each: () => `json_each(${document}, ${params.add(path)})`,
-  };
-}
-
-/** The test "same type and value as `operand`" for a JSON field whose type is known to be present. */
-function jsonEquals(field: ReturnType<typeof jsonField>, operand: KvScalar, params: Parameters): string {
-  if (operand === null) return `${field.type()} = 'null'`;
-  if (operand === true) return `${field.type()} = 'true'`;
-  if (operand === false) return `${field.type()} = 'false'`;
-  if (typeof operand === 'number') {
-    return `(${field.type()} IN ${NUMBER_TYPES} AND ${field.value()} = ${params.add(operand)})`;
-  }
-  return `(${field.type()} = 'text' AND ${field.value()} = ${params.add(operand)})`;
-}
-
-function elementEquals(operand: KvScalar, params: Parameters): string {
-  if (operand === null) return "e.type = 'null'";
-  if (typeof operand === 'boolean') return `e.type = '${operand}'`;
-  if (typeof operand === 'number') return `(e.type IN ${NUMBER_TYPES} AND e.value = ${params.add(operand)})`;
-  return `(e.type = 'text' AND e.value = ${params.add(operand)})`;
-}
-
-/** `text` starts with `prefix`, as an index-friendly range in code-point order. */
-function startsWith(text: string, prefix: string, params: Parameters): string {
-  const upper = prefixUpperBound(prefix);
-  const low = `${text} >= ${params.add(prefix)}`;
-  return upper === undefined ? low : `(${low} AND ${text} < ${params.add(upper)})`;
-}
-
-/** `text` ends with `suffix`, compared as UTF-8 bytes (`length()` would stop at a NUL inside the text). */
-function endsWith(text: string, suffix: string, params: Parameters): string {
-  const bytes = Buffer.from(suffix, 'utf8');
-  if (bytes.length === 0) return '1';
-  return `substr(CAST(${text} AS BLOB), -${params.add(bytes.length)}) = ${params.add(bytes)}`;
-}
-
-const ORDERING: Record<string, string> = { gt: '>', gte: '>=', lt: '<', lte: '<=' };
-
-function compileJsonCompare(
-  predicate: Extract<KvPredicate, { kind: 'compare' }>,
-  field: ReturnType<typeof jsonField>,
-  params: Parameters,
-): string {
-  const { operator, operand } = predicate;
-  switch (operator) {
-    case 'eq':
-      return jsonEquals(field, operand, params);
-    case 'neq':
-      return `(${field.type()} IS NOT NULL AND NOT ${jsonEquals(field, operand, params)})`;
-    case 'contains': {
-      const inArray = `(${field.type()} = 'array' AND EXISTS (SELECT 1 FROM ${field.each()} e WHERE ${elementEquals(operand, params)}))`;
-      if (typeof operand !== 'string') return inArray;
-      const inText = `(${field.type()} = 'text' AND instr(${field.value()}, ${params.add(operand)}) > 0)`;
-      return `(${inText} OR ${inArray})`;
-    }
-    case 'startsWith':
-      return `(${field.type()} = 'text' AND ${startsWith(field.value(), operand as string, params)})`;
-    case 'endsWith':
-      return `(${field.type()} = 'text' AND ${endsWith(field.value(), operand as string, params)})`;
-    default: {
-      const type = typeof operand === 'number' ? `IN ${NUMBER_TYPES}` : "= 'text'";
-      return `(${field.type()} ${type} AND ${field.value()} ${ORDERING[operator]} ${params.add(operand)})`;
-    }
-  }
-}
-
-function compileColumnCompare(
-  predicate: Extract<KvPredicate, { kind: 'compare' }>,
-  params: Parameters,
-): string {
-  const column = COLUMN_SQL[(predicate.field as Extract<KvFieldRef, { kind: 'column' }>).column];
-  const { operator, operand } = predicate;
-  switch (operator) {
-    case 'eq':
-      return `${column} = ${params.add(operand)}`;
-    case 'neq':
-      return `${column} <> ${params.add(operand)}`;
-    case 'contains':
-      return `instr(${column}, ${params.add(operand)}) > 0`;
-    case 'startsWith':
-      return startsWith(column, operand as string, params);
-    case 'endsWith':
-      return endsWith(column, operand as string, params);
-    default:
-      return `${column} ${ORDERING[operator]} ${params.add(operand)}`;
-  }
-}
-
-/** Translates a predicate; every leaf yields 0 or 1 (never NULL), so NOT and OR mean what they say. */
-function compilePredicate(predicate: KvPredicate, params: Parameters): string {
-  switch (predicate.kind) {
-    case 'and':
-    case 'or': {
-      if (predicate.items.length === 0) return predicate.kind === 'and' ? '1' : '0';
-      const joiner = predicate.kind === 'and' ? ' AND ' : ' OR ';
-      return `(${predicate.items.map((item) => compilePredicate(item, params)).join(joiner)})`;
-    }
-    case 'exists': {
-      if (predicate.field.kind === 'column') return predicate.exists ? '1' : '0';
-      const type = jsonField(predicate.field, params).type();
-      return `${type} IS ${predicate.exists ? 'NOT ' : ''}NULL`;
-    }
-    case 'in': {
-      const { field, negated, operands } = predicate;
-      if (field.kind === 'column') {
-        if (operands.length === 0) return negated ? '1' : '0';
-        const list = operands.map((operand) => params.add(operand)).join(', ');
-        return `${COLUMN_SQL[field.column]} ${negated ? 'NOT IN' : 'IN'} (${list})`;
-      }
-      if (operands.length === 0 && !negated) return '0';
-      const json = jsonField(field, params);
-      const present = `${json.type()} IS NOT NULL`;
-      if (operands.length === 0) return present;
-      const any = operands.map((operand) => jsonEquals(json, operand, params)).join(' OR ');
-      return `COALESCE(${present} AND ${negated ? 'NOT ' : ''}(${any}), 0)`;
-    }
-    case 'compare':
-      // Columns are NOT NULL, so their comparisons are never NULL: left bare, an index can serve them.
-      if (predicate.field.kind === 'column') return `(${compileColumnCompare(predicate, params)})`;
-      return `COALESCE(${compileJsonCompare(predicate, jsonField(predicate.field, params), params)}, 0)`;
-  }
-}
-
-/** The SQL expressions of a sort vector, in the order of `sortPosition`'s components (ties: key, namespace). */
-function sortExpressions(orderBy: KvSortKey[], params: Parameters): string[] {
-  return orderBy.flatMap(({ field }) => {
-    if (field.kind === 'column') return [COLUMN_SQL[field.column]];
-    const json = jsonField(field, params);
-    return [
-      `CASE ${json.type()} WHEN 'null' THEN 1 WHEN 'false' THEN 2 WHEN 'true' THEN 3 WHEN 'integer' THEN 4
-        WHEN 'real' THEN 4 WHEN 'text' THEN 5 WHEN 'array' THEN 6 WHEN 'object' THEN 7 ELSE 0 END`,
-      `COALESCE(CASE WHEN ${json.type()} IN ${NUMBER_TYPES} THEN ${json.value()} END, 0)`,
-      `COALESCE(CASE WHEN ${json.type()} = 'text' THEN ${json.value()} END, '')`,
-    ];
-  });
-}
-
-/** Rows strictly after a cursor position: lexicographic over the sort vector, then key and namespace. */
-function afterPosition(plan: KvQueryPlan, params: Parameters): string {
-  const after = plan.after;
-  if (!after) return '1';
-  const directions = [...vectorDirections(plan.orderBy), 'asc', 'asc'];
-  const expressions = [...sortExpressions(plan.orderBy, params), 'r.key', 'r.namespace'];
-  const values = [...after.vector, after.key, after.namespace].map((value) => params.add(value));
-  const alternatives: string[] = [];
-  for (let i = 0; i < directions.length; i++) {
-    const terms: string[] = [];
-    for (let j = 0; j < i; j++) terms.push(`${expressions[j]} = ${values[j]}`);
-    terms.push(`${expressions[i]} ${directions[i] === 'desc' ? '<' : '>'} ${values[i]}`);
-    alternatives.push(`(${terms.join(' AND ')})`);
-  }
-  return `(${alternatives.join(' OR ')})`;
-}
-
-/**
  * KV storage in a better-sqlite3 database, usually the agent store's own.
  *
  * ```ts
@@ -348,91 +103,44 @@ function afterPosition(plan: KvQueryPlan, params: Parameters): string {
  */
 export class SqliteKvBackend implements KvBackend {
   readonly name = 'sqlite';
-  private db: SqliteDatabase | undefined;
-  private readonly statements = new Map<string, SqliteStatement>();
-  private readonly busyTimeoutMs: number;
-  private readonly readOnly: boolean;
+  private readonly connection: SqliteConnection;
 
-  constructor(
-    private readonly source: SqliteKvDatabaseSource,
-    options: SqliteKvOptions = {},
-  ) {
-    this.busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
-    this.readOnly = options.readOnly ?? false;
+  /**
+   * @param source a better-sqlite3 database (or a function returning it) the
+   *   caller opened and closes, or the owning store's connection.
+   */
+  constructor(source: SqliteKvDatabaseSource | SqliteConnection, options: SqliteKvOptions = {}) {
+    this.connection =
+      source instanceof SqliteConnection
+        ? source
+        : SqliteConnection.over(source, {
+            busyTimeoutMs: options.busyTimeoutMs ?? DEFAULT_SQLITE_BUSY_TIMEOUT_MS,
+            readOnly: options.readOnly ?? false,
+          });
   }
 
   classifyError(error: unknown, ctx: Omit<ErrorContext, 'cause'>): AnyKodeStoreError | undefined {
     return classifySqliteError(error, ctx);
   }
 
-  async open(): Promise<void> {
-    const db = typeof this.source === 'function' ? await this.source() : this.source;
-    if (db !== this.db) this.statements.clear();
-    this.db = db;
-    if (this.readOnly)
-      await this.read(() => assertSchemaReadable(db, 'kv', SQLITE_KV_MIGRATIONS, resolve(db.name)));
-    else await this.write(() => migrateSchema(db, 'kv', SQLITE_KV_MIGRATIONS));
+  open(): Promise<void> {
+    return this.connection.ensureSchema('kv', SQLITE_KV_MIGRATIONS);
   }
 
   // -- plumbing -------------------------------------------------------------
 
-  private database(): SqliteDatabase {
-    if (!this.db) throw new Error('the SQLite KV backend is not open');
-    return this.db;
+  private statement(sql: string) {
+    return this.connection.statement(sql);
   }
 
-  private statement(sql: string): SqliteStatement {
-    let statement = this.statements.get(sql);
-    if (!statement) {
-      statement = this.database().prepare(sql);
-      this.statements.set(sql, statement);
-    }
-    return statement;
-  }
-
-  /** Retries a synchronous attempt while another connection holds the lock, waiting with timers. */
-  private async retryWhileBusy<T>(attempt: () => T): Promise<T> {
-    const started = Date.now();
-    let delay = 1;
-    for (;;) {
-      try {
-        return attempt();
-      } catch (error) {
-        if (!isBusyError(error)) throw damagedDatabaseError(error, resolve(this.database().name));
-        const waited = Date.now() - started;
-        if (waited >= this.busyTimeoutMs) {
-          throw Object.assign(
-            new Error(`the database stayed locked by another connection for ${waited} ms`, { cause: error }),
-            { code: (error as { code: string }).code },
-          );
-        }
-        await sleep(Math.min(this.busyTimeoutMs - waited, delay * (0.5 + Math.random())));
-        delay = Math.min(delay * 2, MAX_RETRY_DELAY_MS);
-      }
-    }
-  }
-
-  private inTransaction<T>(begin: string, body: () => T): T {
-    const db = this.database();
-    this.statement(begin).run();
-    try {
-      const result = body();
-      this.statement('COMMIT').run();
-      return result;
-    } catch (error) {
-      if (db.open && db.inTransaction) this.statement('ROLLBACK').run();
-      throw error;
-    }
-  }
-
-  /** A write transaction that holds the write lock from its first statement. */
+  /** A write transaction, queued after the connection's earlier writes. */
   private write<T>(body: () => T): Promise<T> {
-    return this.retryWhileBusy(() => this.inTransaction('BEGIN IMMEDIATE', body));
+    return this.connection.write(body);
   }
 
-  /** Several reads that must see one state (a read transaction is a snapshot in WAL mode). */
+  /** Several reads that must see one state. */
   private read<T>(body: () => T): Promise<T> {
-    return this.retryWhileBusy(() => this.inTransaction('BEGIN DEFERRED', body));
+    return this.connection.read(body, { snapshot: true });
   }
 
   private instanceExists(id: string): boolean {
@@ -461,11 +169,11 @@ export class SqliteKvBackend implements KvBackend {
   }
 
   getInstance(id: string): Promise<KvInstanceRow | undefined> {
-    return this.retryWhileBusy(() => this.statement(SQL.getInstance).get(id) as KvInstanceRow | undefined);
+    return this.connection.read(() => this.statement(SQL.getInstance).get(id) as KvInstanceRow | undefined);
   }
 
   listInstances(): Promise<KvInstanceRow[]> {
-    return this.retryWhileBusy(() => this.statement(SQL.listInstances).all() as KvInstanceRow[]);
+    return this.connection.read(() => this.statement(SQL.listInstances).all() as KvInstanceRow[]);
   }
 
   updateInstance(
@@ -596,37 +304,12 @@ export class SqliteKvBackend implements KvBackend {
   }
 
   query(plan: KvQueryPlan, now: number): Promise<{ rows: KvQueryRow[]; total: number } | undefined> {
-    // One set of named parameters serves both statements (extra names are ignored).
-    const params = new Parameters();
-    const filter = [
-      `r.instance_id = ${params.add(plan.instanceId)}`,
-      ...(plan.namespace === undefined ? [] : [`r.namespace = ${params.add(plan.namespace)}`]),
-      `(r.expires_at IS NULL OR r.expires_at > ${params.add(now)})`,
-      compilePredicate(plan.where, params),
-    ].join(' AND ');
-    const directions = vectorDirections(plan.orderBy);
-    const order = [
-      ...sortExpressions(plan.orderBy, params).map(
-        (sql, i) => `${sql} ${directions[i] === 'desc' ? 'DESC' : 'ASC'}`,
-      ),
-      'r.key ASC',
-      'r.namespace ASC',
-    ].join(', ');
-    const columns = [
-      RECORD_COLUMNS,
-      ...(plan.needsValue ? ['r.value AS value'] : []),
-      ...(plan.needsMetadata ? ['r.metadata AS metadata'] : []),
-    ].join(', ');
-    // SQLite needs a LIMIT before an OFFSET; -1 means none.
-    const page = `SELECT ${columns} FROM kode_kv_records r WHERE ${filter} AND ${afterPosition(plan, params)}
-      ORDER BY ${order} LIMIT ${params.add(plan.limit ?? -1)} OFFSET ${params.add(plan.offset)}`;
-    const total = `SELECT count(*) AS n FROM kode_kv_records r WHERE ${filter}`;
+    const { page, total, parameters } = buildKvQuery(plan, now);
     return this.read(() => {
       if (!this.instanceExists(plan.instanceId)) return undefined;
-      const db = this.database();
       return {
-        rows: db.prepare(page).all(params.values) as KvQueryRow[],
-        total: (db.prepare(total).get(params.values) as { n: number }).n,
+        rows: this.connection.prepareOnce(page).all(parameters) as KvQueryRow[],
+        total: (this.connection.prepareOnce(total).get(parameters) as { n: number }).n,
       };
     });
   }

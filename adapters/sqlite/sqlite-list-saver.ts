@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { AgentList, MessageFields, ToolCallRowFields } from '../../src/agent/agent-backend.js';
 import {
   commonPrefixLength,
   pairFirstSavedTimes,
@@ -169,4 +170,96 @@ export class IncrementalListSaver<F> {
       if (oldest !== undefined) this.cache.delete(oldest);
     }
   }
+}
+
+/** Table and column of each list. */
+const LIST_SOURCE = {
+  messages: { table: 'messages', column: 'message_json' },
+  toolCalls: { table: 'tool_calls', column: 'record_json' },
+} as const;
+
+/** The stored texts of one agent's list, in order. Call inside a read or write of `connection`. */
+export function storedList(connection: SqliteConnection, list: AgentList, agentId: string): string[] {
+  const { table, column } = LIST_SOURCE[list];
+  return connection
+    .all<{ json: string }>(
+      `SELECT ${column} AS json FROM ${table} WHERE agent_id = ? ORDER BY position`,
+      agentId,
+    )
+    .map((row) => row.json);
+}
+
+/** Messages: rows of `messages`, each with its content types in `message_content_types`. */
+export function messageListSaver(connection: SqliteConnection): IncrementalListSaver<MessageFields> {
+  const clearContentTypes = (agentId: string, from: number) =>
+    connection.run('DELETE FROM message_content_types WHERE agent_id = ? AND position >= ?', agentId, from);
+  return new IncrementalListSaver(connection, {
+    revisionColumn: 'messages_revision',
+    loadStored: (agentId) => storedList(connection, 'messages', agentId),
+    writeRow: ({ agentId, position, json, fields, savedAtMs }) => {
+      connection.run(
+        'INSERT INTO messages (agent_id, position, message_json, role, created_at_ms) VALUES (?, ?, ?, ?, ?) ' +
+          'ON CONFLICT (agent_id, position) DO UPDATE SET message_json = excluded.message_json, ' +
+          'role = excluded.role, created_at_ms = excluded.created_at_ms',
+        agentId,
+        position,
+        json,
+        fields.role,
+        savedAtMs,
+      );
+      // The content types of replaced rows were cleared by rewriteFrom.
+      for (const type of fields.contentTypes) {
+        connection.run(
+          'INSERT INTO message_content_types (agent_id, position, content_type, created_at_ms) VALUES (?, ?, ?, ?)',
+          agentId,
+          position,
+          type,
+          savedAtMs,
+        );
+      }
+    },
+    // message_content_types is keyed by (agent, type, time, position): a
+    // range of positions is one scan of the agent's rows, so clear it once.
+    rewriteFrom: clearContentTypes,
+    truncate: (agentId, from) => {
+      connection.run('DELETE FROM messages WHERE agent_id = ? AND position >= ?', agentId, from);
+      clearContentTypes(agentId, from);
+    },
+    loadSavedTimes: (agentId, from) =>
+      connection
+        .all<{ t: number }>(
+          'SELECT created_at_ms AS t FROM messages WHERE agent_id = ? AND position >= ? ORDER BY position',
+          agentId,
+          from,
+        )
+        .map((row) => row.t),
+  });
+}
+
+/** Tool-call records: rows of `tool_calls`. */
+export function toolCallListSaver(connection: SqliteConnection): IncrementalListSaver<ToolCallRowFields> {
+  return new IncrementalListSaver(connection, {
+    revisionColumn: 'tool_calls_revision',
+    loadStored: (agentId) => storedList(connection, 'toolCalls', agentId),
+    writeRow: ({ agentId, position, json, fields }) =>
+      connection.run(
+        'INSERT INTO tool_calls (agent_id, position, call_id, record_json, name, state, is_error, has_approval, created_at_ms, updated_at_ms) ' +
+          'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (agent_id, position) DO UPDATE SET ' +
+          'call_id = excluded.call_id, record_json = excluded.record_json, name = excluded.name, ' +
+          'state = excluded.state, is_error = excluded.is_error, has_approval = excluded.has_approval, ' +
+          'created_at_ms = excluded.created_at_ms, updated_at_ms = excluded.updated_at_ms',
+        agentId,
+        position,
+        fields.id,
+        json,
+        fields.name,
+        fields.state,
+        fields.isError ? 1 : 0,
+        fields.hasApproval ? 1 : 0,
+        fields.createdAt,
+        fields.updatedAt,
+      ),
+    truncate: (agentId, from) =>
+      connection.run('DELETE FROM tool_calls WHERE agent_id = ? AND position >= ?', agentId, from),
+  });
 }

@@ -233,6 +233,48 @@ export const AGENT_SCHEMA_MIGRATIONS: readonly SqliteMigration[] = [
   },
 ];
 
+/** The KV component's schema history in `kode_schema_version`. */
+export const SQLITE_KV_MIGRATIONS: readonly SqliteMigration[] = [
+  {
+    version: 1,
+    description: 'KV instances, records and namespace counters',
+    sql: `
+      CREATE TABLE kode_kv_instances (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        description TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+      CREATE INDEX kode_kv_instances_by_created ON kode_kv_instances (created_at, id);
+      CREATE TABLE kode_kv_records (
+        instance_id TEXT NOT NULL,
+        namespace TEXT NOT NULL,
+        key TEXT NOT NULL,
+        id TEXT NOT NULL,
+        value TEXT NOT NULL,
+        metadata TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        expires_at INTEGER,
+        created_by TEXT,
+        updated_by TEXT,
+        PRIMARY KEY (instance_id, namespace, key)
+      );
+      CREATE INDEX kode_kv_records_expiring ON kode_kv_records (instance_id, namespace, expires_at)
+        WHERE expires_at IS NOT NULL;
+      CREATE INDEX kode_kv_records_by_expiry ON kode_kv_records (expires_at) WHERE expires_at IS NOT NULL;
+      CREATE TABLE kode_kv_namespaces (
+        instance_id TEXT NOT NULL,
+        namespace TEXT NOT NULL,
+        record_count INTEGER NOT NULL,
+        PRIMARY KEY (instance_id, namespace)
+      ) WITHOUT ROWID;
+    `,
+  },
+];
+
 /** The newest version of `migrations`. */
 export function latestVersion(migrations: readonly SqliteMigration[]): number {
   return migrations.reduce((max, step) => Math.max(max, step.version), 0);

@@ -86,10 +86,7 @@ export class SqliteStore extends AgentStore {
     this.fileStoreBaseDir = options.fileStoreBaseDir;
     this.durability = options.durability;
     this.readOnly = options.readOnly;
-    const kvBackend = new SqliteKvBackend(() => connection.database(), {
-      busyTimeoutMs: options.busyTimeoutMs,
-      readOnly: options.readOnly,
-    });
+    const kvBackend = new SqliteKvBackend(connection);
     this.kv = createKvStore(
       options.readOnly
         ? new ReadOnlyKvBackend(kvBackend, async () => (await connection.schemaVersions()).has('kv'))
