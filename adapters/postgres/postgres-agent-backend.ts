@@ -18,7 +18,6 @@ import type {
   ToolCallRowFields,
 } from '../../src/agent/agent-backend.js';
 import { AgentWriteQueue } from '../../src/agent/agent-write-queue.js';
-import { DELETED_AGENT_RETENTION_MS } from '../../src/agent/deleted-agents.js';
 import type { EventStorage } from '../../src/agent/event-storage.js';
 import type {
   NormalizedMessageQuery,
@@ -27,16 +26,11 @@ import type {
 } from '../../src/agent/query-filters.js';
 import type { SessionFields } from '../../src/agent/record-fields.js';
 import type { CompactResult } from '../../src/agent/retention.js';
-import {
-  type AnyKodeStoreError,
-  type ErrorContext,
-  redactSecrets,
-  UnsupportedError,
-} from '../../src/errors.js';
+import { type AnyKodeStoreError, type ErrorContext, redactSecrets } from '../../src/errors.js';
 import { checkDirectoryWritable } from '../../src/hybrid/directory-health.js';
 import { eventModeMismatch } from '../../src/hybrid/event-modes.js';
 import { FileEventStorage } from '../../src/hybrid/file-event-storage.js';
-import { compareCodePoints, prefixUpperBound } from '../../src/strings.js';
+import { compareCodePoints } from '../../src/strings.js';
 import type {
   AgentStats,
   LockReleaseFn,
@@ -53,7 +47,8 @@ import { DatabaseEventStorage } from './postgres-database-events.js';
 import { PostgresListSaver } from './postgres-list-saver.js';
 import { PostgresAgentLocks } from './postgres-lock.js';
 import { messagesQuery, sessionsQuery, toolCallsQuery } from './postgres-queries.js';
-import { LIVE_AGENT, postgresFileEventRegistry } from './postgres-registry.js';
+import { LIVE_AGENT, postgresFileEventRegistry, prefixConditions } from './postgres-registry.js';
+import { PostgresRetention, removeAgentRows } from './postgres-retention.js';
 import { AGENT_TABLES } from './postgres-schema.js';
 import { buildStatements } from './postgres-statements.js';
 
@@ -66,26 +61,6 @@ const FOREIGN_KEY_VIOLATION = '23503';
 /** The inverse of `columnKey`, for keys returned to callers (tool names and states in stats). */
 function fromColumnKey(key: string): string {
   return key.startsWith('"') ? (JSON.parse(key) as string) : key;
-}
-
-/** What rows returned by a DELETE ... RETURNING of their sizes held. */
-function removedRows(rows: ReadonlyArray<{ bytes: number }>): PrunedRows {
-  let bytes = 0;
-  for (const row of rows) bytes += row.bytes;
-  return { count: rows.length, bytes };
-}
-
-/** Conditions on `agent_id` for ids starting with `prefix` (none without one), their values pushed onto `values`. */
-function prefixConditions(prefix: string | undefined, values: unknown[]): string[] {
-  if (!prefix) return [];
-  values.push(prefix);
-  const conditions = [`agent_id >= $${values.length}`];
-  const upper = prefixUpperBound(prefix);
-  if (upper !== undefined) {
-    values.push(upper);
-    conditions.push(`agent_id < $${values.length}`);
-  }
-  return conditions;
 }
 
 /**
@@ -106,6 +81,7 @@ export class PostgresAgentBackend implements AgentBackend, RetentionBackend {
   private readonly messages: PostgresListSaver;
   private readonly toolCalls: PostgresListSaver;
   private readonly sql: ReturnType<typeof buildStatements>;
+  private readonly retention: PostgresRetention;
 
   constructor(
     private readonly settings: ResolvedPostgresSettings,
@@ -167,6 +143,16 @@ export class PostgresAgentBackend implements AgentBackend, RetentionBackend {
       revisions,
     );
     this.sql = buildStatements(db);
+    this.retention = new PostgresRetention({
+      db,
+      sql: this.sql,
+      events: this.events,
+      writes: this.writes,
+      forgetLists: (agentId) => {
+        this.messages.forget(agentId);
+        this.toolCalls.forget(agentId);
+      },
+    });
     // Unsynced event files survive a crash of the process but not of the machine.
     const durable = !fileEvents || settings.fsync;
     this.capabilities = {
@@ -342,206 +328,36 @@ export class PostgresAgentBackend implements AgentBackend, RetentionBackend {
       }
       this.messages.forget(agentId);
       this.toolCalls.forget(agentId);
-      await this.db.transaction(async (tx) => {
-        // The agent row first: a save or an append in flight holds it until
-        // it commits, and the next statements, with new snapshots, then see
-        // (and delete) what it wrote; a later append finds the tombstone.
-        const now = Date.now();
-        await tx.query(this.sql.deleteAgent, [agentId, now - DELETED_AGENT_RETENTION_MS]);
-        await tx.query(this.sql.writeTombstone, [agentId, now]);
-        await tx.query(this.sql.deleteLists, [agentId]);
-        await tx.query(this.sql.deleteEvents, [agentId]);
-      });
+      await this.db.transaction((tx) => removeAgentRows(tx, this.sql, agentId));
       this.messages.forget(agentId);
       this.toolCalls.forget(agentId);
       await this.events.deleteOutsideDatabase(agentId);
     });
   }
 
-  // ---- retention -------------------------------------------------------------
+  // ---- retention (postgres-retention.ts) ---------------------------------
 
-  async scanAgents(query: AgentScanQuery): Promise<AgentActivity[]> {
-    const values: unknown[] = [];
-    const conditions = [LIVE_AGENT, ...prefixConditions(query.prefix, values)];
-    if (query.templateId !== undefined) {
-      values.push(columnKey(query.templateId));
-      conditions.push(`info_json IS NOT NULL AND template_key = $${values.length}`);
-    }
-    if (query.after !== undefined) {
-      values.push(query.after);
-      conditions.push(`agent_id > $${values.length}`);
-    }
-    values.push(query.limit);
-    const rows = await this.db.query<{ agent_id: string; last_write_ms: number | null }>(
-      `SELECT agent_id, last_write_ms FROM ${this.db.table('kode_agents')}
-        WHERE ${conditions.join(' AND ')} ORDER BY agent_id LIMIT $${values.length}`,
-      values,
-      true,
-    );
-    const activity: AgentActivity[] = [];
-    for (const row of rows) {
-      const fileWrittenAt = await this.events.lastWriteOutsideDatabase(row.agent_id);
-      const known = row.last_write_ms;
-      activity.push({
-        agentId: row.agent_id,
-        lastWriteMs:
-          fileWrittenAt === undefined
-            ? known
-            : known === null
-              ? fileWrittenAt
-              : Math.max(known, fileWrittenAt),
-      });
-    }
-    return activity;
+  scanAgents(query: AgentScanQuery): Promise<AgentActivity[]> {
+    return this.retention.scanAgents(query);
   }
 
   deleteIfInactive(agentId: string, before: number, dryRun: boolean): Promise<RemovedAgent | undefined> {
-    // In the agent's write queue, as delete: writes and appends made before land first.
-    return this.writes.write(agentId, async () => {
-      await this.events.idle();
-      const fileWrittenAt = await this.events.lastWriteOutsideDatabase(agentId);
-      if (fileWrittenAt !== undefined && fileWrittenAt >= before) return undefined;
-      if (this.events instanceof DatabaseEventStorage && (await this.events.hasFileEvents(agentId))) {
-        throw eventModeMismatch('file', { backend: this.name, operation: 'prune', agentId });
-      }
-      const removed = await this.db.transaction(async (tx) => {
-        // The row lock makes a save or an append in flight commit first (its
-        // last_write_ms is then read here) or wait and find the tombstone.
-        const [row] = await tx.query<{ last_write_ms: number | null }>(
-          `SELECT last_write_ms FROM ${this.db.table('kode_agents')} WHERE agent_id = $1 AND ${LIVE_AGENT}${dryRun ? '' : ' FOR UPDATE'}`,
-          [agentId],
-        );
-        if (row === undefined || row.last_write_ms === null || row.last_write_ms >= before) return undefined;
-        const [counts] = await tx.query<{
-          messages: number;
-          tool_calls: number;
-          events: number;
-          snapshots: number;
-          bytes: number;
-        }>(this.sql.removalCounts, [agentId]);
-        if (!dryRun) {
-          const now = Date.now();
-          await tx.query(this.sql.deleteAgent, [agentId, now - DELETED_AGENT_RETENTION_MS]);
-          await tx.query(this.sql.writeTombstone, [agentId, now]);
-          await tx.query(this.sql.deleteLists, [agentId]);
-          await tx.query(this.sql.deleteEvents, [agentId]);
-        }
-        return {
-          messages: counts?.messages ?? 0,
-          toolCalls: counts?.tool_calls ?? 0,
-          events: counts?.events ?? 0,
-          snapshots: counts?.snapshots ?? 0,
-          files: fileWrittenAt === undefined ? 0 : 1,
-          bytes: counts?.bytes ?? 0,
-        };
-      });
-      if (removed && !dryRun) {
-        this.messages.forget(agentId);
-        this.toolCalls.forget(agentId);
-        await this.events.deleteOutsideDatabase(agentId);
-      }
-      return removed;
-    });
+    return this.retention.deleteIfInactive(agentId, before, dryRun);
   }
 
-  async pruneEvents(agentId: string, rule: EventPruneRule, dryRun: boolean): Promise<PrunedRows> {
-    if (this.events.mode === 'file') {
-      throw new UnsupportedError(
-        'prune cannot remove events kept in hybrid-mode event files (they are append-only); ' +
-          'prune agents and snapshots only, or move the events into the database (kode-store events --to database)',
-        { backend: this.name, operation: 'prune', agentId },
-      );
-    }
-    await this.events.idle();
-    const events = this.db.table('kode_events');
-    const values: unknown[] = [agentId];
-    const conditions = ['agent_id = $1'];
-    if (rule.channels !== undefined) {
-      values.push(rule.channels.map(columnKey));
-      conditions.push(`channel_key = ANY($${values.length}::text[])`);
-    }
-    if (rule.keepNewest !== undefined && rule.keepNewest > 0) {
-      values.push(rule.keepNewest - 1);
-      // The id of the Nth newest event the rule considers; none when there are fewer.
-      conditions.push(
-        `id < (SELECT id FROM ${events} WHERE ${conditions.join(' AND ')} ORDER BY id DESC OFFSET $${values.length} LIMIT 1)`,
-      );
-    }
-    if (rule.olderThan !== undefined) {
-      values.push(rule.olderThan);
-      conditions.push(
-        `coalesce(appended_at_ms, CASE WHEN json_typeof(timeline_json::json #> '{bookmark,timestamp}') = 'number' ` +
-          `THEN (timeline_json::json #>> '{bookmark,timestamp}')::double precision END) < $${values.length}`,
-      );
-    }
-    const where = conditions.join(' AND ');
-    if (dryRun) return this.countRows(events, 'timeline_json', where, values);
-    values.push(rule.limit);
-    const rows = await this.db.query<{ bytes: number }>(
-      `DELETE FROM ${events} WHERE agent_id = $1 AND id IN (
-        SELECT id FROM ${events} WHERE ${where} ORDER BY id LIMIT $${values.length})
-        RETURNING octet_length(timeline_json) AS bytes`,
-      values,
-    );
-    return removedRows(rows);
+  pruneEvents(agentId: string, rule: EventPruneRule, dryRun: boolean): Promise<PrunedRows> {
+    return this.retention.pruneEvents(agentId, rule, dryRun);
   }
 
-  /** How many rows `where` names and the UTF-8 bytes of their `column`. */
-  private async countRows(
-    table: string,
-    column: string,
-    where: string,
-    values: unknown[],
-  ): Promise<PrunedRows> {
-    const [row] = await this.db.query<PrunedRows>(
-      `SELECT count(*)::int AS count, coalesce(sum(octet_length(${column})), 0)::float8 AS bytes
-        FROM ${table} WHERE ${where}`,
-      values,
-      true,
-    );
-    return row ?? { count: 0, bytes: 0 };
+  pruneSnapshots(agentId: string, keepNewest: number, dryRun: boolean): Promise<PrunedRows> {
+    return this.retention.pruneSnapshots(agentId, keepNewest, dryRun);
   }
 
-  async pruneSnapshots(agentId: string, keepNewest: number, dryRun: boolean): Promise<PrunedRows> {
-    await this.writes.settled(agentId);
-    const snapshots = this.db.table('kode_snapshots');
-    const where =
-      keepNewest === 0
-        ? 'agent_id = $1'
-        : `agent_id = $1 AND created_seq < (SELECT created_seq FROM ${snapshots} WHERE agent_id = $1 ORDER BY created_seq DESC OFFSET $2 LIMIT 1)`;
-    const values = keepNewest === 0 ? [agentId] : [agentId, keepNewest - 1];
-    if (dryRun) return this.countRows(snapshots, 'snapshot_json', where, values);
-    const rows = await this.db.query<{ bytes: number }>(
-      `DELETE FROM ${snapshots} WHERE ${where} RETURNING octet_length(snapshot_json) AS bytes`,
-      values,
-    );
-    return removedRows(rows);
+  compact(): Promise<CompactResult> {
+    return this.retention.compact();
   }
 
-  /**
-   * PostgreSQL reuses the space of removed rows itself (autovacuum); a plain
-   * VACUUM of the store's tables makes it reusable now without locking out
-   * readers or writers. It gives the OS back only empty pages at a table's
-   * end: the sizes say what was returned.
-   */
-  async compact(): Promise<CompactResult> {
-    await this.events.idle();
-    const size = async () => {
-      const [row] = await this.db.query<{ size: number | null }>(this.sql.tableSizes, [
-        this.settings.schema,
-        [...AGENT_TABLES],
-      ]);
-      return row?.size ?? undefined;
-    };
-    const bytesBefore = await size();
-    for (const table of AGENT_TABLES) await this.db.query(`VACUUM ${this.db.table(table)}`);
-    const bytesAfter = await size();
-    return {
-      ...(bytesBefore === undefined ? {} : { bytesBefore }),
-      ...(bytesAfter === undefined ? {} : { bytesAfter }),
-      action: "VACUUM of the store's tables: freed space is reusable by new rows",
-    };
-  }
+  // ---- registry ------------------------------------------------------------
 
   async list(prefix: string | undefined): Promise<string[]> {
     const values: unknown[] = [];

@@ -281,7 +281,8 @@ export function quoteIdentifier(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
 
-function validateSchema(schema: unknown): string {
+/** The schema option, checked: a name PostgreSQL keeps as given. Throws `ConfigError`. */
+export function validateSchema(schema: unknown): string {
   if (schema === undefined) return 'public';
   if (typeof schema !== 'string' || schema.length === 0) fail('schema must be a non-empty string', 'schema');
   if (schema.includes('\u0000') || !schema.isWellFormed()) {

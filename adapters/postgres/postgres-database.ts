@@ -2,12 +2,12 @@ import { createHash } from 'node:crypto';
 import { type AnyKodeStoreError, type ErrorContext, StoreClosedError } from '../../src/errors.js';
 import {
   loadPgDriver,
+  type PgPoolConfig,
   type PostgresPool,
   type PostgresPoolClient,
   type PostgresQueryConfig,
   type PostgresTypeParsers,
   quoteIdentifier,
-  type ResolvedPostgresSettings,
 } from './postgres-config.js';
 import {
   classifyPostgresError,
@@ -16,7 +16,7 @@ import {
   type PostgresBounds,
   wrapPostgresError,
 } from './postgres-errors.js';
-import { assertSchemaReadable, migrateAgentSchema } from './postgres-schema.js';
+import { assertSchemaReadable, migrateSchema, type SchemaComponent } from './postgres-schema.js';
 
 const BACKEND = 'postgres';
 
@@ -79,11 +79,40 @@ export function isConnectionError(error: unknown): boolean {
   return isPostgresConnectionLoss(error);
 }
 
+/** Thrown inside a transaction body to roll back and run it again (a lost insert race). */
+export class RetryTransaction extends Error {}
+
+/** How often a transaction that lost to a concurrent one is run again. */
+const MAX_TRANSACTION_ATTEMPTS = 50;
+/** SQLSTATEs after which a transaction is simply run again: serialization failure, deadlock. */
+const RETRYABLE = new Set(['40001', '40P01']);
+
+/** A transaction's end: committed with a value, or rolled back cleanly after a failure. */
+type Outcome<T> = { ok: true; value: T } | { ok: false; failed: unknown };
+
+/** A pool, or a function returning it (asked again after a failed first use). */
+export type PostgresPoolSource = PostgresPool | (() => PostgresPool | Promise<PostgresPool>);
+
+/** What the connection layer needs to know; `ResolvedPostgresSettings` is one. */
+export interface PostgresDatabaseSettings {
+  schema: string;
+  preparedStatements: boolean;
+  readOnly: boolean;
+  /** The bounds in effect, named by `TimeoutError`s. */
+  bounds: PostgresBounds;
+  /** Pool settings when the database opens (and ends) its own pool. */
+  poolConfig?: PgPoolConfig;
+  /** A pool handed in, never ended. */
+  pool?: PostgresPoolSource;
+}
+
 /**
- * The store's access to PostgreSQL: opens the pool lazily, runs migrations on
- * first use (and again on the next call if they failed, so a store created
- * while the server is down recovers once it is back), and runs statements and
- * transactions with exact type parsing.
+ * The adapter's one connection layer, under the agent backend and the KV
+ * backend alike: opens the pool lazily, installs each schema component on
+ * first use (and again on the next call if that failed, so a store created
+ * while the server is down recovers once it is back), names and prepares the
+ * fixed statements, and runs statements and transactions with exact type
+ * parsing and one retry rule.
  *
  * Connection failures never surface as an `'error'` event nobody listens to
  * (which would crash the process): the pool and every client it makes or
@@ -97,27 +126,36 @@ export class PostgresDatabase {
   private pool: PostgresPool | undefined;
   private readonly ownsPool: boolean;
   private opening: Promise<PostgresPool> | undefined;
-  private migrating: Promise<void> | undefined;
+  /** Per component name: its migration (or read-only check), done or under way. */
+  private readonly installing = new Map<string, Promise<void>>();
   private closed = false;
   private detachPool: (() => void) | undefined;
 
-  constructor(private readonly settings: ResolvedPostgresSettings) {
+  /**
+   * @param component what every statement needs installed first (the agent
+   *   store's tables); a KV backend of its own installs only its own, in `open()`.
+   */
+  constructor(
+    private readonly settings: PostgresDatabaseSettings,
+    private readonly component?: SchemaComponent,
+  ) {
     this.schema = settings.schema;
     this.bounds = settings.bounds;
     this.ownsPool = settings.pool === undefined;
-    if (settings.pool) this.adoptPool(settings.pool);
+    if (settings.pool !== undefined && typeof settings.pool !== 'function') this.adoptPool(settings.pool);
   }
 
   /**
    * A fixed statement, prepared by name unless `preparedStatements` is off.
    * The name is derived from the text (which holds the schema), so equal
    * texts share one prepared statement per connection and different texts
-   * never collide. Only for the store's fixed statements: each distinct
-   * text stays prepared on every pooled connection.
+   * never collide; `prefix` tells the components apart in
+   * `pg_prepared_statements`. Only for the store's fixed statements: each
+   * distinct text stays prepared on every pooled connection.
    */
-  statement(text: string): Statement {
+  statement(text: string, prefix = 'kode_'): Statement {
     const name = this.settings.preparedStatements
-      ? `kode_${createHash('sha256').update(text).digest('hex').slice(0, 32)}`
+      ? `${prefix}${createHash('sha256').update(text).digest('hex').slice(0, 32)}`
       : undefined;
     return { text, name };
   }
@@ -148,6 +186,8 @@ export class PostgresDatabase {
     if (this.closed) throw poolClosedError('connect');
     if (this.pool) return this.pool;
     this.opening ??= (async () => {
+      const source = this.settings.pool;
+      if (source !== undefined) return this.adoptPool(typeof source === 'function' ? await source() : source);
       const pg = await loadPgDriver();
       return this.adoptPool(new pg.Pool({ ...this.settings.poolConfig }));
     })().finally(() => {
@@ -157,21 +197,41 @@ export class PostgresDatabase {
   }
 
   /**
-   * Resolves once the pool exists and the schema is migrated (read-only:
-   * checked to be current); retried on the next call after a failure.
+   * Resolves once the pool exists and the database's component is installed
+   * (migrated; read-only: checked to be current); retried on the next call
+   * after a failure.
    */
   async ready(): Promise<PostgresPool> {
+    return this.component === undefined ? this.openPool() : this.install(this.component);
+  }
+
+  /**
+   * Migrates `component` (read-only: checks it is current) once per
+   * database, through the one migration runner. A failure is retried by the
+   * next call; a pool from a function is then asked for again, as the next
+   * call may be given a working one.
+   */
+  async install(component: SchemaComponent): Promise<PostgresPool> {
     const pool = await this.openPool();
-    if (this.migrating === undefined) {
-      const attempt = this.withClient(pool, (tx) =>
-        this.settings.readOnly ? assertSchemaReadable(tx, this.schema) : migrateAgentSchema(tx, this.schema),
+    let attempt = this.installing.get(component.name);
+    if (attempt === undefined) {
+      const installing = this.withClient(pool, (tx) =>
+        this.settings.readOnly
+          ? assertSchemaReadable(tx, this.schema, component.name, component.version)
+          : migrateSchema(tx, this.schema, component),
       );
-      this.migrating = attempt;
-      attempt.catch(() => {
-        if (this.migrating === attempt) this.migrating = undefined;
+      attempt = installing;
+      this.installing.set(component.name, installing);
+      installing.catch(() => {
+        if (this.installing.get(component.name) !== installing) return;
+        this.installing.delete(component.name);
+        if (typeof this.settings.pool === 'function' && this.pool === pool) {
+          this.detachPool?.();
+          this.pool = undefined;
+        }
       });
     }
-    await this.migrating;
+    await attempt;
     return pool;
   }
 
@@ -193,40 +253,52 @@ export class PostgresDatabase {
   }
 
   /**
-   * Runs `body` in one transaction on one connection. A failure before
-   * COMMIT was sent rolls back everything, so when it was the connection
-   * that died the whole transaction is retried once on a fresh connection;
-   * a failure during COMMIT is reported as is (its outcome is unknown).
+   * Runs `body` in one transaction on one connection; `begin` may ask for
+   * another isolation level. The one retry rule of the adapter: a failure
+   * before COMMIT was sent rolled back everything, so when the connection
+   * died the whole transaction runs once more on a fresh connection, and
+   * after a serialization failure, a deadlock or a `RetryTransaction` (a
+   * lost insert race) it runs again, up to 50 times; a failure during
+   * COMMIT is reported as is (its outcome is unknown). A body may therefore
+   * run more than once and must have no effect outside the transaction.
    */
-  async transaction<T>(body: (tx: Transaction) => Promise<T>): Promise<T> {
+  async transaction<T>(body: (tx: Transaction) => Promise<T>, begin = 'BEGIN'): Promise<T> {
     const pool = await this.ready();
-    const attempt = async (): Promise<{ value: T } | { retryable: unknown }> => {
+    let connectionRetried = false;
+    for (let attempt = 1; ; attempt++) {
       let committing = false;
       try {
-        const value = await this.withClient(pool, async (tx) => {
-          await tx.query('BEGIN');
+        const outcome = await this.withClient(pool, async (tx): Promise<Outcome<T>> => {
+          await tx.query(begin);
           try {
-            const result = await body(tx);
+            const value = await body(tx);
             committing = true;
             await tx.query('COMMIT');
-            return result;
+            return { ok: true, value };
           } catch (error) {
-            if (!committing) await tx.query('ROLLBACK').catch(() => undefined);
-            throw error;
+            if (committing) throw error;
+            // Rolled back, the connection is clean and goes back to the pool;
+            // when ROLLBACK fails, withClient discards it.
+            await tx.query('ROLLBACK').catch(() => {
+              throw error;
+            });
+            return { ok: false, failed: error };
           }
         });
-        return { value };
+        if (outcome.ok) return outcome.value;
+        throw outcome.failed;
       } catch (error) {
         if (this.closed) throw poolClosedError('transaction');
-        if (!committing && isConnectionError(error)) return { retryable: error };
-        throw error;
+        if (committing) throw error;
+        if (!connectionRetried && isConnectionError(error)) {
+          connectionRetried = true;
+          continue;
+        }
+        const code = (error as { code?: unknown } | null)?.code;
+        const lost = error instanceof RetryTransaction || (typeof code === 'string' && RETRYABLE.has(code));
+        if (!lost || attempt >= MAX_TRANSACTION_ATTEMPTS) throw error;
       }
-    };
-    const first = await attempt();
-    if ('value' in first) return first.value;
-    const second = await attempt();
-    if ('value' in second) return second.value;
-    throw second.retryable;
+    }
   }
 
   /**

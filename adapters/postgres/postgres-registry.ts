@@ -1,5 +1,6 @@
 import { DELETED_AGENT_RETENTION_MS } from '../../src/agent/deleted-agents.js';
 import type { FileEventRegistry } from '../../src/hybrid/file-event-storage.js';
+import { prefixUpperBound } from '../../src/strings.js';
 import type { PostgresDatabase } from './postgres-database.js';
 
 /**
@@ -34,6 +35,19 @@ export const REGISTER_ON_CONFLICT =
  * One clock for a whole fleet of processes.
  */
 export const NOW_MS = '(extract(epoch from clock_timestamp()) * 1000)::double precision';
+
+/** Conditions on `agent_id` for ids starting with `prefix` (none without one), their values pushed onto `values`. */
+export function prefixConditions(prefix: string | undefined, values: unknown[]): string[] {
+  if (!prefix) return [];
+  values.push(prefix);
+  const conditions = [`agent_id >= $${values.length}`];
+  const upper = prefixUpperBound(prefix);
+  if (upper !== undefined) {
+    values.push(upper);
+    conditions.push(`agent_id < $${values.length}`);
+  }
+  return conditions;
+}
 
 /** Hybrid mode's questions to the registry (src/hybrid/file-event-storage.ts), answered by `kode_agents`. */
 export function postgresFileEventRegistry(db: PostgresDatabase): FileEventRegistry {

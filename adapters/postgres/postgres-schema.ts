@@ -62,7 +62,7 @@ export const COMMON_STATE = 'COMPLETED';
 /** The predicate of `kode_tool_calls_by_state`; a query for another state states it too. */
 export const RARE_STATE = `state_key <> '${COMMON_STATE}'`;
 
-type Migration = (table: (name: string) => string) => string[];
+export type Migration = (table: (name: string) => string) => string[];
 
 const MIGRATIONS: Migration[] = [
   // Version 1: everything the agent store needs.
@@ -258,6 +258,85 @@ export const AGENT_TABLES = [
   'kode_agent_locks',
 ] as const;
 
+/**
+ * One set of tables versioned on its own in `kode_schema_version`: its row's
+ * name there, how errors call it, and its migrations (version n + 1 is
+ * `migrations[n]`).
+ */
+export interface SchemaComponent {
+  readonly name: string;
+  readonly title: string;
+  readonly version: number;
+  readonly migrations: readonly Migration[];
+  /** The operation an error of its migration names. */
+  readonly operation: string;
+}
+
+/** The agent store's tables. */
+export const AGENT_SCHEMA: SchemaComponent = {
+  name: 'agent',
+  title: 'agent-store',
+  version: AGENT_SCHEMA_VERSION,
+  migrations: MIGRATIONS,
+  operation: 'migrate',
+};
+
+/** Newest schema version of component `kv`. */
+export const POSTGRES_KV_SCHEMA_VERSION = 1;
+
+/**
+ * The KV tables (see postgres-kv.ts for why they look as they do). Created on
+ * the first KV call, not with the agent store's: a database whose agents
+ * never use the KV API has none.
+ */
+const KV_MIGRATIONS: Migration[] = [
+  (t) => [
+    `CREATE TABLE ${t('kode_kv_instances')} (
+      id text COLLATE "C" PRIMARY KEY,
+      name text NOT NULL,
+      description text NOT NULL,
+      created_at bigint NOT NULL,
+      updated_at bigint NOT NULL
+    )`,
+    `CREATE INDEX kode_kv_instances_by_created ON ${t('kode_kv_instances')} (created_at, id)`,
+    `CREATE TABLE ${t('kode_kv_records')} (
+      instance_id text COLLATE "C" NOT NULL REFERENCES ${t('kode_kv_instances')} (id) ON DELETE CASCADE,
+      namespace text COLLATE "C" NOT NULL,
+      key text COLLATE "C" NOT NULL,
+      id text NOT NULL,
+      value text NOT NULL,
+      metadata text NOT NULL,
+      jsonb_ok boolean NOT NULL,
+      version bigint NOT NULL,
+      created_at bigint NOT NULL,
+      updated_at bigint NOT NULL,
+      expires_at bigint,
+      created_by text,
+      updated_by text,
+      PRIMARY KEY (instance_id, namespace, key)
+    )`,
+    `CREATE INDEX kode_kv_records_expiring ON ${t('kode_kv_records')} (instance_id, namespace, expires_at)
+      WHERE expires_at IS NOT NULL`,
+    `CREATE INDEX kode_kv_records_by_expiry ON ${t('kode_kv_records')} (expires_at) WHERE expires_at IS NOT NULL`,
+    `CREATE INDEX kode_kv_records_not_jsonb ON ${t('kode_kv_records')} (instance_id, namespace) WHERE NOT jsonb_ok`,
+    `CREATE TABLE ${t('kode_kv_namespaces')} (
+      instance_id text COLLATE "C" NOT NULL REFERENCES ${t('kode_kv_instances')} (id) ON DELETE CASCADE,
+      namespace text COLLATE "C" NOT NULL,
+      record_count bigint NOT NULL,
+      PRIMARY KEY (instance_id, namespace)
+    )`,
+  ],
+];
+
+/** The KV layer's tables. */
+export const KV_SCHEMA: SchemaComponent = {
+  name: 'kv',
+  title: 'KV',
+  version: POSTGRES_KV_SCHEMA_VERSION,
+  migrations: KV_MIGRATIONS,
+  operation: 'kv.open',
+};
+
 /** PostgreSQL's undefined_table and invalid_schema_name: nothing was installed yet. */
 const NOT_INSTALLED = new Set(['42P01', '3F000']);
 
@@ -317,20 +396,23 @@ export async function assertSchemaReadable(
 }
 
 /**
- * Brings `schema` to the newest version, in one transaction, under an
- * advisory transaction lock so that processes opening the database at the
- * same moment migrate one after another. Refuses a database whose version is
- * newer than this code knows.
+ * Brings `component` in `schema` to version `target` (default: its newest),
+ * in one transaction that `migrateSchema` opens itself on `tx` (one
+ * connection), under an advisory transaction lock so that processes, and
+ * components, opening the database at the same moment migrate one after
+ * another. Refuses a database whose version is newer than this code knows.
+ * The one migration runner of the adapter: the agent store and the KV
+ * backend both go through it.
  */
-export async function migrateAgentSchema(
+export async function migrateSchema(
   tx: Transaction,
   schema: string,
-  /** @internal Tests build older schemas with a lower target. */
-  target = AGENT_SCHEMA_VERSION,
+  component: SchemaComponent,
+  target = component.version,
 ): Promise<void> {
   const table = (name: string) => `${quoteIdentifier(schema)}.${quoteIdentifier(name)}`;
   // Fast path, one statement outside any transaction: every open but the first finds the schema current.
-  if ((await installedVersion(tx, table)) === target) return;
+  if ((await installedVersion(tx, table, component.name)) === target) return;
   await tx.query('BEGIN');
   try {
     await tx.query('SELECT pg_advisory_xact_lock($1::int, hashtext($2))', [MIGRATION_LOCK_CLASS, schema]);
@@ -342,23 +424,24 @@ export async function migrateAgentSchema(
       `CREATE TABLE IF NOT EXISTS ${table('kode_schema_version')} (component text PRIMARY KEY, version integer NOT NULL)`,
     );
     const rows = await tx.query<{ version: number }>(
-      `SELECT version FROM ${table('kode_schema_version')} WHERE component = 'agent'`,
+      `SELECT version FROM ${table('kode_schema_version')} WHERE component = $1`,
+      [component.name],
     );
     const current = rows[0]?.version ?? 0;
-    if (current > AGENT_SCHEMA_VERSION) {
+    if (current > component.version) {
       throw new ConfigError(
-        `schema ${JSON.stringify(schema)} is at agent-store version ${current}, newer than this kode-store knows (${AGENT_SCHEMA_VERSION}); upgrade kode-store`,
-        { backend: 'postgres', operation: 'migrate', variable: 'schema' },
+        `schema ${JSON.stringify(schema)} is at ${component.title} version ${current}, newer than this kode-store knows (${component.version}); upgrade kode-store`,
+        { backend: 'postgres', operation: component.operation, variable: 'schema' },
       );
     }
     for (let version = current; version < target; version++) {
-      for (const statement of (MIGRATIONS[version] as Migration)(table)) await tx.query(statement);
+      for (const statement of (component.migrations[version] as Migration)(table)) await tx.query(statement);
     }
     if (current < target) {
       await tx.query(
-        `INSERT INTO ${table('kode_schema_version')} (component, version) VALUES ('agent', $1)
+        `INSERT INTO ${table('kode_schema_version')} (component, version) VALUES ($1, $2)
          ON CONFLICT (component) DO UPDATE SET version = excluded.version`,
-        [target],
+        [component.name, target],
       );
     }
     await tx.query('COMMIT');
@@ -366,4 +449,13 @@ export async function migrateAgentSchema(
     await tx.query('ROLLBACK').catch(() => undefined);
     throw error;
   }
+}
+
+/** The agent store's tables at version `target` (tests build older schemas with a lower one). */
+export function migrateAgentSchema(
+  tx: Transaction,
+  schema: string,
+  target = AGENT_SCHEMA_VERSION,
+): Promise<void> {
+  return migrateSchema(tx, schema, AGENT_SCHEMA, target);
 }

@@ -7,12 +7,13 @@ export function buildStatements(db: PostgresDatabase) {
 }
 
 /** Each fixed statement as a `Statement` (prepared by name unless the store was told not to). */
-function preparedStatements<K extends string>(
+export function preparedStatements<K extends string>(
   db: PostgresDatabase,
   texts: Record<K, string>,
+  prefix?: string,
 ): Record<K, Statement> {
   const statements = {} as Record<K, Statement>;
-  for (const key of Object.keys(texts) as K[]) statements[key] = db.statement(texts[key]);
+  for (const key of Object.keys(texts) as K[]) statements[key] = db.statement(texts[key], prefix);
   return statements;
 }
 

@@ -12,7 +12,7 @@ import {
 import { PostgresDatabase } from './postgres-database.js';
 import { postgresEventRows } from './postgres-event-rows.js';
 import { PostgresKvBackend } from './postgres-kv.js';
-import { installedVersion } from './postgres-schema.js';
+import { AGENT_SCHEMA, installedVersion } from './postgres-schema.js';
 
 /**
  * The KODE SDK's `ExtendedStore` on PostgreSQL (`pg`).
@@ -57,19 +57,15 @@ export class PostgresStore extends AgentStore {
   constructor(options: PostgresStoreOptions);
   constructor(first: PostgresStoreOptions | PostgresConnectionConfig | string, fileStoreBaseDir?: string) {
     const settings = resolvePostgresSettings(first, fileStoreBaseDir);
-    const db = new PostgresDatabase(settings);
+    const db = new PostgresDatabase(settings, AGENT_SCHEMA);
     super(new PostgresAgentBackend(settings, db));
     this.db = db;
     this.schema = settings.schema;
     this.preparedStatements = settings.preparedStatements;
     this.readOnly = settings.readOnly;
     this.fileStoreBaseDir = settings.fileStoreBaseDir;
-    const kvBackend = new PostgresKvBackend(() => db.ready(), {
-      schema: db.schema,
-      preparedStatements: settings.preparedStatements,
-      readOnly: settings.readOnly,
-      bounds: db.bounds,
-    });
+    // One connection layer for both: one pool, statement cache, retry rule and migration runner.
+    const kvBackend = new PostgresKvBackend(db);
     this.kv = createKvStore(
       settings.readOnly
         ? new ReadOnlyKvBackend(
