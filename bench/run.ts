@@ -17,6 +17,7 @@ import { eventsWorkload } from './workloads/events.js';
 import { fleetWorkload } from './workloads/fleet.js';
 import { kvWorkload } from './workloads/kv.js';
 import { loadMessagesWorkload } from './workloads/load-messages.js';
+import { postgresFleetWorkload } from './workloads/postgres-fleet.js';
 import { retentionWorkload } from './workloads/retention.js';
 import { toolCallsWorkload } from './workloads/tool-calls.js';
 
@@ -45,6 +46,7 @@ const WORKLOADS: readonly Workload[] = [
   kvWorkload,
   eventMemoryWorkload,
   retentionWorkload,
+  postgresFleetWorkload,
 ];
 
 /**

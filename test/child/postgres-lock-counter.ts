@@ -1,18 +1,20 @@
 /**
  * Increments a counter kept in an agent's info `rounds` times, each time under
  * that agent's lock (read, pause, write), for the cross-process lock test.
- * Usage: node --import tsx postgres-lock-counter.ts <url> <schema> <agentId> <rounds>
+ * Usage: node --import tsx postgres-lock-counter.ts <url> <schema> <agentId> <rounds> [preparedStatements]
  */
 import { PostgresStore } from '../../adapters/postgres/index.js';
 
-const [url, schema, agentId, rounds] = process.argv.slice(2);
+const [url, schema, agentId, rounds, prepared] = process.argv.slice(2);
 if (!url || !schema || !agentId || !rounds) {
-  console.error('usage: postgres-lock-counter.ts <url> <schema> <agentId> <rounds>');
+  console.error('usage: postgres-lock-counter.ts <url> <schema> <agentId> <rounds> [preparedStatements]');
   process.exit(2);
 }
 const store = new PostgresStore({
   connection: { connectionString: url, max: 2, applicationName: 'kode-store-test-lock-counter' },
   schema,
+  // `false` behind a pooler in transaction mode (test/postgres-pgbouncer.test.ts).
+  preparedStatements: prepared !== 'false',
 });
 for (let i = 0; i < Number(rounds); i++) {
   const release = await store.acquireAgentLock(agentId, 30_000);

@@ -90,9 +90,26 @@ export function useTestSchema(label: string): { schema: string; url: string; als
 
 export type { ChildLock } from './lock-holder-process.js';
 
+/** How a child's store connects: the test server by default; another URL (a pooler) and no prepared statements. */
+export interface ChildConnection {
+  url?: string;
+  preparedStatements?: boolean;
+}
+
 /** Starts a process that takes `agentId`'s lock on `schema` with the given lease. */
-export function lockInChildProcess(schema: string, agentId: string, leaseMs: number): ChildLock {
-  return startLockHolder('postgres-lock-holder.ts', [requirePostgresUrl(), schema, agentId, String(leaseMs)]);
+export function lockInChildProcess(
+  schema: string,
+  agentId: string,
+  leaseMs: number,
+  connection: ChildConnection = {},
+): ChildLock {
+  return startLockHolder('postgres-lock-holder.ts', [
+    connection.url ?? requirePostgresUrl(),
+    schema,
+    agentId,
+    String(leaseMs),
+    String(connection.preparedStatements ?? true),
+  ]);
 }
 
 /** A statement a store sent, as recorded by `recordingPool`. */
@@ -141,20 +158,25 @@ const CONFORMANCE_LEASE_MS = 2_000;
 /**
  * A conformance harness for PostgresStore on `place.schema`: fresh stores,
  * peers on the same schema (and event directory in hybrid mode), reopen, and
- * a lock holder in a child process.
+ * a lock holder in a child process. `preparedStatements: false` is for a
+ * pooler in transaction mode (the child holding a lock uses the same URL and
+ * setting).
  */
 export function postgresHarness(
   name: string,
   place: { schema: string; url: string },
   hybrid: boolean,
+  options: { preparedStatements?: boolean } = {},
 ): StoreHarness<PostgresStore> {
   const { schema } = place;
+  const preparedStatements = options.preparedStatements ?? true;
   const dirs = new Map<PostgresStore, string>();
   const open = (baseDir: string | undefined) => {
     const store = new PostgresStore({
       connection: { connectionString: place.url, max: 4, applicationName: 'kode-store-test-conformance' },
       schema,
       lockLeaseMs: CONFORMANCE_LEASE_MS,
+      preparedStatements,
       ...(hybrid ? { eventStorage: 'file' as const, fileStoreBaseDir: baseDir } : {}),
     });
     if (baseDir) dirs.set(store, baseDir);
@@ -177,6 +199,7 @@ export function postgresHarness(
       dirs.delete(store);
       return open(dir);
     },
-    lockInOtherProcess: async (_store, agentId) => lockInChildProcess(schema, agentId, CONFORMANCE_LEASE_MS),
+    lockInOtherProcess: async (_store, agentId) =>
+      lockInChildProcess(schema, agentId, CONFORMANCE_LEASE_MS, { url: place.url, preparedStatements }),
   };
 }

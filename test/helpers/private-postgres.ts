@@ -48,6 +48,12 @@ export interface PrivatePostgres {
   pause(): Promise<void>;
   /** SIGCONTs every stopped process. */
   resume(): Promise<void>;
+  /**
+   * Stops the server at once (`-m immediate`: every connection cut, no
+   * checkpoint, crash recovery at the next start) and starts it again on the
+   * same port; resolves once it accepts connections.
+   */
+  restart(): Promise<void>;
   /** Resumes if paused, stops the server at once and removes its data directory. */
   destroy(): Promise<void>;
 }
@@ -119,17 +125,21 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   ]);
   // The socket directory is the server's own: the system one may belong to another server.
   const serverOptions = `-p ${port} -h 127.0.0.1 -k ${dir} -c fsync=off -c max_connections=50`;
-  await runAsServerUser(join(bin, 'pg_ctl'), [
-    '-D',
-    data,
-    '-o',
-    serverOptions,
-    '-l',
-    join(dir, 'log'),
-    '-w',
-    'start',
-  ]);
-  const postmaster = Number((await readFile(join(data, 'postmaster.pid'), 'utf8')).split('\n')[0]);
+  const start = async () => {
+    await runAsServerUser(join(bin, 'pg_ctl'), [
+      '-D',
+      data,
+      '-o',
+      serverOptions,
+      '-l',
+      join(dir, 'log'),
+      '-w',
+      'start',
+    ]);
+    return Number((await readFile(join(data, 'postmaster.pid'), 'utf8')).split('\n')[0]);
+  };
+  const stopNow = () => runAsServerUser(join(bin, 'pg_ctl'), ['-D', data, '-m', 'immediate', '-w', 'stop']);
+  let postmaster = await start();
   let stopped: number[] = [];
 
   const resume = async () => {
@@ -162,11 +172,14 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
       }
     },
     resume,
+    async restart() {
+      await resume();
+      await stopNow();
+      postmaster = await start();
+    },
     async destroy() {
       await resume();
-      await runAsServerUser(join(bin, 'pg_ctl'), ['-D', data, '-m', 'immediate', '-w', 'stop']).catch(
-        () => undefined,
-      );
+      await stopNow().catch(() => undefined);
       await rm(dir, { recursive: true, force: true });
     },
   };
