@@ -26,8 +26,8 @@ export interface SqliteAgentRemoval {
 /**
  * The SQLite backend's `RetentionBackend`: prune decisions re-read inside
  * their own short write transactions, and `compact`, which gives freed pages
- * back (incremental auto-vacuum a bounded step at a time, or one full
- * `VACUUM` that converts an older file).
+ * back (incremental auto-vacuum a bounded step at a time, or one `VACUUM`
+ * that packs a file a prune left half-filled or converts an older file).
  */
 export class SqliteRetention implements RetentionBackend {
   constructor(
