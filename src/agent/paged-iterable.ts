@@ -109,15 +109,15 @@ export const BYTE_CUT_PAGE_SIZE = 4096;
  * the events: a page ends at this much or `EVENT_PAGE_SIZE` events,
  * whichever comes first.
  *
- * Small on purpose. A page's rows stay alive until it is consumed, and
- * whatever is alive at a scavenge is promoted to the old generation, which
- * V8 lets grow to tens of MiB before a full collection: with 4 MiB pages a
- * reader of 1,000,000 events of ~1.5 KB on PostgreSQL grew by 93–150 MiB,
- * with 256 KiB by ~70 MiB, close to what the pg driver alone needs to read
- * the same rows (62–78 MiB, bench/workloads/event-memory.ts). A round trip
- * still carries ~170 such events, and small events are bounded by the count.
+ * Not smaller, though memory would gain: a page's rows stay alive until it is
+ * consumed and are promoted at a scavenge, so a PostgreSQL reader of
+ * 1,000,000 events of ~1.5 KB grows by ~93 MiB with 4 MiB pages and ~72 MiB
+ * with 256 KiB ones (the pg driver alone, reading the same rows in pages of
+ * that size: 65 MiB). But a page after the first is sized at the largest
+ * event seen, so in a stream that mixes small and large events 256 KiB pages
+ * made PostgreSQL's readEvents 2-3x slower (bench b-events, same-run ratios).
  */
-export const EVENT_PAGE_BYTES = 256 * 1024;
+export const EVENT_PAGE_BYTES = 4 * 1024 * 1024;
 /** Events asked for by the first page, before any event's size is known (a resume often wants only the tail). */
 const FIRST_PAGE_SIZE = 16;
 
