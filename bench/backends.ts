@@ -65,6 +65,11 @@ export interface BenchBackend {
   readonly family: 'memory' | 'sqlite' | 'postgres';
   /** Events in append-only files (`eventStorage: 'file'`). */
   readonly hybrid: boolean;
+  /**
+   * What a resolved write survives, for the store and for its raw baselines,
+   * from the settings the store and the baselines are opened with.
+   */
+  readonly durability: { store: string; raw: string | null };
   /** A fresh store (own file or schema) with its raw baselines; `label` names the workload. */
   open(label: string): Promise<OpenedBackend>;
 }
@@ -98,7 +103,25 @@ export async function postgresUnavailable(url: string): Promise<string | undefin
   }
 }
 
-async function dropSchemas(url: string, schemas: readonly string[]): Promise<void> {
+/**
+ * The server's `synchronous_commit` and `fsync`: the durability of every
+ * commit of a client that sets neither (the store does not, nor does the raw
+ * baseline, nor the SDK's PostgresStore).
+ */
+export async function serverDurability(url: string): Promise<string> {
+  const client = new pg.Client({ connectionString: url, application_name: 'kode-store-bench-admin' });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ commit: string; fsync: string }>(
+      "SELECT current_setting('synchronous_commit') AS commit, current_setting('fsync') AS fsync",
+    );
+    return `synchronous_commit=${rows[0]!.commit}, fsync=${rows[0]!.fsync}`;
+  } finally {
+    await client.end();
+  }
+}
+
+export async function dropSchemas(url: string, schemas: readonly string[]): Promise<void> {
   const client = new pg.Client({ connectionString: url, application_name: 'kode-store-bench-admin' });
   await client.connect();
   try {
@@ -121,6 +144,7 @@ class MemoryBackend implements BenchBackend {
   readonly name = 'memory';
   readonly family = 'memory';
   readonly hybrid = false;
+  readonly durability = { store: 'none: in memory, nothing survives the process', raw: null };
 
   async open(): Promise<OpenedBackend> {
     const store = openStore({ kind: 'memory' });
@@ -128,14 +152,24 @@ class MemoryBackend implements BenchBackend {
   }
 }
 
+/** Both sides of a hybrid backend append their event files this way (FileEventLog's default `fsync: true`). */
+const FSYNCED_FILES = 'event files fdatasynced before an append resolves';
+
 class SqliteBackend implements BenchBackend {
   readonly family = 'sqlite';
+  readonly durability;
 
   constructor(
     readonly name: 'sqlite' | 'sqlite-hybrid',
     readonly hybrid: boolean,
     private readonly workspace: string,
-  ) {}
+  ) {
+    // SqliteStore's default durability 'full': WAL, synchronous=FULL (adapters/sqlite/sqlite-connection.ts).
+    const tables = 'every commit fsynced (WAL, synchronous=FULL)';
+    this.durability = hybrid
+      ? { store: `${tables}; ${FSYNCED_FILES}`, raw: `${tables}; ${FSYNCED_FILES} (O_APPEND + fdatasync)` }
+      : { store: tables, raw: `better-sqlite3, ${tables}` };
+  }
 
   async open(label: string): Promise<OpenedBackend> {
     const dir = join(this.workspace, uniqueName(`${this.name}_${label}`));
@@ -173,13 +207,21 @@ class SqliteBackend implements BenchBackend {
 
 class PostgresBackend implements BenchBackend {
   readonly family = 'postgres';
+  readonly durability;
 
+  /** @param server the server's durability settings (`serverDurability`): the store sets none of its own */
   constructor(
     readonly name: 'postgres' | 'postgres-hybrid',
     readonly hybrid: boolean,
     private readonly url: string,
     private readonly workspace: string,
-  ) {}
+    server: string,
+  ) {
+    const tables = `every commit at the server's setting (${server})`;
+    this.durability = hybrid
+      ? { store: `${tables}; ${FSYNCED_FILES}`, raw: `${tables}; ${FSYNCED_FILES} (O_APPEND + fdatasync)` }
+      : { store: tables, raw: `pg, ${tables}` };
+  }
 
   async open(label: string): Promise<OpenedBackend> {
     const name = uniqueName(label);
@@ -229,15 +271,20 @@ export async function resolveBackends(
   const backends: BenchBackend[] = [];
   const skipped: SkippedBackend[] = [];
   let postgresProblem: string | undefined | null = null;
+  let server = '';
   for (const name of BACKEND_NAMES) {
     if (!wanted.includes(name)) continue;
     if (name === 'memory') backends.push(new MemoryBackend());
     else if (name === 'sqlite' || name === 'sqlite-hybrid') {
       backends.push(new SqliteBackend(name, name === 'sqlite-hybrid', workspace));
     } else {
-      if (postgresProblem === null) postgresProblem = await postgresUnavailable(postgresUrl);
+      if (postgresProblem === null) {
+        postgresProblem = await postgresUnavailable(postgresUrl);
+        if (postgresProblem === undefined) server = await serverDurability(postgresUrl);
+      }
       if (postgresProblem !== undefined) skipped.push({ backend: name, reason: postgresProblem });
-      else backends.push(new PostgresBackend(name, name === 'postgres-hybrid', postgresUrl, workspace));
+      else
+        backends.push(new PostgresBackend(name, name === 'postgres-hybrid', postgresUrl, workspace, server));
     }
   }
   return { backends, skipped };

@@ -2,10 +2,13 @@
  * The sizes of a run. `full` is issue 7's workload set, sized to finish in
  * under 10 minutes on a 2-core machine whose disk takes 1–3 ms per fsync;
  * `quick` proves the code works in well under a minute (the test suite runs
- * it); `large` is `full` with the 50,000-agent fleet.
+ * it); `large` is `full` with the 50,000-agent fleet; `medium` is `full`
+ * with the peer comparison at about a third of its sizes, for a machine
+ * shared with other work (the SDK's stores rewrite whole lists per save, so
+ * their time grows with the square of the conversation).
  */
 export interface BenchProfile {
-  readonly name: 'full' | 'quick' | 'large';
+  readonly name: 'full' | 'quick' | 'large' | 'medium';
   /** Measured runs per comparison (after one warm-up); the report shows their median. */
   readonly runs: number;
   readonly conversation: { steps: number; warmupSteps: number };
@@ -44,6 +47,26 @@ export interface BenchProfile {
     getConcurrency: number;
     queryRepeats: number;
   };
+  /** The comparison with the SDK's own stores (bench/peer/), when the SDK is installed. */
+  readonly peer: {
+    /** Measured runs per comparison (after one warm-up). */
+    runs: number;
+    /** Conversation steps; each saves the whole message and tool-call lists, the info and `eventsPerStep` events. */
+    steps: number;
+    warmupSteps: number;
+    eventsPerStep: number;
+    toolCalls: { calls: number; perCall: number };
+    /** Messages of the first `saveMessages` of a resumed long conversation. */
+    firstSaveMessages: number;
+    /** Appends awaited one by one, per measured run. */
+    awaitedEvents: number;
+    /** Events in the stream that one channel is read from. */
+    streamEvents: number;
+    /** Agents populated (info, 20 messages, 5 tool calls each), split over the measured runs. */
+    agents: number;
+    pageSize: number;
+    queryRepeats: number;
+  };
   readonly eventMemory: {
     events: number;
     /** JSON size of each event (streamed text chunks): issue 21's memory target is for ~1.5 KB events. */
@@ -77,6 +100,19 @@ const FULL: BenchProfile = {
     queryRepeats: 20,
   },
   eventMemory: { events: 1_000_000, eventBytes: 1_536 },
+  peer: {
+    runs: 3,
+    steps: 300,
+    warmupSteps: 30,
+    eventsPerStep: 6,
+    toolCalls: { calls: 50, perCall: 11 },
+    firstSaveMessages: 2_000,
+    awaitedEvents: 500,
+    streamEvents: 20_000,
+    agents: 2_000,
+    pageSize: 20,
+    queryRepeats: 20,
+  },
 };
 
 const QUICK: BenchProfile = {
@@ -105,6 +141,20 @@ const QUICK: BenchProfile = {
     queryRepeats: 3,
   },
   eventMemory: { events: 5_000, eventBytes: 1_536 },
+  // One run of each, small: the quick run proves the comparison works, in seconds.
+  peer: {
+    runs: 1,
+    steps: 6,
+    warmupSteps: 2,
+    eventsPerStep: 6,
+    toolCalls: { calls: 3, perCall: 5 },
+    firstSaveMessages: 60,
+    awaitedEvents: 5,
+    streamEvents: 300,
+    agents: 16,
+    pageSize: 5,
+    queryRepeats: 2,
+  },
 };
 
 const LARGE: BenchProfile = {
@@ -113,8 +163,26 @@ const LARGE: BenchProfile = {
   fleet: { ...FULL.fleet, agents: 50_000, queryTargetMs: 20 },
 };
 
-/** The profile for the command-line flags. */
-export function benchProfile(options: { quick?: boolean; large?: boolean }): BenchProfile {
-  if (options.quick && options.large) throw new Error('--quick and --large cannot be combined');
-  return options.quick ? QUICK : options.large ? LARGE : FULL;
+const MEDIUM: BenchProfile = {
+  ...FULL,
+  name: 'medium',
+  peer: {
+    ...FULL.peer,
+    steps: 100,
+    warmupSteps: 10,
+    toolCalls: { calls: 20, perCall: 11 },
+    awaitedEvents: 200,
+    agents: 600,
+  },
+};
+
+/** The profile for the command-line flags (at most one of them). */
+export function benchProfile(options: { quick?: boolean; large?: boolean; medium?: boolean }): BenchProfile {
+  const chosen = [
+    options.quick && '--quick',
+    options.large && '--large',
+    options.medium && '--medium',
+  ].filter(Boolean);
+  if (chosen.length > 1) throw new Error(`${chosen.join(' and ')} cannot be combined`);
+  return options.quick ? QUICK : options.large ? LARGE : options.medium ? MEDIUM : FULL;
 }

@@ -21,6 +21,42 @@ export interface BenchResult {
   pass: boolean | null;
   /** What the figure is, when the metric name does not say it all (sizes, the baseline used). */
   note?: string;
+  /** How durable each side's writes are: what a resolved write survives. */
+  durability?: Durability;
+  /** On the peer comparison's rows: the SDK's own store and a raw baseline at its durability. */
+  peer?: PeerFigures;
+}
+
+/** What each side of a row guarantees once a write resolves. */
+export interface Durability {
+  store: string;
+  /** The raw baseline's; null without one. */
+  raw: string | null;
+  /** The SDK store's, on the peer comparison's rows. */
+  peer?: string;
+  /** The raw baseline at the SDK store's durability, on the peer comparison's rows. */
+  rawPeer?: string;
+}
+
+/**
+ * The peer side of a row. Ratios are ours ÷ theirs in the row's unit, as
+ * `ratio` is: below 1 is faster for a time, slower for a rate.
+ */
+export interface PeerFigures {
+  /** Which store, e.g. `SDK SqliteStore 2.7.5`. */
+  store: string;
+  value: number;
+  /** `value` (ours) ÷ the peer's. */
+  ratio: number;
+  /** The raw baseline at the peer's durability; null where there is none (queries). */
+  rawAtPeerDurability: number | null;
+  /** `value` (ours) ÷ `rawAtPeerDurability`. */
+  ratioAtPeerDurability: number | null;
+}
+
+/** Whether ours is faster than `other` for a figure in `unit` (rates: more is faster; times: less). */
+export function oursFaster(value: number, other: number, unit: string): boolean {
+  return unit.endsWith('/s') ? value > other : value < other;
 }
 
 /** A workload that did not run on a backend, and why. */
@@ -61,6 +97,10 @@ export interface Measurement {
   raw?: number | null;
   target?: Target | null;
   note?: string;
+  /** The peer's figures, on the peer comparison's rows. */
+  peer?: { store: string; value: number; rawAtPeerDurability: number | null };
+  /** The peer's side of the durability, on the peer comparison's rows (ours and raw come from the backend). */
+  peerDurability?: { peer: string; rawPeer: string };
 }
 
 /**
@@ -88,5 +128,19 @@ export function measured(backend: string, workload: string, m: Measurement): Ben
     target: target && (target.kind === 'max' || raw !== null) ? describeTarget(target) : null,
     pass,
     ...(m.note === undefined ? {} : { note: m.note }),
+    ...(m.peer === undefined
+      ? {}
+      : {
+          peer: {
+            store: m.peer.store,
+            value: m.peer.value,
+            ratio: m.value / m.peer.value,
+            rawAtPeerDurability: m.peer.rawAtPeerDurability,
+            ratioAtPeerDurability:
+              m.peer.rawAtPeerDurability === null || m.peer.rawAtPeerDurability <= 0
+                ? null
+                : m.value / m.peer.rawAtPeerDurability,
+          },
+        }),
   };
 }

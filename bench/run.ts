@@ -7,6 +7,7 @@ import { BACKEND_NAMES, type BackendName, postgresUrlFromEnv, resolveBackends } 
 import { type BenchProfile, benchProfile } from './bench-profile.js';
 import { type BenchResult, measured, type SkippedWorkload } from './bench-result.js';
 import { describeMachine } from './machine.js';
+import { peerSdk, peerWorkload } from './peer/peer-workload.js';
 import { createBenchProgress } from './progress.js';
 import { type BenchReport, renderResults, renderSummary, writeReport } from './report.js';
 import type { Workload } from './workload.js';
@@ -28,7 +29,9 @@ import { toolCallsWorkload } from './workloads/tool-calls.js';
  *   npm run bench                 # full run (< 10 minutes on 2 cores)
  *   npm run bench -- --quick      # short run proving the code works
  *   npm run bench -- --large      # the 50,000-agent fleet
+ *   npm run bench -- --medium     # the peer comparison at a third of its sizes
  *   npm run bench -- --only a,d --backends sqlite,postgres
+ *   npm run bench -- --only peer  # the SDK's own stores side by side (KODE_SDK_TARBALL)
  *
  * PostgreSQL: KODE_BENCH_POSTGRES_URL, else KODE_TEST_POSTGRES_URL, else
  * postgres://postgres@127.0.0.1:5432/test; skipped, with the reason, when
@@ -47,6 +50,7 @@ const WORKLOADS: readonly Workload[] = [
   eventMemoryWorkload,
   retentionWorkload,
   postgresFleetWorkload,
+  peerWorkload,
 ];
 
 /**
@@ -85,6 +89,7 @@ function parseWorkloads(value: string): Workload[] {
 interface RunOptions {
   quick?: boolean;
   large?: boolean;
+  medium?: boolean;
   backends: BackendName[];
   only: Workload[];
   output?: string;
@@ -121,7 +126,19 @@ async function runBench(options: RunOptions): Promise<number> {
       backends.some((b) => b.family === 'postgres') ? postgresUrl : undefined,
     );
 
-    const tasks = options.only.flatMap((workload) => backends.map((backend) => ({ workload, backend })));
+    let only = options.only;
+    if (only.includes(peerWorkload)) {
+      // The comparison with the SDK's own stores is optional: one line when the SDK is not there.
+      const lookup = peerSdk();
+      if ('skipped' in lookup) {
+        progress.note(`skipping the peer comparison: ${lookup.skipped}`);
+        skipped.push({ backend: 'all', workload: peerWorkload.id, reason: lookup.skipped });
+        only = only.filter((workload) => workload !== peerWorkload);
+      }
+    }
+    const tasks = only
+      .flatMap((workload) => backends.map((backend) => ({ workload, backend })))
+      .filter(({ workload, backend }) => !(workload === peerWorkload && backend.family === 'memory'));
     progress.start(tasks.length);
     for (const { workload, backend } of tasks) {
       progress.task(`${backend.name} · ${workload.id}`);
@@ -148,7 +165,13 @@ async function runBench(options: RunOptions): Promise<number> {
         for (const measurement of outcome) {
           // The memory store is the reference: its figures are shown, never judged.
           const judged = backend.family === 'memory' ? { ...measurement, target: null } : measurement;
-          results.push(measured(backend.name, workload.id, judged));
+          const result = measured(backend.name, workload.id, judged);
+          result.durability = {
+            store: backend.durability.store,
+            raw: result.raw === null ? null : backend.durability.raw,
+            ...measurement.peerDurability,
+          };
+          results.push(result);
         }
       } catch (error) {
         const reason = error instanceof Error ? (error.stack ?? error.message) : String(error);
@@ -182,10 +205,11 @@ const program = new Command('bench')
   .description("kode-store benchmarks: the SDK's hot paths against the raw drivers (issue 7)")
   .option('--quick', 'a short run with small sizes (proves the code works; < 60 s)')
   .option('--large', 'the large fleet: 50,000 agents, 1,000,000 messages')
+  .option('--medium', 'the full run with the peer comparison at about a third of its sizes')
   .option('--backends <list>', `comma-separated subset of ${BACKEND_NAMES.join(', ')}`, parseBackends, [
     ...BACKEND_NAMES,
   ])
-  .option('--only <list>', 'comma-separated workloads, by id or letter (a..h)', parseWorkloads, [
+  .option('--only <list>', 'comma-separated workloads, by id or letter (a..h, peer)', parseWorkloads, [
     ...WORKLOADS,
   ])
   .option(
@@ -195,6 +219,9 @@ const program = new Command('bench')
   )
   .action(async (options: RunOptions) => {
     if (options.quick && options.large) program.error('--quick and --large cannot be combined');
+    if (options.medium && (options.quick || options.large)) {
+      program.error('--medium cannot be combined with --quick or --large');
+    }
     process.exitCode = await runBench(options);
   });
 

@@ -9,6 +9,7 @@ import { describeTarget, measured } from '../bench/bench-result.js';
 import { median, medianOfRuns, quantile } from '../bench/measure.js';
 import type { BenchReport } from '../bench/report.js';
 import { adminQuery, describePostgres, postgresUrl } from './helpers/postgres.js';
+import { sdkSource } from './helpers/sdk.js';
 
 /**
  * The benchmark code runs, once, in `--quick` mode, and its report has the
@@ -38,11 +39,17 @@ interface BenchRun {
   stderr: string;
 }
 
-function runBench(argv: string[], postgres: string | null): Promise<BenchRun> {
+/** Runs the benchmark; `sdk` names the KODE SDK for the peer comparison (none by default). */
+function runBench(argv: string[], postgres: string | null, sdk: string | null = null): Promise<BenchRun> {
   return new Promise((done, fail) => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'bench/run.ts', ...argv], {
       cwd: REPO_ROOT,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, KODE_BENCH_POSTGRES_URL: postgres ?? NO_SERVER },
+      env: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        KODE_BENCH_POSTGRES_URL: postgres ?? NO_SERVER,
+        ...(sdk === null ? {} : { KODE_SDK_TARBALL: sdk }),
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -70,9 +77,9 @@ describe('npm run bench -- --quick', () => {
   let run: BenchRun;
   let report: BenchReport;
   beforeAll(async () => {
-    run = await runBench(['--quick', '--output', join(dir, 'quick.json')], postgresUrl);
+    run = await runBench(['--quick', '--output', join(dir, 'quick.json')], postgresUrl, sdkSource);
     report = JSON.parse(await readFile(join(dir, 'quick.json'), 'utf8')) as BenchReport;
-  }, 180_000);
+  }, 300_000);
 
   it('completes without a failed workload', () => {
     expect(run.stderr).not.toContain('FAILED');
@@ -117,7 +124,53 @@ describe('npm run bench -- --quick', () => {
       else expect(row.ratio).toBeCloseTo(row.value / row.raw, 9);
       if (row.target === null) expect(row.pass).toBeNull();
       else expect(typeof row.pass).toBe('boolean');
+      // Every row says what each side's writes survive.
+      expect(row.durability?.store).toEqual(expect.any(String));
+      expect(row.durability?.raw === null).toBe(row.raw === null);
     }
+  });
+
+  it('compares with the SDK’s own stores when KODE_SDK_TARBALL names the SDK, with both durabilities', () => {
+    const peerRows = report.results.filter((r) => r.workload === 'peer');
+    if (!sdkSource) {
+      expect(peerRows).toEqual([]);
+      expect(report.skipped).toContainEqual({ backend: 'all', workload: 'peer', reason: expect.any(String) });
+      return;
+    }
+    for (const header of [
+      'ours',
+      'peer',
+      'raw@ours',
+      'raw@peer',
+      '÷peer',
+      '÷raw@ours',
+      '÷raw@peer',
+      'vs peer',
+    ]) {
+      expect(run.stdout).toContain(header);
+    }
+    const backends = new Set(peerRows.map((r) => r.backend));
+    expect(report.skipped).toContainEqual({
+      backend: 'sqlite-hybrid',
+      workload: 'peer',
+      reason: 'a quick run compares the database modes only',
+    });
+    expect(backends).toEqual(
+      // A quick run compares the database modes only (the hybrid ones are said to be skipped).
+      new Set(postgresUrl ? ['sqlite', 'postgres'] : ['sqlite']),
+    );
+    for (const row of peerRows) {
+      expect(row.peer?.store).toMatch(/^SDK (Sqlite|Postgres)Store \d/);
+      expect(row.peer!.ratio).toBeCloseTo(row.value / row.peer!.value, 9);
+      expect(row.durability?.peer).toContain('never fsynced');
+      expect(row.durability?.rawPeer).toContain('never fsynced');
+      if (row.peer!.rawAtPeerDurability === null) expect(row.peer!.ratioAtPeerDurability).toBeNull();
+      else expect(row.peer!.ratioAtPeerDurability).toBeCloseTo(row.value / row.peer!.rawAtPeerDurability, 9);
+    }
+    // Every write workload has both raw baselines; the queries have none.
+    const conversation = peerRows.find((r) => r.backend === 'sqlite' && r.metric.startsWith('conversation'));
+    expect(conversation?.raw).toBeGreaterThan(0);
+    expect(conversation?.peer?.rawAtPeerDurability).toBeGreaterThan(0);
   });
 
   it('runs every workload on SQLite and compares it with raw better-sqlite3', () => {
@@ -129,7 +182,7 @@ describe('npm run bench -- --quick', () => {
   });
 
   it('runs the event workloads on the hybrid mode against raw files, and says why the rest is not rerun', () => {
-    const hybrid = report.results.filter((r) => r.backend === 'sqlite-hybrid');
+    const hybrid = report.results.filter((r) => r.backend === 'sqlite-hybrid' && r.workload !== 'peer');
     expect(new Set(hybrid.map((r) => r.workload))).toEqual(new Set(['b-events', 'h-event-memory']));
     const skip = report.skipped.find((s) => s.backend === 'sqlite-hybrid' && s.workload === 'd-fleet');
     expect(skip?.reason).toContain('same database code');
@@ -163,6 +216,25 @@ describe('npm run bench: where results go', () => {
     expect(run.stdout).toContain(`results written to ${quick}`);
     expect((JSON.parse(await readFile(quick, 'utf8')) as BenchReport).profile.name).toBe('quick');
     expect((await readFile(latest)).equals(before)).toBe(true);
+  });
+});
+
+describe('npm run bench: the peer comparison without the SDK', () => {
+  it('is skipped with one line, and the rest still runs', async () => {
+    const output = join(dir, 'no-sdk.json');
+    const run = await runBench(
+      ['--quick', '--only', 'e,peer', '--backends', 'sqlite', '--output', output],
+      null,
+    );
+    expect(run.code).toBe(0);
+    const lines = run.stderr.split('\n').filter((line) => line.includes('peer comparison'));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^skipping the peer comparison: KODE_SDK_TARBALL is not set/);
+    const report = JSON.parse(await readFile(output, 'utf8')) as BenchReport;
+    expect(new Set(report.results.map((r) => r.workload))).toEqual(new Set(['e-load-messages']));
+    expect(report.skipped).toEqual([
+      { backend: 'all', workload: 'peer', reason: expect.stringContaining('KODE_SDK_TARBALL is not set') },
+    ]);
   });
 });
 

@@ -13,10 +13,25 @@ import type { AgentChannel, AgentInfo, Message, Timeline, ToolCallRecord } from 
  * append-only files for the hybrid mode) and KV records.
  */
 
+/**
+ * One conversation step as a hand-written append-only store writes it: only
+ * the new messages, the tool-call records that changed, and the info row.
+ */
+export interface RawStep {
+  /** Position of the first new message. */
+  firstPosition: number;
+  messages: readonly Message[];
+  info: AgentInfo;
+  /** Tool-call records written at `firstPosition`.. (insert or replace). */
+  toolCalls?: { firstPosition: number; records: readonly ToolCallRecord[] };
+}
+
 /** Conversation, info, tool calls and forks as plain rows. */
 export interface RawAgentTables {
   /** Inserts messages at `firstPosition`.. in one transaction: the append-only conversation. */
   insertMessages(agentId: string, firstPosition: number, messages: readonly Message[]): Promise<void>;
+  /** Writes one conversation step (new messages, changed tool calls, info row) in one transaction: one commit. */
+  appendStep(agentId: string, step: RawStep): Promise<void>;
   /** Upserts the agent's info row (one commit). */
   upsertInfo(agentId: string, info: AgentInfo): Promise<void>;
   /** Writes tool-call records at `firstPosition`.. (insert or replace) in one transaction. */
@@ -60,7 +75,7 @@ export interface RawKv {
 
 /** The raw baselines of one backend; a part is absent where the backend has no raw counterpart. */
 export interface RawBaselines {
-  /** Describes the baseline in the report, e.g. `better-sqlite3 (WAL, synchronous=FULL)`. */
+  /** Describes the baseline and its durability in the report, e.g. `better-sqlite3 (WAL, synchronous=FULL)`. */
   readonly label: string;
   readonly tables?: RawAgentTables;
   readonly events?: RawEventLog;

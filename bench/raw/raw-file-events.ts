@@ -5,49 +5,96 @@ import { join } from 'node:path';
 import type { Timeline } from '../../src/types.js';
 import type { RawEventFilter, RawEventLog } from './raw-baseline.js';
 
+/** How the raw event files are laid out and synced. */
+export interface RawFileEventsOptions {
+  /**
+   * `fdatasync` before an append counts as done (default true): the
+   * durability `FileEventLog` gives. False is the SDK JSONStore's: written,
+   * never synced, so a power loss may take what the OS had not flushed.
+   */
+  fsync?: boolean;
+  /**
+   * One file per agent and channel (the JSONStore's layout), instead of one
+   * per agent (the hybrid mode's, which keeps one append order across channels).
+   * A channel read then loads only that channel's file.
+   */
+  perChannel?: boolean;
+}
+
 /**
- * The raw baseline of the hybrid mode's event files: one JSON line per
- * event appended to one file per agent with `O_APPEND`, `fdatasync` before an
- * append counts as done (the durability `FileEventLog` gives), and reads
- * that load the file, split it into lines and parse each.
+ * The raw baseline of event files: one JSON line per event appended with
+ * `O_APPEND` to one file per agent (or per agent and channel), synced or not
+ * as `options` say, and reads that load the file, split it into lines and
+ * parse each.
  */
 export class RawFileEvents implements RawEventLog {
   private readonly handles = new Map<string, FileHandle>();
+  private readonly fsync: boolean;
+  private readonly perChannel: boolean;
 
   /** @param dir a directory of its own (created if missing) */
-  constructor(private readonly dir: string) {
+  constructor(
+    private readonly dir: string,
+    options: RawFileEventsOptions = {},
+  ) {
     mkdirSync(dir, { recursive: true });
+    this.fsync = options.fsync ?? true;
+    this.perChannel = options.perChannel ?? false;
   }
 
-  private path(agentId: string): string {
-    return join(this.dir, `${createHash('sha256').update(agentId).digest('hex').slice(0, 32)}.jsonl`);
+  private path(agentId: string, channel: string | undefined): string {
+    const name = createHash('sha256').update(agentId).digest('hex').slice(0, 32);
+    return join(this.dir, this.perChannel ? `${name}.${channel}.jsonl` : `${name}.jsonl`);
   }
 
-  private async handle(agentId: string): Promise<FileHandle> {
-    let handle = this.handles.get(agentId);
+  private async handle(agentId: string, channel: string): Promise<FileHandle> {
+    const path = this.path(agentId, channel);
+    let handle = this.handles.get(path);
     if (!handle) {
-      handle = await open(this.path(agentId), 'a');
-      this.handles.set(agentId, handle);
+      handle = await open(path, 'a');
+      this.handles.set(path, handle);
     }
     return handle;
   }
 
   async appendAllAtOnce(agentId: string, events: readonly Timeline[]): Promise<void> {
-    const handle = await this.handle(agentId);
-    let text = '';
-    for (const entry of events) text += `${JSON.stringify(entry)}\n`;
-    await handle.write(text);
-    await handle.datasync();
+    // One write (and one sync) per file touched.
+    const texts = new Map<string, string>();
+    for (const entry of events) {
+      const channel = this.perChannel ? entry.event.channel : '';
+      texts.set(channel, `${texts.get(channel) ?? ''}${JSON.stringify(entry)}\n`);
+    }
+    for (const [channel, text] of texts) {
+      const handle = await this.handle(agentId, channel);
+      await handle.write(text);
+      if (this.fsync) await handle.datasync();
+    }
   }
 
   async appendOne(agentId: string, entry: Timeline): Promise<void> {
-    const handle = await this.handle(agentId);
+    const handle = await this.handle(agentId, this.perChannel ? entry.event.channel : '');
     await handle.write(`${JSON.stringify(entry)}\n`);
-    await handle.datasync();
+    if (this.fsync) await handle.datasync();
   }
 
   async read(agentId: string, filter: RawEventFilter): Promise<number> {
-    const text = await readFile(this.path(agentId), 'utf8');
+    if (this.perChannel && filter.channel === undefined) {
+      // Every channel's file: the count is what matters to the workloads, not one order across them.
+      let count = 0;
+      for (const channel of ['progress', 'control', 'monitor'] as const) {
+        count += await this.readFile(agentId, { ...filter, channel });
+      }
+      return count;
+    }
+    return this.readFile(agentId, filter);
+  }
+
+  private async readFile(agentId: string, filter: RawEventFilter): Promise<number> {
+    const path = this.path(agentId, this.perChannel ? filter.channel : '');
+    const text = await readFile(path, 'utf8').catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return '';
+      throw error;
+    });
     let count = 0;
     let start = 0;
     for (let end = text.indexOf('\n'); end !== -1; start = end + 1, end = text.indexOf('\n', start)) {

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import type { AgentInfo, Message, Timeline, ToolCallRecord } from '../../src/types.js';
-import type { RawAgentTables, RawEventFilter, RawEventLog, RawKv } from './raw-baseline.js';
+import type { RawAgentTables, RawEventFilter, RawEventLog, RawKv, RawStep } from './raw-baseline.js';
 
 /**
  * The raw pg baseline: a `pg.Pool` of the same size as the store's (pg's
@@ -45,6 +45,45 @@ export class RawPostgres implements RawAgentTables, RawEventLog, RawKv {
         messages.map((message) => JSON.stringify(message)),
         messages.map((message) => message.role),
         Date.now(),
+      ],
+    );
+  }
+
+  async appendStep(agentId: string, step: RawStep): Promise<void> {
+    const s = this.schema;
+    const { info } = step;
+    const records = step.toolCalls?.records ?? [];
+    const firstCall = step.toolCalls?.firstPosition ?? 0;
+    // One statement, so one round trip and one commit: the CTEs run in the statement's transaction.
+    await this.pool.query(
+      `WITH m AS (
+         INSERT INTO ${s}.messages (agent_id, position, json, role, created_at_ms)
+         SELECT $1, n.position, n.json, n.role, $5 FROM unnest($2::int[], $3::text[], $4::text[]) AS n(position, json, role)
+       ), t AS (
+         INSERT INTO ${s}.tool_calls (agent_id, position, call_id, json, name, state)
+         SELECT $1, n.* FROM unnest($6::int[], $7::text[], $8::text[], $9::text[], $10::text[])
+           AS n(position, call_id, json, name, state)
+         ON CONFLICT (agent_id, position) DO UPDATE SET call_id = excluded.call_id, json = excluded.json,
+           name = excluded.name, state = excluded.state
+       )
+       INSERT INTO ${s}.agents (agent_id, info_json, template_id, created_at_ms, message_count)
+       VALUES ($1, $11, $12, $13, $14)
+       ON CONFLICT (agent_id) DO UPDATE SET info_json = excluded.info_json, message_count = excluded.message_count`,
+      [
+        agentId,
+        step.messages.map((_, i) => step.firstPosition + i),
+        step.messages.map((message) => JSON.stringify(message)),
+        step.messages.map((message) => message.role),
+        Date.now(),
+        records.map((_, i) => firstCall + i),
+        records.map((record) => record.id),
+        records.map((record) => JSON.stringify(record)),
+        records.map((record) => record.name),
+        records.map((record) => record.state),
+        JSON.stringify(info),
+        info.templateId,
+        Date.parse(info.createdAt),
+        info.messageCount,
       ],
     );
   }

@@ -1,10 +1,11 @@
 import Database from 'better-sqlite3';
 import type { AgentInfo, Message, Timeline, ToolCallRecord } from '../../src/types.js';
-import type { RawAgentTables, RawEventFilter, RawEventLog, RawKv } from './raw-baseline.js';
+import type { RawAgentTables, RawEventFilter, RawEventLog, RawKv, RawStep } from './raw-baseline.js';
 
 /**
- * The raw better-sqlite3 baseline: one connection, WAL, the same
- * `synchronous` level as the store it is compared with, prepared statements,
+ * The raw better-sqlite3 baseline: one connection, WAL (or the rollback
+ * journal the SDK's SqliteStore keeps), the same `synchronous` level as the
+ * store it is compared with, prepared statements,
  * and only the primary keys and the one index the same reads need. Every
  * method is synchronous underneath; the promises only give it the shape the
  * workloads call.
@@ -23,11 +24,12 @@ export class RawSqlite implements RawAgentTables, RawEventLog, RawKv {
 
   /**
    * @param path the database file (its own, next to the store's)
-   * @param synchronous the store's durability: `FULL` (SqliteStore's default) or `NORMAL`
+   * @param synchronous the store's durability: `FULL` (SqliteStore's default, and the SDK's) or `NORMAL`
+   * @param journal `WAL` (ours) or `DELETE` (SQLite's default, which the SDK's SqliteStore keeps)
    */
-  constructor(path: string, synchronous: 'FULL' | 'NORMAL') {
+  constructor(path: string, synchronous: 'FULL' | 'NORMAL', journal: 'WAL' | 'DELETE' = 'WAL') {
     this.db = new Database(path);
-    this.db.pragma('journal_mode = WAL');
+    this.db.pragma(`journal_mode = ${journal}`);
     this.db.pragma(`synchronous = ${synchronous}`);
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS agents (
@@ -81,7 +83,31 @@ export class RawSqlite implements RawAgentTables, RawEventLog, RawKv {
     })();
   }
 
+  async appendStep(agentId: string, step: RawStep): Promise<void> {
+    const now = Date.now();
+    this.db.transaction(() => {
+      step.messages.forEach((message, i) => {
+        this.insertMessage.run(agentId, step.firstPosition + i, JSON.stringify(message), message.role, now);
+      });
+      step.toolCalls?.records.forEach((record, i) => {
+        this.upsertToolCall.run(
+          agentId,
+          step.toolCalls!.firstPosition + i,
+          record.id,
+          JSON.stringify(record),
+          record.name,
+          record.state,
+        );
+      });
+      this.writeInfo(agentId, step.info);
+    })();
+  }
+
   async upsertInfo(agentId: string, info: AgentInfo): Promise<void> {
+    this.writeInfo(agentId, info);
+  }
+
+  private writeInfo(agentId: string, info: AgentInfo): void {
     this.upsertInfoRow.run(
       agentId,
       JSON.stringify(info),

@@ -9,8 +9,12 @@ import { runAgentId, type Workload, withFreshBackend } from '../workload.js';
  * message array goes to `saveMessages`, then `saveInfo`. A store that
  * rewrites the conversation each time gets slower with every step; one that
  * writes only the new messages keeps a flat step cost. The raw baseline is
- * the append-only conversation: the two new rows in one transaction, then
- * the info row, both committed at the store's durability.
+ * what a hand-written append-only store would do: the two new rows and the
+ * info row in one transaction, one commit per step at the store's
+ * durability. The store makes two durable commits per step (the SDK awaits
+ * `saveMessages`, then `saveInfo`, and each must survive a crash once it
+ * resolves), so where a commit costs more than the work around it this
+ * ratio stays near 2 even for a store that adds nothing.
  */
 
 /** Total time and growth of one conversation, from its per-step times. */
@@ -59,8 +63,7 @@ export const conversationWorkload: Workload = {
                   const fresh = messages.slice(step * 2 - 2, step * 2);
                   const info = agentInfo(agentId, { messageCount: step * 2, seq: step * 10 });
                   const started = performance.now();
-                  await tables.insertMessages(agentId, step * 2 - 2, fresh);
-                  await tables.upsertInfo(agentId, info);
+                  await tables.appendStep(agentId, { firstPosition: step * 2 - 2, messages: fresh, info });
                   stepMs.push(performance.now() - started);
                 }
                 return conversationFigures(stepMs);
@@ -78,7 +81,7 @@ export const conversationWorkload: Workload = {
           unit: 'ms',
           raw: raw_?.totalMs ?? null,
           target: { kind: 'ratio-max', limit: 2 },
-          note: 'raw: the 2 new rows in one transaction + the info row, per step',
+          note: 'raw: the 2 new rows and the info row in one transaction (one commit) per step',
         },
         {
           metric: 'step growth (last 10 ÷ first 10)',
