@@ -38,6 +38,8 @@ const SIZES = {
   quick: { agentsPerProcess: 3, turnsPerRun: 1 },
   full: { agentsPerProcess: 25, turnsPerRun: 8 },
   large: { agentsPerProcess: 25, turnsPerRun: 20 },
+  // --medium shrinks only the peer comparison (bench/bench-profile.ts).
+  medium: { agentsPerProcess: 25, turnsPerRun: 8 },
 } as const;
 
 interface ChildConfig {
