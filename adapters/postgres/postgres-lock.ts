@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { LockTimeoutError, StoreClosedError } from '../../src/errors.js';
 import type { LockReleaseFn } from '../../src/types.js';
-import type { PostgresDatabase } from './postgres-database.js';
+import { isConnectionError, type PostgresDatabase } from './postgres-database.js';
 
 const BACKEND = 'postgres';
 const FIRST_RETRY_MS = 2;
@@ -79,11 +79,18 @@ export class PostgresAgentLocks {
       this.assertOpen();
       // Retrying is safe: a second attempt with the same holder token takes
       // (or keeps) the row it may already have taken.
-      const taken = await this.db.query<{ holder: string }>(
-        this.takeSql,
-        [agentId, holder, this.owner, this.leaseMs],
-        true,
-      );
+      const taken = await this.db
+        .query<{ holder: string }>(this.takeSql, [agentId, holder, this.owner, this.leaseMs], true)
+        .catch(async (error: unknown) => {
+          // The reply was lost, so the row may be ours: give it back (by our
+          // token) so that an acquire that rejected holds nothing. Left there,
+          // it would shut every holder out until its lease ran out; if this
+          // fails too, that is what happens.
+          if (isConnectionError(error)) {
+            await this.db.query(this.releaseSql, [agentId, holder], true).catch(() => undefined);
+          }
+          throw error;
+        });
       if (taken.length === 1) {
         // The store began closing while this attempt was on its way: give the lease straight back.
         if (this.closed) {

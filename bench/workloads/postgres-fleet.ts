@@ -24,7 +24,7 @@ import { type Workload, withFreshBackend } from '../workload.js';
  * once), each autocommitted.
  *
  * This file is also the processes' script (`main` at the end): the parent
- * starts them, and each waits for `run <n>` lines on stdin.
+ * starts 4 of them, which run both fleets in turn on `run <mode> <n>` lines.
  */
 
 const SELF = fileURLToPath(import.meta.url);
@@ -42,10 +42,13 @@ const SIZES = {
   medium: { agentsPerProcess: 25, turnsPerRun: 8 },
 } as const;
 
+type Mode = 'store' | 'raw';
+
 interface ChildConfig {
-  mode: 'store' | 'raw';
   url: string;
+  /** The store's schema, and the raw baseline's. */
   schema: string;
+  rawSchema: string;
   process: number;
   agents: number[];
   turnsPerRun: number;
@@ -136,7 +139,7 @@ function rawTables(schema: string): string[] {
 
 function rawTurns(config: ChildConfig): { turn: Turn; close(): Promise<void> } {
   const pool = new pg.Pool({ connectionString: config.url, max: 4 });
-  const s = pg.escapeIdentifier(config.schema);
+  const s = pg.escapeIdentifier(config.rawSchema);
   return {
     async turn(agent, n) {
       const id = agentId(agent);
@@ -184,8 +187,8 @@ function rawTurns(config: ChildConfig): { turn: Turn; close(): Promise<void> } {
 /** A fleet process, told what to run line by line. */
 interface FleetProcess {
   child: ChildProcess;
-  /** Sends `run <n>` and resolves when the process reports it done. */
-  run(n: number): Promise<void>;
+  /** Sends `run <mode> <n>` and resolves when the process reports it done. */
+  run(mode: Mode, n: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -213,12 +216,12 @@ function startProcess(config: ChildConfig): FleetProcess {
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   return {
     child,
-    async run(n) {
+    async run(mode, n) {
       if (failed) throw failed;
-      const done = new Promise<void>((resolve) => waiting.set(`done ${n}`, resolve));
-      child.stdin?.write(`run ${n}\n`);
+      const done = new Promise<void>((resolve) => waiting.set(`done ${mode} ${n}`, resolve));
+      child.stdin?.write(`run ${mode} ${n}\n`);
       await done;
-      waiting.delete(`done ${n}`);
+      waiting.delete(`done ${mode} ${n}`);
       if (failed) throw failed;
     },
     async stop() {
@@ -247,11 +250,12 @@ export const postgresFleetWorkload: Workload = {
       const processes: FleetProcess[] = [];
       try {
         for (const statement of rawTables(rawSchema)) await admin.query(statement);
-        const configs = (mode: ChildConfig['mode'], schema: string) =>
-          Array.from({ length: PROCESSES }, (_, p) => ({
-            mode,
+        // The same 4 processes run both fleets, one after the other (never at once).
+        const fleet = Array.from({ length: PROCESSES }, (_, p) =>
+          startProcess({
             url: location.url,
-            schema,
+            schema: location.schema,
+            rawSchema,
             process: p,
             // Processes p and p + 2 drive the same agents.
             agents: Array.from(
@@ -259,17 +263,16 @@ export const postgresFleetWorkload: Workload = {
               (_, k) => (p % 2) * size.agentsPerProcess + k,
             ),
             turnsPerRun: size.turnsPerRun,
-          }));
-        const stores = configs('store', location.schema).map(startProcess);
-        const raws = configs('raw', rawSchema).map(startProcess);
-        processes.push(...stores, ...raws);
+          }),
+        );
+        processes.push(...fleet);
         const turnsPerRun = PROCESSES * size.agentsPerProcess * size.turnsPerRun;
-        const fleetRun = (fleet: FleetProcess[]) => async (run: number) => {
+        const fleetRun = (mode: Mode) => async (run: number) => {
           const started = performance.now();
-          await Promise.all(fleet.map((p) => p.run(run + 1)));
+          await Promise.all(fleet.map((p) => p.run(mode, run + 1)));
           return { rate: (turnsPerRun / (performance.now() - started)) * 1000 };
         };
-        const rates = await medianOfRunsOf(context, fleetRun(stores), fleetRun(raws));
+        const rates = await medianOfRunsOf(context, fleetRun('store'), fleetRun('raw'));
         const measurement: Measurement = {
           metric: `SDK turns, ${PROCESSES} processes × ${size.agentsPerProcess} agents (each agent in two)`,
           value: rates.store,
@@ -302,24 +305,24 @@ async function medianOfRunsOf(
   return { store: rates.store?.rate as number, raw: rates.raw?.rate as number };
 }
 
-/** A fleet process: runs `turnsPerRun` turns on each of its agents (all at once) per `run <n>` line. */
+/** A fleet process: on `run <mode> <n>`, runs `turnsPerRun` turns on each of its agents (all at once). */
 async function main(): Promise<void> {
   const config = JSON.parse(process.argv[2] ?? '{}') as ChildConfig;
-  const driver = config.mode === 'store' ? storeTurns(config) : rawTurns(config);
-  let turn = 0;
+  const drivers = { store: storeTurns(config), raw: rawTurns(config) };
+  const turns = { store: 0, raw: 0 };
   for await (const line of createInterface({ input: process.stdin })) {
-    const [command, n] = line.trim().split(' ');
-    if (command !== 'run') continue;
-    const first = turn;
-    turn += config.turnsPerRun;
+    const [command, mode, n] = line.trim().split(' ');
+    if (command !== 'run' || (mode !== 'store' && mode !== 'raw')) continue;
+    const first = turns[mode];
+    turns[mode] += config.turnsPerRun;
     await Promise.all(
       config.agents.map(async (agent) => {
-        for (let t = first; t < first + config.turnsPerRun; t++) await driver.turn(agent, t);
+        for (let t = first; t < first + config.turnsPerRun; t++) await drivers[mode].turn(agent, t);
       }),
     );
-    process.stdout.write(`done ${n}\n`);
+    process.stdout.write(`done ${mode} ${n}\n`);
   }
-  await driver.close();
+  await Promise.all([drivers.store.close(), drivers.raw.close()]);
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await main();
