@@ -4,7 +4,7 @@ import type { FileEventRegistry } from '../../src/hybrid/file-event-storage.js';
 import { compareCodePoints } from '../../src/strings.js';
 import type { MongoCollection, MongoDocument, MongoOptions } from './mongo-config.js';
 import type { OpenMongo } from './mongo-connection.js';
-import { DUPLICATE_KEY } from './mongo-lock.js';
+import { isDuplicateKey } from './mongo-errors.js';
 import { agentIdPrefixFilter } from './mongo-queries.js';
 
 /**
@@ -78,7 +78,7 @@ export async function registerForEvents(
       );
       if (doc) return doc;
     } catch (error) {
-      if ((error as { code?: unknown }).code !== DUPLICATE_KEY) throw error;
+      if (!isDuplicateKey(error)) throw error;
     }
     // The upsert met an existing document its filter left out (a live
     // tombstone), or lost a race with another writer creating the agent.

@@ -9,8 +9,8 @@ import {
   resolveMongoStoreOptions,
 } from './mongo-config.js';
 import { MongoConnection, type OpenMongo } from './mongo-connection.js';
-import { KV_SCHEMA_COMPONENT, MongoKvBackend, type MongoKvOptions } from './mongo-kv.js';
-import { installedVersion } from './mongo-schema.js';
+import { MongoKvBackend, type MongoKvOptions } from './mongo-kv.js';
+import { installedVersion, KV_SCHEMA_COMPONENT } from './mongo-schema.js';
 
 /**
  * The agent store on MongoDB (`kode-store/mongo`), with the official `mongodb`
