@@ -165,7 +165,50 @@ export const AGENT_MIGRATIONS: readonly MongoMigration[] = [
       for (const role of AGENT_COLLECTIONS) await ensureCollection(db, names[role], AGENT_INDEXES[role]);
     },
   },
+  {
+    version: 3,
+    description: 'write times for retention (lastWriteAt of each live agent)',
+    // Retention judges an agent by its last write of any kind (every write
+    // now sets lastWriteAt, mongo-registry.ts) and an event by its
+    // appendedAt. Agents from before start at their last saveInfo, or at the
+    // upgrade when they have no info (never older than they may be); older
+    // events keep no time and are judged by their bookmark.timestamp.
+    up: backfillLastWrites,
+  },
 ];
+
+/** Agents the backfill of version 3 sets per round trip. */
+const BACKFILL_PAGE = 500;
+
+async function backfillLastWrites(db: MongoDatabase, prefix: string): Promise<void> {
+  const names = agentCollectionNames(prefix);
+  const agents = db.collection(names.agents);
+  // `null` also matches a missing field. Each update repeats the condition,
+  // so a write (or another process's backfill) that set the time first wins.
+  const pending = { lastWriteAt: null, deletedAt: null };
+  for (;;) {
+    const page = await agents
+      .find(pending, { projection: { _id: 1 } })
+      .limit(BACKFILL_PAGE)
+      .toArray();
+    if (page.length === 0) return;
+    const ids = page.map((doc) => doc._id);
+    const infos = await db
+      .collection(names.infos)
+      .find({ _id: { $in: ids } }, { projection: { updatedAt: 1 } })
+      .toArray();
+    const savedAt = new Map(infos.map((doc) => [String(doc._id), doc.updatedAt]));
+    const now = new Date();
+    await agents.bulkWrite(
+      ids.map((id) => {
+        const saved = savedAt.get(String(id));
+        const at = typeof saved === 'number' ? new Date(saved) : now;
+        return { updateOne: { filter: { _id: id, ...pending }, update: { $set: { lastWriteAt: at } } } };
+      }),
+      { ordered: false },
+    );
+  }
+}
 
 /** The schema version this code writes and understands. */
 export const AGENT_SCHEMA_VERSION = AGENT_MIGRATIONS[AGENT_MIGRATIONS.length - 1]?.version ?? 0;
