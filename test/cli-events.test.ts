@@ -2,12 +2,14 @@ import { cp, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { MongoStore } from '../adapters/mongo/index.js';
 import { PostgresStore } from '../adapters/postgres/index.js';
 import { SqliteStore } from '../adapters/sqlite/index.js';
 import { collect } from '../conformance/runner/assertions.js';
 import { FileEventLog } from '../src/hybrid/file-event-log.js';
 import type { ExtendedStore, Timeline } from '../src/types.js';
 import { FIXTURE_DIR, runInProcess } from './cli-support.js';
+import { describeMongo, useTestDatabase } from './helpers/mongo.js';
 import { describePostgres, useTestSchema } from './helpers/postgres.js';
 
 /**
@@ -216,6 +218,41 @@ describePostgres('kode-store events on PostgreSQL', () => {
           eventStorage: mode,
           fileStoreBaseDir,
         }).open();
+        stores.push(store);
+        return store;
+      },
+    };
+  });
+});
+
+describeMongo('kode-store events on MongoDB', () => {
+  const databasePlace = useTestDatabase('events_cli');
+  const stores: ExtendedStore[] = [];
+  const dirs: string[] = [];
+  afterAll(async () => {
+    for (const store of stores) await store.close();
+    for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+  });
+  let n = 0;
+  eventCommand(async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kode-events-cli-'));
+    dirs.push(dir);
+    const dbName = databasePlace.also(`${databasePlace.dbName}_${++n}`.slice(0, 63));
+    const fileStoreBaseDir = join(dir, 'events');
+    // The location names the database in its path, as a user's would.
+    const url = new URL(databasePlace.url);
+    url.pathname = `/${dbName}`;
+    return {
+      location: url.toString(),
+      fileStoreBaseDir,
+      open: async (mode) => {
+        const store = new MongoStore({
+          uri: databasePlace.url,
+          dbName,
+          eventStorage: mode,
+          fileStoreBaseDir,
+        });
+        await store.open();
         stores.push(store);
         return store;
       },

@@ -7,15 +7,17 @@ import {
   batchSteps,
   fromKvInstanceDocument,
   fromKvRecordDocument,
-  kvColumnPrefilter,
-  kvDocumentsRead,
-  kvKeysFilter,
-  kvLiveFilter,
   planOperations,
   refKey,
   toKvInstanceDocument,
   toKvRecordDocument,
-} from '../adapters/mongo/mongo-kv.js';
+} from '../adapters/mongo/mongo-kv-documents.js';
+import {
+  kvColumnPrefilter,
+  kvDocumentsRead,
+  kvKeysFilter,
+  kvLiveFilter,
+} from '../adapters/mongo/mongo-kv-query.js';
 import type { KvRecordRow } from '../src/kv/kv-backend.js';
 import {
   type KvPredicate,

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MongoStore } from '../adapters/mongo/index.js';
-import { claimLeasePipeline, nextBackoff, renewLeasePipeline } from '../adapters/mongo/mongo-lock.js';
+import { nextBackoff } from '../adapters/mongo/mongo-connection.js';
+import { claimLeasePipeline, renewLeasePipeline } from '../adapters/mongo/mongo-lock.js';
 import { describeMongo, describeMongoWith, useTestDatabase, withAdminClient } from './helpers/mongo.js';
 
 /**

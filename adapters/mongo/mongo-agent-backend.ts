@@ -1,13 +1,19 @@
 import type {
+  AgentActivity,
   AgentBackend,
   AgentDocument,
   AgentInspection,
   AgentList,
   AgentRecordKind,
+  AgentScanQuery,
   EncodedList,
   EventFields,
+  EventPruneRule,
   ForkInfoMaker,
   MessageFields,
+  PrunedRows,
+  RemovedAgent,
+  RetentionBackend,
   StoredRow,
   ToolCallRowFields,
 } from '../../src/agent/agent-backend.js';
@@ -19,6 +25,7 @@ import type {
   NormalizedToolCallQuery,
 } from '../../src/agent/query-filters.js';
 import type { SessionFields } from '../../src/agent/record-fields.js';
+import type { CompactResult } from '../../src/agent/retention.js';
 import { type AnyKodeStoreError, type ErrorContext, KodeStoreError } from '../../src/errors.js';
 import { checkDirectoryWritable } from '../../src/hybrid/directory-health.js';
 import { eventModeMismatch } from '../../src/hybrid/event-modes.js';
@@ -49,7 +56,7 @@ import {
 } from './mongo-documents.js';
 import { classifyMongoError, wrapMongoError } from './mongo-errors.js';
 import { writeForks } from './mongo-fork.js';
-import { inspectStoredAgent } from './mongo-inspect.js';
+import { inspectStoredAgent, pingStore, storageTotals } from './mongo-inspect.js';
 import { MongoListSaver } from './mongo-list-saver.js';
 import { MongoLeaseLocks } from './mongo-lock.js';
 import {
@@ -62,27 +69,17 @@ import {
 } from './mongo-queries.js';
 import {
   counterValue,
-  expiredTombstones,
-  LIVE_AGENT,
+  deleteAgentDocuments,
   listAgents,
   mongoFileEventRegistry,
   registration,
+  removeTombstonedAgent,
   tombstone,
 } from './mongo-registry.js';
-import { type AgentCollectionRole, agentCollectionNames } from './mongo-schema.js';
+import { MongoRetention } from './mongo-retention.js';
+import type { AgentCollectionRole } from './mongo-schema.js';
 
 const BACKEND = 'mongo';
-
-/** Collections holding one document per item, keyed by `agentId` (deleted and forked per agent). */
-const PER_ITEM_COLLECTIONS = [
-  'messages',
-  'tool_calls',
-  'snapshots',
-  'history_windows',
-  'compression_records',
-  'recovered_files',
-  'media_cache',
-] as const satisfies readonly AgentCollectionRole[];
 
 /** Appended lists read back by `position`. */
 type PositionedRole = 'history_windows' | 'compression_records' | 'recovered_files';
@@ -119,7 +116,7 @@ function where(operation: string, agentId: string): ErrorContext {
  * that a retry would not repair (see the README's MongoDB section). The
  * writes of one agent run in call order (`AgentWriteQueue`).
  */
-export class MongoAgentBackend implements AgentBackend {
+export class MongoAgentBackend implements AgentBackend, RetentionBackend {
   readonly name = BACKEND;
   readonly readOnly: boolean;
   private readonly events: EventStorage;
@@ -139,6 +136,7 @@ export class MongoAgentBackend implements AgentBackend {
   });
   /** Writes of one agent run in call order (see AgentWriteQueue). */
   private readonly writes = new AgentWriteQueue();
+  private readonly retention: MongoRetention;
 
   constructor(
     private readonly options: ResolvedMongoStoreOptions,
@@ -159,6 +157,16 @@ export class MongoAgentBackend implements AgentBackend {
             true,
           )
         : new DatabaseEventStorage(() => this.opened(), wrapError);
+    this.retention = new MongoRetention({
+      opened: () => this.opened(),
+      events: this.events,
+      writes: this.writes,
+      collectionPrefix: options.collectionPrefix,
+      forget: (agentId) => {
+        this.messageLists.forget(agentId);
+        this.toolCallLists.forget(agentId);
+      },
+    });
     this.locks = new MongoLeaseLocks(
       async () => (await this.opened()).collections.locks,
       options.lockLeaseMs,
@@ -401,7 +409,7 @@ export class MongoAgentBackend implements AgentBackend {
   appendEvent(agentId: string, json: string, fields: EventFields): Promise<void> {
     // Thrown, not returned: the store's frame turns it into the append's rejection, and nothing is queued.
     assertFitsInDocument(json, 'timeline', where('appendEvent', agentId), () =>
-      toEventDocument(agentId, 0, json, fields),
+      toEventDocument(agentId, 0, json, fields, new Date(0)),
     );
     // The event storage types what a rejected append's promise rejects with (the frame does not).
     return this.events.append(agentId, json, fields);
@@ -437,30 +445,36 @@ export class MongoAgentBackend implements AgentBackend {
       const open = await this.opened();
       // The tombstone first: from here on the agent does not exist, its
       // late events are discarded, and an append that raced this delete
-      // removes what it wrote (mongo-registry.ts). Expired tombstones go.
+      // removes what it wrote (mongo-registry.ts).
       const now = Date.now();
       await open.collections.agents.updateOne({ _id: agentId }, tombstone(now), { upsert: true });
-      await open.collections.agents.deleteMany(expiredTombstones(now));
-      // An event stream has no size bound, so it is not deleted inside the
-      // transaction (which has a time and size limit); a failure part-way is
-      // safe to retry with another delete.
-      await open.collections.events.deleteMany({ agentId });
-      await this.deleteAgentDocuments(open, agentId);
+      await removeTombstonedAgent(open, agentId, now);
       await this.events.deleteOutsideDatabase(agentId);
       this.messageLists.forget(agentId);
       this.toolCallLists.forget(agentId);
     });
   }
 
-  /** Every document of the agent except its events and its registry document (a tombstone by now, or a fork's). */
-  private deleteAgentDocuments(open: OpenMongo, agentId: string): Promise<void> {
-    return runAtomically(open, async (session) => {
-      for (const role of PER_ITEM_COLLECTIONS) {
-        await open.collections[role].deleteMany({ agentId }, withSession(session));
-      }
-      await open.collections.infos.deleteOne({ _id: agentId }, withSession(session));
-      await open.collections.todos.deleteOne({ _id: agentId }, withSession(session));
-    });
+  // ---- retention (mongo-retention.ts) ------------------------------------------
+
+  scanAgents(query: AgentScanQuery): Promise<AgentActivity[]> {
+    return this.retention.scanAgents(query);
+  }
+
+  deleteIfInactive(agentId: string, before: number, dryRun: boolean): Promise<RemovedAgent | undefined> {
+    return this.retention.deleteIfInactive(agentId, before, dryRun);
+  }
+
+  pruneEvents(agentId: string, rule: EventPruneRule, dryRun: boolean): Promise<PrunedRows> {
+    return this.retention.pruneEvents(agentId, rule, dryRun);
+  }
+
+  pruneSnapshots(agentId: string, keepNewest: number, dryRun: boolean): Promise<PrunedRows> {
+    return this.retention.pruneSnapshots(agentId, keepNewest, dryRun);
+  }
+
+  compact(): Promise<CompactResult> {
+    return this.retention.compact();
   }
 
   async list(prefix: string | undefined): Promise<string[]> {
@@ -517,7 +531,7 @@ export class MongoAgentBackend implements AgentBackend {
     // Queued behind the source's pending writes, so the forks copy what was saved before the call.
     return this.write(agentId, async (open) => {
       if (!(await this.agentExists(open, agentId))) return false;
-      await writeForks(open, agentId, forkIds, forkInfo, (forkId) => this.deleteAgentDocuments(open, forkId));
+      await writeForks(open, agentId, forkIds, forkInfo, (forkId) => deleteAgentDocuments(open, forkId));
       return true;
     });
   }
@@ -528,26 +542,8 @@ export class MongoAgentBackend implements AgentBackend {
 
   // ---- observation -------------------------------------------------------------
 
-  /**
-   * The server answers, and the store's collections are there: they are
-   * created once per connection, so a database dropped since then is only
-   * seen by looking (one `listCollections` of names).
-   */
-  async ping(): Promise<string | undefined> {
-    const { db } = await this.opened();
-    await db.command({ ping: 1 });
-    const expected = Object.values(agentCollectionNames(this.options.collectionPrefix));
-    // A dozen names: they all come in the first batch.
-    const reply = await db.command({
-      listCollections: 1,
-      filter: { name: { $in: expected } },
-      nameOnly: true,
-    });
-    const batch = (reply.cursor as { firstBatch?: MongoDocument[] } | undefined)?.firstBatch ?? [];
-    const present = new Set(batch.map((collection) => String(collection.name)));
-    const missing = expected.filter((name) => !present.has(name));
-    if (missing.length === 0) return undefined;
-    return `the store's collections are missing from database ${JSON.stringify(db.databaseName)}: ${missing.join(', ')}`;
+  ping(): Promise<string | undefined> {
+    return this.opened().then((open) => pingStore(open, this.options.collectionPrefix));
   }
 
   /**
@@ -568,23 +564,7 @@ export class MongoAgentBackend implements AgentBackend {
   }
 
   async storage(): Promise<StoreMetrics['storage']> {
-    const open = await this.opened();
-    const { collections } = open;
-    // Collection metadata counts: exact after normal operation, and they
-    // do not scan millions of documents the way countDocuments({}) would.
-    // Agents are counted without their tombstones (one small document each).
-    const [totalAgents, totalMessages, totalToolCalls, totalEvents, dbStats] = await Promise.all([
-      collections.agents.countDocuments(LIVE_AGENT),
-      collections.messages.estimatedDocumentCount(),
-      collections.tool_calls.estimatedDocumentCount(),
-      this.events.count(),
-      open.db.command({ dbStats: 1 }).catch(() => undefined),
-    ]);
-    const storage: StoreMetrics['storage'] = { totalAgents, totalMessages, totalToolCalls };
-    if (totalEvents !== undefined) storage.totalEvents = totalEvents;
-    const size = Number(dbStats?.storageSize ?? Number.NaN) + Number(dbStats?.indexSize ?? 0);
-    if (Number.isFinite(size)) storage.dbSizeBytes = size;
-    return storage;
+    return storageTotals(await this.opened(), this.events);
   }
 
   /**

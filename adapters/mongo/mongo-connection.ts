@@ -7,15 +7,13 @@ import type {
   MongoSession,
   ResolvedMongoStoreOptions,
 } from './mongo-config.js';
+import { hasServerCode, isDuplicateKey, MONGO_SERVER_CODES } from './mongo-errors.js';
 import {
   AGENT_COLLECTIONS,
-  AGENT_MIGRATIONS,
-  AGENT_SCHEMA_COMPONENT,
   type AgentCollectionRole,
   type AgentCollections,
   agentCollectionNames,
-  assertComponentReadable,
-  migrateAgentSchema,
+  prepareComponent,
 } from './mongo-schema.js';
 
 const BACKEND = 'mongo';
@@ -102,20 +100,23 @@ export interface OpenMongo {
   deployment: MongoDeployment;
 }
 
-// Server error code of a command the server does not know (a server older
-// than `hello`, i.e. before 4.4.2 / 5.0).
-const COMMAND_NOT_FOUND = 59;
-
 async function helloReply(db: MongoDatabase): Promise<MongoDocument> {
   try {
     return await db.command({ hello: 1 });
   } catch (error) {
-    if ((error as { code?: unknown }).code !== COMMAND_NOT_FOUND) throw error;
+    // A server older than `hello` (before 4.4.2 / 5.0) does not know it.
+    if (!hasServerCode(error, MONGO_SERVER_CODES.commandNotFound)) throw error;
     return db.command({ isMaster: 1 });
   }
 }
 
 /**
+ * The one connection layer of the adapter, shared by the agent backend and
+ * the KV backend (`MongoStore.kvBackend()` hands the KV backend this
+ * connection): the client (made or injected), the deployment and whether it
+ * runs transactions, atomic runs (`runAtomically`), the retries after a lost
+ * race, and each component's schema (`prepareComponent`, mongo-schema.ts).
+ *
  * Opens the connection on first use and keeps it. A failed attempt is not
  * remembered: the next operation tries again, so a store created while the
  * server is down starts working when it comes back. Once connected, the driver
@@ -177,16 +178,7 @@ export class MongoConnection {
           operation: 'connect',
         });
       }
-      if (this.options.readOnly) {
-        await assertComponentReadable(
-          db,
-          this.options.collectionPrefix,
-          AGENT_SCHEMA_COMPONENT,
-          AGENT_MIGRATIONS,
-        );
-      } else {
-        await migrateAgentSchema(db, this.options.collectionPrefix);
-      }
+      await prepareComponent(db, this.options.collectionPrefix, 'agent', this.options.readOnly);
       const names = agentCollectionNames(this.options.collectionPrefix);
       const collections = {} as Record<AgentCollectionRole, ReturnType<MongoDatabase['collection']>>;
       for (const role of AGENT_COLLECTIONS) collections[role] = db.collection(names[role]);
@@ -238,4 +230,45 @@ export async function runAtomically<T>(
 /** Driver options carrying the session, when there is one. */
 export function withSession(session: MongoSession | undefined, options: MongoOptions = {}): MongoOptions {
   return session ? { ...options, session } : options;
+}
+
+/**
+ * As `runAtomically`, run again (up to `attempts` runs in all) when the body
+ * lost a race to create a document under a unique index. In a transaction,
+ * two writers inserting the same key make one of them fail with a
+ * duplicate-key error, which is not a transient transaction error the driver
+ * retries itself; the next run reads the winner's document.
+ */
+export async function runAtomicallyRetryingInserts<T>(
+  open: Pick<OpenMongo, 'client' | 'deployment'>,
+  attempts: number,
+  body: (session: MongoSession | undefined) => Promise<T>,
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await runAtomically(open, body);
+    } catch (error) {
+      if (!isDuplicateKey(error) || attempt >= attempts) throw error;
+    }
+  }
+}
+
+// ---- waiting between attempts ---------------------------------------------------
+
+/** Resolves after `ms` milliseconds. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** The next wait between two attempts: grows by half up to `max`, never past the deadline. */
+export function nextBackoff(previousMs: number, remainingMs: number, maxMs = 500): number {
+  return Math.max(0, Math.min(previousMs * 1.5, maxMs, remainingMs));
+}
+
+/**
+ * A lost race's pause before the next attempt: a little more each time, with
+ * jitter, so that writers who collided do not collide again in step.
+ */
+export function raceBackoff(attempt: number): Promise<void> {
+  return sleep(Math.random() * Math.min(100, 2 * attempt));
 }

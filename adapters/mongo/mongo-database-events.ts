@@ -25,6 +25,8 @@ interface ReservedBlock {
   agentId: string;
   from: number;
   to: number;
+  /** The server's time of the registration that reserved it (the events' `appendedAt`). */
+  at: Date | undefined;
 }
 
 /**
@@ -86,9 +88,7 @@ export class DatabaseEventStorage implements EventStorage {
           collections.agents,
           agentId,
           { $inc: { seq: count } },
-          {
-            projection: { seq: 1, eventFiles: 1 },
-          },
+          { projection: { seq: 1, eventFiles: 1, lastWriteAt: 1 } },
         );
         if (!agent) return;
         if (agent.eventFiles === true) {
@@ -96,7 +96,8 @@ export class DatabaseEventStorage implements EventStorage {
           return;
         }
         const to = counterValue(agent.seq);
-        blocks.push({ agentId, from: to - count + 1, to });
+        const at = agent.lastWriteAt instanceof Date ? agent.lastWriteAt : undefined;
+        blocks.push({ agentId, from: to - count + 1, to, at });
       }),
     );
     const refusals: BatchRefusals<PendingEvent> | undefined =
@@ -108,11 +109,13 @@ export class DatabaseEventStorage implements EventStorage {
               : undefined;
     if (blocks.length === 0) return refusals;
     const next = new Map(blocks.map((block) => [block.agentId, block.from]));
+    const appendedAt = new Map(blocks.map((block) => [block.agentId, block.at]));
     const documents = batch.flatMap((item) => {
       const seq = next.get(item.agentId);
       if (seq === undefined) return [];
       next.set(item.agentId, seq + 1);
-      return [toEventDocument(item.agentId, seq, item.json, item.fields) as unknown as MongoDocument];
+      const doc = toEventDocument(item.agentId, seq, item.json, item.fields, appendedAt.get(item.agentId));
+      return [doc as unknown as MongoDocument];
     });
     const removeBlocks = (of: readonly ReservedBlock[]) =>
       Promise.allSettled(

@@ -271,6 +271,11 @@ export interface EventDocument {
   /** `event.channel`, for `channel` filters. */
   channel: string | null;
   json: string;
+  /**
+   * When it was stored (the server's time of its batch's registration), for
+   * retention; absent on events stored before the store recorded it.
+   */
+  appendedAt?: Date;
 }
 
 export function toEventDocument(
@@ -278,8 +283,11 @@ export function toEventDocument(
   seq: number,
   json: string,
   fields: EventFields,
+  appendedAt?: Date,
 ): EventDocument {
-  return { agentId, seq, bookmarkSeq: fields.seq, channel: fields.channel, json };
+  const doc: EventDocument = { agentId, seq, bookmarkSeq: fields.seq, channel: fields.channel, json };
+  if (appendedAt) doc.appendedAt = appendedAt;
+  return doc;
 }
 
 /** `<prefix>snapshots`: upserted by (agentId, snapshotId); `position` fixed at first save (oldest first). */

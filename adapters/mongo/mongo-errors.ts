@@ -29,6 +29,26 @@ import {
  *   packets): a `TimeoutError`.
  */
 
+/** Server error codes the adapter acts on. */
+export const MONGO_SERVER_CODES = {
+  /** A unique index refused a write (another writer created the document first). */
+  duplicateKey: 11000,
+  /** The collection already exists (another process created it first). */
+  namespaceExists: 48,
+  /** The server does not know the command (an older server, or the emulator used in tests). */
+  commandNotFound: 59,
+} as const;
+
+/** Whether `error` carries the server error code `code`. */
+export function hasServerCode(error: unknown, code: number): boolean {
+  return (error as { code?: unknown } | null)?.code === code;
+}
+
+/** A unique index refused the write: the caller lost a race to create the same document. */
+export function isDuplicateKey(error: unknown): boolean {
+  return hasServerCode(error, MONGO_SERVER_CODES.duplicateKey);
+}
+
 /** The bounds in effect, to name in the error. */
 export interface MongoBounds {
   connectTimeoutMs: number;

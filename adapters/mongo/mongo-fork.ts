@@ -125,7 +125,14 @@ async function writeFork(
   // The counter continues from the source's, so the copied snapshots keep
   // sorting before the fork's own later ones.
   await collections.agents.insertOne(
-    { _id: forkId, registeredAt: Date.now(), seq: counterValue(source.registry?.seq) },
+    // A fork is a write of its own (retention judges it by it); an insert
+    // cannot take the server's time, so this host's clock stands in.
+    {
+      _id: forkId,
+      registeredAt: Date.now(),
+      lastWriteAt: new Date(),
+      seq: counterValue(source.registry?.seq),
+    },
     withSession(session),
   );
 }

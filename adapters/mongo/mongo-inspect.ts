@@ -1,8 +1,60 @@
 import type { AgentInspection } from '../../src/agent/agent-backend.js';
 import type { EventStorage } from '../../src/agent/event-storage.js';
 import { decodeJson } from '../../src/json-codec.js';
+import type { StoreMetrics } from '../../src/types.js';
+import type { MongoDocument } from './mongo-config.js';
 import type { OpenMongo } from './mongo-connection.js';
 import { jsonText } from './mongo-documents.js';
+import { LIVE_AGENT } from './mongo-registry.js';
+import { agentCollectionNames } from './mongo-schema.js';
+
+/**
+ * Observation: `ping` and `storage` for health and metrics, and what
+ * `checkConsistency` reads of one agent.
+ */
+
+/**
+ * The server answers, and the store's collections are there: they are
+ * created once per connection, so a database dropped since then is only
+ * seen by looking (one `listCollections` of names). Resolves with what is
+ * missing, or undefined.
+ */
+export async function pingStore(open: OpenMongo, collectionPrefix: string): Promise<string | undefined> {
+  const { db } = open;
+  await db.command({ ping: 1 });
+  const expected = Object.values(agentCollectionNames(collectionPrefix));
+  // A dozen names: they all come in the first batch.
+  const reply = await db.command({
+    listCollections: 1,
+    filter: { name: { $in: expected } },
+    nameOnly: true,
+  });
+  const batch = (reply.cursor as { firstBatch?: MongoDocument[] } | undefined)?.firstBatch ?? [];
+  const present = new Set(batch.map((collection) => String(collection.name)));
+  const missing = expected.filter((name) => !present.has(name));
+  if (missing.length === 0) return undefined;
+  return `the store's collections are missing from database ${JSON.stringify(db.databaseName)}: ${missing.join(', ')}`;
+}
+
+/** Totals across the store, for `getMetrics`. */
+export async function storageTotals(open: OpenMongo, events: EventStorage): Promise<StoreMetrics['storage']> {
+  const { collections } = open;
+  // Collection metadata counts: exact after normal operation, and they
+  // do not scan millions of documents the way countDocuments({}) would.
+  // Agents are counted without their tombstones (one small document each).
+  const [totalAgents, totalMessages, totalToolCalls, totalEvents, dbStats] = await Promise.all([
+    collections.agents.countDocuments(LIVE_AGENT),
+    collections.messages.estimatedDocumentCount(),
+    collections.tool_calls.estimatedDocumentCount(),
+    events.count(),
+    open.db.command({ dbStats: 1 }).catch(() => undefined),
+  ]);
+  const storage: StoreMetrics['storage'] = { totalAgents, totalMessages, totalToolCalls };
+  if (totalEvents !== undefined) storage.totalEvents = totalEvents;
+  const size = Number(dbStats?.storageSize ?? Number.NaN) + Number(dbStats?.indexSize ?? 0);
+  if (Number.isFinite(size)) storage.dbSizeBytes = size;
+  return storage;
+}
 
 /**
  * What `checkConsistency` needs of an agent that exists, read from its

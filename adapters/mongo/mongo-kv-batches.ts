@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { ConflictError, TimeoutError } from '../../src/errors.js';
 import type { MongoCollection, MongoDocument } from './mongo-config.js';
-import { DUPLICATE_KEY, nextBackoff } from './mongo-lock.js';
+import { nextBackoff, sleep } from './mongo-connection.js';
+import { isDuplicateKey } from './mongo-errors.js';
 
 /**
  * Multi-document KV writes on a server without transactions (a standalone
@@ -156,8 +157,6 @@ export function lostLease(instanceId: string): ConflictError {
     { backend: 'mongo', operation: 'kv.batch' },
   );
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The multi-document write protocol for one backend's collections; see the module comment. */
 export class KvBatches {
@@ -381,7 +380,7 @@ export class KvBatches {
       try {
         await records.insertOne({ ...prev });
       } catch (error) {
-        if ((error as { code?: unknown }).code !== DUPLICATE_KEY) throw error;
+        if (!isDuplicateKey(error)) throw error;
       }
       return;
     }

@@ -14,26 +14,38 @@ import type {
   KvQueryRow,
   KvRecordRow,
 } from '../../src/kv/kv-backend.js';
-import { evaluatePlan, type KvPredicate, type KvQueryPlan } from '../../src/kv/kv-query.js';
-import { viewOfRow } from '../../src/kv/kv-records.js';
-import { prefixUpperBound } from '../../src/strings.js';
+import type { KvQueryPlan } from '../../src/kv/kv-query.js';
 import type { MongoCollection, MongoDocument, MongoSession } from './mongo-config.js';
-import { type OpenMongo, runAtomically, withSession } from './mongo-connection.js';
-import { bsonSize, documentTooLarge, MAX_STORED_DOCUMENT_BYTES } from './mongo-documents.js';
-import { classifyMongoError, type MongoBounds } from './mongo-errors.js';
-import { type HeldBatch, KvBatches, lostLease, type UndoEntry } from './mongo-kv-batches.js';
-import { DUPLICATE_KEY } from './mongo-lock.js';
 import {
-  assertComponentReadable,
-  ensureCollection,
-  type MongoIndexSpec,
-  type MongoMigration,
-  migrateComponent,
-} from './mongo-schema.js';
+  type OpenMongo,
+  raceBackoff,
+  runAtomically,
+  runAtomicallyRetryingInserts,
+  withSession,
+} from './mongo-connection.js';
+import { classifyMongoError, isDuplicateKey, type MongoBounds } from './mongo-errors.js';
+import { KvBatches, lostLease } from './mongo-kv-batches.js';
+import {
+  assertRecordsFit,
+  type BatchSteps,
+  batchSteps,
+  type CurrentRow,
+  fromKvInstanceDocument,
+  planOperations,
+  refKey,
+  toKvInstanceDocument,
+  toKvRecordDocument,
+} from './mongo-kv-documents.js';
+import { kvLiveFilter, readKvRows, runKvQuery } from './mongo-kv-query.js';
+import { prepareComponent } from './mongo-schema.js';
 
 /**
  * The KV backend on MongoDB (`createKvStore(new MongoKvBackend(...))`, or
- * `mongoStore.kvBackend()`), in the agent store's database and prefix.
+ * `mongoStore.kvBackend()`), in the agent store's database and prefix, on
+ * the agent store's connection layer (mongo-connection.ts: the client, the
+ * deployment, atomic runs and retries) with its schema beside the agent
+ * store's (mongo-schema.ts). Documents and write plans are in
+ * mongo-kv-documents.ts, queries in mongo-kv-query.ts.
  *
  * Storage choices, and why:
  * - Value and metadata are the JSON text of `encodeJson` in string fields,
@@ -61,47 +73,10 @@ import {
  * - A record's document must fit MongoDB's 16 MiB limit: a value or metadata
  *   too large for it is refused with `ValidationError` before anything is
  *   written.
- * - Queries narrow the rows on the server (instance, namespace, liveness, and
- *   the conditions on columns that translate exactly), then run the shared
- *   plain evaluator over what remains, so every answer is the evaluator's
- *   own. A condition on `value.*` / `metadata.*` is therefore evaluated in
- *   this process, over the namespace's (or instance's) live rows.
+ * - Queries narrow the rows on the server, then run the shared plain
+ *   evaluator over what remains (mongo-kv-query.ts), so every answer is the
+ *   evaluator's own.
  */
-
-/** Collections of the KV component, each `<prefix><name>`. */
-export const KV_COLLECTIONS = ['kv_instances', 'kv_records', 'kv_undo'] as const;
-
-export const KV_INDEXES: Readonly<Record<(typeof KV_COLLECTIONS)[number], readonly MongoIndexSpec[]>> = {
-  kv_instances: [{ name: 'kv_instances_created', key: { createdAt: 1, _id: 1 } }],
-  kv_records: [
-    { name: 'kv_records_key', key: { instanceId: 1, incarnation: 1, namespace: 1, key: 1 }, unique: true },
-    { name: 'kv_records_expiry', key: { expiresAt: 1 } },
-    { name: 'kv_records_batch', key: { batch: 1 }, sparse: true },
-  ],
-  kv_undo: [{ name: 'kv_undo_batch', key: { batch: 1 } }],
-};
-
-/** The KV component's schema history in `<prefix>schema_version`. */
-export const KV_MIGRATIONS: readonly MongoMigration[] = [
-  {
-    version: 1,
-    description: 'KV instances and records',
-    async up(db, prefix) {
-      for (const name of ['kv_instances', 'kv_records'] as const) {
-        await ensureCollection(db, `${prefix}${name}`, KV_INDEXES[name]);
-      }
-    },
-  },
-  {
-    version: 2,
-    description: 'undo log and batch marks of multi-record writes without transactions',
-    async up(db, prefix) {
-      for (const name of KV_COLLECTIONS) await ensureCollection(db, `${prefix}${name}`, KV_INDEXES[name]);
-    },
-  },
-];
-
-export const KV_SCHEMA_COMPONENT = 'kv';
 
 /** What the backend needs of a connection: a `MongoStore`'s open connection has it. */
 export type MongoKvConnection = Pick<OpenMongo, 'client' | 'db' | 'deployment'>;
@@ -136,207 +111,6 @@ export interface MongoKvCapabilities {
   reasons: { atomicBatches?: string };
 }
 
-// ---- documents -------------------------------------------------------------
-
-/** `<prefix>kv_instances`: `_id` = instance id. */
-export interface KvInstanceDocument {
-  _id: string;
-  name: string;
-  description: string;
-  createdAt: number;
-  updatedAt: number;
-  incarnation: string;
-}
-
-export function toKvInstanceDocument(row: KvInstanceRow, incarnation: string): KvInstanceDocument {
-  return {
-    _id: row.id,
-    name: row.name,
-    description: row.description,
-    createdAt: row.createdAt,
-    updatedAt: row.updatedAt,
-    incarnation,
-  };
-}
-
-export function fromKvInstanceDocument(doc: MongoDocument): KvInstanceRow {
-  return {
-    id: String(doc._id),
-    name: String(doc.name),
-    description: String(doc.description),
-    createdAt: Number(doc.createdAt),
-    updatedAt: Number(doc.updatedAt),
-  };
-}
-
-/** `<prefix>kv_records`: one document per record. */
-export interface KvRecordDocument extends KvRecordRow {
-  incarnation: string;
-  /** Random per write: the standalone server's optimistic concurrency token. */
-  rev: string;
-  /** Without transactions: the holder of the multi-record write this row belongs to, while it runs. */
-  batch?: string;
-}
-
-export function toKvRecordDocument(row: KvRecordRow, incarnation: string, rev: string): KvRecordDocument {
-  return {
-    instanceId: row.instanceId,
-    incarnation,
-    namespace: row.namespace,
-    key: row.key,
-    id: row.id,
-    value: row.value,
-    metadata: row.metadata,
-    version: row.version,
-    createdAt: row.createdAt,
-    updatedAt: row.updatedAt,
-    expiresAt: row.expiresAt,
-    createdBy: row.createdBy,
-    updatedBy: row.updatedBy,
-    rev,
-  };
-}
-
-/** A stored record back as a row; `value` / `metadata` only when the document was read with them. */
-export function fromKvRecordDocument(doc: MongoDocument): KvQueryRow {
-  const row: KvQueryRow = {
-    instanceId: String(doc.instanceId),
-    namespace: String(doc.namespace),
-    key: String(doc.key),
-    id: String(doc.id),
-    version: Number(doc.version),
-    createdAt: Number(doc.createdAt),
-    updatedAt: Number(doc.updatedAt),
-    expiresAt: doc.expiresAt === null || doc.expiresAt === undefined ? null : Number(doc.expiresAt),
-    createdBy: typeof doc.createdBy === 'string' ? doc.createdBy : null,
-    updatedBy: typeof doc.updatedBy === 'string' ? doc.updatedBy : null,
-  };
-  if (typeof doc.value === 'string') row.value = doc.value;
-  if (typeof doc.metadata === 'string') row.metadata = doc.metadata;
-  return row;
-}
-
-// ---- filters ---------------------------------------------------------------
-
-/** Rows visible at `now`: no expiry, or one still ahead (`{expiresAt: null}` also matches a missing field). */
-export function kvLiveFilter(now: number): MongoDocument {
-  return { $or: [{ expiresAt: null }, { expiresAt: { $gt: now } }] };
-}
-
-/** The rows of these keys, grouped by namespace so each group is one index range. */
-export function kvKeysFilter(refs: readonly KvKeyRef[]): MongoDocument {
-  const byNamespace = new Map<string, string[]>();
-  for (const ref of refs)
-    byNamespace.set(ref.namespace, [...(byNamespace.get(ref.namespace) ?? []), ref.key]);
-  return { $or: [...byNamespace].map(([namespace, keys]) => ({ namespace, key: { $in: keys } })) };
-}
-
-const COLUMN_KINDS = {
-  key: 'string',
-  namespace: 'string',
-  version: 'number',
-  createdAt: 'number',
-  updatedAt: 'number',
-} as const;
-
-const RANGE_OPERATORS = { gt: '$gt', gte: '$gte', lt: '$lt', lte: '$lte' } as const;
-
-/** One column condition as an exact MongoDB condition, or `undefined` when it has none. */
-function columnCondition(predicate: KvPredicate): MongoDocument | undefined {
-  if (predicate.kind === 'in') {
-    if (predicate.field.kind !== 'column') return undefined;
-    const kind = COLUMN_KINDS[predicate.field.column];
-    if (!predicate.operands.every((operand) => typeof operand === kind)) return undefined;
-    return { [predicate.field.column]: { [predicate.negated ? '$nin' : '$in']: predicate.operands } };
-  }
-  if (predicate.kind !== 'compare' || predicate.field.kind !== 'column') return undefined;
-  const { column } = predicate.field;
-  const { operator, operand } = predicate;
-  if (typeof operand !== COLUMN_KINDS[column]) return undefined;
-  if (operator === 'eq') return { [column]: operand };
-  if (operator === 'neq') return { [column]: { $ne: operand } };
-  if (operator in RANGE_OPERATORS) {
-    return { [column]: { [RANGE_OPERATORS[operator as keyof typeof RANGE_OPERATORS]]: operand } };
-  }
-  if (operator === 'startsWith' && typeof operand === 'string') {
-    // An empty prefix gives no upper bound: `$gte: ''` keeps every string, as startsWith('') does.
-    const upper = prefixUpperBound(operand);
-    return { [column]: upper === undefined ? { $gte: operand } : { $gte: operand, $lt: upper } };
-  }
-  return undefined;
-}
-
-/**
- * The conditions of a query's top-level conjunction that are on columns and
- * translate exactly (equality, ranges, `in`, `startsWith` as a range), as
- * MongoDB conditions ANDed together: a narrowing that never drops a record
- * the full predicate keeps. Everything else is left to the evaluator.
- */
-export function kvColumnPrefilter(where: KvPredicate): MongoDocument[] {
-  if (where.kind !== 'and') {
-    const single = columnCondition(where);
-    return single ? [single] : [];
-  }
-  return where.items.flatMap((item) => kvColumnPrefilter(item));
-}
-
-function readsDocument(predicate: KvPredicate, document: 'value' | 'metadata'): boolean {
-  if (predicate.kind === 'and' || predicate.kind === 'or') {
-    return predicate.items.some((item) => readsDocument(item, document));
-  }
-  return predicate.field.kind === 'json' && predicate.field.document === document;
-}
-
-/** Whether evaluating the plan (conditions and order) needs each JSON document. */
-export function kvDocumentsRead(plan: Pick<KvQueryPlan, 'where' | 'orderBy'>): {
-  value: boolean;
-  metadata: boolean;
-} {
-  const sorts = (document: 'value' | 'metadata') =>
-    plan.orderBy.some((key) => key.field.kind === 'json' && key.field.document === document);
-  return {
-    value: readsDocument(plan.where, 'value') || sorts('value'),
-    metadata: readsDocument(plan.where, 'metadata') || sorts('metadata'),
-  };
-}
-
-/** The map key of a record's row: its namespace and key. */
-export function refKey(namespace: string, key: string): string {
-  return JSON.stringify([namespace, key]);
-}
-
-// ---- sizes -------------------------------------------------------------------
-
-/** Stands in for the incarnation and revision ids (random UUIDs) when a record's document is measured. */
-const UUID_SIZED = '00000000-0000-0000-0000-000000000000';
-
-/**
- * Refuses rows whose document would not fit in MongoDB, before anything is
- * written, naming the field to shrink: the value, the metadata, or the two
- * together.
- */
-export function assertRecordsFit(rows: readonly KvRecordRow[]): void {
-  for (const row of rows) {
-    // Names, keys and ids are short (at most 512 bytes each): only a long value or metadata can matter.
-    if ((row.value.length + row.metadata.length) * 3 + 16 * 1024 <= MAX_STORED_DOCUMENT_BYTES) continue;
-    const size = (record: KvRecordRow) => bsonSize(toKvRecordDocument(record, UUID_SIZED, UUID_SIZED));
-    const bytes = size(row);
-    if (bytes <= MAX_STORED_DOCUMENT_BYTES) continue;
-    const field =
-      size({ ...row, metadata: '' }) > MAX_STORED_DOCUMENT_BYTES
-        ? 'value'
-        : size({ ...row, value: '' }) > MAX_STORED_DOCUMENT_BYTES
-          ? 'metadata'
-          : 'value and metadata';
-    throw documentTooLarge(
-      `${field} of the record ${JSON.stringify(row.namespace)}/${JSON.stringify(row.key)}`,
-      bytes,
-      { backend: 'mongo' },
-      field,
-    );
-  }
-}
-
 // ---- the backend -------------------------------------------------------------
 
 interface Collections {
@@ -349,23 +123,6 @@ interface Collections {
 
 interface InstanceRef {
   incarnation: string;
-}
-
-/** A stored row as read for a mutation: the row, and what identifies this exact version of it. */
-interface CurrentRow {
-  row: KvRecordRow;
-  _id: unknown;
-  rev: string;
-  doc: MongoDocument;
-}
-
-const MAX_BATCH_FIND = 1000;
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** A lost race's pause before the next attempt: a little more each time, with jitter. */
-function raceBackoff(attempt: number): Promise<unknown> {
-  return sleep(Math.random() * Math.min(100, 2 * attempt));
 }
 
 /** KV storage in MongoDB; see the module comment. */
@@ -406,11 +163,7 @@ export class MongoKvBackend implements KvBackend {
 
   async open(): Promise<void> {
     const connection = await this.source();
-    if (this.readOnly) {
-      await assertComponentReadable(connection.db, this.prefix, KV_SCHEMA_COMPONENT, KV_MIGRATIONS);
-    } else {
-      await migrateComponent(connection.db, this.prefix, KV_SCHEMA_COMPONENT, KV_MIGRATIONS);
-    }
+    await prepareComponent(connection.db, this.prefix, 'kv', this.readOnly);
     const instances = connection.db.collection(`${this.prefix}kv_instances`);
     const records = connection.db.collection(`${this.prefix}kv_records`);
     const undo = connection.db.collection(`${this.prefix}kv_undo`);
@@ -442,7 +195,7 @@ export class MongoKvBackend implements KvBackend {
     try {
       await instances.insertOne(toKvInstanceDocument(row, incarnation) as unknown as MongoDocument);
     } catch (error) {
-      if ((error as { code?: unknown }).code === DUPLICATE_KEY) return false;
+      if (isDuplicateKey(error)) return false;
       throw error;
     }
     // Leftovers of an earlier instance with this id (a delete whose clean-up
@@ -542,34 +295,15 @@ export class MongoKvBackend implements KvBackend {
   }
 
   /** The stored rows of `refs` (live at `now`, or all when `now` is undefined), by namespace and key. */
-  private async readRows(
+  private readRows(
     instanceId: string,
     instance: InstanceRef,
     refs: readonly KvKeyRef[],
     now: number | undefined,
     session?: MongoSession,
   ): Promise<Map<string, CurrentRow>> {
-    const found = new Map<string, CurrentRow>();
-    if (refs.length === 0) return found;
-    const { records } = this.collections();
-    for (let start = 0; start < refs.length; start += MAX_BATCH_FIND) {
-      const batch = refs.slice(start, start + MAX_BATCH_FIND);
-      const conditions: MongoDocument[] = [
-        { instanceId, incarnation: instance.incarnation },
-        kvKeysFilter(batch),
-      ];
-      if (now !== undefined) conditions.push(kvLiveFilter(now));
-      const docs = await records.find({ $and: conditions }, withSession(session)).toArray();
-      for (const doc of docs) {
-        found.set(refKey(String(doc.namespace), String(doc.key)), {
-          row: fromKvRecordDocument(doc) as KvRecordRow,
-          _id: doc._id,
-          rev: String(doc.rev),
-          doc,
-        });
-      }
-    }
-    return found;
+    const scope = { instanceId, incarnation: instance.incarnation };
+    return readKvRows(this.collections().records, scope, refs, now, session);
   }
 
   async mutate(
@@ -590,35 +324,27 @@ export class MongoKvBackend implements KvBackend {
     mutation: KvMutation,
   ): Promise<boolean> {
     const { connection, instances, records } = this.collections();
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await runAtomically(connection, async (session) => {
-          let instance = await this.instance(instanceId, session);
-          if (!instance && options.createInstance) {
-            const incarnation = randomUUID();
-            await instances.insertOne(
-              toKvInstanceDocument(options.createInstance, incarnation) as unknown as MongoDocument,
-              withSession(session),
-            );
-            instance = { incarnation };
-          }
-          if (!instance) return false;
-          const current = await this.readRows(instanceId, instance, refs, undefined, session);
-          const plan = mutation(refs.map((ref) => current.get(refKey(ref.namespace, ref.key))?.row));
-          // Inside the transaction: a refused row takes the instance it created with it.
-          assertRecordsFit(plan.put);
-          const operations = planOperations(instanceId, instance.incarnation, plan);
-          if (operations.length > 0)
-            await records.bulkWrite(operations, withSession(session, { ordered: true }));
-          return true;
-        });
-      } catch (error) {
-        // Two writers creating the same instance or key at once: the loser
-        // hits the unique index; a new transaction then reads the winner's.
-        if ((error as { code?: unknown }).code === DUPLICATE_KEY && attempt < this.maxAttempts) continue;
-        throw error;
+    // Two writers creating the same instance or key at once: the loser hits
+    // the unique index, and a new transaction reads the winner's.
+    return runAtomicallyRetryingInserts(connection, this.maxAttempts, async (session) => {
+      let instance = await this.instance(instanceId, session);
+      if (!instance && options.createInstance) {
+        const incarnation = randomUUID();
+        await instances.insertOne(
+          toKvInstanceDocument(options.createInstance, incarnation) as unknown as MongoDocument,
+          withSession(session),
+        );
+        instance = { incarnation };
       }
-    }
+      if (!instance) return false;
+      const current = await this.readRows(instanceId, instance, refs, undefined, session);
+      const plan = mutation(refs.map((ref) => current.get(refKey(ref.namespace, ref.key))?.row));
+      // Inside the transaction: a refused row takes the instance it created with it.
+      assertRecordsFit(plan.put);
+      const operations = planOperations(instanceId, instance.incarnation, plan);
+      if (operations.length > 0) await records.bulkWrite(operations, withSession(session, { ordered: true }));
+      return true;
+    });
   }
 
   /**
@@ -709,7 +435,7 @@ export class MongoKvBackend implements KvBackend {
         try {
           await records.insertOne(doc);
         } catch (error) {
-          if ((error as { code?: unknown }).code === DUPLICATE_KEY) return lost();
+          if (isDuplicateKey(error)) return lost();
           throw error;
         }
         undo.push(() =>
@@ -777,7 +503,7 @@ export class MongoKvBackend implements KvBackend {
       const result = await this.collections().records.bulkWrite(steps.operations, { ordered: true });
       return result.matchedCount === steps.replaced && result.deletedCount === steps.removed;
     } catch (error) {
-      if ((error as { code?: unknown }).code === DUPLICATE_KEY) return false;
+      if (isDuplicateKey(error)) return false;
       throw error;
     }
   }
@@ -845,124 +571,13 @@ export class MongoKvBackend implements KvBackend {
   }
 
   async query(plan: KvQueryPlan, now: number): Promise<{ rows: KvQueryRow[]; total: number } | undefined> {
-    return this.read(plan.instanceId, 'kv.query', (instance) => this.runQuery(plan, instance, now));
-  }
-
-  private async runQuery(
-    plan: KvQueryPlan,
-    instance: InstanceRef,
-    now: number,
-  ): Promise<{ rows: KvQueryRow[]; total: number }> {
-    const { records } = this.collections();
-    const scope: MongoDocument = { instanceId: plan.instanceId, incarnation: instance.incarnation };
-    if (plan.namespace !== undefined) scope.namespace = plan.namespace;
-    const read = kvDocumentsRead(plan);
-    const projection: MongoDocument = { rev: 0, incarnation: 0, batch: 0 };
-    if (!read.value) projection.value = 0;
-    if (!read.metadata) projection.metadata = 0;
-    const cursor = records
-      .find({ $and: [scope, kvLiveFilter(now), ...kvColumnPrefilter(plan.where)] }, { projection })
-      .batchSize(MAX_BATCH_FIND);
-    const views: Array<ReturnType<typeof viewOfRow> & { row: KvQueryRow }> = [];
-    for await (const doc of cursor) {
-      const row = fromKvRecordDocument(doc);
-      views.push({ ...viewOfRow(row, { backend: 'mongo', operation: 'kv.query' }), row });
-    }
-    const result = evaluatePlan(views, plan);
-    const rows = result.records.map((view) => view.row);
-    // What the evaluation did not need but the caller wants: fetched for this page only.
-    const missing = (plan.needsValue && !read.value) || (plan.needsMetadata && !read.metadata);
-    if (missing && rows.length > 0) {
-      const full = await this.readRows(plan.instanceId, instance, rows, undefined);
-      for (const row of rows) {
-        const stored = full.get(refKey(row.namespace, row.key))?.row;
-        if (plan.needsValue && stored) row.value = stored.value;
-        if (plan.needsMetadata && stored) row.metadata = stored.metadata;
-      }
-    }
-    return { rows, total: result.total };
+    return this.read(plan.instanceId, 'kv.query', (instance) =>
+      runKvQuery(this.collections().records, plan, instance.incarnation, now),
+    );
   }
 
   async sweepExpired(now: number): Promise<number> {
     const removed = await this.collections().records.deleteMany({ expiresAt: { $lte: now } });
     return removed.deletedCount;
   }
-}
-
-/** A batch attempt: its undo log, its ordered steps, and how many replacements and removals must match. */
-interface BatchSteps {
-  undo: UndoEntry[];
-  operations: MongoDocument[];
-  replaced: number;
-  removed: number;
-}
-
-/**
- * The steps of one batch attempt: removals, then whole-row writes, each
- * conditional on the version read (`rev`) or on the key being absent (the
- * unique index), each row marked with the batch's holder; and the undo
- * entry of each.
- */
-export function batchSteps(
-  held: Pick<HeldBatch, 'owner' | 'instanceId' | 'incarnation'>,
-  current: ReadonlyMap<string, Pick<CurrentRow, '_id' | 'rev' | 'doc'>>,
-  plan: KvMutationPlan,
-): BatchSteps {
-  const { owner: batch, instanceId, incarnation } = held;
-  const steps: BatchSteps = { undo: [], operations: [], replaced: 0, removed: 0 };
-  // Grouped by kind (removals, replacements, insertions), so the driver sends
-  // at most three commands; their order across keys does not matter.
-  const inserts: MongoDocument[] = [];
-  const replaces: MongoDocument[] = [];
-  const removedKeys = new Set<string>();
-  for (const ref of plan.remove) {
-    const existing = current.get(refKey(ref.namespace, ref.key));
-    removedKeys.add(refKey(ref.namespace, ref.key));
-    if (!existing) continue;
-    steps.undo.push({ batch, instanceId, incarnation, ...ref, rev: null, prev: existing.doc });
-    steps.operations.push({ deleteOne: { filter: { _id: existing._id, rev: existing.rev } } });
-    steps.removed++;
-  }
-  for (const row of plan.put) {
-    const key = refKey(row.namespace, row.key);
-    const rev = randomUUID();
-    const document = { ...toKvRecordDocument(row, incarnation, rev), batch };
-    const existing = removedKeys.has(key) ? undefined : current.get(key);
-    const ref = { namespace: row.namespace, key: row.key };
-    steps.undo.push({ batch, instanceId, incarnation, ...ref, rev, prev: existing?.doc ?? null });
-    if (existing) {
-      replaces.push({
-        replaceOne: { filter: { _id: existing._id, rev: existing.rev }, replacement: document },
-      });
-    } else {
-      inserts.push({ insertOne: { document } });
-    }
-  }
-  steps.replaced = replaces.length;
-  steps.operations.push(...replaces, ...inserts);
-  return steps;
-}
-
-/** A plan as one ordered bulk write: removals, then whole-row upserts. */
-export function planOperations(
-  instanceId: string,
-  incarnation: string,
-  plan: KvMutationPlan,
-): MongoDocument[] {
-  const operations: MongoDocument[] = [];
-  for (const ref of plan.remove) {
-    operations.push({
-      deleteOne: { filter: { instanceId, incarnation, namespace: ref.namespace, key: ref.key } },
-    });
-  }
-  for (const row of plan.put) {
-    operations.push({
-      replaceOne: {
-        filter: { instanceId, incarnation, namespace: row.namespace, key: row.key },
-        replacement: toKvRecordDocument(row, incarnation, randomUUID()),
-        upsert: true,
-      },
-    });
-  }
-  return operations;
 }

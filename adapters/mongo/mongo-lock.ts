@@ -3,6 +3,8 @@ import { hostname } from 'node:os';
 import { LockTimeoutError } from '../../src/errors.js';
 import type { LockReleaseFn } from '../../src/types.js';
 import type { MongoCollection, MongoDocument } from './mongo-config.js';
+import { nextBackoff, sleep } from './mongo-connection.js';
+import { isDuplicateKey } from './mongo-errors.js';
 
 /**
  * Agent locks as lease documents in `<prefix>locks`:
@@ -22,9 +24,6 @@ import type { MongoCollection, MongoDocument } from './mongo-config.js';
  * - Waiting polls with backoff; no connection is held while waiting or holding.
  */
 
-/** Server error code of a unique index violation. */
-export const DUPLICATE_KEY = 11000;
-
 /** Update pipeline that claims the lease for `owner` if it is free, and leaves it alone otherwise. */
 export function claimLeasePipeline(owner: string, leaseMs: number): MongoDocument[] {
   // A missing document (fresh upsert) has no expiresAt: treat it as expired long ago.
@@ -43,11 +42,6 @@ export function claimLeasePipeline(owner: string, leaseMs: number): MongoDocumen
 /** Update pipeline that extends the lease by `leaseMs` from the server's now. */
 export function renewLeasePipeline(leaseMs: number): MongoDocument[] {
   return [{ $set: { expiresAt: { $add: ['$$NOW', leaseMs] } } }];
-}
-
-/** The next wait between two attempts: grows by half up to `max`, never past the deadline. */
-export function nextBackoff(previousMs: number, remainingMs: number, maxMs = 500): number {
-  return Math.max(0, Math.min(previousMs * 1.5, maxMs, remainingMs));
 }
 
 interface HeldLease {
@@ -85,7 +79,7 @@ export class MongoLeaseLocks {
         });
       }
       wait = nextBackoff(wait, remaining);
-      await new Promise((resolve) => setTimeout(resolve, wait));
+      await sleep(wait);
     }
     return this.hold(agentId, owner);
   }
@@ -99,7 +93,7 @@ export class MongoLeaseLocks {
       });
       return doc?.owner === owner;
     } catch (error) {
-      if ((error as { code?: unknown }).code === DUPLICATE_KEY) return false;
+      if (isDuplicateKey(error)) return false;
       throw error;
     }
   }

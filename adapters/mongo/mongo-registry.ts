@@ -3,9 +3,10 @@ import type { AnyKodeStoreError, ErrorContext } from '../../src/errors.js';
 import type { FileEventRegistry } from '../../src/hybrid/file-event-storage.js';
 import { compareCodePoints } from '../../src/strings.js';
 import type { MongoCollection, MongoDocument, MongoOptions } from './mongo-config.js';
-import type { OpenMongo } from './mongo-connection.js';
-import { DUPLICATE_KEY } from './mongo-lock.js';
+import { type OpenMongo, runAtomically, withSession } from './mongo-connection.js';
+import { isDuplicateKey } from './mongo-errors.js';
 import { agentIdPrefixFilter } from './mongo-queries.js';
+import type { AgentCollectionRole } from './mongo-schema.js';
 
 /**
  * The registry `<prefix>agents`: one document per agent id, what `exists` and
@@ -21,6 +22,12 @@ import { agentIdPrefixFilter } from './mongo-queries.js';
  * step; and after its insert the append looks at the registry again and
  * removes what it wrote if a delete came in between. Any other write
  * registers the agent with `$unset: { deletedAt }`, ending the tombstone.
+ *
+ * Every write also sets `lastWriteAt` to the server's time (`$currentDate`,
+ * one clock for a fleet of hosts): what retention judges an agent by
+ * (mongo-retention.ts). An event batch sets it once per agent, in the
+ * registration it makes anyway, and its events take that time as their
+ * `appendedAt`.
  */
 
 /** Reads a counter the server returned (a number; a `Long` if it ever passed 2^31 with promoteLongs off). */
@@ -34,9 +41,17 @@ export function counterValue(value: unknown): number {
 /** The filter of agents that exist: no tombstone (`{ deletedAt: null }` also matches a missing field). */
 export const LIVE_AGENT: MongoDocument = { deletedAt: null };
 
-/** The update part that registers an agent (a new agent under a deleted id ends its tombstone). */
+/**
+ * The update part that registers an agent (a new agent under a deleted id
+ * ends its tombstone) and records the write's server time. Callers add their
+ * own `$set` / `$inc`, which these operators leave alone.
+ */
 export function registration(now = Date.now()): MongoDocument {
-  return { $unset: { deletedAt: '' }, $setOnInsert: { registeredAt: now } };
+  return {
+    $unset: { deletedAt: '' },
+    $setOnInsert: { registeredAt: now },
+    $currentDate: { lastWriteAt: true },
+  };
 }
 
 /** The update that makes an agent's registry document a tombstone. */
@@ -78,7 +93,7 @@ export async function registerForEvents(
       );
       if (doc) return doc;
     } catch (error) {
-      if ((error as { code?: unknown }).code !== DUPLICATE_KEY) throw error;
+      if (!isDuplicateKey(error)) throw error;
     }
     // The upsert met an existing document its filter left out (a live
     // tombstone), or lost a race with another writer creating the agent.
@@ -157,4 +172,39 @@ export function mongoFileEventRegistry(
     },
     wrapError,
   };
+}
+
+/** Collections holding one document per item, keyed by `agentId` (deleted and forked per agent). */
+export const PER_ITEM_COLLECTIONS = [
+  'messages',
+  'tool_calls',
+  'snapshots',
+  'history_windows',
+  'compression_records',
+  'recovered_files',
+  'media_cache',
+] as const satisfies readonly AgentCollectionRole[];
+
+/** Every document of the agent except its events and its registry document (a tombstone by now, or a fork's). */
+export function deleteAgentDocuments(open: OpenMongo, agentId: string): Promise<void> {
+  return runAtomically(open, async (session) => {
+    for (const role of PER_ITEM_COLLECTIONS) {
+      await open.collections[role].deleteMany({ agentId }, withSession(session));
+    }
+    await open.collections.infos.deleteOne({ _id: agentId }, withSession(session));
+    await open.collections.todos.deleteOne({ _id: agentId }, withSession(session));
+  });
+}
+
+/**
+ * What a delete removes once the agent's tombstone is written (from then on
+ * it does not exist and its late events are discarded): expired tombstones,
+ * its events, its other documents. An event stream has no size bound, so it
+ * is not deleted inside the transaction (which has a time and size limit); a
+ * failure part-way is safe to retry with another delete.
+ */
+export async function removeTombstonedAgent(open: OpenMongo, agentId: string, now: number): Promise<void> {
+  await open.collections.agents.deleteMany(expiredTombstones(now));
+  await open.collections.events.deleteMany({ agentId });
+  await deleteAgentDocuments(open, agentId);
 }

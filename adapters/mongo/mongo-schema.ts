@@ -1,10 +1,12 @@
 import { noStoreDataError, olderSchemaError } from '../../src/agent/read-only-errors.js';
 import { ConfigError } from '../../src/errors.js';
 import type { MongoCollection, MongoDatabase } from './mongo-config.js';
+import { hasServerCode, MONGO_SERVER_CODES } from './mongo-errors.js';
 
 /**
- * The agent store's collections and indexes, as data, and the versioned
- * migrations that create them. Index specs are plain values so that a unit
+ * The schema of both components in one place: the agent store's and the KV
+ * layer's collections and indexes, as data, and the versioned migrations
+ * that create them, run by one runner (`prepareComponent`). Index specs are plain values so that a unit
  * test can check, without a server, that every query's filter and sort is
  * served by one of them (see `findCoveringIndex` in mongo-queries.ts).
  *
@@ -123,10 +125,6 @@ export interface MongoMigration {
   up(db: MongoDatabase, prefix: string): Promise<void>;
 }
 
-// A server error code: the collection already exists (another process
-// created it first). Anything else is a real failure.
-const NAMESPACE_EXISTS = 48;
-
 /**
  * Creates a collection (if missing) and its indexes (creating an identical
  * index again is a no-op). Collections are created up front because older
@@ -140,7 +138,8 @@ export async function ensureCollection(
   try {
     await db.createCollection(name);
   } catch (error) {
-    if ((error as { code?: unknown }).code !== NAMESPACE_EXISTS) throw error;
+    // Another process created it first; anything else is a real failure.
+    if (!hasServerCode(error, MONGO_SERVER_CODES.namespaceExists)) throw error;
   }
   if (indexes.length > 0) await db.collection(name).createIndexes(indexes.map((spec) => ({ ...spec })));
 }
@@ -166,7 +165,50 @@ export const AGENT_MIGRATIONS: readonly MongoMigration[] = [
       for (const role of AGENT_COLLECTIONS) await ensureCollection(db, names[role], AGENT_INDEXES[role]);
     },
   },
+  {
+    version: 3,
+    description: 'write times for retention (lastWriteAt of each live agent)',
+    // Retention judges an agent by its last write of any kind (every write
+    // now sets lastWriteAt, mongo-registry.ts) and an event by its
+    // appendedAt. Agents from before start at their last saveInfo, or at the
+    // upgrade when they have no info (never older than they may be); older
+    // events keep no time and are judged by their bookmark.timestamp.
+    up: backfillLastWrites,
+  },
 ];
+
+/** Agents the backfill of version 3 sets per round trip. */
+const BACKFILL_PAGE = 500;
+
+async function backfillLastWrites(db: MongoDatabase, prefix: string): Promise<void> {
+  const names = agentCollectionNames(prefix);
+  const agents = db.collection(names.agents);
+  // `null` also matches a missing field. Each update repeats the condition,
+  // so a write (or another process's backfill) that set the time first wins.
+  const pending = { lastWriteAt: null, deletedAt: null };
+  for (;;) {
+    const page = await agents
+      .find(pending, { projection: { _id: 1 } })
+      .limit(BACKFILL_PAGE)
+      .toArray();
+    if (page.length === 0) return;
+    const ids = page.map((doc) => doc._id);
+    const infos = await db
+      .collection(names.infos)
+      .find({ _id: { $in: ids } }, { projection: { updatedAt: 1 } })
+      .toArray();
+    const savedAt = new Map(infos.map((doc) => [String(doc._id), doc.updatedAt]));
+    const now = new Date();
+    await agents.bulkWrite(
+      ids.map((id) => {
+        const saved = savedAt.get(String(id));
+        const at = typeof saved === 'number' ? new Date(saved) : now;
+        return { updateOne: { filter: { _id: id, ...pending }, update: { $set: { lastWriteAt: at } } } };
+      }),
+      { ordered: false },
+    );
+  }
+}
 
 /** The schema version this code writes and understands. */
 export const AGENT_SCHEMA_VERSION = AGENT_MIGRATIONS[AGENT_MIGRATIONS.length - 1]?.version ?? 0;
@@ -246,7 +288,65 @@ export async function assertComponentReadable(
   }
 }
 
-/** The agent store's migrations (component `agent`). */
-export function migrateAgentSchema(db: MongoDatabase, prefix: string): Promise<number> {
-  return migrateComponent(db, prefix, AGENT_SCHEMA_COMPONENT, AGENT_MIGRATIONS);
+// ---- the KV component --------------------------------------------------------
+
+/** Collections of the KV component, each `<prefix><name>`. */
+export const KV_COLLECTIONS = ['kv_instances', 'kv_records', 'kv_undo'] as const;
+
+export const KV_INDEXES: Readonly<Record<(typeof KV_COLLECTIONS)[number], readonly MongoIndexSpec[]>> = {
+  kv_instances: [{ name: 'kv_instances_created', key: { createdAt: 1, _id: 1 } }],
+  kv_records: [
+    { name: 'kv_records_key', key: { instanceId: 1, incarnation: 1, namespace: 1, key: 1 }, unique: true },
+    { name: 'kv_records_expiry', key: { expiresAt: 1 } },
+    { name: 'kv_records_batch', key: { batch: 1 }, sparse: true },
+  ],
+  kv_undo: [{ name: 'kv_undo_batch', key: { batch: 1 } }],
+};
+
+/** The schema component of the KV layer in the version collection. */
+export const KV_SCHEMA_COMPONENT = 'kv';
+
+/** The KV component's schema history in `<prefix>schema_version`. */
+export const KV_MIGRATIONS: readonly MongoMigration[] = [
+  {
+    version: 1,
+    description: 'KV instances and records',
+    async up(db, prefix) {
+      for (const name of ['kv_instances', 'kv_records'] as const) {
+        await ensureCollection(db, `${prefix}${name}`, KV_INDEXES[name]);
+      }
+    },
+  },
+  {
+    version: 2,
+    description: 'undo log and batch marks of multi-record writes without transactions',
+    async up(db, prefix) {
+      for (const name of KV_COLLECTIONS) await ensureCollection(db, `${prefix}${name}`, KV_INDEXES[name]);
+    },
+  },
+];
+
+// ---- opening a component ------------------------------------------------------
+
+/** The migrations of each component. */
+export const COMPONENT_MIGRATIONS: Readonly<Record<'agent' | 'kv', readonly MongoMigration[]>> = {
+  agent: AGENT_MIGRATIONS,
+  kv: KV_MIGRATIONS,
+};
+
+/**
+ * Makes one component usable: brings it up to date, or, for a read-only
+ * store, checks that it is (creating and changing nothing). The agent store
+ * runs it on connect, the KV layer when it is first opened, so a store that
+ * never uses KV creates none of its collections.
+ */
+export async function prepareComponent(
+  db: MongoDatabase,
+  prefix: string,
+  component: keyof typeof COMPONENT_MIGRATIONS,
+  readOnly: boolean,
+): Promise<void> {
+  const migrations = COMPONENT_MIGRATIONS[component];
+  if (readOnly) await assertComponentReadable(db, prefix, component, migrations);
+  else await migrateComponent(db, prefix, component, migrations);
 }

@@ -2,6 +2,7 @@ import { AgentStore } from '../../src/agent/agent-store.js';
 import { createKvStore } from '../../src/kv/kv-store.js';
 import type { KvStore } from '../../src/kv/kv-types.js';
 import { ReadOnlyKvBackend } from '../../src/kv/read-only-kv-backend.js';
+import type { EventRowAccess } from '../../src/transfer/event-mode-move.js';
 import { MongoAgentBackend } from './mongo-agent-backend.js';
 import {
   type MongoStoreOptions,
@@ -9,8 +10,9 @@ import {
   resolveMongoStoreOptions,
 } from './mongo-config.js';
 import { MongoConnection, type OpenMongo } from './mongo-connection.js';
-import { KV_SCHEMA_COMPONENT, MongoKvBackend, type MongoKvOptions } from './mongo-kv.js';
-import { installedVersion } from './mongo-schema.js';
+import { mongoEventRows } from './mongo-event-rows.js';
+import { MongoKvBackend, type MongoKvOptions } from './mongo-kv.js';
+import { installedVersion, KV_SCHEMA_COMPONENT } from './mongo-schema.js';
 
 /**
  * The agent store on MongoDB (`kode-store/mongo`), with the official `mongodb`
@@ -96,5 +98,13 @@ export class MongoStore extends AgentStore {
       ...options,
       collectionPrefix: this.options.collectionPrefix,
     });
+  }
+
+  /**
+   * The database side of moving events between modes (`kode-store events`).
+   * @internal
+   */
+  eventRows(): EventRowAccess {
+    return mongoEventRows(() => this.connect());
   }
 }
