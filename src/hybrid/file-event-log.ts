@@ -1,5 +1,5 @@
 import type { FileHandle } from 'node:fs/promises';
-import { open, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { AppendBatcher } from '../agent/append-batcher.js';
 import { pagedIterable } from '../agent/paged-iterable.js';
@@ -9,15 +9,12 @@ import { ConfigError, UnsupportedError, ValidationError, wrapDriverError } from 
 import { compareCodePoints } from '../strings.js';
 import { holdsJsonStore } from '../transfer/json-store-layout.js';
 import type { AgentChannel, Bookmark, Timeline } from '../types.js';
-import { agentDir, createAgentDir, readAgentDirs } from './agent-dirs.js';
+import { agentDir, openEventFileForAppend, readAgentDirs } from './agent-dirs.js';
 import { appendLines } from './event-file-append.js';
 import { findEventFileProblems } from './event-file-check.js';
 import { EventFileDescriptors, type OpenEventFile } from './event-file-descriptors.js';
 import {
-  APPEND_FLAGS,
-  CREATE_FLAGS,
   closeQuietly,
-  errorCode,
   holdsEvents,
   isDirectory,
   openForReading,
@@ -423,7 +420,7 @@ export class FileEventLog {
         await closeQuietly(file.handle);
         let reopened: { handle: FileHandle; created: boolean } | undefined;
         try {
-          reopened = await this.openEventFileForAppend(agentId);
+          reopened = await openEventFileForAppend(this.baseDir, agentId, this.fsync, this.admitAgent);
         } catch (error) {
           this.files.limit.release();
           throw error;
@@ -501,7 +498,7 @@ export class FileEventLog {
     await this.files.limit.acquire();
     let opened: { handle: FileHandle; created: boolean } | undefined;
     try {
-      opened = await this.openEventFileForAppend(agentId);
+      opened = await openEventFileForAppend(this.baseDir, agentId, this.fsync, this.admitAgent);
     } catch (error) {
       this.files.limit.release();
       throw error;
@@ -513,38 +510,6 @@ export class FileEventLog {
     const file: OpenEventFile = { handle: opened.handle, knownSize: -1, busy: 1, created: opened.created };
     this.files.keep(agentId, file);
     return file;
-  }
-
-  /**
-   * Opens (creating it if need be, once `admitAgent` agreed) the agent's event
-   * file for appending; undefined when the admission refused. The caller
-   * holds one descriptor slot, and every step here has at most one
-   * descriptor open at a time: the new file is created and closed, its
-   * directory synced, and only then is it opened for appending.
-   */
-  private async openEventFileForAppend(
-    agentId: string,
-  ): Promise<{ handle: FileHandle; created: boolean } | undefined> {
-    const dir = agentDir(this.baseDir, agentId);
-    const path = join(dir.path, EVENTS_FILE_NAME);
-    try {
-      return { handle: await open(path, APPEND_FLAGS), created: false };
-    } catch (error) {
-      if (errorCode(error) !== 'ENOENT') throw error;
-    }
-    if (this.admitAgent && !(await this.admitAgent(agentId))) return undefined;
-    // A delete by another FileEventLog can remove the directory between our
-    // mkdir and open; a few attempts get past that race.
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await createAgentDir(this.baseDir, agentId, dir, this.fsync);
-        await closeQuietly(await open(path, CREATE_FLAGS, 0o666));
-        if (this.fsync) await syncDirectory(dir.path);
-        return { handle: await open(path, APPEND_FLAGS), created: true };
-      } catch (error) {
-        if (errorCode(error) !== 'ENOENT' || attempt >= 3) throw error;
-      }
-    }
   }
 
   // --- deleting --------------------------------------------------------------
