@@ -27,6 +27,12 @@ export {
   type SnapshotRetention,
   supportsRetention,
 } from './agent/retention.js';
+export type {
+  RetentionRound,
+  RetentionSchedule,
+  RetentionScheduleMetrics,
+  RetentionScheduleOptions,
+} from './agent/retention-schedule.js';
 export { createExtendedStore, type KodeStore } from './config/create-extended-store.js';
 export {
   DEFAULT_FILE_STORE_PATH,

@@ -166,25 +166,35 @@ describe('kode-store prune', () => {
     expect(compact.stderr).toMatch(/does not support compact/);
   });
 
-  it('refuses to prune events of a hybrid-mode store (exit 2) and prunes its agents', async () => {
+  it('prunes the events of a hybrid-mode store by rewriting its event files, and its agents', async () => {
     const path = join(scratch.dir, 'hybrid.db');
     const events = join(scratch.dir, 'hybrid-events');
     const env = { KODE_STORE_EVENTS: 'file', KODE_STORE_PATH: events };
     const store = new SqliteStore({ path, eventStorage: 'file', fileStoreBaseDir: events });
     await seed(store, 'old', 3);
+    await seed(store, 'kept', 3);
     await store.close();
+    const pruned = await runInProcess(
+      ['prune', `sqlite:${path}`, '--prefix', 'kept', '--keep-events', '1', '--json'],
+      { env },
+    );
+    expect(pruned.code, pruned.stderr).toBe(0);
+    expect(JSON.parse(pruned.stdout)).toMatchObject({ agents: 0, events: 2 });
+    const reopened = new SqliteStore({ path, eventStorage: 'file', fileStoreBaseDir: events });
+    expect((await collect(reopened.readEvents('kept'))).map((e) => e.bookmark.seq)).toEqual([3]);
+    // The rewritten file is sound (seed() leaves info.messageCount behind its messages, which is not ours).
+    const issues = (await reopened.checkConsistency('kept')).issues;
+    expect(issues.filter((issue) => /event/.test(issue))).toEqual([]);
+    await reopened.close();
     // Appends are judged by the event file's time, trusted to within FILE_TIME_SLACK_MS.
     await waitPast(Date.now() + FILE_TIME_SLACK_MS);
     const at = await boundary();
-    const refused = await runInProcess(['prune', `sqlite:${path}`, '--keep-events', '1'], { env });
-    expect(refused.code).toBe(2);
-    expect(refused.stderr).toMatch(/hybrid-mode event files/);
     const run = await runInProcess(
       ['prune', `sqlite:${path}`, '--inactive-before', new Date(at).toISOString(), '--json'],
       { env },
     );
     expect(run.code).toBe(0);
-    expect(JSON.parse(run.stdout)).toMatchObject({ agents: 1, files: 1 });
+    expect(JSON.parse(run.stdout)).toMatchObject({ agents: 2, files: 2 });
   });
 });
 

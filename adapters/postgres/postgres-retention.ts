@@ -10,7 +10,6 @@ import type { AgentWriteQueue } from '../../src/agent/agent-write-queue.js';
 import { DELETED_AGENT_RETENTION_MS } from '../../src/agent/deleted-agents.js';
 import type { EventStorage } from '../../src/agent/event-storage.js';
 import type { CompactResult } from '../../src/agent/retention.js';
-import { UnsupportedError } from '../../src/errors.js';
 import { eventModeMismatch } from '../../src/hybrid/event-modes.js';
 import { columnKey } from './postgres-column-keys.js';
 import type { PostgresDatabase, Transaction } from './postgres-database.js';
@@ -150,13 +149,8 @@ export class PostgresRetention implements RetentionBackend {
   }
 
   async pruneEvents(agentId: string, rule: EventPruneRule, dryRun: boolean): Promise<PrunedRows> {
-    if (this.events.mode === 'file') {
-      throw new UnsupportedError(
-        'prune cannot remove events kept in hybrid-mode event files (they are append-only); ' +
-          'prune agents and snapshots only, or move the events into the database (kode-store events --to database)',
-        { backend: 'postgres', operation: 'prune', agentId },
-      );
-    }
+    // Hybrid mode: the event storage rewrites the agent's file.
+    if (this.events.pruneEvents) return this.events.pruneEvents(agentId, rule, dryRun);
     await this.events.idle();
     const events = this.db.table('kode_events');
     const values: unknown[] = [agentId];

@@ -8,7 +8,6 @@ import type {
 } from '../../src/agent/agent-backend.js';
 import type { EventStorage } from '../../src/agent/event-storage.js';
 import type { CompactOptions, CompactResult } from '../../src/agent/retention.js';
-import { UnsupportedError } from '../../src/errors.js';
 import { eventModeMismatch } from '../../src/hybrid/event-modes.js';
 import { prefixUpperBound } from '../../src/strings.js';
 import type { SqliteConnection } from './sqlite-connection.js';
@@ -128,7 +127,8 @@ export class SqliteRetention implements RetentionBackend {
   }
 
   async pruneEvents(agentId: string, rule: EventPruneRule, dryRun: boolean): Promise<PrunedRows> {
-    if (this.events.mode === 'file') throw filePruneUnsupported(agentId);
+    // Hybrid mode: the event storage rewrites the agent's file.
+    if (this.events.pruneEvents) return this.events.pruneEvents(agentId, rule, dryRun);
     const { where, parameters } = eventPruneCondition(agentId, rule);
     if (dryRun)
       return this.connection.read(() => this.countRows('events', 'timeline_json', where, parameters));
@@ -354,13 +354,4 @@ function eventPruneCondition(
     parameters.push(rule.olderThan);
   }
   return { where: conditions.join(' AND '), parameters };
-}
-
-/** Hybrid mode keeps events in append-only files, which prune does not rewrite. */
-function filePruneUnsupported(agentId: string): UnsupportedError {
-  return new UnsupportedError(
-    'prune cannot remove events kept in hybrid-mode event files (they are append-only); ' +
-      'prune agents and snapshots only, or move the events into the database (kode-store events --to database)',
-    { backend: 'sqlite', operation: 'prune', agentId },
-  );
 }

@@ -161,8 +161,9 @@ export interface RetentionBackend {
    * counts every event it names and removes nothing. An event's time is
    * when it was stored (for events stored before the store recorded that:
    * its `bookmark.timestamp`, and none when it has none). Returns how many
-   * went and their stored JSON's UTF-8 bytes. Throws
-   * `UnsupportedError` where events cannot be pruned (hybrid mode's files).
+   * went and their stored JSON's UTF-8 bytes. Hybrid mode: the backend
+   * hands the call to its `EventStorage.pruneEvents` (the file is rewritten
+   * whole, `done` set).
    */
   pruneEvents(agentId: string, rule: EventPruneRule, dryRun: boolean): Promise<PrunedRows>;
   /** Removes all but the newest `keepNewest` snapshots (first-save order); returns what went (or would). */
@@ -282,6 +283,12 @@ export interface PrunedRows {
   count: number;
   /** UTF-8 bytes of their stored JSON texts. */
   bytes: number;
+  /**
+   * True when nothing the rule names is left, whatever `count` says (an
+   * event file is rewritten whole, so its prune may go past `limit`); when
+   * absent, a `count` below `limit` means the same.
+   */
+  done?: boolean;
 }
 
 /** Which of an agent's events `pruneEvents` removes: those matching every given field. */

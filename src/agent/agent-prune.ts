@@ -100,7 +100,7 @@ export async function pruneAgents(
           const pruned = await backend.pruneEvents(agentId, eventRule, dryRun);
           removed.events += pruned.count;
           removed.bytes += pruned.bytes;
-          if (dryRun || pruned.count < batch) break;
+          if (dryRun || pruned.done === true || pruned.count < batch) break;
           stopIfAborted();
         }
       }

@@ -50,6 +50,13 @@ import {
   type PrunePolicy,
   type PruneResult,
 } from './retention.js';
+import {
+  checkRetentionScheduleOptions,
+  RETENTION_LEASE_KEY,
+  type RetentionSchedule,
+  type RetentionScheduleOptions,
+  startRetentionSchedule,
+} from './retention-schedule.js';
 import { assertForkCount, assertLockTimeout } from './store-arguments.js';
 import { eventFields, eventFilter, StoreCodec } from './store-codec.js';
 import { StoreOperations } from './store-operations.js';
@@ -61,6 +68,11 @@ export interface AgentStoreOptions {
    * with it (a store's constructor never throws).
    */
   configError?: unknown;
+  /**
+   * Runs a prune policy in the background, by one process of a fleet at a
+   * time (see `RetentionScheduleOptions`); `close()` stops it.
+   */
+  retention?: RetentionScheduleOptions;
 }
 
 /**
@@ -75,10 +87,11 @@ export class AgentStore implements ExtendedStore {
   /** The frame every operation runs in; the KV API of the store shares it. */
   protected readonly ops: StoreOperations;
   protected readonly codec: StoreCodec;
-  private readonly configError: unknown;
+  private configError: unknown;
   /** Operations still running; `close()` lets them finish before the backend closes. */
   private readonly inFlight = new Set<Promise<unknown>>();
   private closing: Promise<void> | undefined;
+  private readonly schedules = new Set<RetentionSchedule>();
 
   constructor(
     protected readonly backend: AgentBackend,
@@ -90,6 +103,14 @@ export class AgentStore implements ExtendedStore {
       classifyError: backend.classifyError?.bind(backend),
     });
     this.codec = new StoreCodec(backend.name);
+    if (options.retention !== undefined && this.configError === undefined) {
+      // A store's constructor never throws: bad schedule options fail every operation instead.
+      try {
+        this.scheduleRetention(options.retention);
+      } catch (error) {
+        this.configError = error;
+      }
+    }
   }
 
   /**
@@ -602,6 +623,45 @@ export class AgentStore implements ExtendedStore {
     });
   }
 
+  /**
+   * Runs `options.policy` every `options.intervalMs` in the background, by one
+   * process of those sharing the database at a time (a lease under a lock key
+   * no agent id can be). A failing round goes to `onError` and the schedule's
+   * metrics, never to the process. The schedule keeps the process alive until
+   * it is stopped or the store is closed. Throws `ValidationError` for bad
+   * options, `UnsupportedError` on a read-only store or one without
+   * retention, `StoreClosedError` once closed.
+   *
+   * @example
+   * const schedule = store.scheduleRetention({
+   *   policy: { inactiveBefore: Date.now() - 90 * 86_400_000, events: { keepNewest: 1000 } },
+   *   intervalMs: 15 * 60_000,
+   *   onError: (error) => console.error('retention failed', error),
+   * });
+   */
+  scheduleRetention(options: RetentionScheduleOptions): RetentionSchedule {
+    this.ops.assertOpen('scheduleRetention');
+    if (this.configError !== undefined) throw this.configError;
+    checkRetentionScheduleOptions(options, this.backend.name);
+    this.ops.assertWritable('scheduleRetention');
+    const backend = this.retention('scheduleRetention');
+    const schedule = startRetentionSchedule(
+      {
+        backendName: backend.name,
+        prune: (policy, batchSize) => this.prune(policy, batchSize === undefined ? {} : { batchSize }),
+        takeLease: () => backend.acquireLock(RETENTION_LEASE_KEY, 0),
+      },
+      options,
+    );
+    const stop = schedule.stop;
+    const tracked: RetentionSchedule = {
+      stop: () => stop().finally(() => this.schedules.delete(tracked)),
+      metrics: schedule.metrics,
+    };
+    this.schedules.add(tracked);
+    return tracked;
+  }
+
   /** The backend's retention, or `UnsupportedError` for a backend without it. */
   private retention(operation: string): AgentBackend & RetentionBackend {
     if (hasRetention(this.backend)) return this.backend;
@@ -620,6 +680,8 @@ export class AgentStore implements ExtendedStore {
     if (!this.ops.markClosed()) return this.closing ?? Promise.resolve();
     this.closing = (async () => {
       if (this.configError !== undefined) return;
+      // Before the backend closes: a running round finishes and the lease is given back.
+      await Promise.allSettled([...this.schedules].map((schedule) => schedule.stop()));
       await Promise.allSettled([...this.inFlight]);
       await this.backend.close();
     })();

@@ -1,6 +1,6 @@
 import type { EventMode } from '../hybrid/event-modes.js';
 import type { ReadEventsOptions, Timeline } from '../types.js';
-import type { EventFields } from './agent-backend.js';
+import type { EventFields, EventPruneRule, PrunedRows } from './agent-backend.js';
 
 /**
  * Where a backend keeps the event stream: in its database, or in append-only
@@ -35,6 +35,12 @@ export interface EventStorage {
    * time here.
    */
   lastWriteOutsideDatabase(agentId: string): Promise<number | undefined>;
+  /**
+   * Prunes events kept outside the database (`RetentionBackend.pruneEvents`
+   * for a store whose events live there); absent where events are rows,
+   * which the backend prunes itself.
+   */
+  pruneEvents?(agentId: string, rule: EventPruneRule, dryRun: boolean): Promise<PrunedRows>;
   /** Total number of stored events, when cheap to know. */
   count(): Promise<number | undefined>;
   /** Problems found in the agent's stored events (torn or missing files, events in the other place). */

@@ -43,7 +43,11 @@ export interface PrunePolicy {
  * (the newest N are always kept).
  */
 export interface EventRetention {
-  /** Events stored before this time (epoch milliseconds or a `Date`). */
+  /**
+   * Events stored before this time (epoch milliseconds or a `Date`). Hybrid
+   * mode's event files record no time per line: there an event's time is its
+   * `bookmark.timestamp`, and an event without one is never older.
+   */
   olderThan?: number | Date;
   /** All but the newest N events of the agent (in append order, within `channels` when given). */
   keepNewest?: number;
@@ -88,8 +92,9 @@ export interface PruneCounts {
   /** Event files removed (hybrid mode: one per deleted agent that had one). */
   files: number;
   /**
-   * UTF-8 bytes of the stored JSON texts removed (what the rows held; the
-   * database's own overhead and hybrid-mode event files are not counted).
+   * UTF-8 bytes of the stored JSON texts removed (what the rows held, and
+   * the lines pruned from hybrid-mode event files; the database's own
+   * overhead and the event files of deleted agents are not counted).
    */
   bytes: number;
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Dirent } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, readdir, readFile, rename } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { CorruptDataError } from '../errors.js';
 import {
@@ -10,12 +10,14 @@ import {
   agentIdFromSidecar,
   isHashedDirName,
 } from './agent-path.js';
-import { closeQuietly, errorCode, syncDirectory } from './event-file-io.js';
+import { APPEND_FLAGS, CREATE_FLAGS, closeQuietly, errorCode, syncDirectory } from './event-file-io.js';
+import { EVENTS_FILE_NAME } from './file-event-log-options.js';
 
 /**
  * The agent directories of a hybrid-mode base directory: where an agent's
- * directory is, creating it durably (with its `agent-id` sidecar when its
- * name is a hash), and listing the directories back as agent ids. Each step
+ * directory is, creating it and its event file durably (with its `agent-id`
+ * sidecar when its name is a hash), and listing the directories back as
+ * agent ids. Each step
  * opens at most one descriptor at a time.
  */
 
@@ -56,8 +58,43 @@ export async function readAgentDirs(baseDir: string): Promise<Array<{ agentId: s
   return dirs;
 }
 
+/**
+ * Opens (creating it if need be, once `admit` agreed) the agent's event file
+ * for appending; undefined when the admission refused. The caller holds one
+ * descriptor slot, and every step here has at most one descriptor open at a
+ * time: the new file is created and closed, its directory synced, and only
+ * then is it opened for appending.
+ */
+export async function openEventFileForAppend(
+  baseDir: string,
+  agentId: string,
+  fsync: boolean,
+  admit: ((agentId: string) => boolean | Promise<boolean>) | undefined,
+): Promise<{ handle: FileHandle; created: boolean } | undefined> {
+  const dir = agentDir(baseDir, agentId);
+  const path = join(dir.path, EVENTS_FILE_NAME);
+  try {
+    return { handle: await open(path, APPEND_FLAGS), created: false };
+  } catch (error) {
+    if (errorCode(error) !== 'ENOENT') throw error;
+  }
+  if (admit && !(await admit(agentId))) return undefined;
+  // A delete by another FileEventLog can remove the directory between our
+  // mkdir and open; a few attempts get past that race.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await createAgentDir(baseDir, agentId, dir, fsync);
+      await closeQuietly(await open(path, CREATE_FLAGS, 0o666));
+      if (fsync) await syncDirectory(dir.path);
+      return { handle: await open(path, APPEND_FLAGS), created: true };
+    } catch (error) {
+      if (errorCode(error) !== 'ENOENT' || attempt >= 3) throw error;
+    }
+  }
+}
+
 /** Creates the base directory (with its parents) and the agent's directory, synced when `fsync`. */
-export async function createAgentDir(
+async function createAgentDir(
   baseDir: string,
   agentId: string,
   dir: AgentDir,

@@ -7,14 +7,17 @@
  *
  * Waiting cannot deadlock as long as the owner keeps one rule: whatever
  * holds a slot opens at most one descriptor under it at a time and never
- * waits for a second slot. (p-limit bounds running functions; this bound has
+ * waits for a second slot. A step that needs two descriptors open together
+ * (rewriting a file) asks for both in one `acquire(2)`, which waits in the
+ * same queue and never holds one while waiting for the other's turn. (p-limit bounds running functions; this bound has
  * to cover descriptors that stay open between them, and to reclaim those.)
  */
 export class DescriptorLimit {
   private used = 0;
   /** Idle descriptors being closed for waiters; each one's slot goes to a waiter once it is closed. */
   private reclaiming = 0;
-  private readonly waiters: Array<() => void> = [];
+  /** Callers waiting in call order, each with the slots it needs and those it was given already. */
+  private readonly waiters: Array<{ need: number; granted: number; resolve: () => void }> = [];
 
   /**
    * @param max the most descriptors open at once (at least 1).
@@ -37,29 +40,47 @@ export class DescriptorLimit {
     return this.waiters.length > 0;
   }
 
-  /** Resolves once the caller may open one descriptor. */
-  acquire(): Promise<void> {
+  /**
+   * Resolves once the caller may open `count` descriptors (1, or at most
+   * `max`); each is given back with its own `release()`.
+   */
+  acquire(count = 1): Promise<void> {
+    if (!Number.isSafeInteger(count) || count < 1 || count > this.max) {
+      return Promise.reject(new RangeError(`cannot take ${count} of ${this.max} descriptor slots at once`));
+    }
     // While anyone waits, every slot is taken (a released slot goes straight to a waiter).
-    if (this.waiters.length === 0 && this.used < this.max) {
-      this.used++;
+    if (this.waiters.length === 0 && this.used + count <= this.max) {
+      this.used += count;
       return Promise.resolve();
     }
     return new Promise<void>((resolve) => {
-      this.waiters.push(resolve);
+      // The slots free now are this caller's (no one waits before it, or none are free).
+      const granted = Math.min(count, this.max - this.used);
+      this.used += granted;
+      this.waiters.push({ need: count, granted, resolve });
       this.reclaim();
     });
   }
 
   /** Gives back a slot taken by `acquire`, once its descriptor is closed (or was never opened). */
   release(): void {
-    const next = this.waiters.shift();
-    if (next) next();
-    else this.used--;
+    const next = this.waiters[0];
+    if (!next) {
+      this.used--;
+      return;
+    }
+    next.granted++;
+    if (next.granted === next.need) {
+      this.waiters.shift();
+      next.resolve();
+    }
   }
 
-  /** Closes idle descriptors until every waiter has a slot coming. */
+  /** Closes idle descriptors until every waiter has its slots coming. */
   reclaim(): void {
-    while (this.reclaiming < this.waiters.length) {
+    let outstanding = 0;
+    for (const waiter of this.waiters) outstanding += waiter.need - waiter.granted;
+    while (this.reclaiming < outstanding) {
       const closing = this.closeIdle();
       if (!closing) return;
       this.reclaiming++;

@@ -68,13 +68,16 @@ export class EventFileDescriptors {
     if (file.busy === 0 && this.limit.contended) this.limit.reclaim();
   }
 
-  /** Runs `body`, which opens at most one descriptor at a time and closes what it opens, under one slot. */
-  async withDescriptor<T>(body: () => Promise<T>): Promise<T> {
-    await this.limit.acquire();
+  /**
+   * Runs `body`, which opens at most `count` descriptors at a time and
+   * closes what it opens, under `count` slots taken together (one by default).
+   */
+  async withDescriptor<T>(body: () => Promise<T>, count = 1): Promise<T> {
+    await this.limit.acquire(count);
     try {
       return await body();
     } finally {
-      this.limit.release();
+      for (let i = 0; i < count; i++) this.limit.release();
     }
   }
 

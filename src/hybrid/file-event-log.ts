@@ -1,29 +1,32 @@
 import type { FileHandle } from 'node:fs/promises';
-import { open, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { AppendBatcher } from '../agent/append-batcher.js';
 import { pagedIterable } from '../agent/paged-iterable.js';
 import { eventFilter } from '../agent/store-codec.js';
 import { StoreOperations } from '../agent/store-operations.js';
-import { ConfigError, ValidationError, wrapDriverError } from '../errors.js';
+import { ConfigError, UnsupportedError, ValidationError, wrapDriverError } from '../errors.js';
 import { compareCodePoints } from '../strings.js';
 import { holdsJsonStore } from '../transfer/json-store-layout.js';
 import type { AgentChannel, Bookmark, Timeline } from '../types.js';
-import { agentDir, createAgentDir, readAgentDirs } from './agent-dirs.js';
+import { agentDir, openEventFileForAppend, readAgentDirs } from './agent-dirs.js';
 import { appendLines } from './event-file-append.js';
 import { findEventFileProblems } from './event-file-check.js';
 import { EventFileDescriptors, type OpenEventFile } from './event-file-descriptors.js';
 import {
-  APPEND_FLAGS,
-  CREATE_FLAGS,
   closeQuietly,
-  errorCode,
   holdsEvents,
   isDirectory,
   openForReading,
   statOrUndefined,
   syncDirectory,
 } from './event-file-io.js';
+import {
+  countPrunable,
+  type FileEventPruneRule,
+  type FilePruneCount,
+  rewriteWithout,
+} from './event-file-rewrite.js';
 import {
   assertEventLine,
   decodeLines,
@@ -128,8 +131,11 @@ export class FileEventLog {
   private readonly ops = new StoreOperations(BACKEND);
   private readonly appends = new Map<string, AgentAppends>();
   private readonly files: EventFileDescriptors;
-  /** Per agent, a promise that settles (never rejects) when a pending `delete` has finished. */
-  private readonly deletions = new Map<string, Promise<void>>();
+  /**
+   * Per agent, a promise that settles (never rejects) when a pending `delete`
+   * or prune rewrite has finished: the agent's later appends wait for it.
+   */
+  private readonly exclusive = new Map<string, Promise<void>>();
   private closing: Promise<void> | undefined;
   /** Settles once the base directory was found not to be an SDK JSONStore (asked before the first write). */
   private layoutChecked: Promise<void> | undefined;
@@ -229,6 +235,51 @@ export class FileEventLog {
   }
 
   /**
+   * Removes the agent's events that `rule` names and resolves with how many
+   * went and the UTF-8 bytes of their lines; with `dryRun`, counts them and
+   * changes nothing. The file is rewritten atomically without them
+   * (event-file-rewrite.ts); nothing is written when the rule names none.
+   * Appends made before the call are judged with the rest; appends made
+   * after it wait for the rewrite and are kept. Needs two descriptors at
+   * once, so `maxOpenFiles` of at least 2.
+   */
+  pruneEvents(agentId: string, rule: FileEventPruneRule, dryRun: boolean): Promise<FilePruneCount> {
+    return this.ops.runForAgent('pruneEvents', null, agentId, () => {
+      if (this.files.limit.max < 2) {
+        throw new UnsupportedError('pruning an event file needs maxOpenFiles of at least 2', {
+          backend: BACKEND,
+          operation: 'pruneEvents',
+          agentId,
+        });
+      }
+      const path = join(agentDir(this.baseDir, agentId).path, EVENTS_FILE_NAME);
+      const assertOpen = () => this.ops.assertOpen('pruneEvents');
+      if (dryRun) {
+        return this.settled(agentId).then(() =>
+          this.files.withDescriptor(() => countPrunable(path, rule, assertOpen)),
+        );
+      }
+      return this.exclusively(agentId, async () => {
+        // The rewrite replaces the file: the kept descriptor would append to the old one.
+        await this.files.closeAppendFile(agentId);
+        return this.files.withDescriptor(
+          () => rewriteWithout(path, rule, { fsync: this.fsync, assertOpen }),
+          2,
+        );
+      });
+    });
+  }
+
+  /** True when the agent has an event file, an empty one included (every event pruned). */
+  hasFile(agentId: string): Promise<boolean> {
+    return this.ops.runForAgent('hasFile', null, agentId, async () => {
+      await this.settled(agentId);
+      const info = await statOrUndefined(join(agentDir(this.baseDir, agentId).path, EVENTS_FILE_NAME));
+      return info?.isFile() === true;
+    });
+  }
+
+  /**
    * Problems found in the agent's event file: a torn last line (with its
    * offset), unreadable lines (with offsets), an unreadable file, a missing or
    * wrong `agent-id` sidecar. `[]` when healthy or when the agent has no file.
@@ -292,7 +343,7 @@ export class FileEventLog {
     if (!this.ops.markClosed()) return this.closing ?? Promise.resolve();
     this.closing = (async () => {
       await Promise.allSettled([...this.appends.values()].map((state) => state.batcher.idle()));
-      await Promise.allSettled([...this.deletions.values()]);
+      await Promise.allSettled([...this.exclusive.values()]);
       // A read still running ends with StoreClosedError and releases its own slot.
       await this.files.closeAll();
     })();
@@ -304,8 +355,8 @@ export class FileEventLog {
   private enqueue(agentId: string, line: string): Promise<void> {
     let state = this.appends.get(agentId);
     if (!state) {
-      // Appends made after a delete() call must not write before the files are gone.
-      const deletion = this.deletions.get(agentId);
+      // Appends made after a delete() or pruneEvents() call must not write before it is done.
+      const deletion = this.exclusive.get(agentId);
       // Batches are cut into writes of at most MAX_WRITE_CHARS anyway; a large
       // line cap lets a burst of appends share one fdatasync.
       const current: AgentAppends = {
@@ -369,7 +420,7 @@ export class FileEventLog {
         await closeQuietly(file.handle);
         let reopened: { handle: FileHandle; created: boolean } | undefined;
         try {
-          reopened = await this.openEventFileForAppend(agentId);
+          reopened = await openEventFileForAppend(this.baseDir, agentId, this.fsync, this.admitAgent);
         } catch (error) {
           this.files.limit.release();
           throw error;
@@ -447,7 +498,7 @@ export class FileEventLog {
     await this.files.limit.acquire();
     let opened: { handle: FileHandle; created: boolean } | undefined;
     try {
-      opened = await this.openEventFileForAppend(agentId);
+      opened = await openEventFileForAppend(this.baseDir, agentId, this.fsync, this.admitAgent);
     } catch (error) {
       this.files.limit.release();
       throw error;
@@ -461,51 +512,11 @@ export class FileEventLog {
     return file;
   }
 
-  /**
-   * Opens (creating it if need be, once `admitAgent` agreed) the agent's event
-   * file for appending; undefined when the admission refused. The caller
-   * holds one descriptor slot, and every step here has at most one
-   * descriptor open at a time: the new file is created and closed, its
-   * directory synced, and only then is it opened for appending.
-   */
-  private async openEventFileForAppend(
-    agentId: string,
-  ): Promise<{ handle: FileHandle; created: boolean } | undefined> {
-    const dir = agentDir(this.baseDir, agentId);
-    const path = join(dir.path, EVENTS_FILE_NAME);
-    try {
-      return { handle: await open(path, APPEND_FLAGS), created: false };
-    } catch (error) {
-      if (errorCode(error) !== 'ENOENT') throw error;
-    }
-    if (this.admitAgent && !(await this.admitAgent(agentId))) return undefined;
-    // A delete by another FileEventLog can remove the directory between our
-    // mkdir and open; a few attempts get past that race.
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await createAgentDir(this.baseDir, agentId, dir, this.fsync);
-        await closeQuietly(await open(path, CREATE_FLAGS, 0o666));
-        if (this.fsync) await syncDirectory(dir.path);
-        return { handle: await open(path, APPEND_FLAGS), created: true };
-      } catch (error) {
-        if (errorCode(error) !== 'ENOENT' || attempt >= 3) throw error;
-      }
-    }
-  }
-
   // --- deleting --------------------------------------------------------------
 
   private deleteFiles(agentId: string): Promise<void> {
-    // Runs synchronously up to the first await, in call order with append():
-    // appends made before this call stay on the detached batcher (and are
-    // deleted), later ones get a new batcher gated on this deletion.
-    const before = this.appends.get(agentId);
-    this.appends.delete(agentId);
-    const previous = this.deletions.get(agentId);
     const dir = agentDir(this.baseDir, agentId);
-    const removal = (async () => {
-      await previous;
-      await before?.batcher.idle();
+    return this.exclusively(agentId, async () => {
       // Appends after the delete start a new file, which is registered again.
       this.registered.delete(agentId);
       await this.files.closeAppendFile(agentId);
@@ -513,16 +524,34 @@ export class FileEventLog {
         await rm(dir.path, { recursive: true, force: true });
         if (this.fsync && (await isDirectory(this.baseDir))) await syncDirectory(this.baseDir);
       });
+    });
+  }
+
+  /**
+   * Runs `body` alone on the agent's file: after the appends made before this
+   * call (and any delete or rewrite before it), while later appends wait.
+   */
+  private exclusively<T>(agentId: string, body: () => Promise<T>): Promise<T> {
+    // Runs synchronously up to the first await, in call order with append():
+    // appends made before this call stay on the detached batcher (and are
+    // waited for), later ones get a new batcher gated on this operation.
+    const before = this.appends.get(agentId);
+    this.appends.delete(agentId);
+    const previous = this.exclusive.get(agentId);
+    const run = (async () => {
+      await previous;
+      await before?.batcher.idle();
+      return body();
     })();
-    const gate = removal.then(
+    const gate = run.then(
       () => undefined,
       () => undefined,
     );
-    this.deletions.set(agentId, gate);
+    this.exclusive.set(agentId, gate);
     void gate.then(() => {
-      if (this.deletions.get(agentId) === gate) this.deletions.delete(agentId);
+      if (this.exclusive.get(agentId) === gate) this.exclusive.delete(agentId);
     });
-    return removal;
+    return run;
   }
 
   // --- reading ---------------------------------------------------------------
@@ -579,16 +608,16 @@ export class FileEventLog {
     return this.files.withDescriptor(() => readAgentDirs(this.baseDir));
   }
 
-  /** Resolves when this object's pending appends and deletes of the agent are done (read-your-writes). */
+  /** Resolves when this object's pending appends, deletes and rewrites of the agent are done (read-your-writes). */
   private async settled(agentId: string): Promise<void> {
     const appends = this.appends.get(agentId);
-    const deletion = this.deletions.get(agentId);
+    const deletion = this.exclusive.get(agentId);
     await appends?.batcher.idle();
     await deletion;
   }
 
   private async settledAll(): Promise<void> {
     await Promise.allSettled([...this.appends.values()].map((state) => state.batcher.idle()));
-    await Promise.all([...this.deletions.values()]);
+    await Promise.all([...this.exclusive.values()]);
   }
 }

@@ -1,4 +1,4 @@
-import type { EventFields } from '../agent/agent-backend.js';
+import type { EventFields, EventPruneRule, PrunedRows } from '../agent/agent-backend.js';
 import { tombstoneLive } from '../agent/deleted-agents.js';
 import type { EventStorage } from '../agent/event-storage.js';
 import type { AnyKodeStoreError, ErrorContext } from '../errors.js';
@@ -98,6 +98,26 @@ export class FileEventStorage implements EventStorage {
     return this.log.lastWriteBound(agentId);
   }
 
+  /**
+   * Rewrites the agent's event file without the events `rule` names, all in
+   * one rewrite (`limit` bounds database transactions, and a file is
+   * rewritten whole anyway), so the result is `done`. An event's time is its
+   * `bookmark.timestamp` (a line records no time of its own); an event
+   * without one is never older than a date.
+   */
+  async pruneEvents(agentId: string, rule: EventPruneRule, dryRun: boolean): Promise<PrunedRows> {
+    const { count, bytes } = await this.log.pruneEvents(
+      agentId,
+      {
+        ...(rule.olderThan === undefined ? {} : { olderThan: rule.olderThan }),
+        ...(rule.keepNewest === undefined ? {} : { keepNewest: rule.keepNewest }),
+        ...(rule.channels === undefined ? {} : { channels: rule.channels }),
+      },
+      dryRun,
+    );
+    return { count, bytes, done: true };
+  }
+
   async count(): Promise<undefined> {
     // Counting would mean reading every file; metrics leave the total out instead.
     return undefined;
@@ -106,7 +126,7 @@ export class FileEventStorage implements EventStorage {
   async check(agentId: string): Promise<string[]> {
     const issues = await this.log.check(agentId);
     if (await this.registry.hasDatabaseEvents(agentId)) issues.push(eventModeProblem('database'));
-    if ((await this.registry.recordsFile(agentId)) && !(await this.log.has(agentId))) {
+    if ((await this.registry.recordsFile(agentId)) && !(await this.log.hasFile(agentId))) {
       issues.push(`events were written to an event file, but the file is missing under ${this.baseDir}`);
     }
     return issues;

@@ -6,7 +6,7 @@ import {
 } from '../../../src/agent/retention.js';
 import { FILE_TIME_SLACK_MS } from '../../../src/hybrid/file-event-log.js';
 import type { AgentChannel, ExtendedStore, Timeline } from '../../../src/types.js';
-import { check, checkEqual, checkRejects, collect, errorCode, waitPast } from '../../runner/assertions.js';
+import { check, checkEqual, checkRejects, collect, waitPast } from '../../runner/assertions.js';
 import {
   agentInfo,
   compressionRecord,
@@ -31,6 +31,9 @@ import { type CaseContext, defineCases, type StoreCase } from '../store-case.js'
  * Times: a policy's dates are compared with the store's write times, so the
  * cases wait for the clock to pass a boundary (`boundary()`) between writes
  * that must fall on either side of it; nothing asserts how long anything took.
+ * Hybrid mode's event files record no time per line, so there an event's
+ * time is its `bookmark.timestamp`: the cases' events carry the time they
+ * are appended (`appended()`), which makes both readings agree.
  */
 
 type PruningStore = ExtendedStore & RetentionStore;
@@ -60,9 +63,20 @@ async function boundary(ctx: CaseContext): Promise<number> {
   return at;
 }
 
-/** Events pruned from files (hybrid mode) are refused; the cases check that instead. */
+/** Hybrid mode: the events of a deleted agent go with its event file, and are not counted. */
 function fileEvents(ctx: CaseContext): boolean {
   return ctx.capabilities.fileEvents;
+}
+
+/** An event stamped with the time it is appended (its `bookmark.timestamp`, see the module comment). */
+function appended(seq: number, channel: AgentChannel): Timeline {
+  const entry = timeline(seq, channel);
+  const now = Date.now();
+  return {
+    ...entry,
+    bookmark: { ...entry.bookmark, timestamp: now },
+    event: { ...entry.event, bookmark: { ...entry.event.bookmark, timestamp: now } } as Timeline['event'],
+  };
 }
 
 async function saveAgent(
@@ -75,7 +89,7 @@ async function saveAgent(
   await store.saveInfo(id, agentInfo(id, { templateId, messageCount: 2 }));
   await store.saveMessages(id, conversation(2));
   await store.saveToolCallRecords(id, [toolCall(`${id}-call`)]);
-  for (const [seq, channel] of events) await store.appendEvent(id, timeline(seq, channel));
+  for (const [seq, channel] of events) await store.appendEvent(id, appended(seq, channel));
   for (let i = 0; i < snapshots; i++) {
     await store.saveSnapshot(id, snapshot(`snap-${i}`, `2026-11-22T15:3${i}:00.000Z`));
   }
@@ -139,14 +153,14 @@ async function retentionScene(ctx: CaseContext) {
     3,
   );
   const at = await boundary(ctx);
-  await store.appendEvent(ids.fresh, timeline(5, 'progress'));
-  await store.appendEvent(ids.fresh, timeline(6, 'monitor'));
+  await store.appendEvent(ids.fresh, appended(5, 'progress'));
+  await store.appendEvent(ids.fresh, appended(6, 'monitor'));
   const policy: PrunePolicy = {
     prefix: base,
     templateId: 'tpl-prune',
     inactiveBefore: at,
     snapshots: { keepNewest: 1 },
-    ...(fileEvents(ctx) ? {} : { events: { olderThan: at, keepNewest: 1 } }),
+    events: { olderThan: at, keepNewest: 1 },
   };
   return { ids, policy, at };
 }
@@ -154,8 +168,8 @@ async function retentionScene(ctx: CaseContext) {
 /** What the scene's policy removes. */
 function expectedSceneCounts(ctx: CaseContext) {
   return fileEvents(ctx)
-    ? // Hybrid: the deleted agent's event file goes (its lines are not counted).
-      { agents: 1, messages: 2, toolCalls: 1, events: 0, snapshots: 2 + 2, files: 1 }
+    ? // Hybrid: the deleted agent's event file goes (its lines are not counted); 4 events of `fresh`.
+      { agents: 1, messages: 2, toolCalls: 1, events: 4, snapshots: 2 + 2, files: 1 }
     : // 3 events of the deleted agent, the 4 of `fresh` from before the boundary.
       { agents: 1, messages: 2, toolCalls: 1, events: 3 + 4, snapshots: 2 + 2, files: 0 };
 }
@@ -198,7 +212,7 @@ export const retentionCases: StoreCase[] = defineCases('retention', [
       checkEqual(fresh.snapshots, ['snap-2'], 'snapshots of the active agent (the newest one kept)');
       checkEqual(
         seqs(fresh.events as Timeline[]),
-        fileEvents(ctx) ? [1, 2, 3, 4, 5, 6] : [5, 6],
+        [5, 6],
         'events of the active agent (those stored after the date)',
       );
     },
@@ -220,7 +234,7 @@ export const retentionCases: StoreCase[] = defineCases('retention', [
         compression: (id) => store.saveCompressionRecord(id, compressionRecord('late')),
         recovered: (id) => store.saveRecoveredFile(id, recoveredFile('src/late.ts')),
         snapshot: (id) => store.saveSnapshot(id, snapshot('late', '2026-11-22T16:00:00.000Z')),
-        event: (id) => store.appendEvent(id, timeline(9, 'monitor')),
+        event: (id) => store.appendEvent(id, appended(9, 'monitor')),
       };
       for (const kind of [...Object.keys(writes), 'idle', 'source']) {
         await saveAgent(store, `${base}-${kind}`, 'tpl', [[1, 'progress']], 1);
@@ -257,16 +271,13 @@ export const retentionCases: StoreCase[] = defineCases('retention', [
         prefix: id,
         events: { keepNewest: 1, channels: ['progress', 'monitor'] },
       };
-      if (fileEvents(ctx)) {
-        await checkRejects(store.prune(policy), 'KODE_UNSUPPORTED', 'pruning events kept in files');
-        checkEqual(seqs(await collect(store.readEvents(id))), [1, 2, 3, 4, 5, 6], 'events after the refusal');
-        return;
-      }
+      const stored = await collect(store.readEvents(id));
       const result = await store.prune(policy);
       // progress/monitor events 1,2,3,5,6 considered; the newest (6) stays.
       checkEqual(result.events, 4, 'events removed');
-      const removedBytes = [1, 2, 3, 5]
-        .map((seq) => Buffer.byteLength(JSON.stringify(timeline(seq, channels[seq - 1])), 'utf8'))
+      const removedBytes = stored
+        .filter((entry) => [1, 2, 3, 5].includes(entry.bookmark.seq))
+        .map((entry) => Buffer.byteLength(JSON.stringify(entry), 'utf8'))
         .reduce((a, b) => a + b, 0);
       checkEqual(result.bytes, removedBytes, 'bytes removed (the UTF-8 JSON of the removed events)');
       checkEqual(seqs(await collect(store.readEvents(id))), [4, 6], 'events that stay');
@@ -313,7 +324,7 @@ export const retentionCases: StoreCase[] = defineCases('retention', [
             // Both agents were scanned as inactive; the late append comes before either delete.
             if (progress.phase !== 'scanned' || wrote) return;
             wrote = true;
-            await store.appendEvent(revived, timeline(2, 'monitor'));
+            await store.appendEvent(revived, appended(2, 'monitor'));
           },
         },
       );
@@ -347,14 +358,9 @@ export const retentionCases: StoreCase[] = defineCases('retention', [
         [6, 'monitor'],
         [7, 'progress'],
       ] as Array<[number, AgentChannel]>) {
-        await store.appendEvent(id, timeline(seq, channel));
+        await store.appendEvent(id, appended(seq, channel));
       }
       const policy: PrunePolicy = { prefix: id, events: { olderThan: at } };
-      if (fileEvents(ctx)) {
-        const error = await store.prune(policy).catch((e: unknown) => e);
-        checkEqual(errorCode(error), 'KODE_UNSUPPORTED', 'pruning events kept in files');
-        return;
-      }
       checkEqual((await store.prune(policy)).events, 4, 'events removed');
       checkEqual(seqs(await collect(store.readEvents(id))), [5, 6, 7], 'all events');
       checkEqual(
@@ -372,11 +378,49 @@ export const retentionCases: StoreCase[] = defineCases('retention', [
         [5, 7],
         'since 4 on progress',
       );
-      await store.appendEvent(id, timeline(8, 'progress'));
+      await store.appendEvent(id, appended(8, 'progress'));
       checkEqual(
         seqs(await collect(store.readEvents(id, { since: { seq: 6, timestamp: 0 } }))),
         [7, 8],
         'since 6 after a new append',
+      );
+    },
+  },
+  {
+    id: 'appends-during-prune',
+    title:
+      'events appended while their agent is being pruned are all kept, in order, and read back with since',
+    unsupported,
+    run: async (ctx) => {
+      const store = pruning(ctx);
+      const id = ctx.agentId('live');
+      await saveAgent(
+        store,
+        id,
+        'tpl',
+        [1, 2, 3, 4, 5].map((seq) => [seq, 'progress'] as [number, AgentChannel]),
+        0,
+      );
+      const at = await boundary(ctx);
+      // Fired without awaiting, as the SDK does, before and after the prune starts.
+      const early = [6, 7, 8].map((seq) => store.appendEvent(id, appended(seq, 'monitor')));
+      const pruned = store.prune({ prefix: id, events: { olderThan: at } });
+      const late = Array.from({ length: 20 }, (_, i) => store.appendEvent(id, appended(9 + i, 'progress')));
+      const result = await pruned;
+      await Promise.all([...early, ...late]);
+      checkEqual(result.events, 5, 'events removed (those appended before the date)');
+      const kept = Array.from({ length: 23 }, (_, i) => 6 + i);
+      checkEqual(seqs(await collect(store.readEvents(id))), kept, 'every event appended during the prune');
+      checkEqual(
+        seqs(await collect(store.readEvents(id, { since: { seq: 20, timestamp: 0 } }))),
+        kept.filter((seq) => seq > 20),
+        'since 20',
+      );
+      await store.appendEvent(id, appended(29, 'control'));
+      checkEqual(
+        seqs(await collect(store.readEvents(id, { since: { seq: 27, timestamp: 0 } }))),
+        [28, 29],
+        'a later append comes after them',
       );
     },
   },
