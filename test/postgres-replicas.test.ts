@@ -11,8 +11,8 @@ import { storeConfigFromEnv } from '../src/config/store-config.js';
 import { createKvStore } from '../src/kv/kv-store.js';
 import type { AgentInfo, Message, ToolCallRecord } from '../src/types.js';
 import {
+  describeWithPrivatePostgres,
   type PrivatePostgres,
-  privatePostgresSkipReason,
   startPrivatePostgres,
 } from './helpers/private-postgres.js';
 
@@ -74,7 +74,7 @@ describe('PostgreSQL replica settings', () => {
     );
   });
 
-  it('of a KV backend of its own must be pools and a whole number of milliseconds (ConfigError)', () => {
+  it('of a KV backend of its own must be pools and a whole number of milliseconds (ConfigError)', async () => {
     const pool = new pg.Pool({ connectionString: 'postgres://unused/db' });
     expect(() => new PostgresKvBackend(pool, { replicas: ['postgres://r/db'] as never })).toThrow(
       expect.objectContaining({ code: 'KODE_CONFIG', variable: 'replicas' }),
@@ -82,7 +82,7 @@ describe('PostgreSQL replica settings', () => {
     expect(() => new PostgresKvBackend(pool, { replicas: [pool], maxReplicaLagMs: -1 })).toThrow(
       expect.objectContaining({ code: 'KODE_CONFIG', variable: 'maxReplicaLagMs' }),
     );
-    expect(new PostgresKvBackend(pool).replicaStatus()).toBeUndefined();
+    expect(await new PostgresKvBackend(pool).replicaStatus()).toBeUndefined();
   });
 
   it('come from KODE_POSTGRES_REPLICA_URLS (comma-separated) and KODE_POSTGRES_MAX_REPLICA_LAG_MS', () => {
@@ -105,205 +105,208 @@ describe('PostgreSQL replica settings', () => {
   });
 });
 
-const privateSkip = privatePostgresSkipReason();
-const describePrivate = privateSkip
-  ? (name: string, body: () => void) => describe.skip(`${name} (skipped: ${privateSkip})`, body)
-  : describe;
+describeWithPrivatePostgres(
+  'PostgreSQL read replicas (a private primary and a hot standby made from it)',
+  () => {
+    let primary: PrivatePostgres;
+    let standby: PrivatePostgres;
+    const stores: PostgresStore[] = [];
+    const pools: pg.Pool[] = [];
 
-describePrivate('PostgreSQL read replicas (a private primary and a hot standby made from it)', () => {
-  let primary: PrivatePostgres;
-  let standby: PrivatePostgres;
-  const stores: PostgresStore[] = [];
-  const pools: pg.Pool[] = [];
-
-  beforeAll(async () => {
-    primary = await startPrivatePostgres({ replication: true });
-    standby = await primary.startStandby();
-  }, 120_000);
-  afterAll(async () => {
-    await standby?.resume();
-    await Promise.allSettled(stores.map((store) => store.close()));
-    await Promise.allSettled(pools.map((pool) => pool.end()));
-    await standby?.destroy();
-    await primary?.destroy();
-  });
-
-  const open = (schema: string, maxReplicaLagMs: number) => {
-    const store = new PostgresStore({
-      connection: { connectionString: primary.url, max: 4 },
-      replicas: [{ connectionString: standby.url, max: 4 }],
-      maxReplicaLagMs,
-      schema,
-      // A standby that stops answering gives up its reads within these bounds.
-      connectTimeoutMs: 1_000,
-      statementTimeoutMs: 1_000,
+    beforeAll(async () => {
+      primary = await startPrivatePostgres({ replication: true });
+      standby = await primary.startStandby();
+    }, 120_000);
+    afterAll(async () => {
+      await standby?.resume();
+      await Promise.allSettled(stores.map((store) => store.close()));
+      await Promise.allSettled(pools.map((pool) => pool.end()));
+      await standby?.destroy();
+      await primary?.destroy();
     });
-    stores.push(store);
-    return store;
-  };
 
-  const sql = async <R>(url: string, text: string): Promise<R[]> => {
-    const client = new pg.Client({ connectionString: url });
-    await client.connect();
-    try {
-      return (await client.query(text)).rows as R[];
-    } finally {
-      await client.end();
-    }
-  };
+    const open = (schema: string, maxReplicaLagMs: number) => {
+      const store = new PostgresStore({
+        connection: { connectionString: primary.url, max: 4 },
+        replicas: [{ connectionString: standby.url, max: 4 }],
+        maxReplicaLagMs,
+        schema,
+        // A standby that stops answering gives up its reads within these bounds.
+        connectTimeoutMs: 1_000,
+        statementTimeoutMs: 1_000,
+      });
+      stores.push(store);
+      return store;
+    };
 
-  const until = async (what: string, done: () => Promise<boolean>) => {
-    while (!(await done())) await new Promise((resolve) => setTimeout(resolve, 25));
-    return what;
-  };
+    const sql = async <R>(url: string, text: string): Promise<R[]> => {
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      try {
+        return (await client.query(text)).rows as R[];
+      } finally {
+        await client.end();
+      }
+    };
 
-  const replicaOf = async (store: PostgresStore): Promise<PostgresReplicaStatus> => {
-    const health = await store.healthCheck();
-    return health.replicas?.[0] as PostgresReplicaStatus;
-  };
-  const usable = (store: PostgresStore) => until('usable', async () => (await replicaOf(store)).usable);
-  const bypassed = (store: PostgresStore) => until('bypassed', async () => !(await replicaOf(store)).usable);
+    const until = async (what: string, done: () => Promise<boolean>) => {
+      while (!(await done())) await new Promise((resolve) => setTimeout(resolve, 25));
+      return what;
+    };
 
-  /** Pauses replay on the standby: what the primary writes from then on is missing there. */
-  const pauseReplay = async () => {
-    await sql(standby.url, 'SELECT pg_wal_replay_pause()');
-    await until('paused', async () => {
-      const [row] = await sql<{ state: string }>(
-        standby.url,
-        'SELECT pg_get_wal_replay_pause_state() AS state',
-      );
-      return row?.state === 'paused';
-    });
-  };
-  const resumeReplay = () => sql(standby.url, 'SELECT pg_wal_replay_resume()');
+    const replicaOf = async (store: PostgresStore): Promise<PostgresReplicaStatus> => {
+      const health = await store.healthCheck();
+      return health.replicas?.[0] as PostgresReplicaStatus;
+    };
+    const usable = (store: PostgresStore) => until('usable', async () => (await replicaOf(store)).usable);
+    const bypassed = (store: PostgresStore) =>
+      until('bypassed', async () => !(await replicaOf(store)).usable);
 
-  const sessionIds = async (store: PostgresStore) =>
-    (await store.querySessions({ templateId: 'replicas' })).map((session) => session.agentId).sort();
+    /** Pauses replay on the standby: what the primary writes from then on is missing there. */
+    const pauseReplay = async () => {
+      await sql(standby.url, 'SELECT pg_wal_replay_pause()');
+      await until('paused', async () => {
+        const [row] = await sql<{ state: string }>(
+          standby.url,
+          'SELECT pg_get_wal_replay_pause_state() AS state',
+        );
+        return row?.state === 'paused';
+      });
+    };
+    const resumeReplay = () => sql(standby.url, 'SELECT pg_wal_replay_resume()');
 
-  it('reads the query APIs from a healthy standby and keeps read-your-writes calls on the primary', async () => {
-    const store = open('kode_replica_reads', 60_000);
-    await store.saveInfo('old', info('old'));
-    await store.saveMessages('old', messages);
-    const kvId = (await store.kv.createInstance({ name: 'replicas', id: 'kv-reads' })).id;
-    await store.kv.set(kvId, 'ns', 'old', 1);
-    await until('standby has the old rows', async () => (await sessionIds(store)).includes('old'));
-    await usable(store);
+    const sessionIds = async (store: PostgresStore) =>
+      (await store.querySessions({ templateId: 'replicas' })).map((session) => session.agentId).sort();
 
-    await pauseReplay();
-    try {
-      await store.saveInfo('new', info('new'));
-      await store.saveMessages('new', messages);
-      await store.saveToolCallRecords('new', [toolCall('call-1')]);
-      await store.appendEvent('new', {
-        cursor: 1,
-        bookmark: { seq: 1, timestamp: 1 },
-        event: { channel: 'progress', type: 'text_chunk', delta: 'x' },
-      } as never);
-      await store.kv.set(kvId, 'ns', 'new', 2);
+    it('reads the query APIs from a healthy standby and keeps read-your-writes calls on the primary', async () => {
+      const store = open('kode_replica_reads', 60_000);
+      await store.saveInfo('old', info('old'));
+      await store.saveMessages('old', messages);
+      const kvId = (await store.kv.createInstance({ name: 'replicas', id: 'kv-reads' })).id;
+      await store.kv.set(kvId, 'ns', 'old', 1);
+      await until('standby has the old rows', async () => (await sessionIds(store)).includes('old'));
+      await usable(store);
 
-      // The query APIs answer from the standby: without what replay has not reached.
-      expect((await replicaOf(store)).usable).toBe(true);
-      expect(await sessionIds(store)).toEqual(['old']);
-      expect(await store.queryMessages({ agentId: 'new' })).toEqual([]);
-      expect(await store.queryToolCalls({ agentId: 'new' })).toEqual([]);
-      expect((await store.aggregateStats('new')).totalMessages).toBe(0);
-      expect((await store.kv.query({ from: { instance: kvId } })).records.map((r) => r.key)).toEqual(['old']);
-      expect(await store.kv.getRecordCount(kvId)).toBe(1);
+      await pauseReplay();
+      try {
+        await store.saveInfo('new', info('new'));
+        await store.saveMessages('new', messages);
+        await store.saveToolCallRecords('new', [toolCall('call-1')]);
+        await store.appendEvent('new', {
+          cursor: 1,
+          bookmark: { seq: 1, timestamp: 1 },
+          event: { channel: 'progress', type: 'text_chunk', delta: 'x' },
+        } as never);
+        await store.kv.set(kvId, 'ns', 'new', 2);
 
-      // Read-your-writes calls answer from the primary.
-      expect(await store.loadInfo('new')).toEqual(info('new'));
-      expect(await store.loadMessages('new')).toEqual(messages);
-      expect(await store.loadToolCallRecords('new')).toHaveLength(1);
-      expect(await store.exists('new')).toBe(true);
-      expect(await store.list()).toEqual(['new', 'old']);
-      const events: unknown[] = [];
-      for await (const entry of store.readEvents('new')) events.push(entry);
-      expect(events).toHaveLength(1);
-      expect((await store.kv.get(kvId, 'ns', 'new')).value).toBe(2);
-    } finally {
-      await resumeReplay();
-    }
-    await until('standby caught up', async () => (await sessionIds(store)).includes('new'));
-    expect((await store.kv.query({ from: { instance: kvId } })).records.map((r) => r.key)).toEqual([
-      'new',
-      'old',
-    ]);
-  }, 60_000);
+        // The query APIs answer from the standby: without what replay has not reached.
+        expect((await replicaOf(store)).usable).toBe(true);
+        expect(await sessionIds(store)).toEqual(['old']);
+        expect(await store.queryMessages({ agentId: 'new' })).toEqual([]);
+        expect(await store.queryToolCalls({ agentId: 'new' })).toEqual([]);
+        expect((await store.aggregateStats('new')).totalMessages).toBe(0);
+        expect((await store.kv.query({ from: { instance: kvId } })).records.map((r) => r.key)).toEqual([
+          'old',
+        ]);
+        expect(await store.kv.getRecordCount(kvId)).toBe(1);
+        // A page and its total: two statements in one read-only snapshot, on the standby too.
+        expect((await store.kv.query({ from: { instance: kvId }, limit: 10 })).total).toBe(1);
 
-  it('bypasses a standby whose replay lags behind by more than maxReplicaLagMs, and returns to it once it catches up', async () => {
-    const store = open('kode_replica_lag', 300);
-    await store.saveInfo('before-lag', info('before-lag'));
-    await until('standby has the row', async () => (await sessionIds(store)).includes('before-lag'));
-    await usable(store);
-    await pauseReplay();
-    try {
-      await store.saveInfo('during-lag', info('during-lag'));
-      await bypassed(store);
-      expect((await replicaOf(store)).error).toMatch(/behind the primary by more than 300 ms/);
-      // The primary answers: the row the standby has not replayed is there.
-      expect(await sessionIds(store)).toEqual(['before-lag', 'during-lag']);
-    } finally {
-      await resumeReplay();
-    }
-    await usable(store);
-  }, 60_000);
+        // Read-your-writes calls answer from the primary.
+        expect(await store.loadInfo('new')).toEqual(info('new'));
+        expect(await store.loadMessages('new')).toEqual(messages);
+        expect(await store.loadToolCallRecords('new')).toHaveLength(1);
+        expect(await store.exists('new')).toBe(true);
+        expect(await store.list()).toEqual(['new', 'old']);
+        const events: unknown[] = [];
+        for await (const entry of store.readEvents('new')) events.push(entry);
+        expect(events).toHaveLength(1);
+        expect((await store.kv.get(kvId, 'ns', 'new')).value).toBe(2);
+      } finally {
+        await resumeReplay();
+      }
+      await until('standby caught up', async () => (await sessionIds(store)).includes('new'));
+      expect((await store.kv.query({ from: { instance: kvId } })).records.map((r) => r.key)).toEqual([
+        'new',
+        'old',
+      ]);
+    }, 60_000);
 
-  it('falls back to the primary when the standby is stopped (SIGSTOP) and uses it again after SIGCONT', async () => {
-    const store = open('kode_replica_paused', 300);
-    await store.saveInfo('before-pause', info('before-pause'));
-    await until('standby has the row', async () => (await sessionIds(store)).includes('before-pause'));
-    await usable(store);
-    await standby.pause();
-    try {
-      await store.saveInfo('during-pause', info('during-pause'));
-      await bypassed(store);
-      expect(await sessionIds(store)).toEqual(['before-pause', 'during-pause']);
-      const kvId = (await store.kv.createInstance({ name: 'paused' })).id;
-      await store.kv.set(kvId, 'ns', 'k', 1);
-      expect(await store.kv.getRecordCount(kvId)).toBe(1);
-    } finally {
-      await standby.resume();
-    }
-    await usable(store);
-  }, 60_000);
+    it('bypasses a standby whose replay lags behind by more than maxReplicaLagMs, and returns to it once it catches up', async () => {
+      const store = open('kode_replica_lag', 300);
+      await store.saveInfo('before-lag', info('before-lag'));
+      await until('standby has the row', async () => (await sessionIds(store)).includes('before-lag'));
+      await usable(store);
+      await pauseReplay();
+      try {
+        await store.saveInfo('during-lag', info('during-lag'));
+        await bypassed(store);
+        expect((await replicaOf(store)).error).toMatch(/behind the primary by more than 300 ms/);
+        // The primary answers: the row the standby has not replayed is there.
+        expect(await sessionIds(store)).toEqual(['before-lag', 'during-lag']);
+      } finally {
+        await resumeReplay();
+      }
+      await usable(store);
+    }, 60_000);
 
-  it('serves a KV backend of its own from its replica pools', async () => {
-    const primaryPool = new pg.Pool({ connectionString: primary.url, max: 2 });
-    const replicaPool = new pg.Pool({ connectionString: standby.url, max: 2 });
-    pools.push(primaryPool, replicaPool);
-    const backend = new PostgresKvBackend(primaryPool, {
-      schema: 'kode_replica_kv',
-      replicas: [replicaPool],
-      maxReplicaLagMs: 60_000,
-    });
-    const kv = createKvStore(backend);
-    const { id } = await kv.createInstance({ name: 'own' });
-    await kv.set(id, 'ns', 'old', 1);
-    await until('usable', async () => backend.replicaStatus()?.[0]?.usable === true);
-    await until('standby has the row', async () => (await kv.getRecordCount(id)) === 1);
-    await pauseReplay();
-    try {
-      await kv.set(id, 'ns', 'new', 2);
-      expect(await kv.getRecordCount(id)).toBe(1);
-      expect((await kv.get(id, 'ns', 'new')).value).toBe(2);
-    } finally {
-      await resumeReplay();
-    }
-  }, 60_000);
+    it('falls back to the primary when the standby is stopped (SIGSTOP) and uses it again after SIGCONT', async () => {
+      const store = open('kode_replica_paused', 300);
+      await store.saveInfo('before-pause', info('before-pause'));
+      await until('standby has the row', async () => (await sessionIds(store)).includes('before-pause'));
+      await usable(store);
+      await standby.pause();
+      try {
+        await store.saveInfo('during-pause', info('during-pause'));
+        await bypassed(store);
+        expect(await sessionIds(store)).toEqual(['before-pause', 'during-pause']);
+        const kvId = (await store.kv.createInstance({ name: 'paused' })).id;
+        await store.kv.set(kvId, 'ns', 'k', 1);
+        expect(await store.kv.getRecordCount(kvId)).toBe(1);
+      } finally {
+        await standby.resume();
+      }
+      await usable(store);
+    }, 60_000);
 
-  it('falls back at once when the standby is shut down, and reports it in health and metrics', async () => {
-    const store = open('kode_replica_stopped', 60_000);
-    await store.saveInfo('before-stop', info('before-stop'));
-    await until('standby has the row', async () => (await sessionIds(store)).includes('before-stop'));
-    await usable(store);
-    await standby.stop();
-    await store.saveInfo('after-stop', info('after-stop'));
-    // The first read meets the stopped standby, and runs again on the primary.
-    expect(await sessionIds(store)).toEqual(['after-stop', 'before-stop']);
-    const replica = await replicaOf(store);
-    expect(replica).toMatchObject({ usable: false, name: `127.0.0.1:${standby.port}/postgres` });
-    expect(replica.error).toBeDefined();
-    expect((await store.healthCheck()).healthy).toBe(true);
-    expect((await store.getMetrics()).replicas?.[0]).toMatchObject({ usable: false });
-  }, 60_000);
-});
+    it('serves a KV backend of its own from its replica pools', async () => {
+      const primaryPool = new pg.Pool({ connectionString: primary.url, max: 2 });
+      const replicaPool = new pg.Pool({ connectionString: standby.url, max: 2 });
+      pools.push(primaryPool, replicaPool);
+      const backend = new PostgresKvBackend(primaryPool, {
+        schema: 'kode_replica_kv',
+        replicas: [replicaPool],
+        maxReplicaLagMs: 60_000,
+      });
+      const kv = createKvStore(backend);
+      const { id } = await kv.createInstance({ name: 'own' });
+      await kv.set(id, 'ns', 'old', 1);
+      await until('usable', async () => (await backend.replicaStatus())?.[0]?.usable === true);
+      await until('standby has the row', async () => (await kv.getRecordCount(id)) === 1);
+      await pauseReplay();
+      try {
+        await kv.set(id, 'ns', 'new', 2);
+        expect(await kv.getRecordCount(id)).toBe(1);
+        expect((await kv.get(id, 'ns', 'new')).value).toBe(2);
+      } finally {
+        await resumeReplay();
+      }
+    }, 60_000);
+
+    it('falls back at once when the standby is shut down, and reports it in health and metrics', async () => {
+      const store = open('kode_replica_stopped', 60_000);
+      await store.saveInfo('before-stop', info('before-stop'));
+      await until('standby has the row', async () => (await sessionIds(store)).includes('before-stop'));
+      await usable(store);
+      await standby.stop();
+      await store.saveInfo('after-stop', info('after-stop'));
+      // The first read meets the stopped standby, and runs again on the primary.
+      expect(await sessionIds(store)).toEqual(['after-stop', 'before-stop']);
+      const replica = await replicaOf(store);
+      expect(replica).toMatchObject({ usable: false, name: `127.0.0.1:${standby.port}/postgres` });
+      expect(replica.error).toBeDefined();
+      expect((await store.healthCheck()).healthy).toBe(true);
+      expect((await store.getMetrics()).replicas?.[0]).toMatchObject({ usable: false });
+    }, 60_000);
+  },
+);

@@ -143,7 +143,6 @@ export class PostgresDatabase {
   private closed = false;
   private detachPool: (() => void) | undefined;
   private replicas: Promise<ReplicaSet> | undefined;
-  private replicaSet: ReplicaSet | undefined;
   private readonly detachReplicas: Array<() => void> = [];
 
   /**
@@ -278,13 +277,15 @@ export class PostgresDatabase {
    * run more than once and must have no effect outside the transaction.
    */
   async transaction<T>(body: (tx: Transaction) => Promise<T>, begin = 'BEGIN'): Promise<T> {
-    return this.transactionOn(await this.ready(), body, begin);
+    return this.transactionOn(await this.ready(), body, begin, true);
   }
 
+  /** `transaction` on `pool`; without `retry`, the first failure is thrown (a replica's: the primary runs it then). */
   private async transactionOn<T>(
     pool: PostgresPool,
     body: (tx: Transaction) => Promise<T>,
     begin: string,
+    retry: boolean,
   ): Promise<T> {
     let connectionRetried = false;
     for (let attempt = 1; ; attempt++) {
@@ -311,7 +312,7 @@ export class PostgresDatabase {
         throw outcome.failed;
       } catch (error) {
         if (this.closed) throw poolClosedError('transaction');
-        if (committing) throw error;
+        if (committing || !retry) throw error;
         if (!connectionRetried && isConnectionError(error)) {
           connectionRetried = true;
           continue;
@@ -352,7 +353,7 @@ export class PostgresDatabase {
     const replica = await this.replica();
     if (replica !== undefined) {
       try {
-        return await this.transactionOn(replica.pool, body, begin);
+        return await this.transactionOn(replica.pool, body, begin, false);
       } catch (error) {
         if (this.closed) throw poolClosedError('transaction');
         replica.failed(error);
@@ -366,8 +367,13 @@ export class PostgresDatabase {
     if (!this.hasReplicas) return undefined;
     // The primary first: its schema is what the replicas replay.
     await this.ready();
+    return (await this.replicaSet()).pick();
+  }
+
+  private replicaSet(): Promise<ReplicaSet> {
+    if (this.closed) return Promise.reject(poolClosedError('connect'));
     this.replicas ??= this.openReplicas();
-    return (await this.replicas).pick();
+    return this.replicas;
   }
 
   private async openReplicas(): Promise<ReplicaSet> {
@@ -384,26 +390,16 @@ export class PostgresDatabase {
       })),
     ].filter((replica): replica is { name: string; pool: PostgresPool } => replica.pool !== undefined);
     for (const { pool } of replicas) this.detachReplicas.push(hearPoolErrors(pool));
-    this.replicaSet = new ReplicaSet(
-      replicas,
-      this.settings.maxReplicaLagMs ?? DEFAULT_MAX_REPLICA_LAG_MS,
-      async () => {
-        const [row] = await this.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn', [], true);
-        return row?.lsn ?? '0/0';
-      },
-    );
-    return this.replicaSet;
+    return new ReplicaSet(replicas, this.settings.maxReplicaLagMs ?? DEFAULT_MAX_REPLICA_LAG_MS, async () => {
+      const [row] = await this.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn', [], true);
+      return row?.lsn ?? '0/0';
+    });
   }
 
-  /** What health and metrics report of the replicas (undefined without any). */
-  replicaStatus(): PostgresReplicaStatus[] | undefined {
+  /** What health and metrics report of the replicas (undefined without any); starts a check when one is due. */
+  async replicaStatus(): Promise<PostgresReplicaStatus[] | undefined> {
     if (!this.hasReplicas) return undefined;
-    if (this.replicaSet === undefined) {
-      // Not opened yet: opening starts the first checks.
-      void this.replica().catch(() => undefined);
-      return [];
-    }
-    return this.replicaSet.status();
+    return (await this.replicaSet()).status();
   }
 
   /**

@@ -150,7 +150,7 @@ export class PostgresKvBackend implements KvBackend {
   }
 
   /** The replicas' state (undefined without any), as `PostgresStore.healthCheck()` reports it. */
-  replicaStatus(): PostgresReplicaStatus[] | undefined {
+  replicaStatus(): Promise<PostgresReplicaStatus[] | undefined> {
     return this.db.replicaStatus();
   }
 

@@ -92,7 +92,7 @@ export class PostgresStore extends AgentStore {
   /** As every store's, and with `replicas` (when the store has any): which are in use, how far behind, why not. */
   override async healthCheck(): Promise<PostgresHealthStatus> {
     const health: PostgresHealthStatus = await super.healthCheck();
-    const replicas = this.db.replicaStatus();
+    const replicas = await this.db.replicaStatus();
     if (replicas !== undefined) health.replicas = replicas;
     return health;
   }
@@ -100,7 +100,7 @@ export class PostgresStore extends AgentStore {
   /** As every store's, and with `replicas` (when the store has any), as `healthCheck` reports them. */
   override async getMetrics(): Promise<PostgresMetrics> {
     const metrics: PostgresMetrics = await super.getMetrics();
-    const replicas = this.db.replicaStatus();
+    const replicas = await this.db.replicaStatus();
     if (replicas !== undefined) metrics.replicas = replicas;
     return metrics;
   }

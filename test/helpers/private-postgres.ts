@@ -5,6 +5,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { describe } from 'vitest';
 
 /**
  * A PostgreSQL server of one test's own, on a spare port, for faults the
@@ -38,6 +39,13 @@ export function privatePostgresSkipReason(): string | null {
     return `no PostgreSQL binaries (initdb, pg_ctl) in ${BIN_DIRS.join(', ')}; set KODE_TEST_PG_BIN`;
   }
   return null;
+}
+
+/** `describe` for tests that need a private server; skipped, with the reason, where none can start. */
+export function describeWithPrivatePostgres(name: string, body: () => void): void {
+  const reason = privatePostgresSkipReason();
+  if (reason === null) describe(name, body);
+  else describe.skip(`${name} (skipped: ${reason})`, body);
 }
 
 /** A running private server. */
