@@ -8,8 +8,8 @@ import { isKodeStoreError, TimeoutError } from '../src/errors.js';
 import type { AgentInfo, Message } from '../src/types.js';
 import { describePostgres, useTestSchema } from './helpers/postgres.js';
 import {
+  describeWithPrivatePostgres,
   type PrivatePostgres,
-  privatePostgresSkipReason,
   startPrivatePostgres,
 } from './helpers/private-postgres.js';
 
@@ -246,12 +246,7 @@ describePostgres('PostgreSQL statement and lock-wait bounds on a live server', (
   });
 });
 
-const privateSkip = privatePostgresSkipReason();
-const describePrivate = privateSkip
-  ? (name: string, body: () => void) => describe.skip(`${name} (skipped: ${privateSkip})`, body)
-  : describe;
-
-describePrivate('PostgreSQL server stopped with SIGSTOP (a private server)', () => {
+describeWithPrivatePostgres('PostgreSQL server stopped with SIGSTOP (a private server)', () => {
   let server: PrivatePostgres;
   const stores: PostgresStore[] = [];
   const bounds = { connectTimeoutMs: 400, statementTimeoutMs: 400, lockTimeoutMs: 400 };

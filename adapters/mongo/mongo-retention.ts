@@ -9,7 +9,6 @@ import type {
 import type { AgentWriteQueue } from '../../src/agent/agent-write-queue.js';
 import type { EventStorage } from '../../src/agent/event-storage.js';
 import type { CompactResult } from '../../src/agent/retention.js';
-import { UnsupportedError } from '../../src/errors.js';
 import { eventModeMismatch } from '../../src/hybrid/event-modes.js';
 import type { MongoCollection, MongoDocument } from './mongo-config.js';
 import type { OpenMongo } from './mongo-connection.js';
@@ -138,13 +137,8 @@ export class MongoRetention implements RetentionBackend {
 
   async pruneEvents(agentId: string, rule: EventPruneRule, dryRun: boolean): Promise<PrunedRows> {
     const { events } = this.parts;
-    if (events.mode === 'file') {
-      throw new UnsupportedError(
-        'prune cannot remove events kept in hybrid-mode event files (they are append-only); ' +
-          'prune agents and snapshots only, or move the events into the database (kode-store events --to database)',
-        { backend: BACKEND, operation: 'prune', agentId },
-      );
-    }
+    // Hybrid mode: the event storage rewrites the agent's file.
+    if (events.pruneEvents) return events.pruneEvents(agentId, rule, dryRun);
     await events.idle();
     const collection = (await this.parts.opened()).collections.events;
     const scope: MongoDocument = { agentId };

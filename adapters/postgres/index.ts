@@ -21,5 +21,9 @@ export type {
 } from './postgres-config.js';
 export { DEFAULT_APPLICATION_NAME, DEFAULT_LOCK_LEASE_MS } from './postgres-config.js';
 export { PostgresKvBackend, type PostgresKvOptions } from './postgres-kv.js';
+export {
+  DEFAULT_MAX_REPLICA_LAG_MS,
+  type PostgresReplicaStatus,
+} from './postgres-replicas.js';
 export { AGENT_SCHEMA_VERSION, MIGRATION_LOCK_CLASS } from './postgres-schema.js';
-export { PostgresStore } from './postgres-store.js';
+export { type PostgresHealthStatus, type PostgresMetrics, PostgresStore } from './postgres-store.js';

@@ -382,29 +382,31 @@ export class PostgresAgentBackend implements AgentBackend, RetentionBackend {
 
   async querySessions(query: NormalizedSessionQuery): Promise<Array<Required<StoredRow>>> {
     const { text, values } = sessionsQuery(this.db.table('kode_agents'), query);
-    const rows = await this.db.query<{ agent_id: string; info_json: string }>(text, values, true);
+    const rows = await this.db.read<{ agent_id: string; info_json: string }>(text, values);
     return rows.map((row) => ({ agentId: row.agent_id, json: row.info_json }));
   }
 
   async queryMessages(query: NormalizedMessageQuery): Promise<StoredRow[]> {
     const { text, values } = messagesQuery(this.db.table('kode_messages'), query);
-    const rows = await this.db.query<{ agent_id: string; message_json: string }>(text, values, true);
+    const rows = await this.db.read<{ agent_id: string; message_json: string }>(text, values);
     return rows.map((row) => ({ agentId: row.agent_id, json: row.message_json }));
   }
 
   async queryToolCalls(query: NormalizedToolCallQuery): Promise<StoredRow[]> {
     const { text, values } = toolCallsQuery(this.db.table('kode_tool_calls'), query);
-    const rows = await this.db.query<{ agent_id: string; record_json: string }>(text, values, true);
+    const rows = await this.db.read<{ agent_id: string; record_json: string }>(text, values);
     return rows.map((row) => ({ agentId: row.agent_id, json: row.record_json }));
   }
 
   async aggregateStats(agentId: string): Promise<Omit<AgentStats, 'avgMessagesPerSession'>> {
-    const [row] = await this.readAfterWrites<{
+    // A query API: a replica may answer it (PostgresStoreOptions.replicas).
+    await this.writes.settled(agentId);
+    const [row] = await this.db.read<{
       messages: number;
       snapshots: number;
       by_name: string | null;
       by_state: string | null;
-    }>(agentId, this.sql.aggregateStats, [agentId]);
+    }>(this.sql.aggregateStats, [agentId]);
     const groups = (json: string | null | undefined) =>
       new Map(
         (JSON.parse(json ?? '[]') as Array<[string, number]>).map(([key, n]) => [fromColumnKey(key), n]),

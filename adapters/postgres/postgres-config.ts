@@ -4,6 +4,7 @@ import type {
 } from '../../src/config/store-config.js';
 import { ConfigError } from '../../src/errors.js';
 import type { PostgresBounds } from './postgres-errors.js';
+import { DEFAULT_MAX_REPLICA_LAG_MS } from './postgres-replicas.js';
 
 /**
  * Options of `PostgresStore`, and the few parts of the `pg` driver the store
@@ -116,6 +117,28 @@ export interface PostgresStoreOptions {
    * Agent locks (`acquireAgentLock`) take their own `timeoutMs`.
    */
   lockTimeoutMs?: number;
+  /**
+   * Read replicas: hot standbys of the primary, as connection settings or
+   * `postgres://` URLs (the store opens and ends their pools, with the same
+   * bounds as the primary's). `querySessions`, `queryMessages`,
+   * `queryToolCalls`, `aggregateStats` and the KV API's `query` and
+   * `getRecordCount` may read there; everything else, and every read that
+   * must see the store's own writes (loads, `exists`, `list`, `readEvents`),
+   * stays on the primary. A replica that is down, or behind by more than
+   * `maxReplicaLagMs`, is skipped, and its reads go to the primary.
+   * @example
+   * ```ts
+   * new PostgresStore({ connection: process.env.DATABASE_URL, replicas: [process.env.REPLICA_URL] });
+   * ```
+   */
+  replicas?: Array<PostgresConnectionConfig | string>;
+  /**
+   * How stale a replica's answers may be, default 5 000 ms: a replica is
+   * used only while it is known to hold every write the primary had
+   * committed at most this long ago (checked by WAL position, a quarter of
+   * this often but at least once a second, while reads come).
+   */
+  maxReplicaLagMs?: number;
 }
 
 /** A type parser table for one query (`pg`'s `CustomTypesConfig`). */
@@ -207,6 +230,9 @@ export interface ResolvedPostgresSettings {
   readOnly: boolean;
   /** The bounds in effect, named by `TimeoutError`s. */
   bounds: PostgresBounds;
+  /** Pool settings of the read replicas (none: every read on the primary). */
+  replicaPoolConfigs: PgPoolConfig[];
+  maxReplicaLagMs: number;
 }
 
 export const DEFAULT_APPLICATION_NAME = 'kode-store';
@@ -238,6 +264,8 @@ const OPTION_KEYS = new Set([
   'connectTimeoutMs',
   'statementTimeoutMs',
   'lockTimeoutMs',
+  'replicas',
+  'maxReplicaLagMs',
 ]);
 const CONNECTION_KEYS = new Set([
   'host',
@@ -295,7 +323,13 @@ export function validateSchema(schema: unknown): string {
   return schema;
 }
 
-function connectionToPoolConfig(connection: unknown, bounds: PostgresBounds): PgPoolConfig {
+/** Pool settings from connection settings or a URL; `name` is how errors call the option (`connection`, `replicas[0]`). */
+function connectionToPoolConfig(
+  connection: unknown,
+  bounds: PostgresBounds,
+  name = 'connection',
+): PgPoolConfig {
+  const variable = name === 'connection' ? name : 'replicas';
   const timeouts = {
     connectionTimeoutMillis: bounds.connectTimeoutMs,
     statement_timeout: bounds.statementTimeoutMs,
@@ -304,25 +338,25 @@ function connectionToPoolConfig(connection: unknown, bounds: PostgresBounds): Pg
   };
   if (typeof connection === 'string') {
     if (!/^postgres(ql)?:\/\//i.test(connection)) {
-      fail('connection must be a postgres:// or postgresql:// URL', 'connection');
+      fail(`${name} must be a postgres:// or postgresql:// URL`, variable);
     }
     return { connectionString: connection, application_name: DEFAULT_APPLICATION_NAME, ...timeouts };
   }
   if (typeof connection !== 'object' || connection === null || Array.isArray(connection)) {
-    fail('connection must be a connection config object or a postgres:// URL', 'connection');
+    fail(`${name} must be a connection config object or a postgres:// URL`, variable);
   }
   const { applicationName, ...rest } = connection as PostgresConnectionConfig;
   for (const key of ['max', 'idleTimeoutMillis', 'connectionTimeoutMillis', 'port'] as const) {
     const value = rest[key];
     if (value !== undefined && (typeof value !== 'number' || !Number.isInteger(value) || value < 0)) {
-      fail(`connection.${key} must be a non-negative integer`, key);
+      fail(`${name}.${key} must be a non-negative integer`, name === 'connection' ? key : variable);
     }
   }
-  if (rest.max === 0) fail('connection.max must be at least 1', 'max');
+  if (rest.max === 0) fail(`${name}.max must be at least 1`, name === 'connection' ? 'max' : variable);
   return { ...rest, application_name: applicationName ?? DEFAULT_APPLICATION_NAME, ...timeouts };
 }
 
-type TimeoutOption = 'connectTimeoutMs' | 'statementTimeoutMs' | 'lockTimeoutMs';
+type TimeoutOption = 'connectTimeoutMs' | 'statementTimeoutMs' | 'lockTimeoutMs' | 'maxReplicaLagMs';
 
 function timeoutOption(options: PostgresStoreOptions, name: TimeoutOption): number | undefined {
   const value = options[name];
@@ -439,7 +473,17 @@ export function resolvePostgresSettings(
     }
   }
   const bounds = options.pool === undefined ? ownPoolBounds(options) : injectedPoolBounds(options.pool);
+  if (options.replicas !== undefined && !Array.isArray(options.replicas)) {
+    fail('replicas must be an array of connection settings or postgres:// URLs', 'replicas');
+  }
+  // Replica pools are the store's own: with a pool handed in, they take the default bounds.
+  const replicaBounds = options.pool === undefined ? bounds : ownPoolBounds(options);
+  const replicaPoolConfigs = (options.replicas ?? []).map((replica, i) =>
+    connectionToPoolConfig(replica, replicaBounds, `replicas[${i}]`),
+  );
   return {
+    replicaPoolConfigs,
+    maxReplicaLagMs: timeoutOption(options, 'maxReplicaLagMs') ?? DEFAULT_MAX_REPLICA_LAG_MS,
     poolConfig:
       options.connection === undefined ? undefined : connectionToPoolConfig(options.connection, bounds),
     bounds,

@@ -16,6 +16,12 @@ import {
   type PostgresBounds,
   wrapPostgresError,
 } from './postgres-errors.js';
+import {
+  DEFAULT_MAX_REPLICA_LAG_MS,
+  type PostgresReplicaStatus,
+  type Replica,
+  ReplicaSet,
+} from './postgres-replicas.js';
 import { assertSchemaReadable, migrateSchema, type SchemaComponent } from './postgres-schema.js';
 
 const BACKEND = 'postgres';
@@ -104,6 +110,12 @@ export interface PostgresDatabaseSettings {
   poolConfig?: PgPoolConfig;
   /** A pool handed in, never ended. */
   pool?: PostgresPoolSource;
+  /** Pool settings of read replicas the database opens (and ends). */
+  replicaPoolConfigs?: PgPoolConfig[];
+  /** Read replicas handed in, never ended. */
+  replicaPools?: PostgresPool[];
+  /** How stale a replica's answers may be (see postgres-replicas.ts). */
+  maxReplicaLagMs?: number;
 }
 
 /**
@@ -130,6 +142,8 @@ export class PostgresDatabase {
   private readonly installing = new Map<string, Promise<void>>();
   private closed = false;
   private detachPool: (() => void) | undefined;
+  private replicas: Promise<ReplicaSet> | undefined;
+  private readonly detachReplicas: Array<() => void> = [];
 
   /**
    * @param component what every statement needs installed first (the agent
@@ -263,7 +277,16 @@ export class PostgresDatabase {
    * run more than once and must have no effect outside the transaction.
    */
   async transaction<T>(body: (tx: Transaction) => Promise<T>, begin = 'BEGIN'): Promise<T> {
-    const pool = await this.ready();
+    return this.transactionOn(await this.ready(), body, begin, true);
+  }
+
+  /** `transaction` on `pool`; without `retry`, the first failure is thrown (a replica's: the primary runs it then). */
+  private async transactionOn<T>(
+    pool: PostgresPool,
+    body: (tx: Transaction) => Promise<T>,
+    begin: string,
+    retry: boolean,
+  ): Promise<T> {
     let connectionRetried = false;
     for (let attempt = 1; ; attempt++) {
       let committing = false;
@@ -289,7 +312,7 @@ export class PostgresDatabase {
         throw outcome.failed;
       } catch (error) {
         if (this.closed) throw poolClosedError('transaction');
-        if (committing) throw error;
+        if (committing || !retry) throw error;
         if (!connectionRetried && isConnectionError(error)) {
           connectionRetried = true;
           continue;
@@ -299,6 +322,84 @@ export class PostgresDatabase {
         if (!lost || attempt >= MAX_TRANSACTION_ATTEMPTS) throw error;
       }
     }
+  }
+
+  /** True when reads may go to replicas (the option names at least one). */
+  get hasReplicas(): boolean {
+    return (this.settings.replicaPoolConfigs?.length ?? 0) + (this.settings.replicaPools?.length ?? 0) > 0;
+  }
+
+  /**
+   * A read that may be answered up to `maxReplicaLagMs` behind the primary
+   * (the query APIs): on a usable replica when there is one, else on the
+   * primary. A replica that fails it is skipped until a later check, and
+   * the read runs again on the primary.
+   */
+  async read<R>(statement: string | Statement, values: unknown[] = []): Promise<R[]> {
+    const replica = await this.replica();
+    if (replica !== undefined) {
+      try {
+        return (await replica.pool.query<R>(queryConfig(statement, values))).rows;
+      } catch (error) {
+        if (this.closed) throw poolClosedError('query');
+        replica.failed(error);
+      }
+    }
+    return this.query(statement, values, true);
+  }
+
+  /** `read` for several statements that must see one snapshot (`begin` names the isolation). */
+  async readTransaction<T>(body: (tx: Transaction) => Promise<T>, begin: string): Promise<T> {
+    const replica = await this.replica();
+    if (replica !== undefined) {
+      try {
+        return await this.transactionOn(replica.pool, body, begin, false);
+      } catch (error) {
+        if (this.closed) throw poolClosedError('transaction');
+        replica.failed(error);
+      }
+    }
+    return this.transaction(body, begin);
+  }
+
+  /** Where reads that may lag go now; undefined: the primary. Opens the replica pools on first use. */
+  private async replica(): Promise<Replica | undefined> {
+    if (!this.hasReplicas) return undefined;
+    // The primary first: its schema is what the replicas replay.
+    await this.ready();
+    return (await this.replicaSet()).pick();
+  }
+
+  private replicaSet(): Promise<ReplicaSet> {
+    if (this.closed) return Promise.reject(poolClosedError('connect'));
+    this.replicas ??= this.openReplicas();
+    return this.replicas;
+  }
+
+  private async openReplicas(): Promise<ReplicaSet> {
+    const configs = this.settings.replicaPoolConfigs ?? [];
+    const pg = configs.length > 0 ? await loadPgDriver() : undefined;
+    const replicas = [
+      ...configs.map((config) => ({
+        name: replicaName(config),
+        pool: pg ? new pg.Pool({ ...config }) : undefined,
+      })),
+      ...(this.settings.replicaPools ?? []).map((pool, i) => ({
+        name: `replica ${configs.length + i + 1}`,
+        pool,
+      })),
+    ].filter((replica): replica is { name: string; pool: PostgresPool } => replica.pool !== undefined);
+    for (const { pool } of replicas) this.detachReplicas.push(hearPoolErrors(pool));
+    return new ReplicaSet(replicas, this.settings.maxReplicaLagMs ?? DEFAULT_MAX_REPLICA_LAG_MS, async () => {
+      const [row] = await this.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn', [], true);
+      return row?.lsn ?? '0/0';
+    });
+  }
+
+  /** What health and metrics report of the replicas (undefined without any); starts a check when one is due. */
+  async replicaStatus(): Promise<PostgresReplicaStatus[] | undefined> {
+    if (!this.hasReplicas) return undefined;
+    return (await this.replicaSet()).status();
   }
 
   /**
@@ -346,6 +447,17 @@ export class PostgresDatabase {
     this.closed = true;
     const opening = this.opening;
     if (opening) await opening.catch(() => undefined);
+    const replicas = await this.replicas?.catch(() => undefined);
+    if (replicas !== undefined) {
+      const owned = this.settings.replicaPoolConfigs?.length ?? 0;
+      await Promise.allSettled(
+        replicas
+          .pools()
+          .slice(0, owned)
+          .map((pool) => pool.end()),
+      );
+      for (const detach of this.detachReplicas.slice(owned)) detach();
+    }
     const pool = this.pool;
     this.pool = undefined;
     if (!pool) return;
@@ -357,6 +469,19 @@ export class PostgresDatabase {
       this.detachPool?.();
     }
   }
+}
+
+/** host:port/database of a replica, without credentials. */
+function replicaName(config: PgPoolConfig): string {
+  if (config.connectionString !== undefined) {
+    try {
+      const url = new URL(config.connectionString);
+      return `${url.hostname}:${url.port || 5432}${url.pathname}`;
+    } catch {
+      return 'replica';
+    }
+  }
+  return `${config.host ?? 'localhost'}:${config.port ?? 5432}/${config.database ?? ''}`;
 }
 
 /** What an operation still on its way when the store closed gets (the store, not the caller, ended the pool). */

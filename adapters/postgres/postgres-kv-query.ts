@@ -258,7 +258,7 @@ function usesDocument(plan: KvQueryPlan, document: 'value' | 'metadata'): boolea
  * Answers a plan: the SQL page of the rows jsonb can read, merged with the
  * rows it cannot (evaluated here), and the total. One statement runs on its
  * own; several run in one read-only snapshot, so the page, the rows set
- * aside and the total agree.
+ * aside and the total agree. A read replica may answer (`db.read`).
  */
 export function queryKvRecords(
   db: PostgresDatabase,
@@ -340,8 +340,8 @@ export function queryKvRecords(
   };
   if (!readsJson && !counts) {
     return answer({
-      query: <R>(statement: string | Statement, values?: unknown[]) => db.query<R>(statement, values, true),
+      query: <R>(statement: string | Statement, values?: unknown[]) => db.read<R>(statement, values),
     });
   }
-  return db.transaction(answer, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+  return db.readTransaction(answer, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
 }

@@ -8,7 +8,7 @@ import type {
   KvRecordRow,
 } from '../../src/kv/kv-backend.js';
 import type { KvQueryPlan } from '../../src/kv/kv-query.js';
-import { injectedPoolBounds, validateSchema } from './postgres-config.js';
+import { injectedPoolBounds, type PostgresPool, validateSchema } from './postgres-config.js';
 import {
   PostgresDatabase,
   type PostgresPoolSource,
@@ -18,6 +18,7 @@ import {
 import type { PostgresBounds } from './postgres-errors.js';
 import { isJsonbReadable, queryKvRecords } from './postgres-kv-query.js';
 import { buildKvStatements } from './postgres-kv-statements.js';
+import type { PostgresReplicaStatus } from './postgres-replicas.js';
 import { KV_SCHEMA } from './postgres-schema.js';
 
 export { isJsonbReadable } from './postgres-kv-query.js';
@@ -68,6 +69,37 @@ export interface PostgresKvOptions {
   readOnly?: boolean;
   /** @internal The owning store's bounds, named by its `TimeoutError`s. */
   bounds?: PostgresBounds;
+  /**
+   * Pools of hot standbys of the primary (used, never ended): `query` and
+   * `getRecordCount` may read there, within `maxReplicaLagMs` (default
+   * 5 000 ms) of the primary; see `PostgresStoreOptions.replicas`.
+   */
+  replicas?: PostgresPool[];
+  /** How stale a replica's answers may be (ms). */
+  maxReplicaLagMs?: number;
+}
+
+function replicaPools(replicas: unknown): PostgresPool[] | undefined {
+  if (replicas === undefined) return undefined;
+  const pools = Array.isArray(replicas) ? (replicas as Array<Partial<PostgresPool> | null>) : undefined;
+  if (!pools?.every((pool) => typeof pool?.connect === 'function' && typeof pool.query === 'function')) {
+    throw new ConfigError('replicas must be an array of pg.Pool objects', {
+      backend: 'postgres',
+      variable: 'replicas',
+    });
+  }
+  return pools as PostgresPool[];
+}
+
+function replicaLag(value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+    throw new ConfigError('maxReplicaLagMs must be a whole number of milliseconds >= 1', {
+      backend: 'postgres',
+      variable: 'maxReplicaLagMs',
+    });
+  }
+  return value;
 }
 
 /**
@@ -104,6 +136,8 @@ export class PostgresKvBackend implements KvBackend {
         // A pool handed in keeps its own settings; they are only read, to name them in errors.
         bounds: options.bounds ?? injectedPoolBounds(typeof source === 'function' ? undefined : source),
         pool: source,
+        replicaPools: replicaPools(options.replicas),
+        maxReplicaLagMs: replicaLag(options.maxReplicaLagMs),
       });
     }
     this.schema = this.db.schema;
@@ -113,6 +147,11 @@ export class PostgresKvBackend implements KvBackend {
   /** pg's errors read as the agent store reads them: a lost connection is a `ConnectionError` on every path. */
   classifyError(error: unknown, ctx: Omit<ErrorContext, 'cause'>): AnyKodeStoreError | undefined {
     return this.db.classifyError(error, ctx);
+  }
+
+  /** The replicas' state (undefined without any), as `PostgresStore.healthCheck()` reports it. */
+  replicaStatus(): Promise<PostgresReplicaStatus[] | undefined> {
+    return this.db.replicaStatus();
   }
 
   /** Migrates the KV tables (read-only: checks them), through the connection layer's one migration runner. */
@@ -315,8 +354,8 @@ export class PostgresKvBackend implements KvBackend {
   ): Promise<number | undefined> {
     const [row] =
       namespace === undefined
-        ? await this.read<{ present: boolean; n: number }>(this.sql.countInstance, [instanceId, now])
-        : await this.read<{ present: boolean; n: number }>(this.sql.countNamespace, [
+        ? await this.db.read<{ present: boolean; n: number }>(this.sql.countInstance, [instanceId, now])
+        : await this.db.read<{ present: boolean; n: number }>(this.sql.countNamespace, [
             instanceId,
             namespace,
             now,

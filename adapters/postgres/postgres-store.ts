@@ -3,6 +3,7 @@ import { createKvStore } from '../../src/kv/kv-store.js';
 import type { KvStore } from '../../src/kv/kv-types.js';
 import { ReadOnlyKvBackend } from '../../src/kv/read-only-kv-backend.js';
 import type { EventRowAccess } from '../../src/transfer/event-mode-move.js';
+import type { StoreHealthStatus, StoreMetrics } from '../../src/types.js';
 import { PostgresAgentBackend } from './postgres-agent-backend.js';
 import {
   type PostgresConnectionConfig,
@@ -12,7 +13,18 @@ import {
 import { PostgresDatabase } from './postgres-database.js';
 import { postgresEventRows } from './postgres-event-rows.js';
 import { PostgresKvBackend } from './postgres-kv.js';
+import type { PostgresReplicaStatus } from './postgres-replicas.js';
 import { AGENT_SCHEMA, installedVersion } from './postgres-schema.js';
+
+/** `healthCheck()` of a PostgreSQL store: the read replicas too, when it has any. */
+export interface PostgresHealthStatus extends StoreHealthStatus {
+  replicas?: PostgresReplicaStatus[];
+}
+
+/** `getMetrics()` of a PostgreSQL store: the read replicas too, when it has any. */
+export interface PostgresMetrics extends StoreMetrics {
+  replicas?: PostgresReplicaStatus[];
+}
 
 /**
  * The KODE SDK's `ExtendedStore` on PostgreSQL (`pg`).
@@ -75,6 +87,22 @@ export class PostgresStore extends AgentStore {
         : kvBackend,
       { operations: this.ops },
     );
+  }
+
+  /** As every store's, and with `replicas` (when the store has any): which are in use, how far behind, why not. */
+  override async healthCheck(): Promise<PostgresHealthStatus> {
+    const health: PostgresHealthStatus = await super.healthCheck();
+    const replicas = await this.db.replicaStatus();
+    if (replicas !== undefined) health.replicas = replicas;
+    return health;
+  }
+
+  /** As every store's, and with `replicas` (when the store has any), as `healthCheck` reports them. */
+  override async getMetrics(): Promise<PostgresMetrics> {
+    const metrics: PostgresMetrics = await super.getMetrics();
+    const replicas = await this.db.replicaStatus();
+    if (replicas !== undefined) metrics.replicas = replicas;
+    return metrics;
   }
 
   /**

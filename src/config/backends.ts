@@ -137,6 +137,12 @@ const postgres: BackendEntry<PostgresStoreConfig> = {
       connectTimeoutMs: millisecondsFrom(env, 'KODE_POSTGRES_CONNECT_TIMEOUT_MS'),
       statementTimeoutMs: millisecondsFrom(env, 'KODE_POSTGRES_STATEMENT_TIMEOUT_MS'),
       lockTimeoutMs: millisecondsFrom(env, 'KODE_POSTGRES_LOCK_TIMEOUT_MS'),
+      // Comma-separated postgres:// URLs of hot standbys the query APIs may read.
+      replicas: set(env, 'KODE_POSTGRES_REPLICA_URLS')
+        ?.split(',')
+        .map((url) => url.trim())
+        .filter((url) => url !== ''),
+      maxReplicaLagMs: millisecondsFrom(env, 'KODE_POSTGRES_MAX_REPLICA_LAG_MS'),
     };
   },
   /**
@@ -176,6 +182,8 @@ const postgres: BackendEntry<PostgresStoreConfig> = {
       statementTimeoutMs: config.statementTimeoutMs,
       lockTimeoutMs: config.lockTimeoutMs,
       readOnly: config.readOnly,
+      replicas: config.replicas,
+      maxReplicaLagMs: config.maxReplicaLagMs,
     });
   },
 };

@@ -57,6 +57,10 @@ export interface PostgresStoreConfig {
   statementTimeoutMs?: number;
   /** Bound on one statement's lock wait (`lockTimeoutMs`; env `KODE_POSTGRES_LOCK_TIMEOUT_MS`). */
   lockTimeoutMs?: number;
+  /** Hot standbys the query APIs may read (PostgresStore's `replicas`; env `KODE_POSTGRES_REPLICA_URLS`, comma-separated). */
+  replicas?: Array<PostgresConnectionConfig | string>;
+  /** How stale a replica's answers may be (`maxReplicaLagMs`; env `KODE_POSTGRES_MAX_REPLICA_LAG_MS`). */
+  maxReplicaLagMs?: number;
   /**
    * Read an existing store, changing nothing (default false): nothing is
    * created or migrated, writes reject with `UnsupportedError`, and a

@@ -1,17 +1,19 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chown, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { appendFile, chown, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { describe } from 'vitest';
 
 /**
  * A PostgreSQL server of one test's own, on a spare port, for faults the
  * shared server must never see: every server process stopped (SIGSTOP) and
- * resumed, or the server stopped. Built from the local PostgreSQL binaries
- * (initdb, pg_ctl); as root it runs as the `postgres` user, since PostgreSQL
- * refuses to run as root.
+ * resumed, or the server stopped; and hot standbys of it (pg_basebackup -R,
+ * started on another port) for read-replica tests. Built from the local
+ * PostgreSQL binaries (initdb, pg_ctl, pg_basebackup); as root it runs as
+ * the `postgres` user, since PostgreSQL refuses to run as root.
  */
 
 const run = promisify(execFile);
@@ -39,6 +41,13 @@ export function privatePostgresSkipReason(): string | null {
   return null;
 }
 
+/** `describe` for tests that need a private server; skipped, with the reason, where none can start. */
+export function describeWithPrivatePostgres(name: string, body: () => void): void {
+  const reason = privatePostgresSkipReason();
+  if (reason === null) describe(name, body);
+  else describe.skip(`${name} (skipped: ${reason})`, body);
+}
+
 /** A running private server. */
 export interface PrivatePostgres {
   /** `postgres://postgres@127.0.0.1:<port>/postgres` */
@@ -54,8 +63,22 @@ export interface PrivatePostgres {
    * same port; resolves once it accepts connections.
    */
   restart(): Promise<void>;
+  /** Stops the server at once (immediate shutdown), keeping its data directory. */
+  stop(): Promise<void>;
+  /**
+   * A hot standby of this server (started with `replication: true`): a base
+   * backup taken with pg_basebackup -R (standby.signal and primary_conninfo
+   * written for it), started on a port of its own, streaming from this one.
+   */
+  startStandby(): Promise<PrivatePostgres>;
   /** Resumes if paused, stops the server at once and removes its data directory. */
   destroy(): Promise<void>;
+}
+
+/** Options of `startPrivatePostgres`. */
+export interface PrivatePostgresOptions {
+  /** Ready to be a primary: wal_level replica and WAL senders (pg_hba allows replication from 127.0.0.1). */
+  replication?: boolean;
 }
 
 async function sparePort(): Promise<number> {
@@ -101,18 +124,23 @@ async function isStopped(pid: number): Promise<boolean> {
   }
 }
 
-/** Starts a fresh server (initdb, then pg_ctl start) and returns once it accepts connections. */
-export async function startPrivatePostgres(): Promise<PrivatePostgres> {
-  const bin = postgresBinDir();
-  if (bin === null) throw new Error(privatePostgresSkipReason() ?? 'no PostgreSQL binaries');
+/** A directory owned by the server user, for a data directory, socket and log. */
+async function serverDirectory(): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'kode-private-pg-'));
   if (process.getuid?.() === 0) {
     const { stdout } = await run('id', ['-u', 'postgres']);
     const { stdout: gid } = await run('id', ['-g', 'postgres']);
     await chown(dir, Number(stdout.trim()), Number(gid.trim()));
   }
+  return dir;
+}
+
+/** Starts a fresh server (initdb, then pg_ctl start) and returns once it accepts connections. */
+export async function startPrivatePostgres(options: PrivatePostgresOptions = {}): Promise<PrivatePostgres> {
+  const bin = postgresBinDir();
+  if (bin === null) throw new Error(privatePostgresSkipReason() ?? 'no PostgreSQL binaries');
+  const dir = await serverDirectory();
   const data = join(dir, 'data');
-  const port = await sparePort();
   await runAsServerUser(join(bin, 'initdb'), [
     '-D',
     data,
@@ -123,8 +151,24 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
     'UTF8',
     '--no-sync',
   ]);
+  if (options.replication) {
+    // initdb's pg_hba.conf already has these lines (with --auth=trust); stated here so the test does not rest on it.
+    await appendFile(join(data, 'pg_hba.conf'), '\nhost replication all 127.0.0.1/32 trust\n');
+  }
+  const replication = options.replication ? ' -c wal_level=replica -c max_wal_senders=5' : '';
+  return launch(bin, dir, data, replication);
+}
+
+/** Starts the server of `data` on a spare port (its socket in `dir`) and returns the handle on it. */
+async function launch(
+  bin: string,
+  dir: string,
+  data: string,
+  extraOptions: string,
+): Promise<PrivatePostgres> {
+  const port = await sparePort();
   // The socket directory is the server's own: the system one may belong to another server.
-  const serverOptions = `-p ${port} -h 127.0.0.1 -k ${dir} -c fsync=off -c max_connections=50`;
+  const serverOptions = `-p ${port} -h 127.0.0.1 -k ${dir} -c fsync=off -c max_connections=50${extraOptions}`;
   const start = async () => {
     await runAsServerUser(join(bin, 'pg_ctl'), [
       '-D',
@@ -152,6 +196,10 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
     }
     stopped = [];
   };
+  const stop = async () => {
+    await resume();
+    await stopNow().catch(() => undefined);
+  };
 
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
@@ -177,9 +225,37 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
       await stopNow();
       postmaster = await start();
     },
+    stop,
+    async startStandby() {
+      const standbyDir = await serverDirectory();
+      const standbyData = join(standbyDir, 'data');
+      // -R writes standby.signal and primary_conninfo; -X stream copies the WAL the backup needs.
+      await runAsServerUser(join(bin, 'pg_basebackup'), [
+        '-D',
+        standbyData,
+        '-h',
+        '127.0.0.1',
+        '-p',
+        String(port),
+        '-U',
+        'postgres',
+        '-R',
+        '-X',
+        'stream',
+        '--no-sync',
+        '-c',
+        'fast',
+      ]);
+      try {
+        // hot_standby is on by default; a standby accepts read-only connections once consistent (pg_ctl -w waits for it).
+        return await launch(bin, standbyDir, standbyData, ' -c hot_standby=on');
+      } catch (error) {
+        await rm(standbyDir, { recursive: true, force: true });
+        throw error;
+      }
+    },
     async destroy() {
-      await resume();
-      await stopNow().catch(() => undefined);
+      await stop();
       await rm(dir, { recursive: true, force: true });
     },
   };
