@@ -1,15 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { isJsonbReadable } from '../adapters/postgres/postgres-kv.js';
 import { decodeCursor, encodeCursor, queryFingerprint } from '../src/kv/kv-cursor.js';
+import { type KvRecordView, normalizeKvQuery } from '../src/kv/kv-query.js';
 import {
   compareSortPositions,
   evaluatePlan,
-  type KvRecordView,
   matchesPredicate,
-  normalizeKvQuery,
   sortPosition,
   vectorDirections,
-} from '../src/kv/kv-query.js';
+} from '../src/kv/kv-query-eval.js';
 import { compareCodePoints, prefixUpperBound } from '../src/strings.js';
 
 const view = (key: string, value: unknown, extra: Partial<KvRecordView> = {}): KvRecordView => ({

@@ -19,12 +19,8 @@ import {
   kvLiveFilter,
 } from '../adapters/mongo/mongo-kv-query.js';
 import type { KvRecordRow } from '../src/kv/kv-backend.js';
-import {
-  type KvPredicate,
-  type KvRecordView,
-  matchesPredicate,
-  normalizeKvQuery,
-} from '../src/kv/kv-query.js';
+import { type KvPredicate, type KvRecordView, normalizeKvQuery } from '../src/kv/kv-query.js';
+import { matchesPredicate } from '../src/kv/kv-query-eval.js';
 import { createKvStore } from '../src/kv/kv-store.js';
 import type { KvStore } from '../src/kv/kv-types.js';
 import { describeMongo, startChild, useTestDatabase, withAdminClient } from './helpers/mongo.js';

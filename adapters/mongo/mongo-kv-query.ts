@@ -1,5 +1,6 @@
 import type { KvKeyRef, KvQueryRow, KvRecordRow } from '../../src/kv/kv-backend.js';
-import { evaluatePlan, type KvPredicate, type KvQueryPlan } from '../../src/kv/kv-query.js';
+import type { KvPredicate, KvQueryPlan } from '../../src/kv/kv-query.js';
+import { evaluatePlan } from '../../src/kv/kv-query-eval.js';
 import { viewOfRow } from '../../src/kv/kv-records.js';
 import { prefixUpperBound } from '../../src/strings.js';
 import type { MongoCollection, MongoDocument, MongoSession } from './mongo-config.js';

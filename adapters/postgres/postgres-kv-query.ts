@@ -1,16 +1,18 @@
 import type { KvQueryRow, KvRecordRow } from '../../src/kv/kv-backend.js';
 import {
-  compareSortPositions,
-  evaluatePlan,
   type KvFieldRef,
   type KvPredicate,
   type KvQueryPlan,
   type KvScalar,
   type KvSortKey,
   planReadsJson,
+} from '../../src/kv/kv-query.js';
+import {
+  compareSortPositions,
+  evaluatePlan,
   sortPosition,
   vectorDirections,
-} from '../../src/kv/kv-query.js';
+} from '../../src/kv/kv-query-eval.js';
 import { viewOfRow } from '../../src/kv/kv-records.js';
 import { prefixUpperBound } from '../../src/strings.js';
 import type { PostgresDatabase, Queryable, Statement } from './postgres-database.js';

@@ -1,5 +1,5 @@
 import type { KvFieldRef, KvPredicate, KvQueryPlan, KvScalar, KvSortKey } from '../../src/kv/kv-query.js';
-import { vectorDirections } from '../../src/kv/kv-query.js';
+import { vectorDirections } from '../../src/kv/kv-query-eval.js';
 import { prefixUpperBound } from '../../src/strings.js';
 import { readableJson } from './sqlite-json.js';
 

@@ -6,16 +6,14 @@ import type {
   KvQueryRow,
   KvRecordRow,
 } from '../../src/kv/kv-backend.js';
+import type { KvPredicate, KvQueryPlan, KvRecordView } from '../../src/kv/kv-query.js';
 import {
   compareSortPositions,
   evaluatePlan,
-  type KvPredicate,
-  type KvQueryPlan,
-  type KvRecordView,
   matchesPredicate,
   sortPosition,
   vectorDirections,
-} from '../../src/kv/kv-query.js';
+} from '../../src/kv/kv-query-eval.js';
 import { viewOfRow } from '../../src/kv/kv-records.js';
 import { createKvStore } from '../../src/kv/kv-store.js';
 import type { KvStore } from '../../src/kv/kv-types.js';

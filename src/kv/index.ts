@@ -21,7 +21,6 @@ export {
 } from './kv-backend.js';
 export { createKvEnvelopeApi, type KvEnvelope, type KvEnvelopeApi } from './kv-envelope.js';
 export {
-  evaluatePlan,
   KV_QUERY_LIMITS,
   type KvColumn,
   type KvCompareOperator,
@@ -32,9 +31,9 @@ export {
   type KvScalar,
   type KvSortKey,
   type KvSortPosition,
-  matchesPredicate,
   normalizeKvQuery,
 } from './kv-query.js';
+export { evaluatePlan, matchesPredicate } from './kv-query-eval.js';
 export { KV_NAME_LIMITS } from './kv-records.js';
 export { createKvStore, KV_MAX_BATCH, type KvStoreOptions } from './kv-store.js';
 export type * from './kv-types.js';

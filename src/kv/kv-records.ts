@@ -4,7 +4,8 @@ import { decodeJson, encodeJson } from '../json-codec.js';
 import { utf8Length } from '../strings.js';
 import type { TimeInput } from '../types.js';
 import type { KvInstanceRow, KvQueryRow, KvRecordRow } from './kv-backend.js';
-import { type KvProjection, type KvRecordView, selectMembers } from './kv-query.js';
+import type { KvProjection, KvRecordView } from './kv-query.js';
+import { selectMembers } from './kv-query-eval.js';
 import type { JsonValue, KvInstance, KvMetadata, KvRecord, KvSelectableField } from './kv-types.js';
 
 /** A KV instance that does not exist. The words "not found" are what seed 001's callers test for. */

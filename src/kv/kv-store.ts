@@ -5,7 +5,8 @@ import { ConflictError, type ErrorContext, ValidationError } from '../errors.js'
 import { decodeJson, encodeJson } from '../json-codec.js';
 import { isLive, type KvBackend, type KvInstanceRow, type KvKeyRef, type KvRecordRow } from './kv-backend.js';
 import { decodeCursor, encodeCursor, queryFingerprint } from './kv-cursor.js';
-import { normalizeKvQuery, sortPosition, vectorDirections } from './kv-query.js';
+import { normalizeKvQuery } from './kv-query.js';
+import { sortPosition, vectorDirections } from './kv-query-eval.js';
 import {
   assertKvName,
   checkOptions,

@@ -8,7 +8,8 @@ import {
   type KvQueryRow,
   type KvRecordRow,
 } from './kv-backend.js';
-import { evaluatePlan, type KvQueryPlan, type KvRecordView } from './kv-query.js';
+import type { KvQueryPlan, KvRecordView } from './kv-query.js';
+import { evaluatePlan } from './kv-query-eval.js';
 import { viewOfRow } from './kv-records.js';
 
 type Namespace = Map<string, KvRecordRow>;

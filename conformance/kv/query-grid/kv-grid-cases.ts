@@ -1,4 +1,5 @@
-import { evaluatePlan, type KvRecordView, normalizeKvQuery } from '../../../src/kv/kv-query.js';
+import { type KvRecordView, normalizeKvQuery } from '../../../src/kv/kv-query.js';
+import { evaluatePlan } from '../../../src/kv/kv-query-eval.js';
 import type { KvOrderBy, KvQuery, KvWhereItem } from '../../../src/kv/kv-types.js';
 import { check, checkEqual } from '../../runner/assertions.js';
 import { keysOf } from '../cases/helpers.js';
