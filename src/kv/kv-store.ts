@@ -33,6 +33,15 @@ import type {
   KvStore,
   KvWriteOptions,
 } from './kv-types.js';
+import {
+  actorOf,
+  autoInstance,
+  INCREMENT_OPTIONS,
+  metadataOf,
+  nextRow,
+  SET_OPTIONS,
+  WRITE_OPTIONS,
+} from './kv-writes.js';
 import { MemoryKvBackend } from './memory-kv.js';
 
 /** Options of `createKvStore`. */
@@ -49,10 +58,6 @@ export interface KvStoreOptions {
    */
   operations?: StoreOperations;
 }
-
-const WRITE_OPTIONS = ['autoCreateInstance', 'metadata', 'actor', 'ttlMs', 'expiresAt'] as const;
-const SET_OPTIONS = [...WRITE_OPTIONS, 'ifVersion', 'ifAbsent'] as const;
-const INCREMENT_OPTIONS = [...WRITE_OPTIONS, 'ifVersion'] as const;
 
 /** Most keys one `getMany` / `setMany` call may touch (one statement's worth of bound parameters). */
 export const KV_MAX_BATCH = 1000;
@@ -94,14 +99,6 @@ export function createKvStore(source?: KvBackend | { kv: KvStore }, options: KvS
     if (hasKv(source)) return source.kv;
   }
   throw new ValidationError('createKvStore needs a KvBackend or a store with a kv property');
-}
-
-interface RecordWrite {
-  value: string;
-  metadata?: Record<string, unknown>;
-  /** `undefined` keeps the stored expiry, `null` clears it. */
-  expiresAt: number | null | undefined;
-  actor: string | null;
 }
 
 class BackendKvStore implements KvStore {
@@ -160,74 +157,6 @@ class BackendKvStore implements KvStore {
     assertKvName(namespace, 'namespace', ctx);
     assertKvName(key, 'key', ctx);
     return { namespace, key };
-  }
-
-  private autoInstance(
-    instanceId: string,
-    auto: unknown,
-    now: number,
-    ctx: ErrorContext,
-  ): KvInstanceRow | undefined {
-    if (auto === undefined || auto === false) return undefined;
-    if (auto !== true) throw new ValidationError('autoCreateInstance must be a boolean', ctx);
-    return { id: instanceId, name: instanceId, description: '', createdAt: now, updatedAt: now };
-  }
-
-  private actorOf(options: Record<string, unknown>, ctx: ErrorContext): string | null {
-    if (options.actor === undefined) return null;
-    assertKvName(options.actor, 'actor', ctx);
-    return options.actor;
-  }
-
-  private metadataOf(
-    options: Record<string, unknown>,
-    ctx: ErrorContext,
-  ): Record<string, unknown> | undefined {
-    if (options.metadata === undefined) return undefined;
-    // A copy of what was checked: the caller may change its object while the write waits for a lock.
-    return JSON.parse(encodeMetadata(options.metadata, ctx));
-  }
-
-  /** The row a write leaves: a new record when none is live, otherwise the next version of the live one. */
-  private nextRow(
-    instanceId: string,
-    ref: KvKeyRef,
-    live: KvRecordRow | undefined,
-    write: RecordWrite,
-    now: number,
-    ctx: ErrorContext,
-  ): KvRecordRow {
-    if (!live) {
-      return {
-        instanceId,
-        namespace: ref.namespace,
-        key: ref.key,
-        id: randomUUID(),
-        value: write.value,
-        metadata: write.metadata ? JSON.stringify(write.metadata) : '{}',
-        version: 1,
-        createdAt: now,
-        updatedAt: now,
-        expiresAt: write.expiresAt ?? null,
-        createdBy: write.actor,
-        updatedBy: write.actor,
-      };
-    }
-    // Shallow merge: stored keys keep their place, new keys are appended, a
-    // patched key replaces the stored value whole (null included).
-    const metadata = write.metadata
-      ? JSON.stringify({ ...decodeJson<Record<string, unknown>>(live.metadata, ctx), ...write.metadata })
-      : live.metadata;
-    return {
-      ...live,
-      value: write.value,
-      metadata,
-      version: live.version + 1,
-      // Strictly increasing, so a rewrite within one millisecond still moves updatedAt.
-      updatedAt: Math.max(now, live.updatedAt + 1),
-      expiresAt: write.expiresAt === undefined ? live.expiresAt : write.expiresAt,
-      updatedBy: write.actor,
-    };
   }
 
   private async mutate(
@@ -377,8 +306,8 @@ class BackendKvStore implements KvStore {
       const opts = checkOptions(options, SET_OPTIONS, ctx);
       // Encode before touching the database: a bad value changes nothing.
       const text = encodeJson(value, 'strict-no-undefined', { ...ctx, what: 'value' });
-      const metadata = this.metadataOf(opts, ctx);
-      const actor = this.actorOf(opts, ctx);
+      const metadata = metadataOf(opts, ctx);
+      const actor = actorOf(opts, ctx);
       const ifVersion = checkVersion(opts.ifVersion, ctx);
       if (opts.ifAbsent !== undefined && typeof opts.ifAbsent !== 'boolean') {
         throw new ValidationError('ifAbsent must be a boolean', ctx);
@@ -388,7 +317,7 @@ class BackendKvStore implements KvStore {
       }
       const now = this.now();
       const expiresAt = resolveExpiry(opts, now, ctx) ?? null;
-      const createInstance = this.autoInstance(instanceId, opts.autoCreateInstance, now, ctx);
+      const createInstance = autoInstance(instanceId, opts.autoCreateInstance, now, ctx);
       let written: KvRecordRow | undefined;
       await this.mutate(instanceId, [ref], createInstance, ctx, ([live]) => {
         if (opts.ifAbsent === true && live) {
@@ -403,7 +332,7 @@ class BackendKvStore implements KvStore {
             ctx,
           );
         }
-        written = this.nextRow(
+        written = nextRow(
           instanceId,
           ref,
           live,
@@ -425,8 +354,8 @@ class BackendKvStore implements KvStore {
       if (items.length > KV_MAX_BATCH)
         throw new ValidationError(`at most ${KV_MAX_BATCH} items per call`, ctx);
       const opts = checkOptions(options, WRITE_OPTIONS, ctx);
-      const shared = this.metadataOf(opts, ctx);
-      const actor = this.actorOf(opts, ctx);
+      const shared = metadataOf(opts, ctx);
+      const actor = actorOf(opts, ctx);
       const seen = new Set<string>();
       const prepared = items.map((item, i) => {
         const at = { ...ctx, operation: `${ctx.operation}[${i}]` };
@@ -444,7 +373,7 @@ class BackendKvStore implements KvStore {
       });
       const now = this.now();
       const expiresAt = resolveExpiry(opts, now, ctx) ?? null;
-      const createInstance = this.autoInstance(instanceId, opts.autoCreateInstance, now, ctx);
+      const createInstance = autoInstance(instanceId, opts.autoCreateInstance, now, ctx);
       if (prepared.length === 0) {
         await this.mutate(instanceId, [], createInstance, ctx, () => ({ put: [], remove: [] }));
         return [];
@@ -458,7 +387,7 @@ class BackendKvStore implements KvStore {
         (live) => {
           const at = this.now();
           written = prepared.map((item, i) =>
-            this.nextRow(
+            nextRow(
               instanceId,
               item.ref,
               live[i],
@@ -488,13 +417,13 @@ class BackendKvStore implements KvStore {
         throw new ValidationError(`delta must be a finite number, got ${String(delta)}`, ctx);
       }
       const opts = checkOptions(options, INCREMENT_OPTIONS, ctx);
-      const metadata = this.metadataOf(opts, ctx);
-      const actor = this.actorOf(opts, ctx);
+      const metadata = metadataOf(opts, ctx);
+      const actor = actorOf(opts, ctx);
       const ifVersion = checkVersion(opts.ifVersion, ctx);
       const now = this.now();
       // Without ttlMs/expiresAt an increment keeps the record's expiry, as Redis INCR does.
       const expiresAt = resolveExpiry(opts, now, ctx);
-      const createInstance = this.autoInstance(instanceId, opts.autoCreateInstance, now, ctx);
+      const createInstance = autoInstance(instanceId, opts.autoCreateInstance, now, ctx);
       let written: KvRecordRow | undefined;
       await this.mutate(instanceId, [ref], createInstance, ctx, ([live]) => {
         if (ifVersion !== undefined && live?.version !== ifVersion) {
@@ -519,7 +448,7 @@ class BackendKvStore implements KvStore {
             'increment would pass 2^53 - 1, beyond which integers are not exact',
             ctx,
           );
-        written = this.nextRow(
+        written = nextRow(
           instanceId,
           ref,
           live,
