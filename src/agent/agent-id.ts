@@ -47,3 +47,12 @@ export function newForkId(sourceId: string, now = Date.now()): string {
   }
   return id;
 }
+
+/**
+ * Ids never hold NUL or lone surrogates (above): a filter or prefix
+ * that does matches nothing, and no backend is asked (a database may refuse
+ * such a string rather than find nothing).
+ */
+export function possibleAgentId(text: string | undefined): boolean {
+  return text === undefined || (!text.includes('\u0000') && text.isWellFormed());
+}

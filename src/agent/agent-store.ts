@@ -1,4 +1,4 @@
-import { NotFoundError, redactSecrets, UnsupportedError, ValidationError } from '../errors.js';
+import { NotFoundError, ValidationError } from '../errors.js';
 import type {
   AgentInfo,
   AgentStats,
@@ -28,10 +28,9 @@ import {
   type AgentRecordKind,
   hasRetention,
   type MessageFields,
-  type RetentionBackend,
   type ToolCallRowFields,
 } from './agent-backend.js';
-import { newForkId } from './agent-id.js';
+import { newForkId, possibleAgentId } from './agent-id.js';
 import { pruneAgents } from './agent-prune.js';
 import type { OperationKind } from './operation-metrics.js';
 import { pagedIterable } from './paged-iterable.js';
@@ -52,14 +51,14 @@ import {
 } from './retention.js';
 import {
   checkRetentionScheduleOptions,
-  RETENTION_LEASE_KEY,
   type RetentionSchedule,
   type RetentionScheduleOptions,
-  startRetentionSchedule,
 } from './retention-schedule.js';
 import { assertForkCount, assertLockTimeout } from './store-arguments.js';
 import { eventFields, eventFilter, StoreCodec } from './store-codec.js';
 import { StoreOperations } from './store-operations.js';
+import { checkAgentConsistency, checkHealth, collectMetrics, statsOf } from './store-reports.js';
+import { retentionOf, schedulePrune } from './store-retention.js';
 
 /** Options of `AgentStore`. */
 export interface AgentStoreOptions {
@@ -80,7 +79,7 @@ export interface AgentStoreOptions {
  * operation frame (closed store, agent ids, read-only mode, metrics, typed
  * errors), every argument check, the JSON codec, query normalisation,
  * `readEvents` paging, fork info, the assembly of health, consistency and
- * metrics, and the close order. Each backend's store class is this over its
+ * metrics (store-reports.ts), retention (store-retention.ts), and the close order. Each backend's store class is this over its
  * backend, plus what only that backend offers.
  */
 export class AgentStore implements ExtendedStore {
@@ -466,89 +465,25 @@ export class AgentStore implements ExtendedStore {
   }
 
   aggregateStats(agentId: string): Promise<AgentStats> {
-    return this.runForAgent('aggregateStats', 'query', agentId, async () => {
-      const counts = await this.backend.aggregateStats(agentId);
-      // Built key by key on fresh objects: a tool named `__proto__` is a count like any other.
-      const byName: Record<string, number> = Object.fromEntries(Object.entries(counts.toolCallsByName ?? {}));
-      const byState: Record<string, number> = Object.fromEntries(
-        Object.entries(counts.toolCallsByState ?? {}),
-      );
-      return {
-        totalMessages: counts.totalMessages,
-        totalToolCalls: counts.totalToolCalls,
-        totalSnapshots: counts.totalSnapshots,
-        // One agent is one session, as in the SDK's own stores.
-        avgMessagesPerSession: counts.totalMessages,
-        toolCallsByName: byName,
-        toolCallsByState: byState,
-      };
-    });
+    return this.runForAgent('aggregateStats', 'query', agentId, async () =>
+      statsOf(await this.backend.aggregateStats(agentId)),
+    );
   }
 
   // ---- extended --------------------------------------------------------
 
   healthCheck(): Promise<StoreHealthStatus> {
-    return this.runOperation('healthCheck', null, async () => {
-      const started = performance.now();
-      let database: StoreHealthStatus['database'];
-      try {
-        const problem = await this.backend.ping();
-        database = { connected: true, latencyMs: performance.now() - started };
-        if (problem !== undefined) database.error = problem;
-      } catch (error) {
-        database = {
-          connected: false,
-          error: redactSecrets(error instanceof Error ? error.message : String(error)),
-        };
-      }
-      const fileSystem = await this.backend.fileSystem();
-      return {
-        healthy: database.connected && database.error === undefined && fileSystem.writable,
-        database,
-        fileSystem,
-        checkedAt: Date.now(),
-      };
-    });
+    return this.runOperation('healthCheck', null, () => checkHealth(this.backend));
   }
 
   checkConsistency(agentId: string): Promise<ConsistencyCheckResult> {
-    return this.runForAgent('checkConsistency', 'query', agentId, async () => {
-      const found = await this.backend.inspect(agentId);
-      if (!found.exists) {
-        return {
-          consistent: false,
-          issues: [`agent ${JSON.stringify(agentId)} does not exist`],
-          checkedAt: Date.now(),
-        };
-      }
-      const issues = [...found.issues];
-      if (found.infoJson !== undefined) {
-        // Reported, not thrown: finding what is wrong is this call's job.
-        let info: Partial<AgentInfo> | undefined;
-        try {
-          info = JSON.parse(found.infoJson) as Partial<AgentInfo>;
-        } catch (error) {
-          issues.push(`stored info is not valid JSON (${(error as Error).message})`);
-        }
-        const messageCount = info?.messageCount;
-        if (typeof messageCount === 'number' && messageCount !== found.messages) {
-          issues.push(`info.messageCount is ${messageCount} but ${found.messages} messages are stored`);
-        }
-      }
-      return { consistent: issues.length === 0, issues, checkedAt: Date.now() };
-    });
+    return this.runForAgent('checkConsistency', 'query', agentId, () =>
+      checkAgentConsistency(this.backend, agentId),
+    );
   }
 
   getMetrics(): Promise<StoreMetrics> {
-    return this.runOperation('getMetrics', null, async () => {
-      const storage = await this.backend.storage();
-      return {
-        operations: this.ops.metrics.operations(),
-        performance: this.ops.metrics.performance(),
-        storage,
-        collectedAt: Date.now(),
-      };
-    });
+    return this.runOperation('getMetrics', null, () => collectMetrics(this.backend, this.ops.metrics));
   }
 
   acquireAgentLock(agentId: string, timeoutMs = 30000): Promise<LockReleaseFn> {
@@ -605,7 +540,7 @@ export class AgentStore implements ExtendedStore {
       if (normalized.prefix !== undefined && !possibleAgentId(normalized.prefix)) {
         return { ...noPruneCounts(), dryRun: options.dryRun === true, scannedAgents: 0, keptActive: 0 };
       }
-      return pruneAgents(this.retention('prune'), normalized, options);
+      return pruneAgents(retentionOf(this.backend, 'prune'), normalized, options);
     });
   }
 
@@ -619,7 +554,7 @@ export class AgentStore implements ExtendedStore {
     return this.runOperation('compact', null, async () => {
       if (options === null || typeof options !== 'object') this.fail('options must be an object', 'compact');
       this.ops.assertWritable('compact');
-      return this.retention('compact').compact({ full: options.full === true });
+      return retentionOf(this.backend, 'compact').compact({ full: options.full === true });
     });
   }
 
@@ -644,14 +579,9 @@ export class AgentStore implements ExtendedStore {
     if (this.configError !== undefined) throw this.configError;
     checkRetentionScheduleOptions(options, this.backend.name);
     this.ops.assertWritable('scheduleRetention');
-    const backend = this.retention('scheduleRetention');
-    const schedule = startRetentionSchedule(
-      {
-        backendName: backend.name,
-        prune: (policy, batchSize) => this.prune(policy, batchSize === undefined ? {} : { batchSize }),
-        takeLease: () => backend.acquireLock(RETENTION_LEASE_KEY, 0),
-      },
-      options,
+    const backend = retentionOf(this.backend, 'scheduleRetention');
+    const schedule = schedulePrune(backend, options, (policy, pruneOptions) =>
+      this.prune(policy, pruneOptions),
     );
     const stop = schedule.stop;
     const tracked: RetentionSchedule = {
@@ -660,15 +590,6 @@ export class AgentStore implements ExtendedStore {
     };
     this.schedules.add(tracked);
     return tracked;
-  }
-
-  /** The backend's retention, or `UnsupportedError` for a backend without it. */
-  private retention(operation: string): AgentBackend & RetentionBackend {
-    if (hasRetention(this.backend)) return this.backend;
-    throw new UnsupportedError(`${this.backend.name} has no ${operation}() yet`, {
-      backend: this.backend.name,
-      operation,
-    });
   }
 
   /**
@@ -687,13 +608,4 @@ export class AgentStore implements ExtendedStore {
     })();
     return this.closing;
   }
-}
-
-/**
- * Ids never hold NUL or lone surrogates (agent-id.ts): a filter or prefix
- * that does matches nothing, and no backend is asked (a database may refuse
- * such a string rather than find nothing).
- */
-function possibleAgentId(text: string | undefined): boolean {
-  return text === undefined || (!text.includes('\u0000') && text.isWellFormed());
 }
