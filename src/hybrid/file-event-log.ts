@@ -21,19 +21,14 @@ import {
   statOrUndefined,
   syncDirectory,
 } from './event-file-io.js';
+import { readEntryPages } from './event-file-read.js';
 import {
   countPrunable,
   type FileEventPruneRule,
   type FilePruneCount,
   rewriteWithout,
 } from './event-file-rewrite.js';
-import {
-  assertEventLine,
-  decodeLines,
-  parseText,
-  readLineBlocks,
-  TORN_LINE_TERMINATOR,
-} from './event-lines.js';
+import { assertEventLine } from './event-lines.js';
 import {
   DEFAULT_MAX_OPEN_FILES,
   EVENTS_FILE_NAME,
@@ -579,20 +574,7 @@ export class FileEventLog {
       if (!handle) return;
       this.files.readers.add(handle);
       const end = (await handle.stat()).size;
-      for await (const block of readLineBlocks(handle, end, () => this.ops.assertOpen('read'))) {
-        // An unterminated last line is a torn write: never an entry.
-        if (!block.terminated) continue;
-        const entries: Timeline[] = [];
-        for (const text of decodeLines(block)) {
-          if (text.endsWith(TORN_LINE_TERMINATOR)) continue;
-          const entry = parseText(text).entry;
-          if (!entry) continue;
-          if (sinceSeq !== undefined && !(entry.bookmark.seq > sinceSeq)) continue;
-          if (channel !== undefined && entry.event.channel !== channel) continue;
-          entries.push(entry);
-        }
-        if (entries.length > 0) yield entries;
-      }
+      yield* readEntryPages(handle, end, { sinceSeq, channel }, () => this.ops.assertOpen('read'));
     } catch (error) {
       throw wrapDriverError(error, ctx);
     } finally {
