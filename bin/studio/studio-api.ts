@@ -1,6 +1,5 @@
 import pLimit from 'p-limit';
 import { isKodeStoreError } from '../../src/errors.js';
-import type { KvQuery, KvStore } from '../../src/kv/kv-types.js';
 import type {
   AgentChannel,
   ContentBlock,
@@ -12,6 +11,19 @@ import type {
   ToolCallRecord,
 } from '../../src/types.js';
 import { eventSummary } from '../commands/inspect.js';
+import { kvInstances, kvNamespaces, kvQuery, kvRecord } from './studio-kv-api.js';
+import {
+  CONCURRENT_READS,
+  DEFAULT_PAGE,
+  integer,
+  oneOf,
+  type Paging,
+  paging,
+  required,
+  StudioRequestError,
+  slice,
+  text,
+} from './studio-params.js';
 import type { SessionSort, StudioSource } from './studio-source.js';
 
 /**
@@ -19,30 +31,14 @@ import type { SessionSort, StudioSource } from './studio-source.js';
  * from the public store APIs (`StudioAgents`, `KvStore`) only. Every list is
  * paged here, on the server; event streams are read only as far as the page
  * asked for, so a page of a 100,000-event stream costs what a page of a
- * 10-event one does.
+ * 10-event one does. The KV routes are in studio-kv-api.ts, the request
+ * parameters in studio-params.ts.
  */
 
-/** A request the API refuses: bad parameters (400) or nothing there (404). */
-export class StudioRequestError extends Error {
-  constructor(
-    readonly status: 400 | 404,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'StudioRequestError';
-  }
-}
-
-/** Rows per page when the request does not say. */
-export const DEFAULT_PAGE = 50;
-/** The largest page a request may ask for. */
-export const MAX_PAGE = 500;
 /** The agents list counts an agent's events up to this many, then shows "N+": a count costs a read. */
 export const LISTED_EVENT_COUNT_CAP = 1000;
 /** Fleet stats sum the stats of at most this many agents (the newest), so the page stays quick. */
 export const FLEET_STATS_AGENTS = 2000;
-/** Agents read at the same time for a page (per-agent counts, fleet stats). */
-const CONCURRENT_READS = 4;
 
 const CHANNELS: readonly AgentChannel[] = ['progress', 'control', 'monitor'];
 
@@ -57,70 +53,6 @@ function countsOf(map: Map<string, number>): Counts {
 
 function add(map: Map<string, number>, record: Record<string, number> | undefined): void {
   for (const [key, count] of Object.entries(record ?? {})) map.set(key, (map.get(key) ?? 0) + count);
-}
-
-// ---- parameters -------------------------------------------------------------
-
-function text(params: URLSearchParams, name: string): string | undefined {
-  const value = params.get(name);
-  return value === null || value === '' ? undefined : value;
-}
-
-function required(params: URLSearchParams, name: string): string {
-  const value = text(params, name);
-  if (value === undefined) throw new StudioRequestError(400, `missing parameter "${name}"`);
-  return value;
-}
-
-function integer(params: URLSearchParams, name: string, fallback: number, max = Number.MAX_SAFE_INTEGER) {
-  const value = text(params, name);
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < 0 || n > max) {
-    throw new StudioRequestError(
-      400,
-      `"${name}" must be an integer from 0 to ${max}, got ${JSON.stringify(value)}`,
-    );
-  }
-  return n;
-}
-
-interface Paging {
-  offset: number;
-  limit: number;
-}
-
-function paging(params: URLSearchParams): Paging {
-  const limit = integer(params, 'limit', DEFAULT_PAGE, MAX_PAGE);
-  if (limit === 0) throw new StudioRequestError(400, '"limit" must be at least 1');
-  return { offset: integer(params, 'offset', 0), limit };
-}
-
-function oneOf<T extends string>(
-  params: URLSearchParams,
-  name: string,
-  allowed: readonly T[],
-): T | undefined {
-  const value = text(params, name);
-  if (value === undefined) return undefined;
-  if (!(allowed as readonly string[]).includes(value)) {
-    throw new StudioRequestError(
-      400,
-      `"${name}" must be one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`,
-    );
-  }
-  return value as T;
-}
-
-/** A page of a list already in memory. */
-function slice<T>(all: readonly T[], { offset, limit }: Paging) {
-  return {
-    items: all.slice(offset, offset + limit).map((value, i) => ({ index: offset + i, value })),
-    offset,
-    limit,
-    total: all.length,
-    more: offset + limit < all.length,
-  };
 }
 
 async function requireAgent(source: StudioSource, agentId: string): Promise<void> {
@@ -474,107 +406,6 @@ async function fleetStats(source: StudioSource) {
     toolCallsByName: countsOf(byName),
     agentsByTemplate: countsOf(byTemplate),
   };
-}
-
-// ---- KV ---------------------------------------------------------------------
-
-function kvOf(source: StudioSource): KvStore {
-  if (!source.kv)
-    throw new StudioRequestError(404, `${source.label} holds no KV data (a json: directory has none)`);
-  return source.kv;
-}
-
-async function requireInstance(kv: KvStore, instanceId: string) {
-  const instance = await kv.getInstance(instanceId);
-  if (!instance) throw new StudioRequestError(404, `KV instance ${JSON.stringify(instanceId)} not found`);
-  return instance;
-}
-
-async function kvInstances(source: StudioSource) {
-  const kv = kvOf(source);
-  const limit = pLimit(CONCURRENT_READS);
-  const instances = await kv.listInstances();
-  return {
-    items: await Promise.all(
-      instances.map((instance) =>
-        limit(async () => ({ ...instance, records: await kv.getRecordCount(instance.id) })),
-      ),
-    ),
-  };
-}
-
-async function kvNamespaces(source: StudioSource, params: URLSearchParams) {
-  const kv = kvOf(source);
-  const instance = await requireInstance(kv, required(params, 'instance'));
-  const limit = pLimit(CONCURRENT_READS);
-  const names = await kv.getNamespaces(instance.id);
-  return {
-    instance,
-    items: await Promise.all(
-      names.map((namespace) =>
-        limit(async () => ({ namespace, records: await kv.getRecordCount(instance.id, namespace) })),
-      ),
-    ),
-  };
-}
-
-/** What the query box may hold: the DSL's `where`, `orderBy` and `select`; the page supplies the rest. */
-const QUERY_BOX_FIELDS = ['where', 'orderBy', 'select'] as const;
-
-function queryBox(params: URLSearchParams): Pick<KvQuery, (typeof QUERY_BOX_FIELDS)[number]> {
-  const raw = text(params, 'q');
-  if (raw === undefined) return { orderBy: { field: 'key' } };
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(raw);
-  } catch (error) {
-    throw new StudioRequestError(400, `the query is not JSON: ${(error as Error).message}`);
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new StudioRequestError(
-      400,
-      'the query must be a JSON object, e.g. {"where": [...], "orderBy": {...}}',
-    );
-  }
-  const unknown = Object.keys(parsed).filter((key) => !(QUERY_BOX_FIELDS as readonly string[]).includes(key));
-  if (unknown.length > 0) {
-    throw new StudioRequestError(
-      400,
-      `the query may hold ${QUERY_BOX_FIELDS.join(', ')}; not ${unknown.join(', ')} (the page gives the instance, namespace and paging)`,
-    );
-  }
-  return parsed as Pick<KvQuery, (typeof QUERY_BOX_FIELDS)[number]>;
-}
-
-async function kvQuery(source: StudioSource, params: URLSearchParams) {
-  const kv = kvOf(source);
-  const instance = await requireInstance(kv, required(params, 'instance'));
-  const namespace = text(params, 'namespace');
-  const limit = integer(params, 'limit', DEFAULT_PAGE, MAX_PAGE);
-  const cursor = text(params, 'cursor');
-  const box = queryBox(params);
-  const result = await kv.query({
-    ...box,
-    from: namespace === undefined ? { instance: instance.id } : { instance: instance.id, namespace },
-    limit,
-    ...(cursor === undefined ? {} : { cursor }),
-  });
-  return { instance, namespace, query: box, ...result };
-}
-
-async function kvRecord(source: StudioSource, params: URLSearchParams) {
-  const kv = kvOf(source);
-  const instance = await requireInstance(kv, required(params, 'instance'));
-  const namespace = required(params, 'namespace');
-  const key = required(params, 'key');
-  const found = await kv.get(instance.id, namespace, key);
-  if (!found.exists) {
-    throw new StudioRequestError(
-      404,
-      `no live record ${JSON.stringify(key)} in namespace ${JSON.stringify(namespace)} of ${JSON.stringify(instance.id)}`,
-    );
-  }
-  return { instance, record: found.record };
 }
 
 // ---- routing ----------------------------------------------------------------

@@ -1,8 +1,9 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { answerApi, StudioRequestError } from './studio-api.js';
+import { answerApi } from './studio-api.js';
 import { loadStudioAssets, type StudioAsset } from './studio-assets.js';
+import { StudioRequestError } from './studio-params.js';
 import type { StudioSource } from './studio-source.js';
 
 /** Where the studio listens unless told otherwise: this machine only. */
