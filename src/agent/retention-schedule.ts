@@ -47,6 +47,16 @@ export interface RetentionScheduleOptions {
   onError?: (error: unknown) => void;
 }
 
+/**
+ * The `retention` option of the stores' constructors (`SqliteStore`,
+ * `PostgresStore`, `MongoStore`): the schedule starts with the store, and
+ * bad schedule options reject the store's first operation instead of
+ * throwing from the constructor.
+ */
+export interface StoreRetentionOption {
+  retention?: RetentionScheduleOptions;
+}
+
 /** One round of a schedule, as `onRun` sees it. */
 export interface RetentionRound {
   /** False when another process held the lease: this one skipped the round. */
