@@ -8,6 +8,7 @@ import { PostgresStore } from '../adapters/postgres/index.js';
 import { SqliteStore } from '../adapters/sqlite/index.js';
 import { agentInfo } from '../conformance/store/sample-data.js';
 import type { AgentStore } from '../src/agent/agent-store.js';
+import { MemoryStore } from '../src/agent/memory-store.js';
 import type { RetentionRound, RetentionScheduleOptions } from '../src/agent/retention-schedule.js';
 import { describePostgres, useTestSchema } from './helpers/postgres.js';
 
@@ -108,5 +109,56 @@ describePostgres('the retention store option on PostgreSQL', () => {
     });
     await expect(store.exists('agt-opt-a')).rejects.toMatchObject({ code: 'KODE_VALIDATION' });
     await store.close();
+  });
+});
+
+describe('a schedule whose policy is a function of the round start', () => {
+  it('calls it at the start of each round, so relative times move with the rounds', async () => {
+    const path = join(dir, 'relative.db');
+    const store = new SqliteStore({ path });
+    await store.saveInfo('agt-opt-rel', agentInfo('agt-opt-rel'));
+    const starts: number[] = [];
+    const rounds: RetentionRound[] = [];
+    let finish: () => void = () => undefined;
+    const done = new Promise<void>((resolve) => {
+      finish = resolve;
+    });
+    const written = Date.now();
+    const schedule = store.scheduleRetention({
+      // Inactive for 1 ms before the round: only a round started after the write removes the agent.
+      policy: (now) => {
+        starts.push(now);
+        return { prefix: 'agt-opt-', inactiveBefore: now - 1 };
+      },
+      intervalMs: 2,
+      onRun: (round) => {
+        rounds.push(round);
+        if (rounds.length === 3) finish();
+      },
+    });
+    await done;
+    await schedule.stop();
+    // The first call is the check when the schedule starts; then one per round, at its start.
+    expect(starts.slice(1, 4)).toEqual(rounds.map((round) => round.startedAt));
+    expect(starts[0]).toBeGreaterThanOrEqual(written);
+    expect(rounds.reduce((sum, round) => sum + (round.result?.agents ?? 0), 0)).toBe(1);
+    expect(await store.exists('agt-opt-rel')).toBe(false);
+    await store.close();
+  });
+
+  it('refuses a function that throws or gives a bad policy, with a ValidationError', () => {
+    const store = new MemoryStore();
+    const cause = new Error('no policy');
+    expect(() =>
+      store.scheduleRetention({
+        policy: () => {
+          throw cause;
+        },
+        intervalMs: 1000,
+      }),
+    ).toThrow(expect.objectContaining({ code: 'KODE_VALIDATION', cause }));
+    expect(() => store.scheduleRetention({ policy: () => ({ events: {} }), intervalMs: 1000 })).toThrow(
+      expect.objectContaining({ code: 'KODE_VALIDATION' }),
+    );
   });
 });
