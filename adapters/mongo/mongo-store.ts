@@ -1,4 +1,5 @@
 import { AgentStore } from '../../src/agent/agent-store.js';
+import type { StoreRetentionOption } from '../../src/agent/retention-schedule.js';
 import { createKvStore } from '../../src/kv/kv-store.js';
 import type { KvStore } from '../../src/kv/kv-types.js';
 import { ReadOnlyKvBackend } from '../../src/kv/read-only-kv-backend.js';
@@ -49,7 +50,7 @@ export class MongoStore extends AgentStore {
   /** Opens the connection, or rejects with the options' `ConfigError`. */
   private readonly connect: () => Promise<OpenMongo>;
 
-  constructor(options: MongoStoreOptions) {
+  constructor(options: MongoStoreOptions & StoreRetentionOption) {
     let resolved: ResolvedMongoStoreOptions;
     let configError: unknown;
     try {
@@ -60,7 +61,8 @@ export class MongoStore extends AgentStore {
       resolved = resolveMongoStoreOptions({ uri: 'mongodb://127.0.0.1/' });
     }
     const connection = new MongoConnection(resolved);
-    super(new MongoAgentBackend(resolved, connection), { configError });
+    const retention = typeof options === 'object' ? options?.retention : undefined;
+    super(new MongoAgentBackend(resolved, connection), { configError, retention });
     this.options = resolved;
     this.readOnly = resolved.readOnly;
     this.connect = () => (configError === undefined ? connection.open() : Promise.reject(configError));

@@ -1,4 +1,5 @@
 import { AgentStore } from '../../src/agent/agent-store.js';
+import type { StoreRetentionOption } from '../../src/agent/retention-schedule.js';
 import { createKvStore } from '../../src/kv/kv-store.js';
 import type { KvStore } from '../../src/kv/kv-types.js';
 import { ReadOnlyKvBackend } from '../../src/kv/read-only-kv-backend.js';
@@ -66,11 +67,16 @@ export class PostgresStore extends AgentStore {
    * @param fileStoreBaseDir base directory for event files (hybrid mode)
    */
   constructor(connection: PostgresConnectionConfig | string, fileStoreBaseDir?: string);
-  constructor(options: PostgresStoreOptions);
-  constructor(first: PostgresStoreOptions | PostgresConnectionConfig | string, fileStoreBaseDir?: string) {
+  constructor(options: PostgresStoreOptions & StoreRetentionOption);
+  constructor(
+    first: (PostgresStoreOptions & StoreRetentionOption) | PostgresConnectionConfig | string,
+    fileStoreBaseDir?: string,
+  ) {
     const settings = resolvePostgresSettings(first, fileStoreBaseDir);
     const db = new PostgresDatabase(settings, AGENT_SCHEMA);
-    super(new PostgresAgentBackend(settings, db));
+    const retention =
+      typeof first === 'object' && first !== null && 'retention' in first ? first.retention : undefined;
+    super(new PostgresAgentBackend(settings, db), { retention });
     this.db = db;
     this.schema = settings.schema;
     this.preparedStatements = settings.preparedStatements;

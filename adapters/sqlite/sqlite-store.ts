@@ -1,4 +1,5 @@
 import { AgentStore } from '../../src/agent/agent-store.js';
+import type { StoreRetentionOption } from '../../src/agent/retention-schedule.js';
 import type { EventStorage } from '../../src/config/store-config.js';
 import { ValidationError } from '../../src/errors.js';
 import { createKvStore } from '../../src/kv/kv-store.js';
@@ -65,7 +66,10 @@ export class SqliteStore extends AgentStore {
    *   or the options object.
    * @param fileStoreBaseDir base directory for hybrid mode's event files (with a path argument).
    */
-  constructor(pathOrOptions: string | SqliteStoreOptions, fileStoreBaseDir?: string) {
+  constructor(
+    pathOrOptions: string | (SqliteStoreOptions & StoreRetentionOption),
+    fileStoreBaseDir?: string,
+  ) {
     let options: ResolvedSqliteOptions;
     let configError: unknown;
     try {
@@ -78,7 +82,8 @@ export class SqliteStore extends AgentStore {
     const self: { store?: SqliteStore } = {};
     const connection = new SqliteConnection(options, () => self.store?.runningOperations ?? 0);
     const backend = new SqliteAgentBackend(options, connection);
-    super(backend, { configError });
+    const retention = typeof pathOrOptions === 'object' ? pathOrOptions?.retention : undefined;
+    super(backend, { configError, retention });
     self.store = this;
     this.sqlite = backend;
     this.path = options.path;

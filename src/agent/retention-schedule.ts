@@ -31,8 +31,13 @@ export const RETENTION_LEASE_KEY = '';
 
 /** Options of scheduled retention (`store.scheduleRetention`). */
 export interface RetentionScheduleOptions {
-  /** The policy each round runs, as `store.prune(policy)`. */
-  policy: PrunePolicy;
+  /**
+   * The policy each round runs, as `store.prune(policy)`. A fixed policy's
+   * times stay where they were; a function is called at the start of each
+   * round with its start time (epoch ms), so its times can be relative.
+   * @example { policy: (now) => ({ inactiveBefore: now - 90 * day }), intervalMs: 3_600_000 }
+   */
+  policy: PrunePolicy | ((roundStartedAt: number) => PrunePolicy);
   /**
    * Time between the end of one round and the start of the next, in
    * milliseconds (the first round starts one interval after the schedule).
@@ -45,6 +50,16 @@ export interface RetentionScheduleOptions {
   onRun?: (round: RetentionRound) => void;
   /** Called with the error of a round that failed; the schedule goes on. */
   onError?: (error: unknown) => void;
+}
+
+/**
+ * The `retention` option of the stores' constructors (`SqliteStore`,
+ * `PostgresStore`, `MongoStore`): the schedule starts with the store, and
+ * bad schedule options reject the store's first operation instead of
+ * throwing from the constructor.
+ */
+export interface StoreRetentionOption {
+  retention?: RetentionScheduleOptions;
 }
 
 /** One round of a schedule, as `onRun` sees it. */
@@ -104,7 +119,22 @@ export function checkRetentionScheduleOptions(options: RetentionScheduleOptions,
   }
   if (onRun !== undefined && typeof onRun !== 'function') fail('onRun must be a function');
   if (onError !== undefined && typeof onError !== 'function') fail('onError must be a function');
-  normalizePrunePolicy(options.policy, backend);
+  // A function is checked by what it gives now; a later round's bad policy goes to onError.
+  let policy: PrunePolicy;
+  try {
+    policy = policyAt(options.policy, Date.now());
+  } catch (cause) {
+    throw new ValidationError('the policy function threw', {
+      backend,
+      operation: 'scheduleRetention',
+      cause,
+    });
+  }
+  normalizePrunePolicy(policy, backend);
+}
+
+function policyAt(policy: RetentionScheduleOptions['policy'], startedAt: number): PrunePolicy {
+  return typeof policy === 'function' ? policy(startedAt) : policy;
 }
 
 /** Starts a schedule over `pruner`; the options were checked. */
@@ -141,7 +171,7 @@ export function startRetentionSchedule(
           return;
         }
       }
-      const result = await pruner.prune(options.policy, options.batchSize);
+      const result = await pruner.prune(policyAt(options.policy, startedAt), options.batchSize);
       counters.runs++;
       report(options.onRun, { ran: true, result, startedAt });
     } catch (error) {

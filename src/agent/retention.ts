@@ -79,6 +79,12 @@ export interface PruneOptions {
   signal?: AbortSignal;
   /** Agents looked at per batch, and events removed per transaction (default 500). */
   batchSize?: number;
+  /**
+   * Agents of a batch pruned at the same time, each still in its own
+   * transaction (default 8, at most 64): concurrent transactions share their
+   * durable commits. 1 prunes one agent after another.
+   */
+  concurrency?: number;
 }
 
 /** What a prune removed (or, in a dry run, would remove). */
