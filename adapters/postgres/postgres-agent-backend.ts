@@ -42,7 +42,7 @@ import type {
 } from '../../src/types.js';
 import { columnKey, optionalColumnKey } from './postgres-column-keys.js';
 import type { ResolvedPostgresSettings } from './postgres-config.js';
-import type { PostgresDatabase, Statement } from './postgres-database.js';
+import type { PostgresConnection, Statement } from './postgres-connection.js';
 import { DatabaseEventStorage } from './postgres-database-events.js';
 import { PostgresListSaver } from './postgres-list-saver.js';
 import { PostgresAgentLocks } from './postgres-lock.js';
@@ -85,7 +85,7 @@ export class PostgresAgentBackend implements AgentBackend, RetentionBackend {
 
   constructor(
     private readonly settings: ResolvedPostgresSettings,
-    private readonly db: PostgresDatabase,
+    private readonly db: PostgresConnection,
   ) {
     this.readOnly = settings.readOnly;
     const fileEvents = settings.eventStorage === 'file';

@@ -7,7 +7,7 @@ import { eventModeMismatch, eventModeProblem } from '../../src/hybrid/event-mode
 import { decodeJson } from '../../src/json-codec.js';
 import type { ReadEventsOptions, Timeline } from '../../src/types.js';
 import { columnKey } from './postgres-column-keys.js';
-import type { PostgresDatabase, Statement } from './postgres-database.js';
+import type { PostgresConnection, Statement } from './postgres-connection.js';
 
 interface PendingAppend {
   agentId: string;
@@ -33,7 +33,7 @@ export class DatabaseEventStorage implements EventStorage {
   private readonly events: string;
 
   constructor(
-    private readonly db: PostgresDatabase,
+    private readonly db: PostgresConnection,
     private readonly pageSize = BYTE_CUT_PAGE_SIZE,
     private readonly pageBytes = EVENT_PAGE_BYTES,
   ) {

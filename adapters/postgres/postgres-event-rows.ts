@@ -1,13 +1,13 @@
 import type { EventMode } from '../../src/hybrid/event-modes.js';
 import type { EventRowAccess } from '../../src/transfer/event-mode-move.js';
 import { optionalColumnKey } from './postgres-column-keys.js';
-import type { PostgresDatabase } from './postgres-database.js';
+import type { PostgresConnection } from './postgres-connection.js';
 import { LIVE_AGENT } from './postgres-registry.js';
 
 const PAGE_ROWS = 1024;
 
 /** The database side of moving events between modes (`kode-store events`). */
-export function postgresEventRows(db: PostgresDatabase): EventRowAccess {
+export function postgresEventRows(db: PostgresConnection): EventRowAccess {
   const events = db.table('kode_events');
   const agents = db.table('kode_agents');
   return {

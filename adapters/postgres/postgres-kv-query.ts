@@ -15,7 +15,7 @@ import {
 } from '../../src/kv/kv-query-eval.js';
 import { viewOfRow } from '../../src/kv/kv-records.js';
 import { prefixUpperBound } from '../../src/strings.js';
-import type { PostgresDatabase, Queryable, Statement } from './postgres-database.js';
+import type { PostgresConnection, Queryable, Statement } from './postgres-connection.js';
 import { type buildKvStatements, kvRecordsTable, RECORD_COLUMNS } from './postgres-kv-statements.js';
 
 /**
@@ -263,7 +263,7 @@ function usesDocument(plan: KvQueryPlan, document: 'value' | 'metadata'): boolea
  * aside and the total agree. A read replica may answer (`db.read`).
  */
 export function queryKvRecords(
-  db: PostgresDatabase,
+  db: PostgresConnection,
   sql: ReturnType<typeof buildKvStatements>,
   plan: KvQueryPlan,
   now: number,

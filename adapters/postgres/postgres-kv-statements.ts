@@ -1,4 +1,4 @@
-import type { PostgresDatabase } from './postgres-database.js';
+import type { PostgresConnection } from './postgres-connection.js';
 import { preparedStatements } from './postgres-statements.js';
 
 /** A record's columns but its JSON texts, under the names of `KvRecordRow`. */
@@ -13,16 +13,16 @@ const INSTANCE_COLUMNS = 'id, name, description, created_at AS "createdAt", upda
  * is part of them) and prepared like the agent store's, under names starting
  * `kode_kv_`.
  */
-export function buildKvStatements(db: PostgresDatabase) {
+export function buildKvStatements(db: PostgresConnection) {
   return preparedStatements(db, kvStatementTexts(db), 'kode_kv_');
 }
 
 /** The table of the records, for the query APIs' dynamic SQL. */
-export function kvRecordsTable(db: PostgresDatabase): string {
+export function kvRecordsTable(db: PostgresConnection): string {
   return db.table('kode_kv_records');
 }
 
-function kvStatementTexts(db: PostgresDatabase) {
+function kvStatementTexts(db: PostgresConnection) {
   const records = kvRecordsTable(db);
   const instances = db.table('kode_kv_instances');
   const counters = db.table('kode_kv_namespaces');

@@ -10,11 +10,11 @@ import type {
 import type { KvQueryPlan } from '../../src/kv/kv-query.js';
 import { injectedPoolBounds, type PostgresPool, validateSchema } from './postgres-config.js';
 import {
-  PostgresDatabase,
+  PostgresConnection,
   type PostgresPoolSource,
   RetryTransaction,
   type Statement,
-} from './postgres-database.js';
+} from './postgres-connection.js';
 import type { PostgresBounds } from './postgres-errors.js';
 import { isJsonbReadable, queryKvRecords } from './postgres-kv-query.js';
 import { buildKvStatements } from './postgres-kv-statements.js';
@@ -48,7 +48,7 @@ export { POSTGRES_KV_SCHEMA_VERSION } from './postgres-schema.js';
  * - Every value, JSON path segment and cursor position is a bound parameter;
  *   only the schema name (quoted) and fixed fragments are in the SQL text.
  * - Statements, transactions (and their retries) and migrations go through
- *   the adapter's one connection layer, `PostgresDatabase`: in a store, the
+ *   the adapter's one connection layer, `PostgresConnection`: in a store, the
  *   store's own; on its own, one over the pool it is given.
  */
 
@@ -112,15 +112,15 @@ function replicaLag(value: unknown): number | undefined {
 export class PostgresKvBackend implements KvBackend {
   readonly name = 'postgres';
   readonly schema: string;
-  private readonly db: PostgresDatabase;
+  private readonly db: PostgresConnection;
   private readonly sql: ReturnType<typeof buildKvStatements>;
 
   /**
    * @param source the pool (used, never ended), a function returning it, or
    *   (inside the package) the connection layer of the store it belongs to.
    */
-  constructor(source: PostgresKvPoolSource | PostgresDatabase, options: PostgresKvOptions = {}) {
-    if (source instanceof PostgresDatabase) {
+  constructor(source: PostgresKvPoolSource | PostgresConnection, options: PostgresKvOptions = {}) {
+    if (source instanceof PostgresConnection) {
       this.db = source;
     } else {
       if (options.preparedStatements !== undefined && typeof options.preparedStatements !== 'boolean') {
@@ -129,7 +129,7 @@ export class PostgresKvBackend implements KvBackend {
           variable: 'preparedStatements',
         });
       }
-      this.db = new PostgresDatabase({
+      this.db = new PostgresConnection({
         schema: validateSchema(options.schema),
         preparedStatements: options.preparedStatements ?? true,
         readOnly: options.readOnly ?? false,

@@ -2,10 +2,10 @@ import type { AgentWriteQueue } from '../../src/agent/agent-write-queue.js';
 import { commonPrefixLength } from '../../src/agent/record-fields.js';
 import {
   isConnectionError,
-  type PostgresDatabase,
+  type PostgresConnection,
   type Queryable,
   type Statement,
-} from './postgres-database.js';
+} from './postgres-connection.js';
 import { NOW_MS } from './postgres-registry.js';
 
 /**
@@ -84,7 +84,7 @@ export class PostgresListSaver {
   private readonly loadSql: Statement;
 
   constructor(
-    private readonly db: PostgresDatabase,
+    private readonly db: PostgresConnection,
     private readonly writes: AgentWriteQueue,
     private readonly spec: ListTableSpec,
     agentsTable: string,

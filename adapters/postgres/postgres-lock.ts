@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { LockTimeoutError, StoreClosedError } from '../../src/errors.js';
 import type { LockReleaseFn } from '../../src/types.js';
-import { isConnectionError, type PostgresDatabase } from './postgres-database.js';
+import { isConnectionError, type PostgresConnection } from './postgres-connection.js';
 
 const BACKEND = 'postgres';
 const FIRST_RETRY_MS = 2;
@@ -44,7 +44,7 @@ export class PostgresAgentLocks {
   private readonly releaseSql: string;
 
   constructor(
-    private readonly db: PostgresDatabase,
+    private readonly db: PostgresConnection,
     private readonly leaseMs: number,
   ) {
     const locks = db.table('kode_agent_locks');

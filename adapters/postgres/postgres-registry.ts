@@ -1,7 +1,7 @@
 import { DELETED_AGENT_RETENTION_MS } from '../../src/agent/deleted-agents.js';
 import type { FileEventRegistry } from '../../src/hybrid/file-event-storage.js';
 import { prefixUpperBound } from '../../src/strings.js';
-import type { PostgresDatabase } from './postgres-database.js';
+import type { PostgresConnection } from './postgres-connection.js';
 
 /**
  * `kode_agents` is the registry behind `exists()` and `list()` (and holds the
@@ -50,7 +50,7 @@ export function prefixConditions(prefix: string | undefined, values: unknown[]):
 }
 
 /** Hybrid mode's questions to the registry (src/hybrid/file-event-storage.ts), answered by `kode_agents`. */
-export function postgresFileEventRegistry(db: PostgresDatabase): FileEventRegistry {
+export function postgresFileEventRegistry(db: PostgresConnection): FileEventRegistry {
   const agents = db.table('kode_agents');
   const events = db.table('kode_events');
   const admission =

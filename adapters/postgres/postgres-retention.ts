@@ -12,7 +12,7 @@ import type { EventStorage } from '../../src/agent/event-storage.js';
 import type { CompactResult } from '../../src/agent/retention.js';
 import { eventModeMismatch } from '../../src/hybrid/event-modes.js';
 import { columnKey } from './postgres-column-keys.js';
-import type { PostgresDatabase, Transaction } from './postgres-database.js';
+import type { PostgresConnection, Transaction } from './postgres-connection.js';
 import { DatabaseEventStorage } from './postgres-database-events.js';
 import { LIVE_AGENT, prefixConditions } from './postgres-registry.js';
 import { AGENT_TABLES } from './postgres-schema.js';
@@ -44,7 +44,7 @@ function removedRows(rows: ReadonlyArray<{ bytes: number }>): PrunedRows {
 
 /** The parts of the agent backend retention works with. */
 export interface PostgresRetentionParts {
-  db: PostgresDatabase;
+  db: PostgresConnection;
   sql: AgentStatements;
   events: EventStorage;
   writes: AgentWriteQueue;
@@ -59,7 +59,7 @@ export interface PostgresRetentionParts {
  * lock that appends and saves also take.
  */
 export class PostgresRetention implements RetentionBackend {
-  private readonly db: PostgresDatabase;
+  private readonly db: PostgresConnection;
   private readonly sql: AgentStatements;
   private readonly events: EventStorage;
   private readonly writes: AgentWriteQueue;

@@ -1,7 +1,7 @@
 import { noStoreDataError, olderSchemaError } from '../../src/agent/read-only-errors.js';
 import { ConfigError } from '../../src/errors.js';
 import { quoteIdentifier } from './postgres-config.js';
-import type { Queryable, Transaction } from './postgres-database.js';
+import type { Queryable, Transaction } from './postgres-connection.js';
 import { NOW_MS } from './postgres-registry.js';
 
 /**

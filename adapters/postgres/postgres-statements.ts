@@ -1,14 +1,14 @@
-import type { PostgresDatabase, Statement } from './postgres-database.js';
+import type { PostgresConnection, Statement } from './postgres-connection.js';
 import { LIVE_AGENT, REGISTER_ON_CONFLICT } from './postgres-registry.js';
 
 /** The agent store's fixed statements, built once per store (the schema name is part of them). */
-export function buildStatements(db: PostgresDatabase) {
+export function buildStatements(db: PostgresConnection) {
   return preparedStatements(db, statementTexts(db));
 }
 
 /** Each fixed statement as a `Statement` (prepared by name unless the store was told not to). */
 export function preparedStatements<K extends string>(
-  db: PostgresDatabase,
+  db: PostgresConnection,
   texts: Record<K, string>,
   prefix?: string,
 ): Record<K, Statement> {
@@ -17,7 +17,7 @@ export function preparedStatements<K extends string>(
   return statements;
 }
 
-function statementTexts(db: PostgresDatabase) {
+function statementTexts(db: PostgresConnection) {
   const agents = db.table('kode_agents');
   const messages = db.table('kode_messages');
   const toolCalls = db.table('kode_tool_calls');

@@ -11,7 +11,7 @@ import {
   type PostgresStoreOptions,
   resolvePostgresSettings,
 } from './postgres-config.js';
-import { PostgresDatabase } from './postgres-database.js';
+import { PostgresConnection } from './postgres-connection.js';
 import { postgresEventRows } from './postgres-event-rows.js';
 import { PostgresKvBackend } from './postgres-kv.js';
 import type { PostgresReplicaStatus } from './postgres-replicas.js';
@@ -58,7 +58,7 @@ export class PostgresStore extends AgentStore {
   /** True when the store was opened with `readOnly`: it reads an existing schema and never writes. */
   readonly readOnly: boolean;
   /** @internal The connection layer (shared with the KV backend). */
-  readonly db: PostgresDatabase;
+  readonly db: PostgresConnection;
   /** The KV namespace API (SPEC §6), in the same database and schema. */
   readonly kv: KvStore;
 
@@ -73,7 +73,7 @@ export class PostgresStore extends AgentStore {
     fileStoreBaseDir?: string,
   ) {
     const settings = resolvePostgresSettings(first, fileStoreBaseDir);
-    const db = new PostgresDatabase(settings, AGENT_SCHEMA);
+    const db = new PostgresConnection(settings, AGENT_SCHEMA);
     const retention =
       typeof first === 'object' && first !== null && 'retention' in first ? first.retention : undefined;
     super(new PostgresAgentBackend(settings, db), { retention });

@@ -131,7 +131,7 @@ export interface PostgresDatabaseSettings {
  * hands out get a listener (`hearPoolErrors`), and failures reach callers as
  * rejected promises.
  */
-export class PostgresDatabase {
+export class PostgresConnection {
   readonly schema: string;
   /** The bounds in effect, named by `TimeoutError`s. */
   readonly bounds: PostgresBounds;
