@@ -5,7 +5,7 @@ import pg from 'pg';
 import { type OpenedLocation, openLocation } from '../bin/open-location.js';
 import { startStudio } from '../bin/studio/studio-server.js';
 import { studioSourceOf } from '../bin/studio/studio-source.js';
-import { LARGE, largeEvent, writeLargeAgent } from '../test/studio-data.js';
+import { LARGE, largeEvent, writeLargeAgent } from '../test/bin/studio-data.js';
 import { postgresUnavailable, postgresUrlFromEnv } from './backends.js';
 import { median, quantile } from './measure.js';
 

@@ -3,7 +3,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FIXTURE_DIR } from './cli-support.js';
+import { FIXTURE_DIR } from './bin/cli-support.js';
 
 /**
  * The package as users get it: `npm pack` (which builds it), unpacked into a

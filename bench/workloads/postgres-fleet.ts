@@ -16,7 +16,7 @@ import { type Workload, withFreshBackend } from '../workload.js';
  * `appendEvent`, save the whole conversation with two messages more and the
  * whole tool-call list with one record more, wait for the events, release.
  * The figure is turns per second over the 4 processes (the same workload
- * as test/postgres-fleet-faults.test.ts, without the faults).
+ * as test/adapters/postgres/postgres-fleet-faults.test.ts, without the faults).
  *
  * The raw baseline makes the same writes from 4 processes with `pg`: a lease
  * row taken and deleted around the turn, the two reads, the two new message

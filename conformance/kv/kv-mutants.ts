@@ -150,7 +150,7 @@ function matchesAsText(view: KvRecordView, predicate: KvPredicate): boolean {
 
 const TRUE: KvPredicate = { kind: 'and', items: [] };
 
-/** The mutants `test/kv-mutants.test.ts` runs the suite against; each must fail at least one case. */
+/** The mutants `test/kv/kv-mutants.test.ts` runs the suite against; each must fail at least one case. */
 export const kvMutants: KvMutant[] = [
   {
     name: 'ignores-offset',

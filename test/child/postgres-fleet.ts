@@ -1,5 +1,5 @@
 /**
- * One process of the PostgreSQL fleet test (test/postgres-fleet-faults.test.ts):
+ * One process of the PostgreSQL fleet test (test/adapters/postgres/postgres-fleet-faults.test.ts):
  * it drives its agents the way the KODE SDK does, one turn after another per
  * agent and all its agents at once, while the parent cuts its connections and
  * restarts the server. Other processes drive the same agents, so their locks

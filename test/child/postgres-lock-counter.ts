@@ -13,7 +13,7 @@ if (!url || !schema || !agentId || !rounds) {
 const store = new PostgresStore({
   connection: { connectionString: url, max: 2, applicationName: 'kode-store-test-lock-counter' },
   schema,
-  // `false` behind a pooler in transaction mode (test/postgres-pgbouncer.test.ts).
+  // `false` behind a pooler in transaction mode (test/adapters/postgres/postgres-pgbouncer.test.ts).
   preparedStatements: prepared !== 'false',
 });
 for (let i = 0; i < Number(rounds); i++) {

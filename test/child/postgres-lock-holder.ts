@@ -17,7 +17,7 @@ if (!url || !schema || !agentId || !leaseMs) {
 const store = new PostgresStore({
   connection: { connectionString: url, max: 2, applicationName: 'kode-store-test-lock-holder' },
   schema,
-  // `false` behind a pooler in transaction mode (test/postgres-pgbouncer.test.ts).
+  // `false` behind a pooler in transaction mode (test/adapters/postgres/postgres-pgbouncer.test.ts).
   preparedStatements: prepared !== 'false',
   lockLeaseMs: Number(leaseMs),
 });

@@ -1,6 +1,6 @@
 /**
  * Type-level check against the real KODE SDK 2.7.5 (compiled by
- * test/sdk-types.test.ts when KODE_SDK_TARBALL is set; excluded from the
+ * test/sdk/sdk-types.test.ts when KODE_SDK_TARBALL is set; excluded from the
  * project's own typecheck, which must pass without the SDK). Every type of
  * src/types.ts that the SDK also declares must be the same type, property for
  * property (an extra or missing optional field counts), and our stores must be

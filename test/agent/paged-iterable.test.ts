@@ -1,0 +1,119 @@
+import { describe, expect, it } from 'vitest';
+import { EventPageSizer, nextPageLimit, pagedIterable } from '../../src/agent/paged-iterable.js';
+
+/** A page source that records what happened to it. */
+function source(pages: number[][], options: { failAt?: number } = {}) {
+  const log = { opened: 0, closed: 0, fetched: 0 };
+  const open = () => {
+    log.opened++;
+    return (async function* () {
+      try {
+        for (let i = 0; i < pages.length; i++) {
+          await new Promise((resolve) => setImmediate(resolve));
+          if (options.failAt === i) throw new Error(`page ${i} failed`);
+          log.fetched++;
+          yield pages[i] as number[];
+        }
+      } finally {
+        log.closed++;
+      }
+    })();
+  };
+  return { open, log };
+}
+
+async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
+  const items: T[] = [];
+  for await (const item of iterable) items.push(item);
+  return items;
+}
+
+describe('pagedIterable', () => {
+  it('hands out every item of every page in order, skipping empty pages, and opens the source per iteration', async () => {
+    const { open, log } = source([[1, 2], [], [3], [4, 5, 6]]);
+    const iterable = pagedIterable(open);
+    expect(await collect(iterable)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(await collect(iterable)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(log).toEqual({ opened: 2, closed: 2, fetched: 8 });
+  });
+
+  it('keeps order and loses nothing when next() is called many times without awaiting', async () => {
+    const { open } = source([[1, 2], [3], [], [4, 5]]);
+    const iterator = pagedIterable(open)[Symbol.asyncIterator]();
+    const steps = await Promise.all(Array.from({ length: 8 }, () => iterator.next()));
+    expect(steps.map((step) => (step.done ? 'done' : step.value))).toEqual([
+      1,
+      2,
+      3,
+      4,
+      5,
+      'done',
+      'done',
+      'done',
+    ]);
+  });
+
+  it('closes the source when the consumer breaks out early', async () => {
+    const { open, log } = source([
+      [1, 2],
+      [3, 4],
+    ]);
+    for await (const item of pagedIterable(open)) {
+      if (item === 2) break;
+    }
+    expect(log.closed).toBe(1);
+    expect(log.fetched).toBe(1);
+  });
+
+  it("ends with the source's error, mapped, and does not go on afterwards", async () => {
+    const { open, log } = source([[1], [2]], { failAt: 1 });
+    const iterator = pagedIterable(open, {
+      mapError: (error) => new TypeError(`mapped: ${(error as Error).message}`),
+    })[Symbol.asyncIterator]();
+    expect(await iterator.next()).toEqual({ value: 1, done: false });
+    await expect(iterator.next()).rejects.toThrow('mapped: page 1 failed');
+    expect(await iterator.next()).toEqual({ value: undefined, done: true });
+    expect(log.closed).toBe(1);
+  });
+
+  it('checks beforeEach before every item; a throw ends the iteration with that error and closes the source', async () => {
+    const { open, log } = source([[1, 2, 3]]);
+    let open_ = true;
+    const iterator = pagedIterable(open, {
+      beforeEach: () => {
+        if (!open_) throw new Error('closed');
+      },
+    })[Symbol.asyncIterator]();
+    expect(await iterator.next()).toEqual({ value: 1, done: false });
+    open_ = false;
+    await expect(iterator.next()).rejects.toThrow('closed');
+    expect(log.closed).toBe(1);
+    expect(await iterator.next()).toEqual({ value: undefined, done: true });
+  });
+});
+
+describe('event pages bounded by count and bytes', () => {
+  it("asks for 16 first, then as many as fit at the previous page's largest event, at least one, at most the page size", () => {
+    expect(nextPageLimit(undefined, 500, 4_000_000)).toBe(16);
+    expect(nextPageLimit({ events: 0, largest: 0 }, 8, 4_000_000)).toBe(8);
+    expect(nextPageLimit({ events: 100, largest: 1_600 }, 500, 4_000_000)).toBe(500);
+    expect(nextPageLimit({ events: 10, largest: 1_000_000 }, 500, 4_000_000)).toBe(4);
+    expect(nextPageLimit({ events: 1, largest: 16_000_000 }, 500, 4_000_000)).toBe(1);
+  });
+
+  it('ends a page at the event that reaches the byte bound, and says whether more may follow', () => {
+    const sizer = new EventPageSizer(50, 1_000);
+    expect(sizer.start()).toBe(16);
+    // Full by bytes at the fourth 300-byte event: that event is the page's last.
+    expect([300, 300, 300, 300].map((size) => sizer.add(size))).toEqual([false, false, false, true]);
+    expect(sizer.end()).toBe(true);
+    expect(sizer.start()).toBe(3);
+    sizer.add(10);
+    // Fewer than asked for and under the bound: the stream is finished.
+    expect(sizer.end()).toBe(false);
+    expect(sizer.start()).toBe(50);
+    for (let i = 0; i < 50; i++) sizer.add(1);
+    // As many as asked for: more may follow.
+    expect(sizer.end()).toBe(true);
+  });
+});
