@@ -26,6 +26,7 @@ import type {
 } from '../../src/agent/query-filters.js';
 import type { SessionFields } from '../../src/agent/record-fields.js';
 import type { CompactResult } from '../../src/agent/retention.js';
+import { describeCapabilities } from '../../src/agent/store-capabilities.js';
 import { type AnyKodeStoreError, type ErrorContext, KodeStoreError } from '../../src/errors.js';
 import { checkDirectoryWritable } from '../../src/hybrid/directory-health.js';
 import { eventModeMismatch } from '../../src/hybrid/event-modes.js';
@@ -184,23 +185,19 @@ export class MongoAgentBackend implements AgentBackend, RetentionBackend {
     const deployment = this.connection.current?.deployment;
     const transactions = deployment?.transactions ?? false;
     const fileEvents = this.options.eventStorage === 'file';
-    const reasons: StoreCapabilities['reasons'] = {};
-    if (!transactions) {
-      reasons.transactions = deployment
-        ? `${deployment.reason}; multi-document writes are ordered so that a failure is safe to retry instead`
-        : 'not known until the store has connected (await store.open())';
-    }
-    if (!fileEvents) reasons.fileEvents = "events are stored in the database (eventStorage: 'database')";
-    return {
+    return describeCapabilities({
       crossInstanceLocks: true,
       crossProcessLocks: true,
-      transactions,
+      transactions:
+        transactions ||
+        (deployment
+          ? `${deployment.reason}; multi-document writes are ordered so that a failure is safe to retry instead`
+          : 'not known until the store has connected (await store.open())'),
       // A write resolves once the server acknowledged it; how many members
       // must have it on disk is the connection string's write concern.
       durable: true,
-      fileEvents,
-      reasons,
-    };
+      fileEvents: fileEvents || "events are stored in the database (eventStorage: 'database')",
+    });
   }
 
   /** The driver's errors (mongo-errors.ts): a bound running out, an unreachable server, a lost connection. */

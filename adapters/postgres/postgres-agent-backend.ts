@@ -26,6 +26,7 @@ import type {
 } from '../../src/agent/query-filters.js';
 import type { SessionFields } from '../../src/agent/record-fields.js';
 import type { CompactResult } from '../../src/agent/retention.js';
+import { describeCapabilities } from '../../src/agent/store-capabilities.js';
 import { type AnyKodeStoreError, type ErrorContext, redactSecrets } from '../../src/errors.js';
 import { checkDirectoryWritable } from '../../src/hybrid/directory-health.js';
 import { eventModeMismatch } from '../../src/hybrid/event-modes.js';
@@ -155,17 +156,13 @@ export class PostgresAgentBackend implements AgentBackend, RetentionBackend {
     });
     // Unsynced event files survive a crash of the process but not of the machine.
     const durable = !fileEvents || settings.fsync;
-    this.capabilities = {
+    this.capabilities = describeCapabilities({
       crossInstanceLocks: true,
       crossProcessLocks: true,
       transactions: true,
-      durable,
-      fileEvents,
-      reasons: {
-        ...(fileEvents ? {} : { fileEvents: "events are rows in PostgreSQL (eventStorage: 'database')" }),
-        ...(durable ? {} : { durable: 'event files are not fsynced (fsync: false)' }),
-      },
-    };
+      durable: durable || 'event files are not fsynced (fsync: false)',
+      fileEvents: fileEvents || "events are rows in PostgreSQL (eventStorage: 'database')",
+    });
   }
 
   async open(): Promise<void> {

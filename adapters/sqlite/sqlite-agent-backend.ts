@@ -26,6 +26,7 @@ import type {
 } from '../../src/agent/query-filters.js';
 import type { SessionFields } from '../../src/agent/record-fields.js';
 import type { CompactOptions, CompactResult } from '../../src/agent/retention.js';
+import { describeCapabilities } from '../../src/agent/store-capabilities.js';
 import type { AnyKodeStoreError, ErrorContext } from '../../src/errors.js';
 import { checkDirectoryWritable } from '../../src/hybrid/directory-health.js';
 import { eventModeMismatch } from '../../src/hybrid/event-modes.js';
@@ -120,25 +121,14 @@ export class SqliteAgentBackend implements AgentBackend, RetentionBackend {
     });
     const inMemory = connection.inMemory;
     const onlyThisConnection = 'an in-memory SQLite database belongs to one connection';
-    this.capabilities = {
-      crossInstanceLocks: !inMemory,
-      crossProcessLocks: !inMemory,
+    this.capabilities = describeCapabilities({
+      crossInstanceLocks: !inMemory || onlyThisConnection,
+      crossProcessLocks: !inMemory || onlyThisConnection,
       transactions: true,
-      durable: !inMemory,
-      fileEvents: options.eventStorage === 'file',
-      reasons: {
-        ...(inMemory
-          ? {
-              crossInstanceLocks: onlyThisConnection,
-              crossProcessLocks: onlyThisConnection,
-              durable: 'an in-memory SQLite database is lost when it is closed',
-            }
-          : {}),
-        ...(options.eventStorage === 'file'
-          ? {}
-          : { fileEvents: "events are kept in the database (eventStorage: 'database')" }),
-      },
-    };
+      durable: !inMemory || 'an in-memory SQLite database is lost when it is closed',
+      fileEvents:
+        options.eventStorage === 'file' || "events are kept in the database (eventStorage: 'database')",
+    });
   }
 
   async open(): Promise<void> {

@@ -23,15 +23,8 @@ import type {
   ToolCallFilters,
   ToolCallRecord,
 } from '../types.js';
-import {
-  type AgentBackend,
-  type AgentRecordKind,
-  hasRetention,
-  type MessageFields,
-  type ToolCallRowFields,
-} from './agent-backend.js';
+import type { AgentBackend, AgentRecordKind } from './agent-backend.js';
 import { newForkId, possibleAgentId } from './agent-id.js';
-import { pruneAgents } from './agent-prune.js';
 import type { OperationKind } from './operation-metrics.js';
 import { pagedIterable } from './paged-iterable.js';
 import {
@@ -39,26 +32,15 @@ import {
   normalizeSessionFilters,
   normalizeToolCallFilters,
 } from './query-filters.js';
-import { messageContentTypes, sessionFields, toolCallFields, toSessionInfo } from './record-fields.js';
-import {
-  type CompactOptions,
-  type CompactResult,
-  noPruneCounts,
-  normalizePrunePolicy,
-  type PruneOptions,
-  type PrunePolicy,
-  type PruneResult,
-} from './retention.js';
-import {
-  checkRetentionScheduleOptions,
-  type RetentionSchedule,
-  type RetentionScheduleOptions,
-} from './retention-schedule.js';
+import { messageFields, sessionFields, toolCallRowFields, toSessionInfo } from './record-fields.js';
+import type { CompactOptions, CompactResult, PruneOptions, PrunePolicy, PruneResult } from './retention.js';
+import type { RetentionSchedule, RetentionScheduleOptions } from './retention-schedule.js';
 import { assertForkCount, assertLockTimeout } from './store-arguments.js';
+import { storeCapabilities } from './store-capabilities.js';
 import { eventFields, eventFilter, StoreCodec } from './store-codec.js';
 import { StoreOperations } from './store-operations.js';
 import { checkAgentConsistency, checkHealth, collectMetrics, statsOf } from './store-reports.js';
-import { retentionOf, schedulePrune } from './store-retention.js';
+import { StoreRetention } from './store-retention.js';
 
 /** Options of `AgentStore`. */
 export interface AgentStoreOptions {
@@ -79,8 +61,9 @@ export interface AgentStoreOptions {
  * operation frame (closed store, agent ids, read-only mode, metrics, typed
  * errors), every argument check, the JSON codec, query normalisation,
  * `readEvents` paging, fork info, the assembly of health, consistency and
- * metrics (store-reports.ts), retention (store-retention.ts), and the close order. Each backend's store class is this over its
- * backend, plus what only that backend offers.
+ * metrics (store-reports.ts), retention (store-retention.ts), capabilities
+ * (store-capabilities.ts), and the close order. Each backend's store class
+ * is this over its backend, plus what only that backend offers.
  */
 export class AgentStore implements ExtendedStore {
   /** The frame every operation runs in; the KV API of the store shares it. */
@@ -90,7 +73,7 @@ export class AgentStore implements ExtendedStore {
   /** Operations still running; `close()` lets them finish before the backend closes. */
   private readonly inFlight = new Set<Promise<unknown>>();
   private closing: Promise<void> | undefined;
-  private readonly schedules = new Set<RetentionSchedule>();
+  private readonly retention: StoreRetention;
 
   constructor(
     protected readonly backend: AgentBackend,
@@ -102,6 +85,7 @@ export class AgentStore implements ExtendedStore {
       classifyError: backend.classifyError?.bind(backend),
     });
     this.codec = new StoreCodec(backend.name);
+    this.retention = new StoreRetention(backend, this.ops);
     if (options.retention !== undefined && this.configError === undefined) {
       // A store's constructor never throws: bad schedule options fail every operation instead.
       try {
@@ -119,13 +103,7 @@ export class AgentStore implements ExtendedStore {
    * `retention` saying whether `prune` and `compact` work.
    */
   get capabilities(): StoreCapabilities {
-    const capabilities = this.backend.capabilities;
-    if (hasRetention(this.backend)) return { ...capabilities, retention: true };
-    return {
-      ...capabilities,
-      retention: false,
-      reasons: { ...capabilities.reasons, retention: `${this.backend.name} has no prune() or compact() yet` },
-    };
+    return storeCapabilities(this.backend);
   }
 
   /** Operations running now (the backend's idle connections may close under none). @internal */
@@ -200,17 +178,7 @@ export class AgentStore implements ExtendedStore {
   saveMessages(agentId: string, messages: Message[]): Promise<void> {
     return this.runForAgent('saveMessages', 'save', agentId, () => {
       const texts = this.codec.list(messages, 'saveMessages', agentId, 'messages');
-      return this.backend.saveMessages(agentId, {
-        texts,
-        fields: (i): MessageFields => {
-          const message = messages[i] as Message | null;
-          const role = (message as { role?: unknown } | null)?.role;
-          return {
-            role: typeof role === 'string' ? role : '',
-            contentTypes: messageContentTypes(message as Message),
-          };
-        },
-      });
+      return this.backend.saveMessages(agentId, { texts, fields: (i) => messageFields(messages[i]) });
     });
   }
 
@@ -229,10 +197,7 @@ export class AgentStore implements ExtendedStore {
       }
       return this.backend.saveToolCalls(agentId, {
         texts,
-        fields: (i): ToolCallRowFields => {
-          const record = records[i] as ToolCallRecord;
-          return { id: String(record.id), ...toolCallFields(record) };
-        },
+        fields: (i) => toolCallRowFields(records[i] as ToolCallRecord),
       });
     });
   }
@@ -533,15 +498,7 @@ export class AgentStore implements ExtendedStore {
    * const result = await store.prune({ inactiveBefore: Date.now() - 90 * 86_400_000 }, { dryRun: true });
    */
   prune(policy: PrunePolicy, options: PruneOptions = {}): Promise<PruneResult> {
-    return this.runOperation('prune', null, async () => {
-      const normalized = normalizePrunePolicy(policy, this.backend.name);
-      if (options === null || typeof options !== 'object') this.fail('options must be an object', 'prune');
-      if (!options.dryRun) this.ops.assertWritable('prune');
-      if (normalized.prefix !== undefined && !possibleAgentId(normalized.prefix)) {
-        return { ...noPruneCounts(), dryRun: options.dryRun === true, scannedAgents: 0, keptActive: 0 };
-      }
-      return pruneAgents(retentionOf(this.backend, 'prune'), normalized, options);
-    });
+    return this.runOperation('prune', null, () => this.retention.prune(policy, options));
   }
 
   /**
@@ -551,11 +508,7 @@ export class AgentStore implements ExtendedStore {
    * does nothing. Resolves with the sizes before and after, where known.
    */
   compact(options: CompactOptions = {}): Promise<CompactResult> {
-    return this.runOperation('compact', null, async () => {
-      if (options === null || typeof options !== 'object') this.fail('options must be an object', 'compact');
-      this.ops.assertWritable('compact');
-      return retentionOf(this.backend, 'compact').compact({ full: options.full === true });
-    });
+    return this.runOperation('compact', null, () => this.retention.compact(options));
   }
 
   /**
@@ -577,19 +530,7 @@ export class AgentStore implements ExtendedStore {
   scheduleRetention(options: RetentionScheduleOptions): RetentionSchedule {
     this.ops.assertOpen('scheduleRetention');
     if (this.configError !== undefined) throw this.configError;
-    checkRetentionScheduleOptions(options, this.backend.name);
-    this.ops.assertWritable('scheduleRetention');
-    const backend = retentionOf(this.backend, 'scheduleRetention');
-    const schedule = schedulePrune(backend, options, (policy, pruneOptions) =>
-      this.prune(policy, pruneOptions),
-    );
-    const stop = schedule.stop;
-    const tracked: RetentionSchedule = {
-      stop: () => stop().finally(() => this.schedules.delete(tracked)),
-      metrics: schedule.metrics,
-    };
-    this.schedules.add(tracked);
-    return tracked;
+    return this.retention.schedule(options, (policy, pruneOptions) => this.prune(policy, pruneOptions));
   }
 
   /**
@@ -602,7 +543,7 @@ export class AgentStore implements ExtendedStore {
     this.closing = (async () => {
       if (this.configError !== undefined) return;
       // Before the backend closes: a running round finishes and the lease is given back.
-      await Promise.allSettled([...this.schedules].map((schedule) => schedule.stop()));
+      await this.retention.stopSchedules();
       await Promise.allSettled([...this.inFlight]);
       await this.backend.close();
     })();

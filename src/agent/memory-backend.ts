@@ -41,6 +41,7 @@ import {
 } from './query-filters.js';
 import { commonPrefixLength, pairFirstSavedTimes, type SessionFields } from './record-fields.js';
 import type { CompactResult } from './retention.js';
+import { describeCapabilities } from './store-capabilities.js';
 
 /**
  * Everything is kept as the JSON text the store encoded and decoded on every
@@ -154,18 +155,13 @@ function page<T>(
 export class MemoryBackend implements AgentBackend, RetentionBackend {
   readonly name = NAME;
   readonly readOnly = false;
-  readonly capabilities: StoreCapabilities = {
+  readonly capabilities: StoreCapabilities = describeCapabilities({
     crossInstanceLocks: true,
-    crossProcessLocks: false,
+    crossProcessLocks: 'MemoryStore keeps its data and its locks inside one process',
     transactions: true,
-    durable: false,
-    fileEvents: false,
-    reasons: {
-      crossProcessLocks: 'MemoryStore keeps its data and its locks inside one process',
-      durable: 'MemoryStore keeps its data in memory; nothing survives the process',
-      fileEvents: 'MemoryStore keeps events in memory, not in files',
-    },
-  };
+    durable: 'MemoryStore keeps its data in memory; nothing survives the process',
+    fileEvents: 'MemoryStore keeps events in memory, not in files',
+  });
 
   constructor(readonly database: MemoryDatabase) {}
 

@@ -1,4 +1,5 @@
 import type { AgentInfo, Message, SessionInfo, ToolCallRecord } from '../types.js';
+import type { MessageFields, ToolCallRowFields } from './agent-backend.js';
 import { parseIsoTime } from './query-filters.js';
 
 /**
@@ -16,6 +17,15 @@ export function messageContentTypes(message: Message): string[] {
     if (typeof type === 'string' && !types.includes(type)) types.push(type);
   }
   return types;
+}
+
+/** The fields of a message a backend stores beside its text; `message` may be anything the caller saved. */
+export function messageFields(message: Message | undefined): MessageFields {
+  const role = (message as { role?: unknown } | null | undefined)?.role;
+  return {
+    role: typeof role === 'string' ? role : '',
+    contentTypes: messageContentTypes(message as Message),
+  };
 }
 
 export interface ToolCallFields {
@@ -43,6 +53,11 @@ export function toolCallFields(record: ToolCallRecord): ToolCallFields {
     createdAt,
     updatedAt: finiteOr(record.updatedAt, createdAt),
   };
+}
+
+/** The fields of a tool call a backend stores beside its text (the caller checked it is an object). */
+export function toolCallRowFields(record: ToolCallRecord): ToolCallRowFields {
+  return { id: String(record.id), ...toolCallFields(record) };
 }
 
 export interface SessionFields {
