@@ -1,5 +1,11 @@
 import type { KvKeyRef, KvQueryRow, KvRecordRow } from '../../src/kv/kv-backend.js';
-import type { KvPredicate, KvQueryPlan } from '../../src/kv/kv-query.js';
+import {
+  KV_COLUMN_TYPES,
+  type KvColumn,
+  type KvPredicate,
+  type KvQueryPlan,
+  planDocuments,
+} from '../../src/kv/kv-query.js';
 import { evaluatePlan } from '../../src/kv/kv-query-eval.js';
 import { viewOfRow } from '../../src/kv/kv-records.js';
 import { prefixUpperBound } from '../../src/strings.js';
@@ -28,13 +34,8 @@ export function kvKeysFilter(refs: readonly KvKeyRef[]): MongoDocument {
   return { $or: [...byNamespace].map(([namespace, keys]) => ({ namespace, key: { $in: keys } })) };
 }
 
-const COLUMN_KINDS = {
-  key: 'string',
-  namespace: 'string',
-  version: 'number',
-  createdAt: 'number',
-  updatedAt: 'number',
-} as const;
+/** The JavaScript type of a column's operands in a plan (times are epoch ms). */
+const operandType = (column: KvColumn) => (KV_COLUMN_TYPES[column] === 'string' ? 'string' : 'number');
 
 const RANGE_OPERATORS = { gt: '$gt', gte: '$gte', lt: '$lt', lte: '$lte' } as const;
 
@@ -42,14 +43,14 @@ const RANGE_OPERATORS = { gt: '$gt', gte: '$gte', lt: '$lt', lte: '$lte' } as co
 function columnCondition(predicate: KvPredicate): MongoDocument | undefined {
   if (predicate.kind === 'in') {
     if (predicate.field.kind !== 'column') return undefined;
-    const kind = COLUMN_KINDS[predicate.field.column];
+    const kind = operandType(predicate.field.column);
     if (!predicate.operands.every((operand) => typeof operand === kind)) return undefined;
     return { [predicate.field.column]: { [predicate.negated ? '$nin' : '$in']: predicate.operands } };
   }
   if (predicate.kind !== 'compare' || predicate.field.kind !== 'column') return undefined;
   const { column } = predicate.field;
   const { operator, operand } = predicate;
-  if (typeof operand !== COLUMN_KINDS[column]) return undefined;
+  if (typeof operand !== operandType(column)) return undefined;
   if (operator === 'eq') return { [column]: operand };
   if (operator === 'neq') return { [column]: { $ne: operand } };
   if (operator in RANGE_OPERATORS) {
@@ -75,26 +76,6 @@ export function kvColumnPrefilter(where: KvPredicate): MongoDocument[] {
     return single ? [single] : [];
   }
   return where.items.flatMap((item) => kvColumnPrefilter(item));
-}
-
-function readsDocument(predicate: KvPredicate, document: 'value' | 'metadata'): boolean {
-  if (predicate.kind === 'and' || predicate.kind === 'or') {
-    return predicate.items.some((item) => readsDocument(item, document));
-  }
-  return predicate.field.kind === 'json' && predicate.field.document === document;
-}
-
-/** Whether evaluating the plan (conditions and order) needs each JSON document. */
-export function kvDocumentsRead(plan: Pick<KvQueryPlan, 'where' | 'orderBy'>): {
-  value: boolean;
-  metadata: boolean;
-} {
-  const sorts = (document: 'value' | 'metadata') =>
-    plan.orderBy.some((key) => key.field.kind === 'json' && key.field.document === document);
-  return {
-    value: readsDocument(plan.where, 'value') || sorts('value'),
-    metadata: readsDocument(plan.where, 'metadata') || sorts('metadata'),
-  };
 }
 
 /** Keys asked for by one `find`, and documents the driver fetches per batch. */
@@ -147,7 +128,7 @@ export async function runKvQuery(
 ): Promise<{ rows: KvQueryRow[]; total: number }> {
   const scope: MongoDocument = { instanceId: plan.instanceId, incarnation };
   if (plan.namespace !== undefined) scope.namespace = plan.namespace;
-  const read = kvDocumentsRead(plan);
+  const read = planDocuments(plan);
   const projection: MongoDocument = { rev: 0, incarnation: 0, batch: 0 };
   if (!read.value) projection.value = 0;
   if (!read.metadata) projection.metadata = 0;

@@ -1,11 +1,10 @@
 import type { KvQueryRow, KvRecordRow } from '../../src/kv/kv-backend.js';
 import {
-  type KvFieldRef,
-  type KvPredicate,
+  KV_COLUMN_TYPES,
+  type KvColumn,
   type KvQueryPlan,
   type KvScalar,
-  type KvSortKey,
-  planReadsJson,
+  planDocuments,
 } from '../../src/kv/kv-query.js';
 import {
   compareSortPositions,
@@ -13,13 +12,21 @@ import {
   sortPosition,
   vectorDirections,
 } from '../../src/kv/kv-query-eval.js';
+import {
+  KV_COLUMN_SQL,
+  type KvJsonField,
+  type KvSortComponent,
+  type KvSqlDialect,
+  translateOrder,
+  translatePredicate,
+} from '../../src/kv/kv-query-sql.js';
 import { viewOfRow } from '../../src/kv/kv-records.js';
-import { prefixUpperBound } from '../../src/strings.js';
 import type { PostgresConnection, Queryable, Statement } from './postgres-connection.js';
 import { type buildKvStatements, kvRecordsTable, RECORD_COLUMNS } from './postgres-kv-statements.js';
 
 /**
- * The KV query DSL (a `KvQueryPlan`) as SQL over `kode_kv_records`.
+ * The KV query DSL (a `KvQueryPlan`) as SQL over `kode_kv_records`, through
+ * the shared walk (src/kv/kv-query-sql.ts).
  *
  * Queries read the stored JSON text as `jsonb`, cast per row. A row whose
  * JSON jsonb cannot represent (`jsonb_ok = false`, decided when it is
@@ -52,139 +59,71 @@ class Parameters {
   }
 }
 
-const COLUMN_SQL = {
-  key: 'r.key',
-  namespace: 'r.namespace',
-  version: 'r.version',
-  createdAt: 'r.created_at',
-  updatedAt: 'r.updated_at',
-} as const;
-
-const ORDERING: Record<string, string> = { gt: '>', gte: '>=', lt: '<', lte: '<=' };
-
-/** The jsonb of a field: each path segment a bound text parameter, walked with `->` (object members only). */
-function jsonExpression(field: Extract<KvFieldRef, { kind: 'json' }>, params: Parameters): string {
-  const document = field.document === 'value' ? 'd.v' : 'd.m';
-  return field.path.reduce((sql, segment) => `(${sql} -> ${params.add(segment, '::text')})`, document);
-}
+// biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is exactly what this looks for.
+const LONE_OR_NUL = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 const asNumber = (x: string) => `(CASE WHEN jsonb_typeof(${x}) = 'number' THEN (${x})::numeric END)`;
 const asText = (x: string) => `(CASE WHEN jsonb_typeof(${x}) = 'string' THEN ${x} #>> '{}' END)`;
 
-function startsWith(text: string, prefix: string, params: Parameters): string {
-  const upper = prefixUpperBound(prefix);
-  const low = `${text} >= ${params.add(prefix, '::text')} COLLATE "C"`;
-  return upper === undefined ? low : `(${low} AND ${text} < ${params.add(upper, '::text')} COLLATE "C")`;
-}
+/**
+ * PostgreSQL's words for the shared walk (src/kv/kv-query-sql.ts): a JSON
+ * field is a jsonb expression (NULL when missing) compared as jsonb, text
+ * compares in the "C" collation (code-point order), and parameters are
+ * numbered and cast.
+ */
+class PostgresKvSql implements KvSqlDialect<string> {
+  readonly true = 'true';
+  readonly false = 'false';
+  constructor(readonly params: Parameters) {}
 
-function endsWith(text: string, suffix: string, params: Parameters): string {
-  if (suffix === '') return `${text} IS NOT NULL`;
-  const bound = params.add(suffix, '::text');
-  return `right(${text}, char_length(${bound})) = ${bound}`;
-}
-
-function compileJsonCompare(
-  x: string,
-  predicate: Extract<KvPredicate, { kind: 'compare' }>,
-  params: Parameters,
-): string {
-  const { operator, operand } = predicate;
-  const json = (value: KvScalar) => params.add(JSON.stringify(value), '::jsonb');
-  switch (operator) {
-    case 'eq':
-      return `${x} = ${json(operand)}`;
-    case 'neq':
-      return `(${x} IS NOT NULL AND ${x} <> ${json(operand)})`;
-    case 'contains': {
-      const inArray = `EXISTS (SELECT 1 FROM jsonb_array_elements(${x}) e(v) WHERE e.v = ${json(operand)})`;
-      const inText =
-        typeof operand === 'string'
-          ? `WHEN 'string' THEN strpos(${x} #>> '{}', ${params.add(operand, '::text')}) > 0`
-          : '';
-      return `(CASE jsonb_typeof(${x}) ${inText} WHEN 'array' THEN ${inArray} ELSE false END)`;
-    }
-    case 'startsWith':
-      return startsWith(asText(x), operand as string, params);
-    case 'endsWith':
-      return endsWith(asText(x), operand as string, params);
-    default:
-      return typeof operand === 'number'
-        ? `${asNumber(x)} ${ORDERING[operator]} ${params.add(operand, '::numeric')}`
-        : `${asText(x)} COLLATE "C" ${ORDERING[operator]} ${params.add(operand, '::text')}`;
+  orFalse(condition: string): string {
+    return `COALESCE(${condition}, false)`;
   }
-}
-
-function compileColumnCompare(
-  predicate: Extract<KvPredicate, { kind: 'compare' }>,
-  params: Parameters,
-): string {
-  const field = predicate.field as Extract<KvFieldRef, { kind: 'column' }>;
-  const column = COLUMN_SQL[field.column];
-  const { operator, operand } = predicate;
-  const bound = () => params.add(operand, typeof operand === 'number' ? '::numeric' : '::text');
-  switch (operator) {
-    case 'eq':
-      return `${column} = ${bound()}`;
-    case 'neq':
-      return `${column} <> ${bound()}`;
-    case 'contains':
-      return `strpos(${column}, ${bound()}) > 0`;
-    case 'startsWith':
-      return startsWith(column, operand as string, params);
-    case 'endsWith':
-      return endsWith(column, operand as string, params);
-    default:
-      return `${column} ${ORDERING[operator]} ${bound()}`;
+  param(value: KvScalar): string {
+    return this.params.add(value, typeof value === 'number' ? '::numeric' : '::text');
   }
-}
-
-/** Translates a predicate; every leaf is true or false (never NULL), so NOT and OR mean what they say. */
-function compilePredicate(predicate: KvPredicate, params: Parameters): string {
-  switch (predicate.kind) {
-    case 'and':
-    case 'or': {
-      if (predicate.items.length === 0) return predicate.kind === 'and' ? 'true' : 'false';
-      const joiner = predicate.kind === 'and' ? ' AND ' : ' OR ';
-      return `(${predicate.items.map((item) => compilePredicate(item, params)).join(joiner)})`;
-    }
-    case 'exists': {
-      if (predicate.field.kind === 'column') return predicate.exists ? 'true' : 'false';
-      return `(${jsonExpression(predicate.field, params)} IS ${predicate.exists ? 'NOT ' : ''}NULL)`;
-    }
-    case 'in': {
-      const { field, negated, operands } = predicate;
-      if (field.kind === 'column') {
-        const numeric = field.column !== 'key' && field.column !== 'namespace';
-        const list = params.add(operands, numeric ? '::numeric[]' : '::text[]');
-        return `${negated ? 'NOT ' : ''}(${COLUMN_SQL[field.column]} = ANY(${list}))`;
-      }
-      const x = jsonExpression(field, params);
-      const list = params.add(
-        operands.map((operand) => JSON.stringify(operand)),
-        '::jsonb[]',
-      );
-      return `COALESCE(${x} IS NOT NULL AND ${negated ? 'NOT ' : ''}(${x} = ANY(${list})), false)`;
-    }
-    case 'compare':
-      // Columns are NOT NULL, so their comparisons are never NULL: left bare, an index can serve them.
-      if (predicate.field.kind === 'column') return `(${compileColumnCompare(predicate, params)})`;
-      return `COALESCE(${compileJsonCompare(jsonExpression(predicate.field, params), predicate, params)}, false)`;
+  textCompare(text: string, op: string, value: string): string {
+    return `${text} ${op} ${this.params.add(value, '::text')} COLLATE "C"`;
   }
-}
-
-interface SortComponent {
-  sql: string;
-  kind: 'number' | 'text';
-}
-
-/** The SQL of each sort-vector component, in the order of `sortPosition`. */
-function sortComponents(orderBy: KvSortKey[], params: Parameters): SortComponent[] {
-  return orderBy.flatMap(({ field }): SortComponent[] => {
-    if (field.kind === 'column') {
-      const text = field.column === 'key' || field.column === 'namespace';
-      return [{ sql: COLUMN_SQL[field.column], kind: text ? 'text' : 'number' }];
-    }
-    const x = jsonExpression(field, params);
+  contains(text: string, needle: string): string {
+    return `strpos(${text}, ${this.params.add(needle, '::text')}) > 0`;
+  }
+  endsWith(text: string, suffix: string): string {
+    if (suffix === '') return `${text} IS NOT NULL`;
+    const bound = this.params.add(suffix, '::text');
+    return `right(${text}, char_length(${bound})) = ${bound}`;
+  }
+  columnIn(column: KvColumn, operands: KvScalar[], negated: boolean): string {
+    const list = this.params.add(operands, KV_COLUMN_TYPES[column] === 'string' ? '::text[]' : '::numeric[]');
+    return `${negated ? 'NOT ' : ''}(${KV_COLUMN_SQL[column]} = ANY(${list}))`;
+  }
+  /** The field's jsonb: each path segment a bound text parameter, walked with `->` (object members only). */
+  json(field: KvJsonField): string {
+    const document = field.document === 'value' ? 'd.v' : 'd.m';
+    return field.path.reduce((sql, segment) => `(${sql} -> ${this.params.add(segment, '::text')})`, document);
+  }
+  jsonExists(x: string, exists: boolean): string {
+    return `(${x} IS ${exists ? 'NOT ' : ''}NULL)`;
+  }
+  jsonEquals(x: string, operand: KvScalar): string {
+    return `${x} = ${this.params.add(JSON.stringify(operand), '::jsonb')}`;
+  }
+  jsonIn(x: string, operands: KvScalar[]): string {
+    const list = operands.map((operand) => JSON.stringify(operand));
+    return `${x} = ANY(${this.params.add(list, '::jsonb[]')})`;
+  }
+  whenText(x: string, condition: (text: string) => string): string {
+    return condition(asText(x));
+  }
+  whenNumber(x: string, condition: (number: string) => string): string {
+    return condition(asNumber(x));
+  }
+  /** In a CASE, so that `jsonb_array_elements` never sees a value that is not an array. */
+  arrayContains(x: string, operand: KvScalar): string {
+    const element = this.params.add(JSON.stringify(operand), '::jsonb');
+    return `(CASE WHEN jsonb_typeof(${x}) = 'array' THEN EXISTS (SELECT 1 FROM jsonb_array_elements(${x}) e(v) WHERE e.v = ${element}) ELSE false END)`;
+  }
+  sortKey(x: string): KvSortComponent[] {
     return [
       {
         sql: `(CASE jsonb_typeof(${x}) WHEN 'null' THEN 1 WHEN 'boolean' THEN (CASE WHEN ${x} = 'true'::jsonb THEN 3 ELSE 2 END)
@@ -194,66 +133,24 @@ function sortComponents(orderBy: KvSortKey[], params: Parameters): SortComponent
       { sql: `COALESCE(${asNumber(x)}, 0)`, kind: 'number' },
       { sql: `COALESCE(${asText(x)}, '') COLLATE "C"`, kind: 'text' },
     ];
-  });
-}
-
-// biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is exactly what this looks for.
-const LONE_OR_NUL = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-
-/**
- * `expression op value` for a cursor component. A text position taken from a
- * row jsonb could not read (NUL or a lone surrogate in it) cannot be bound
- * as text; but the SQL side only holds strings without either, and against
- * those `s > c` is exactly `s >= c'` and `s < c` is `s < c'`, where c' is c
- * cut at the first such character, which is replaced by the next character
- * a string can hold there (U+0001 after NUL, U+E000 after a surrogate).
- */
-function cursorTerm(
-  component: SortComponent,
-  op: '=' | '<' | '>',
-  value: number | string,
-  params: Parameters,
-): string {
-  if (component.kind === 'number') return `${component.sql} ${op} ${params.add(value, '::numeric')}`;
-  let text = String(value);
-  const odd = LONE_OR_NUL.exec(text);
-  if (!odd) return `${component.sql} ${op} ${params.add(text, '::text')}`;
-  if (op === '=') return 'false';
-  text = text.slice(0, odd.index) + (odd[0] === '\u0000' ? '\u0001' : '\uE000');
-  return `${component.sql} ${op === '>' ? '>=' : '<'} ${params.add(text, '::text')}`;
-}
-
-function afterPosition(plan: KvQueryPlan, params: Parameters): string {
-  const after = plan.after;
-  if (!after) return 'true';
-  const components = [
-    ...sortComponents(plan.orderBy, params),
-    { sql: 'r.key', kind: 'text' as const },
-    { sql: 'r.namespace', kind: 'text' as const },
-  ];
-  const directions = [...vectorDirections(plan.orderBy), 'asc', 'asc'];
-  const values = [...after.vector, after.key, after.namespace];
-  const alternatives: string[] = [];
-  for (let i = 0; i < components.length; i++) {
-    const terms: string[] = [];
-    for (let j = 0; j < i; j++)
-      terms.push(cursorTerm(components[j] as SortComponent, '=', values[j] as never, params));
-    const op = directions[i] === 'desc' ? '<' : '>';
-    terms.push(cursorTerm(components[i] as SortComponent, op, values[i] as never, params));
-    alternatives.push(`(${terms.join(' AND ')})`);
   }
-  return `(${alternatives.join(' OR ')})`;
-}
-
-function usesDocument(plan: KvQueryPlan, document: 'value' | 'metadata'): boolean {
-  const inPredicate = (p: KvPredicate): boolean =>
-    p.kind === 'and' || p.kind === 'or'
-      ? p.items.some(inPredicate)
-      : p.field.kind === 'json' && p.field.document === document;
-  return (
-    inPredicate(plan.where) ||
-    plan.orderBy.some((key) => key.field.kind === 'json' && key.field.document === document)
-  );
+  /**
+   * A text position taken from a row jsonb could not read (NUL or a lone
+   * surrogate in it) cannot be bound as text; but the SQL side only holds
+   * strings without either, and against those `s > c` is exactly `s >= c'`
+   * and `s < c` is `s < c'`, where c' is c cut at the first such character,
+   * which is replaced by the next character a string can hold there (U+0001
+   * after NUL, U+E000 after a surrogate).
+   */
+  cursorTerm(component: KvSortComponent, op: '=' | '<' | '>', value: number | string): string {
+    if (component.kind === 'number') return `${component.sql} ${op} ${this.params.add(value, '::numeric')}`;
+    let text = String(value);
+    const odd = LONE_OR_NUL.exec(text);
+    if (!odd) return `${component.sql} ${op} ${this.params.add(text, '::text')}`;
+    if (op === '=') return this.false;
+    text = text.slice(0, odd.index) + (odd[0] === '\u0000' ? '\u0001' : '\uE000');
+    return `${component.sql} ${op === '>' ? '>=' : '<'} ${this.params.add(text, '::text')}`;
+  }
 }
 
 /**
@@ -268,8 +165,10 @@ export function queryKvRecords(
   plan: KvQueryPlan,
   now: number,
 ): Promise<{ rows: KvQueryRow[]; total: number } | undefined> {
-  const readsJson = planReadsJson(plan);
+  const read = planDocuments(plan);
+  const readsJson = read.value || read.metadata;
   const params = new Parameters();
+  const dialect = new PostgresKvSql(params);
   const scope = [`r.instance_id = ${params.add(plan.instanceId, '::text')}`];
   if (plan.namespace !== undefined) scope.push(`r.namespace = ${params.add(plan.namespace, '::text')}`);
   scope.push(`(r.expires_at IS NULL OR r.expires_at > ${params.add(now, '::bigint')})`);
@@ -278,30 +177,24 @@ export function queryKvRecords(
   // CASE keeps the cast from ever seeing them, whatever order PostgreSQL
   // evaluates the conditions in.
   const documents = [
-    ...(usesDocument(plan, 'value') ? ['CASE WHEN r.jsonb_ok THEN r.value::jsonb END AS v'] : []),
-    ...(usesDocument(plan, 'metadata') ? ['CASE WHEN r.jsonb_ok THEN r.metadata::jsonb END AS m'] : []),
+    ...(read.value ? ['CASE WHEN r.jsonb_ok THEN r.value::jsonb END AS v'] : []),
+    ...(read.metadata ? ['CASE WHEN r.jsonb_ok THEN r.metadata::jsonb END AS m'] : []),
   ];
   // OFFSET 0 keeps the subquery from being inlined: each row's text is parsed once, not per reference.
   const from = `${kvRecordsTable(db)} r${documents.length > 0 ? ` CROSS JOIN LATERAL (SELECT ${documents.join(', ')} OFFSET 0) d` : ''}`;
-  const filter = [...scope, ...(readsJson ? ['r.jsonb_ok'] : []), compilePredicate(plan.where, params)].join(
-    ' AND ',
-  );
+  const filter = [
+    ...scope,
+    ...(readsJson ? ['r.jsonb_ok'] : []),
+    translatePredicate(plan.where, dialect),
+  ].join(' AND ');
   // The count statement binds exactly the filter's parameters (PostgreSQL refuses unused ones).
   const filterValues = [...params.values];
-  const directions = vectorDirections(plan.orderBy);
-  const order = [
-    ...sortComponents(plan.orderBy, params).map(
-      (component, i) => `${component.sql} ${directions[i] === 'desc' ? 'DESC' : 'ASC'}`,
-    ),
-    'r.key ASC',
-    'r.namespace ASC',
-  ].join(', ');
+  const order = translateOrder(plan, dialect);
   const columns = [
     RECORD_COLUMNS,
     ...(plan.needsValue ? ['r.value'] : []),
     ...(plan.needsMetadata ? ['r.metadata'] : []),
   ].join(', ');
-  const after = afterPosition(plan, params);
 
   // Without limit, offset or cursor the page is every match: its length is the total.
   const counts = plan.limit !== undefined || plan.offset > 0 || plan.after !== undefined;
@@ -323,7 +216,7 @@ export function queryKvRecords(
     const pageValues = [...params.values];
     const limitSql = `LIMIT $${pageValues.push(sqlLimit)}::bigint OFFSET $${pageValues.push(sqlOffset)}::bigint`;
     const rows = await tx.query<KvQueryRow>(
-      `SELECT ${columns} FROM ${from} WHERE ${filter} AND ${after} ORDER BY ${order} ${limitSql}`,
+      `SELECT ${columns} FROM ${from} WHERE ${filter} AND ${order.after} ORDER BY ${order.orderBy} ${limitSql}`,
       pageValues,
     );
     const [counted] = counts
@@ -333,6 +226,7 @@ export function queryKvRecords(
     const total = Number(counted?.n ?? 0) + evaluated.total;
     if (total === 0 && !(await tx.query(sql.instanceExists, [plan.instanceId])).length) return undefined;
     if (!merging) return { rows, total };
+    const directions = vectorDirections(plan.orderBy);
     const positioned = (row: KvQueryRow) => ({ row, position: sortPosition(viewOfRow(row), plan.orderBy) });
     const merged = [...rows.map(positioned), ...evaluated.records.map((view) => positioned(view.row))].sort(
       (a, b) => compareSortPositions(a.position, b.position, directions),

@@ -1,10 +1,17 @@
-import type { KvFieldRef, KvPredicate, KvQueryPlan, KvScalar, KvSortKey } from '../../src/kv/kv-query.js';
-import { vectorDirections } from '../../src/kv/kv-query-eval.js';
-import { prefixUpperBound } from '../../src/strings.js';
+import type { KvColumn, KvQueryPlan, KvScalar } from '../../src/kv/kv-query.js';
+import {
+  KV_COLUMN_SQL,
+  type KvJsonField,
+  type KvSortComponent,
+  type KvSqlDialect,
+  translateOrder,
+  translatePredicate,
+} from '../../src/kv/kv-query-sql.js';
 import { readableJson } from './sqlite-json.js';
 
 /**
- * The KV query DSL (a `KvQueryPlan`) as SQLite SQL over `kode_kv_records r`.
+ * The KV query DSL (a `KvQueryPlan`) as SQLite SQL over `kode_kv_records r`,
+ * through the shared walk (src/kv/kv-query-sql.ts).
  * Values and metadata are read with `json_type` / `json_extract` and a JSON
  * path that is a bound parameter (every segment JSON-quoted, so `"`, `.`,
  * `\`, NUL and emoji in member names need no escaping rules of ours); every
@@ -36,175 +43,100 @@ function jsonPath(path: string[]): string {
   return `$${path.map((segment) => `.${JSON.stringify(segment)}`).join('')}`;
 }
 
-const COLUMN_SQL = {
-  key: 'r.key',
-  namespace: 'r.namespace',
-  version: 'r.version',
-  createdAt: 'r.created_at',
-  updatedAt: 'r.updated_at',
-} as const;
-
 const NUMBER_TYPES = "('integer', 'real')";
 
-/** SQL for one JSON field: its type (NULL when missing), its SQL value, its document and bound path. */
-function jsonField(field: Extract<KvFieldRef, { kind: 'json' }>, params: Parameters) {
-  const document = readableJson(field.document === 'value' ? 'r.value' : 'r.metadata');
-  const path = jsonPath(field.path);
-  return {
-    type: () => `json_type(${document}, ${params.add(path)})`,
-    value: () => `json_extract(${document}, ${params.add(path)})`,
-    each: () => `json_each(${document}, ${params.add(path)})`,
-  };
+/** SQL for one JSON field: its type (NULL when missing) and its SQL value, each with the path bound anew. */
+interface SqliteJsonField {
+  type(): string;
+  value(): string;
+  each(): string;
 }
 
-/** The test "same type and value as `operand`" for a JSON field whose type is known to be present. */
-function jsonEquals(field: ReturnType<typeof jsonField>, operand: KvScalar, params: Parameters): string {
-  if (operand === null) return `${field.type()} = 'null'`;
-  if (operand === true) return `${field.type()} = 'true'`;
-  if (operand === false) return `${field.type()} = 'false'`;
-  if (typeof operand === 'number') {
-    return `(${field.type()} IN ${NUMBER_TYPES} AND ${field.value()} = ${params.add(operand)})`;
+/**
+ * SQLite's words for the shared walk (src/kv/kv-query-sql.ts): conditions
+ * are 0 or 1, JSON is read with `json_type` / `json_extract`, text compares
+ * in BINARY (code-point) order, and parameters are named.
+ */
+class SqliteKvSql implements KvSqlDialect<SqliteJsonField> {
+  readonly true = '1';
+  readonly false = '0';
+  constructor(readonly params: Parameters) {}
+
+  orFalse(condition: string): string {
+    return `COALESCE(${condition}, 0)`;
   }
-  return `(${field.type()} = 'text' AND ${field.value()} = ${params.add(operand)})`;
-}
-
-function elementEquals(operand: KvScalar, params: Parameters): string {
-  if (operand === null) return "e.type = 'null'";
-  if (typeof operand === 'boolean') return `e.type = '${operand}'`;
-  if (typeof operand === 'number') return `(e.type IN ${NUMBER_TYPES} AND e.value = ${params.add(operand)})`;
-  return `(e.type = 'text' AND e.value = ${params.add(operand)})`;
-}
-
-/** `text` starts with `prefix`, as an index-friendly range in code-point order. */
-function startsWith(text: string, prefix: string, params: Parameters): string {
-  const upper = prefixUpperBound(prefix);
-  const low = `${text} >= ${params.add(prefix)}`;
-  return upper === undefined ? low : `(${low} AND ${text} < ${params.add(upper)})`;
-}
-
-/** `text` ends with `suffix`, compared as UTF-8 bytes (`length()` would stop at a NUL inside the text). */
-function endsWith(text: string, suffix: string, params: Parameters): string {
-  const bytes = Buffer.from(suffix, 'utf8');
-  if (bytes.length === 0) return '1';
-  return `substr(CAST(${text} AS BLOB), -${params.add(bytes.length)}) = ${params.add(bytes)}`;
-}
-
-const ORDERING: Record<string, string> = { gt: '>', gte: '>=', lt: '<', lte: '<=' };
-
-function compileJsonCompare(
-  predicate: Extract<KvPredicate, { kind: 'compare' }>,
-  field: ReturnType<typeof jsonField>,
-  params: Parameters,
-): string {
-  const { operator, operand } = predicate;
-  switch (operator) {
-    case 'eq':
-      return jsonEquals(field, operand, params);
-    case 'neq':
-      return `(${field.type()} IS NOT NULL AND NOT ${jsonEquals(field, operand, params)})`;
-    case 'contains': {
-      const inArray = `(${field.type()} = 'array' AND EXISTS (SELECT 1 FROM ${field.each()} e WHERE ${elementEquals(operand, params)}))`;
-      if (typeof operand !== 'string') return inArray;
-      const inText = `(${field.type()} = 'text' AND instr(${field.value()}, ${params.add(operand)}) > 0)`;
-      return `(${inText} OR ${inArray})`;
-    }
-    case 'startsWith':
-      return `(${field.type()} = 'text' AND ${startsWith(field.value(), operand as string, params)})`;
-    case 'endsWith':
-      return `(${field.type()} = 'text' AND ${endsWith(field.value(), operand as string, params)})`;
-    default: {
-      const type = typeof operand === 'number' ? `IN ${NUMBER_TYPES}` : "= 'text'";
-      return `(${field.type()} ${type} AND ${field.value()} ${ORDERING[operator]} ${params.add(operand)})`;
-    }
+  param(value: KvScalar): string {
+    return this.params.add(value);
   }
-}
-
-function compileColumnCompare(
-  predicate: Extract<KvPredicate, { kind: 'compare' }>,
-  params: Parameters,
-): string {
-  const column = COLUMN_SQL[(predicate.field as Extract<KvFieldRef, { kind: 'column' }>).column];
-  const { operator, operand } = predicate;
-  switch (operator) {
-    case 'eq':
-      return `${column} = ${params.add(operand)}`;
-    case 'neq':
-      return `${column} <> ${params.add(operand)}`;
-    case 'contains':
-      return `instr(${column}, ${params.add(operand)}) > 0`;
-    case 'startsWith':
-      return startsWith(column, operand as string, params);
-    case 'endsWith':
-      return endsWith(column, operand as string, params);
-    default:
-      return `${column} ${ORDERING[operator]} ${params.add(operand)}`;
+  textCompare(text: string, op: string, value: string): string {
+    return `${text} ${op} ${this.params.add(value)}`;
   }
-}
-
-/** Translates a predicate; every leaf yields 0 or 1 (never NULL), so NOT and OR mean what they say. */
-function compilePredicate(predicate: KvPredicate, params: Parameters): string {
-  switch (predicate.kind) {
-    case 'and':
-    case 'or': {
-      if (predicate.items.length === 0) return predicate.kind === 'and' ? '1' : '0';
-      const joiner = predicate.kind === 'and' ? ' AND ' : ' OR ';
-      return `(${predicate.items.map((item) => compilePredicate(item, params)).join(joiner)})`;
-    }
-    case 'exists': {
-      if (predicate.field.kind === 'column') return predicate.exists ? '1' : '0';
-      const type = jsonField(predicate.field, params).type();
-      return `${type} IS ${predicate.exists ? 'NOT ' : ''}NULL`;
-    }
-    case 'in': {
-      const { field, negated, operands } = predicate;
-      if (field.kind === 'column') {
-        if (operands.length === 0) return negated ? '1' : '0';
-        const list = operands.map((operand) => params.add(operand)).join(', ');
-        return `${COLUMN_SQL[field.column]} ${negated ? 'NOT IN' : 'IN'} (${list})`;
-      }
-      if (operands.length === 0 && !negated) return '0';
-      const json = jsonField(field, params);
-      const present = `${json.type()} IS NOT NULL`;
-      if (operands.length === 0) return present;
-      const any = operands.map((operand) => jsonEquals(json, operand, params)).join(' OR ');
-      return `COALESCE(${present} AND ${negated ? 'NOT ' : ''}(${any}), 0)`;
-    }
-    case 'compare':
-      // Columns are NOT NULL, so their comparisons are never NULL: left bare, an index can serve them.
-      if (predicate.field.kind === 'column') return `(${compileColumnCompare(predicate, params)})`;
-      return `COALESCE(${compileJsonCompare(predicate, jsonField(predicate.field, params), params)}, 0)`;
+  contains(text: string, needle: string): string {
+    return `instr(${text}, ${this.params.add(needle)}) > 0`;
   }
-}
-
-/** The SQL expressions of a sort vector, in the order of `sortPosition`'s components (ties: key, namespace). */
-function sortExpressions(orderBy: KvSortKey[], params: Parameters): string[] {
-  return orderBy.flatMap(({ field }) => {
-    if (field.kind === 'column') return [COLUMN_SQL[field.column]];
-    const json = jsonField(field, params);
+  /** Compared as UTF-8 bytes (`length()` would stop at a NUL inside the text). */
+  endsWith(text: string, suffix: string): string {
+    const bytes = Buffer.from(suffix, 'utf8');
+    if (bytes.length === 0) return '1';
+    return `substr(CAST(${text} AS BLOB), -${this.params.add(bytes.length)}) = ${this.params.add(bytes)}`;
+  }
+  columnIn(column: KvColumn, operands: KvScalar[], negated: boolean): string {
+    const list = operands.map((operand) => this.params.add(operand)).join(', ');
+    return `${KV_COLUMN_SQL[column]} ${negated ? 'NOT IN' : 'IN'} (${list})`;
+  }
+  json(field: KvJsonField): SqliteJsonField {
+    const document = readableJson(field.document === 'value' ? 'r.value' : 'r.metadata');
+    const path = jsonPath(field.path);
+    return {
+      type: () => `json_type(${document}, ${this.params.add(path)})`,
+      value: () => `json_extract(${document}, ${this.params.add(path)})`,
+      each: () => `json_each(${document}, ${this.params.add(path)})`,
+    };
+  }
+  jsonExists(field: SqliteJsonField, exists: boolean): string {
+    return `${field.type()} IS ${exists ? 'NOT ' : ''}NULL`;
+  }
+  jsonEquals(field: SqliteJsonField, operand: KvScalar): string {
+    return this.equals(field.type(), field.value, operand);
+  }
+  jsonIn(field: SqliteJsonField, operands: KvScalar[]): string {
+    return operands.map((operand) => this.jsonEquals(field, operand)).join(' OR ');
+  }
+  whenText(field: SqliteJsonField, condition: (text: string) => string): string {
+    return `(${field.type()} = 'text' AND ${condition(field.value())})`;
+  }
+  whenNumber(field: SqliteJsonField, condition: (number: string) => string): string {
+    return `(${field.type()} IN ${NUMBER_TYPES} AND ${condition(field.value())})`;
+  }
+  arrayContains(field: SqliteJsonField, operand: KvScalar): string {
+    const element = this.equals('e.type', () => 'e.value', operand);
+    return `(${field.type()} = 'array' AND EXISTS (SELECT 1 FROM ${field.each()} e WHERE ${element}))`;
+  }
+  sortKey(field: SqliteJsonField): KvSortComponent[] {
     return [
-      `CASE ${json.type()} WHEN 'null' THEN 1 WHEN 'false' THEN 2 WHEN 'true' THEN 3 WHEN 'integer' THEN 4
+      {
+        sql: `CASE ${field.type()} WHEN 'null' THEN 1 WHEN 'false' THEN 2 WHEN 'true' THEN 3 WHEN 'integer' THEN 4
         WHEN 'real' THEN 4 WHEN 'text' THEN 5 WHEN 'array' THEN 6 WHEN 'object' THEN 7 ELSE 0 END`,
-      `COALESCE(CASE WHEN ${json.type()} IN ${NUMBER_TYPES} THEN ${json.value()} END, 0)`,
-      `COALESCE(CASE WHEN ${json.type()} = 'text' THEN ${json.value()} END, '')`,
+        kind: 'number',
+      },
+      {
+        sql: `COALESCE(CASE WHEN ${field.type()} IN ${NUMBER_TYPES} THEN ${field.value()} END, 0)`,
+        kind: 'number',
+      },
+      { sql: `COALESCE(CASE WHEN ${field.type()} = 'text' THEN ${field.value()} END, '')`, kind: 'text' },
     ];
-  });
-}
-
-/** Rows strictly after a cursor position: lexicographic over the sort vector, then key and namespace. */
-function afterPosition(plan: KvQueryPlan, params: Parameters): string {
-  const after = plan.after;
-  if (!after) return '1';
-  const directions = [...vectorDirections(plan.orderBy), 'asc', 'asc'];
-  const expressions = [...sortExpressions(plan.orderBy, params), 'r.key', 'r.namespace'];
-  const values = [...after.vector, after.key, after.namespace].map((value) => params.add(value));
-  const alternatives: string[] = [];
-  for (let i = 0; i < directions.length; i++) {
-    const terms: string[] = [];
-    for (let j = 0; j < i; j++) terms.push(`${expressions[j]} = ${values[j]}`);
-    terms.push(`${expressions[i]} ${directions[i] === 'desc' ? '<' : '>'} ${values[i]}`);
-    alternatives.push(`(${terms.join(' AND ')})`);
   }
-  return `(${alternatives.join(' OR ')})`;
+  cursorTerm(component: KvSortComponent, op: '=' | '<' | '>', value: number | string): string {
+    return `${component.sql} ${op} ${this.params.add(value)}`;
+  }
+
+  /** The test "same type and value as `operand`", for a JSON type (NULL when missing) and value. */
+  private equals(type: string, value: () => string, operand: KvScalar): string {
+    if (operand === null) return `${type} = 'null'`;
+    if (typeof operand === 'boolean') return `${type} = '${operand}'`;
+    const typed = typeof operand === 'number' ? `${type} IN ${NUMBER_TYPES}` : `${type} = 'text'`;
+    return `(${typed} AND ${value()} = ${this.params.add(operand)})`;
+  }
 }
 
 /** The page and count statements of a plan, sharing one set of named parameters (extra names are ignored). */
@@ -217,28 +149,22 @@ export interface SqliteKvQuery {
 /** Translates `plan` over the rows live at `now`. */
 export function buildKvQuery(plan: KvQueryPlan, now: number): SqliteKvQuery {
   const params = new Parameters();
+  const sql = new SqliteKvSql(params);
   const filter = [
     `r.instance_id = ${params.add(plan.instanceId)}`,
     ...(plan.namespace === undefined ? [] : [`r.namespace = ${params.add(plan.namespace)}`]),
     `(r.expires_at IS NULL OR r.expires_at > ${params.add(now)})`,
-    compilePredicate(plan.where, params),
+    translatePredicate(plan.where, sql),
   ].join(' AND ');
-  const directions = vectorDirections(plan.orderBy);
-  const order = [
-    ...sortExpressions(plan.orderBy, params).map(
-      (sql, i) => `${sql} ${directions[i] === 'desc' ? 'DESC' : 'ASC'}`,
-    ),
-    'r.key ASC',
-    'r.namespace ASC',
-  ].join(', ');
+  const order = translateOrder(plan, sql);
   const columns = [
     RECORD_COLUMNS,
     ...(plan.needsValue ? ['r.value AS value'] : []),
     ...(plan.needsMetadata ? ['r.metadata AS metadata'] : []),
   ].join(', ');
   // SQLite needs a LIMIT before an OFFSET; -1 means none.
-  const page = `SELECT ${columns} FROM kode_kv_records r WHERE ${filter} AND ${afterPosition(plan, params)}
-    ORDER BY ${order} LIMIT ${params.add(plan.limit ?? -1)} OFFSET ${params.add(plan.offset)}`;
+  const page = `SELECT ${columns} FROM kode_kv_records r WHERE ${filter} AND ${order.after}
+    ORDER BY ${order.orderBy} LIMIT ${params.add(plan.limit ?? -1)} OFFSET ${params.add(plan.offset)}`;
   const total = `SELECT count(*) AS n FROM kode_kv_records r WHERE ${filter}`;
   return { page, total, parameters: params.values };
 }

@@ -1,7 +1,7 @@
 import { toEpochMs } from '../agent/query-filters.js';
 import { QueryError } from '../errors.js';
 import type { TimeInput } from '../types.js';
-import type { KvSelectableField } from './kv-types.js';
+import type { KvOperator, KvSelectableField } from './kv-types.js';
 
 /**
  * The query DSL, once for every backend: `normalizeKvQuery` validates a
@@ -29,7 +29,8 @@ import type { KvSelectableField } from './kv-types.js';
 /** The record columns a query may name directly. `createdAt`/`updatedAt` compare as epoch ms. */
 export type KvColumn = 'key' | 'namespace' | 'version' | 'createdAt' | 'updatedAt';
 
-const COLUMN_TYPES: Record<KvColumn, 'string' | 'number' | 'time'> = {
+/** What each column holds; in a plan, `time` columns hold epoch ms (numbers). */
+export const KV_COLUMN_TYPES: Readonly<Record<KvColumn, 'string' | 'number' | 'time'>> = {
   key: 'string',
   namespace: 'string',
   version: 'number',
@@ -46,16 +47,7 @@ export type KvFieldRef =
 export type KvScalar = string | number | boolean | null;
 
 /** The operators that compare a field with one operand. */
-export type KvCompareOperator =
-  | 'eq'
-  | 'neq'
-  | 'gt'
-  | 'gte'
-  | 'lt'
-  | 'lte'
-  | 'contains'
-  | 'startsWith'
-  | 'endsWith';
+export type KvCompareOperator = Exclude<KvOperator, 'in' | 'nin' | 'exists'>;
 
 /** A validated condition tree. Column operands are already typed (times as epoch ms). */
 export type KvPredicate =
@@ -201,7 +193,7 @@ function checkQueryString(value: string, at: string): string {
 
 function parseField(field: unknown, at: string): KvFieldRef {
   if (typeof field !== 'string') throw new QueryError(`${at}: field must be a string, got ${show(field)}`);
-  if (Object.hasOwn(COLUMN_TYPES, field)) return { kind: 'column', column: field as KvColumn };
+  if (Object.hasOwn(KV_COLUMN_TYPES, field)) return { kind: 'column', column: field as KvColumn };
   const dot = field.indexOf('.');
   const head = dot === -1 ? field : field.slice(0, dot);
   if (head !== 'value' && head !== 'metadata') {
@@ -257,7 +249,7 @@ function operandFor(field: KvFieldRef, operator: string, value: unknown, at: str
         throw new QueryError(`${at}: ${operator} on ${name} needs a string, got ${show(value)}`);
     }
   }
-  const type = COLUMN_TYPES[field.column];
+  const type = KV_COLUMN_TYPES[field.column];
   if (type === 'string') {
     if (typeof value !== 'string') throw new QueryError(`${at}: ${name} is a string; got ${show(value)}`);
     return checkQueryString(value, at);
@@ -413,13 +405,17 @@ function usesDocument(predicate: KvPredicate, document: 'value' | 'metadata'): b
   return predicate.field.kind === 'json' && predicate.field.document === document;
 }
 
-/** True when the plan's conditions or sort keys read `value` or `metadata` JSON. */
-export function planReadsJson(plan: Pick<KvQueryPlan, 'where' | 'orderBy'>): boolean {
-  return (
-    usesDocument(plan.where, 'value') ||
-    usesDocument(plan.where, 'metadata') ||
-    plan.orderBy.some((key) => key.field.kind === 'json')
-  );
+/** Which JSON documents the plan's conditions or sort keys read (what a backend must load to answer it). */
+export function planDocuments(plan: Pick<KvQueryPlan, 'where' | 'orderBy'>): {
+  value: boolean;
+  metadata: boolean;
+} {
+  const sorts = (document: 'value' | 'metadata') =>
+    plan.orderBy.some((key) => key.field.kind === 'json' && key.field.document === document);
+  return {
+    value: usesDocument(plan.where, 'value') || sorts('value'),
+    metadata: usesDocument(plan.where, 'metadata') || sorts('metadata'),
+  };
 }
 
 /**

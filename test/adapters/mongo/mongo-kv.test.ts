@@ -12,14 +12,9 @@ import {
   toKvInstanceDocument,
   toKvRecordDocument,
 } from '../../../adapters/mongo/mongo-kv-documents.js';
-import {
-  kvColumnPrefilter,
-  kvDocumentsRead,
-  kvKeysFilter,
-  kvLiveFilter,
-} from '../../../adapters/mongo/mongo-kv-query.js';
+import { kvColumnPrefilter, kvKeysFilter, kvLiveFilter } from '../../../adapters/mongo/mongo-kv-query.js';
 import type { KvRecordRow } from '../../../src/kv/kv-backend.js';
-import { type KvPredicate, type KvRecordView, normalizeKvQuery } from '../../../src/kv/kv-query.js';
+import { type KvPredicate, type KvRecordView, normalizeKvQuery, planDocuments } from '../../../src/kv/kv-query.js';
 import { matchesPredicate } from '../../../src/kv/kv-query-eval.js';
 import { createKvStore } from '../../../src/kv/kv-store.js';
 import type { KvStore } from '../../../src/kv/kv-types.js';
@@ -131,15 +126,15 @@ describe('KV filters', () => {
 
   it('reads value or metadata only when a condition or the order needs them', () => {
     const plan = (query: object) => normalizeKvQuery({ from: { instance: 'i' }, ...query });
-    expect(kvDocumentsRead(plan({ where: [{ field: 'key', operator: 'eq', value: 'k' }] }))).toEqual({
+    expect(planDocuments(plan({ where: [{ field: 'key', operator: 'eq', value: 'k' }] }))).toEqual({
       value: false,
       metadata: false,
     });
-    expect(kvDocumentsRead(plan({ where: [{ field: 'value.a', operator: 'eq', value: 1 }] }))).toEqual({
+    expect(planDocuments(plan({ where: [{ field: 'value.a', operator: 'eq', value: 1 }] }))).toEqual({
       value: true,
       metadata: false,
     });
-    expect(kvDocumentsRead(plan({ orderBy: { field: 'metadata.rank', direction: 'asc' } }))).toEqual({
+    expect(planDocuments(plan({ orderBy: { field: 'metadata.rank', direction: 'asc' } }))).toEqual({
       value: false,
       metadata: true,
     });
