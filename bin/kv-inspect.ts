@@ -1,8 +1,8 @@
 import type { KvInstance, KvRecord } from '../src/kv/kv-types.js';
-import { CliError, type CliIo, ExitCode, type ExitCodeValue, writeLine } from './cli-io.js';
+import { CliError, type CliIo, ExitCode, type ExitCodeValue } from './cli-io.js';
 import { kvOf } from './kv-copy.js';
 import type { OpenedLocation } from './open-location.js';
-import { type Column, type Page, pageFooter, preview, printJson, renderTable } from './output.js';
+import { type Column, type Page, pageOf, preview, printPage } from './output.js';
 
 interface InstanceRow extends KvInstance {
   records: number;
@@ -36,32 +36,6 @@ const RECORD_COLUMNS: Column<KvRecord>[] = [
   { header: 'metadata', cell: (r) => (Object.keys(r.metadata ?? {}).length ? preview(r.metadata, 30) : '') },
 ];
 
-function paged<T>(all: T[], options: { limit: number; offset: number }): Page<T> {
-  const end = options.limit === 0 ? all.length : options.offset + options.limit;
-  return {
-    items: all.slice(options.offset, end),
-    offset: options.offset,
-    limit: options.limit,
-    total: all.length,
-    more: end < all.length,
-  };
-}
-
-async function show<T>(
-  io: CliIo,
-  page: Page<T>,
-  noun: string,
-  columns: Column<T>[],
-  json: boolean,
-): Promise<void> {
-  if (json) {
-    await printJson(io, page);
-    return;
-  }
-  if (page.items.length > 0) await writeLine(io.stdout, renderTable(columns, page.items));
-  await writeLine(io.stdout, pageFooter(page, noun));
-}
-
 /**
  * `inspect <location> kv [instance [namespace]]`: the instances with their
  * record counts; an instance's namespaces; a namespace's records (paged in
@@ -83,7 +57,7 @@ export async function inspectKv(
     for (const instance of await kv.listInstances()) {
       rows.push({ ...instance, records: await kv.getRecordCount(instance.id) });
     }
-    await show(io, paged(rows, options), 'KV instances', INSTANCE_COLUMNS, json);
+    await printPage(io, pageOf(rows, options), 'KV instances', INSTANCE_COLUMNS, json);
     return ExitCode.ok;
   }
   if (!(await kv.getInstance(instanceId))) {
@@ -97,7 +71,7 @@ export async function inspectKv(
     for (const name of await kv.getNamespaces(instanceId)) {
       rows.push({ namespace: name, records: await kv.getRecordCount(instanceId, name) });
     }
-    await show(io, paged(rows, options), 'namespaces', NAMESPACE_COLUMNS, json);
+    await printPage(io, pageOf(rows, options), 'namespaces', NAMESPACE_COLUMNS, json);
     return ExitCode.ok;
   }
   const result = await kv.query({
@@ -114,6 +88,6 @@ export async function inspectKv(
     total: result.total,
     more: options.offset + records.length < result.total,
   };
-  await show(io, page, 'records', RECORD_COLUMNS, json);
+  await printPage(io, page, 'records', RECORD_COLUMNS, json);
   return ExitCode.ok;
 }

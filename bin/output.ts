@@ -67,6 +67,35 @@ export interface Page<T> {
   more: boolean;
 }
 
+/** One page of a list already in memory (`limit: 0` = the rest of it). */
+export function pageOf<T>(all: T[], options: { limit: number; offset: number }): Page<T> {
+  const end = options.limit === 0 ? all.length : options.offset + options.limit;
+  return {
+    items: all.slice(options.offset, end),
+    offset: options.offset,
+    limit: options.limit,
+    total: all.length,
+    more: end < all.length,
+  };
+}
+
+/** A page as a table with its footer, or (`json`) as JSON with `extra` fields beside the page's. */
+export async function printPage<T>(
+  io: CliIo,
+  page: Page<T>,
+  noun: string,
+  columns: Column<T>[],
+  json: boolean,
+  extra: Record<string, unknown> = {},
+): Promise<void> {
+  if (json) {
+    await printJson(io, { ...extra, ...page });
+    return;
+  }
+  if (page.items.length > 0) await writeLine(io.stdout, renderTable(columns, page.items));
+  await writeLine(io.stdout, pageFooter(page, noun));
+}
+
 /** The line under a paged table saying what was shown and how to see more. */
 export function pageFooter(page: Page<unknown>, noun: string): string {
   const of = page.total === undefined ? '' : ` of ${page.total}`;

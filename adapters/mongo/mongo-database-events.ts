@@ -1,6 +1,6 @@
 import type { EventFields } from '../../src/agent/agent-backend.js';
 import { AppendBatcher, type BatchRefusals } from '../../src/agent/append-batcher.js';
-import type { EventStorage } from '../../src/agent/event-storage.js';
+import type { EventStorage, PendingEvent } from '../../src/agent/event-storage.js';
 import { EVENT_PAGE_BYTES, EVENT_PAGE_SIZE, EventPageSizer } from '../../src/agent/paged-iterable.js';
 import type { AnyKodeStoreError, ErrorContext } from '../../src/errors.js';
 import { eventModeMismatch, eventModeProblem } from '../../src/hybrid/event-modes.js';
@@ -13,12 +13,6 @@ import { counterValue, isLiveTombstone, LIVE_AGENT, registerForEvents } from './
 
 /** Appends written by one `insertMany` at most. */
 const MAX_EVENT_BATCH = 1000;
-
-interface PendingEvent {
-  agentId: string;
-  json: string;
-  fields: EventFields;
-}
 
 /** A block of insertion counters reserved for one agent in one batch: `from` ..= `to`. */
 interface ReservedBlock {

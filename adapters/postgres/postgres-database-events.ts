@@ -1,19 +1,13 @@
 import type { EventFields } from '../../src/agent/agent-backend.js';
 import { AppendBatcher, type BatchRefusals } from '../../src/agent/append-batcher.js';
 import { DELETED_AGENT_RETENTION_MS } from '../../src/agent/deleted-agents.js';
-import type { EventStorage } from '../../src/agent/event-storage.js';
+import type { EventStorage, PendingEvent } from '../../src/agent/event-storage.js';
 import { BYTE_CUT_PAGE_SIZE, EVENT_PAGE_BYTES, EventPageSizer } from '../../src/agent/paged-iterable.js';
 import { eventModeMismatch, eventModeProblem } from '../../src/hybrid/event-modes.js';
 import { decodeJson } from '../../src/json-codec.js';
 import type { ReadEventsOptions, Timeline } from '../../src/types.js';
 import { columnKey } from './postgres-column-keys.js';
 import type { PostgresConnection, Statement } from './postgres-connection.js';
-
-interface PendingAppend {
-  agentId: string;
-  json: string;
-  fields: EventFields;
-}
 
 /**
  * Events as rows of `kode_events`, ordered by a bigserial id (append order;
@@ -27,7 +21,7 @@ interface PendingAppend {
  */
 export class DatabaseEventStorage implements EventStorage {
   readonly mode = 'database' as const;
-  private readonly batcher: AppendBatcher<PendingAppend>;
+  private readonly batcher: AppendBatcher<PendingEvent>;
   private readonly insertSql: Statement;
   private readonly fileEventsSql: Statement;
   private readonly events: string;
@@ -72,7 +66,7 @@ export class DatabaseEventStorage implements EventStorage {
     return this.batcher.enqueue({ agentId, json, fields });
   }
 
-  private async write(batch: PendingAppend[]): Promise<BatchRefusals<PendingAppend> | undefined> {
+  private async write(batch: PendingEvent[]): Promise<BatchRefusals<PendingEvent> | undefined> {
     // Not retried: if the connection dies during the INSERT, whether it
     // committed is unknown, and a second INSERT could store the batch twice.
     const refused = await this.db.query<{ agent_id: string }>(this.insertSql, [

@@ -1,6 +1,6 @@
 import type { EventFields } from '../../src/agent/agent-backend.js';
 import { AppendBatcher, type BatchRefusals } from '../../src/agent/append-batcher.js';
-import type { EventStorage } from '../../src/agent/event-storage.js';
+import type { EventStorage, PendingEvent } from '../../src/agent/event-storage.js';
 import { BYTE_CUT_PAGE_SIZE, EVENT_PAGE_BYTES, EventPageSizer } from '../../src/agent/paged-iterable.js';
 import { eventModeMismatch, eventModeProblem } from '../../src/hybrid/event-modes.js';
 import { decodeJson } from '../../src/json-codec.js';
@@ -29,12 +29,6 @@ function readEventPage(statement: SqliteStatement, parameters: unknown[], pageBy
     if (bytes >= pageBytes) break;
   }
   return rows;
-}
-
-interface PendingEvent {
-  agentId: string;
-  json: string;
-  fields: EventFields;
 }
 
 /**

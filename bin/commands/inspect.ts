@@ -24,11 +24,11 @@ import {
   type Column,
   isoTime,
   type Page,
-  pageFooter,
+  pageOf,
   preview,
   printJson,
+  printPage,
   renderKeyValues,
-  renderTable,
 } from '../output.js';
 
 /** The views of `kode-store inspect`. */
@@ -50,33 +50,6 @@ export interface InspectOptions {
 
 /** Default page size. */
 export const DEFAULT_PAGE_SIZE = 50;
-
-function pageOf<T>(all: T[], options: InspectOptions): Page<T> {
-  const end = options.limit === 0 ? all.length : options.offset + options.limit;
-  return {
-    items: all.slice(options.offset, end),
-    offset: options.offset,
-    limit: options.limit,
-    total: all.length,
-    more: end < all.length,
-  };
-}
-
-async function printPage<T>(
-  io: CliIo,
-  page: Page<T>,
-  noun: string,
-  columns: Column<T>[],
-  json: boolean,
-  extra: Record<string, unknown> = {},
-): Promise<void> {
-  if (json) {
-    await printJson(io, { ...extra, ...page });
-    return;
-  }
-  if (page.items.length > 0) await writeLine(io.stdout, renderTable(columns, page.items));
-  await writeLine(io.stdout, pageFooter(page, noun));
-}
 
 async function requireAgent(opened: OpenedLocation, agentId: string | undefined): Promise<string> {
   if (agentId === undefined) throw new CliError('this view needs an agent id', ExitCode.usage);

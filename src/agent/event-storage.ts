@@ -2,6 +2,13 @@ import type { EventMode } from '../hybrid/event-modes.js';
 import type { ReadEventsOptions, Timeline } from '../types.js';
 import type { EventFields, EventPruneRule, PrunedRows } from './agent-backend.js';
 
+/** One `append` of an `EventStorage` in the database, waiting for its batch. */
+export interface PendingEvent {
+  agentId: string;
+  json: string;
+  fields: EventFields;
+}
+
 /**
  * Where a backend keeps the event stream: in its database, or in append-only
  * files (hybrid mode, `FileEventStorage`). The backend's registry decides
