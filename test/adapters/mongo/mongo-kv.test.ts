@@ -14,7 +14,12 @@ import {
 } from '../../../adapters/mongo/mongo-kv-documents.js';
 import { kvColumnPrefilter, kvKeysFilter, kvLiveFilter } from '../../../adapters/mongo/mongo-kv-query.js';
 import type { KvRecordRow } from '../../../src/kv/kv-backend.js';
-import { type KvPredicate, type KvRecordView, normalizeKvQuery, planDocuments } from '../../../src/kv/kv-query.js';
+import {
+  type KvPredicate,
+  type KvRecordView,
+  normalizeKvQuery,
+  planDocuments,
+} from '../../../src/kv/kv-query.js';
 import { matchesPredicate } from '../../../src/kv/kv-query-eval.js';
 import { createKvStore } from '../../../src/kv/kv-store.js';
 import type { KvStore } from '../../../src/kv/kv-types.js';
