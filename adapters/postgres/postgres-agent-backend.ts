@@ -19,6 +19,7 @@ import type {
 } from '../../src/agent/agent-backend.js';
 import { AgentWriteQueue } from '../../src/agent/agent-write-queue.js';
 import type { EventStorage } from '../../src/agent/event-storage.js';
+import type { Page } from '../../src/agent/paged-iterable.js';
 import type {
   NormalizedMessageQuery,
   NormalizedSessionQuery,
@@ -300,7 +301,7 @@ export class PostgresAgentBackend implements AgentBackend, RetentionBackend {
     return this.events.append(agentId, json, fields);
   }
 
-  readEventPages(agentId: string, filter: ReadEventsOptions): AsyncIterator<Timeline[]> {
+  readEventPages(agentId: string, filter: ReadEventsOptions): AsyncIterator<Page<Timeline>> {
     return this.events.readPages(agentId, filter);
   }
 

@@ -2,12 +2,39 @@ import type { EventFields } from '../../src/agent/agent-backend.js';
 import { AppendBatcher, type BatchRefusals } from '../../src/agent/append-batcher.js';
 import { DELETED_AGENT_RETENTION_MS } from '../../src/agent/deleted-agents.js';
 import type { EventStorage, PendingEvent } from '../../src/agent/event-storage.js';
-import { BYTE_CUT_PAGE_SIZE, EVENT_PAGE_BYTES, EventPageSizer } from '../../src/agent/paged-iterable.js';
+import {
+  BUFFERED_PAGE_BYTES,
+  BYTE_CUT_PAGE_SIZE,
+  EventPageSizer,
+  type Page,
+} from '../../src/agent/paged-iterable.js';
+import type { ErrorContext } from '../../src/errors.js';
 import { eventModeMismatch, eventModeProblem } from '../../src/hybrid/event-modes.js';
 import { decodeJson } from '../../src/json-codec.js';
 import type { ReadEventsOptions, Timeline } from '../../src/types.js';
 import { columnKey } from './postgres-column-keys.js';
 import type { PostgresConnection, Statement } from './postgres-connection.js';
+
+/**
+ * A page's events as the driver handed them over, each parsed only when it
+ * is read: the page held while it is handed out is its JSON text, not its
+ * parsed events too.
+ */
+class JsonPage implements Page<Timeline> {
+  readonly length: number;
+
+  constructor(
+    private readonly texts: string[],
+    private readonly context: ErrorContext,
+  ) {
+    this.length = texts.length;
+  }
+
+  at(index: number): Timeline | undefined {
+    const text = this.texts[index];
+    return text === undefined ? undefined : decodeJson<Timeline>(text, this.context);
+  }
+}
 
 /**
  * Events as rows of `kode_events`, ordered by a bigserial id (append order;
@@ -29,7 +56,7 @@ export class DatabaseEventStorage implements EventStorage {
   constructor(
     private readonly db: PostgresConnection,
     private readonly pageSize = BYTE_CUT_PAGE_SIZE,
-    private readonly pageBytes = EVENT_PAGE_BYTES,
+    private readonly pageBytes = BUFFERED_PAGE_BYTES,
   ) {
     this.events = db.table('kode_events');
     const agents = db.table('kode_agents');
@@ -90,7 +117,7 @@ export class DatabaseEventStorage implements EventStorage {
     return rows[0]?.files === true;
   }
 
-  async *readPages(agentId: string, opts: ReadEventsOptions): AsyncGenerator<Timeline[]> {
+  async *readPages(agentId: string, opts: ReadEventsOptions): AsyncGenerator<Page<Timeline>> {
     await this.idle();
     if (await this.hasFileEvents(agentId)) {
       throw eventModeMismatch('file', { backend: 'postgres', operation: 'readEvents', agentId });
@@ -141,6 +168,10 @@ export class DatabaseEventStorage implements EventStorage {
     // stored size, without reading the values), so no more than that is sent.
     // The next page asks for as many rows as fit at the largest event of the
     // one before (src/agent/paged-iterable.ts).
+    //
+    // A page is at most BUFFERED_PAGE_BYTES of JSON, since the driver
+    // hands it over only whole, and its events are parsed one at a time as
+    // they are handed out (JsonPage).
     const pageSql = this.db.statement(`SELECT id, timeline_json, size FROM (
         SELECT id, timeline_json, octet_length(timeline_json) AS size,
           sum(octet_length(timeline_json)) OVER (ORDER BY id) AS running
@@ -150,7 +181,11 @@ export class DatabaseEventStorage implements EventStorage {
       WHERE running - size < $${cursorParam + 2} ORDER BY id`);
     const context = { backend: 'postgres', operation: 'readEvents', agentId } as const;
     const sizer = new EventPageSizer(this.pageSize, this.pageBytes);
+    // Emptied before each fetch: the page handed out before must not stay
+    // alive (in this generator's frame) while the next one arrives.
+    let page: JsonPage | undefined;
     for (;;) {
+      page = undefined;
       const rows = await this.db.query<{ id: number; timeline_json: string; size: number }>(
         pageSql,
         [...params, lastId, sizer.start(), this.pageBytes],
@@ -160,7 +195,11 @@ export class DatabaseEventStorage implements EventStorage {
       const more = sizer.end();
       if (rows.length === 0) return;
       lastId = (rows[rows.length - 1] as { id: number }).id;
-      yield rows.map((row) => decodeJson<Timeline>(row.timeline_json, context));
+      page = new JsonPage(
+        rows.map((row) => row.timeline_json),
+        context,
+      );
+      yield page;
       if (!more) return;
     }
   }

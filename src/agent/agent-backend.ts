@@ -8,6 +8,7 @@ import type {
   StoreMetrics,
   Timeline,
 } from '../types.js';
+import type { Page } from './paged-iterable.js';
 import type {
   NormalizedMessageQuery,
   NormalizedSessionQuery,
@@ -77,11 +78,11 @@ export interface AgentBackend {
   appendEvent(agentId: string, json: string, fields: EventFields): Promise<void>;
   /**
    * The agent's entries in append order, filtered, a page at a time (no
-   * page is empty), decoded. Entries appended while reading are seen,
-   * none twice. `filter` is checked: `since.seq` is a finite number,
-   * `channel` a string.
+   * page is empty; a `Page` may decode each entry only when it is read).
+   * Entries appended while reading are seen, none twice. `filter` is
+   * checked: `since.seq` is a finite number, `channel` a string.
    */
-  readEventPages(agentId: string, filter: ReadEventsOptions): AsyncIterator<Timeline[]>;
+  readEventPages(agentId: string, filter: ReadEventsOptions): AsyncIterator<Page<Timeline>>;
 
   // ---- registry ---------------------------------------------------------
   exists(agentId: string): Promise<boolean>;

@@ -26,7 +26,7 @@ import type {
 import type { AgentBackend, AgentRecordKind } from './agent-backend.js';
 import { newForkId, possibleAgentId } from './agent-id.js';
 import type { OperationKind } from './operation-metrics.js';
-import { pagedIterable } from './paged-iterable.js';
+import { type Page, pagedIterable } from './paged-iterable.js';
 import {
   normalizeMessageFilters,
   normalizeSessionFilters,
@@ -249,7 +249,7 @@ export class AgentStore implements ExtendedStore {
 
   readEvents(agentId: string, opts: ReadEventsOptions = {}): AsyncIterable<Timeline> {
     const store = this;
-    async function* pages(): AsyncGenerator<Timeline[]> {
+    async function* pages(): AsyncGenerator<Page<Timeline>> {
       const filter = await store.runForAgent('readEvents', 'load', agentId, () => {
         const checked = eventFilter(opts, { backend: store.backend.name, operation: 'readEvents', agentId });
         const filter: ReadEventsOptions = {};

@@ -1,6 +1,7 @@
 import type { EventMode } from '../hybrid/event-modes.js';
 import type { ReadEventsOptions, Timeline } from '../types.js';
 import type { EventFields, EventPruneRule, PrunedRows } from './agent-backend.js';
+import type { Page } from './paged-iterable.js';
 
 /** One `append` of an `EventStorage` in the database, waiting for its batch. */
 export interface PendingEvent {
@@ -24,7 +25,7 @@ export interface EventStorage {
    */
   append(agentId: string, json: string, fields: EventFields): Promise<void>;
   /** The agent's entries in append order, filtered, a page at a time (see `AgentBackend.readEventPages`). */
-  readPages(agentId: string, filter: ReadEventsOptions): AsyncIterator<Timeline[]>;
+  readPages(agentId: string, filter: ReadEventsOptions): AsyncIterator<Page<Timeline>>;
   /** Resolves when every append made so far has settled (read-your-writes, delete, close). */
   idle(): Promise<void>;
   /** Agents (with `prefix`, when given) whose events are kept outside the database, in code-point order. */

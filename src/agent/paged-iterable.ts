@@ -12,23 +12,38 @@ export interface PagedIterableOptions {
   mapError?: (error: unknown) => unknown;
 }
 
+/**
+ * One page of a paged read, read by index: an array, or a page that holds
+ * its items encoded and decodes each when it is read (a PostgreSQL page is
+ * one string: postgres-database-events.ts), so that what stays in memory
+ * while a page is handed out is its text, not every item parsed at once.
+ * `at` is called once per item, in order; it may throw (a corrupt item),
+ * which ends the iteration with that error after the items before it.
+ */
+export interface Page<T> {
+  readonly length: number;
+  at(index: number): T | undefined;
+}
+
+const NO_PAGE: Page<never> = [];
+
 /** An iterable over the items of the pages `openPages()` yields; each iteration opens the source again. */
 export function pagedIterable<T>(
-  openPages: () => AsyncIterator<readonly T[]>,
+  openPages: () => AsyncIterator<Page<T>>,
   options: PagedIterableOptions = {},
 ): AsyncIterable<T> {
   return { [Symbol.asyncIterator]: () => new PagedIterator(openPages(), options) };
 }
 
 class PagedIterator<T> implements AsyncIterator<T> {
-  private page: readonly T[] = [];
+  private page: Page<T> = NO_PAGE;
   private index = 0;
   private finished = false;
   /** Set while the next page is being fetched: calls made meanwhile wait for it, in order. */
   private fetching: Promise<unknown> | undefined;
 
   constructor(
-    private readonly pages: AsyncIterator<readonly T[]>,
+    private readonly pages: AsyncIterator<Page<T>>,
     private readonly options: PagedIterableOptions,
   ) {}
 
@@ -44,7 +59,11 @@ class PagedIterator<T> implements AsyncIterator<T> {
       return this.fail(error, false);
     }
     if (this.index < this.page.length) {
-      return Promise.resolve({ value: this.page[this.index++] as T, done: false });
+      try {
+        return Promise.resolve({ value: this.page.at(this.index++) as T, done: false });
+      } catch (error) {
+        return this.fail(error, false);
+      }
     }
     const fetched = this.fetch();
     this.fetching = fetched;
@@ -58,15 +77,19 @@ class PagedIterator<T> implements AsyncIterator<T> {
   async return(value?: unknown): Promise<IteratorResult<T>> {
     if (!this.finished) {
       this.finished = true;
-      this.page = [];
+      this.page = NO_PAGE;
       await this.pages.return?.();
     }
     return { value: value as T, done: true };
   }
 
   private async fetch(): Promise<IteratorResult<T>> {
+    // Every item of the page was handed out: let it go before the next one
+    // arrives, so that two pages are never alive at once.
+    this.page = NO_PAGE;
+    this.index = 0;
     for (;;) {
-      let step: IteratorResult<readonly T[]>;
+      let step: IteratorResult<Page<T>>;
       try {
         step = await this.pages.next();
       } catch (error) {
@@ -75,19 +98,22 @@ class PagedIterator<T> implements AsyncIterator<T> {
       }
       if (step.done) {
         this.finished = true;
-        this.page = [];
         return { value: undefined, done: true };
       }
       if (step.value.length === 0) continue;
       this.page = step.value;
       this.index = 1;
-      return { value: step.value[0] as T, done: false };
+      try {
+        return { value: step.value.at(0) as T, done: false };
+      } catch (error) {
+        return this.fail(error, false);
+      }
     }
   }
 
   private async fail(error: unknown, sourceFinished: boolean): Promise<never> {
     this.finished = true;
-    this.page = [];
+    this.page = NO_PAGE;
     // Closing the source (its file, its cursor) must not hide the error that ended the iteration.
     if (!sourceFinished) await Promise.resolve(this.pages.return?.()).catch(() => undefined);
     throw this.options.mapError ? this.options.mapError(error) : error;
@@ -109,15 +135,24 @@ export const BYTE_CUT_PAGE_SIZE = 4096;
  * the events: a page ends at this much or `EVENT_PAGE_SIZE` events,
  * whichever comes first.
  *
- * Not smaller, though memory would gain: a page's rows stay alive until it is
- * consumed and are promoted at a scavenge, so a PostgreSQL reader of
- * 1,000,000 events of ~1.5 KB grows by ~93 MiB with 4 MiB pages and ~72 MiB
- * with 256 KiB ones (the pg driver alone, reading the same rows in pages of
- * that size: 65 MiB). But a page after the first is sized at the largest
- * event seen, so in a stream that mixes small and large events 256 KiB pages
- * made PostgreSQL's readEvents 2-3x slower (bench b-events, same-run ratios).
+ * Not smaller: a page after the first is sized at the largest event seen,
+ * so in a stream that mixes small and large events smaller pages are more
+ * round trips (256 KiB pages made PostgreSQL's readEvents 2-3x slower,
+ * bench b-events, same-run ratios).
  */
 export const EVENT_PAGE_BYTES = 4 * 1024 * 1024;
+/**
+ * `EVENT_PAGE_BYTES` for a backend whose driver hands a page over only
+ * whole, every row a string of its own (PostgreSQL): the page's strings are
+ * all alive until the last of them is handed out, so they outlive the young
+ * generation's collections, are copied into the old generation and make
+ * the young one grow, and a reader of a long stream grows by several pages'
+ * worth of garbage. A PostgreSQL reader of 1,000,000 events of ~1.5 KB grew
+ * by 93 MiB with 4 MiB pages (README, "Memory while reading events"), by
+ * less at 1 MiB, where a stream of mixed sizes still reads as fast as at
+ * 4 MiB (256 KiB was 1.3-3x slower: same-process interleaved runs).
+ */
+export const BUFFERED_PAGE_BYTES = 1024 * 1024;
 /** Events asked for by the first page, before any event's size is known (a resume often wants only the tail). */
 const FIRST_PAGE_SIZE = 16;
 

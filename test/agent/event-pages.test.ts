@@ -97,7 +97,7 @@ describePostgres('PostgreSQL readEvents pages', () => {
       await appendAll(store, 'paged');
       const pages: Timeline[][] = [];
       for await (const page of new PostgresEvents(store.db, PAGE_SIZE, PAGE_BYTES).readPages('paged', {})) {
-        pages.push(page);
+        pages.push(Array.from({ length: page.length }, (_, i) => page.at(i) as Timeline));
       }
       checkPages(pages);
       // Through the store, with its own bounds, every event comes back once, in order.
