@@ -147,10 +147,13 @@ export const EVENT_PAGE_BYTES = 4 * 1024 * 1024;
  * all alive until the last of them is handed out, so they outlive the young
  * generation's collections, are copied into the old generation and make
  * the young one grow, and a reader of a long stream grows by several pages'
- * worth of garbage. A PostgreSQL reader of 1,000,000 events of ~1.5 KB grew
- * by 93 MiB with 4 MiB pages (README, "Memory while reading events"), by
- * less at 1 MiB, where a stream of mixed sizes still reads as fast as at
- * 4 MiB (256 KiB was 1.3-3x slower: same-process interleaved runs).
+ * worth of garbage. Read side by side over 1,000,000 events of ~1.5 KB
+ * (load 22), a PostgreSQL reader grew by 148 MiB with 4 MiB pages parsed
+ * whole and by 77 MiB with 1 MiB pages parsed one event at a time; the bench
+ * (h-event-memory, load 17-22) still measured 92.7 MiB against the 64 MiB
+ * target (README, "Memory while reading events"). At 1 MiB, a stream of
+ * mixed sizes reads as fast as at 4 MiB; 256 KiB was 1.3-3x slower
+ * (same-process interleaved runs against raw pg).
  */
 export const BUFFERED_PAGE_BYTES = 1024 * 1024;
 /** Events asked for by the first page, before any event's size is known (a resume often wants only the tail). */
