@@ -9,7 +9,6 @@ import type {
 } from '../../src/agent/query-filters.js';
 import { prefixUpperBound } from '../../src/strings.js';
 import type { ReadEventsOptions } from '../../src/types.js';
-import { readableJson } from './sqlite-json.js';
 import { LIVE_AGENT } from './sqlite-registry.js';
 
 /**
@@ -108,16 +107,17 @@ const SESSION_FIELDS = ['templateId', 'createdAt', 'messageCount', 'lastSfpIndex
  * reads as absent) and `breakpoint` when the info has one. The SDK's info
  * carries the agent's whole configuration (a kilobyte or more): parsing it
  * whole in JavaScript was most of a page's time, where SQLite parses it once
- * per row (its JSON functions share the parse) in a fraction of that. Each
- * field keeps its JSON value (`->`), so it reads back exactly as from the
- * whole info. A text too deep for SQLite's JSON functions comes whole.
+ * per row (its JSON functions share one parse of the same text) in a
+ * fraction of that. Each field keeps its JSON value (`->`), so it reads back
+ * exactly as from the whole info. A text SQLite cannot read (damaged, or too
+ * deep for its JSON functions) comes whole, for the store to decode as before
+ * (a damaged one then fails as CorruptDataError).
  */
 function sessionJson(column: string): string {
   const fields = (names: readonly string[]) =>
     `json_object(${names.map((name) => `'${name}', ${column} -> '$.${name}'`).join(', ')})`;
-  // The fields read the column itself (not readableJson's copy), so that SQLite's parse cache serves them all.
   return (
-    `CASE WHEN ${readableJson(column)} IS NULL THEN ${column} ` +
+    `CASE WHEN NOT json_valid(${column}) THEN ${column} ` +
     `WHEN json_type(${column}, '$.breakpoint') IS NULL THEN ${fields(SESSION_FIELDS)} ` +
     `ELSE ${fields([...SESSION_FIELDS, 'breakpoint'])} END`
   );
