@@ -59,7 +59,7 @@ describe('SQLite querySessions: the session fields SQLite extracts', () => {
       info('f-types', { templateId: 'tpl', messageCount: true, lastSfpIndex: 'seven', createdAt: 12 }),
     ];
     for (const one of infos) await store.saveInfo(one.agentId, one);
-    const page = await store.querySessions({ templateId: 'tpl', sortBy: 'createdAt', limit: 10 });
+    const page = await store.querySessions({ templateId: 'tpl', limit: 10 });
     const expected = infos.map((one) =>
       toSessionInfo(one.agentId, JSON.parse(JSON.stringify(one)) as Partial<AgentInfo>),
     );
