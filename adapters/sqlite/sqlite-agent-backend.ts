@@ -369,8 +369,8 @@ export class SqliteAgentBackend implements AgentBackend, RetentionBackend {
   // ---- queries -------------------------------------------------------------
 
   async querySessions(query: NormalizedSessionQuery): Promise<Array<Required<StoredRow>>> {
-    const rows = await this.rows<{ agent_id: string; info_json: string }>(sessionQuery(query));
-    return rows.map((row) => ({ agentId: row.agent_id, json: row.info_json }));
+    const rows = await this.rows<{ agent_id: string; session_json: string }>(sessionQuery(query));
+    return rows.map((row) => ({ agentId: row.agent_id, json: row.session_json }));
   }
 
   async queryMessages(query: NormalizedMessageQuery): Promise<StoredRow[]> {

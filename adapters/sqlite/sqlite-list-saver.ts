@@ -30,6 +30,12 @@ export interface ListTable<F> {
   loadStored(agentId: string): string[];
   /** Writes item `position` (insert, or replace when `replacing`). */
   writeRow(row: ListRow<F>): void;
+  /**
+   * Writes items past the stored list's end (none of them `replacing`),
+   * several rows per statement: a first save of a long conversation is
+   * thousands of rows, and one statement call per row was a good part of it.
+   */
+  insertRows(rows: readonly ListRow<F>[]): void;
   /** Deletes the items at `fromPosition` and after. */
   truncate(agentId: string, fromPosition: number): void;
   /**
@@ -103,17 +109,21 @@ export class IncrementalListSaver<F> {
       if (prefix < stored.length && prefix < items.length) table.rewriteFrom?.(agentId, prefix);
       // Everything past the common prefix is (re)written; items that were
       // stored before keep their first-saved time (see firstSavedTimes).
+      const added: ListRow<F>[] = [];
       for (let position = prefix; position < items.length; position++) {
-        table.writeRow({
+        const listRow: ListRow<F> = {
           agentId,
           position,
           json: items[position]!,
           fields: fieldsAt(position),
           savedAtMs: savedTimes[position - prefix] as number,
           replacing: position < stored.length,
-        });
+        };
+        if (listRow.replacing) table.writeRow(listRow);
+        else added.push(listRow);
         written++;
       }
+      if (added.length > 0) table.insertRows(added);
       if (stored.length > items.length) {
         table.truncate(agentId, items.length);
         written += stored.length - items.length;
@@ -172,6 +182,37 @@ export class IncrementalListSaver<F> {
   }
 }
 
+/** Rows per multi-row INSERT: 64 rows of at most 10 columns stay far below SQLite's 32,766 bound variables. */
+const ROWS_PER_INSERT = 64;
+
+/**
+ * Inserts `rows` (each its column values, in `columns` order) with
+ * `ROWS_PER_INSERT` rows per statement, the rest one by one, so that only two
+ * statements per table are ever prepared. `suffix` follows the VALUES list
+ * (an upsert clause).
+ */
+function insertMany(
+  connection: SqliteConnection,
+  table: string,
+  columns: readonly string[],
+  rows: readonly unknown[][],
+  suffix = '',
+): void {
+  const head = `INSERT INTO ${table} (${columns.join(', ')}) VALUES `;
+  const tuple = `(${columns.map(() => '?').join(', ')})`;
+  let at = 0;
+  if (rows.length >= ROWS_PER_INSERT) {
+    const many = connection.statement(`${head}${Array(ROWS_PER_INSERT).fill(tuple).join(', ')}${suffix}`);
+    for (; at + ROWS_PER_INSERT <= rows.length; at += ROWS_PER_INSERT) {
+      many.run(...rows.slice(at, at + ROWS_PER_INSERT).flat());
+    }
+  }
+  if (at < rows.length) {
+    const one = connection.statement(`${head}${tuple}${suffix}`);
+    for (; at < rows.length; at++) one.run(...(rows[at] as unknown[]));
+  }
+}
+
 /** Table and column of each list. */
 const LIST_SOURCE = {
   messages: { table: 'messages', column: 'message_json' },
@@ -190,33 +231,37 @@ export function storedList(connection: SqliteConnection, list: AgentList, agentI
 }
 
 /** Messages: rows of `messages`, each with its content types in `message_content_types`. */
+const MESSAGE_COLUMNS = ['agent_id', 'position', 'message_json', 'role', 'created_at_ms'] as const;
+const MESSAGE_UPSERT =
+  ' ON CONFLICT (agent_id, position) DO UPDATE SET message_json = excluded.message_json, ' +
+  'role = excluded.role, created_at_ms = excluded.created_at_ms';
+const CONTENT_TYPE_COLUMNS = ['agent_id', 'position', 'content_type', 'created_at_ms'] as const;
+
 export function messageListSaver(connection: SqliteConnection): IncrementalListSaver<MessageFields> {
   const clearContentTypes = (agentId: string, from: number) =>
     connection.run('DELETE FROM message_content_types WHERE agent_id = ? AND position >= ?', agentId, from);
+  // The content types of replaced rows were cleared by rewriteFrom.
+  const contentTypeRows = (rows: readonly ListRow<MessageFields>[]) =>
+    rows.flatMap(({ agentId, position, fields, savedAtMs }) =>
+      fields.contentTypes.map((type) => [agentId, position, type, savedAtMs]),
+    );
+  const messageRow = ({ agentId, position, json, fields, savedAtMs }: ListRow<MessageFields>) => [
+    agentId,
+    position,
+    json,
+    fields.role,
+    savedAtMs,
+  ];
   return new IncrementalListSaver(connection, {
     revisionColumn: 'messages_revision',
     loadStored: (agentId) => storedList(connection, 'messages', agentId),
-    writeRow: ({ agentId, position, json, fields, savedAtMs }) => {
-      connection.run(
-        'INSERT INTO messages (agent_id, position, message_json, role, created_at_ms) VALUES (?, ?, ?, ?, ?) ' +
-          'ON CONFLICT (agent_id, position) DO UPDATE SET message_json = excluded.message_json, ' +
-          'role = excluded.role, created_at_ms = excluded.created_at_ms',
-        agentId,
-        position,
-        json,
-        fields.role,
-        savedAtMs,
-      );
-      // The content types of replaced rows were cleared by rewriteFrom.
-      for (const type of fields.contentTypes) {
-        connection.run(
-          'INSERT INTO message_content_types (agent_id, position, content_type, created_at_ms) VALUES (?, ?, ?, ?)',
-          agentId,
-          position,
-          type,
-          savedAtMs,
-        );
-      }
+    writeRow: (row) => {
+      insertMany(connection, 'messages', MESSAGE_COLUMNS, [messageRow(row)], MESSAGE_UPSERT);
+      insertMany(connection, 'message_content_types', CONTENT_TYPE_COLUMNS, contentTypeRows([row]));
+    },
+    insertRows: (rows) => {
+      insertMany(connection, 'messages', MESSAGE_COLUMNS, rows.map(messageRow), MESSAGE_UPSERT);
+      insertMany(connection, 'message_content_types', CONTENT_TYPE_COLUMNS, contentTypeRows(rows));
     },
     // message_content_types is keyed by (agent, type, time, position): a
     // range of positions is one scan of the agent's rows, so clear it once.
@@ -237,28 +282,44 @@ export function messageListSaver(connection: SqliteConnection): IncrementalListS
 }
 
 /** Tool-call records: rows of `tool_calls`. */
+const TOOL_CALL_COLUMNS = [
+  'agent_id',
+  'position',
+  'call_id',
+  'record_json',
+  'name',
+  'state',
+  'is_error',
+  'has_approval',
+  'created_at_ms',
+  'updated_at_ms',
+] as const;
+const TOOL_CALL_UPSERT =
+  ' ON CONFLICT (agent_id, position) DO UPDATE SET ' +
+  'call_id = excluded.call_id, record_json = excluded.record_json, name = excluded.name, ' +
+  'state = excluded.state, is_error = excluded.is_error, has_approval = excluded.has_approval, ' +
+  'created_at_ms = excluded.created_at_ms, updated_at_ms = excluded.updated_at_ms';
+
 export function toolCallListSaver(connection: SqliteConnection): IncrementalListSaver<ToolCallRowFields> {
+  const toolCallRow = ({ agentId, position, json, fields }: ListRow<ToolCallRowFields>) => [
+    agentId,
+    position,
+    fields.id,
+    json,
+    fields.name,
+    fields.state,
+    fields.isError ? 1 : 0,
+    fields.hasApproval ? 1 : 0,
+    fields.createdAt,
+    fields.updatedAt,
+  ];
+  const write = (rows: readonly ListRow<ToolCallRowFields>[]) =>
+    insertMany(connection, 'tool_calls', TOOL_CALL_COLUMNS, rows.map(toolCallRow), TOOL_CALL_UPSERT);
   return new IncrementalListSaver(connection, {
     revisionColumn: 'tool_calls_revision',
     loadStored: (agentId) => storedList(connection, 'toolCalls', agentId),
-    writeRow: ({ agentId, position, json, fields }) =>
-      connection.run(
-        'INSERT INTO tool_calls (agent_id, position, call_id, record_json, name, state, is_error, has_approval, created_at_ms, updated_at_ms) ' +
-          'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (agent_id, position) DO UPDATE SET ' +
-          'call_id = excluded.call_id, record_json = excluded.record_json, name = excluded.name, ' +
-          'state = excluded.state, is_error = excluded.is_error, has_approval = excluded.has_approval, ' +
-          'created_at_ms = excluded.created_at_ms, updated_at_ms = excluded.updated_at_ms',
-        agentId,
-        position,
-        fields.id,
-        json,
-        fields.name,
-        fields.state,
-        fields.isError ? 1 : 0,
-        fields.hasApproval ? 1 : 0,
-        fields.createdAt,
-        fields.updatedAt,
-      ),
+    writeRow: (row) => write([row]),
+    insertRows: write,
     truncate: (agentId, from) =>
       connection.run('DELETE FROM tool_calls WHERE agent_id = ? AND position >= ?', agentId, from),
   });

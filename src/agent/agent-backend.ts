@@ -96,6 +96,11 @@ export interface AgentBackend {
 
   // ---- queries: rows of stored text, sorted and paged as asked ----------
   // A query's `agentId` is one an id can be (no NUL, no lone surrogate); the store answers the others.
+  /**
+   * Each row's text is the agent's stored info, or a JSON object of only the
+   * info fields `toSessionInfo` reads, which spares a page parsing every
+   * agent's whole configuration.
+   */
   querySessions(query: NormalizedSessionQuery): Promise<Array<Required<StoredRow>>>;
   queryMessages(query: NormalizedMessageQuery): Promise<StoredRow[]>;
   queryToolCalls(query: NormalizedToolCallQuery): Promise<StoredRow[]>;

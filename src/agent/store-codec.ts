@@ -1,5 +1,5 @@
 import { type ErrorContext, ValidationError } from '../errors.js';
-import { decodeJson, type EncodeMode, encodeJson } from '../json-codec.js';
+import { decodeJson, type EncodeMode, encodeJson, MAX_JSON_DEPTH } from '../json-codec.js';
 import type { ReadEventsOptions, Timeline } from '../types.js';
 import type { EventFields } from './agent-backend.js';
 
@@ -46,10 +46,21 @@ export class StoreCodec {
     let chars = 0;
     for (let i = 0; i < reused; i++) chars += (texts[i] as string).length;
     for (let i = reused; i < list.length; i++) {
-      const text = this.value(list[i], 'strict', operation, agentId, `${what}[${i}]`);
-      texts.push(text);
+      const item = list[i];
       // Taken now, not later: the caller may mutate the item after this save.
-      shapes.push(jsonShape(list[i]));
+      // A plain item (the SDK's messages and records are) is checked and
+      // shaped in one walk, then serialised by JSON.stringify; anything else
+      // takes the full check, whose error names the offending path.
+      let shape = plainShape(item);
+      let text: string;
+      if (shape) {
+        text = JSON.stringify(item);
+      } else {
+        text = this.value(item, 'strict', operation, agentId, `${what}[${i}]`);
+        shape = jsonShape(item);
+      }
+      texts.push(text);
+      shapes.push(shape);
       chars += text.length;
     }
     this.remember(key, { texts, shapes, chars });
@@ -171,6 +182,66 @@ function appendShape(value: unknown, tokens: unknown[]): boolean {
     tokens.push(key);
     if (!appendShape((value as Record<string, unknown>)[key], tokens)) return false;
   }
+  return true;
+}
+
+/**
+ * The shape of `value` when it holds only what the `strict` encoding accepts
+ * unchanged and `jsonShape` can vouch for: strings, booleans, finite
+ * numbers, null, arrays without holes or undefined items, and plain objects
+ * (their undefined properties left out, as JSON leaves them out), nested
+ * less than MAX_JSON_DEPTH deep. Null for anything else (a cycle ends at
+ * the depth limit), which the caller then sends through the full check: so
+ * this walk both validates and shapes an ordinary item, where the check and
+ * `jsonShape` would walk it twice.
+ */
+function plainShape(value: unknown): JsonShape | null {
+  const tokens: unknown[] = [];
+  return appendPlainShape(value, tokens, 0) ? tokens : null;
+}
+
+function appendPlainShape(value: unknown, tokens: unknown[], depth: number): boolean {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      tokens.push(value);
+      return true;
+    case 'number':
+      if (!Number.isFinite(value)) return false;
+      tokens.push(value);
+      return true;
+    case 'object':
+      break;
+    default:
+      return false;
+  }
+  if (value === null) {
+    tokens.push(null);
+    return true;
+  }
+  if (depth >= MAX_JSON_DEPTH) return false;
+  if (Array.isArray(value)) {
+    if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return false;
+    tokens.push(ARRAY, value.length);
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      if (item === undefined || !appendPlainShape(item, tokens, depth + 1)) return false;
+    }
+    return true;
+  }
+  if (!isPlainObject(value)) return false;
+  tokens.push(OBJECT, 0);
+  const countAt = tokens.length - 1;
+  let count = 0;
+  for (const key of Object.keys(value)) {
+    const property = (value as Record<string, unknown>)[key];
+    // JSON leaves out properties whose value is undefined; so does the shape.
+    if (property === undefined) continue;
+    tokens.push(key);
+    if (!appendPlainShape(property, tokens, depth + 1)) return false;
+    count++;
+  }
+  tokens[countAt] = count;
   return true;
 }
 
