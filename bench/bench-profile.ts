@@ -2,7 +2,8 @@
  * The sizes of a run. `full` is issue 7's workload set, sized to finish in
  * under 10 minutes on a 2-core machine whose disk takes 1–3 ms per fsync;
  * `quick` proves the code works in well under a minute (the test suite runs
- * it); `large` is `full` with the 50,000-agent fleet; `medium` is `full`
+ * it); `large` is `full` with the 50,000-agent fleet and
+ * the 10,000-agent scale run; `medium` is `full`
  * with the peer comparison at about a third of its sizes, for a machine
  * shared with other work (the SDK's stores rewrite whole lists per save, so
  * their time grows with the square of the conversation).
@@ -67,6 +68,11 @@ export interface BenchProfile {
     pageSize: number;
     queryRepeats: number;
   };
+  /**
+   * Workload j: `agents` agents × `steps` conversation steps each, `concurrency` agents at a time
+   * (issue 20's 10,000 × 300 is `--large`; `--scale-agents N` sets another number of agents).
+   */
+  readonly scale: { agents: number; steps: number; concurrency: number };
   readonly eventMemory: {
     events: number;
     /** JSON size of each event (streamed text chunks): issue 21's memory target is for ~1.5 KB events. */
@@ -99,6 +105,7 @@ const FULL: BenchProfile = {
     getConcurrency: 8,
     queryRepeats: 20,
   },
+  scale: { agents: 200, steps: 300, concurrency: 8 },
   eventMemory: { events: 1_000_000, eventBytes: 1_536 },
   peer: {
     runs: 3,
@@ -140,6 +147,7 @@ const QUICK: BenchProfile = {
     getConcurrency: 8,
     queryRepeats: 3,
   },
+  scale: { agents: 20, steps: 10, concurrency: 4 },
   eventMemory: { events: 5_000, eventBytes: 1_536 },
   // One run of each, small: the quick run proves the comparison works, in seconds.
   peer: {
@@ -161,6 +169,7 @@ const LARGE: BenchProfile = {
   ...FULL,
   name: 'large',
   fleet: { ...FULL.fleet, agents: 50_000, queryTargetMs: 20 },
+  scale: { ...FULL.scale, agents: 10_000 },
 };
 
 const MEDIUM: BenchProfile = {

@@ -20,6 +20,7 @@ import { kvWorkload } from './workloads/kv.js';
 import { loadMessagesWorkload } from './workloads/load-messages.js';
 import { postgresFleetWorkload } from './workloads/postgres-fleet.js';
 import { retentionWorkload } from './workloads/retention.js';
+import { scaleWorkload } from './workloads/scale.js';
 import { toolCallsWorkload } from './workloads/tool-calls.js';
 
 /**
@@ -28,7 +29,8 @@ import { toolCallsWorkload } from './workloads/tool-calls.js';
  *
  *   npm run bench                 # full run (< 10 minutes on 2 cores)
  *   npm run bench -- --quick      # short run proving the code works
- *   npm run bench -- --large      # the 50,000-agent fleet
+ *   npm run bench -- --large      # the 50,000-agent fleet, 10,000 agents × 300 steps (j-scale)
+ *   npm run bench -- --only j --scale-agents 1000   # the scale workload at another size
  *   npm run bench -- --medium     # the peer comparison at a third of its sizes
  *   npm run bench -- --only a,d --backends sqlite,postgres
  *   npm run bench -- --only peer  # the SDK's own stores side by side (KODE_SDK_TARBALL)
@@ -50,6 +52,7 @@ const WORKLOADS: readonly Workload[] = [
   eventMemoryWorkload,
   retentionWorkload,
   postgresFleetWorkload,
+  scaleWorkload,
   peerWorkload,
 ];
 
@@ -90,13 +93,18 @@ interface RunOptions {
   quick?: boolean;
   large?: boolean;
   medium?: boolean;
+  scaleAgents?: number;
   backends: BackendName[];
   only: Workload[];
   output?: string;
 }
 
 async function runBench(options: RunOptions): Promise<number> {
-  const profile = benchProfile(options);
+  const chosen = benchProfile(options);
+  const profile: BenchProfile =
+    options.scaleAgents === undefined
+      ? chosen
+      : { ...chosen, scale: { ...chosen.scale, agents: options.scaleAgents } };
   const output = options.output ?? defaultOutput(profile.name);
   const started = Date.now();
   const loadAtStart = loadavg();
@@ -204,8 +212,16 @@ async function runBench(options: RunOptions): Promise<number> {
 const program = new Command('bench')
   .description("kode-store benchmarks: the SDK's hot paths against the raw drivers (issue 7)")
   .option('--quick', 'a short run with small sizes (proves the code works; < 60 s)')
-  .option('--large', 'the large fleet: 50,000 agents, 1,000,000 messages')
+  .option(
+    '--large',
+    'the large fleet (50,000 agents, 1,000,000 messages) and 10,000 agents × 300 steps (j-scale)',
+  )
   .option('--medium', 'the full run with the peer comparison at about a third of its sizes')
+  .option('--scale-agents <n>', 'agents of the scale workload (j-scale), whatever the profile', (value) => {
+    const agents = Number(value);
+    if (!Number.isSafeInteger(agents) || agents < 10) throw new InvalidArgumentError('a whole number ≥ 10');
+    return agents;
+  })
   .option('--backends <list>', `comma-separated subset of ${BACKEND_NAMES.join(', ')}`, parseBackends, [
     ...BACKEND_NAMES,
   ])

@@ -58,6 +58,13 @@ export interface RawEventLog {
   appendOne(agentId: string, event: Timeline): Promise<void>;
   /** Reads and parses the agent's events in append order; returns how many matched. */
   read(agentId: string, filter: RawEventFilter): Promise<number>;
+  /**
+   * Reads and parses all the agent's events in append order without ever
+   * holding more than a page of them (rows streamed, pages of `pageSize`
+   * rows, or chunks of a file): a stream too long to load at once, as
+   * `readEvents` reads it. Returns how many there were.
+   */
+  readStreaming(agentId: string, pageSize: number): Promise<number>;
 }
 
 /** KV records as rows keyed by (instance, namespace, key). */

@@ -207,6 +207,22 @@ export class RawPostgres implements RawAgentTables, RawEventLog, RawKv {
     return result.rows.length;
   }
 
+  async readStreaming(agentId: string, pageSize: number): Promise<number> {
+    // Keyset pages on the primary key (agent_id, id), one round trip each.
+    let count = 0;
+    let after = '0';
+    for (;;) {
+      const { rows } = await this.pool.query<{ id: string; json: string }>(
+        `SELECT id, json FROM ${this.schema}.events WHERE agent_id = $1 AND id > $2 ORDER BY id LIMIT $3`,
+        [agentId, after, pageSize],
+      );
+      for (const row of rows) JSON.parse(row.json);
+      count += rows.length;
+      if (rows.length < pageSize) return count;
+      after = rows[rows.length - 1]!.id;
+    }
+  }
+
   async set(instance: string, namespace: string, key: string, value: unknown): Promise<void> {
     await this.pool.query(
       `INSERT INTO ${this.schema}.kv (instance, namespace, key, value) VALUES ($1, $2, $3, $4)

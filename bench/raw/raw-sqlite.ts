@@ -207,6 +207,17 @@ export class RawSqlite implements RawAgentTables, RawEventLog, RawKv {
     return count;
   }
 
+  async readStreaming(agentId: string): Promise<number> {
+    // iterate() steps the statement row by row: SQLite's own streaming, no page needed.
+    const statement = this.db.prepare('SELECT json FROM events WHERE agent_id = ? ORDER BY id');
+    let count = 0;
+    for (const row of statement.iterate(agentId) as IterableIterator<{ json: string }>) {
+      JSON.parse(row.json);
+      count++;
+    }
+    return count;
+  }
+
   async set(instance: string, namespace: string, key: string, value: unknown): Promise<void> {
     this.upsertKv.run(instance, namespace, key, JSON.stringify(value));
   }

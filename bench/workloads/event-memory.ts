@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Measurement } from '../bench-result.js';
 import { textChunkTimeline } from '../data.js';
-import { median } from '../measure.js';
+import { collectGarbage, median, timeMs } from '../measure.js';
 import { type Workload, withFreshBackend } from '../workload.js';
 import type { EventMemoryChildInput, EventMemoryChildOutput } from './event-memory-child.js';
 
@@ -12,12 +12,18 @@ import type { EventMemoryChildInput, EventMemoryChildOutput } from './event-memo
  * (pages are bounded by bytes as well as by count). The stream is written through
  * the store, then read by fresh child processes (one per run) that sample
  * their own RSS; the figure is the peak growth over the RSS before the read.
+ * The same stream is written to the raw baseline, whose streaming read (rows
+ * stepped one by one on SQLite, keyset pages on PostgreSQL, file chunks in
+ * hybrid mode) gives the time per event to compare with, read in this
+ * process after the children (its memory is not what is measured).
  */
 
 const CHILD = fileURLToPath(new URL('./event-memory-child.ts', import.meta.url));
 /** The repository root: `--import tsx` resolves from the working directory. */
 const REPOSITORY = fileURLToPath(new URL('../..', import.meta.url));
 const POPULATE_CHUNK = 10_000;
+/** Rows per page of the raw PostgreSQL read (about 1.5 MB of 1.5 KB events). */
+const RAW_PAGE_ROWS = 1_000;
 const MIB = 1024 * 1024;
 
 function runChild(input: EventMemoryChildInput): Promise<EventMemoryChildOutput> {
@@ -61,15 +67,14 @@ export const eventMemoryWorkload: Workload = {
           'MemoryStore keeps the whole stream in the heap of the process that wrote it: there is nothing to page through',
       };
     }
-    return withFreshBackend(context, 'event_memory', async ({ store, location }) => {
+    return withFreshBackend(context, 'event_memory', async ({ store, location, raw }) => {
+      const rawEvents = raw?.events;
       for (let from = 0; from < total; from += POPULATE_CHUNK) {
         if (from % 100_000 === 0) context.phase(`appending ${total} events: ${from}`);
         const count = Math.min(POPULATE_CHUNK, total - from);
-        await Promise.all(
-          Array.from({ length: count }, (_, i) =>
-            store.appendEvent(agentId, textChunkTimeline(from + i, eventBytes)),
-          ),
-        );
+        const chunk = Array.from({ length: count }, (_, i) => textChunkTimeline(from + i, eventBytes));
+        await Promise.all(chunk.map((entry) => store.appendEvent(agentId, entry)));
+        await rawEvents?.appendAllAtOnce(agentId, chunk);
       }
       // The readers open the data on their own.
       await store.close();
@@ -82,6 +87,21 @@ export const eventMemoryWorkload: Workload = {
         }
         outputs.push(output);
       }
+      const rawReadMs: number[] = [];
+      if (rawEvents) {
+        for (let run = 0; run < context.profile.runs; run++) {
+          context.phase(`reading ${total} raw events, run ${run + 1}/${context.profile.runs}`);
+          collectGarbage();
+          let read = 0;
+          rawReadMs.push(
+            await timeMs(async () => {
+              read = await rawEvents.readStreaming(agentId, RAW_PAGE_ROWS);
+            }),
+          );
+          if (read !== total) throw new Error(`the raw read found ${read} events, ${total} were appended`);
+        }
+      }
+      const perEventUs = (ms: number) => (ms * 1000) / total;
       const results: Measurement[] = [
         {
           metric: `peak RSS growth reading ${total} events of ~${size}`,
@@ -96,6 +116,20 @@ export const eventMemoryWorkload: Workload = {
           metric: `readEvents rate over ${total} events of ~${size}`,
           value: median(outputs.map((o) => (o.events / o.readMs) * 1000)),
           unit: 'events/s',
+        },
+        {
+          metric: `readEvents time per event over ${total} events of ~${size}`,
+          value: median(outputs.map((o) => perEventUs(o.readMs))),
+          unit: 'µs',
+          raw: rawReadMs.length > 0 ? perEventUs(median(rawReadMs)) : null,
+          target: { kind: 'ratio-max', limit: 1.5 },
+          note: `raw: ${raw?.eventsLabel ?? raw?.label ?? 'none'}, read streaming (${
+            context.backend.hybrid
+              ? 'the file in 256 KiB chunks'
+              : context.backend.family === 'postgres'
+                ? `keyset pages of ${RAW_PAGE_ROWS} rows`
+                : 'statement.iterate(), row by row'
+          }) in the parent process`,
         },
       ];
       return results;

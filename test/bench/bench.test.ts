@@ -31,6 +31,7 @@ const WORKLOADS = [
   'g-kv',
   'h-event-memory',
   'r-retention',
+  'j-scale',
 ];
 
 interface BenchRun {
