@@ -157,6 +157,7 @@ export class MongoAgentBackend implements AgentBackend, RetentionBackend {
             BACKEND,
             options.fileStoreBaseDir as string,
             true,
+            options.readOnly,
           )
         : new DatabaseEventStorage(() => this.opened(), wrapError);
     this.retention = new MongoRetention({

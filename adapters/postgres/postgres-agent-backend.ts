@@ -97,6 +97,7 @@ export class PostgresAgentBackend implements AgentBackend, RetentionBackend {
           'postgres',
           settings.fileStoreBaseDir as string,
           settings.fsync,
+          settings.readOnly,
         )
       : new DatabaseEventStorage(db);
     this.locks = new PostgresAgentLocks(db, settings.lockLeaseMs);

@@ -111,6 +111,7 @@ export class SqliteAgentBackend implements AgentBackend, RetentionBackend {
             'sqlite',
             options.fileStoreBaseDir,
             options.durability === 'full',
+            options.readOnly,
           )
         : new DatabaseEventStorage(connection);
     this.locks = new SqliteAgentLocks(connection, options.lockLeaseMs);

@@ -10,7 +10,15 @@ import {
   agentIdFromSidecar,
   isHashedDirName,
 } from './agent-path.js';
-import { APPEND_FLAGS, CREATE_FLAGS, closeQuietly, errorCode, syncDirectory } from './event-file-io.js';
+import {
+  APPEND_FLAGS,
+  CREATE_FLAGS,
+  closeQuietly,
+  errorCode,
+  holdsEvents,
+  statOrUndefined,
+  syncDirectory,
+} from './event-file-io.js';
 import { EVENTS_FILE_NAME } from './file-event-log-options.js';
 
 /**
@@ -56,6 +64,19 @@ export async function readAgentDirs(baseDir: string): Promise<Array<{ agentId: s
     if (agentId !== undefined) dirs.push({ agentId, path });
   }
   return dirs;
+}
+
+/**
+ * The agents under baseDir whose event file holds events (an empty file is
+ * none), with the file's size: what `listAgentIds` and `stats` report.
+ */
+export async function listEventFiles(baseDir: string): Promise<Array<{ agentId: string; bytes: number }>> {
+  const files: Array<{ agentId: string; bytes: number }> = [];
+  for (const dir of await readAgentDirs(baseDir)) {
+    const info = await statOrUndefined(join(dir.path, EVENTS_FILE_NAME));
+    if (holdsEvents(info)) files.push({ agentId: dir.agentId, bytes: info.size });
+  }
+  return files;
 }
 
 /**

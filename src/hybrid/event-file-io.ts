@@ -1,5 +1,6 @@
 import { constants as fsConstants, type Stats } from 'node:fs';
-import { type FileHandle, open, stat } from 'node:fs/promises';
+import { type FileHandle, open, readdir, stat, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 
 /**
  * File-system steps of the hybrid-mode event files, each on at most one
@@ -96,4 +97,37 @@ export function errorCode(error: unknown): string | undefined {
 
 export function describeError(error: unknown): string {
   return errorCode(error) ?? (error instanceof Error ? error.message : String(error));
+}
+
+/**
+ * Removes the temporary files `<path>.<pid>.<random><suffix>` that a crash
+ * left (of a prune's rewrite, of a new channel index): those of processes
+ * no longer running (a live one may be writing one right now).
+ */
+export async function removeStaleTemporaries(path: string, suffix: string): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(dirname(path));
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT') return;
+    throw error;
+  }
+  const prefix = `${basename(path)}.`;
+  for (const name of names) {
+    if (!name.startsWith(prefix) || !name.endsWith(suffix)) continue;
+    const pid = Number(name.slice(prefix.length).split('.')[0]);
+    // This process removes its own temporary files when a rewrite fails.
+    if (pid === process.pid || (Number.isSafeInteger(pid) && pid > 0 && isRunning(pid))) continue;
+    await unlink(join(dirname(path), name)).catch(() => undefined);
+  }
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: the process exists but belongs to someone else.
+    return errorCode(error) === 'EPERM';
+  }
 }

@@ -1,9 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
-import { type FileHandle, open, readdir, rename, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { type FileHandle, open, rename, unlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import type { Timeline } from '../types.js';
-import { closeQuietly, errorCode, openForReading, syncDirectory, writeFully } from './event-file-io.js';
+import { removeIndex } from './event-file-index.js';
+import {
+  closeQuietly,
+  openForReading,
+  removeStaleTemporaries,
+  syncDirectory,
+  writeFully,
+} from './event-file-io.js';
 import { linesOf, MAX_WRITE_CHARS, parseLine, readLineBlocks } from './event-lines.js';
 
 /**
@@ -165,7 +172,7 @@ export async function rewriteWithout(
   rule: FileEventPruneRule,
   options: { fsync: boolean; assertOpen: () => void },
 ): Promise<FilePruneCount> {
-  await removeStaleTemporaries(path);
+  await removeStaleTemporaries(path, TEMPORARY_SUFFIX);
   const old = await openForReading(path);
   if (!old) return { count: 0, bytes: 0 };
   let temporary: { path: string; handle: FileHandle } | undefined;
@@ -192,6 +199,9 @@ export async function rewriteWithout(
     if (options.fsync) await temporary.handle.datasync();
     // In seconds with a fraction: a Date would cut the time to whole milliseconds.
     await temporary.handle.utimes(info.atimeMs / 1000, info.mtimeMs / 1000);
+    // The channel index describes the old file: removed first, so that no crash leaves it beside
+    // the new one (a new file would be told apart by its inode anyway; see event-file-index.ts).
+    await removeIndex(path);
     await rename(temporary.path, path);
     renamed = true;
     // Bytes that reached the old file up to the rename, which other writers only notice at their next batch.
@@ -258,35 +268,3 @@ class ChunkWriter {
 }
 
 const NEWLINE_BYTES = Buffer.from('\n');
-
-/**
- * Removes temporary files of rewrites that a crash interrupted: those of
- * processes no longer running (a live one may be rewriting right now).
- */
-async function removeStaleTemporaries(path: string): Promise<void> {
-  let names: string[];
-  try {
-    names = await readdir(dirname(path));
-  } catch (error) {
-    if (errorCode(error) === 'ENOENT') return;
-    throw error;
-  }
-  const prefix = `${basename(path)}.`;
-  for (const name of names) {
-    if (!name.startsWith(prefix) || !name.endsWith(TEMPORARY_SUFFIX)) continue;
-    const pid = Number(name.slice(prefix.length).split('.')[0]);
-    // This process removes its own temporary files when a rewrite fails.
-    if (pid === process.pid || (Number.isSafeInteger(pid) && pid > 0 && isRunning(pid))) continue;
-    await unlink(join(dirname(path), name)).catch(() => undefined);
-  }
-}
-
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: the process exists but belongs to someone else.
-    return errorCode(error) === 'EPERM';
-  }
-}

@@ -107,19 +107,21 @@ export interface LineBlock {
 }
 
 /**
- * The first `end` bytes of a file as blocks of whole lines, a chunk's worth
- * at a time (one asynchronous step per chunk, not per line), so that a
- * reader can decode a block in one call. Splitting on the byte 0x0A is safe
- * for UTF-8: it never occurs inside a multi-byte character.
+ * The bytes of a file from `start` (the start of a line) to `end` as blocks
+ * of whole lines, a chunk's worth at a time (one asynchronous step per
+ * chunk, not per line), so that a reader can decode a block in one call.
+ * Splitting on the byte 0x0A is safe for UTF-8: it never occurs inside a
+ * multi-byte character.
  */
 export async function* readLineBlocks(
   handle: FileHandle,
   end: number,
   assertOpen: () => void,
+  start = 0,
 ): AsyncGenerator<LineBlock> {
   const chunk = Buffer.allocUnsafe(READ_CHUNK_BYTES);
-  let position = 0;
-  let blockStart = 0;
+  let position = start;
+  let blockStart = start;
   // The start of a line that continues into the next chunk (copied: `chunk` is reused).
   let pieces: Buffer[] = [];
   while (position < end) {

@@ -44,6 +44,12 @@ export interface FileEventLogOptions {
    * a rejection rejects the batch's appends with that error.
    */
   admitAgent?: (agentId: string) => boolean | Promise<boolean>;
+  /**
+   * The log is only read (a read-only store): filtered reads use the
+   * channel index (`events.idx`) as they find it and never write it.
+   * Default `false`.
+   */
+  readOnly?: boolean;
 }
 
 /** Name of an agent's event file inside its directory. */

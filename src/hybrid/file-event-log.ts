@@ -9,7 +9,7 @@ import { ConfigError, UnsupportedError, ValidationError, wrapDriverError } from 
 import { compareCodePoints } from '../strings.js';
 import { holdsJsonStore } from '../transfer/json-store-layout.js';
 import type { AgentChannel, Bookmark, Timeline } from '../types.js';
-import { agentDir, openEventFileForAppend, readAgentDirs } from './agent-dirs.js';
+import { agentDir, listEventFiles, openEventFileForAppend } from './agent-dirs.js';
 import { appendLines } from './event-file-append.js';
 import { findEventFileProblems } from './event-file-check.js';
 import { EventFileDescriptors, type OpenEventFile } from './event-file-descriptors.js';
@@ -17,11 +17,10 @@ import {
   closeQuietly,
   holdsEvents,
   isDirectory,
-  openForReading,
   statOrUndefined,
   syncDirectory,
 } from './event-file-io.js';
-import { readEntryPages } from './event-file-read.js';
+import { readEventFile } from './event-file-read.js';
 import {
   countPrunable,
   type FileEventPruneRule,
@@ -42,7 +41,9 @@ export { TORN_LINE_TERMINATOR } from './event-lines.js';
  * The hybrid mode's append-only event files (SPEC §4).
  *
  * Layout: `<baseDir>/<agent dir>/events.jsonl`, one file per agent holding all
- * channels in append order, one `Timeline` JSON per line. The agent directory
+ * channels in append order, one `Timeline` JSON per line, and beside it
+ * `events.idx`, the channel index that filtered reads keep (a cache of where
+ * each channel's lines are, rebuilt from the file; event-file-index.ts). The agent directory
  * name comes from `agent-path.ts` (a reversible, case-safe encoding of the id,
  * or a hash plus an `agent-id` sidecar file for long ids), so no id can name a
  * path outside `baseDir`.
@@ -92,7 +93,9 @@ export { TORN_LINE_TERMINATOR } from './event-lines.js';
  *
  * Reading streams the file in chunks up to the size it had when the read
  * began, so a read ends even while appends continue, and never holds more
- * than one chunk and one line in memory. Unreadable lines are skipped by
+ * than one chunk and one line in memory (a filtered read also holds the
+ * channel index: 16 bytes a line). A read of one channel or since a
+ * bookmark parses only the lines it returns, through the index. Unreadable lines are skipped by
  * `read()` (an agent must stay resumable) and reported by `check()`.
  */
 
@@ -121,6 +124,8 @@ export class FileEventLog {
   private readonly fsync: boolean;
   private readonly registerAgent: FileEventLogOptions['registerAgent'];
   private readonly admitAgent: FileEventLogOptions['admitAgent'];
+  /** Filtered reads add what they scanned to the channel index (not on a read-only store). */
+  private readonly indexWrites: boolean;
   /** Agents whose `registerAgent` call succeeded (forgotten when the agent is deleted). */
   private readonly registered = new Set<string>();
   private readonly ops = new StoreOperations(BACKEND);
@@ -148,6 +153,7 @@ export class FileEventLog {
     this.fsync = options.fsync ?? true;
     this.registerAgent = options.registerAgent;
     this.admitAgent = options.admitAgent;
+    this.indexWrites = options.readOnly !== true;
     const maxOpenFiles = options.maxOpenFiles ?? DEFAULT_MAX_OPEN_FILES;
     if (!Number.isSafeInteger(maxOpenFiles) || maxOpenFiles < 1) {
       throw new ValidationError(`maxOpenFiles must be a positive integer, got ${String(maxOpenFiles)}`, {
@@ -296,11 +302,7 @@ export class FileEventLog {
   listAgentIds(): Promise<string[]> {
     return this.ops.run('listAgentIds', null, async () => {
       await this.settledAll();
-      const ids: string[] = [];
-      for (const dir of await this.agentDirs()) {
-        if (holdsEvents(await statOrUndefined(join(dir.path, EVENTS_FILE_NAME)))) ids.push(dir.agentId);
-      }
-      return ids.sort(compareCodePoints);
+      return (await this.eventFiles()).map((file) => file.agentId).sort(compareCodePoints);
     });
   }
 
@@ -308,16 +310,8 @@ export class FileEventLog {
   stats(): Promise<{ files: number; bytes: number }> {
     return this.ops.run('stats', null, async () => {
       await this.settledAll();
-      let files = 0;
-      let bytes = 0;
-      for (const dir of await this.agentDirs()) {
-        const info = await statOrUndefined(join(dir.path, EVENTS_FILE_NAME));
-        if (holdsEvents(info)) {
-          files++;
-          bytes += info.size;
-        }
-      }
-      return { files, bytes };
+      const files = await this.eventFiles();
+      return { files: files.length, bytes: files.reduce((sum, file) => sum + file.bytes, 0) };
     });
   }
 
@@ -561,33 +555,25 @@ export class FileEventLog {
     opts: { since?: Bookmark; channel?: AgentChannel } = {},
   ): AsyncGenerator<Timeline[]> {
     const ctx = { backend: BACKEND, operation: 'read', agentId };
-    let handle: FileHandle | undefined;
-    let holdsSlot = false;
     try {
       this.ops.check('read', agentId);
-      const { sinceSeq, channel } = eventFilter(opts, { backend: BACKEND, operation: 'read', agentId });
+      const filter = eventFilter(opts, ctx);
       await this.settled(agentId);
-      await this.files.limit.acquire();
-      holdsSlot = true;
-      this.ops.assertOpen('read');
-      handle = await openForReading(join(agentDir(this.baseDir, agentId).path, EVENTS_FILE_NAME));
-      if (!handle) return;
-      this.files.readers.add(handle);
-      const end = (await handle.stat()).size;
-      yield* readEntryPages(handle, end, { sinceSeq, channel }, () => this.ops.assertOpen('read'));
+      yield* readEventFile(join(agentDir(this.baseDir, agentId).path, EVENTS_FILE_NAME), filter, {
+        files: this.files,
+        writeIndex: this.indexWrites,
+        assertOpen: () => this.ops.assertOpen('read'),
+        closed: () => this.ops.closed,
+      });
     } catch (error) {
       throw wrapDriverError(error, ctx);
-    } finally {
-      // close() may have closed the handle already (and taken it out of `readers`); the slot is still ours.
-      if (handle && this.files.readers.delete(handle)) await closeQuietly(handle);
-      if (holdsSlot) this.files.limit.release();
     }
   }
 
-  /** The agent directories under baseDir, with their ids; directories that are not ours are ignored. */
-  private agentDirs(): Promise<Array<{ agentId: string; path: string }>> {
+  /** The agents with events on disk and the sizes of their event files (agent-dirs.ts). */
+  private eventFiles(): Promise<Array<{ agentId: string; bytes: number }>> {
     // The listing and each sidecar read open one descriptor, one after the other.
-    return this.files.withDescriptor(() => readAgentDirs(this.baseDir));
+    return this.files.withDescriptor(() => listEventFiles(this.baseDir));
   }
 
   /** Resolves when this object's pending appends, deletes and rewrites of the agent are done (read-your-writes). */

@@ -41,6 +41,8 @@ export class FileEventStorage implements EventStorage {
     private readonly backend: string,
     readonly baseDir: string,
     fsync: boolean,
+    /** A read-only store: the log writes nothing, not even the channel index its reads keep. */
+    readOnly = false,
   ) {
     const typed =
       <T>(step: (agentId: string) => Promise<T>) =>
@@ -51,6 +53,7 @@ export class FileEventStorage implements EventStorage {
     this.log = new FileEventLog({
       baseDir,
       fsync,
+      readOnly,
       admitAgent: typed((agentId) => this.admit(agentId)),
       registerAgent: typed((agentId) => registry.recordFile(agentId)),
     });
