@@ -13,13 +13,7 @@ import { agentDir, listEventFiles, openEventFileForAppend } from './agent-dirs.j
 import { appendLines } from './event-file-append.js';
 import { findEventFileProblems } from './event-file-check.js';
 import { EventFileDescriptors, type OpenEventFile } from './event-file-descriptors.js';
-import {
-  closeQuietly,
-  holdsEvents,
-  isDirectory,
-  statOrUndefined,
-  syncDirectory,
-} from './event-file-io.js';
+import { closeQuietly, holdsEvents, isDirectory, statOrUndefined, syncDirectory } from './event-file-io.js';
 import { readEventFile } from './event-file-read.js';
 import {
   countPrunable,
