@@ -105,7 +105,7 @@ const FULL: BenchProfile = {
     getConcurrency: 8,
     queryRepeats: 20,
   },
-  scale: { agents: 200, steps: 300, concurrency: 8 },
+  scale: { agents: 80, steps: 300, concurrency: 8 },
   eventMemory: { events: 1_000_000, eventBytes: 1_536 },
   peer: {
     runs: 3,
