@@ -18,6 +18,7 @@ import { eventsWorkload } from './workloads/events.js';
 import { fleetWorkload } from './workloads/fleet.js';
 import { kvWorkload } from './workloads/kv.js';
 import { loadMessagesWorkload } from './workloads/load-messages.js';
+import { partitionsWorkload } from './workloads/partitions.js';
 import { postgresFleetWorkload } from './workloads/postgres-fleet.js';
 import { retentionWorkload } from './workloads/retention.js';
 import { toolCallsWorkload } from './workloads/tool-calls.js';
@@ -50,6 +51,7 @@ const WORKLOADS: readonly Workload[] = [
   eventMemoryWorkload,
   retentionWorkload,
   postgresFleetWorkload,
+  partitionsWorkload,
   peerWorkload,
 ];
 
