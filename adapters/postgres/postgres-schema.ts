@@ -294,10 +294,11 @@ const STRATEGIES: Record<string, string> = { h: 'hash', l: 'list', r: 'range' };
 
 /** The layout of `kode_events` in `schema` (pg_partitioned_table, pg_inherits); undefined when there is no such table. */
 export async function readEventsLayout(tx: Queryable, schema: string): Promise<EventsLayout | undefined> {
-  const [row] = await tx.query<{ strategy: string | null; key: string[]; partitions: number }>(
+  // The key as one text: the store's connections parse no arrays.
+  const [row] = await tx.query<{ strategy: string | null; key: string; partitions: number }>(
     `SELECT p.partstrat AS strategy,
-        array(SELECT a.attname::text FROM unnest(p.partattrs::int2[]) WITH ORDINALITY AS k(attnum, n)
-              JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum ORDER BY k.n) AS key,
+        array_to_string(array(SELECT a.attname::text FROM unnest(p.partattrs::int2[]) WITH ORDINALITY AS k(attnum, n)
+              JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum ORDER BY k.n), ', ') AS key,
         (SELECT count(*)::int FROM pg_inherits i WHERE i.inhparent = c.oid) AS partitions
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
       LEFT JOIN pg_partitioned_table p ON p.partrelid = c.oid
@@ -306,10 +307,8 @@ export async function readEventsLayout(tx: Queryable, schema: string): Promise<E
   );
   if (row === undefined) return undefined;
   if (row.strategy === null) return { partitions: 0 };
-  if (row.strategy === 'h' && row.key.length === 1 && row.key[0] === 'agent_id') {
-    return { partitions: row.partitions };
-  }
-  const how = `${STRATEGIES[row.strategy] ?? row.strategy} (${row.key.join(', ') || 'an expression'})`;
+  if (row.strategy === 'h' && row.key === 'agent_id') return { partitions: row.partitions };
+  const how = `${STRATEGIES[row.strategy] ?? row.strategy} (${row.key || 'an expression'})`;
   return { partitions: row.partitions, other: how };
 }
 

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -192,7 +193,8 @@ describePostgres('PostgresStore eventPartitions: events partitioned by hash of a
         expect(refused).toMatchObject({ variable: 'eventPartitions', backend: 'postgres' });
         expect((refused as Error).message).toContain(has);
         expect((refused as Error).message).toContain(wants);
-        await expect(store.appendEvent('a', event('a', 2))).rejects.toBeInstanceOf(ConfigError);
+        if (!readOnly)
+          await expect(store.appendEvent('a', event('a', 2))).rejects.toBeInstanceOf(ConfigError);
       }
     }
     // Nothing was added to either, and both open as they are without the option.
@@ -242,10 +244,13 @@ describePostgres('PostgresStore eventPartitions: events partitioned by hash of a
   it('counts the partitions in the size reports', async () => {
     const schema = place.also(`${place.schema}_sizes`);
     const store = open(schema, { eventPartitions: 4 });
-    const long = 'x'.repeat(2_000);
+    // Random text, which TOAST cannot compress: the rows take their size.
     await Promise.all(
       Array.from({ length: 400 }, (_, i) =>
-        store.appendEvent(`sized-${i % 8}`, { ...event('sized', i), extra: `${long}${i}` } as Timeline),
+        store.appendEvent(`sized-${i % 8}`, {
+          ...event('sized', i),
+          extra: randomBytes(1_000).toString('hex'),
+        } as Timeline),
       ),
     );
     const [row] = await adminQuery<{ size: string }>(
