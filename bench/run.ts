@@ -18,6 +18,7 @@ import { eventsWorkload } from './workloads/events.js';
 import { fleetWorkload } from './workloads/fleet.js';
 import { kvWorkload } from './workloads/kv.js';
 import { loadMessagesWorkload } from './workloads/load-messages.js';
+import { partitionsWorkload } from './workloads/partitions.js';
 import { postgresFleetWorkload } from './workloads/postgres-fleet.js';
 import { retentionWorkload } from './workloads/retention.js';
 import { scaleWorkload } from './workloads/scale.js';
@@ -53,6 +54,7 @@ const WORKLOADS: readonly Workload[] = [
   retentionWorkload,
   postgresFleetWorkload,
   scaleWorkload,
+  partitionsWorkload,
   peerWorkload,
 ];
 
@@ -95,7 +97,8 @@ interface RunOptions {
   medium?: boolean;
   scaleAgents?: number;
   backends: BackendName[];
-  only: Workload[];
+  /** Unset: every workload, but those `onRequest` only in a quick run. */
+  only?: Workload[];
   output?: string;
 }
 
@@ -114,6 +117,7 @@ async function runBench(options: RunOptions): Promise<number> {
     removeWorkspace();
     process.exit(130);
   });
+  let only = options.only ?? WORKLOADS.filter((workload) => !workload.onRequest || profile.name === 'quick');
   const progress = createBenchProgress();
   const results: BenchResult[] = [];
   const skipped: SkippedWorkload[] = [];
@@ -127,14 +131,13 @@ async function runBench(options: RunOptions): Promise<number> {
     );
     for (const { backend, reason } of unavailable) {
       progress.note(`skipping ${backend}: ${reason}`);
-      for (const workload of options.only) skipped.push({ backend, workload: workload.id, reason });
+      for (const workload of only) skipped.push({ backend, workload: workload.id, reason });
     }
     const machine = await describeMachine(
       workspace,
       backends.some((b) => b.family === 'postgres') ? postgresUrl : undefined,
     );
 
-    let only = options.only;
     if (only.includes(peerWorkload)) {
       // The comparison with the SDK's own stores is optional: one line when the SDK is not there.
       const lookup = peerSdk();
@@ -225,9 +228,11 @@ const program = new Command('bench')
   .option('--backends <list>', `comma-separated subset of ${BACKEND_NAMES.join(', ')}`, parseBackends, [
     ...BACKEND_NAMES,
   ])
-  .option('--only <list>', 'comma-separated workloads, by id or letter (a..h, peer)', parseWorkloads, [
-    ...WORKLOADS,
-  ])
+  .option(
+    '--only <list>',
+    'comma-separated workloads, by id or letter (a..i, r, s, peer); default: all but s (it loads 10,000,000 events; a quick run includes it)',
+    parseWorkloads,
+  )
   .option(
     '--output <file>',
     'where to write the JSON results (default: bench/results/latest.json, quick.json or large.json)',

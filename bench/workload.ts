@@ -26,6 +26,8 @@ export interface Workload {
    * database, on the database mode.
    */
   readonly touchesEvents: boolean;
+  /** Runs only when `--only` names it, or in a quick run: its full sizes take long to load. */
+  readonly onRequest?: boolean;
   run(context: WorkloadContext): Promise<WorkloadOutcome>;
 }
 

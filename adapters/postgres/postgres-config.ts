@@ -139,6 +139,22 @@ export interface PostgresStoreOptions {
    * this often but at least once a second, while reads come).
    */
   maxReplicaLagMs?: number;
+  /**
+   * Keep events in a table partitioned by hash of the agent id, in this many
+   * partitions (`kode_events_p0` ...), so that one agent's append and read
+   * touch one partition's indexes however many events the store holds, and
+   * each partition can be vacuumed on its own. `0`: one plain table. The
+   * layout is chosen when the schema is created; a store given this option
+   * refuses, with a `ConfigError` naming both, a schema whose events table is
+   * laid out otherwise (it never mixes layouts or re-partitions on its own).
+   * Not given: the store uses whichever layout the schema has, and creates a
+   * plain table. Env `KODE_POSTGRES_EVENT_PARTITIONS`.
+   * @example
+   * ```ts
+   * new PostgresStore({ connection: process.env.DATABASE_URL, schema: 'kode', eventPartitions: 16 });
+   * ```
+   */
+  eventPartitions?: number;
 }
 
 /** A type parser table for one query (`pg`'s `CustomTypesConfig`). */
@@ -233,7 +249,12 @@ export interface ResolvedPostgresSettings {
   /** Pool settings of the read replicas (none: every read on the primary). */
   replicaPoolConfigs: PgPoolConfig[];
   maxReplicaLagMs: number;
+  /** Hash partitions of the events table (0: plain); undefined: whichever layout the schema has. */
+  eventPartitions?: number;
 }
+
+/** The most hash partitions `eventPartitions` may ask for. */
+export const MAX_EVENT_PARTITIONS = 1024;
 
 export const DEFAULT_APPLICATION_NAME = 'kode-store';
 export const DEFAULT_LOCK_LEASE_MS = 15_000;
@@ -266,6 +287,7 @@ const OPTION_KEYS = new Set([
   'lockTimeoutMs',
   'replicas',
   'maxReplicaLagMs',
+  'eventPartitions',
 ]);
 const CONNECTION_KEYS = new Set([
   'host',
@@ -455,6 +477,19 @@ export function resolvePostgresSettings(
   if (options.readOnly !== undefined && typeof options.readOnly !== 'boolean') {
     fail('readOnly must be true or false', 'readOnly');
   }
+  const eventPartitions = options.eventPartitions;
+  if (
+    eventPartitions !== undefined &&
+    (typeof eventPartitions !== 'number' ||
+      !Number.isInteger(eventPartitions) ||
+      eventPartitions < 0 ||
+      eventPartitions > MAX_EVENT_PARTITIONS)
+  ) {
+    fail(
+      `eventPartitions must be a whole number from 0 (one plain table) to ${MAX_EVENT_PARTITIONS}, got ${JSON.stringify(eventPartitions)}`,
+      'eventPartitions',
+    );
+  }
   const lockLeaseMs = options.lockLeaseMs ?? DEFAULT_LOCK_LEASE_MS;
   if (typeof lockLeaseMs !== 'number' || !Number.isFinite(lockLeaseMs) || lockLeaseMs < 100) {
     fail('lockLeaseMs must be a number of milliseconds, at least 100', 'lockLeaseMs');
@@ -495,6 +530,7 @@ export function resolvePostgresSettings(
     fsync: options.fsync ?? true,
     preparedStatements: options.preparedStatements ?? true,
     readOnly: options.readOnly ?? false,
+    ...(eventPartitions === undefined ? {} : { eventPartitions }),
   };
 }
 

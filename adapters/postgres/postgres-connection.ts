@@ -231,7 +231,7 @@ export class PostgresConnection {
     if (attempt === undefined) {
       const installing = this.withClient(pool, (tx) =>
         this.settings.readOnly
-          ? assertSchemaReadable(tx, this.schema, component.name, component.version)
+          ? assertSchemaReadable(tx, this.schema, component)
           : migrateSchema(tx, this.schema, component),
       );
       attempt = installing;

@@ -62,11 +62,18 @@ export const COMMON_STATE = 'COMPLETED';
 /** The predicate of `kode_tool_calls_by_state`; a query for another state states it too. */
 export const RARE_STATE = `state_key <> '${COMMON_STATE}'`;
 
-export type Migration = (table: (name: string) => string) => string[];
+/** What a migration is told besides the table names: choices made when tables are created. */
+export interface MigrationOptions {
+  /** Partitions of `kode_events` by hash of agent id; 0: one plain table (see `eventsTable`). */
+  eventPartitions: number;
+}
+
+export type Migration = (table: (name: string) => string, options: MigrationOptions) => string[];
 
 const MIGRATIONS: Migration[] = [
-  // Version 1: everything the agent store needs.
-  (t) => [
+  // Version 1: everything the agent store needs; `kode_events` laid out as the options say, the
+  // only choice made at creation (every later statement works on either layout).
+  (t, { eventPartitions }) => [
     `CREATE SEQUENCE ${t('kode_revision_seq')}`,
     // One row per agent that has anything stored: the registry behind
     // exists()/list(), the info columns behind querySessions, and the
@@ -129,14 +136,7 @@ const MIGRATIONS: Migration[] = [
     // Events are the hottest table: no foreign key (a per-row key-share lock
     // on the agent row would serialise concurrent appenders), ordered by the
     // bigserial id (append order), never by bookmark.seq (not unique).
-    `CREATE TABLE ${t('kode_events')} (
-      id bigserial NOT NULL,
-      agent_id text COLLATE "C" NOT NULL,
-      seq double precision,
-      channel_key text COLLATE "C",
-      timeline_json text NOT NULL,
-      PRIMARY KEY (agent_id, id)
-    )`,
+    ...eventsTable(t, eventPartitions),
     `CREATE INDEX kode_events_by_channel ON ${t('kode_events')} (agent_id, channel_key, id)`,
     `CREATE INDEX kode_events_by_seq ON ${t('kode_events')} (agent_id, seq, id)`,
 
@@ -246,6 +246,99 @@ const MIGRATIONS: Migration[] = [
   ],
 ];
 
+/**
+ * `kode_events` as version 1 creates it: one table, or a table partitioned
+ * by hash of `agent_id` into `partitions` tables `kode_events_p<i>`. The
+ * primary key (agent_id, id) holds the partition key, as PostgreSQL requires
+ * of a unique index on a partitioned table, and every index created on
+ * `kode_events` afterwards is created on each partition: one agent's rows,
+ * and every index entry of them, are in one partition. Inserts name the
+ * parent (the server routes each row); the id sequence is the parent's, so
+ * ids keep append order across partitions.
+ */
+function eventsTable(t: (name: string) => string, partitions: number): string[] {
+  const table = `CREATE TABLE ${t('kode_events')} (
+      id bigserial NOT NULL,
+      agent_id text COLLATE "C" NOT NULL,
+      seq double precision,
+      channel_key text COLLATE "C",
+      timeline_json text NOT NULL,
+      PRIMARY KEY (agent_id, id)
+    )`;
+  if (partitions === 0) return [table];
+  return [
+    `${table} PARTITION BY HASH (agent_id)`,
+    ...Array.from(
+      { length: partitions },
+      (_, i) =>
+        `CREATE TABLE ${t(eventPartitionName(i))} PARTITION OF ${t('kode_events')}
+          FOR VALUES WITH (MODULUS ${partitions}, REMAINDER ${i})`,
+    ),
+  ];
+}
+
+/** The name of partition `i` of `kode_events`. */
+export function eventPartitionName(i: number): string {
+  return `kode_events_p${i}`;
+}
+
+/** How a schema's `kode_events` is laid out, as the catalogue says. */
+export interface EventsLayout {
+  /** Partitions by hash of `agent_id`; 0: one plain table. */
+  partitions: number;
+  /** Set when the table is partitioned some other way: how (`range (agent_id)`). */
+  other?: string;
+}
+
+const STRATEGIES: Record<string, string> = { h: 'hash', l: 'list', r: 'range' };
+
+/** The layout of `kode_events` in `schema` (pg_partitioned_table, pg_inherits); undefined when there is no such table. */
+export async function readEventsLayout(tx: Queryable, schema: string): Promise<EventsLayout | undefined> {
+  // The key as one text: the store's connections parse no arrays.
+  const [row] = await tx.query<{ strategy: string | null; key: string; partitions: number }>(
+    `SELECT p.partstrat AS strategy,
+        array_to_string(array(SELECT a.attname::text FROM unnest(p.partattrs::int2[]) WITH ORDINALITY AS k(attnum, n)
+              JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum ORDER BY k.n), ', ') AS key,
+        (SELECT count(*)::int FROM pg_inherits i WHERE i.inhparent = c.oid) AS partitions
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      LEFT JOIN pg_partitioned_table p ON p.partrelid = c.oid
+     WHERE n.nspname = $1 AND c.relname = 'kode_events' AND c.relkind IN ('r', 'p')`,
+    [schema],
+  );
+  if (row === undefined) return undefined;
+  if (row.strategy === null) return { partitions: 0 };
+  if (row.strategy === 'h' && row.key === 'agent_id') return { partitions: row.partitions };
+  const how = `${STRATEGIES[row.strategy] ?? row.strategy} (${row.key || 'an expression'})`;
+  return { partitions: row.partitions, other: how };
+}
+
+/** A layout in words, for messages. */
+export function describeEventsLayout(layout: EventsLayout): string {
+  if (layout.other !== undefined) return `a table partitioned by ${layout.other} into ${layout.partitions}`;
+  if (layout.partitions === 0) return 'one plain table (eventPartitions: 0)';
+  return `${layout.partitions} partitions by hash of agent_id (eventPartitions: ${layout.partitions})`;
+}
+
+/**
+ * Refuses a schema whose `kode_events` is laid out otherwise than
+ * `eventPartitions` asks (undefined: any layout is used as it is). The
+ * store never re-partitions a table on its own: moving billions of rows is
+ * an operator's decision, made by copying the store into a new schema.
+ */
+async function checkEventsLayout(
+  tx: Queryable,
+  schema: string,
+  eventPartitions: number | undefined,
+): Promise<void> {
+  if (eventPartitions === undefined) return;
+  const layout = await readEventsLayout(tx, schema);
+  if (layout === undefined || (layout.other === undefined && layout.partitions === eventPartitions)) return;
+  throw new ConfigError(
+    `schema ${JSON.stringify(schema)} keeps events in ${describeEventsLayout(layout)}, but this store was opened with eventPartitions: ${eventPartitions} (${describeEventsLayout({ partitions: eventPartitions })}); open it with the schema's layout or without eventPartitions, or copy the store into a new schema with \`kode-store migrate\` to change the layout`,
+    { backend: 'postgres', operation: 'open', variable: 'eventPartitions' },
+  );
+}
+
 /** The tables of the agent store, for size reports. */
 export const AGENT_TABLES = [
   'kode_agents',
@@ -268,18 +361,38 @@ export interface SchemaComponent {
   readonly title: string;
   readonly version: number;
   readonly migrations: readonly Migration[];
+  /** What its migrations are told (how tables they create are laid out). */
+  readonly options?: MigrationOptions;
   /** The operation an error of its migration names. */
   readonly operation: string;
+  /**
+   * Refuses installed tables laid out otherwise than the options ask (a
+   * typed error); run before anything is migrated, on every open.
+   */
+  readonly checkLayout?: (tx: Queryable, schema: string) => Promise<void>;
 }
 
-/** The agent store's tables. */
-export const AGENT_SCHEMA: SchemaComponent = {
-  name: 'agent',
-  title: 'agent-store',
-  version: AGENT_SCHEMA_VERSION,
-  migrations: MIGRATIONS,
-  operation: 'migrate',
-};
+/**
+ * The agent store's tables, with `kode_events` in `eventPartitions` hash
+ * partitions (0: one plain table; undefined: a plain table when created,
+ * and any existing layout accepted).
+ */
+export function agentSchema(eventPartitions?: number): SchemaComponent {
+  return {
+    name: 'agent',
+    title: 'agent-store',
+    version: AGENT_SCHEMA_VERSION,
+    migrations: MIGRATIONS,
+    options: { eventPartitions: eventPartitions ?? 0 },
+    operation: 'migrate',
+    ...(eventPartitions === undefined
+      ? {}
+      : { checkLayout: (tx: Queryable, schema: string) => checkEventsLayout(tx, schema, eventPartitions) }),
+  };
+}
+
+/** The agent store's tables, laid out as they are (plain when created). */
+export const AGENT_SCHEMA: SchemaComponent = agentSchema();
 
 /** Newest schema version of component `kv`. */
 export const POSTGRES_KV_SCHEMA_VERSION = 1;
@@ -368,8 +481,7 @@ export async function installedVersion(
 export async function assertSchemaReadable(
   tx: Queryable,
   schema: string,
-  component = 'agent',
-  latest = AGENT_SCHEMA_VERSION,
+  { name: component, version: latest, checkLayout }: SchemaComponent = AGENT_SCHEMA,
 ): Promise<void> {
   const table = (name: string) => `${quoteIdentifier(schema)}.${quoteIdentifier(name)}`;
   const current = await installedVersion(tx, table, component);
@@ -393,6 +505,7 @@ export async function assertSchemaReadable(
   if (current < latest) {
     throw olderSchemaError(`schema ${JSON.stringify(schema)}`, component, current, latest, ctx);
   }
+  await checkLayout?.(tx, schema);
 }
 
 /**
@@ -412,7 +525,10 @@ export async function migrateSchema(
 ): Promise<void> {
   const table = (name: string) => `${quoteIdentifier(schema)}.${quoteIdentifier(name)}`;
   // Fast path, one statement outside any transaction: every open but the first finds the schema current.
-  if ((await installedVersion(tx, table, component.name)) === target) return;
+  if ((await installedVersion(tx, table, component.name)) === target) {
+    await component.checkLayout?.(tx, schema);
+    return;
+  }
   await tx.query('BEGIN');
   try {
     await tx.query('SELECT pg_advisory_xact_lock($1::int, hashtext($2))', [MIGRATION_LOCK_CLASS, schema]);
@@ -434,8 +550,12 @@ export async function migrateSchema(
         { backend: 'postgres', operation: component.operation, variable: 'schema' },
       );
     }
+    const options = component.options ?? { eventPartitions: 0 };
+    // Tables already there must be laid out as asked before anything is added to them.
+    if (current > 0) await component.checkLayout?.(tx, schema);
     for (let version = current; version < target; version++) {
-      for (const statement of (component.migrations[version] as Migration)(table)) await tx.query(statement);
+      const statements = (component.migrations[version] as Migration)(table, options);
+      for (const statement of statements) await tx.query(statement);
     }
     if (current < target) {
       await tx.query(
@@ -456,6 +576,7 @@ export function migrateAgentSchema(
   tx: Transaction,
   schema: string,
   target = AGENT_SCHEMA_VERSION,
+  eventPartitions?: number,
 ): Promise<void> {
-  return migrateSchema(tx, schema, AGENT_SCHEMA, target);
+  return migrateSchema(tx, schema, agentSchema(eventPartitions), target);
 }

@@ -17,6 +17,15 @@ export function preparedStatements<K extends string>(
   return statements;
 }
 
+/**
+ * The tables named `$2` in schema `$1` among `pg_class c` (joined to
+ * `pg_namespace n`), a partitioned table by its partitions: those hold the
+ * rows (the partitioned table itself has no storage of its own).
+ */
+const STORE_RELATIONS = `n.nspname = $1 AND c.relkind = 'r' AND (c.relname = ANY($2::text[])
+  OR c.oid IN (SELECT i.inhrelid FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent
+                WHERE p.relnamespace = n.oid AND p.relname = ANY($2::text[])))`;
+
 function statementTexts(db: PostgresConnection) {
   const agents = db.table('kode_agents');
   const messages = db.table('kode_messages');
@@ -85,7 +94,7 @@ function statementTexts(db: PostgresConnection) {
         (SELECT count(*) FROM ${toolCalls}) AS tool_calls,
         (SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c
            JOIN pg_namespace n ON n.oid = c.relnamespace
-          WHERE n.nspname = $1 AND c.relname = ANY($2::text[]) AND c.relkind = 'r') AS size`,
+          WHERE ${STORE_RELATIONS}) AS size`,
     // What deleting one agent removes (prune's report).
     // and the UTF-8 bytes of the JSON texts it held.
     removalCounts: `
@@ -105,7 +114,7 @@ function statementTexts(db: PostgresConnection) {
     tableSizes: `
       SELECT sum(pg_total_relation_size(c.oid))::float8 AS size FROM pg_class c
         JOIN pg_namespace n ON n.oid = c.relnamespace
-       WHERE n.nspname = $1 AND c.relname = ANY($2::text[]) AND c.relkind = 'r'`,
+       WHERE ${STORE_RELATIONS}`,
     countUnregistered: `SELECT count(*) AS n FROM unnest($1::text[]) AS f(id)
       WHERE NOT EXISTS (SELECT 1 FROM ${agents} WHERE agent_id = f.id AND ${LIVE_AGENT})`,
     // FOR SHARE: saves of the source wait until the copies are made, so all copies are of one state.

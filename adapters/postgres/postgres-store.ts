@@ -15,7 +15,7 @@ import { PostgresConnection } from './postgres-connection.js';
 import { postgresEventRows } from './postgres-event-rows.js';
 import { PostgresKvBackend } from './postgres-kv.js';
 import type { PostgresReplicaStatus } from './postgres-replicas.js';
-import { AGENT_SCHEMA, installedVersion } from './postgres-schema.js';
+import { agentSchema, installedVersion } from './postgres-schema.js';
 
 /** `healthCheck()` of a PostgreSQL store: the read replicas too, when it has any. */
 export interface PostgresHealthStatus extends StoreHealthStatus {
@@ -73,7 +73,7 @@ export class PostgresStore extends AgentStore {
     fileStoreBaseDir?: string,
   ) {
     const settings = resolvePostgresSettings(first, fileStoreBaseDir);
-    const db = new PostgresConnection(settings, AGENT_SCHEMA);
+    const db = new PostgresConnection(settings, agentSchema(settings.eventPartitions));
     const retention =
       typeof first === 'object' && first !== null && 'retention' in first ? first.retention : undefined;
     super(new PostgresAgentBackend(settings, db), { retention });

@@ -2,6 +2,7 @@ import { ConfigError } from '../errors.js';
 import type { KodeStore } from './create-extended-store.js';
 import {
   booleanFrom,
+  countFrom,
   DEFAULT_FILE_STORE_PATH,
   DEFAULT_SQLITE_PATH,
   type Env,
@@ -143,6 +144,7 @@ const postgres: BackendEntry<PostgresStoreConfig> = {
         .map((url) => url.trim())
         .filter((url) => url !== ''),
       maxReplicaLagMs: millisecondsFrom(env, 'KODE_POSTGRES_MAX_REPLICA_LAG_MS'),
+      eventPartitions: countFrom(env, 'KODE_POSTGRES_EVENT_PARTITIONS'),
     };
   },
   /**
@@ -184,6 +186,7 @@ const postgres: BackendEntry<PostgresStoreConfig> = {
       readOnly: config.readOnly,
       replicas: config.replicas,
       maxReplicaLagMs: config.maxReplicaLagMs,
+      eventPartitions: config.eventPartitions,
     });
   },
 };

@@ -62,6 +62,17 @@ export function millisecondsFrom(env: Env, variable: string): number | undefined
   return Number(value);
 }
 
+/** A whole number >= 0 from `variable`, or undefined when it is not set. */
+export function countFrom(env: Env, variable: string): number | undefined {
+  const value = set(env, variable);
+  if (value === undefined) return undefined;
+  // Digits only: Number() would also take '1e3', '0x10' or '-0'.
+  if (!/^\d+$/.test(value)) {
+    throw new ConfigError(`${variable} must be a whole number, got ${JSON.stringify(value)}`, { variable });
+  }
+  return Number(value);
+}
+
 /** A TCP port from `variable`, or undefined when it is not set. */
 export function portFrom(env: Env, variable: string): number | undefined {
   const value = set(env, variable);

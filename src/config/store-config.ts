@@ -61,6 +61,8 @@ export interface PostgresStoreConfig {
   replicas?: Array<PostgresConnectionConfig | string>;
   /** How stale a replica's answers may be (`maxReplicaLagMs`; env `KODE_POSTGRES_MAX_REPLICA_LAG_MS`). */
   maxReplicaLagMs?: number;
+  /** Events in this many hash partitions by agent id, 0: one plain table (`eventPartitions`; env `KODE_POSTGRES_EVENT_PARTITIONS`). */
+  eventPartitions?: number;
   /**
    * Read an existing store, changing nothing (default false): nothing is
    * created or migrated, writes reject with `UnsupportedError`, and a

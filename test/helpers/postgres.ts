@@ -160,16 +160,17 @@ const CONFORMANCE_LEASE_MS = 2_000;
  * peers on the same schema (and event directory in hybrid mode), reopen, and
  * a lock holder in a child process. `preparedStatements: false` is for a
  * pooler in transaction mode (the child holding a lock uses the same URL and
- * setting).
+ * setting); `eventPartitions` lays the events table out in hash partitions.
  */
 export function postgresHarness(
   name: string,
   place: { schema: string; url: string },
   hybrid: boolean,
-  options: { preparedStatements?: boolean } = {},
+  options: { preparedStatements?: boolean; eventPartitions?: number } = {},
 ): StoreHarness<PostgresStore> {
   const { schema } = place;
   const preparedStatements = options.preparedStatements ?? true;
+  const { eventPartitions } = options;
   const dirs = new Map<PostgresStore, string>();
   const open = (baseDir: string | undefined) => {
     const store = new PostgresStore({
@@ -177,6 +178,7 @@ export function postgresHarness(
       schema,
       lockLeaseMs: CONFORMANCE_LEASE_MS,
       preparedStatements,
+      ...(eventPartitions === undefined ? {} : { eventPartitions }),
       ...(hybrid ? { eventStorage: 'file' as const, fileStoreBaseDir: baseDir } : {}),
     });
     if (baseDir) dirs.set(store, baseDir);
