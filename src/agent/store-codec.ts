@@ -51,13 +51,14 @@ export class StoreCodec {
       // A plain item (the SDK's messages and records are) is checked and
       // shaped in one walk, then serialised by JSON.stringify; anything else
       // takes the full check, whose error names the offending path.
-      let shape = plainShape(item);
+      const shape = plainShape(item);
       let text: string;
       if (shape) {
         text = JSON.stringify(item);
       } else {
+        // Such an item is encoded again at every save: without a shape,
+        // nothing can vouch that it is unchanged.
         text = this.value(item, 'strict', operation, agentId, `${what}[${i}]`);
-        shape = jsonShape(item);
       }
       texts.push(text);
       shapes.push(shape);
@@ -139,61 +140,13 @@ const OBJECT = Object.freeze({ token: 'object' });
 const ARRAY = Object.freeze({ token: 'array' });
 
 /**
- * The shape of `value` as JSON would write it, or null when it holds anything
- * JSON would change or that a later comparison could not vouch for (a Date or
- * other class instance, `toJSON`, `undefined`, a function): such an item is
- * simply encoded again at every save. Properties whose value is undefined
- * are left out, as JSON leaves them out.
- */
-function jsonShape(value: unknown): JsonShape | null {
-  const tokens: unknown[] = [];
-  return appendShape(value, tokens) ? tokens : null;
-}
-
-function appendShape(value: unknown, tokens: unknown[]): boolean {
-  switch (typeof value) {
-    case 'string':
-    case 'boolean':
-      tokens.push(value);
-      return true;
-    case 'number':
-      // Never NaN or Infinity here: the encoder refused them already.
-      tokens.push(value);
-      return true;
-    case 'object':
-      break;
-    default:
-      return false;
-  }
-  if (value === null) {
-    tokens.push(null);
-    return true;
-  }
-  if (Array.isArray(value)) {
-    tokens.push(ARRAY, value.length);
-    for (let i = 0; i < value.length; i++) if (!appendShape(value[i], tokens)) return false;
-    return true;
-  }
-  if (!isPlainObject(value)) return false;
-  // JSON leaves out properties whose value is undefined; so does the shape.
-  const keys = Object.keys(value).filter((key) => (value as Record<string, unknown>)[key] !== undefined);
-  tokens.push(OBJECT, keys.length);
-  for (const key of keys) {
-    tokens.push(key);
-    if (!appendShape((value as Record<string, unknown>)[key], tokens)) return false;
-  }
-  return true;
-}
-
-/**
- * The shape of `value` when it holds only what the `strict` encoding accepts
- * unchanged and `jsonShape` can vouch for: strings, booleans, finite
- * numbers, null, arrays without holes or undefined items, and plain objects
- * (their undefined properties left out, as JSON leaves them out), nested
- * less than MAX_JSON_DEPTH deep. Null for anything else (a cycle ends at
- * the depth limit), which the caller then sends through the full check: so
- * this walk both validates and shapes an ordinary item, where the check and
- * `jsonShape` would walk it twice.
+ * The shape of `value` as JSON.stringify writes it, when it holds only what
+ * the `strict` encoding accepts unchanged: strings, booleans, finite numbers,
+ * null, arrays without holes or undefined items, and plain objects (their
+ * undefined properties left out, as JSON leaves them out) without `toJSON`,
+ * nested less than MAX_JSON_DEPTH deep. Null for anything else (a cycle ends
+ * at the depth limit), which the caller sends through the full check and
+ * never reuses: so one walk both validates and shapes an ordinary item.
  */
 function plainShape(value: unknown): JsonShape | null {
   const tokens: unknown[] = [];
