@@ -226,9 +226,24 @@ export interface PgPoolConfig {
   query_timeout?: number;
 }
 
+/**
+ * A `pg.Query` that hands its rows over one by one (`'row'` events, each row
+ * an array of column values) as they arrive: what
+ * `PostgresConnection.eachRow` submits to a pool client. It ends through
+ * its callback (success or error): `pg` routes errors to the callback
+ * whenever there is one, and gives every query one when `query_timeout` is
+ * set.
+ */
+export interface PgRowQuery {
+  on(event: 'row', listener: (row: unknown[], result: { rows: unknown[] }) => void): unknown;
+}
+
 /** The part of the `pg` module the store needs. */
 export interface PgModule {
   Pool: new (config: PgPoolConfig) => PostgresPool;
+  Query: new (
+    config: PostgresQueryConfig & { rowMode: 'array'; callback: (error: Error | null) => void },
+  ) => PgRowQuery;
 }
 
 /** Settings after defaults and validation; what the rest of the adapter works from. */

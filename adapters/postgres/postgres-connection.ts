@@ -2,7 +2,9 @@ import { createHash } from 'node:crypto';
 import { type AnyKodeStoreError, type ErrorContext, StoreClosedError } from '../../src/errors.js';
 import {
   loadPgDriver,
+  type PgModule,
   type PgPoolConfig,
+  type PgRowQuery,
   type PostgresPool,
   type PostgresPoolClient,
   type PostgresQueryConfig,
@@ -138,6 +140,8 @@ export class PostgresConnection {
   private pool: PostgresPool | undefined;
   private readonly ownsPool: boolean;
   private opening: Promise<PostgresPool> | undefined;
+  /** The `pg` module, for the query objects of `eachRow` (loaded once). */
+  private driver: Promise<PgModule> | undefined;
   /** Per component name: its migration (or read-only check), done or under way. */
   private readonly installing = new Map<string, Promise<void>>();
   private closed = false;
@@ -263,6 +267,61 @@ export class PostgresConnection {
       if (this.closed) throw poolClosedError('query');
       if (!retry || !isConnectionError(error)) throw error;
       return (await pool.query<R>(config)).rows;
+    }
+  }
+
+  /**
+   * Runs one read statement on any pooled connection and hands its rows to
+   * the sink `start()` returns, one at a time as they arrive, each an array
+   * of column values in select order; resolves once the last has been
+   * handed over. For reads that keep only part of each row, or keep it in a
+   * form of their own: no result gathers the rows. Read with raw `pg` over
+   * 1,000,000 rows of ~1.5 KB in pages of 680, a reader grew by 72-91 MiB
+   * when `pg` gathered each page into a result and by 26-35 MiB when the
+   * rows came one by one, and read 1.3-1.5x faster (same process,
+   * interleaved runs).
+   *
+   * Always retried once on a fresh connection when the connection died
+   * under it (the statement must be read-only), with a fresh sink: rows a
+   * failed attempt handed to the first sink are for the caller to drop.
+   */
+  async eachRow(
+    statement: Statement,
+    values: unknown[],
+    start: () => (row: unknown[]) => void,
+  ): Promise<void> {
+    const pool = await this.ready();
+    this.driver ??= loadPgDriver();
+    const pg = await this.driver;
+    const attempt = () =>
+      this.withClient(
+        pool,
+        (_tx, client) =>
+          new Promise<void>((resolve, reject) => {
+            const query = new pg.Query({
+              ...queryConfig(statement, values),
+              rowMode: 'array',
+              callback: (error) => (error ? reject(error) : resolve()),
+            });
+            const sink = start();
+            query.on('row', (row, result) => {
+              sink(row);
+              // pg also gathers every row into the result it gives the
+              // callback (it does for any query with a callback); those
+              // rows would keep each page's values alive as long as the page.
+              result.rows.length = 0;
+            });
+            // PostgresPoolClient types only what every pool must offer; a
+            // pg client also takes a query object of its own (a submittable).
+            (client as unknown as { query(query: PgRowQuery): unknown }).query(query);
+          }),
+      );
+    try {
+      await attempt();
+    } catch (error) {
+      if (this.closed) throw poolClosedError('query');
+      if (!isConnectionError(error)) throw error;
+      await attempt();
     }
   }
 
@@ -407,7 +466,10 @@ export class PostgresConnection {
    * (released with the error) when anything failed, since a connection in an
    * unknown transaction state must never be reused.
    */
-  private async withClient<T>(pool: PostgresPool, body: (tx: Transaction) => Promise<T>): Promise<T> {
+  private async withClient<T>(
+    pool: PostgresPool,
+    body: (tx: Transaction, client: PostgresPoolClient) => Promise<T>,
+  ): Promise<T> {
     const client: PostgresPoolClient = await pool.connect();
     let lostConnection: Error | undefined;
     // A checked-out client has no listener of pg-pool's: without this one a
@@ -423,7 +485,7 @@ export class PostgresConnection {
       },
     };
     try {
-      const result = await body(tx);
+      const result = await body(tx, client);
       client.removeListener('error', onError);
       client.release(lostConnection);
       return result;

@@ -16,23 +16,41 @@ import { columnKey } from './postgres-column-keys.js';
 import type { PostgresConnection, Statement } from './postgres-connection.js';
 
 /**
- * A page's events as the driver handed them over, each parsed only when it
- * is read: the page held while it is handed out is its JSON text, not its
- * parsed events too.
+ * A page's events as UTF-8 JSON in one buffer outside the JavaScript heap,
+ * each parsed only when it is read. Held as strings, a page's events lived
+ * long enough to be moved into V8's old generation, where they stayed until
+ * a full collection: a reader of 1,000,000 events of ~1.5 KB grew by 74-99
+ * MiB with pages of strings and by 34-41 MiB with pages of bytes (bench
+ * h-event-memory's reader, same data, load 3.5).
  */
 class JsonPage implements Page<Timeline> {
-  readonly length: number;
+  private bytes: Buffer | undefined;
 
   constructor(
-    private readonly texts: string[],
+    bytes: Buffer,
+    private readonly ends: number[],
     private readonly context: ErrorContext,
   ) {
-    this.length = texts.length;
+    this.bytes = bytes;
+  }
+
+  get length(): number {
+    return this.ends.length;
   }
 
   at(index: number): Timeline | undefined {
-    const text = this.texts[index];
-    return text === undefined ? undefined : decodeJson<Timeline>(text, this.context);
+    const end = this.ends[index];
+    if (end === undefined) return undefined;
+    if (this.bytes === undefined) {
+      throw new Error('a readEvents page was read after the next page was fetched into its buffer');
+    }
+    const start = index === 0 ? 0 : (this.ends[index - 1] as number);
+    return decodeJson<Timeline>(this.bytes.toString('utf8', start, end), this.context);
+  }
+
+  /** Called before the next page is written into this page's buffer. */
+  retire(): void {
+    this.bytes = undefined;
   }
 }
 
@@ -184,21 +202,43 @@ export class DatabaseEventStorage implements EventStorage {
     // Emptied before each fetch: the page handed out before must not stay
     // alive (in this generator's frame) while the next one arrives.
     let page: JsonPage | undefined;
+    // One buffer for every page of the read, grown when a page needs more:
+    // a buffer of its own per page, freed only by the collector, made the
+    // allocator keep freed pages as resident memory (RSS grew by 71 MiB
+    // against 34-41 MiB with one buffer).
+    let bytes = Buffer.allocUnsafe(64 * 1024);
     for (;;) {
+      page?.retire();
       page = undefined;
-      const rows = await this.db.query<{ id: number; timeline_json: string; size: number }>(
-        pageSql,
-        [...params, lastId, sizer.start(), this.pageBytes],
-        true,
-      );
-      for (const row of rows) sizer.add(row.size);
+      const limit = sizer.start();
+      let ends: number[] = [];
+      let used = 0;
+      let last: number | undefined;
+      await this.db.eachRow(pageSql, [...params, lastId, limit, this.pageBytes], () => {
+        // A retried page starts again (the limit is the same: it depends only on the page before).
+        sizer.start();
+        ends = [];
+        used = 0;
+        last = undefined;
+        return (row) => {
+          const text = row[1] as string;
+          // Room for the worst case (3 bytes per UTF-16 unit), not the
+          // stored size: that is counted in the database's encoding.
+          if (used + 3 * text.length > bytes.length) {
+            const grown = Buffer.allocUnsafe(Math.max(used + 3 * text.length, 2 * bytes.length));
+            bytes.copy(grown, 0, 0, used);
+            bytes = grown;
+          }
+          used += bytes.write(text, used, 'utf8');
+          ends.push(used);
+          last = row[0] as number;
+          sizer.add(row[2] as number);
+        };
+      });
       const more = sizer.end();
-      if (rows.length === 0) return;
-      lastId = (rows[rows.length - 1] as { id: number }).id;
-      page = new JsonPage(
-        rows.map((row) => row.timeline_json),
-        context,
-      );
+      if (ends.length === 0 || last === undefined) return;
+      lastId = last;
+      page = new JsonPage(bytes, ends, context);
       yield page;
       if (!more) return;
     }

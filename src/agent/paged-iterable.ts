@@ -15,7 +15,7 @@ export interface PagedIterableOptions {
 /**
  * One page of a paged read, read by index: an array, or a page that holds
  * its items encoded and decodes each when it is read (a PostgreSQL page is
- * one string: postgres-database-events.ts), so that what stays in memory
+ * UTF-8 bytes: postgres-database-events.ts), so that what stays in memory
  * while a page is handed out is its text, not every item parsed at once.
  * `at` is called once per item, in order; it may throw (a corrupt item),
  * which ends the iteration with that error after the items before it.
@@ -143,17 +143,14 @@ export const BYTE_CUT_PAGE_SIZE = 4096;
 export const EVENT_PAGE_BYTES = 4 * 1024 * 1024;
 /**
  * `EVENT_PAGE_BYTES` for a backend whose driver hands a page over only
- * whole, every row a string of its own (PostgreSQL): the page's strings are
- * all alive until the last of them is handed out, so they outlive the young
- * generation's collections, are copied into the old generation and make
- * the young one grow, and a reader of a long stream grows by several pages'
- * worth of garbage. Read side by side over 1,000,000 events of ~1.5 KB
- * (load 22), a PostgreSQL reader grew by 148 MiB with 4 MiB pages parsed
- * whole and by 77 MiB with 1 MiB pages parsed one event at a time; the bench
- * (h-event-memory, load 17-22) still measured 92.7 MiB against the 64 MiB
- * target (README, "Memory while reading events"). At 1 MiB, a stream of
- * mixed sizes reads as fast as at 4 MiB; 256 KiB was 1.3-3x slower
- * (same-process interleaved runs against raw pg).
+ * whole (PostgreSQL): the reader keeps the page's JSON as bytes, in a buffer
+ * it holds for the whole read and grows to fit the largest page. With
+ * pages of strings, a PostgreSQL reader of 1,000,000 events of ~1.5 KB grew
+ * by 148 MiB at 4 MiB pages parsed whole and 77-102 MiB at 1 MiB pages
+ * parsed one event at a time; with bytes, by 34 MiB at 1 MiB pages (bench
+ * h-event-memory's reader). At 1 MiB, a stream of mixed sizes reads as fast
+ * as at 4 MiB; 256 KiB was 1.3-3x slower (same-process interleaved runs
+ * against raw pg).
  */
 export const BUFFERED_PAGE_BYTES = 1024 * 1024;
 /** Events asked for by the first page, before any event's size is known (a resume often wants only the tail). */

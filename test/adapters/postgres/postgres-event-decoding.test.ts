@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { PostgresStore } from '../../../adapters/postgres/index.js';
 import { DatabaseEventStorage } from '../../../adapters/postgres/postgres-database-events.js';
-import { BUFFERED_PAGE_BYTES } from '../../../src/agent/paged-iterable.js';
+import { BUFFERED_PAGE_BYTES, type Page } from '../../../src/agent/paged-iterable.js';
 import { CorruptDataError } from '../../../src/errors.js';
 import type { Timeline } from '../../../src/types.js';
 import { describePostgres, useTestSchema } from '../../helpers/postgres.js';
@@ -9,10 +9,9 @@ import { describePostgres, useTestSchema } from '../../helpers/postgres.js';
 /**
  * What bounds the memory of PostgreSQL's `readEvents` (issue 21: 1,000,000
  * events of ~1.5 KB read in less than 64 MiB of RSS growth; bench
- * h-event-memory): the driver hands a page over only whole, so a page holds
- * at most BUFFERED_PAGE_BYTES of JSON (1 MiB, not the 4 MiB of
- * EVENT_PAGE_BYTES), and its events are parsed one at a time as they are
- * handed out, so that the page held is its text, not its parsed events too.
+ * h-event-memory): a page holds at most BUFFERED_PAGE_BYTES of JSON (1 MiB,
+ * not the 4 MiB of EVENT_PAGE_BYTES), kept as bytes outside the JavaScript
+ * heap, and its events are parsed one at a time as they are handed out.
  * Seen from outside: the events of a page before a corrupt one are handed
  * out, then the read fails at the corrupt one.
  */
@@ -79,6 +78,15 @@ describePostgres('PostgreSQL readEvents pages: bounded for a driver that hands t
     const { seqs, error } = await readUntilError(store, 'broken');
     expect(seqs).toEqual(Array.from({ length: CORRUPT_SEQ - 1 }, (_, i) => i + 1));
     expect(error).toBeInstanceOf(CorruptDataError);
+  });
+
+  it('refuse to read a page after the next one was fetched into its buffer, instead of handing out other events', async () => {
+    const pages: Page<Timeline>[] = [];
+    for await (const page of new DatabaseEventStorage(store.db).readPages('large', {})) pages.push(page);
+    expect(pages.length).toBeGreaterThan(2);
+    expect(() => pages[0]?.at(0)).toThrow(/after the next page was fetched/);
+    // The last page is still the current one.
+    expect(pages[pages.length - 1]?.at(0)?.bookmark.seq).toBeGreaterThan(1);
   });
 
   it('hold at most BUFFERED_PAGE_BYTES of JSON, by default', async () => {

@@ -316,4 +316,34 @@ describeWithPrivatePostgres('PostgreSQL server stopped with SIGSTOP (a private s
     expect((await store.kv.get('stopped', 'ns', 'key'))?.value).toBe('after');
     expect(await fresh.loadMessages(id)).toEqual(messages('after'));
   }, 60_000);
+
+  it('a readEvents page asked for while the server is stopped fails with TimeoutError, and the stream reads again after SIGCONT', async () => {
+    const store = open();
+    const id = 'stopped-reader';
+    const event = (seq: number) =>
+      ({
+        cursor: seq,
+        bookmark: { seq, timestamp: 1 },
+        event: { channel: 'progress', type: 'text_chunk', delta: `e${seq}` },
+      }) as never;
+    await Promise.all(Array.from({ length: 40 }, (_, i) => store.appendEvent(id, event(i + 1))));
+    // The first page holds 16 events (src/agent/paged-iterable.ts): the
+    // 17th is the first of a page fetched after the server stopped.
+    const reader = store.readEvents(id)[Symbol.asyncIterator]();
+    for (let seq = 1; seq <= 16; seq++) expect((await reader.next()).value).toEqual(event(seq));
+
+    await server.pause();
+    let failure: unknown;
+    try {
+      failure = await reader.next().catch((error: unknown) => error);
+    } finally {
+      await server.resume();
+    }
+    expect(failure).toBeInstanceOf(TimeoutError);
+    expect(failure).toMatchObject({ operation: 'readEvents', timeoutMs: 400 });
+
+    const all: unknown[] = [];
+    for await (const read of store.readEvents(id)) all.push(read);
+    expect(all).toEqual(Array.from({ length: 40 }, (_, i) => event(i + 1)));
+  }, 60_000);
 });
