@@ -1,13 +1,19 @@
 import type { EventFields } from '../../src/agent/agent-backend.js';
 import { AppendBatcher, type BatchRefusals } from '../../src/agent/append-batcher.js';
 import type { EventStorage, PendingEvent } from '../../src/agent/event-storage.js';
-import { EVENT_PAGE_BYTES, EVENT_PAGE_SIZE, EventPageSizer } from '../../src/agent/paged-iterable.js';
+import {
+  EVENT_PAGE_BYTES,
+  EVENT_PAGE_SIZE,
+  EventPageSizer,
+  JsonPageWriter,
+  type Page,
+} from '../../src/agent/paged-iterable.js';
 import type { AnyKodeStoreError, ErrorContext } from '../../src/errors.js';
 import { eventModeMismatch, eventModeProblem } from '../../src/hybrid/event-modes.js';
 import type { ReadEventsOptions, Timeline } from '../../src/types.js';
 import type { MongoDocument } from './mongo-config.js';
 import type { OpenMongo } from './mongo-connection.js';
-import { readJson, toEventDocument } from './mongo-documents.js';
+import { jsonText, toEventDocument } from './mongo-documents.js';
 import { EVENT_SORT, eventPageFilter } from './mongo-queries.js';
 import { counterValue, isLiveTombstone, LIVE_AGENT, registerForEvents } from './mongo-registry.js';
 
@@ -151,7 +157,7 @@ export class DatabaseEventStorage implements EventStorage {
     return doc !== null;
   }
 
-  async *readPages(agentId: string, filter: ReadEventsOptions): AsyncGenerator<Timeline[]> {
+  async *readPages(agentId: string, filter: ReadEventsOptions): AsyncGenerator<Page<Timeline>> {
     await this.idle();
     const { collections } = await this.connection();
     const ctx = { backend: 'mongo', operation: 'readEvents', agentId };
@@ -163,11 +169,15 @@ export class DatabaseEventStorage implements EventStorage {
     // one asks for as many events as fit at the previous page's largest, so a
     // stream of large events never brings much more than one page into memory
     // (where sizes jump, the driver's batch of one page may hold more, never
-    // past the server's 16 MiB per batch).
+    // past the server's 16 MiB per batch). The page handed out holds its
+    // JSON as bytes, each event parsed when it is read (JsonPageWriter).
     let after = 0;
     const sizer = new EventPageSizer(this.pageSize, this.pageBytes);
+    const pages = new JsonPageWriter<Timeline>(ctx);
     for (;;) {
       const limit = sizer.start();
+      pages.start();
+      let last: MongoDocument | undefined;
       const cursor = collections.events
         .find(eventPageFilter(agentId, after, { sinceSeq: filter.since?.seq, channel: filter.channel }), {
           projection: { seq: 1, json: 1 },
@@ -175,19 +185,21 @@ export class DatabaseEventStorage implements EventStorage {
         .sort(EVENT_SORT)
         .limit(limit)
         .batchSize(limit);
-      const page: MongoDocument[] = [];
       try {
         for await (const doc of cursor) {
-          page.push(doc);
-          if (sizer.add(typeof doc.json === 'string' ? doc.json.length : 0)) break;
+          const json = jsonText(doc, ctx);
+          pages.add(json);
+          last = doc;
+          if (sizer.add(json.length)) break;
         }
       } finally {
         await cursor.close();
       }
       const more = sizer.end();
-      if (page.length === 0) return;
-      after = counterValue(page[page.length - 1]?.seq);
-      yield page.map((doc) => readJson<Timeline>(doc, ctx));
+      if (last === undefined) return;
+      after = counterValue(last.seq);
+      last = undefined;
+      yield pages.finish();
       if (!more) return;
     }
   }

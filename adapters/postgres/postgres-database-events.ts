@@ -6,53 +6,13 @@ import {
   BUFFERED_PAGE_BYTES,
   BYTE_CUT_PAGE_SIZE,
   EventPageSizer,
+  JsonPageWriter,
   type Page,
 } from '../../src/agent/paged-iterable.js';
-import type { ErrorContext } from '../../src/errors.js';
 import { eventModeMismatch, eventModeProblem } from '../../src/hybrid/event-modes.js';
-import { decodeJson } from '../../src/json-codec.js';
 import type { ReadEventsOptions, Timeline } from '../../src/types.js';
 import { columnKey } from './postgres-column-keys.js';
 import type { PostgresConnection, Statement } from './postgres-connection.js';
-
-/**
- * A page's events as UTF-8 JSON in one buffer outside the JavaScript heap,
- * each parsed only when it is read. Held as strings, a page's events lived
- * long enough to be moved into V8's old generation, where they stayed until
- * a full collection: a reader of 1,000,000 events of ~1.5 KB grew by 74-99
- * MiB with pages of strings and by 34-41 MiB with pages of bytes (bench
- * h-event-memory's reader, same data, load 3.5).
- */
-class JsonPage implements Page<Timeline> {
-  private bytes: Buffer | undefined;
-
-  constructor(
-    bytes: Buffer,
-    private readonly ends: number[],
-    private readonly context: ErrorContext,
-  ) {
-    this.bytes = bytes;
-  }
-
-  get length(): number {
-    return this.ends.length;
-  }
-
-  at(index: number): Timeline | undefined {
-    const end = this.ends[index];
-    if (end === undefined) return undefined;
-    if (this.bytes === undefined) {
-      throw new Error('a readEvents page was read after the next page was fetched into its buffer');
-    }
-    const start = index === 0 ? 0 : (this.ends[index - 1] as number);
-    return decodeJson<Timeline>(this.bytes.toString('utf8', start, end), this.context);
-  }
-
-  /** Called before the next page is written into this page's buffer. */
-  retire(): void {
-    this.bytes = undefined;
-  }
-}
 
 /**
  * Events as rows of `kode_events`, ordered by a bigserial id (append order;
@@ -201,45 +161,25 @@ export class DatabaseEventStorage implements EventStorage {
     const sizer = new EventPageSizer(this.pageSize, this.pageBytes);
     // Emptied before each fetch: the page handed out before must not stay
     // alive (in this generator's frame) while the next one arrives.
-    let page: JsonPage | undefined;
-    // One buffer for every page of the read, grown when a page needs more:
-    // a buffer of its own per page, freed only by the collector, made the
-    // allocator keep freed pages as resident memory (RSS grew by 71 MiB
-    // against 34-41 MiB with one buffer).
-    let bytes = Buffer.allocUnsafe(64 * 1024);
+    const pages = new JsonPageWriter<Timeline>(context);
     for (;;) {
-      page?.retire();
-      page = undefined;
       const limit = sizer.start();
-      let ends: number[] = [];
-      let used = 0;
       let last: number | undefined;
       await this.db.eachRow(pageSql, [...params, lastId, limit, this.pageBytes], () => {
         // A retried page starts again (the limit is the same: it depends only on the page before).
         sizer.start();
-        ends = [];
-        used = 0;
+        pages.start();
         last = undefined;
         return (row) => {
-          const text = row[1] as string;
-          // Room for the worst case (3 bytes per UTF-16 unit), not the
-          // stored size: that is counted in the database's encoding.
-          if (used + 3 * text.length > bytes.length) {
-            const grown = Buffer.allocUnsafe(Math.max(used + 3 * text.length, 2 * bytes.length));
-            bytes.copy(grown, 0, 0, used);
-            bytes = grown;
-          }
-          used += bytes.write(text, used, 'utf8');
-          ends.push(used);
+          pages.add(row[1] as string);
           last = row[0] as number;
           sizer.add(row[2] as number);
         };
       });
       const more = sizer.end();
-      if (ends.length === 0 || last === undefined) return;
+      if (pages.length === 0 || last === undefined) return;
       lastId = last;
-      page = new JsonPage(bytes, ends, context);
-      yield page;
+      yield pages.finish();
       if (!more) return;
     }
   }

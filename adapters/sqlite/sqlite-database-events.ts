@@ -1,9 +1,14 @@
 import type { EventFields } from '../../src/agent/agent-backend.js';
 import { AppendBatcher, type BatchRefusals } from '../../src/agent/append-batcher.js';
 import type { EventStorage, PendingEvent } from '../../src/agent/event-storage.js';
-import { BYTE_CUT_PAGE_SIZE, EVENT_PAGE_BYTES, EventPageSizer } from '../../src/agent/paged-iterable.js';
+import {
+  BYTE_CUT_PAGE_SIZE,
+  EVENT_PAGE_BYTES,
+  EventPageSizer,
+  JsonPageWriter,
+  type Page,
+} from '../../src/agent/paged-iterable.js';
 import { eventModeMismatch, eventModeProblem } from '../../src/hybrid/event-modes.js';
-import { decodeJson } from '../../src/json-codec.js';
 import type { ReadEventsOptions, Timeline } from '../../src/types.js';
 import type { SqliteStatement } from './sqlite-config.js';
 import type { SqliteConnection } from './sqlite-connection.js';
@@ -14,21 +19,35 @@ import { admitEvents, type EventAdmission, hasFileEvents } from './sqlite-regist
 /** A row of an event page. */
 interface EventRow {
   id: number;
-  timeline_json: string;
+  /** Its UTF-8 bytes when read as a blob (`eventPageQuery`). */
+  timeline_json: string | Uint8Array;
 }
 
-/** The rows of one page, read one at a time until they hold `pageBytes` of JSON (all of them without `iterate`). */
-function readEventPage(statement: SqliteStatement, parameters: unknown[], pageBytes: number): EventRow[] {
-  if (!statement.iterate) return statement.all(...parameters) as EventRow[];
-  const rows: EventRow[] = [];
-  let bytes = 0;
-  for (const row of statement.iterate(...parameters) as IterableIterator<EventRow>) {
-    rows.push(row);
-    bytes += row.timeline_json.length;
+/**
+ * Reads one page into `pages`, rows one at a time until they hold
+ * `pageBytes` of JSON (all of them without `iterate`), measuring each with
+ * `sizer`; the id of the last row read, if any.
+ */
+function readEventPage(
+  statement: SqliteStatement,
+  parameters: unknown[],
+  sizer: EventPageSizer,
+  pages: JsonPageWriter<Timeline>,
+): number | undefined {
+  // A busy database runs the read again: the page starts over.
+  sizer.start();
+  pages.start();
+  const rows = statement.iterate
+    ? (statement.iterate(...parameters) as IterableIterator<EventRow>)
+    : (statement.all(...parameters) as EventRow[]);
+  let last: number | undefined;
+  for (const row of rows) {
+    pages.add(row.timeline_json);
+    last = row.id;
     // Leaving the loop resets the statement: SQLite reads no further.
-    if (bytes >= pageBytes) break;
+    if (sizer.add(row.timeline_json.length)) break;
   }
-  return rows;
+  return last;
 }
 
 /**
@@ -40,6 +59,11 @@ function readEventPage(statement: SqliteStatement, parameters: unknown[], pageBy
 export class DatabaseEventStorage implements EventStorage {
   readonly mode = 'database' as const;
   private readonly batcher: AppendBatcher<PendingEvent>;
+  /**
+   * Whether the database keeps text as UTF-8 (read once; fixed when the
+   * file was made): only then are event texts read as their bytes.
+   */
+  private utf8: boolean | undefined;
 
   constructor(
     private readonly connection: SqliteConnection,
@@ -58,11 +82,15 @@ export class DatabaseEventStorage implements EventStorage {
     return this.batcher.enqueue({ agentId, json, fields });
   }
 
-  async *readPages(agentId: string, filter: ReadEventsOptions): AsyncGenerator<Timeline[]> {
+  async *readPages(agentId: string, filter: ReadEventsOptions): AsyncGenerator<Page<Timeline>> {
     await this.batcher.idle();
     if (await this.connection.read(() => hasFileEvents(this.connection, agentId))) {
       throw eventModeMismatch('file', { backend: 'sqlite', operation: 'readEvents', agentId });
     }
+    this.utf8 ??= await this.connection.read(
+      () => (this.connection.statement('PRAGMA encoding').get() as { encoding: string }).encoding === 'UTF-8',
+    );
+    const asBytes = this.utf8;
     let lastId = 0;
     // Keyset paging: each page is its own short read, so writers are never
     // held up by a slow consumer. A page ends at `pageSize` events or
@@ -71,19 +99,16 @@ export class DatabaseEventStorage implements EventStorage {
     // the page before (src/agent/paged-iterable.ts), so memory stays bounded
     // whatever the size of the events.
     const sizer = new EventPageSizer(this.pageSize, this.pageBytes);
+    const pages = new JsonPageWriter<Timeline>({ backend: 'sqlite', operation: 'readEvents', agentId });
     for (;;) {
-      const page = eventPageQuery(agentId, lastId, filter, sizer.start());
-      // Measured after the read: a busy database runs the read again.
-      const rows = await this.connection.read(() =>
-        readEventPage(this.connection.statement(page.sql), page.parameters, this.pageBytes),
+      const page = eventPageQuery(agentId, lastId, filter, sizer.start(), asBytes);
+      const last = await this.connection.read(() =>
+        readEventPage(this.connection.statement(page.sql), page.parameters, sizer, pages),
       );
-      for (const row of rows) sizer.add(row.timeline_json.length);
       const more = sizer.end();
-      if (rows.length === 0) return;
-      lastId = rows[rows.length - 1]!.id;
-      yield rows.map((row) =>
-        decodeJson<Timeline>(row.timeline_json, { backend: 'sqlite', operation: 'readEvents', agentId }),
-      );
+      if (last === undefined) return;
+      lastId = last;
+      yield pages.finish();
       if (!more) return;
     }
   }

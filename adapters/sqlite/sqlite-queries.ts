@@ -193,10 +193,14 @@ export function eventPageQuery(
   afterId: number,
   filter: ReadEventsOptions,
   pageSize: number,
+  asBytes: boolean,
 ): BuiltQuery {
   const where = new WhereClause().equals('agent_id', agentId).equals('channel', filter.channel);
   const parameters = [...where.parameters];
-  let sql = `SELECT id, timeline_json FROM events${where} AND id > ?`;
+  // As a blob, the text comes as its stored bytes (a Buffer): no string to
+  // make and encode again for the page (src/agent/paged-iterable.ts).
+  const json = asBytes ? 'CAST(timeline_json AS BLOB)' : 'timeline_json';
+  let sql = `SELECT id, ${json} AS timeline_json FROM events${where} AND id > ?`;
   parameters.push(afterId);
   if (filter.since !== undefined) {
     sql += ' AND seq > ?';

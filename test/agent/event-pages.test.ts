@@ -78,7 +78,7 @@ describe('SQLite readEvents pages', () => {
     const connection = new SqliteConnection(resolveSqliteOptions({ path }));
     const pages: Timeline[][] = [];
     for await (const page of new SqliteEvents(connection, PAGE_SIZE, PAGE_BYTES).readPages('paged', {})) {
-      pages.push(page);
+      pages.push(Array.from({ length: page.length }, (_, i) => page.at(i) as Timeline));
     }
     connection.close();
     checkPages(pages);

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { EventPageSizer, nextPageLimit, pagedIterable } from '../../src/agent/paged-iterable.js';
+import {
+  EventPageSizer,
+  JsonPageWriter,
+  nextPageLimit,
+  pagedIterable,
+} from '../../src/agent/paged-iterable.js';
+import { CorruptDataError } from '../../src/errors.js';
 
 /** A page source that records what happened to it. */
 function source(pages: number[][], options: { failAt?: number } = {}) {
@@ -115,5 +121,63 @@ describe('event pages bounded by count and bytes', () => {
     for (let i = 0; i < 50; i++) sizer.add(1);
     // As many as asked for: more may follow.
     expect(sizer.end()).toBe(true);
+  });
+});
+
+describe('JsonPageWriter', () => {
+  const context = { backend: 'test', operation: 'readEvents' };
+
+  it('hands each text back parsed, multi-byte and non-BMP text included, across pages that outgrow the buffer', () => {
+    const writer = new JsonPageWriter<{ n: number; text: string }>(context);
+    for (const [page, count] of [
+      [0, 3],
+      [1, 200],
+      [2, 1],
+    ] as const) {
+      writer.start();
+      const values = Array.from({ length: count }, (_, n) => ({
+        n,
+        text: `p${page} 审查 ✅ 😀 ${'x'.repeat(n * 50)}`,
+      }));
+      for (const value of values) writer.add(JSON.stringify(value));
+      expect(writer.length).toBe(count);
+      const read = writer.finish();
+      expect(Array.from({ length: read.length }, (_, i) => read.at(i))).toEqual(values);
+      expect(read.at(count)).toBeUndefined();
+    }
+  });
+
+  it('takes a text as its UTF-8 bytes as well as a string', () => {
+    const writer = new JsonPageWriter<string>(context);
+    writer.start();
+    writer.add(Buffer.from('"审查 ✅ 😀"', 'utf8'));
+    writer.add('"é"');
+    writer.add(new TextEncoder().encode('"x"'));
+    const page = writer.finish();
+    expect([page.at(0), page.at(1), page.at(2)]).toEqual(['审查 ✅ 😀', 'é', 'x']);
+  });
+
+  it('refuses to read a page once the next one was started, and a retried page starts empty', () => {
+    const writer = new JsonPageWriter<number>(context);
+    writer.start();
+    writer.add('1');
+    const first = writer.finish();
+    writer.start();
+    writer.add('2');
+    expect(() => first.at(0)).toThrow(/after the next one was started/);
+    writer.start();
+    expect(writer.length).toBe(0);
+    writer.add('3');
+    expect(writer.finish().at(0)).toBe(3);
+  });
+
+  it('fails with CorruptDataError at a text that does not parse, after the texts before it', () => {
+    const writer = new JsonPageWriter<number>(context);
+    writer.start();
+    writer.add('1');
+    writer.add('{"cut');
+    const page = writer.finish();
+    expect(page.at(0)).toBe(1);
+    expect(() => page.at(1)).toThrow(CorruptDataError);
   });
 });

@@ -434,9 +434,11 @@ describe('SqliteStore: query plans', () => {
   });
 
   it('reads events, per-agent lists and agent ids through indexes', () => {
-    expectIndexSearch(eventPageQuery('a', 0, {}, 256));
-    expectIndexSearch(eventPageQuery('a', 10, { channel: 'progress' }, 256));
-    expectIndexSearch(eventPageQuery('a', 10, { channel: 'monitor', since: { seq: 3, timestamp: 0 } }, 256));
+    expectIndexSearch(eventPageQuery('a', 0, {}, 256, true));
+    expectIndexSearch(eventPageQuery('a', 10, { channel: 'progress' }, 256, true));
+    expectIndexSearch(
+      eventPageQuery('a', 10, { channel: 'monitor', since: { seq: 3, timestamp: 0 } }, 256, true),
+    );
     expectIndexSearch(listAgentsQuery('agt-'));
     for (const sql of [
       'SELECT message_json AS json FROM messages WHERE agent_id = ? ORDER BY position',
