@@ -486,25 +486,44 @@ export class MongoAgentBackend implements AgentBackend, RetentionBackend {
 
   /** One page of a query: each document's text, with the agent it belongs to. */
   private async findRows(
-    role: 'infos' | 'messages' | 'tool_calls',
+    role: 'messages' | 'tool_calls',
     plan: FindPlan,
     operation: string,
   ): Promise<Array<Required<StoredRow>>> {
-    const agentField = role === 'infos' ? '_id' : 'agentId';
     const docs = await (await this.opened()).collections[role]
-      .find(plan.filter, { projection: { json: 1, [agentField]: 1 } })
+      .find(plan.filter, { projection: { json: 1, agentId: 1 } })
       .sort(plan.sort)
       .skip(plan.skip)
       .limit(plan.limit)
       .toArray();
     return docs.map((doc) => {
-      const agentId = String(doc[agentField]);
+      const agentId = String(doc.agentId);
       return { agentId, json: jsonText(doc, where(operation, agentId)) };
     });
   }
 
-  querySessions(query: NormalizedSessionQuery): Promise<Array<Required<StoredRow>>> {
-    return this.findRows('infos', sessionQueryPlan(query), 'querySessions');
+  /**
+   * An aggregation rather than a `find`: its `$project` takes the session,
+   * or the whole info of a document saved before the session was stored,
+   * on the server (a `find` projection can compute only on MongoDB 4.4+, and
+   * the project's test server ignores it). A leading `$match`, `$sort`,
+   * `$skip` and `$limit` use the indexes as that `find` would.
+   */
+  async querySessions(query: NormalizedSessionQuery): Promise<Array<Required<StoredRow>>> {
+    const plan = sessionQueryPlan(query);
+    const docs = await (await this.opened()).collections.infos
+      .aggregate([
+        { $match: plan.filter },
+        { $sort: plan.sort },
+        { $skip: plan.skip },
+        { $limit: plan.limit },
+        { $project: { json: { $ifNull: ['$sessionJson', '$json'] } } },
+      ])
+      .toArray();
+    return docs.map((doc) => {
+      const agentId = String(doc._id);
+      return { agentId, json: jsonText(doc, where('querySessions', agentId)) };
+    });
   }
 
   queryMessages(query: NormalizedMessageQuery): Promise<StoredRow[]> {

@@ -242,6 +242,11 @@ export interface InfoDocument {
   /** Epoch ms of the last `saveInfo` (store time). */
   updatedAt: number;
   json: string;
+  /**
+   * The session (`SessionFields.sessionJson`), what `querySessions` reads;
+   * absent on infos saved before the store wrote it, until their next save.
+   */
+  sessionJson?: string;
 }
 
 export function toInfoDocument(
@@ -258,6 +263,7 @@ export function toInfoDocument(
     messageCount: fields.messageCount,
     updatedAt,
     json,
+    sessionJson: fields.sessionJson,
   };
 }
 

@@ -259,6 +259,7 @@ export class PostgresAgentBackend implements AgentBackend, RetentionBackend {
       fields.createdAtMs,
       Date.now(),
       fields.messageCount,
+      fields.sessionJson,
     ];
     return this.writes.write(agentId, async () => {
       await this.db.query(this.sql.saveInfo, values, true);
@@ -381,8 +382,8 @@ export class PostgresAgentBackend implements AgentBackend, RetentionBackend {
 
   async querySessions(query: NormalizedSessionQuery): Promise<Array<Required<StoredRow>>> {
     const { text, values } = sessionsQuery(this.db.table('kode_agents'), query);
-    const rows = await this.db.read<{ agent_id: string; info_json: string }>(text, values);
-    return rows.map((row) => ({ agentId: row.agent_id, json: row.info_json }));
+    const rows = await this.db.read<{ agent_id: string; session_json: string }>(text, values);
+    return rows.map((row) => ({ agentId: row.agent_id, json: row.session_json }));
   }
 
   async queryMessages(query: NormalizedMessageQuery): Promise<StoredRow[]> {
@@ -444,6 +445,7 @@ export class PostgresAgentBackend implements AgentBackend, RetentionBackend {
           infos.map((info) => info?.fields.createdAtMs ?? null),
           infos.map((info) => (info ? now : null)),
           infos.map((info) => info?.fields.messageCount ?? null),
+          infos.map((info) => info?.fields.sessionJson ?? null),
         ]);
         return true;
       }),

@@ -111,7 +111,9 @@ export function sessionsQuery(agents: string, query: NormalizedSessionQuery): Bu
   if (query.userId !== undefined) c.add((p) => `user_key = ${p}`, columnKey(query.userId));
   c.timeBounds('created_at_ms', query);
   const dir = direction(query);
-  const text = `SELECT agent_id, info_json FROM ${agents} ${c.where()}
+  // A row saved before schema 5 has no session_json until its next saveInfo:
+  // its whole info comes instead (`toSessionInfo` reads either).
+  const text = `SELECT agent_id, coalesce(session_json, info_json) AS session_json FROM ${agents} ${c.where()}
     ORDER BY ${SESSION_SORT[query.sortBy]} ${dir}, agent_id ${dir} ${c.page(query)}`;
   return { text, values: c.values };
 }

@@ -29,7 +29,7 @@ import { NOW_MS } from './postgres-registry.js';
  */
 
 /** Newest schema version of component `agent` this code knows. */
-export const AGENT_SCHEMA_VERSION = 4;
+export const AGENT_SCHEMA_VERSION = 5;
 
 /**
  * First key of the advisory lock that serialises migrations (the second is
@@ -244,6 +244,13 @@ const MIGRATIONS: Migration[] = [
     `ALTER TABLE ${t('kode_events')} ADD COLUMN appended_at_ms double precision`,
     `ALTER TABLE ${t('kode_events')} ALTER COLUMN appended_at_ms SET DEFAULT ${NOW_MS}`,
   ],
+  // Version 5: the session beside the info. Each saveInfo stores
+  // `sessionFields(info).sessionJson`, so a querySessions page ships and
+  // parses that small text, not every agent's whole configuration. A
+  // nullable column without a default rewrites no row, so a schema of
+  // millions of agents upgrades at once; a row saved before keeps NULL until
+  // its next saveInfo, and the query reads its info instead.
+  (t) => [`ALTER TABLE ${t('kode_agents')} ADD COLUMN session_json text`],
 ];
 
 /**

@@ -49,12 +49,13 @@ function statementTexts(db: PostgresConnection) {
       ON CONFLICT (agent_id, snapshot_key) DO UPDATE SET snapshot_json = excluded.snapshot_json`,
     loadSnapshot: `SELECT snapshot_json AS json FROM ${snapshots} WHERE agent_id = $1 AND snapshot_key = $2`,
     listSnapshots: `SELECT snapshot_json AS json FROM ${snapshots} WHERE agent_id = $1 ORDER BY created_seq`,
-    saveInfo: `INSERT INTO ${agents} (agent_id, info_json, template_key, user_key, created_at_ms, updated_at_ms, message_count)
-      VALUES ($1, $2, $3, $4, $5, $6, $7)
+    saveInfo: `INSERT INTO ${agents} (agent_id, info_json, template_key, user_key, created_at_ms, updated_at_ms, message_count,
+        session_json)
+      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
       ON CONFLICT (agent_id) DO UPDATE SET info_json = excluded.info_json, template_key = excluded.template_key,
         user_key = excluded.user_key, created_at_ms = excluded.created_at_ms,
-        updated_at_ms = excluded.updated_at_ms, message_count = excluded.message_count, deleted_at_ms = NULL,
-        last_write_ms = excluded.last_write_ms`,
+        updated_at_ms = excluded.updated_at_ms, message_count = excluded.message_count,
+        session_json = excluded.session_json, deleted_at_ms = NULL, last_write_ms = excluded.last_write_ms`,
     loadInfo: `SELECT info_json AS json FROM ${agents} WHERE agent_id = $1`,
     // null: no row; false: a tombstone.
     exists: `SELECT (SELECT ${LIVE_AGENT} FROM ${agents} WHERE agent_id = $1) AS live`,
@@ -124,11 +125,12 @@ function statementTexts(db: PostgresConnection) {
     fork: `
       WITH forks AS (
         INSERT INTO ${agents} (agent_id, info_json, template_key, user_key, created_at_ms, updated_at_ms,
-          message_count, messages_revision, tool_calls_revision)
+          message_count, session_json, messages_revision, tool_calls_revision)
         SELECT f.id, f.info_json, f.template_key, f.user_key, f.created_at_ms, f.updated_at_ms, f.message_count,
-          nextval('${revisions}'), nextval('${revisions}')
-        FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::float8[], $7::float8[], $8::float8[])
-          AS f(id, info_json, template_key, user_key, created_at_ms, updated_at_ms, message_count)
+          f.session_json, nextval('${revisions}'), nextval('${revisions}')
+        FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::float8[], $7::float8[], $8::float8[],
+            $9::text[])
+          AS f(id, info_json, template_key, user_key, created_at_ms, updated_at_ms, message_count, session_json)
       ),
       fork_ids AS (SELECT id, n FROM unnest($2::text[]) WITH ORDINALITY AS f(id, n)),
       copied_messages AS (

@@ -207,10 +207,11 @@ export class SqliteAgentBackend implements AgentBackend, RetentionBackend {
   saveInfo(agentId: string, json: string, fields: SessionFields): Promise<void> {
     return this.writeForAgent(agentId, () => {
       this.connection.run(
-        'INSERT INTO agent_info (agent_id, info_json, template_id, user_id, created_at_ms, updated_at_ms, message_count) ' +
-          'VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (agent_id) DO UPDATE SET info_json = excluded.info_json, ' +
+        'INSERT INTO agent_info (agent_id, info_json, template_id, user_id, created_at_ms, updated_at_ms, message_count, session_json) ' +
+          'VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (agent_id) DO UPDATE SET info_json = excluded.info_json, ' +
           'template_id = excluded.template_id, user_id = excluded.user_id, created_at_ms = excluded.created_at_ms, ' +
-          'updated_at_ms = excluded.updated_at_ms, message_count = excluded.message_count',
+          'updated_at_ms = excluded.updated_at_ms, message_count = excluded.message_count, ' +
+          'session_json = excluded.session_json',
         agentId,
         json,
         fields.templateId,
@@ -218,6 +219,7 @@ export class SqliteAgentBackend implements AgentBackend, RetentionBackend {
         fields.createdAtMs,
         Date.now(),
         fields.messageCount,
+        fields.sessionJson,
       );
     });
   }

@@ -1,12 +1,9 @@
+import type { SessionFields } from '../../src/agent/record-fields.js';
 import type { SqliteConnection } from './sqlite-connection.js';
 
 /** The fork's own `agent_info` row, computed by the caller from the source's info. */
-export interface ForkInfoRow {
+export interface ForkInfoRow extends SessionFields {
   json: string;
-  templateId: string;
-  userId: string | null;
-  createdAtMs: number;
-  messageCount: number;
 }
 
 /** One fork to write: its id and its own `agent_info` row (when the source has info). */
@@ -75,8 +72,8 @@ export function copyAgentRows(
     );
     if (info) {
       run(
-        'INSERT INTO agent_info (agent_id, info_json, template_id, user_id, created_at_ms, updated_at_ms, message_count) ' +
-          'VALUES (?, ?, ?, ?, ?, ?, ?)',
+        'INSERT INTO agent_info (agent_id, info_json, template_id, user_id, created_at_ms, updated_at_ms, message_count, session_json) ' +
+          'VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
         forkId,
         info.json,
         info.templateId,
@@ -84,6 +81,7 @@ export function copyAgentRows(
         info.createdAtMs,
         now,
         info.messageCount,
+        info.sessionJson,
       );
     }
     for (const { table, columns } of COPIED_LISTS) {

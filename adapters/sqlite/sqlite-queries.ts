@@ -91,7 +91,7 @@ export function sessionQuery(query: NormalizedSessionQuery): BuiltQuery {
   const dir = direction(query);
   const sort = SESSION_SORT_COLUMN[query.sortBy];
   return paged(
-    `SELECT agent_id, ${sessionJson('info_json')} AS session_json FROM agent_info${where} ` +
+    `SELECT agent_id, coalesce(session_json, ${sessionFromInfo('info_json')}) AS session_json FROM agent_info${where} ` +
       `ORDER BY ${sort} ${dir}, agent_id ${dir}`,
     where,
     query,
@@ -102,18 +102,21 @@ export function sessionQuery(query: NormalizedSessionQuery): BuiltQuery {
 const SESSION_FIELDS = ['templateId', 'createdAt', 'messageCount', 'lastSfpIndex'] as const;
 
 /**
- * SQL for the part of a stored info that a session is made of: a JSON object
- * of `SESSION_FIELDS` (null where the info lacks one, which `toSessionInfo`
- * reads as absent) and `breakpoint` when the info has one. The SDK's info
- * carries the agent's whole configuration (a kilobyte or more): parsing it
- * whole in JavaScript was most of a page's time, where SQLite parses it once
- * per row (its JSON functions share one parse of the same text) in a
- * fraction of that. Each field keeps its JSON value (`->`), so it reads back
- * exactly as from the whole info. A text SQLite cannot read (damaged, or too
- * deep for its JSON functions) comes whole, for the store to decode as before
- * (a damaged one then fails as CorruptDataError).
+ * SQL for the session of an info saved before `agent_info.session_json`
+ * existed (schema 6; every saveInfo since stores it): a JSON object of
+ * `SESSION_FIELDS` (null where the info lacks one, which `toSessionInfo`
+ * reads as absent) and `breakpoint` when the info has one. `coalesce` only
+ * evaluates it for such rows. Not `coalesce(session_json, info_json)`: an
+ * agent that is never saved again (an archive of finished sessions) would
+ * then have its whole info, the agent's whole configuration (a kilobyte or
+ * more), parsed in JavaScript on every page, where SQLite parses it once per
+ * row (its JSON functions share one parse of the same text) in a fraction
+ * of that. Each field keeps its JSON value (`->`), so it reads back exactly
+ * as from the whole info. A text SQLite cannot read (damaged, or too deep
+ * for its JSON functions) comes whole, for the store to decode as before (a
+ * damaged one then fails as CorruptDataError).
  */
-function sessionJson(column: string): string {
+function sessionFromInfo(column: string): string {
   const fields = (names: readonly string[]) =>
     `json_object(${names.map((name) => `'${name}', ${column} -> '$.${name}'`).join(', ')})`;
   return (

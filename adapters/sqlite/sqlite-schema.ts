@@ -231,6 +231,18 @@ export const AGENT_SCHEMA_MIGRATIONS: readonly SqliteMigration[] = [
       ALTER TABLE events ADD COLUMN appended_at_ms INTEGER;
     `,
   },
+  {
+    version: 6,
+    description: 'the session beside the info',
+    // Each saveInfo stores the session (`sessionFields(info).sessionJson`)
+    // beside the whole info, so a querySessions page reads that small text
+    // only. Adding a nullable column rewrites no row, so a store of millions
+    // of agents opens at once; a row saved before keeps NULL until its next
+    // saveInfo, and the query falls back to its info (sqlite-queries.ts).
+    sql: `
+      ALTER TABLE agent_info ADD COLUMN session_json TEXT;
+    `,
+  },
 ];
 
 /** The KV component's schema history in `kode_schema_version`. */

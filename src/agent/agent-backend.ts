@@ -97,9 +97,11 @@ export interface AgentBackend {
   // ---- queries: rows of stored text, sorted and paged as asked ----------
   // A query's `agentId` is one an id can be (no NUL, no lone surrogate); the store answers the others.
   /**
-   * Each row's text is the agent's stored info, or a JSON object of only the
-   * info fields `toSessionInfo` reads, which spares a page parsing every
-   * agent's whole configuration.
+   * Each row's text is the `sessionJson` saved with the agent's info, so a
+   * page parses no agent's whole configuration. An info saved before the
+   * backend stored that text comes as the stored info, or as a JSON object
+   * of only the info fields `toSessionInfo` reads: `toSessionInfo` gives the
+   * same session from any of the three.
    */
   querySessions(query: NormalizedSessionQuery): Promise<Array<Required<StoredRow>>>;
   queryMessages(query: NormalizedMessageQuery): Promise<StoredRow[]>;

@@ -317,7 +317,7 @@ export class MemoryBackend implements AgentBackend, RetentionBackend {
     }[query.sortBy];
     return page(rows, (row) => [sortValue(row.info), row.agentId], query).map((row) => ({
       agentId: row.agentId,
-      json: row.info.json,
+      json: row.info.fields.sessionJson,
     }));
   }
 

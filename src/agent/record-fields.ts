@@ -67,6 +67,13 @@ export interface SessionFields {
   /** `info.metadata.userId` when it is a string. */
   userId: string | null;
   messageCount: number;
+  /**
+   * The session itself as JSON text: `toSessionInfo` of the info without
+   * `agentId`. Stored beside the info so that a `querySessions` page reads
+   * this small object instead of parsing every agent's whole configuration
+   * (the SDK's info holds it, a kilobyte or more).
+   */
+  sessionJson: string;
 }
 
 export function sessionFields(info: Partial<AgentInfo>): SessionFields {
@@ -77,13 +84,17 @@ export function sessionFields(info: Partial<AgentInfo>): SessionFields {
     createdAtMs: Number.isFinite(parsed) ? parsed : 0,
     userId: typeof userId === 'string' ? userId : null,
     messageCount: finiteOr(info.messageCount, 0),
+    // Read back through `toSessionInfo`, which gives the same session from
+    // this text as from the whole info's: each field is serialised under the
+    // same key (a `toJSON(key)` sees the same key), and what JSON drops or
+    // turns into null falls back to the same default either way.
+    sessionJson: JSON.stringify(sessionOf(info)),
   };
 }
 
-/** The `SessionInfo` the SDK expects, built from a saved `AgentInfo` (optional fields stay absent). */
-export function toSessionInfo(agentId: string, info: Partial<AgentInfo>): SessionInfo {
-  const session: SessionInfo = {
-    agentId,
+/** The session of an info, without its agent id: what `toSessionInfo` reads (optional fields stay absent). */
+function sessionOf(info: Partial<AgentInfo>): Omit<SessionInfo, 'agentId'> {
+  const session: Omit<SessionInfo, 'agentId'> = {
     templateId: info.templateId ?? '',
     createdAt: info.createdAt ?? '',
     messageCount: info.messageCount ?? 0,
@@ -91,6 +102,14 @@ export function toSessionInfo(agentId: string, info: Partial<AgentInfo>): Sessio
   };
   if (info.breakpoint !== undefined) session.breakpoint = info.breakpoint;
   return session;
+}
+
+/**
+ * The `SessionInfo` the SDK expects, built from a saved `AgentInfo`, or from
+ * the `sessionJson` of `sessionFields` (the same fields under the same names).
+ */
+export function toSessionInfo(agentId: string, info: Partial<AgentInfo>): SessionInfo {
+  return { agentId, ...sessionOf(info) };
 }
 
 /**

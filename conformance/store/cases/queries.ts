@@ -347,6 +347,58 @@ export const queryCases: StoreCase[] = defineCases('query', [
     },
   },
   {
+    id: 'sessions.odd-shapes',
+    title:
+      'querySessions gives an info with missing, null or oddly typed session fields the defaults, and keeps the rest as saved',
+    run: async (ctx) => {
+      const base = ctx.agentId('odd');
+      const templateId = `${base}-t`;
+      // Saved as callers may (the SDK types nothing at this boundary); each
+      // session field: absent or null reads as its default ('' or 0), any
+      // other value comes back as saved, a null breakpoint included.
+      const infos: Array<[string, Record<string, unknown>, Record<string, unknown>]> = [
+        [`${base}/missing`, { templateId }, { templateId, createdAt: '', messageCount: 0, lastSfpIndex: 0 }],
+        [
+          `${base}/nulls`,
+          { templateId, createdAt: null, messageCount: null, lastSfpIndex: null, breakpoint: null },
+          { templateId, createdAt: '', messageCount: 0, lastSfpIndex: 0, breakpoint: null },
+        ],
+        [
+          `${base}/types`,
+          {
+            templateId,
+            createdAt: 1_700_000_000_000,
+            messageCount: '12',
+            lastSfpIndex: { at: [1, 2] },
+            breakpoint: { state: 'TOOL_PENDING', calls: ['a'] },
+            metadata: { userId: 7 },
+          },
+          {
+            templateId,
+            createdAt: 1_700_000_000_000,
+            messageCount: '12',
+            lastSfpIndex: { at: [1, 2] },
+            breakpoint: { state: 'TOOL_PENDING', calls: ['a'] },
+          },
+        ],
+        [
+          `${base}/falsy`,
+          { templateId, createdAt: '', messageCount: 0, lastSfpIndex: 0, breakpoint: false, extra: 'x' },
+          { templateId, createdAt: '', messageCount: 0, lastSfpIndex: 0, breakpoint: false },
+        ],
+      ];
+      for (const [id, info] of infos) await ctx.store.saveInfo(id, { agentId: id, ...info } as never);
+      for (const [id, , session] of infos) {
+        checkEqual(await ctx.store.querySessions({ agentId: id }), [{ agentId: id, ...session }], id);
+      }
+      checkEqual(
+        (await ctx.store.querySessions({ templateId, sortOrder: 'asc' })).length,
+        infos.length,
+        'all of them by template',
+      );
+    },
+  },
+  {
     id: 'sessions.date-bounds',
     title:
       'startDate/endDate are inclusive, createdAfter/createdBefore exclusive; Date, ms and ISO strings agree',

@@ -191,7 +191,7 @@ describe('extracted fields', () => {
     });
   });
 
-  it('an info document is keyed by agent id and carries the session sort and filter fields', () => {
+  it('an info document is keyed by agent id and carries the session, its sort and its filter fields', () => {
     const info: Partial<AgentInfo> = {
       agentId: 'x',
       templateId: 'tpl',
@@ -207,6 +207,8 @@ describe('extracted fields', () => {
       messageCount: 4,
       updatedAt: 99,
       json: '{}',
+      sessionJson:
+        '{"templateId":"tpl","createdAt":"2026-11-22T15:32:17.342+02:00","messageCount":4,"lastSfpIndex":0}',
     });
     expect(toInfoDocument('ag', '{}', sessionFields({}), 1)).toMatchObject({
       templateId: '',

@@ -6,7 +6,7 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PostgresStore } from '../../../adapters/postgres/index.js';
 import { resolvePostgresSettings } from '../../../adapters/postgres/postgres-config.js';
-import { migrateAgentSchema } from '../../../adapters/postgres/postgres-schema.js';
+import { AGENT_SCHEMA_VERSION, migrateAgentSchema } from '../../../adapters/postgres/postgres-schema.js';
 import { collect } from '../../../conformance/runner/assertions.js';
 import { storeConfigFromEnv } from '../../../src/config/store-config.js';
 import { ConfigError } from '../../../src/errors.js';
@@ -233,7 +233,7 @@ describePostgres('PostgresStore eventPartitions: events partitioned by hash of a
     // Version 4 adds appended_at_ms to the partitioned table: every partition has it, with its default.
     const store = open(older, { eventPartitions: 2 });
     await store.appendEvent('a', event('a', 1));
-    expect(await version(older)).toBe(4);
+    expect(await version(older)).toBe(AGENT_SCHEMA_VERSION);
     const times = await adminQuery<{ t: number | null }>(
       `SELECT appended_at_ms AS t FROM ${pg.escapeIdentifier(older)}.kode_events WHERE agent_id = 'a'`,
     );

@@ -2,7 +2,11 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SqliteStore } from '../../../adapters/sqlite/index.js';
-import { AGENT_SCHEMA_MIGRATIONS, migrateSchema } from '../../../adapters/sqlite/sqlite-schema.js';
+import {
+  AGENT_SCHEMA_MIGRATIONS,
+  latestVersion,
+  migrateSchema,
+} from '../../../adapters/sqlite/sqlite-schema.js';
 import { collect } from '../../../conformance/runner/assertions.js';
 import { BASE_MS, timeline } from '../../../conformance/store/sample-data.js';
 import { tempDir } from '../../bin/cli-support.js';
@@ -69,7 +73,7 @@ describe('retention on an upgraded SQLite file', () => {
 
     const db = new Database(path, { readonly: true });
     expect(db.prepare("SELECT version FROM kode_schema_version WHERE component = 'agent'").get()).toEqual({
-      version: 5,
+      version: latestVersion(AGENT_SCHEMA_MIGRATIONS),
     });
     db.close();
   });
