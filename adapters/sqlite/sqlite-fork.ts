@@ -1,5 +1,6 @@
 import type { SessionFields } from '../../src/agent/record-fields.js';
 import type { SqliteConnection } from './sqlite-connection.js';
+import { LIST_COLUMNS } from './sqlite-schema.js';
 
 /** The fork's own `agent_info` row, computed by the caller from the source's info. */
 export interface ForkInfoRow extends SessionFields {
@@ -19,24 +20,10 @@ export interface ForkTarget {
  * into a scratch table for each fork (a statement may not read rows it is
  * inserting): a quarter of the time of 20 forks of a 600-message agent.
  */
-const COPIED_LISTS = [
-  { table: 'messages', columns: ['position', 'message_json', 'role', 'created_at_ms'] },
-  { table: 'message_content_types', columns: ['content_type', 'created_at_ms', 'position'] },
-  {
-    table: 'tool_calls',
-    columns: [
-      'position',
-      'call_id',
-      'record_json',
-      'name',
-      'state',
-      'is_error',
-      'has_approval',
-      'created_at_ms',
-      'updated_at_ms',
-    ],
-  },
-] as const;
+const COPIED_LISTS = (['messages', 'message_content_types', 'tool_calls'] as const).map((table) => ({
+  table,
+  columns: LIST_COLUMNS[table],
+}));
 
 /**
  * Copies one agent's rows to new agent ids with set-based statements

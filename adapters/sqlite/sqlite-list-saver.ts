@@ -7,6 +7,7 @@ import {
 } from '../../src/agent/record-fields.js';
 import type { SqliteConnection } from './sqlite-connection.js';
 import { LIVE_AGENT, REGISTER_AGENT } from './sqlite-registry.js';
+import { LIST_COLUMNS } from './sqlite-schema.js';
 
 /**
  * Incremental saves of a per-agent list (messages, tool-call records). The
@@ -231,11 +232,11 @@ export function storedList(connection: SqliteConnection, list: AgentList, agentI
 }
 
 /** Messages: rows of `messages`, each with its content types in `message_content_types`. */
-const MESSAGE_COLUMNS = ['agent_id', 'position', 'message_json', 'role', 'created_at_ms'] as const;
+const MESSAGE_COLUMNS = ['agent_id', ...LIST_COLUMNS.messages] as const;
 const MESSAGE_UPSERT =
   ' ON CONFLICT (agent_id, position) DO UPDATE SET message_json = excluded.message_json, ' +
   'role = excluded.role, created_at_ms = excluded.created_at_ms';
-const CONTENT_TYPE_COLUMNS = ['agent_id', 'position', 'content_type', 'created_at_ms'] as const;
+const CONTENT_TYPE_COLUMNS = ['agent_id', ...LIST_COLUMNS.message_content_types] as const;
 
 export function messageListSaver(connection: SqliteConnection): IncrementalListSaver<MessageFields> {
   const clearContentTypes = (agentId: string, from: number) =>
@@ -282,18 +283,7 @@ export function messageListSaver(connection: SqliteConnection): IncrementalListS
 }
 
 /** Tool-call records: rows of `tool_calls`. */
-const TOOL_CALL_COLUMNS = [
-  'agent_id',
-  'position',
-  'call_id',
-  'record_json',
-  'name',
-  'state',
-  'is_error',
-  'has_approval',
-  'created_at_ms',
-  'updated_at_ms',
-] as const;
+const TOOL_CALL_COLUMNS = ['agent_id', ...LIST_COLUMNS.tool_calls] as const;
 const TOOL_CALL_UPSERT =
   ' ON CONFLICT (agent_id, position) DO UPDATE SET ' +
   'call_id = excluded.call_id, record_json = excluded.record_json, name = excluded.name, ' +

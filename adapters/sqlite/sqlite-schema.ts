@@ -245,6 +245,27 @@ export const AGENT_SCHEMA_MIGRATIONS: readonly SqliteMigration[] = [
   },
 ];
 
+/**
+ * The columns of each per-agent list table besides `agent_id`, in the
+ * order a save writes them (sqlite-list-saver.ts) and a fork copies them
+ * (sqlite-fork.ts).
+ */
+export const LIST_COLUMNS = {
+  messages: ['position', 'message_json', 'role', 'created_at_ms'],
+  message_content_types: ['position', 'content_type', 'created_at_ms'],
+  tool_calls: [
+    'position',
+    'call_id',
+    'record_json',
+    'name',
+    'state',
+    'is_error',
+    'has_approval',
+    'created_at_ms',
+    'updated_at_ms',
+  ],
+} as const;
+
 /** The KV component's schema history in `kode_schema_version`. */
 export const SQLITE_KV_MIGRATIONS: readonly SqliteMigration[] = [
   {
