@@ -2,14 +2,11 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SqliteStore } from '../../../adapters/sqlite/index.js';
-import {
-  AGENT_SCHEMA_MIGRATIONS,
-  latestVersion,
-  migrateSchema,
-} from '../../../adapters/sqlite/sqlite-schema.js';
+import { AGENT_SCHEMA_MIGRATIONS, latestVersion } from '../../../adapters/sqlite/sqlite-schema.js';
 import { collect } from '../../../conformance/runner/assertions.js';
 import { BASE_MS, timeline } from '../../../conformance/store/sample-data.js';
 import { tempDir } from '../../bin/cli-support.js';
+import { agentSchemaFile } from '../../helpers/sqlite-files.js';
 
 /**
  * Retention on a SQLite file written before kode-store recorded write times
@@ -25,14 +22,7 @@ beforeAll(async () => {
 afterAll(() => scratch.remove());
 
 function version4File(path: string): void {
-  const db = new Database(path);
-  db.exec('BEGIN IMMEDIATE');
-  migrateSchema(
-    db,
-    'agent',
-    AGENT_SCHEMA_MIGRATIONS.filter((step) => step.version <= 4),
-  );
-  db.exec('COMMIT');
+  const db = agentSchemaFile(path, 4);
   const info = db.prepare(
     'INSERT INTO agent_info (agent_id, info_json, template_id, user_id, created_at_ms, updated_at_ms, message_count) VALUES (?, ?, ?, NULL, ?, ?, 0)',
   );

@@ -2,15 +2,12 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SqliteStore } from '../../../adapters/sqlite/index.js';
-import {
-  AGENT_SCHEMA_MIGRATIONS,
-  latestVersion,
-  migrateSchema,
-} from '../../../adapters/sqlite/sqlite-schema.js';
+import { AGENT_SCHEMA_MIGRATIONS, latestVersion } from '../../../adapters/sqlite/sqlite-schema.js';
 import { sessionFields } from '../../../src/agent/record-fields.js';
 import type { AgentInfo } from '../../../src/types.js';
 import { tempDir } from '../../bin/cli-support.js';
 import { byAgentId, oddSessionInfos, sessionsOf } from '../../helpers/session-infos.js';
+import { agentSchemaFile, agentSchemaVersion } from '../../helpers/sqlite-files.js';
 
 /**
  * Schema 6 stores each info's session in `agent_info.session_json`. The
@@ -26,15 +23,8 @@ afterAll(() => scratch.remove());
 
 /** A file at agent schema 5 holding `infos`, as kode-store wrote them before schema 6. */
 function version5File(path: string, infos: readonly AgentInfo[]): void {
-  const db = new Database(path);
+  const db = agentSchemaFile(path, 5);
   try {
-    db.exec('BEGIN IMMEDIATE');
-    migrateSchema(
-      db,
-      'agent',
-      AGENT_SCHEMA_MIGRATIONS.filter((step) => step.version <= 5),
-    );
-    db.exec('COMMIT');
     const insert = db.prepare(
       'INSERT INTO agent_info (agent_id, info_json, template_id, user_id, created_at_ms, updated_at_ms, message_count) VALUES (?, ?, ?, ?, ?, ?, ?)',
     );
@@ -64,19 +54,6 @@ function sessionColumn(path: string): Map<string, string | null> {
       session_json: string | null;
     }>;
     return new Map(rows.map((row) => [row.agent_id, row.session_json]));
-  } finally {
-    db.close();
-  }
-}
-
-function agentSchemaVersion(path: string): number | undefined {
-  const db = new Database(path, { readonly: true });
-  try {
-    return (
-      db.prepare("SELECT version FROM kode_schema_version WHERE component = 'agent'").get() as
-        | { version: number }
-        | undefined
-    )?.version;
   } finally {
     db.close();
   }

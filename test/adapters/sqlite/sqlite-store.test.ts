@@ -25,6 +25,7 @@ import {
 import { agentDirName } from '../../../src/hybrid/agent-path.js';
 import type { Message, Timeline, ToolCallRecord } from '../../../src/types.js';
 import { ChildScript } from '../../child/sqlite-child-process.js';
+import { agentSchemaVersion } from '../../helpers/sqlite-files.js';
 
 let root: string;
 let counter = 0;
@@ -512,25 +513,12 @@ describe('SqliteStore: schema migrations', () => {
     CREATE TABLE agent_locks (agent_id TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at_ms INTEGER NOT NULL);
   `;
 
-  function schemaVersion(path: string): number | undefined {
-    const db = new Database(path, { readonly: true });
-    try {
-      return (
-        db.prepare("SELECT version FROM kode_schema_version WHERE component = 'agent'").get() as
-          | { version: number }
-          | undefined
-      )?.version;
-    } finally {
-      db.close();
-    }
-  }
-
   it('creates a new file at the latest schema version', async () => {
     const path = await freshDbPath();
     const store = new SqliteStore(path);
     await store.list();
     await store.close();
-    expect(schemaVersion(path)).toBe(latestVersion(AGENT_SCHEMA_MIGRATIONS));
+    expect(agentSchemaVersion(path)).toBe(latestVersion(AGENT_SCHEMA_MIGRATIONS));
   });
 
   it('upgrades a file created at schema version 1 with its data intact and indexed', async () => {
@@ -569,7 +557,7 @@ describe('SqliteStore: schema migrations', () => {
     const store = new SqliteStore(path);
     expect(await store.loadMessages(agent.agentId)).toEqual(agent.messages);
     expect(await store.loadToolCallRecords(agent.agentId)).toEqual(agent.toolCalls);
-    expect(schemaVersion(path)).toBe(latestVersion(AGENT_SCHEMA_MIGRATIONS));
+    expect(agentSchemaVersion(path)).toBe(latestVersion(AGENT_SCHEMA_MIGRATIONS));
     const toolUses = agent.messages.filter((m) => m.content.some((block) => block.type === 'tool_use'));
     expect(toolUses.length).toBeGreaterThan(0);
     expect(await store.queryMessages({ contentType: 'tool_use', sortOrder: 'asc' })).toEqual(toolUses);
@@ -632,7 +620,7 @@ describe('SqliteStore: schema migrations', () => {
     expect(String((error as Error).message)).toMatch(/version 99/);
     await expect(store.list()).rejects.toMatchObject({ code: 'KODE_UNSUPPORTED' });
     await store.close();
-    expect(schemaVersion(path)).toBe(99);
+    expect(agentSchemaVersion(path)).toBe(99);
   });
 });
 
