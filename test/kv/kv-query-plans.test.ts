@@ -257,3 +257,78 @@ describePostgres('KV counts and namespace lists on PostgreSQL use the counters a
     }
   });
 });
+
+describePostgres('KV setMany and getMany on PostgreSQL past the statistics of a small instance', () => {
+  const target = useTestSchema('kv_stale_stats');
+  const instanceId = 'grown';
+  const keyOf = (i: number) => `key${String(i).padStart(6, '0')}`;
+  let pool: pg.Pool;
+
+  beforeAll(async () => {
+    pool = new pg.Pool({ connectionString: target.url, max: 4, options: '-c synchronous_commit=off' });
+    const kv = createKvStore(new PostgresKvBackend(pool, { schema: target.schema }));
+    await kv.createInstance({ name: 'grown', id: instanceId });
+    const records = `${pg.escapeIdentifier(target.schema)}.kode_kv_records`;
+    // Statistics taken while the instance was small, and kept: autovacuum would refresh them later.
+    await pool.query(`ALTER TABLE ${records} SET (autovacuum_enabled = false)`);
+    await kv.setMany(
+      instanceId,
+      Array.from({ length: 100 }, (_, i) => ({ namespace: 'ns', key: keyOf(i), value: { i } })),
+    );
+    await pool.query(`ANALYZE ${records}`);
+    for (let start = 100; start < 20_100; start += 1000) {
+      await kv.setMany(
+        instanceId,
+        Array.from({ length: 1000 }, (_, i) => ({ namespace: 'ns', key: keyOf(start + i), value: { i } })),
+      );
+    }
+  }, 180_000);
+  afterAll(async () => {
+    await pool?.end();
+  });
+
+  interface PlanNode {
+    'Node Type': string;
+    'Relation Name'?: string;
+    'Actual Rows'?: number;
+    'Actual Loops'?: number;
+    'Rows Removed by Filter'?: number;
+    Plans?: PlanNode[];
+  }
+  const nodes = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? []).flatMap(nodes)];
+
+  it('look up each key through the primary key, never reading the instance whole', async () => {
+    const recorded = recordingPool({ max: 2 });
+    try {
+      const kv = createKvStore(new PostgresKvBackend(recorded.pool, { schema: target.schema }));
+      await kv.getRecordCount(instanceId); // opens (migrations) before recording starts
+      recorded.statements.length = 0;
+      // 500 keys stored, 500 new.
+      const keys = Array.from({ length: 1000 }, (_, i) => keyOf(19_600 + i));
+      await kv.setMany(
+        instanceId,
+        keys.map((key) => ({ namespace: 'ns', key, value: { again: true } })),
+      );
+      expect(await kv.getMany(instanceId, 'ns', keys)).toHaveLength(1000);
+      const lookups = recorded.statements.filter(
+        (s: RecordedStatement) => /^\s*SELECT/i.test(s.text) && s.text.includes('unnest'),
+      );
+      expect(lookups.length).toBeGreaterThanOrEqual(2);
+      for (const statement of lookups) {
+        const [row] = (await pool.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${statement.text}`, statement.values))
+          .rows as Array<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>;
+        const plan = row?.['QUERY PLAN'][0]?.Plan as PlanNode;
+        const what = `${statement.text}\n${JSON.stringify(plan, null, 1)}`;
+        for (const node of nodes(plan).filter((n) => n['Relation Name'] === 'kode_kv_records')) {
+          expect(node['Node Type'], what).toBe('Index Scan');
+          // One lookup per key: at most one row read per key asked for, not the 20,000 stored.
+          const read =
+            (node['Actual Rows'] ?? 0) * (node['Actual Loops'] ?? 1) + (node['Rows Removed by Filter'] ?? 0);
+          expect(read, what).toBeLessThanOrEqual(keys.length);
+        }
+      }
+    } finally {
+      await recorded.pool.end();
+    }
+  });
+});
