@@ -159,8 +159,6 @@ export class DatabaseEventStorage implements EventStorage {
       WHERE running - size < $${cursorParam + 2} ORDER BY id`);
     const context = { backend: 'postgres', operation: 'readEvents', agentId } as const;
     const sizer = new EventPageSizer(this.pageSize, this.pageBytes);
-    // Emptied before each fetch: the page handed out before must not stay
-    // alive (in this generator's frame) while the next one arrives.
     const pages = new JsonPageWriter<Timeline>(context);
     for (;;) {
       const limit = sizer.start();

@@ -147,6 +147,21 @@ describe('KV counts and namespace lists on SQLite use the counters and indexes',
   });
 });
 
+/** A node of `EXPLAIN (ANALYZE, FORMAT JSON)`, as far as the plan tests read it. */
+interface PlanNode {
+  'Node Type': string;
+  'Relation Name'?: string;
+  'Index Name'?: string;
+  'Actual Rows'?: number;
+  'Actual Loops'?: number;
+  'Rows Removed by Filter'?: number;
+  Plans?: PlanNode[];
+}
+
+function nodes(node: PlanNode): PlanNode[] {
+  return [node, ...(node.Plans ?? []).flatMap(nodes)];
+}
+
 describePostgres('KV counts and namespace lists on PostgreSQL use the counters and indexes', () => {
   const target = useTestSchema('kv_plans');
   const now = { time: Date.now() };
@@ -167,20 +182,6 @@ describePostgres('KV counts and namespace lists on PostgreSQL use the counters a
   afterAll(async () => {
     await pool?.end();
   });
-
-  interface PlanNode {
-    'Node Type': string;
-    'Relation Name'?: string;
-    'Index Name'?: string;
-    'Actual Rows'?: number;
-    'Actual Loops'?: number;
-    'Rows Removed by Filter'?: number;
-    Plans?: PlanNode[];
-  }
-
-  function nodes(node: PlanNode): PlanNode[] {
-    return [node, ...(node.Plans ?? []).flatMap(nodes)];
-  }
 
   it('answers exactly, and reads no more than the expiring rows of kode_kv_records', async () => {
     const recorded = recordingPool({ max: 2 });
@@ -286,16 +287,6 @@ describePostgres('KV setMany and getMany on PostgreSQL past the statistics of a 
   afterAll(async () => {
     await pool?.end();
   });
-
-  interface PlanNode {
-    'Node Type': string;
-    'Relation Name'?: string;
-    'Actual Rows'?: number;
-    'Actual Loops'?: number;
-    'Rows Removed by Filter'?: number;
-    Plans?: PlanNode[];
-  }
-  const nodes = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? []).flatMap(nodes)];
 
   it('look up each key through the primary key, never reading the instance whole', async () => {
     const recorded = recordingPool({ max: 2 });
