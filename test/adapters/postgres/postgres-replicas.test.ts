@@ -184,8 +184,12 @@ describeWithPrivatePostgres(
       await store.saveMessages('old', messages);
       const kvId = (await store.kv.createInstance({ name: 'replicas', id: 'kv-reads' })).id;
       await store.kv.set(kvId, 'ns', 'old', 1);
-      await until('standby has the old rows', async () => (await sessionIds(store)).includes('old'));
+      // Usable first, so that the wait below reads the standby and not the primary; and the KV record
+      // is the last of these writes, so once the standby has it, it has the rest.
       await usable(store);
+      await until('standby has the old rows', async () =>
+        (await store.kv.query({ from: { instance: kvId } })).records.some((r) => r.key === 'old'),
+      );
 
       await pauseReplay();
       try {
@@ -225,11 +229,16 @@ describeWithPrivatePostgres(
       } finally {
         await resumeReplay();
       }
-      await until('standby caught up', async () => (await sessionIds(store)).includes('new'));
+      // Replay applies the writes in commit order, and the KV record was written last: wait for it,
+      // not for the session written first (replay can stand between the two when this runs).
+      await until('standby caught up', async () =>
+        (await store.kv.query({ from: { instance: kvId } })).records.some((r) => r.key === 'new'),
+      );
       expect((await store.kv.query({ from: { instance: kvId } })).records.map((r) => r.key)).toEqual([
         'new',
         'old',
       ]);
+      expect(await sessionIds(store)).toEqual(['new', 'old']);
     }, 60_000);
 
     it('bypasses a standby whose replay lags behind by more than maxReplicaLagMs, and returns to it once it catches up', async () => {
