@@ -259,7 +259,7 @@ describePostgres('KV counts and namespace lists on PostgreSQL use the counters a
   });
 });
 
-describePostgres('KV setMany and getMany on PostgreSQL past the statistics of a small instance', () => {
+describePostgres('KV setMany, getMany and delete on PostgreSQL past the statistics of a small instance', () => {
   const target = useTestSchema('kv_stale_stats');
   const instanceId = 'grown';
   const keyOf = (i: number) => `key${String(i).padStart(6, '0')}`;
@@ -317,6 +317,47 @@ describePostgres('KV setMany and getMany on PostgreSQL past the statistics of a 
             (node['Actual Rows'] ?? 0) * (node['Actual Loops'] ?? 1) + (node['Rows Removed by Filter'] ?? 0);
           expect(read, what).toBeLessThanOrEqual(keys.length);
         }
+      }
+    } finally {
+      await recorded.pool.end();
+    }
+  });
+
+  it('delete reads one row of the instance, not the instance whole', async () => {
+    const recorded = recordingPool({ max: 2 });
+    try {
+      const kv = createKvStore(new PostgresKvBackend(recorded.pool, { schema: target.schema }));
+      const before = await kv.getRecordCount(instanceId, 'ns');
+      recorded.statements.length = 0;
+      expect(await kv.delete(instanceId, 'ns', keyOf(150))).toBe(true);
+      expect((await kv.get(instanceId, 'ns', keyOf(150))).exists).toBe(false);
+      expect(await kv.getRecordCount(instanceId, 'ns')).toBe(before - 1);
+      const statement = recorded.statements.find((s: RecordedStatement) => /DELETE FROM/.test(s.text));
+      expect(statement, 'the DELETE statement of kv.delete').toBeDefined();
+      // EXPLAIN ANALYZE runs the statement: in a transaction rolled back, on another stored key.
+      const values = [...(statement?.values ?? [])];
+      values[2] = [keyOf(151)];
+      const client = await pool.connect();
+      let plan: PlanNode;
+      try {
+        await client.query('BEGIN');
+        const [row] = (await client.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${statement?.text}`, values))
+          .rows as Array<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>;
+        plan = row?.['QUERY PLAN'][0]?.Plan as PlanNode;
+      } finally {
+        await client.query('ROLLBACK');
+        client.release();
+      }
+      const what = `${statement?.text}\n${JSON.stringify(plan, null, 1)}`;
+      const reads = nodes(plan).filter(
+        (n) => n['Relation Name'] === 'kode_kv_records' && n['Node Type'] !== 'ModifyTable',
+      );
+      expect(reads.length, what).toBeGreaterThan(0);
+      for (const node of reads) {
+        expect(['Index Scan', 'Tid Scan'], what).toContain(node['Node Type']);
+        const read =
+          (node['Actual Rows'] ?? 0) * (node['Actual Loops'] ?? 1) + (node['Rows Removed by Filter'] ?? 0);
+        expect(read, what).toBe(1);
       }
     } finally {
       await recorded.pool.end();
