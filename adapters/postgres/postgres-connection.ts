@@ -291,31 +291,28 @@ export class PostgresConnection {
     start: () => (row: unknown[]) => void,
   ): Promise<void> {
     const pool = await this.ready();
-    this.driver ??= loadPgDriver();
-    const pg = await this.driver;
     const attempt = () =>
-      this.withClient(
-        pool,
-        (_tx, client) =>
-          new Promise<void>((resolve, reject) => {
-            const query = new pg.Query({
-              ...queryConfig(statement, values),
-              rowMode: 'array',
-              callback: (error) => (error ? reject(error) : resolve()),
-            });
-            const sink = start();
-            query.on('row', (row, result) => {
-              sink(row);
-              // pg also gathers every row into the result it gives the
-              // callback (it does for any query with a callback); those
-              // rows would keep each page's values alive as long as the page.
-              result.rows.length = 0;
-            });
-            // PostgresPoolClient types only what every pool must offer; a
-            // pg client also takes a query object of its own (a submittable).
-            (client as unknown as { query(query: PgRowQuery): unknown }).query(query);
-          }),
-      );
+      this.withClient(pool, async (_tx, client) => {
+        const Query = await this.queryClassOf(client);
+        return new Promise<void>((resolve, reject) => {
+          const query = new Query({
+            ...queryConfig(statement, values),
+            rowMode: 'array',
+            callback: (error) => (error ? reject(error) : resolve()),
+          });
+          const sink = start();
+          query.on('row', (row, result) => {
+            sink(row);
+            // pg also gathers every row into the result it gives the
+            // callback (it does for any query with a callback); those
+            // rows would keep each page's values alive as long as the page.
+            result.rows.length = 0;
+          });
+          // PostgresPoolClient types only what every pool must offer; a
+          // pg client also takes a query object of its own (a submittable).
+          (client as unknown as { query(query: PgRowQuery): unknown }).query(query);
+        });
+      });
     try {
       await attempt();
     } catch (error) {
@@ -323,6 +320,19 @@ export class PostgresConnection {
       if (!isConnectionError(error)) throw error;
       await attempt();
     }
+  }
+
+  /**
+   * The query class of the client's own copy of pg: pg's clients (and its
+   * native ones) carry it as `Client.Query`, so a pool injected from a copy
+   * of pg this package cannot resolve still reads events. Any other client
+   * gets the Query of the pg this package loads.
+   */
+  private async queryClassOf(client: PostgresPoolClient): Promise<PgModule['Query']> {
+    const own = (client.constructor as { Query?: unknown } | undefined)?.Query;
+    if (typeof own === 'function') return own as PgModule['Query'];
+    this.driver ??= loadPgDriver();
+    return (await this.driver).Query;
   }
 
   /**

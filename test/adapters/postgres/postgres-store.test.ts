@@ -240,6 +240,22 @@ describePostgres('PostgresStore on PostgreSQL', () => {
     expect(result.message).toContain('npm install pg');
   });
 
+  it('reads events through an injected pool from a copy of pg it cannot resolve itself', async () => {
+    const schema = uniqueSchemaName('foreign_pg');
+    try {
+      const { stdout } = await run(process.execPath, [
+        '--import',
+        'tsx',
+        child('postgres-injected-pool-without-pg.ts'),
+        place.url,
+        schema,
+      ]);
+      expect(JSON.parse(stdout.trim())).toEqual({ deltas: ['chunk 1', 'chunk 2', 'chunk 3'] });
+    } finally {
+      await dropSchema(schema);
+    }
+  });
+
   // ---- exact round trips -----------------------------------------------
 
   it('keeps object key order that jsonb would sort', async () => {
