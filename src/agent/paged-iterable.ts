@@ -135,7 +135,8 @@ class PagedIterator<T> implements AsyncIterator<T> {
  * (bench h-event-memory's reader); a buffer of its own per page, freed only
  * by the collector, made the allocator keep freed pages resident (71 MiB).
  * A driver that can hand a text over as its bytes (SQLite, a blob) spares
- * making a string and encoding it again.
+ * making a string and encoding it again. Small texts may be held as the
+ * strings they came as (`hold`): copying them costs more than holding them.
  *
  * A page is readable until the next one is started: reading it afterwards
  * throws instead of handing out another page's texts.
@@ -143,6 +144,8 @@ class PagedIterator<T> implements AsyncIterator<T> {
 export class JsonPageWriter<T> {
   private bytes = Buffer.allocUnsafe(64 * 1024);
   private ends: number[] = [];
+  /** Texts held as strings, by their index in the page. */
+  private held: string[] | undefined;
   private used = 0;
   private handedOut: JsonPage<T> | undefined;
 
@@ -153,7 +156,15 @@ export class JsonPageWriter<T> {
     this.handedOut?.retire();
     this.handedOut = undefined;
     this.ends = [];
+    this.held = undefined;
     this.used = 0;
+  }
+
+  /** Adds one text to the page as the string it is, without copying it into the buffer. */
+  hold(text: string): void {
+    this.held ??= [];
+    this.held[this.ends.length] = text;
+    this.ends.push(this.used);
   }
 
   /** Adds one text to the page: a string, or its UTF-8 bytes. */
@@ -182,7 +193,7 @@ export class JsonPageWriter<T> {
 
   /** The page written since `start()`. */
   finish(): Page<T> {
-    this.handedOut = new JsonPage<T>(this.bytes, this.ends, this.context);
+    this.handedOut = new JsonPage<T>(this.bytes, this.ends, this.held, this.context);
     return this.handedOut;
   }
 }
@@ -193,6 +204,7 @@ class JsonPage<T> implements Page<T> {
   constructor(
     bytes: Buffer,
     private readonly ends: readonly number[],
+    private held: readonly string[] | undefined,
     private readonly context: ErrorContext,
   ) {
     this.bytes = bytes;
@@ -207,12 +219,15 @@ class JsonPage<T> implements Page<T> {
     if (end === undefined) return undefined;
     if (this.bytes === undefined)
       throw new Error('a page was read after the next one was started in its buffer');
+    const held = this.held?.[index];
+    if (held !== undefined) return decodeJson<T>(held, this.context);
     const start = index === 0 ? 0 : (this.ends[index - 1] as number);
     return decodeJson<T>(this.bytes.toString('utf8', start, end), this.context);
   }
 
   retire(): void {
     this.bytes = undefined;
+    this.held = undefined;
   }
 }
 
@@ -286,6 +301,7 @@ export class EventPageSizer {
   private events = 0;
   private bytes = 0;
   private largest = 0;
+  private bytesBefore = 0;
 
   constructor(
     readonly pageSize: number = EVENT_PAGE_SIZE,
@@ -309,9 +325,17 @@ export class EventPageSizer {
     return this.bytes >= this.pageBytes;
   }
 
+  /** The average size of the events of the page before (0 before the first page ends). */
+  get averageBefore(): number {
+    return this.previous === undefined || this.previous.events === 0
+      ? 0
+      : this.bytesBefore / this.previous.events;
+  }
+
   /** Ends the page; true when the stream may hold more (the page was full by count or by bytes). */
   end(): boolean {
     this.previous = { events: this.events, largest: this.largest };
+    this.bytesBefore = this.bytes;
     return this.events >= this.limit || this.bytes >= this.pageBytes;
   }
 }

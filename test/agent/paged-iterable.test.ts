@@ -157,6 +157,31 @@ describe('JsonPageWriter', () => {
     expect([page.at(0), page.at(1), page.at(2)]).toEqual(['审查 ✅ 😀', 'é', 'x']);
   });
 
+  it('holds a string as it is beside texts copied as bytes, and forgets it with its page', () => {
+    const writer = new JsonPageWriter<string>(context);
+    writer.start();
+    writer.hold('"held 审查 😀"');
+    writer.add('"copied é"');
+    writer.hold('"held again"');
+    writer.add(Buffer.from('"bytes ✅"', 'utf8'));
+    expect(writer.length).toBe(4);
+    const page = writer.finish();
+    expect([0, 1, 2, 3].map((i) => page.at(i))).toEqual([
+      'held 审查 😀',
+      'copied é',
+      'held again',
+      'bytes ✅',
+    ]);
+    writer.start();
+    writer.add('"next"');
+    expect(() => page.at(0)).toThrow(/after the next one was started/);
+    // A page started again holds nothing of the one before.
+    writer.start();
+    writer.add('"only"');
+    const only = writer.finish();
+    expect([only.length, only.at(0), only.at(1)]).toEqual([1, 'only', undefined]);
+  });
+
   it('refuses to read a page once the next one was started, and a retried page starts empty', () => {
     const writer = new JsonPageWriter<number>(context);
     writer.start();

@@ -7,20 +7,30 @@ import { SqliteStore } from '../../../adapters/sqlite/index.js';
 import type { Timeline } from '../../../src/types.js';
 
 /**
- * SQLite's readEvents reads each event's text as a blob, its stored bytes,
- * into the page (sqlite-database-events.ts): UTF-8 only when the database
- * keeps text as UTF-8, which is fixed when the file is made. A file made
- * with another text encoding must read back the same events.
+ * SQLite's readEvents reads the texts of a page of large events as blobs,
+ * their stored bytes, into the page (sqlite-database-events.ts): only when
+ * the database keeps text as UTF-8, which is fixed when the file is made. A
+ * file made with another text encoding must read back the same events.
  */
 
+/**
+ * The first page's 16 small events are read as text; the next page, of up to
+ * 4 MiB, as text too (the page before it held small events); the pages
+ * after it, of ~1.6 KB events, as blobs in a UTF-8 file.
+ */
 const entry = (seq: number): Timeline =>
   ({
     cursor: seq,
     bookmark: { seq, timestamp: 1 },
-    event: { channel: 'progress', type: 'text_chunk', step: seq, delta: `chunk ${seq} 审查 ✅ 😀 é` },
+    event: {
+      channel: 'progress',
+      type: 'text_chunk',
+      step: seq,
+      delta: `chunk ${seq} ${'审查 ✅ 😀 é '.repeat(seq <= 16 ? 1 : 80)}`,
+    },
   }) as unknown as Timeline;
 
-describe('SQLite readEvents: event texts read as bytes', () => {
+describe('SQLite readEvents: event texts read as text or as bytes', () => {
   let root: string;
 
   beforeEach(async () => {
@@ -41,8 +51,8 @@ describe('SQLite readEvents: event texts read as bytes', () => {
 
       const store = new SqliteStore({ path });
       try {
-        // Past the first page (16 events), so later pages are read too.
-        const written = Array.from({ length: 60 }, (_, i) => entry(i + 1));
+        // ~6 MiB past the first page: two more pages at least (a page holds at most 4 MiB).
+        const written = Array.from({ length: 6_000 }, (_, i) => entry(i + 1));
         await Promise.all(written.map((event) => store.appendEvent('agent', event)));
         const read: Timeline[] = [];
         for await (const event of store.readEvents('agent')) read.push(event);
