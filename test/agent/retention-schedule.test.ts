@@ -192,8 +192,11 @@ describe('scheduled retention: two processes on one SQLite file', () => {
   it('only one process runs the rounds; when it closes, the other takes over; each exits after close()', async () => {
     const path = join(dir, 'fleet.db');
     await new SqliteStore({ path }).open().then((store) => store.close());
-    const one = ChildScript.start('sqlite-retention-scheduler.ts', [path, '10', '2000']);
-    const two = ChildScript.start('sqlite-retention-scheduler.ts', [path, '10', '2000']);
+    // The leader keeps the lease by renewing it every third of it while the other process
+    // tries for it every 10 ms; a 2 s lease was lost (and [0, 3] failed) by a renewal 1.3 s
+    // late on a loaded machine. No step here waits for a lease to run out: close gives it back.
+    const one = ChildScript.start('sqlite-retention-scheduler.ts', [path, '10', '30000']);
+    const two = ChildScript.start('sqlite-retention-scheduler.ts', [path, '10', '30000']);
     try {
       await Promise.all([one.waitFor('scheduled'), two.waitFor('scheduled')]);
       // Three rounds of each process: whichever took the lease first ran all of its own.

@@ -42,7 +42,11 @@ describe('backoff while waiting for a lock', () => {
 
 describeMongo('lease locks against a server', () => {
   const place = useTestDatabase('locks');
-  const open = (leaseMs = 600) =>
+  // A live holder renews every third of its lease; it loses the lock only if a renewal
+  // (a timer, then a round trip to the server) comes two thirds of a lease late. 3 s
+  // leaves a loaded machine 2 s for that.
+  const LEASE_MS = 3_000;
+  const open = (leaseMs = LEASE_MS) =>
     new MongoStore({ uri: place.url, dbName: place.dbName, lockLeaseMs: leaseMs });
 
   it('a lock taken through one store object times out in another, and is free once released', async () => {
@@ -61,7 +65,8 @@ describeMongo('lease locks against a server', () => {
   it('a live holder keeps its lock well past one lease (renewal), and a lost holder frees it one lease later', async () => {
     const [holder, waiter] = [open(), open()];
     await holder.acquireAgentLock('renewed', 1_000);
-    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    // Past one lease: without renewal the lock would be free by now.
+    await new Promise((resolve) => setTimeout(resolve, LEASE_MS * 1.5));
     await expect(waiter.acquireAgentLock('renewed', 100)).rejects.toMatchObject({
       code: 'KODE_LOCK_TIMEOUT',
     });
@@ -72,7 +77,7 @@ describeMongo('lease locks against a server', () => {
         .collection<{ _id: string }>('kode_locks')
         .updateOne({ _id: 'renewed' }, { $set: { owner: 'dead-process' } });
     });
-    const release = await waiter.acquireAgentLock('renewed', 5_000);
+    const release = await waiter.acquireAgentLock('renewed', LEASE_MS * 5);
     await release();
     await Promise.all([holder.close(), waiter.close()]);
   });

@@ -63,7 +63,9 @@ describePostgres('PostgresStore locks', () => {
   }, 55_000);
 
   it("takes over a SIGKILLed holder's lock once its lease expires", async () => {
-    const leaseMs = 1_500;
+    // Long enough that the live child (renewing every third of it) keeps the lock while
+    // this process tries for it, even when a loaded machine delays a renewal by seconds.
+    const leaseMs = 3_000;
     const store = open({ lockLeaseMs: leaseMs });
     const id = agentId('killed');
     const holder = lockInChildProcess(place.schema, id, leaseMs);
@@ -81,13 +83,16 @@ describePostgres('PostgresStore locks', () => {
   });
 
   it('keeps a lock past its lease while the holder is alive (renewal)', async () => {
-    const leaseMs = 300;
+    // Renewed every third of the lease: the holder loses it only if a renewal
+    // (a timer, then a statement on the shared server) comes two thirds of a
+    // lease late. 2 s leaves a loaded machine 1.3 s for that; 300 ms left it 200 ms.
+    const leaseMs = 2_000;
     const holderStore = open({ lockLeaseMs: leaseMs });
     const other = open({ lockLeaseMs: leaseMs });
     const id = agentId('renewed');
     const release = await holderStore.acquireAgentLock(id);
-    // Waits four leases: without renewal the lease would have lapsed and the other store would get it.
-    await expect(other.acquireAgentLock(id, leaseMs * 4)).rejects.toMatchObject({
+    // Waits three leases: without renewal the lease would have lapsed and the other store would get it.
+    await expect(other.acquireAgentLock(id, leaseMs * 3)).rejects.toMatchObject({
       code: 'KODE_LOCK_TIMEOUT',
     });
     await release();
@@ -97,7 +102,9 @@ describePostgres('PostgresStore locks', () => {
 
   it('does not stall other operations while 12 locks are held on a pool of 10', async () => {
     const applicationName = `kode-store-test-locks-pool-${process.pid}`;
-    const store = open({ max: 10, applicationName });
+    // A lease long enough that no renewal (every third of it) runs in this test: a renewal's
+    // UPDATE in flight when pg_stat_activity is read would count as a busy connection.
+    const store = open({ max: 10, applicationName, lockLeaseMs: 600_000 });
     const id = agentId('busy');
     await store.saveInfo(id, info(id));
     const releases = [];

@@ -149,8 +149,13 @@ describeWithPrivatePostgres(
       }
     };
 
+    /** Polls `done` until it holds; fails naming `what` after 30 s (a test's own timeout would not say which wait it was). */
     const until = async (what: string, done: () => Promise<boolean>) => {
-      while (!(await done())) await new Promise((resolve) => setTimeout(resolve, 25));
+      const deadline = performance.now() + 30_000;
+      while (!(await done())) {
+        if (performance.now() > deadline) throw new Error(`waited 30 s, still not: ${what}`);
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
       return what;
     };
 

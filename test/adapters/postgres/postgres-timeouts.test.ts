@@ -128,6 +128,12 @@ describe('PostgreSQL timeout settings', () => {
 
 describePostgres('PostgreSQL statement and lock-wait bounds on a live server', () => {
   const place = useTestSchema('timeouts');
+  /**
+   * The short bound of each test. The calls before and after the held row run
+   * under it too, on the shared server that other test files keep busy: 200 ms
+   * was tight for them on a loaded machine. The held row waits as long as it takes.
+   */
+  const SHORT_MS = 1_000;
   const stores: PostgresStore[] = [];
   const open = (bounds: { statementTimeoutMs: number; lockTimeoutMs: number }) => {
     const store = new PostgresStore({
@@ -178,7 +184,7 @@ describePostgres('PostgreSQL statement and lock-wait bounds on a live server', (
   });
 
   it('a write waiting for a row lock past lockTimeoutMs fails with TimeoutError naming it, and the store goes on', async () => {
-    const store = open({ statementTimeoutMs: 30_000, lockTimeoutMs: 200 });
+    const store = open({ statementTimeoutMs: 30_000, lockTimeoutMs: SHORT_MS });
     const id = `lock-wait-${process.pid}`;
     await store.saveInfo(id, info(id));
     const release = await holdAgentRow(id);
@@ -193,16 +199,16 @@ describePostgres('PostgreSQL statement and lock-wait bounds on a live server', (
       code: 'KODE_TIMEOUT',
       operation: 'saveInfo',
       agentId: id,
-      timeoutMs: 200,
+      timeoutMs: SHORT_MS,
     });
-    expect((failure as Error).message).toMatch(/200 ms \(lockTimeoutMs\)/);
+    expect((failure as Error).message).toMatch(/1000 ms \(lockTimeoutMs\)/);
     await store.saveInfo(id, { ...info(id), messageCount: 3 });
     expect((await store.loadInfo(id))?.messageCount).toBe(3);
   });
 
   it('a statement running past statementTimeoutMs is cancelled by the server: TimeoutError naming it', async () => {
     // The lock wait is the slow part of the statement; the statement bound is the shorter one.
-    const store = open({ statementTimeoutMs: 200, lockTimeoutMs: 30_000 });
+    const store = open({ statementTimeoutMs: SHORT_MS, lockTimeoutMs: 30_000 });
     const id = `statement-${process.pid}`;
     await store.saveInfo(id, info(id));
     const release = await holdAgentRow(id);
@@ -213,15 +219,15 @@ describePostgres('PostgreSQL statement and lock-wait bounds on a live server', (
       await release();
     }
     expect(failure).toBeInstanceOf(TimeoutError);
-    expect(failure).toMatchObject({ operation: 'saveInfo', timeoutMs: 200 });
-    expect((failure as Error).message).toMatch(/200 ms \(statementTimeoutMs\)/);
+    expect(failure).toMatchObject({ operation: 'saveInfo', timeoutMs: SHORT_MS });
+    expect((failure as Error).message).toMatch(/1000 ms \(statementTimeoutMs\)/);
     expect(((failure as Error).cause as { code?: string }).code).toBe('57014');
     await store.saveInfo(id, { ...info(id), messageCount: 3 });
     expect((await store.loadInfo(id))?.messageCount).toBe(3);
   });
 
   it('a KV write waiting for a row lock fails with TimeoutError naming lockTimeoutMs', async () => {
-    const store = open({ statementTimeoutMs: 30_000, lockTimeoutMs: 200 });
+    const store = open({ statementTimeoutMs: 30_000, lockTimeoutMs: SHORT_MS });
     await store.kv.set('timeouts', 'ns', 'key', 1, { autoCreateInstance: true });
     const client = new pg.Client({
       connectionString: place.url,
@@ -240,7 +246,7 @@ describePostgres('PostgreSQL statement and lock-wait bounds on a live server', (
       await client.end();
     }
     expect(failure).toBeInstanceOf(TimeoutError);
-    expect(failure).toMatchObject({ operation: 'kv.set', timeoutMs: 200 });
+    expect(failure).toMatchObject({ operation: 'kv.set', timeoutMs: SHORT_MS });
     await store.kv.set('timeouts', 'ns', 'key', 3);
     expect((await store.kv.get('timeouts', 'ns', 'key'))?.value).toBe(3);
   });
@@ -249,7 +255,12 @@ describePostgres('PostgreSQL statement and lock-wait bounds on a live server', (
 describeWithPrivatePostgres('PostgreSQL server stopped with SIGSTOP (a private server)', () => {
   let server: PrivatePostgres;
   const stores: PostgresStore[] = [];
-  const bounds = { connectTimeoutMs: 400, statementTimeoutMs: 400, lockTimeoutMs: 400 };
+  // Every call of these stores runs under these bounds, the ones made while the server
+  // answers too: the schema migration, the first connections, the calls after SIGCONT. On
+  // a loaded machine 400 ms was not enough for those; 2 s is, and is what a stopped server
+  // costs each test (the calls made while it is stopped run side by side).
+  const BOUND_MS = 2_000;
+  const bounds = { connectTimeoutMs: BOUND_MS, statementTimeoutMs: BOUND_MS, lockTimeoutMs: BOUND_MS };
   const open = () => {
     const store = new PostgresStore({
       connection: { connectionString: server.url, max: 4, applicationName: 'kode-store-test-stopped' },
@@ -303,7 +314,7 @@ describeWithPrivatePostgres('PostgreSQL server stopped with SIGSTOP (a private s
     );
     for (const failure of failures) {
       expect(isKodeStoreError(failure) ? failure.code : (failure as Error).message).toBe('KODE_TIMEOUT');
-      expect((failure as TimeoutError).timeoutMs).toBe(400);
+      expect((failure as TimeoutError).timeoutMs).toBe(BOUND_MS);
     }
     const fromFresh = failures[failures.length - 1] as TimeoutError;
     expect(fromFresh.message).toMatch(/\(connectTimeoutMs\)/);
@@ -340,7 +351,7 @@ describeWithPrivatePostgres('PostgreSQL server stopped with SIGSTOP (a private s
       await server.resume();
     }
     expect(failure).toBeInstanceOf(TimeoutError);
-    expect(failure).toMatchObject({ operation: 'readEvents', timeoutMs: 400 });
+    expect(failure).toMatchObject({ operation: 'readEvents', timeoutMs: BOUND_MS });
 
     const all: unknown[] = [];
     for await (const read of store.readEvents(id)) all.push(read);

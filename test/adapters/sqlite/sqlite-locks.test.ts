@@ -60,7 +60,9 @@ describe('SqliteStore locks across processes', () => {
 
   it("takes over a SIGKILLed holder's lock once its lease has run out, not before", async () => {
     const path = await freshDatabase();
-    const leaseMs = 1000;
+    // Long enough that the live child (renewing every third of it) keeps the lock while
+    // this process tries for it, even when a loaded machine delays a renewal by seconds.
+    const leaseMs = 3_000;
     const holder = ChildScript.start('sqlite-lock-holder.ts', [path, 'crashing', String(leaseMs)]);
     const store = new SqliteStore(path);
     try {

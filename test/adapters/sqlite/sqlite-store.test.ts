@@ -627,7 +627,10 @@ describe('SqliteStore: schema migrations', () => {
 describe('SqliteStore: waiting for another process', () => {
   it("waits for another process's write transaction without freezing the event loop", async () => {
     const path = await freshDbPath();
-    const store = new SqliteStore(path);
+    // The save must still be waiting when the holder lets go: that takes 20 timer ticks, a
+    // read and a round trip to the child, which a loaded machine can stretch towards the
+    // default 5 s busy bound. This one is never reached.
+    const store = new SqliteStore({ path, busyTimeoutMs: 60_000 });
     await store.saveMessages('busy', conversation(1));
     const holder = ChildScript.start('sqlite-hold-write-lock.ts', [path]);
     try {
