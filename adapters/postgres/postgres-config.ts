@@ -278,12 +278,17 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 export const DEFAULT_STATEMENT_TIMEOUT_MS = 30_000;
 export const DEFAULT_LOCK_TIMEOUT_MS = 30_000;
 /**
- * How much longer than `statement_timeout` the client waits for an answer.
- * A live server cancels the statement first and the connection stays
- * usable; only a server that does not answer at all runs into the client's
- * bound (and its connection is discarded).
+ * How long the client waits for an answer: longer than `statement_timeout`,
+ * so that a live server cancels the statement first and the connection
+ * stays usable; only a server that does not answer at all runs into the
+ * client's bound (and its connection is discarded). The margin is a tenth
+ * of the bound and at least a second: the server's cancel still has to
+ * reach a process whose event loop a loaded machine may hold up (a 500 ms
+ * margin lost that race under load in the timeout tests).
  */
-export const CLIENT_TIMEOUT_GRACE_MS = 500;
+export function clientTimeoutMs(statementTimeoutMs: number): number {
+  return statementTimeoutMs + Math.max(1_000, Math.ceil(statementTimeoutMs / 10));
+}
 /** PostgreSQL truncates identifiers longer than this many bytes (NAMEDATALEN - 1). */
 const MAX_IDENTIFIER_BYTES = 63;
 
@@ -371,7 +376,7 @@ function connectionToPoolConfig(
     connectionTimeoutMillis: bounds.connectTimeoutMs,
     statement_timeout: bounds.statementTimeoutMs,
     lock_timeout: bounds.lockTimeoutMs,
-    query_timeout: bounds.statementTimeoutMs + CLIENT_TIMEOUT_GRACE_MS,
+    query_timeout: clientTimeoutMs(bounds.statementTimeoutMs),
   };
   if (typeof connection === 'string') {
     if (!/^postgres(ql)?:\/\//i.test(connection)) {

@@ -43,8 +43,8 @@ describe('PostgreSQL timeout settings', () => {
       connectionTimeoutMillis: 10_000,
       statement_timeout: 30_000,
       lock_timeout: 30_000,
-      // The client waits a little longer than the server, so a live server's cancel comes first.
-      query_timeout: 30_500,
+      // The client waits longer than the server (a tenth, at least 1 s), so a live server's cancel comes first.
+      query_timeout: 33_000,
     });
   });
 
@@ -63,7 +63,7 @@ describe('PostgreSQL timeout settings', () => {
       connectionTimeoutMillis: 1_500,
       statement_timeout: 2_000,
       lock_timeout: 700,
-      query_timeout: 2_500,
+      query_timeout: 3_000,
     });
     expect(
       resolvePostgresSettings({ connection: 'postgres://h/db', connectTimeoutMs: 900 }).poolConfig,
