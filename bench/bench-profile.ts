@@ -1,6 +1,7 @@
 /**
- * The sizes of a run. `full` is issue 7's workload set, sized to finish in
- * under 10 minutes on a 2-core machine whose disk takes 1–3 ms per fsync;
+ * The sizes of a run. `full` is issue 7's workload set (about 26 minutes on a
+ * 2-core machine whose disk takes 0.4–3 ms per fsync, 2026-12-07, the peer
+ * comparison and h's 1,000,000 events included);
  * `quick` proves the code works in well under a minute (the test suite runs
  * it); `large` is `full` with the 50,000-agent fleet and
  * the 10,000-agent scale run; `medium` is `full`

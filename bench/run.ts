@@ -28,7 +28,7 @@ import { toolCallsWorkload } from './workloads/tool-calls.js';
  * `npm run bench`: issue 7's workloads on every available backend against
  * the raw drivers, one table at the end, `bench/results/latest.json`.
  *
- *   npm run bench                 # full run (< 10 minutes on 2 cores)
+ *   npm run bench                 # full run (about 26 minutes on 2 cores, the peer included)
  *   npm run bench -- --quick      # short run proving the code works
  *   npm run bench -- --large      # the 50,000-agent fleet, 10,000 agents × 300 steps (j-scale)
  *   npm run bench -- --only j --scale-agents 1000   # the scale workload at another size
