@@ -5,18 +5,10 @@
  * and prints what it read (or the error), as one JSON line.
  * Usage: node --import tsx postgres-injected-pool-without-pg.ts <url> <schema>
  */
-import { createRequire, register } from 'node:module';
+import { createRequire } from 'node:module';
+import { refusePg } from './refuse-pg.js';
 
-const refusePg = `
-export async function resolve(specifier, context, next) {
-  if (specifier === 'pg' || specifier.startsWith('pg/')) {
-    const error = new Error("Cannot find package 'pg' imported from " + context.parentURL);
-    error.code = 'ERR_MODULE_NOT_FOUND';
-    throw error;
-  }
-  return next(specifier, context);
-}`;
-register(`data:text/javascript,${encodeURIComponent(refusePg)}`);
+refusePg();
 
 const [url, schema] = process.argv.slice(2) as [string, string];
 const require = createRequire(import.meta.url);

@@ -4,18 +4,9 @@
  * and prints the error the first operation rejects with, as one JSON line.
  * Usage: node --import tsx postgres-without-pg.ts
  */
-import { register } from 'node:module';
+import { refusePg } from './refuse-pg.js';
 
-const refusePg = `
-export async function resolve(specifier, context, next) {
-  if (specifier === 'pg' || specifier.startsWith('pg/')) {
-    const error = new Error("Cannot find package 'pg' imported from " + context.parentURL);
-    error.code = 'ERR_MODULE_NOT_FOUND';
-    throw error;
-  }
-  return next(specifier, context);
-}`;
-register(`data:text/javascript,${encodeURIComponent(refusePg)}`);
+refusePg();
 
 const { PostgresStore } = await import('../../adapters/postgres/index.js');
 const store = new PostgresStore({ connection: 'postgres://nobody@127.0.0.1:1/none' });
