@@ -259,7 +259,7 @@ describePostgres('KV counts and namespace lists on PostgreSQL use the counters a
   });
 });
 
-describePostgres('KV setMany, getMany and delete on PostgreSQL past the statistics of a small instance', () => {
+describePostgres('KV key lookups on PostgreSQL past the statistics of a small instance', () => {
   const target = useTestSchema('kv_stale_stats');
   const instanceId = 'grown';
   const keyOf = (i: number) => `key${String(i).padStart(6, '0')}`;
