@@ -198,7 +198,6 @@ export class DatabaseEventStorage implements EventStorage {
       const more = sizer.end();
       if (last === undefined) return;
       after = counterValue(last.seq);
-      last = undefined;
       yield pages.finish();
       if (!more) return;
     }

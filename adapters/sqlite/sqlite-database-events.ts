@@ -40,7 +40,9 @@ interface EventRow {
 /**
  * Reads one page into `pages`, rows one at a time until they hold
  * `pageBytes` of JSON (all of them without `iterate`), measuring each with
- * `sizer`; the id of the last row read, if any.
+ * `sizer`; the id of the last row read, if any. With `copy` every text goes
+ * into the page's buffer (a blob as it is, a string encoded), else each
+ * string is held as it came (`COPY_FROM_BYTES`).
  */
 function readEventPage(
   statement: SqliteStatement,
