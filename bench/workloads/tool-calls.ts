@@ -1,7 +1,7 @@
 import type { ToolCallRecord } from '../../src/types.js';
 import type { Measurement } from '../bench-result.js';
 import { toolCallRecord } from '../data.js';
-import { mean, medianOfRuns, type RunFigures, timeMs } from '../measure.js';
+import { median, medianOfRuns, type RunFigures, timeMs } from '../measure.js';
 import { runAgentId, type Workload, withFreshBackend } from '../workload.js';
 
 /**
@@ -12,17 +12,29 @@ import { runAgentId, type Workload, withFreshBackend } from '../workload.js';
  * length. Then the full list is loaded.
  */
 
-/** The list as saved by call `k` (1-based): `k × perCall` records, the last one still executing. */
-function listAt(k: number, perCall: number): ToolCallRecord[] {
+/**
+ * Brings `records` to what call `k` (1-based) saves, as the SDK keeps them:
+ * one object per call in a map, updated in place (its `updateToolRecord` is
+ * an `Object.assign` on the stored object). The call left executing by the
+ * previous save completes, and the step's `perCall` new records are added,
+ * the last one still executing.
+ */
+function advance(records: ToolCallRecord[], k: number, perCall: number): void {
+  const executing = records.length - 1;
+  if (executing >= 0) Object.assign(records[executing]!, toolCallRecord(executing));
   const length = k * perCall;
-  return Array.from({ length }, (_, i) => toolCallRecord(i, i === length - 1 ? 'EXECUTING' : undefined));
+  for (let i = records.length; i < length; i++) {
+    records.push(toolCallRecord(i, i === length - 1 ? 'EXECUTING' : undefined));
+  }
 }
 
 function figures(saveMs: readonly number[], loadMs: number): RunFigures {
   const window = Math.min(10, Math.floor(saveMs.length / 2));
   return {
     totalMs: saveMs.reduce((sum, ms) => sum + ms, 0),
-    growth: mean(saveMs.slice(-window)) / mean(saveMs.slice(0, window)),
+    // Medians, not means: one slow fsync in a window of ten would otherwise
+    // move the ratio more than the list's growth does.
+    growth: median(saveMs.slice(-window)) / median(saveMs.slice(0, window)),
     loadMs,
   };
 }
@@ -33,7 +45,6 @@ export const toolCallsWorkload: Workload = {
   touchesEvents: false,
   async run(context) {
     const { calls, perCall } = context.profile.toolCalls;
-    const lists = Array.from({ length: calls }, (_, i) => listAt(i + 1, perCall));
     const final = calls * perCall;
 
     return withFreshBackend(context, 'tool_calls', async ({ store, raw }) => {
@@ -44,9 +55,11 @@ export const toolCallsWorkload: Workload = {
           store: async (run) => {
             const agentId = runAgentId('tools', 'store', run);
             const saveMs: number[] = [];
+            const records: ToolCallRecord[] = [];
             for (let k = 0; k < callsOf(run); k++) {
-              // A fresh array each time, as the SDK builds one from its record map.
-              const list = [...lists[k]!];
+              advance(records, k + 1, perCall);
+              // A fresh array each time, as the SDK builds one from its record map's values.
+              const list = [...records];
               saveMs.push(await timeMs(() => store.saveToolCallRecords(agentId, list)));
             }
             return figures(saveMs, await timeMs(() => store.loadToolCallRecords(agentId)));
@@ -56,10 +69,12 @@ export const toolCallsWorkload: Workload = {
                 const tables = raw.tables!;
                 const agentId = runAgentId('tools', 'raw', run);
                 const saveMs: number[] = [];
+                const records: ToolCallRecord[] = [];
                 for (let k = 0; k < callsOf(run); k++) {
+                  advance(records, k + 1, perCall);
                   // Only what changed: the call completed since the last save, and the new ones.
                   const from = Math.max(0, k * perCall - 1);
-                  const changed = lists[k]!.slice(from);
+                  const changed = records.slice(from);
                   saveMs.push(await timeMs(() => tables.upsertToolCalls(agentId, from, changed)));
                 }
                 return figures(saveMs, await timeMs(() => tables.loadToolCalls(agentId)));

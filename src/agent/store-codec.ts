@@ -219,44 +219,59 @@ function prototypeIsPolluted(): boolean {
 /** How many leading items of `live` have, as JSON, exactly the `saved` shapes. */
 function equalJsonPrefix(live: readonly unknown[], saved: ReadonlyArray<JsonShape | null>): number {
   const n = Math.min(live.length, saved.length);
-  const cursor = { at: 0 };
   let i = 0;
   while (i < n) {
     const shape = saved[i];
     if (!shape) break;
-    cursor.at = 0;
-    if (!matchesShape(live[i], shape, cursor) || cursor.at !== shape.length) break;
+    const item: unknown = live[i];
+    const equal =
+      typeof item === 'object' && item !== null
+        ? matchShape(item, shape, 0) === shape.length
+        : shape.length === 1 && item === shape[0];
+    if (!equal) break;
     i++;
   }
   return i;
 }
 
-/** Whether `live` is written as the tokens of `shape` from `cursor.at` on (which it advances). */
-function matchesShape(live: unknown, shape: JsonShape, cursor: { at: number }): boolean {
-  if (typeof live !== 'object' || live === null) {
-    // -0 and 0 are both written as 0, so === is the right equality.
-    return live === shape[cursor.at++];
-  }
-  const at = cursor.at;
+/**
+ * Matches the object or array `live` against the tokens of `shape` from
+ * `at` on: the position after its tokens, or -1 when it is written
+ * differently. Every unchanged item of every save is walked, so this is the
+ * hot loop of a long list's save: primitives are compared in place rather
+ * than by a call each, and the position is passed and returned rather than
+ * kept in a shared cursor (a getter may re-enter the codec mid-walk).
+ */
+function matchShape(live: object, shape: JsonShape, at: number): number {
   if (Array.isArray(live)) {
-    if (shape[at] !== ARRAY || shape[at + 1] !== live.length) return false;
-    cursor.at = at + 2;
-    for (let i = 0; i < live.length; i++) if (!matchesShape(live[i], shape, cursor)) return false;
-    return true;
+    if (shape[at] !== ARRAY || shape[at + 1] !== live.length) return -1;
+    at += 2;
+    for (let i = 0; i < live.length; i++) {
+      const item: unknown = live[i];
+      if (typeof item === 'object' && item !== null) {
+        at = matchShape(item, shape, at);
+        if (at < 0) return -1;
+        // -0 and 0 are both written as 0, so === is the right equality.
+      } else if (item !== shape[at++]) return -1;
+    }
+    return at;
   }
-  if (shape[at] !== OBJECT || !isPlainObject(live)) return false;
+  if (shape[at] !== OBJECT || !isPlainObject(live)) return -1;
   const count = shape[at + 1] as number;
-  cursor.at = at + 2;
+  at += 2;
   let seen = 0;
   // for...in visits own keys in the order JSON.stringify writes them (plain
   // object, unpolluted prototype), without allocating a key array.
   for (const key in live) {
     const value = (live as Record<string, unknown>)[key];
     if (value === undefined) continue;
-    if (++seen > count || key !== shape[cursor.at++]) return false;
-    if (!matchesShape(value, shape, cursor)) return false;
+    if (++seen > count || key !== shape[at++]) return -1;
+    if (typeof value === 'object' && value !== null) {
+      at = matchShape(value, shape, at);
+      if (at < 0) return -1;
+    } else if (value !== shape[at++]) return -1;
   }
-  return seen === count;
+  return seen === count ? at : -1;
 }
 
 /** True for an object shaped like a `Timeline`: a numeric `bookmark.seq` and a string `event.channel`. */

@@ -39,6 +39,27 @@ describe('StoreCodec.list', () => {
     expect(codec.list(list, 'save', 'a', 'items')).toEqual(fresh(list));
   });
 
+  it('stays exact when a getter re-enters the codec in the middle of a comparison', () => {
+    const codec = new StoreCodec('test');
+    let other = 0;
+    // Reading `b` saves another agent's list while this list is being compared.
+    const item = {
+      a: { deep: [1, 2] },
+      get b() {
+        codec.list([{ x: [other, { y: other }] }], 'save', 'other', 'items');
+        other++;
+        return 'b';
+      },
+      c: { deeper: { z: 3 } },
+    };
+    const list = [item, { after: true }];
+    codec.list(list, 'save', 'a', 'items');
+    expect(codec.list(list, 'save', 'a', 'items')).toEqual(fresh(list));
+    item.c.deeper.z = 4;
+    expect(codec.list(list, 'save', 'a', 'items')).toEqual(fresh(list));
+    expect(codec.listItems.reused).toBeGreaterThan(0);
+  });
+
   it('keeps agents and lists apart', () => {
     const codec = new StoreCodec('test');
     codec.list([1, 2, 3], 'save', 'a', 'messages');
