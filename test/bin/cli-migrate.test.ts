@@ -1,6 +1,6 @@
+import { spawn } from 'node:child_process';
 import { mkdir, readFile, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SqliteStore } from '../../adapters/sqlite/index.js';
 import { compareAgents, countAgent } from '../../bin/agent-copy.js';
@@ -9,6 +9,7 @@ import { JsonStoreReader } from '../../src/transfer/json-store-reader.js';
 import type { ExtendedStore, Timeline } from '../../src/types.js';
 import { describePostgres, dropSchema, requirePostgresUrl, uniqueSchemaName } from '../helpers/postgres.js';
 import {
+  CLI_ENTRY,
   copyFixture,
   expectedCounts,
   FIXTURE_DIR,
@@ -17,9 +18,12 @@ import {
   loadManifest,
   runInProcess,
   spawnCli,
-  startCli,
+  TSX_LOADER,
   tempDir,
 } from './cli-support.js';
+
+/** Preloaded into a CLI child to stop it at a known point (test/child/stop-after-events.ts). */
+const STOP_AFTER_EVENTS = new URL('../child/stop-after-events.ts', import.meta.url).href;
 
 const ONE_OFF = 'agt-01M81Y5ZQBXZ24M0ZTAKMQ05S4';
 const CRASHED = 'agt-01M81Y5ZF7V8KSXSER1RPEBZ1R';
@@ -180,32 +184,55 @@ describe('migrate: interrupted and re-run', () => {
   it('a migration killed inside an agent completes on the re-run with no duplicates', async () => {
     const root = await fixtureWithBigAgent();
     const db = join(scratch.dir, 'killed.db');
-    const child = startCli([
-      'migrate',
-      '--from',
-      `json:${root}`,
-      '--to',
-      `sqlite:${db}`,
-      '--batch-size',
-      '5',
-    ]);
+    // The big agent sorts first; its events are appended in 1200 batches of
+    // 5 and its info written last. The child stops itself once 50 of them are
+    // in, so the kill lands mid-agent by construction, not by timing.
+    const stopAfter = 50;
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        TSX_LOADER,
+        '--import',
+        STOP_AFTER_EVENTS,
+        CLI_ENTRY,
+        'migrate',
+        '--from',
+        `json:${root}`,
+        '--to',
+        `sqlite:${db}`,
+        '--batch-size',
+        '5',
+      ],
+      {
+        env: {
+          PATH: process.env.PATH,
+          HOME: process.env.HOME,
+          KODE_TEST_STOP_AFTER_EVENTS: `${BIG}:${stopAfter}`,
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let stderr = '';
+    const outcome = new Promise<'stopped' | 'ended'>((done) => {
+      child.stderr.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString('utf8');
+        if (stderr.includes('stop-after-events: stopping')) done('stopped');
+      });
+      child.on('close', () => done('ended'));
+    });
     const exited = new Promise<void>((done) => child.on('close', () => done()));
     const observer = new SqliteStore(db);
     try {
-      // The big agent sorts first; its events are appended in 1200 small
-      // batches and its info written last, so "some events, no info" is mid-agent.
-      for (let i = 0; ; i++) {
-        expect(i).toBeLessThan(3000);
-        const started = await eventsOf(observer, BIG).catch(() => []);
-        if (started.length > 0) break;
-        await sleep(10);
-      }
+      expect(await outcome, `the migration ended before its ${stopAfter}th event of ${BIG}:\n${stderr}`).toBe(
+        'stopped',
+      );
       child.kill('SIGKILL');
       await exited;
       expect(child.signalCode).toBe('SIGKILL');
       expect(await observer.loadInfo(BIG)).toBeUndefined();
       const partial = (await eventsOf(observer, BIG)).length;
-      expect(partial).toBeGreaterThan(0);
+      expect(partial).toBeGreaterThanOrEqual(stopAfter);
       expect(partial).toBeLessThan(BIG_EVENTS);
     } finally {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');

@@ -1,11 +1,12 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe } from 'vitest';
 import { describePostgres, postgresUrl, requirePostgresUrl } from './postgres.js';
+import { PortTakenError, saysAddressInUse, startOnSparePort } from './spare-port.js';
 
 /**
  * A PgBouncer of one test's own, in front of a PostgreSQL server: a config
@@ -69,15 +70,6 @@ export interface RunningPgBouncer {
   stop(): Promise<void>;
 }
 
-async function sparePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no spare port');
-  return address.port;
-}
-
 /** The uid and gid PgBouncer runs as: ours, or, as root, `postgres`'s (else `nobody`'s). */
 function runAs(): { uid: number; gid: number } | undefined {
   if (process.getuid?.() !== 0) return undefined;
@@ -96,8 +88,14 @@ function runAs(): { uid: number; gid: number } | undefined {
 /** A value in PgBouncer's `key=value` connection strings: quoted, with quotes doubled. */
 const connValue = (value: string) => `'${value.replace(/'/g, "''")}'`;
 
-/** Resolves once something accepts TCP connections on `port`, or rejects when the child exits first. */
+/**
+ * Resolves once PgBouncer says it listens on `port` and accepts TCP
+ * connections there, or rejects when the child exits first. Its own word is
+ * needed: if another process took the port, that one accepts connections
+ * while PgBouncer fails to bind it and exits.
+ */
 async function listening(port: number, child: ChildProcess, output: () => string): Promise<void> {
+  const listens = `listening on 127.0.0.1:${port}`;
   for (let attempt = 0; attempt < 200; attempt++) {
     if (child.exitCode !== null || child.signalCode !== null) {
       throw new Error(
@@ -112,7 +110,7 @@ async function listening(port: number, child: ChildProcess, output: () => string
       });
       socket.once('error', () => resolve(false));
     });
-    if (open) return;
+    if (open && output().includes(listens)) return;
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
   throw new Error(`pgbouncer did not listen on port ${port} within 5 s:\n${output()}`);
@@ -124,8 +122,6 @@ export async function startPgBouncer(options: PgBouncerOptions): Promise<Running
   const server = new URL(options.serverUrl);
   const user = decodeURIComponent(server.username) || process.env.PGUSER || userInfo().username;
   const password = decodeURIComponent(server.password);
-  const port = await sparePort();
-  const dir = await mkdtemp(join(tmpdir(), 'kode-pgbouncer-'));
   const owner = runAs();
   const target = [
     `host=${connValue(server.hostname || '127.0.0.1')}`,
@@ -134,63 +130,69 @@ export async function startPgBouncer(options: PgBouncerOptions): Promise<Running
     ...(options.connectQuery ? [`connect_query=${connValue(options.connectQuery)}`] : []),
   ].join(' ');
   const ignored = options.ignoreStartupParameters ?? ['statement_timeout', 'lock_timeout'];
-  const config = [
-    '[databases]',
-    // Every database name the client asks for, on the same server.
-    `* = ${target}`,
-    '[pgbouncer]',
-    'listen_addr = 127.0.0.1',
-    `listen_port = ${port}`,
-    // No Unix socket: the system's socket directory may belong to another PgBouncer.
-    'unix_socket_dir =',
-    // Trust: no password check at the pooler (it still needs the user in its auth file).
-    'auth_type = trust',
-    `auth_file = ${join(dir, 'users.txt')}`,
-    `pool_mode = ${options.poolMode}`,
-    `default_pool_size = ${options.poolSize ?? 8}`,
-    'max_client_conn = 1000',
-    ...(ignored.length > 0 ? [`ignore_startup_parameters = ${ignored.join(',')}`] : []),
-  ].join('\n');
-  const configPath = join(dir, 'pgbouncer.ini');
-  await writeFile(configPath, `${config}\n`);
-  await writeFile(join(dir, 'users.txt'), `"${user.replace(/"/g, '""')}" ""\n`);
-  if (owner) {
-    for (const path of [dir, configPath, join(dir, 'users.txt')]) await chown(path, owner.uid, owner.gid);
-  }
-  await chmod(dir, 0o700);
-
-  const child = spawn(binary, [configPath], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    ...(owner ?? {}),
-  });
-  let output = '';
-  const keep = (chunk: Buffer) => {
-    // The log is only read when starting fails; keep its end.
-    output = (output + chunk.toString()).slice(-20_000);
-  };
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      // SIGTERM: PgBouncer exits at once (SIGINT would wait for clients to finish).
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-      await exited;
-      clearTimeout(timer);
+  // Each attempt its own directory and config: the port is written in the config.
+  const startOn = async (port: number): Promise<RunningPgBouncer> => {
+    const dir = await mkdtemp(join(tmpdir(), 'kode-pgbouncer-'));
+    const config = [
+      '[databases]',
+      // Every database name the client asks for, on the same server.
+      `* = ${target}`,
+      '[pgbouncer]',
+      'listen_addr = 127.0.0.1',
+      `listen_port = ${port}`,
+      // No Unix socket: the system's socket directory may belong to another PgBouncer.
+      'unix_socket_dir =',
+      // Trust: no password check at the pooler (it still needs the user in its auth file).
+      'auth_type = trust',
+      `auth_file = ${join(dir, 'users.txt')}`,
+      `pool_mode = ${options.poolMode}`,
+      `default_pool_size = ${options.poolSize ?? 8}`,
+      'max_client_conn = 1000',
+      ...(ignored.length > 0 ? [`ignore_startup_parameters = ${ignored.join(',')}`] : []),
+    ].join('\n');
+    const configPath = join(dir, 'pgbouncer.ini');
+    await writeFile(configPath, `${config}\n`);
+    await writeFile(join(dir, 'users.txt'), `"${user.replace(/"/g, '""')}" ""\n`);
+    if (owner) {
+      for (const path of [dir, configPath, join(dir, 'users.txt')]) await chown(path, owner.uid, owner.gid);
     }
-    await rm(dir, { recursive: true, force: true });
+    await chmod(dir, 0o700);
+
+    const child = spawn(binary, [configPath], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(owner ?? {}),
+    });
+    let output = '';
+    const keep = (chunk: Buffer) => {
+      // The log is only read when starting fails; keep its end.
+      output = (output + chunk.toString()).slice(-20_000);
+    };
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    const stop = async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        // SIGTERM: PgBouncer exits at once (SIGINT would wait for clients to finish).
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+        await exited;
+        clearTimeout(timer);
+      }
+      await rm(dir, { recursive: true, force: true });
+    };
+    try {
+      await listening(port, child, () => output);
+    } catch (error) {
+      await stop();
+      if (saysAddressInUse(output)) throw new PortTakenError(port, output);
+      throw error;
+    }
+    const url = new URL(options.serverUrl);
+    url.hostname = '127.0.0.1';
+    url.port = String(port);
+    return { url: url.toString(), port, stop };
   };
-  try {
-    await listening(port, child, () => output);
-  } catch (error) {
-    await stop();
-    throw error;
-  }
-  const url = new URL(options.serverUrl);
-  url.hostname = '127.0.0.1';
-  url.port = String(port);
-  return { url: url.toString(), port, stop };
+  return startOnSparePort('PgBouncer', startOn);
 }
 
 /**

@@ -1,11 +1,11 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { appendFile, chown, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { appendFile, chown, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe } from 'vitest';
+import { PortTakenError, saysAddressInUse, startOnSparePort } from './spare-port.js';
 
 /**
  * A PostgreSQL server of one test's own, on a spare port, for faults the
@@ -79,15 +79,6 @@ export interface PrivatePostgres {
 export interface PrivatePostgresOptions {
   /** Ready to be a primary: wal_level replica and WAL senders (pg_hba allows replication from 127.0.0.1). */
   replication?: boolean;
-}
-
-async function sparePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no spare port');
-  return address.port;
 }
 
 /** Runs a PostgreSQL binary as a user PostgreSQL accepts (the `postgres` user when we are root). */
@@ -166,24 +157,33 @@ async function launch(
   data: string,
   extraOptions: string,
 ): Promise<PrivatePostgres> {
-  const port = await sparePort();
-  // The socket directory is the server's own: the system one may belong to another server.
-  const serverOptions = `-p ${port} -h 127.0.0.1 -k ${dir} -c fsync=off -c max_connections=50${extraOptions}`;
-  const start = async () => {
-    await runAsServerUser(join(bin, 'pg_ctl'), [
-      '-D',
-      data,
-      '-o',
-      serverOptions,
-      '-l',
-      join(dir, 'log'),
-      '-w',
-      'start',
-    ]);
+  const log = join(dir, 'log');
+  const startOn = async (port: number) => {
+    // The socket directory is the server's own: the system one may belong to another server.
+    const serverOptions = `-p ${port} -h 127.0.0.1 -k ${dir} -c fsync=off -c max_connections=50${extraOptions}`;
+    const logStart = await stat(log).then(
+      (file) => file.size,
+      () => 0,
+    );
+    try {
+      await runAsServerUser(join(bin, 'pg_ctl'), ['-D', data, '-o', serverOptions, '-l', log, '-w', 'start']);
+    } catch (error) {
+      // This attempt's part of the log (pg_ctl appends): the postmaster's bind error is there, not in pg_ctl's output.
+      const attemptLog = (await readFile(log).catch(() => Buffer.alloc(0)))
+        .subarray(logStart)
+        .toString('utf8');
+      if (saysAddressInUse(attemptLog)) throw new PortTakenError(port, attemptLog);
+      throw error;
+    }
     return Number((await readFile(join(data, 'postmaster.pid'), 'utf8')).split('\n')[0]);
   };
+  const started = await startOnSparePort('a private PostgreSQL server', async (port) => ({
+    port,
+    postmaster: await startOn(port),
+  }));
+  const port = started.port;
+  let postmaster = started.postmaster;
   const stopNow = () => runAsServerUser(join(bin, 'pg_ctl'), ['-D', data, '-m', 'immediate', '-w', 'stop']);
-  let postmaster = await start();
   let stopped: number[] = [];
 
   const resume = async () => {
@@ -223,7 +223,8 @@ async function launch(
     async restart() {
       await resume();
       await stopNow();
-      postmaster = await start();
+      // The same port: clients hold the URL.
+      postmaster = await startOn(port);
     },
     stop,
     async startStandby() {

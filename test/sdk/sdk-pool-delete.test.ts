@@ -84,6 +84,46 @@ function settled(agent: SdkAgent): Promise<void> {
   });
 }
 
+/**
+ * The store as the SDK sees it, counting the calls still in flight, so a
+ * test can wait until every write the SDK has issued has landed (or been
+ * refused) instead of guessing how long that takes.
+ */
+function trackInFlight(store: KodeStore): {
+  store: KodeStore;
+  /** Resolves once no call is in flight, also counting calls issued by the ones it waited for. */
+  drained(): Promise<void>;
+} {
+  const inFlight = new Set<Promise<unknown>>();
+  const tracked = new Proxy(store, {
+    get(target, key, receiver) {
+      const value: unknown = Reflect.get(target, key, receiver);
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        const result: unknown = value.apply(target, args);
+        if (result instanceof Promise) {
+          const settled: Promise<void> = result
+            .then(
+              () => undefined,
+              () => undefined,
+            )
+            .then(() => {
+              inFlight.delete(settled);
+            });
+          inFlight.add(settled);
+        }
+        return result;
+      };
+    },
+  });
+  return {
+    store: tracked,
+    async drained() {
+      while (inFlight.size > 0) await Promise.all(inFlight);
+    },
+  };
+}
+
 const ROUNDS = 20;
 
 function poolDelete(storeConfig: () => ExtendedStoreConfig, workDir: () => string): void {
@@ -92,8 +132,9 @@ function poolDelete(storeConfig: () => ExtendedStoreConfig, workDir: () => strin
     const templates = new AgentTemplateRegistry();
     templates.register({ id: 'echo', systemPrompt: 'You echo.', tools: [] });
     const store: KodeStore = await createExtendedStore(storeConfig());
+    const sdkCalls = trackInFlight(store);
     const deps: AgentDependencies = {
-      store,
+      store: sdkCalls.store,
       templateRegistry: templates,
       sandboxFactory: new SandboxFactory(),
       toolRegistry: new ToolRegistry(),
@@ -110,18 +151,19 @@ function poolDelete(storeConfig: () => ExtendedStoreConfig, workDir: () => strin
       await kept.chat('stay');
       await settled(kept);
       const deleted: string[] = [];
-      const lateWrites: Promise<void>[] = [];
+      const stepsDone: Promise<void>[] = [];
       for (let round = 0; round < ROUNDS; round++) {
         const id = `doomed-${round}`;
         const agent = await pool.create(id, config);
         await agent.chat(`hello ${round}`);
-        lateWrites.push(settled(agent));
+        stepsDone.push(settled(agent));
         await pool.delete(id);
         deleted.push(id);
       }
-      // Let every deleted agent's step finish its late writes before looking.
-      await Promise.all(lateWrites);
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      // A step issues its last writes when it turns READY; once every step is
+      // READY and every write issued has been answered, none is left to come.
+      await Promise.all(stepsDone);
+      await sdkCalls.drained();
       for (const id of deleted) expect(await store.exists(id), `exists(${id})`).toBe(false);
       expect(await store.list()).toEqual(['kept-agent']);
 

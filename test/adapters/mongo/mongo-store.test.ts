@@ -54,24 +54,45 @@ const timeline = (seq: number): Timeline => ({
 });
 
 describe('MongoStore without a reachable server', () => {
-  const unhandled: unknown[] = [];
-  const onUnhandled = (reason: unknown) => unhandled.push(reason);
+  // A stray rejection is kept with when it arrived (in which test, after
+  // which), so that one coming late is not blamed on the next test alone.
+  const unhandled: { arrived: string; reason: unknown }[] = [];
+  let phase = 'before the first test';
+  let previous: string | undefined;
+  const onUnhandled = (reason: unknown) => unhandled.push({ arrived: phase, reason });
   let store: MongoStore;
+
+  /** Every stray rejection not yet reported: none may be left. */
+  async function expectNoStrayRejection(): Promise<void> {
+    // Node reports an unhandled rejection once the microtasks of the turn
+    // that rejected it have run; one macrotask turn later, every rejection
+    // made so far has been reported.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(unhandled.splice(0)).toEqual([]);
+  }
 
   beforeAll(() => {
     process.on('unhandledRejection', onUnhandled);
   });
-  afterAll(() => {
+  afterAll(async () => {
+    // What arrived after the last test's check; anything later still fails
+    // the run, in vitest's own report of unhandled rejections.
+    await expectNoStrayRejection();
     process.off('unhandledRejection', onUnhandled);
   });
-  beforeEach(() => {
+  beforeEach(({ task }) => {
+    phase = previous === undefined ? `during "${task.name}"` : `during "${task.name}", after "${previous}"`;
     store = new MongoStore({ uri: UNREACHABLE });
   });
-  afterEach(async () => {
+  afterEach(async ({ task }) => {
+    // close() resolves once the driver's client is closed: nothing of this store runs after it.
     await store.close();
-    // Let any stray rejection surface before checking.
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    expect(unhandled).toEqual([]);
+    try {
+      await expectNoStrayRejection();
+    } finally {
+      previous = task.name;
+      phase = `after "${task.name}" had finished`;
+    }
   });
 
   it('construction connects nothing; the first operation rejects with ConnectionError, and so does the next', async () => {
