@@ -6,7 +6,7 @@ import { SqliteStore } from '../adapters/sqlite/index.js';
 import { MemoryStore } from '../src/agent/memory-store.js';
 import { redactSecrets } from '../src/errors.js';
 import type { ExtendedStore } from '../src/types.js';
-import type { RawBaselines } from './raw/raw-baseline.js';
+import type { RawBaselines, RawEventLog, RawEventsLocation } from './raw/raw-baseline.js';
 import { RawFileEvents } from './raw/raw-file-events.js';
 import { RawPostgres } from './raw/raw-postgres.js';
 import { RawSqlite } from './raw/raw-sqlite.js';
@@ -57,6 +57,18 @@ export interface OpenedBackend {
   raw: RawBaselines | undefined;
   /** Closes everything and removes the data (files, schemas). */
   dispose(): Promise<void>;
+}
+
+/** Opens the raw event baseline kept at `location` (written by this or another process). */
+export function openRawEvents(location: RawEventsLocation): RawEventLog & { close(): Promise<void> } {
+  switch (location.kind) {
+    case 'sqlite':
+      return new RawSqlite(location.path, 'FULL');
+    case 'postgres':
+      return RawPostgres.connect(location.url, location.schema);
+    case 'files':
+      return new RawFileEvents(location.dir);
+  }
 }
 
 /** One backend of the run. */
@@ -179,12 +191,15 @@ class SqliteBackend implements BenchBackend {
       : { kind: 'sqlite', path: join(dir, 'store.db') };
     const store = openStore(location);
     // SqliteStore commits with synchronous=FULL unless told otherwise; the raw driver does the same.
-    const rawSqlite = new RawSqlite(join(dir, 'raw.db'), 'FULL');
-    const rawFiles = this.hybrid ? new RawFileEvents(join(dir, 'raw-events')) : undefined;
+    const rawPath = join(dir, 'raw.db');
+    const rawSqlite = new RawSqlite(rawPath, 'FULL');
+    const rawFilesDir = join(dir, 'raw-events');
+    const rawFiles = this.hybrid ? new RawFileEvents(rawFilesDir) : undefined;
     const raw: RawBaselines = {
       label: 'better-sqlite3 (WAL, synchronous=FULL)',
       tables: rawSqlite,
       events: rawFiles ?? rawSqlite,
+      eventsLocation: rawFiles ? { kind: 'files', dir: rawFilesDir } : { kind: 'sqlite', path: rawPath },
       ...(rawFiles ? { eventsLabel: 'append-only file (O_APPEND + fdatasync)' } : {}),
       kv: rawSqlite,
       async close() {
@@ -233,11 +248,15 @@ class PostgresBackend implements BenchBackend {
       : { kind: 'postgres', url: this.url, schema };
     const store = openStore(location);
     const rawPostgres = await RawPostgres.open(this.url, rawSchema);
-    const rawFiles = this.hybrid ? new RawFileEvents(join(dir, 'raw-events')) : undefined;
+    const rawFilesDir = join(dir, 'raw-events');
+    const rawFiles = this.hybrid ? new RawFileEvents(rawFilesDir) : undefined;
     const raw: RawBaselines = {
       label: 'pg (one round trip per call, synchronous_commit=on)',
       tables: rawPostgres,
       events: rawFiles ?? rawPostgres,
+      eventsLocation: rawFiles
+        ? { kind: 'files', dir: rawFilesDir }
+        : { kind: 'postgres', url: this.url, schema: rawSchema },
       ...(rawFiles ? { eventsLabel: 'append-only file (O_APPEND + fdatasync)' } : {}),
       kv: rawPostgres,
       async close() {

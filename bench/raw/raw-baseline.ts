@@ -62,9 +62,10 @@ export interface RawEventLog {
    * Reads and parses all the agent's events in append order without ever
    * holding more than a page of them (rows streamed, pages of `pageSize`
    * rows, or chunks of a file): a stream too long to load at once, as
-   * `readEvents` reads it. Returns how many there were.
+   * `readEvents` reads it. Returns how many there were. With `limit`, stops
+   * at the first row, page or chunk that reaches it (a warm-up).
    */
-  readStreaming(agentId: string, pageSize: number): Promise<number>;
+  readStreaming(agentId: string, pageSize: number, limit?: number): Promise<number>;
 }
 
 /** KV records as rows keyed by (instance, namespace, key). */
@@ -81,6 +82,12 @@ export interface RawKv {
 }
 
 /** The raw baselines of one backend; a part is absent where the backend has no raw counterpart. */
+/** Where a raw event baseline keeps its data. */
+export type RawEventsLocation =
+  | { kind: 'sqlite'; path: string }
+  | { kind: 'postgres'; url: string; schema: string }
+  | { kind: 'files'; dir: string };
+
 export interface RawBaselines {
   /** Describes the baseline and its durability in the report, e.g. `better-sqlite3 (WAL, synchronous=FULL)`. */
   readonly label: string;
@@ -88,6 +95,8 @@ export interface RawBaselines {
   readonly events?: RawEventLog;
   /** Label of the event baseline when it differs from `label` (hybrid mode: files). */
   readonly eventsLabel?: string;
+  /** Where `events` keeps its data, for reading it from another process (`openRawEvents`). */
+  readonly eventsLocation?: RawEventsLocation;
   readonly kv?: RawKv;
   close(): Promise<void>;
 }

@@ -106,7 +106,11 @@ export class RawFileEvents implements RawEventLog {
     return count;
   }
 
-  async readStreaming(agentId: string): Promise<number> {
+  async readStreaming(
+    agentId: string,
+    _pageSize?: number,
+    limit = Number.POSITIVE_INFINITY,
+  ): Promise<number> {
     // The agent's file(s) in 256 KiB chunks, split into lines, each parsed.
     const paths = this.perChannel
       ? (['progress', 'control', 'monitor'] as const).map((channel) => this.path(agentId, channel))
@@ -139,6 +143,7 @@ export class RawFileEvents implements RawEventLog {
             JSON.parse(line);
             count++;
           }
+          if (count >= limit) return count;
         }
       } finally {
         await handle.close();

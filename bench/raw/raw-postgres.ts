@@ -14,10 +14,16 @@ export class RawPostgres implements RawAgentTables, RawEventLog, RawKv {
     private readonly schema: string,
   ) {}
 
+  /** Connects to the baseline's tables in `schema`, made by `open` (in another process, say). */
+  static connect(url: string, schema: string): RawPostgres {
+    const pool = new pg.Pool({ connectionString: url, application_name: 'kode-store-bench-raw' });
+    return new RawPostgres(pool, pg.escapeIdentifier(schema));
+  }
+
   /** Connects and creates the baseline's tables in `schema` (the caller drops it). */
   static async open(url: string, schema: string): Promise<RawPostgres> {
-    const pool = new pg.Pool({ connectionString: url, application_name: 'kode-store-bench-raw' });
-    const raw = new RawPostgres(pool, pg.escapeIdentifier(schema));
+    const raw = RawPostgres.connect(url, schema);
+    const pool = raw.pool;
     const s = raw.schema;
     await pool.query(`CREATE SCHEMA IF NOT EXISTS ${s}`);
     await pool.query(`
@@ -207,7 +213,7 @@ export class RawPostgres implements RawAgentTables, RawEventLog, RawKv {
     return result.rows.length;
   }
 
-  async readStreaming(agentId: string, pageSize: number): Promise<number> {
+  async readStreaming(agentId: string, pageSize: number, limit = Number.POSITIVE_INFINITY): Promise<number> {
     // Keyset pages on the primary key (agent_id, id), one round trip each.
     let count = 0;
     let after = '0';
@@ -218,7 +224,7 @@ export class RawPostgres implements RawAgentTables, RawEventLog, RawKv {
       );
       for (const row of rows) JSON.parse(row.json);
       count += rows.length;
-      if (rows.length < pageSize) return count;
+      if (rows.length < pageSize || count >= limit) return count;
       after = rows[rows.length - 1]!.id;
     }
   }

@@ -207,13 +207,13 @@ export class RawSqlite implements RawAgentTables, RawEventLog, RawKv {
     return count;
   }
 
-  async readStreaming(agentId: string): Promise<number> {
+  async readStreaming(agentId: string, _pageSize: number, limit = Number.POSITIVE_INFINITY): Promise<number> {
     // iterate() steps the statement row by row: SQLite's own streaming, no page needed.
     const statement = this.db.prepare('SELECT json FROM events WHERE agent_id = ? ORDER BY id');
     let count = 0;
     for (const row of statement.iterate(agentId) as IterableIterator<{ json: string }>) {
       JSON.parse(row.json);
-      count++;
+      if (++count >= limit) break;
     }
     return count;
   }

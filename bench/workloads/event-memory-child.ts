@@ -1,10 +1,14 @@
-import { openStore, type StoreLocation } from '../backends.js';
+import { openRawEvents, openStore, type StoreLocation } from '../backends.js';
+import type { RawEventsLocation } from '../raw/raw-baseline.js';
 
 /**
  * The child process of workload (h): opens the store over the data the
  * parent wrote, then reads the whole stream with `readEvents` while sampling
  * its own resident set size. A process of its own, so that nothing the parent
- * allocated counts.
+ * allocated counts. Given a raw baseline instead, it times that baseline's
+ * streaming read of the same stream: the two times are then taken in like
+ * processes (the parent's heap, full of what it wrote, slows a read there by
+ * more than the difference being measured).
  *
  * Usage: node --expose-gc --import tsx bench/workloads/event-memory-child.ts '<json EventMemoryChildInput>'
  * Prints one JSON line (`EventMemoryChildOutput`) on stdout.
@@ -12,6 +16,8 @@ import { openStore, type StoreLocation } from '../backends.js';
 
 export interface EventMemoryChildInput {
   location: StoreLocation;
+  /** Read this raw baseline (pages of `pageSize` rows where it pages) instead of the store; time only. */
+  raw?: { location: RawEventsLocation; pageSize: number };
   agentId: string;
   /** Events read before the baseline is taken, so that opening and JIT do not count as growth. */
   warmupEvents: number;
@@ -37,8 +43,34 @@ function collectGarbage(): void {
   gc?.();
 }
 
+/** Times the raw baseline's streaming read; its memory is not what the workload measures. */
+async function readRaw(input: EventMemoryChildInput, raw: NonNullable<EventMemoryChildInput['raw']>) {
+  const events = openRawEvents(raw.location);
+  try {
+    if (input.warmupEvents > 0) await events.readStreaming(input.agentId, raw.pageSize, input.warmupEvents);
+    collectGarbage();
+    const before = process.memoryUsage();
+    const started = performance.now();
+    const count = await events.readStreaming(input.agentId, raw.pageSize);
+    const readMs = performance.now() - started;
+    const after = process.memoryUsage();
+    const output: EventMemoryChildOutput = {
+      events: count,
+      readMs,
+      rssBeforeBytes: before.rss,
+      peakRssBytes: after.rss,
+      heapBeforeBytes: before.heapUsed,
+      peakHeapBytes: after.heapUsed,
+    };
+    process.stdout.write(`${JSON.stringify(output)}\n`);
+  } finally {
+    await events.close();
+  }
+}
+
 async function main(): Promise<void> {
   const input = JSON.parse(process.argv[2] ?? '') as EventMemoryChildInput;
+  if (input.raw) return readRaw(input, input.raw);
   const store = openStore(input.location);
   try {
     let warmed = 0;
