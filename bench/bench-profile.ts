@@ -23,6 +23,12 @@ export interface BenchProfile {
      * awaited appends: the rate is per commit and does not change with the count.
      */
     awaitedPerRun: number;
+    /**
+     * Measured runs of each read of the stream. A read takes tens of
+     * milliseconds, so with three runs one garbage collection or cache miss
+     * in one of them moves the median by a tenth; more runs cost little.
+     */
+    readRuns: number;
   };
   readonly toolCalls: { calls: number; perCall: number };
   readonly fleet: {
@@ -85,7 +91,7 @@ const FULL: BenchProfile = {
   name: 'full',
   runs: 3,
   conversation: { steps: 300, warmupSteps: 30 },
-  events: { inFlight: 20_000, awaitedPerRun: 500 },
+  events: { inFlight: 20_000, awaitedPerRun: 500, readRuns: 9 },
   toolCalls: { calls: 50, perCall: 11 },
   fleet: {
     agents: 2_000,
@@ -127,7 +133,7 @@ const QUICK: BenchProfile = {
   name: 'quick',
   runs: 3,
   conversation: { steps: 30, warmupSteps: 5 },
-  events: { inFlight: 1_000, awaitedPerRun: 20 },
+  events: { inFlight: 1_000, awaitedPerRun: 20, readRuns: 3 },
   toolCalls: { calls: 10, perCall: 11 },
   fleet: {
     agents: 60,

@@ -117,7 +117,7 @@ export const eventsWorkload: Workload = {
         };
         let matched = 0;
         const times = await medianOfRuns(
-          context.profile.runs,
+          context.profile.events.readRuns,
           {
             store: async () => ({
               ms: await timeMs(async () => {
