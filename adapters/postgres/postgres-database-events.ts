@@ -144,6 +144,9 @@ export class DatabaseEventStorage implements EventStorage {
     // A page also ends at the event that brings it to `pageBytes` of JSON:
     // the running sum over the page's rows is taken by the server (from the
     // stored size, without reading the values), so no more than that is sent.
+    // The frame is ROWS, not the default RANGE: ids are unique, and without
+    // peers to look for, the window node took a fifth less time (EXPLAIN
+    // ANALYZE, 680 rows of ~1.5 KB: 0.36-0.37 ms against 0.43-0.48 ms).
     // The next page asks for as many rows as fit at the largest event of the
     // one before (src/agent/paged-iterable.ts).
     //
@@ -152,7 +155,7 @@ export class DatabaseEventStorage implements EventStorage {
     // they are handed out (JsonPage).
     const pageSql = this.db.statement(`SELECT id, timeline_json, size FROM (
         SELECT id, timeline_json, octet_length(timeline_json) AS size,
-          sum(octet_length(timeline_json)) OVER (ORDER BY id) AS running
+          sum(octet_length(timeline_json)) OVER (ORDER BY id ROWS UNBOUNDED PRECEDING) AS running
         FROM ${this.events}
         WHERE ${where} AND id > $${cursorParam} ORDER BY id LIMIT (SELECT $${cursorParam + 1}::int)
       ) AS page

@@ -259,11 +259,13 @@ export const EVENT_PAGE_BYTES = 4 * 1024 * 1024;
  * pages of strings, a PostgreSQL reader of 1,000,000 events of ~1.5 KB grew
  * by 148 MiB at 4 MiB pages parsed whole and 77-102 MiB at 1 MiB pages
  * parsed one event at a time; with bytes, by 34 MiB at 1 MiB pages (bench
- * h-event-memory's reader). At 1 MiB, a stream of mixed sizes reads as fast
- * as at 4 MiB; 256 KiB was 1.3-3x slower (same-process interleaved runs
- * against raw pg).
+ * h-event-memory's reader). Pages are sized at the largest event of the page
+ * before, so in the bench's mixed stream (events of 0.2-2.5 KB) 1 MiB pages
+ * held ~400 events: a read of one channel of 20,000 events took 16 round
+ * trips, and was 18% faster at 2 MiB (since the middle: 7%; 4 MiB added
+ * little more); 256 KiB was 1.3-3x slower (same-process interleaved runs).
  */
-export const BUFFERED_PAGE_BYTES = 1024 * 1024;
+export const BUFFERED_PAGE_BYTES = 2 * 1024 * 1024;
 /** Events asked for by the first page, before any event's size is known (a resume often wants only the tail). */
 const FIRST_PAGE_SIZE = 16;
 

@@ -9,7 +9,7 @@ import { describePostgres, useTestSchema } from '../../helpers/postgres.js';
 /**
  * What bounds the memory of PostgreSQL's `readEvents` (issue 21: 1,000,000
  * events of ~1.5 KB read in less than 64 MiB of RSS growth; bench
- * h-event-memory): a page holds at most BUFFERED_PAGE_BYTES of JSON (1 MiB,
+ * h-event-memory): a page holds at most BUFFERED_PAGE_BYTES of JSON (2 MiB,
  * not the 4 MiB of EVENT_PAGE_BYTES), kept as bytes outside the JavaScript
  * heap, and its events are parsed one at a time as they are handed out.
  * Seen from outside: the events of a page before a corrupt one are handed
@@ -19,8 +19,8 @@ import { describePostgres, useTestSchema } from '../../helpers/postgres.js';
 const EVENTS = 40;
 /** In the second page (the first holds 16 events), not at its start. */
 const CORRUPT_SEQ = 20;
-/** Events of ~1.5 KB (issue 21's size), enough for pages of 1 MiB to end on bytes. */
-const LARGE_EVENTS = 2_000;
+/** Events of ~1.5 KB (issue 21's size), enough for pages of 2 MiB to end on bytes. */
+const LARGE_EVENTS = 4_000;
 
 const entry = (seq: number, text = `chunk ${seq} 审查 ✅ 😀`): Timeline =>
   ({
