@@ -43,63 +43,65 @@ function collectGarbage(): void {
   gc?.();
 }
 
-/** Times the raw baseline's streaming read; its memory is not what the workload measures. */
-async function readRaw(input: EventMemoryChildInput, raw: NonNullable<EventMemoryChildInput['raw']>) {
-  const events = openRawEvents(raw.location);
-  try {
-    if (input.warmupEvents > 0) await events.readStreaming(input.agentId, raw.pageSize, input.warmupEvents);
-    collectGarbage();
-    const before = process.memoryUsage();
-    const started = performance.now();
-    const count = await events.readStreaming(input.agentId, raw.pageSize);
-    const readMs = performance.now() - started;
-    const after = process.memoryUsage();
-    const output: EventMemoryChildOutput = {
-      events: count,
-      readMs,
-      rssBeforeBytes: before.rss,
-      peakRssBytes: after.rss,
-      heapBeforeBytes: before.heapUsed,
-      peakHeapBytes: after.heapUsed,
-    };
-    process.stdout.write(`${JSON.stringify(output)}\n`);
-  } finally {
-    await events.close();
-  }
+/**
+ * Reads after a full collection and prints the output line: `read` returns
+ * how many events it read, calling `sample` after each one it hands out
+ * (the raw baseline's read, whose memory is not measured, calls it never).
+ */
+async function measure(read: (sample: () => void) => Promise<number>): Promise<void> {
+  collectGarbage();
+  const before = process.memoryUsage();
+  let peakRssBytes = before.rss;
+  let peakHeapBytes = before.heapUsed;
+  let sampled = 0;
+  const sample = () => {
+    sampled++;
+    if (sampled % SAMPLE_RSS_EVERY === 0) peakRssBytes = Math.max(peakRssBytes, process.memoryUsage.rss());
+    if (sampled % SAMPLE_HEAP_EVERY === 0)
+      peakHeapBytes = Math.max(peakHeapBytes, process.memoryUsage().heapUsed);
+  };
+  const started = performance.now();
+  const events = await read(sample);
+  const readMs = performance.now() - started;
+  const after = process.memoryUsage();
+  const output: EventMemoryChildOutput = {
+    events,
+    readMs,
+    rssBeforeBytes: before.rss,
+    peakRssBytes: Math.max(peakRssBytes, after.rss),
+    heapBeforeBytes: before.heapUsed,
+    peakHeapBytes: Math.max(peakHeapBytes, after.heapUsed),
+  };
+  process.stdout.write(`${JSON.stringify(output)}\n`);
 }
 
 async function main(): Promise<void> {
   const input = JSON.parse(process.argv[2] ?? '') as EventMemoryChildInput;
-  if (input.raw) return readRaw(input, input.raw);
+  const raw = input.raw;
+  if (raw) {
+    const events = openRawEvents(raw.location);
+    try {
+      if (input.warmupEvents > 0) await events.readStreaming(input.agentId, raw.pageSize, input.warmupEvents);
+      await measure(() => events.readStreaming(input.agentId, raw.pageSize));
+    } finally {
+      await events.close();
+    }
+    return;
+  }
   const store = openStore(input.location);
   try {
     let warmed = 0;
     for await (const _ of store.readEvents(input.agentId)) {
       if (++warmed >= input.warmupEvents) break;
     }
-    collectGarbage();
-    const before = process.memoryUsage();
-    let peakRssBytes = before.rss;
-    let peakHeapBytes = before.heapUsed;
-    let events = 0;
-    const started = performance.now();
-    for await (const _ of store.readEvents(input.agentId)) {
-      events++;
-      if (events % SAMPLE_RSS_EVERY === 0) peakRssBytes = Math.max(peakRssBytes, process.memoryUsage.rss());
-      if (events % SAMPLE_HEAP_EVERY === 0)
-        peakHeapBytes = Math.max(peakHeapBytes, process.memoryUsage().heapUsed);
-    }
-    const readMs = performance.now() - started;
-    const after = process.memoryUsage();
-    const output: EventMemoryChildOutput = {
-      events,
-      readMs,
-      rssBeforeBytes: before.rss,
-      peakRssBytes: Math.max(peakRssBytes, after.rss),
-      heapBeforeBytes: before.heapUsed,
-      peakHeapBytes: Math.max(peakHeapBytes, after.heapUsed),
-    };
-    process.stdout.write(`${JSON.stringify(output)}\n`);
+    await measure(async (sample) => {
+      let events = 0;
+      for await (const _ of store.readEvents(input.agentId)) {
+        events++;
+        sample();
+      }
+      return events;
+    });
   } finally {
     await store.close();
   }
